@@ -1,0 +1,8 @@
+module github.com/herdrun/herd
+
+go 1.25.0
+
+require (
+	go.uber.org/goleak v1.3.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
