@@ -1,0 +1,210 @@
+package child
+
+import (
+	"errors"
+	"io"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestTimeoutEscalatesToSIGKILL(t *testing.T) {
+	// The shell and its grandchild ignore SIGTERM (an ignored signal is
+	// inherited), so only the SIGKILL after KillGrace ends them.
+	const grace = 300 * time.Millisecond
+	start := time.Now()
+	res, err := Exec(t.Context(), `trap "" TERM; sleep 30 & echo $!; wait`,
+		&Options{Timeout: 100 * time.Millisecond, KillGrace: grace})
+	d := time.Since(start)
+	gpid := atoiLine(t, res.Stdout)
+	killLater(t, gpid)
+	var ee *ExitError
+	if !errors.As(err, &ee) || !errors.Is(err, ErrTimeout) || ee.Signal != syscall.SIGKILL || !ee.Killed {
+		t.Fatalf("got %#v", err)
+	}
+	if d < 100*time.Millisecond+grace || d > 5*time.Second {
+		t.Fatalf("took %v, want about %v", d, 100*time.Millisecond+grace)
+	}
+	if !waitGone(gpid, 2*time.Second) {
+		t.Fatal("grandchild in the group survived")
+	}
+}
+
+func TestKillSignalReachesGrandchild(t *testing.T) {
+	// Detached: nothing cleans the group at exit, so the grandchild can only
+	// die of the KillSignal sent to the whole group.
+	res, err := Exec(t.Context(), "sleep 30 & echo $!; wait",
+		&Options{Timeout: 100 * time.Millisecond, Detached: true})
+	gpid := atoiLine(t, res.Stdout)
+	killLater(t, gpid)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("got %v", err)
+	}
+	if !waitGone(gpid, 2*time.Second) {
+		t.Fatal("KillSignal did not reach the grandchild")
+	}
+}
+
+func TestNoOrphansAfterExit(t *testing.T) {
+	p, err := Spawn(t.Context(), "sh", []string{"-c", "sleep 30 & echo $!"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := readLine(p.Stdout)
+	gpid := atoiLine(t, line)
+	killLater(t, gpid)
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitGone(gpid, 2*time.Second) {
+		t.Fatal("orphaned grandchild still running after Wait")
+	}
+}
+
+func TestDetachedKeepsGroup(t *testing.T) {
+	res, err := Exec(t.Context(), "sleep 30 >/dev/null 2>&1 & echo $!", &Options{Detached: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpid := atoiLine(t, res.Stdout)
+	killLater(t, gpid)
+	time.Sleep(100 * time.Millisecond)
+	if gone(gpid) {
+		t.Fatal("Detached: grandchild was killed when the child exited")
+	}
+}
+
+func TestGrandchildHoldingPipesExec(t *testing.T) {
+	for _, detached := range []bool{false, true} {
+		start := time.Now()
+		res, err := Exec(t.Context(), "sleep 30 & echo hi; echo $! >&2", &Options{Detached: detached})
+		d := time.Since(start)
+		killLater(t, atoiLine(t, res.Stderr))
+		if err != nil || string(res.Stdout) != "hi\n" {
+			t.Fatalf("detached=%v: err %v stdout %q", detached, err, res.Stdout)
+		}
+		if d > 2*time.Second {
+			t.Fatalf("detached=%v: took %v", detached, d)
+		}
+		if detached && d < defaultPipeGrace {
+			t.Fatalf("detached: returned after %v, before PipeGrace", d)
+		}
+	}
+}
+
+func TestGrandchildHoldingPipesSpawn(t *testing.T) {
+	for _, detached := range []bool{false, true} {
+		p, err := Spawn(t.Context(), "sh", []string{"-c", "sleep 30 & echo $!; echo hi >&2"},
+			&Options{Detached: detached, PipeGrace: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		type read struct {
+			b   []byte
+			err error
+		}
+		got := make(chan read, 1)
+		go func() { // blocked in Read when herd closes the pipe
+			b, err := io.ReadAll(p.Stdout)
+			got <- read{b, err}
+		}()
+		r := <-got
+		d := time.Since(start)
+		if r.err != nil {
+			t.Fatalf("detached=%v: ReadAll: %v", detached, r.err)
+		}
+		gpid := atoiLine(t, r.b)
+		killLater(t, gpid)
+		if d > 2*time.Second {
+			t.Fatalf("detached=%v: reader waited %v", detached, d)
+		}
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := p.Stdout.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+			t.Fatalf("Read after force-close = %d, %v; want io.EOF", n, err)
+		}
+		// Nobody read stderr while the grandchild held it; the data is kept.
+		if b, err := io.ReadAll(p.Stderr); err != nil || string(b) != "hi\n" {
+			t.Fatalf("stderr %q, %v", b, err)
+		}
+		if detached && gone(gpid) {
+			t.Fatal("detached grandchild died")
+		}
+	}
+}
+
+func TestPdeathsig(t *testing.T) {
+	for _, h := range []string{"pdeathsig", "detached"} {
+		t.Run(h, func(t *testing.T) {
+			exe, opts := helperCmd(t, h)
+			var stderr syncBuffer
+			opts.Stderr = &stderr
+			helper, err := Spawn(t.Context(), exe, []string{"-test.run=^$"}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line, err := readLine(helper.Stdout)
+			if err != nil {
+				helper.Kill(syscall.SIGKILL)
+				helper.Wait()
+				t.Fatalf("helper: %v; stderr: %s", err, stderr.String())
+			}
+			gpid := atoiLine(t, line)
+			killLater(t, gpid)
+			// The thread that called Spawn in the helper is gone by now.
+			time.Sleep(200 * time.Millisecond)
+			if gone(gpid) {
+				t.Fatal("grandchild died with the helper's spawning thread")
+			}
+			if err := helper.Kill(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			helper.Wait()
+			if h == "detached" {
+				time.Sleep(200 * time.Millisecond)
+				if gone(gpid) {
+					t.Fatal("detached grandchild died with its parent")
+				}
+				return
+			}
+			if !waitGone(gpid, 3*time.Second) {
+				t.Fatal("grandchild outlived its parent: no Pdeathsig")
+			}
+		})
+	}
+}
+
+func TestNoLeaks(t *testing.T) {
+	const n = 1000
+	// Warm up: the first start opens lasting descriptors (epoll, pidfd probe).
+	if _, err := ExecFile(t.Context(), "true", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	fds, kids := countFDs(t), countChildren(t)
+	start := time.Now()
+	for i := range n {
+		if i%2 == 0 {
+			if _, err := ExecFile(t.Context(), "true", nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		// Spawn and never touch the pipes: Wait must close them.
+		p, err := Spawn(t.Context(), "true", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d starts in %v", n, time.Since(start))
+	if got := countFDs(t); got != fds {
+		t.Errorf("open descriptors: %d before, %d after", fds, got)
+	}
+	if got := countChildren(t); got != kids {
+		t.Errorf("children (zombies included): %d before, %d after", kids, got)
+	}
+}

@@ -1,0 +1,190 @@
+package ipc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+)
+
+// Fast-mode frame header: 4-byte big-endian payload length, kind, handle type.
+const fastHeaderLen = 6
+
+// Handle types carried in a fast-mode header.
+const (
+	handleNone   byte = 0
+	handleFile   byte = 1
+	handleListen byte = 2
+	handleConn   byte = 3
+	handlePacket byte = 4
+)
+
+// readBufSize is the size of the reader's buffer; larger frames are read
+// straight into their own allocation.
+const readBufSize = 64 << 10
+
+// frame is one message as it came off the wire, before internal messages
+// are filtered and handles attached.
+type frame struct {
+	kind   Kind
+	htype  byte // fast mode: handle type; node mode: unused
+	data   []byte
+	offset int64 // stream offset of the frame's first byte
+}
+
+// frameReader splits a byte stream into frames. It holds at most one
+// frame of MaxMessageSize plus its fixed buffer, whatever the peer sends.
+type frameReader struct {
+	mode Mode
+	max  int
+	read func(p []byte) (int, error)
+	buf  []byte
+	r, w int
+	scan int   // node mode: bytes of buf[r:w] already searched for '\n'
+	off  int64 // stream offset of buf[r]
+}
+
+func newFrameReader(mode Mode, max int, read func([]byte) (int, error)) *frameReader {
+	return &frameReader{mode: mode, max: max, read: read, buf: make([]byte, readBufSize)}
+}
+
+// fill reads more bytes into the buffer, making room first. It returns
+// io.EOF only when the peer closed the stream.
+func (fr *frameReader) fill() error {
+	if fr.r == fr.w {
+		fr.r, fr.w, fr.scan = 0, 0, 0
+	}
+	if fr.w == len(fr.buf) {
+		if fr.r > 0 {
+			copy(fr.buf, fr.buf[fr.r:fr.w])
+			fr.w -= fr.r
+			fr.r = 0
+		} else {
+			// A node-mode line longer than the buffer: grow, bounded by max+1.
+			n := min(2*len(fr.buf), fr.max+1)
+			if n <= len(fr.buf) {
+				n = len(fr.buf) + 1
+			}
+			nb := make([]byte, n)
+			copy(nb, fr.buf[:fr.w])
+			fr.buf = nb
+		}
+	}
+	for tries := 0; ; tries++ {
+		n, err := fr.read(fr.buf[fr.w:])
+		fr.w += n
+		if n > 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if tries > 100 {
+			return io.ErrNoProgress
+		}
+	}
+}
+
+// next returns the next frame, io.EOF at a clean end of stream, a
+// *ProtocolError for bad input, or the read error.
+func (fr *frameReader) next() (frame, error) {
+	if fr.mode == ModeFast {
+		return fr.nextFast()
+	}
+	return fr.nextNode()
+}
+
+func (fr *frameReader) protocolErr(off int64, err error, reason string) *ProtocolError {
+	return &ProtocolError{Mode: fr.mode, Offset: off, Reason: reason, Err: err}
+}
+
+func (fr *frameReader) nextNode() (frame, error) {
+	for {
+		if i := bytes.IndexByte(fr.buf[fr.r+fr.scan:fr.w], '\n'); i >= 0 {
+			end := fr.r + fr.scan + i
+			line := fr.buf[fr.r:end]
+			start := fr.off
+			fr.off += int64(end + 1 - fr.r)
+			fr.r, fr.scan = end+1, 0
+			if len(line) > fr.max {
+				return frame{}, fr.protocolErr(start, ErrTooLarge, "line is longer than the limit")
+			}
+			if len(line) == 0 {
+				return frame{}, fr.protocolErr(start, ErrMalformed, "empty line")
+			}
+			if !json.Valid(line) {
+				return frame{}, fr.protocolErr(start, ErrMalformed, "line is not valid JSON")
+			}
+			return frame{kind: KindJSON, data: bytes.Clone(line), offset: start}, nil
+		}
+		fr.scan = fr.w - fr.r
+		if fr.scan > fr.max {
+			return frame{}, fr.protocolErr(fr.off, ErrTooLarge, "no newline within the size limit")
+		}
+		if err := fr.fill(); err != nil {
+			if errors.Is(err, io.EOF) && fr.w > fr.r {
+				return frame{}, fr.protocolErr(fr.off, ErrMalformed, "stream ended inside a message")
+			}
+			return frame{}, err
+		}
+	}
+}
+
+func (fr *frameReader) nextFast() (frame, error) {
+	for fr.w-fr.r < fastHeaderLen {
+		if err := fr.fill(); err != nil {
+			if errors.Is(err, io.EOF) && fr.w > fr.r {
+				return frame{}, fr.protocolErr(fr.off, ErrMalformed, "stream ended inside a frame header")
+			}
+			return frame{}, err
+		}
+	}
+	h := fr.buf[fr.r : fr.r+fastHeaderLen]
+	size := binary.BigEndian.Uint32(h)
+	f := frame{kind: Kind(h[4]), htype: h[5], offset: fr.off}
+	if f.kind != KindJSON && f.kind != KindBytes {
+		return frame{}, fr.protocolErr(f.offset, ErrMalformed, "unknown frame kind")
+	}
+	if f.htype > handlePacket {
+		return frame{}, fr.protocolErr(f.offset, ErrMalformed, "unknown handle type")
+	}
+	if uint64(size) > uint64(fr.max) {
+		return frame{}, fr.protocolErr(f.offset, ErrTooLarge, "frame length is over the limit")
+	}
+	fr.r += fastHeaderLen
+	fr.off += fastHeaderLen
+	f.data = make([]byte, size)
+	n := copy(f.data, fr.buf[fr.r:fr.w])
+	fr.r += n
+	for n < len(f.data) {
+		var m int
+		var err error
+		if len(f.data)-n < len(fr.buf)/4 {
+			// A small remainder: refill the buffer, so that the frames
+			// behind this one arrive in the same read.
+			if err = fr.fill(); err == nil {
+				m = copy(f.data[n:], fr.buf[fr.r:fr.w])
+				fr.r += m
+			}
+		} else {
+			// Read the rest straight into the payload: one copy for big frames.
+			m, err = fr.read(f.data[n:])
+		}
+		n += m
+		if m == 0 && err != nil {
+			if errors.Is(err, io.EOF) {
+				return frame{}, fr.protocolErr(f.offset, ErrMalformed, "stream ended inside a frame")
+			}
+			return frame{}, err
+		}
+	}
+	fr.off += int64(size)
+	return f, nil
+}
+
+// appendFastHeader appends a fast-mode frame header.
+func appendFastHeader(dst []byte, size int, kind Kind, htype byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(size))
+	return append(dst, byte(kind), htype)
+}

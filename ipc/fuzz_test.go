@@ -1,0 +1,92 @@
+package ipc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+)
+
+// fuzzDecode runs the frame reader over data and checks that it ends in a
+// typed way, never returns an oversize frame, and never loops.
+func fuzzDecode(t *testing.T, mode Mode, data []byte) {
+	const max = 4096
+	r := bytes.NewReader(data)
+	fr := newFrameReader(mode, max, r.Read)
+	for i := 0; i <= len(data); i++ {
+		f, err := fr.next()
+		if err != nil {
+			var pe *ProtocolError
+			if err != io.EOF && !errors.As(err, &pe) {
+				t.Fatalf("untyped error %T: %v", err, err)
+			}
+			if pe != nil && !errors.Is(pe, ErrMalformed) && !errors.Is(pe, ErrTooLarge) {
+				t.Fatalf("protocol error wraps %v", pe.Err)
+			}
+			return
+		}
+		if len(f.data) > max {
+			t.Fatalf("frame of %d bytes over the %d limit", len(f.data), max)
+		}
+		if mode == ModeNode && (len(f.data) == 0 || f.data[len(f.data)-1] == '\n') {
+			t.Fatalf("bad node frame %q", f.data)
+		}
+		// What is accepted must be processable without panicking.
+		closed := make(chan struct{})
+		close(closed)
+		c := &Conn{mode: mode, closing: closed}
+		if f.htype == handleNone {
+			c.process(f)
+		}
+	}
+	t.Fatalf("reader made no progress over %d bytes", len(data))
+}
+
+func FuzzNodeDecoder(f *testing.F) {
+	for _, s := range []string{
+		"", "\n", "\n\n", "{}\n", `{"a":1}` + "\n", "{nope\n", `"\u2028"` + "\n",
+		`{"cmd":"NODE_HANDLE","type":"net.Server","msg":1}` + "\n",
+		`{"cmd":"NODE_HANDLE_ACK"}` + "\n", `{"cmd":"NODE_X"}` + "\n",
+		`{"type":"Buffer","data":[1,2,3]}` + "\n", `{"a":`, "[1,2]\n{\"b\":null}\n",
+		string(bytes.Repeat([]byte("1"), 5000)), "\xff\xfe\n", "null\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzDecode(t, ModeNode, data) })
+}
+
+func FuzzFastDecoder(f *testing.F) {
+	frame := func(kind byte, ht byte, payload string) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+		return append(append(b, kind, ht), payload...)
+	}
+	f.Add([]byte{})
+	f.Add(frame('J', 0, `{"a":1}`))
+	f.Add(frame('B', 0, "\x00\x01\x02"))
+	f.Add(append(frame('J', 0, "1"), frame('B', 0, "xyz")...))
+	f.Add([]byte{0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 'J', 0})
+	f.Add([]byte{0, 0, 0, 10, 'B', 0, 1})
+	f.Add(frame('X', 0, "1"))
+	f.Add(frame('J', 7, "1"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzDecode(t, ModeFast, data) })
+}
+
+func FuzzNodeBuffer(f *testing.F) {
+	for _, s := range []string{`{"type":"Buffer","data":[]}`, `{"type":"Buffer","data":[1,255,0]}`,
+		`{"type":"Buffer","data":[256]}`, `{"type":"Buffer","data":[1,]}`, `{"data":[1],"type":"Buffer"}`, `1`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, err := decodeNodeBuffer(data)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must round-trip through the encoder.
+		again, err := decodeNodeBuffer(appendNodeBuffer(nil, out))
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("round trip of %v: %v %v", out, again, err)
+		}
+	})
+}

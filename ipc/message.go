@@ -1,0 +1,145 @@
+package ipc
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// Mode is the framing a channel speaks. The zero value is ModeNode.
+type Mode uint8
+
+const (
+	// ModeNode is Node's "json" serialization: one JSON value per line.
+	ModeNode Mode = iota
+	// ModeFast is herd's binary framing, for two herd processes.
+	ModeFast
+)
+
+// String returns "node" or "fast".
+func (m Mode) String() string {
+	switch m {
+	case ModeNode:
+		return "node"
+	case ModeFast:
+		return "fast"
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Kind says what a Message's Data holds.
+type Kind uint8
+
+const (
+	// KindJSON means Data is the text of one JSON value.
+	KindJSON Kind = 'J'
+	// KindBytes means Data is an opaque byte payload (sent with SendBytes
+	// over a ModeFast channel).
+	KindBytes Kind = 'B'
+)
+
+// Message is one message received from the peer.
+type Message struct {
+	// Kind says whether Data is JSON text or raw bytes.
+	Kind Kind
+	// Data is the message body. It is owned by the receiver. For a Node
+	// peer that sent a handle with an undefined message, Data is empty.
+	Data []byte
+	// Handle is the file descriptor that came with the message, as the Go
+	// type it was sent as: *os.File, net.Listener, net.Conn or
+	// net.PacketConn. It is nil when none came. The receiver owns it and
+	// must close it.
+	Handle any
+}
+
+// Decode unmarshals a KindJSON message into v with encoding/json. For a
+// KindBytes message, v must be a *[]byte, which receives a copy of Data. An
+// empty Data leaves v untouched.
+func (m Message) Decode(v any) error {
+	if m.Kind == KindBytes {
+		p, ok := v.(*[]byte)
+		if !ok {
+			return fmt.Errorf("ipc: decode a byte message into %T: want *[]byte", v)
+		}
+		*p = bytes.Clone(m.Data)
+		return nil
+	}
+	if len(m.Data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(m.Data, v)
+}
+
+// Bytes returns the payload of a byte message: Data for KindBytes, or the
+// decoded contents of a Node Buffer ({"type":"Buffer","data":[...]}) for
+// KindJSON. Any other message gives ErrNotBytes.
+func (m Message) Bytes() ([]byte, error) {
+	if m.Kind == KindBytes {
+		return m.Data, nil
+	}
+	return decodeNodeBuffer(m.Data)
+}
+
+var bufferPrefix = []byte(`{"type":"Buffer","data":[`)
+
+// appendNodeBuffer appends Node's JSON form of a Buffer holding b.
+func appendNodeBuffer(dst, b []byte) []byte {
+	dst = append(dst, bufferPrefix...)
+	for i, c := range b {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendUint(dst, uint64(c), 10)
+	}
+	return append(dst, ']', '}')
+}
+
+// decodeNodeBuffer parses Node's JSON form of a Buffer. The fast path handles
+// exactly what JSON.stringify emits; anything else goes through encoding/json.
+func decodeNodeBuffer(data []byte) ([]byte, error) {
+	if bytes.HasPrefix(data, bufferPrefix) && bytes.HasSuffix(data, []byte("]}")) {
+		body := data[len(bufferPrefix) : len(data)-2]
+		out := make([]byte, 0, len(body)/3+1)
+		ok := true
+		for len(body) > 0 && ok {
+			v, n := 0, 0
+			for n < len(body) && body[n] >= '0' && body[n] <= '9' && n < 3 {
+				v = v*10 + int(body[n]-'0')
+				n++
+			}
+			if n == 0 || v > 255 {
+				ok = false
+				break
+			}
+			out = append(out, byte(v))
+			body = body[n:]
+			if len(body) > 0 {
+				if body[0] != ',' || len(body) == 1 {
+					ok = false
+					break
+				}
+				body = body[1:]
+			}
+		}
+		if ok {
+			return out, nil
+		}
+	}
+	// []byte decodes from base64 in encoding/json; read numbers instead.
+	var raw struct {
+		Type string `json:"type"`
+		Data []int  `json:"data"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil || raw.Type != "Buffer" || raw.Data == nil {
+		return nil, ErrNotBytes
+	}
+	out := make([]byte, len(raw.Data))
+	for i, v := range raw.Data {
+		if v < 0 || v > 255 {
+			return nil, ErrNotBytes
+		}
+		out[i] = byte(v)
+	}
+	return out, nil
+}
