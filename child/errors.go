@@ -10,6 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// ErrUnknownRole is wrapped by the *StartError ForkSelf returns for a role
+// that was never registered with Register.
+var ErrUnknownRole = errors.New("child: role is not registered")
+
 // ErrTimeout is the Reason of an *ExitError for a child killed because
 // Options.Timeout elapsed.
 var ErrTimeout = errors.New("child: timed out")

@@ -22,7 +22,7 @@ import (
 const helperEnv = "HERD_CHILD_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	// The lead adds child.Dispatch() here, before anything else.
+	Dispatch()
 	if h := os.Getenv(helperEnv); h != "" {
 		os.Exit(runHelper(h))
 	}

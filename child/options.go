@@ -1,6 +1,8 @@
 package child
 
 import (
+	"github.com/herdrun/herd/ipc"
+
 	"io"
 	"syscall"
 	"time"
@@ -72,6 +74,17 @@ type Options struct {
 	// not killed when it exits. It still gets its own process group, and the
 	// context, Timeout and MaxBuffer still kill that group.
 	Detached bool
+
+	// Channel configures the ipc channel of Fork and ForkSelf. For Fork a
+	// zero Channel.Mode is ipc.ModeNode, which any program that speaks Node's
+	// channel understands; set ipc.ModeFast only when the child is a herd
+	// program. ForkSelf always uses ipc.ModeFast.
+	Channel ipc.Options
+
+	// ExecPath is the program that runs Fork's path when it names a
+	// JavaScript file (.js, .mjs or .cjs), like Node's fork execPath.
+	// "" means "node" from PATH.
+	ExecPath string
 }
 
 const (

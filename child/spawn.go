@@ -1,6 +1,8 @@
 package child
 
 import (
+	"github.com/herdrun/herd/ipc"
+
 	"context"
 	"io"
 	"os"
@@ -31,6 +33,12 @@ type Process struct {
 
 	// Stderr is like Stdout, for standard error.
 	Stderr io.ReadCloser
+
+	// Channel is the message channel to a child started by Fork or
+	// ForkSelf, and nil for Spawn. It stays readable after the child exits
+	// until every message the child sent has been received; its descriptor
+	// is released when the child's end closes.
+	Channel *ipc.Conn
 
 	cmd  string
 	opts Options

@@ -368,8 +368,12 @@ func (c *Conn) send(ctx context.Context, bufs [][]byte, h *outHandle) error {
 }
 
 func (c *Conn) sendErrAfterRead() error {
-	if errors.Is(c.rerr, ErrClosed) {
+	var pe *ProtocolError
+	switch {
+	case errors.Is(c.rerr, ErrClosed):
 		return ErrClosed
+	case errors.As(c.rerr, &pe):
+		return fmt.Errorf("ipc: send on a channel that ended: %w", c.rerr)
 	}
 	return fmt.Errorf("ipc: send: %w", ErrDisconnected)
 }
@@ -427,7 +431,14 @@ func (c *Conn) write(ctx context.Context, bufs [][]byte, h *outHandle) error {
 func (c *Conn) writeErr(err error) error {
 	switch {
 	case errors.Is(err, net.ErrClosed):
-		return ErrClosed
+		select {
+		case <-c.closing:
+			return ErrClosed
+		case <-c.readDone:
+			return c.sendErrAfterRead()
+		default:
+			return ErrClosed
+		}
 	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
 		return fmt.Errorf("ipc: send: %w", ErrDisconnected)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -555,6 +566,12 @@ func (c *Conn) endRead(err error) {
 		unix.Close(fd)
 	}
 	c.fds = nil
+	if !errors.Is(err, ErrClosed) {
+		// The peer is gone or broke the protocol: nothing more can be
+		// sent, so release the descriptor now rather than at Close.
+		c.shutdown()
+		c.uc.Close()
+	}
 	c.rerr = err
 	close(c.inbox)
 	close(c.readDone)
