@@ -10,7 +10,8 @@ import (
 	"github.com/herdrun/herd/ipc"
 )
 
-// channelFD is the descriptor number of the channel in the child, as in
+// channelFD is the descriptor number of the channel in a child without
+// Options.ExtraFiles (then it is channelFD+len(ExtraFiles)), as in
 // Node, where it is the index of 'ipc' in stdio.
 const channelFD = 3
 
@@ -53,7 +54,7 @@ func forkWithChannel(ctx context.Context, name string, args []string, o *Options
 	if base == nil {
 		base = os.Environ()
 	}
-	env := append(ipc.ChildEnv(base, channelFD, ch.Mode), extraEnv...)
+	env := append(ipc.ChildEnv(base, channelFD+len(o.ExtraFiles), ch.Mode), extraEnv...)
 	oc := *o
 	oc.Env = env
 	extra := &spawnExtra{ExtraFiles: []*os.File{remote}, nullStdin: true}

@@ -3,6 +3,8 @@ package child
 import (
 	"github.com/herdrun/herd/ipc"
 
+	"os"
+
 	"io"
 	"syscall"
 	"time"
@@ -85,6 +87,19 @@ type Options struct {
 	// JavaScript file (.js, .mjs or .cjs), like Node's fork execPath.
 	// "" means "node" from PATH.
 	ExecPath string
+
+	// ExtraFiles are open files the child inherits as descriptors 3, 4,
+	// ... in order (entry i becomes fd 3+i), as exec.Cmd.ExtraFiles does;
+	// a nil entry leaves that number closed. Fork and ForkSelf put their
+	// channel right after them, at fd 3+len(ExtraFiles), and say so in
+	// NODE_CHANNEL_FD, so that socket-activation listeners can start at fd 3
+	// as LISTEN_FDS requires. The caller keeps ownership and may close its
+	// copies once Spawn, Fork or ForkSelf returns. Beware that starting the
+	// child calls each file's Fd method, which switches a file obtained from
+	// net.Listener's or net.Conn's File method to blocking mode, for every
+	// process sharing that socket; pass os.NewFile of a duplicate descriptor
+	// instead to keep it non-blocking.
+	ExtraFiles []*os.File
 }
 
 const (

@@ -217,7 +217,8 @@ func spawn(ctx context.Context, name string, args []string, opts *Options, extra
 	if len(extra.Env) > 0 {
 		env = append(env[:len(env):len(env)], extra.Env...)
 	}
-	files := append([]*os.File{stdin, stdout, stderr}, extra.ExtraFiles...)
+	files := append([]*os.File{stdin, stdout, stderr}, o.ExtraFiles...)
+	files = append(files, extra.ExtraFiles...)
 	argv := append([]string{name}, args...)
 	attr := &os.ProcAttr{Dir: o.Dir, Env: env, Files: files, Sys: sysProcAttr(o.Detached)}
 	proc, err := startProcess(path, argv, attr)
