@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/herdrun/herd/internal/demo"
+	"github.com/spf13/cobra"
+)
+
+const demoLong = `Run the Node tutorial's fork server, in Go.
+
+  GET /        answers "OK" at once.
+  GET /heavy   forks a worker process (this same binary, started with
+               child.ForkSelf) that computes the tutorial's heavyCalculation(42),
+               the sum of i*42 for i < 1e8 in float64 as JavaScript does it,
+               and answers "Result is 209999997829288740", the text Node prints.
+
+Each /heavy forks a fresh worker, and / keeps answering while it computes.
+A client that gives up kills its worker. On Ctrl-C or SIGTERM herd stops
+accepting, lets requests in flight finish for up to --grace, then kills their
+workers; a second Ctrl-C stops at once. No worker outlives herd, even when
+herd itself is killed.
+
+Environment:
+  PORT             the port when --port is not given (default 3000)
+  HERD_DEMO_LIMIT  the loop bound instead of 1e8, for tests (e.g. 1000)`
+
+type demoOptions struct {
+	host  string
+	port  int
+	grace time.Duration
+}
+
+func newDemoCmd(getenv env) *cobra.Command {
+	var o demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the Node tutorial's fork server: / answers at once, /heavy forks a worker",
+		Long:  demoLong,
+		Example: `  herd demo
+  herd demo --port 8080
+  curl http://127.0.0.1:3000/heavy`,
+		Args: cobra.NoArgs,
+	}
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		return runDemo(cmd, o, getenv)
+	})
+	f := cmd.Flags()
+	f.IntVarP(&o.port, "port", "p", demo.DefaultPort, "port to listen on, 0 for any free port")
+	f.Lookup("port").DefValue = "$PORT, else 3000" // what --help shows as the default
+	f.StringVar(&o.host, "host", "127.0.0.1", "address to listen on; 0.0.0.0 for every interface")
+	f.DurationVar(&o.grace, "grace", demo.DefaultGrace, "at shutdown, how long requests in flight may finish before their workers are killed")
+	return cmd
+}
+
+func runDemo(cmd *cobra.Command, o demoOptions, getenv env) error {
+	port := o.port
+	if cmd.Flags().Changed("port") {
+		if port < 0 || port > 65535 {
+			return &usageError{fmt.Errorf("--port %d: want a number from 0 to 65535", port)}
+		}
+	} else {
+		p, err := demo.ParsePort(getenv("PORT"))
+		if err != nil {
+			return &usageError{fmt.Errorf("PORT: %w", err)}
+		}
+		port = p
+	}
+	limit, err := demo.ParseLimit(getenv(demo.EnvLimit))
+	if err != nil {
+		return &usageError{err}
+	}
+	grace := o.grace
+	if grace <= 0 {
+		grace = -1 // demo.Server: cancel at once
+	}
+	stderr := cmd.ErrOrStderr()
+
+	ctx, stop := withSignals(cmd.Context(), stderr, o.grace)
+	defer stop()
+	ln, err := demo.Listen(ctx, o.host, port)
+	if errors.Is(err, demo.ErrPortInUse) {
+		return fmt.Errorf("%w; stop the program using it, or pick another port with --port", err)
+	}
+	if err != nil {
+		return err
+	}
+	printIntro(cmd.OutOrStdout(), ln.Addr(), limit, o.grace)
+	s := &demo.Server{
+		Limit:  limit,
+		Grace:  grace,
+		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
+	}
+	return s.Serve(ctx, ln)
+}
+
+// printIntro says where the server listens and what to try.
+func printIntro(w io.Writer, addr net.Addr, limit int64, grace time.Duration) {
+	host, port := "127.0.0.1", ""
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
+		if !ta.IP.IsUnspecified() {
+			host = ta.IP.String()
+		}
+	}
+	url := "http://" + net.JoinHostPort(host, port)
+	bound := "1e8"
+	if limit != 0 {
+		bound = strconv.FormatInt(limit, 10)
+	}
+	pid := os.Getpid()
+	fmt.Fprintf(w, `herd demo: the Node tutorial's fork server, in Go (pid %d)
+Listening on %s
+
+Try it:
+  curl %s/         # OK, at once
+  curl %s/heavy    # forks a worker that sums i*42 for i < %s, answers "Result is ..."
+
+While /heavy computes, / keeps answering: the work runs in another process.
+Stop with Ctrl-C (or kill -TERM %d); requests in flight get %v to finish.
+`, pid, url, url, url, bound, pid, grace)
+}

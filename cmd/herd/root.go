@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1 // a command ran and failed
+	exitUsage = 2 // the command line is wrong
+)
+
+// runError marks an error from a command that ran, as opposed to one cobra
+// returned while parsing the command line.
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
+// usageError is a command line a command's own checks refused.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// runE adapts f so that its errors count as failures (exit 1), except
+// usageErrors (exit 2).
+func runE(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		err := f(cmd, args)
+		var ue *usageError
+		if err == nil || errors.As(err, &ue) {
+			return err
+		}
+		return &runError{err}
+	}
+}
+
+// env reads an environment variable; os.Getenv, or a map in tests.
+type env func(string) string
+
+// execute runs the command line args and returns the exit status. Errors
+// go to stderr as one line, prefixed "herd: ".
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
+	root := newRootCmd(stdout, stderr, getenv)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "herd: %v\n", err)
+	var re *runError
+	if errors.As(err, &re) {
+		return exitError
+	}
+	fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	return exitUsage
+}
+
+const rootLong = `herd brings the Node.js parallelism model to Go, and to programs in any
+language through this command: child processes that cannot leak, workers
+forked from the same binary with a message channel (wire-compatible with
+Node's fork()), and, in later versions, worker pools, clusters that share a
+port, and a supervisor.
+
+This version has one command that does real work: "herd demo" runs the Node
+tutorial's fork server. GET / answers at once; GET /heavy forks a worker
+process for a CPU-heavy sum and answers with its result, the number exactly
+as Node prints it. Watch / stay responsive while /heavy computes.`
+
+const rootExample = `  herd demo                # the tutorial's fork server on 127.0.0.1:3000
+  herd demo --port 8080    # or PORT=8080 herd demo
+  herd version`
+
+// newRootCmd builds the command tree.
+func newRootCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
+	root := &cobra.Command{
+		Use:     "herd",
+		Short:   "Node's child_process and fork model, for Go and for any program",
+		Long:    rootLong,
+		Example: rootExample,
+		Version: versionString(),
+		// herd prints errors itself, once, and usage only on request.
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		CompletionOptions: cobra.CompletionOptions{
+			HiddenDefaultCmd: true, // `herd completion bash` still works
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetVersionTemplate("herd {{.Version}}\n")
+	root.AddCommand(newDemoCmd(getenv), newVersionCmd())
+	return root
+}

@@ -1,0 +1,31 @@
+// Package demo is the Node.js tutorial's fork server, in Go: the program
+// behind `herd demo` and examples/fork.
+//
+// The tutorial's point is that CPU-heavy work blocks Node's single event
+// loop, so a server that computes in-process stops answering everyone while it
+// computes; forking a worker process for the heavy part keeps it responsive.
+// Go's net/http already serves each request on its own goroutine, but the
+// same split still buys what goroutines cannot: the work can be killed for
+// real when the client gives up, a crash or a runaway loop in it cannot take
+// the server down, and its memory goes back to the system when it exits.
+//
+//	client ── GET /      ──▶ server: "OK" at once
+//	client ── GET /heavy ──▶ server ── child.ForkSelf(HeavyRole) ──▶ worker process
+//	                                   ── Task{N: 42, Limit: 1e8} ──▶   heavyCalculation
+//	                         "Result is …" ◀── Reply{Result}       ◀──
+//
+// Each /heavy request forks a new worker, as the tutorial does, with the
+// request's context: when the client goes away, or the server's grace period
+// for in-flight requests runs out at shutdown, the worker's process group is
+// killed and reaped before the handler returns, so no worker outlives its
+// request.
+//
+// The worker is a function of this same binary registered under HeavyRole:
+// call Register, then child.Dispatch, first thing in main.
+//
+// The result is printed the way JavaScript prints a number (FormatNumber),
+// and the sum is accumulated in float64 like JavaScript's, so the text is
+// byte for byte what the Node version answers: for the tutorial's n = 42 and
+// 1e8 iterations, "Result is 209999997829288740" (not the exact integer
+// 209999995800000000, which float64 cannot hold).
+package demo
