@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/herdrun/herd/child"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	child.Dispatch()
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"))
+}
+
+func TestExactTotal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for range 3 {
+		total, err := count(ctx, numWorkers, perWorker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total != numWorkers*perWorker {
+			t.Fatalf("counter = %d, want %d", total, numWorkers*perWorker)
+		}
+	}
+}

@@ -1,0 +1,452 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/herdrun/herd/child"
+	"github.com/herdrun/herd/ipc"
+	"github.com/herdrun/herd/workers/shm"
+)
+
+var (
+	// ErrExited is returned by Worker.Recv once the worker has ended and
+	// every message it sent has been read, and by Worker.Send after it
+	// ended; by Port.Recv and Port.Send once the parent has gone.
+	ErrExited = errors.New("workers: the other side has exited")
+	// ErrTerminated is Worker.Err after Terminate (or the Start context)
+	// stopped the worker.
+	ErrTerminated = errors.New("workers: worker was terminated")
+)
+
+// WorkerFunc is the body of a long-lived Worker: Node's worker script. It
+// talks to its parent through port and returns when it is done. ctx is
+// cancelled by Terminate, and on the process backend when the parent goes
+// away.
+type WorkerFunc func(ctx context.Context, port *Port) error
+
+// WorkerTask is a WorkerFunc registered by name with RegisterWorker.
+type WorkerTask struct {
+	name string
+	fn   WorkerFunc
+}
+
+// Name returns the name the function was registered under.
+func (w WorkerTask) Name() string { return w.name }
+
+var workerFuncs = map[string]WorkerTask{}
+
+// RegisterWorker makes fn startable as a Worker under name, on either
+// backend. Like Register, call it at package level so that worker
+// processes have it too. It panics if name is empty or taken, or fn is nil.
+func RegisterWorker(name string, fn WorkerFunc) WorkerTask {
+	if name == "" || fn == nil {
+		panic("workers: RegisterWorker needs a name and a function")
+	}
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := workerFuncs[name]; dup {
+		panic(fmt.Sprintf("workers: worker %q registered twice", name))
+	}
+	wt := WorkerTask{name: name, fn: fn}
+	workerFuncs[name] = wt
+	return wt
+}
+
+// WorkerOptions configures Start. The zero value runs the worker in a
+// goroutine. The process-only fields mean what they mean in Options.
+type WorkerOptions struct {
+	Backend      Backend
+	Shared       []*shm.Buffer
+	MemoryLimit  int64
+	Nice         int
+	StartTimeout time.Duration
+	Stdout       io.Writer
+	Stderr       io.Writer
+	Name         string
+	Env          []string
+}
+
+// Port is a Worker's side of the conversation with its parent: Node's
+// parentPort and workerData.
+type Port struct {
+	data   []byte
+	shared []*shm.Buffer
+	in     *msgQueue
+	send   func(ctx context.Context, m Message) error
+}
+
+// Data decodes the data given to Start (workerData) into v.
+func (p *Port) Data(v any) error {
+	if len(p.data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(p.data, v)
+}
+
+// Shared returns the shared buffers given in WorkerOptions.Shared, mapped
+// in this process.
+func (p *Port) Shared() []*shm.Buffer { return p.shared }
+
+// Send sends v, encoded with encoding/json, to the parent.
+func (p *Port) Send(ctx context.Context, v any) error {
+	m, err := encodeMessage(v)
+	if err != nil {
+		return err
+	}
+	return p.send(ctx, m)
+}
+
+// SendBytes sends b to the parent as raw bytes.
+func (p *Port) SendBytes(ctx context.Context, b []byte) error {
+	return p.send(ctx, Message{Data: b, Raw: true})
+}
+
+// Recv returns the next message from the parent. It returns ErrExited when
+// the parent has gone, and ctx's error if ctx ends first.
+func (p *Port) Recv(ctx context.Context) (Message, error) { return p.in.pop(ctx) }
+
+// Worker is a long-lived function running in a goroutine or in a process
+// of its own, exchanging messages with its parent: Node's new Worker(file,
+// {workerData}). Its methods are safe for concurrent use.
+type Worker struct {
+	pid    int
+	in     *msgQueue
+	send   func(ctx context.Context, m Message) error
+	online chan struct{}
+	done   chan struct{}
+	err    error // set before done closes
+	term   func()
+
+	mu         sync.Mutex
+	terminated bool
+}
+
+// Start starts the registered function wt with data (workerData, encoded
+// with encoding/json). With Backend Processes it runs in a new process of
+// this program (which must call child.Dispatch at the top of main), and
+// Start returns once that process is online, or a *StartError; with
+// goroutines it returns at once. Online is closed by then either way.
+// Cancelling ctx terminates the worker.
+func Start(ctx context.Context, wt WorkerTask, data any, opts *WorkerOptions) (*Worker, error) {
+	if wt.fn == nil {
+		return nil, fmt.Errorf("workers: Start needs a WorkerTask from RegisterWorker")
+	}
+	var o WorkerOptions
+	if opts != nil {
+		o = *opts
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("workers: encode worker data: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var w *Worker
+	if o.Backend == Processes {
+		w, err = startProcWorker(wt, raw, &o)
+	} else {
+		w = startGoWorker(wt, raw, &o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { w.Terminate() })
+	go func() {
+		<-w.done
+		stop()
+	}()
+	return w, nil
+}
+
+func startGoWorker(wt WorkerTask, data []byte, o *WorkerOptions) *Worker {
+	toWorker, toParent := newMsgQueue(), newMsgQueue()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Worker{in: toParent, online: make(chan struct{}), done: make(chan struct{})}
+	w.send = func(ctx context.Context, m Message) error {
+		if isClosed(w.done) {
+			return ErrExited
+		}
+		m.Data = append([]byte(nil), m.Data...)
+		if !toWorker.push(m) {
+			return ErrExited
+		}
+		return nil
+	}
+	port := &Port{data: data, shared: o.Shared, in: toWorker}
+	port.send = func(ctx context.Context, m Message) error {
+		m.Data = append([]byte(nil), m.Data...)
+		if !toParent.push(m) {
+			return ErrExited
+		}
+		return nil
+	}
+	var once sync.Once
+	end := func(err error) {
+		once.Do(func() {
+			w.err = err
+			toParent.close(ErrExited)
+			close(w.done)
+		})
+	}
+	w.term = func() {
+		cancel()
+		toWorker.close(ErrExited)
+		end(ErrTerminated)
+	}
+	close(w.online)
+	go func() {
+		defer cancel()
+		status, payload := callWorker(ctx, wt, port)
+		toWorker.close(ErrExited)
+		end(workerErr(wt.name, status, payload, nil))
+	}()
+	return w
+}
+
+// callWorker runs a worker function, recovering a panic.
+func callWorker(ctx context.Context, wt WorkerTask, port *Port) (status byte, payload []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			status = statusPanic
+			payload = append(append([]byte(fmt.Sprint(r)), 0), debug.Stack()...)
+		}
+	}()
+	ctx = context.WithValue(ctx, sharedKey{}, port.shared)
+	if err := wt.fn(ctx, port); err != nil {
+		return statusError, []byte(err.Error())
+	}
+	return statusOK, nil
+}
+
+// workerErr turns a worker's exit status into Worker.Err's value.
+func workerErr(name string, status byte, payload []byte, orig error) error {
+	switch status {
+	case statusOK:
+		return nil
+	case statusPanic:
+		v, stack, _ := bytesCut(payload, 0)
+		return &PanicError{Task: name, Value: string(v), Stack: string(stack)}
+	case statusUnknown:
+		return &TaskError{Task: name, Err: &remoteError{msg: string(payload), unknown: true}}
+	}
+	return &TaskError{Task: name, Err: &remoteError{msg: string(payload)}}
+}
+
+func startProcWorker(wt WorkerTask, data []byte, o *WorkerOptions) (*Worker, error) {
+	po := &Options{
+		Shared: o.Shared, MemoryLimit: o.MemoryLimit, Nice: o.Nice, StartTimeout: o.StartTimeout,
+		Stdout: o.Stdout, Stderr: o.Stderr, Env: o.Env,
+	}
+	name := o.Name
+	if name == "" {
+		name = wt.name
+	}
+	for _, b := range o.Shared {
+		if _, err := b.File(); err != nil {
+			return nil, fmt.Errorf("workers: WorkerOptions.Shared: %w", err)
+		}
+	}
+	w := &Worker{in: newMsgQueue(), online: make(chan struct{}), done: make(chan struct{})}
+	var (
+		exitMu     sync.Mutex
+		exitStatus = -1
+		exitData   []byte
+	)
+	onRecord := func(x rec) {
+		switch x.kind {
+		case recMessage:
+			w.in.push(Message{Data: x.payload, Raw: x.sub == 'B'})
+		case recExit:
+			exitMu.Lock()
+			exitStatus, exitData = int(x.sub), x.payload
+			exitMu.Unlock()
+		}
+	}
+	pw, err := startProc(nil, po, name, modeWorker, wt.name, data, onRecord)
+	if err != nil {
+		return nil, err
+	}
+	w.pid = pw.p.Pid
+	close(w.online)
+	w.send = func(ctx context.Context, m Message) error {
+		if isClosed(w.done) {
+			return ErrExited
+		}
+		kind := byte('J')
+		if m.Raw {
+			kind = 'B'
+		}
+		b := pw.ob.begin(len(m.Data) + 12)
+		if b == nil {
+			return ErrExited
+		}
+		*b = appendKindRec(*b, recMessage, kind, m.Data)
+		if err := pw.ob.wait(pw.ob.commit()); err != nil {
+			return fmt.Errorf("%w: %v", ErrExited, err)
+		}
+		return nil
+	}
+	w.term = func() {
+		w.mu.Lock()
+		w.terminated = true
+		w.mu.Unlock()
+		pw.kill("terminated")
+	}
+	go func() {
+		<-pw.rdone
+		perr := pw.p.Wait()
+		pw.conn.Close()
+		pw.out.flush()
+		pw.errw.flush()
+		if pw.mem != nil {
+			defer pw.mem.release()
+		}
+		exitMu.Lock()
+		st, pl := exitStatus, exitData
+		exitMu.Unlock()
+		w.mu.Lock()
+		term := w.terminated
+		w.mu.Unlock()
+		switch {
+		case term:
+			w.err = ErrTerminated
+		case st >= 0:
+			w.err = workerErr(wt.name, byte(st), pl, perr)
+		case perr != nil:
+			fatal, oomText := pw.errw.crash()
+			xe := &WorkerExitError{Task: wt.name, Pid: pw.p.Pid, Code: -1, Stderr: pw.errw.tailString(), Fatal: fatal}
+			var ee *child.ExitError
+			if errors.As(perr, &ee) {
+				xe.Code, xe.Signal = ee.Code, ee.Signal
+			}
+			if pw.mem != nil {
+				xe.OOM = pw.mem.oomKilled() || oomText
+			}
+			w.err = xe
+		default:
+			w.err = &WorkerExitError{Task: wt.name, Pid: pw.p.Pid, Stderr: pw.errw.tailString()}
+		}
+		w.in.close(ErrExited)
+		close(w.done)
+	}()
+	return w, nil
+}
+
+// Pid returns the worker's process id, or 0 on the goroutine backend.
+func (w *Worker) Pid() int { return w.pid }
+
+// Online returns a channel that is closed once the worker runs (Node's
+// 'online' event).
+func (w *Worker) Online() <-chan struct{} { return w.online }
+
+// Done returns a channel that is closed when the worker has ended (Node's
+// 'exit' event); Err then says how.
+func (w *Worker) Done() <-chan struct{} { return w.done }
+
+// Err returns nil while the worker runs or if its function returned nil;
+// after it ended otherwise: a *TaskError with the function's error, a
+// *PanicError, a *WorkerExitError if its process died, or ErrTerminated.
+func (w *Worker) Err() error {
+	select {
+	case <-w.done:
+		return w.err
+	default:
+		return nil
+	}
+}
+
+// Send sends v, encoded with encoding/json, to the worker. It returns
+// ErrExited once the worker has ended.
+func (w *Worker) Send(ctx context.Context, v any) error {
+	m, err := encodeMessage(v)
+	if err != nil {
+		return err
+	}
+	return w.send(ctx, m)
+}
+
+// SendBytes sends b to the worker as raw bytes.
+func (w *Worker) SendBytes(ctx context.Context, b []byte) error {
+	return w.send(ctx, Message{Data: b, Raw: true})
+}
+
+// Recv returns the next message from the worker. After the worker ended
+// and every message it sent was read, it returns ErrExited.
+func (w *Worker) Recv(ctx context.Context) (Message, error) { return w.in.pop(ctx) }
+
+// Terminate stops the worker now: a process worker gets SIGKILL; a
+// goroutine worker has its context cancelled and counts as ended at once,
+// though its function runs on until it returns. Terminate waits until the
+// worker has ended (the process reaped) and returns nil; Err is then
+// ErrTerminated unless the worker had already ended.
+func (w *Worker) Terminate() error {
+	if !isClosed(w.done) {
+		w.term()
+	}
+	<-w.done
+	return nil
+}
+
+// serveWorker is the process side of a single Worker.
+func serveWorker(ctx context.Context, conn *ipc.Conn, ob *outbox, init initMsg, shared []*shm.Buffer) error {
+	regMu.RLock()
+	wt, ok := workerFuncs[init.Name]
+	regMu.RUnlock()
+	if !ok {
+		msg := fmt.Sprintf("%v: worker %q", ErrUnknownTask, init.Name)
+		ob.wait(send(ob, func(b []byte) []byte { return appendKindRec(b, recExit, statusUnknown, []byte(msg)) }))
+		return errors.New(msg)
+	}
+	in := newMsgQueue()
+	port := &Port{data: init.Data, shared: shared, in: in}
+	port.send = func(ctx context.Context, m Message) error {
+		kind := byte('J')
+		if m.Raw {
+			kind = 'B'
+		}
+		b := ob.begin(len(m.Data) + 12)
+		if b == nil {
+			return ErrExited
+		}
+		*b = appendKindRec(*b, recMessage, kind, m.Data)
+		if err := ob.wait(ob.commit()); err != nil {
+			return ErrExited
+		}
+		return nil
+	}
+	go func() {
+		for {
+			m, err := conn.Recv(context.Background())
+			if err != nil {
+				in.close(ErrExited)
+				return
+			}
+			r := recReader{b: m.Data}
+			for {
+				x, ok := r.next()
+				if !ok {
+					break
+				}
+				if x.kind == recMessage {
+					in.push(Message{Data: x.payload, Raw: x.sub == 'B'})
+				}
+			}
+		}
+	}()
+	send(ob, func(b []byte) []byte { return append(b, recReady) })
+	status, payload := callWorker(ctx, wt, port)
+	ob.wait(send(ob, func(b []byte) []byte { return appendKindRec(b, recExit, status, payload) }))
+	if status != statusOK {
+		v, _, _ := bytesCut(payload, 0)
+		return errors.New(string(v))
+	}
+	return nil
+}
