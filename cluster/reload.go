@@ -1,0 +1,136 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+)
+
+var errSlotGone = errors.New("cluster: slot removed")
+
+// Reload replaces every worker, one slot at a time, with a new process of
+// the program as it is on disk now (so replacing the binary and reloading
+// deploys new code; the primary's pid never changes). For each slot a new
+// worker is started; only once it is ready is the old one drained. If the
+// new worker exits or is not ready within Config.ReadyTimeout, the reload
+// stops there with a *ReloadError and the old workers of that slot and of the
+// later ones are kept. SIGHUP calls Reload. Concurrent reloads run one after
+// the other. ctx bounds the whole reload.
+func (c *Cluster) Reload(ctx context.Context) error {
+	c.replaceMu.Lock()
+	defer c.replaceMu.Unlock()
+	var idxs []int
+	if err := c.do(func() {
+		for _, s := range c.slots {
+			idxs = append(idxs, s.idx)
+		}
+	}); err != nil {
+		return err
+	}
+	start := time.Now()
+	for _, idx := range idxs {
+		if err := c.replace(ctx, idx, "reload"); err != nil {
+			if errors.Is(err, errSlotGone) {
+				continue
+			}
+			return err
+		}
+	}
+	c.log().Info("cluster: reload done", "workers", len(idxs), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// goReplace replaces one slot's worker in the background (recycling).
+func (c *Cluster) goReplace(idx int, reason string) {
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.replaceMu.Lock()
+		defer c.replaceMu.Unlock()
+		if err := c.replace(context.Background(), idx, reason); err != nil && !errors.Is(err, ErrStopping) && !errors.Is(err, errSlotGone) && !errors.Is(err, ErrNotRunning) {
+			c.log().Error(err.Error())
+		}
+	}()
+}
+
+// replace starts a new worker for slot idx, waits until it is ready and
+// then drains the old one. c.replaceMu is held.
+func (c *Cluster) replace(ctx context.Context, idx int, reason string) error {
+	var (
+		nw, old *wproc
+		err     error
+	)
+	if e := c.do(func() {
+		s := c.slotAt(idx)
+		switch {
+		case c.stopping:
+			err = ErrStopping
+		case s == nil:
+			err = errSlotGone
+		default:
+			old = s.cur
+			nw, err = c.spawn(s, true)
+		}
+	}); e != nil {
+		return e
+	}
+	oldID := 0
+	if old != nil {
+		oldID = old.id
+	}
+	if err != nil {
+		if errors.Is(err, ErrStopping) || errors.Is(err, errSlotGone) {
+			return err
+		}
+		return &ReloadError{Slot: idx, Old: oldID, Reason: "could not start: " + err.Error()}
+	}
+
+	t := time.NewTimer(c.cfg.ReadyTimeout)
+	defer t.Stop()
+	var fail string
+	select {
+	case <-nw.readyC:
+	case <-nw.doneC:
+		fail = "exited before it was ready: " + nw.status.String()
+	case <-t.C:
+		fail = fmt.Sprintf("was not ready within %v", c.cfg.ReadyTimeout)
+	case <-c.stopC:
+		return ErrStopping
+	case <-ctx.Done():
+		fail = "was not ready when the reload was cancelled: " + ctx.Err().Error()
+	}
+	if fail != "" {
+		_ = c.do(func() {
+			if !nw.exited {
+				nw.reason = "reload aborted"
+				c.stopWorker(nw, "reload aborted")
+				_ = nw.p.Kill(syscall.SIGKILL)
+			}
+		})
+		return &ReloadError{Slot: idx, Old: oldID, New: nw.id, Reason: fail}
+	}
+	return c.do(func() {
+		s := c.slotAt(idx)
+		if c.stopping || s == nil || nw.exited {
+			if !nw.exited {
+				c.stopWorker(nw, reason)
+			}
+			return
+		}
+		if s.next == nw {
+			s.next = nil
+		}
+		prev := s.cur
+		s.cur = nw
+		if s.timer != nil {
+			s.timer.Stop()
+			s.timer = nil
+		}
+		if prev != nil {
+			c.stopWorker(prev, reason)
+			c.log().Info("cluster: worker replaced", "slot", idx, "old", prev.id, "old_pid", prev.pid, "new", nw.id, "new_pid", nw.pid, "reason", reason)
+		}
+	})
+}

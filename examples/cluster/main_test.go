@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestExample builds the example, runs it on a free port, and checks that
+// one worker per CPU answers with its pid, that a killed worker is replaced,
+// and that SIGTERM stops it cleanly.
+func TestExample(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "cluster")
+	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "PORT="+port, "HOST=127.0.0.1")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	serving := regexp.MustCompile(`worker \d+ \(pid (\d+)\) is serving`)
+	waitServing := func(n int) []int {
+		t.Helper()
+		var pids []int
+		deadline := time.After(20 * time.Second)
+		for len(pids) < n {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatal("example exited")
+				}
+				t.Log(l)
+				if m := serving.FindStringSubmatch(l); m != nil {
+					pid, _ := strconv.Atoi(m[1])
+					pids = append(pids, pid)
+				}
+			case <-deadline:
+				t.Fatalf("only %d of %d workers serving after 20s", len(pids), n)
+			}
+		}
+		return pids
+	}
+	pids := waitServing(runtime.NumCPU())
+	url := "http://127.0.0.1:" + port + "/"
+	body := fetch(t, url)
+	if !strings.HasPrefix(body, "Handled by worker ") {
+		t.Fatalf("body %q", body)
+	}
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	repl := waitServing(1)
+	if repl[0] == pids[0] {
+		t.Fatal("replacement has the dead worker's pid")
+	}
+	for range 20 {
+		if b := fetch(t, url); b == fmt.Sprintf("Handled by worker %d\n", pids[0]) {
+			t.Fatal("dead worker answered")
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() {
+		for range lines {
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("example did not stop on SIGTERM")
+	}
+}
+
+func fetch(t *testing.T, url string) string {
+	t.Helper()
+	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := cl.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
