@@ -82,17 +82,6 @@ func startHelper(t testing.TB, name string, mode ipc.Mode, extraEnv ...string) (
 	return c, cmd
 }
 
-func requireNode(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
-			t.Fatalf("node is required (HERD_REQUIRE_NODE=1) but not found: %v", err)
-		}
-		t.Skip("node not found; set HERD_REQUIRE_NODE=1 to make this a failure")
-	}
-	return p
-}
 
 func execHelper(env []string, remote *os.File) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
