@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -65,8 +66,37 @@ type Conn struct {
 	queued  atomic.Int64
 	drained chan struct{}
 
-	fds []int  // reader-owned: received descriptors not yet claimed
-	oob []byte // reader-owned: control-message buffer
+	// Reading. One goroutine at a time holds the read role (takes the
+	// token from role) and may use the fields marked role-owned: the
+	// background reader (readLoop), or a Recv caller that found nothing
+	// queued and reads the socket itself, so that a message for a waiting
+	// Recv is not handed from one goroutine to another (a wake-up that
+	// costs more than the system calls of a round trip). While Recv calls
+	// keep coming (direct is set) the background reader stands by; after
+	// idleHandback without a Recv it reads again, queueing into inbox,
+	// so a channel nobody reads still sees disconnects, handle
+	// acknowledgements and its receive budget.
+	role   chan struct{}
+	rc     syscall.RawConn
+	direct atomic.Bool     // Recv callers do the reading; the background reader stands by
+	want   atomic.Int32    // Recv calls in progress
+	seq    atomic.Uint64   // Recv calls started
+	bgIn   atomic.Bool     // the background reader holds the role and may be blocked reading
+	dlSet  atomic.Bool     // a read deadline in the past was set to interrupt a read
+	fr     *frameReader    // role-owned
+	ended  bool            // role-owned: endRead has run
+	rctx   context.Context // role-owned: the reading Recv's context; nil for the background reader
+	rstop  func() bool     // role-owned: unregisters the watcher of rctx, if one was registered
+	rfired chan struct{}   // role-owned: closed when that watcher has run
+
+	rd     readOp             // role-owned: the read in progress
+	readFn func(uintptr) bool // c.readReady, made once
+
+	fds []int  // role-owned: received descriptors not yet claimed
+	oob []byte // role-owned: control-message buffer
+
+	wr      writeOp            // wmu-owned: the write in progress
+	writeFn func(uintptr) bool // c.writeReady, made once
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -74,6 +104,10 @@ type Conn struct {
 	readDone  chan struct{}
 	rerr      error // why reading ended; set before readDone is closed
 }
+
+// idleHandback is how long the background reader stands by after the last
+// Recv call before it reads the socket again.
+const idleHandback = 50 * time.Millisecond
 
 // outHandle is a node-mode handle frame kept until the peer acknowledges it.
 type outHandle struct {
@@ -98,11 +132,18 @@ func New(f *os.File, opts *Options) (*Conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("ipc: channel descriptor is a %T, want a unix socket", nc)
 	}
-	return newConn(uc, opts), nil
+	return newConn(uc, opts)
 }
 
-func newConn(uc *net.UnixConn, opts *Options) *Conn {
+func newConn(uc *net.UnixConn, opts *Options) (*Conn, error) {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("ipc: channel descriptor: %w", err)
+	}
 	c := &Conn{
+		rc:       rc,
+		role:     make(chan struct{}, 1),
 		uc:       uc,
 		mode:     opts.Mode,
 		max:      opts.MaxMessageSize,
@@ -122,8 +163,11 @@ func newConn(uc *net.UnixConn, opts *Options) *Conn {
 		c.budget = DefaultRecvBuffer
 	}
 	c.gate <- struct{}{}
+	c.role <- struct{}{}
+	c.readFn, c.writeFn = c.readReady, c.writeReady
+	c.fr = newFrameReader(c.mode, c.max, c.readWithFDs)
 	go c.readLoop()
-	return c
+	return c, nil
 }
 
 // Pair makes a socketpair and returns a Conn on one end and the other end
@@ -206,22 +250,122 @@ func (c *Conn) shutdown() {
 func (c *Conn) Recv(ctx context.Context) (Message, error) {
 	select {
 	case m, ok := <-c.inbox:
-		if !ok {
-			return Message{}, c.rerr
-		}
-		c.consumed(len(m.Data))
-		return m, nil
+		return c.took(m, ok)
 	default:
+	}
+	c.want.Add(1)
+	c.seq.Add(1)
+	defer c.want.Add(-1)
+	if !c.direct.Load() {
+		// Take reading over from the background reader; if it is blocked
+		// in a read, make that read return. (It checks want after setting
+		// bgIn, so one of the two sides sees the other.)
+		c.direct.Store(true)
+		if c.bgIn.Load() {
+			c.interruptRead()
+		}
 	}
 	select {
 	case m, ok := <-c.inbox:
-		if !ok {
-			return Message{}, c.rerr
-		}
-		c.consumed(len(m.Data))
-		return m, nil
+		return c.took(m, ok)
+	case <-c.role:
 	case <-ctx.Done():
 		return Message{}, ctx.Err()
+	}
+	defer func() { c.role <- struct{}{} }()
+	// Messages queued before this call took the role come first.
+	select {
+	case m, ok := <-c.inbox:
+		return c.took(m, ok)
+	default:
+	}
+	return c.recvDirect(ctx)
+}
+
+// took returns a message taken from the inbox; ok false means the inbox
+// was closed: the channel ended and every queued message was returned.
+func (c *Conn) took(m Message, ok bool) (Message, error) {
+	if !ok {
+		return Message{}, c.rerr
+	}
+	c.consumed(len(m.Data))
+	return m, nil
+}
+
+// recvDirect reads frames from the socket until one is for the caller. The
+// caller holds the read role and has found the inbox empty.
+func (c *Conn) recvDirect(ctx context.Context) (Message, error) {
+	if c.ended {
+		return Message{}, c.rerr
+	}
+	c.resetDeadline()
+	c.rctx = ctx
+	defer func() {
+		c.rctx = nil
+		if c.rstop != nil {
+			if !c.rstop() {
+				<-c.rfired // the watcher ran: it set a deadline
+			}
+			c.rstop, c.rfired = nil, nil
+			c.dlSet.Store(false)
+			c.uc.SetReadDeadline(time.Time{})
+		}
+	}()
+	for {
+		f, err := c.fr.next()
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			if err := ctx.Err(); err != nil {
+				return Message{}, err
+			}
+			// An interrupt meant for the background reader: read on.
+			c.dlSet.Store(false)
+			c.uc.SetReadDeadline(time.Time{})
+			continue
+		}
+		var m Message
+		var deliver bool
+		if err == nil {
+			m, deliver, err = c.process(f)
+		}
+		if err != nil {
+			c.endRead(err)
+			return Message{}, c.rerr
+		}
+		if deliver {
+			return m, nil
+		}
+	}
+}
+
+// beforeBlock is called by readWithFDs when the socket has no data and the
+// read is about to wait: a reading Recv then arranges for its context to
+// interrupt the wait. Registering only here keeps the common case, data
+// already there, free of that cost.
+func (c *Conn) beforeBlock() {
+	ctx := c.rctx
+	if ctx == nil || c.rstop != nil || ctx.Done() == nil {
+		return
+	}
+	fired := make(chan struct{})
+	c.rfired = fired
+	c.rstop = context.AfterFunc(ctx, func() {
+		c.interruptRead()
+		close(fired)
+	})
+}
+
+// interruptRead makes a read blocked on the socket, or the next one,
+// return os.ErrDeadlineExceeded.
+func (c *Conn) interruptRead() {
+	c.dlSet.Store(true)
+	c.uc.SetReadDeadline(aLongTimeAgo)
+}
+
+// resetDeadline undoes an interruptRead meant for an earlier holder of
+// the read role.
+func (c *Conn) resetDeadline() {
+	if c.dlSet.Swap(false) {
+		c.uc.SetReadDeadline(time.Time{})
 	}
 }
 
@@ -240,14 +384,13 @@ func (c *Conn) consumed(n int) {
 // until ctx is done. If ctx ends midway through a message, the stream can
 // no longer be framed: the channel is shut down and later sends fail.
 func (c *Conn) Send(ctx context.Context, v any) error {
-	bp := bufPool.Get().(*bytes.Buffer)
+	bp := bufPool.Get().(*encBuf)
 	defer putBuf(bp)
 	bp.Reset()
 	if c.mode == ModeFast {
 		bp.Write(zeroHeader[:])
 	}
-	enc := json.NewEncoder(bp)
-	if err := enc.Encode(v); err != nil {
+	if err := bp.enc.Encode(v); err != nil {
 		return fmt.Errorf("ipc: encode message: %w", err)
 	}
 	b := bp.Bytes()
@@ -396,27 +539,11 @@ func (c *Conn) write(ctx context.Context, bufs [][]byte, h *outHandle) error {
 	if c.werr != nil {
 		return c.werr
 	}
-	var stop func() bool
-	var fired chan struct{}
-	if ctx.Done() != nil {
-		fired = make(chan struct{})
-		stop = context.AfterFunc(ctx, func() {
-			c.uc.SetWriteDeadline(aLongTimeAgo)
-			close(fired)
-		})
+	fd := -1
+	if h != nil {
+		fd = h.fd
 	}
-	total := 0
-	for _, b := range bufs {
-		total += len(b)
-	}
-	n, err := c.writeBufs(bufs, h)
-	if stop != nil && !stop() {
-		<-fired
-		c.uc.SetWriteDeadline(time.Time{})
-		if err != nil {
-			err = ctx.Err()
-		}
-	}
+	n, total, err := c.writeFrame(ctx, bufs, fd)
 	if err == nil {
 		return nil
 	}
@@ -426,6 +553,100 @@ func (c *Conn) write(ctx context.Context, bufs [][]byte, h *outHandle) error {
 		return c.werr
 	}
 	return c.writeErr(err)
+}
+
+// writeFrame writes all of bufs, with descriptor fd (if not -1) attached
+// to the first byte, and returns how many bytes went out of how many. The
+// caller holds wmu. Only when the socket is full does it wait, in the
+// runtime poller, and only then does it arrange for ctx to interrupt the
+// wait: a write that goes through at once costs one system call and no
+// context bookkeeping. An interrupted wait returns ctx's error.
+func (c *Conn) writeFrame(ctx context.Context, bufs [][]byte, fd int) (int, int, error) {
+	w := &c.wr
+	w.ctx, w.bufs, w.fd = ctx, append(w.arr[:0], bufs...), fd
+	w.written, w.total, w.err = 0, 0, nil
+	for _, b := range bufs {
+		w.total += len(b)
+	}
+	err := c.rc.Write(c.writeFn)
+	if w.stop != nil && !w.stop() {
+		<-w.fired
+		c.uc.SetWriteDeadline(time.Time{})
+		if err != nil {
+			err = ctx.Err()
+		}
+	}
+	if err == nil {
+		err = w.err
+	}
+	written, total := w.written, w.total
+	*w = writeOp{arr: w.arr}
+	clear(w.arr[:])
+	return written, total, err
+}
+
+// writeOp is the state of the write in progress, kept in the Conn (the
+// holder of wmu owns it) so that a write allocates nothing.
+type writeOp struct {
+	ctx     context.Context
+	bufs    [][]byte
+	arr     [2][]byte // backing for bufs
+	fd      int
+	written int
+	total   int
+	err     error
+	stop    func() bool   // unregisters the context watcher, once registered
+	fired   chan struct{} // closed when the watcher has run
+}
+
+// writeReady is the RawConn.Write callback of writeFrame: it writes until
+// done, an error, or a full socket (then it returns false to wait).
+func (c *Conn) writeReady(s uintptr) bool {
+	w := &c.wr
+	for w.written < w.total {
+		n, e := writeSome(int(s), w.bufs, w.written, w.fd)
+		if e == unix.EINTR {
+			continue
+		}
+		if e == unix.EAGAIN {
+			if w.stop == nil && w.ctx.Done() != nil {
+				fired := make(chan struct{})
+				w.fired = fired
+				w.stop = context.AfterFunc(w.ctx, func() {
+					c.uc.SetWriteDeadline(aLongTimeAgo)
+					close(fired)
+				})
+			}
+			return false
+		}
+		if e != nil {
+			w.err = os.NewSyscallError("write", e)
+			return true
+		}
+		w.written += n
+	}
+	return true
+}
+
+// writeSome makes one write system call for bufs from byte offset off:
+// sendmsg with fd as SCM_RIGHTS for the first byte of a handle frame,
+// write for the rest of one buffer, writev across several.
+func writeSome(s int, bufs [][]byte, off, fd int) (int, error) {
+	if off == 0 && fd >= 0 {
+		return unix.SendmsgN(s, bufs[0], unix.UnixRights(fd), nil, 0)
+	}
+	i := 0
+	for off >= len(bufs[i]) {
+		off -= len(bufs[i])
+		i++
+	}
+	if i == len(bufs)-1 {
+		return unix.Write(s, bufs[i][off:])
+	}
+	rest := make([][]byte, 0, len(bufs)-i)
+	rest = append(rest, bufs[i][off:])
+	rest = append(rest, bufs[i+1:]...)
+	return unix.Writev(s, rest)
 }
 
 func (c *Conn) writeErr(err error) error {
@@ -447,24 +668,6 @@ func (c *Conn) writeErr(err error) error {
 	return fmt.Errorf("ipc: send: %w", err)
 }
 
-func (c *Conn) writeBufs(bufs [][]byte, h *outHandle) (int, error) {
-	if h != nil {
-		b := bufs[0]
-		n, _, err := c.uc.WriteMsgUnix(b, unix.UnixRights(h.fd), nil)
-		if err != nil || n == len(b) {
-			return n, err
-		}
-		m, err := c.uc.Write(b[n:])
-		return n + m, err
-	}
-	if len(bufs) == 1 {
-		return c.uc.Write(bufs[0])
-	}
-	nb := net.Buffers(bufs)
-	n, err := nb.WriteTo(c.uc)
-	return int(n), err
-}
-
 // writeInternal writes a protocol message from the reader goroutine. It
 // bypasses the handle gate, as Node's acknowledgements do.
 func (c *Conn) writeInternal(line []byte, fd int) {
@@ -477,59 +680,125 @@ func (c *Conn) writeInternal(line []byte, fd int) {
 	if c.werr != nil {
 		return
 	}
-	if fd >= 0 {
-		c.writeBufs([][]byte{line}, &outHandle{fd: fd})
-		return
-	}
-	c.uc.Write(line)
+	c.writeFrame(context.Background(), [][]byte{line}, fd)
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// encBuf is a pooled encoding buffer with its JSON encoder.
+type encBuf struct {
+	bytes.Buffer
+	enc *json.Encoder
+}
 
-func putBuf(b *bytes.Buffer) {
+var bufPool = sync.Pool{New: func() any {
+	b := new(encBuf)
+	b.enc = json.NewEncoder(&b.Buffer)
+	return b
+}}
+
+func putBuf(b *encBuf) {
 	if b.Cap() <= 64<<10 {
 		bufPool.Put(b)
 	}
 }
 
-// readLoop is the only reader of the socket. It turns frames into
-// messages, answers Node's internal messages, and ends the channel on EOF,
-// Close or bad input.
+// readLoop is the background reader. While no Recv call reads for itself it
+// reads frames, answers Node's internal messages and queues the others in
+// inbox, up to the receive budget; it ends the channel on EOF, Close or bad
+// input. While Recv calls read, it stands by.
 func (c *Conn) readLoop() {
-	fr := newFrameReader(c.mode, c.max, c.readWithFDs)
-	var err error
+	idle := time.NewTimer(idleHandback)
+	idle.Stop()
+	defer idle.Stop()
+	var lastSeq uint64
 	for {
-		var f frame
-		f, err = fr.next()
-		if err != nil {
-			break
-		}
-		var m Message
-		var deliver bool
-		m, deliver, err = c.process(f)
-		if err != nil {
-			break
-		}
-		if !deliver {
+		if c.direct.Load() || c.want.Load() > 0 {
+			idle.Reset(idleHandback)
+			select {
+			case <-idle.C:
+			case <-c.closing:
+				c.endByClose()
+				return
+			case <-c.readDone:
+				return
+			}
+			if s := c.seq.Load(); s != lastSeq || c.want.Load() > 0 {
+				lastSeq = s
+				continue
+			}
+			c.direct.Store(false)
 			continue
 		}
+		if !c.backgroundRead() {
+			return
+		}
+	}
+}
+
+// backgroundRead reads and handles one frame in the background reader, and
+// reports whether the channel is still open.
+func (c *Conn) backgroundRead() bool {
+	select {
+	case <-c.role:
+	case <-c.closing:
+		c.endByClose()
+		return false
+	case <-c.readDone:
+		return false
+	}
+	defer func() { c.role <- struct{}{} }()
+	if c.ended {
+		return false
+	}
+	// Clear a stale interrupt first, then announce the read, then look for
+	// Recv callers: one that comes later sees bgIn and interrupts.
+	c.resetDeadline()
+	c.bgIn.Store(true)
+	if c.want.Load() > 0 || c.direct.Load() {
+		c.bgIn.Store(false)
+		return true
+	}
+	f, err := c.fr.next()
+	c.bgIn.Store(false)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		// Interrupted for a Recv caller (or stale): give up the role.
+		c.dlSet.Store(false)
+		c.uc.SetReadDeadline(time.Time{})
+		return true
+	}
+	var m Message
+	var deliver bool
+	if err == nil {
+		m, deliver, err = c.process(f)
+	}
+	if err == nil && deliver {
 		select {
 		case c.inbox <- m:
+			if c.queued.Add(int64(len(m.Data)+64)) > c.budget {
+				err = c.waitDrained()
+			}
 		case <-c.closing:
 			closeHandle(m.Handle)
 			err = ErrClosed
 		}
-		if err != nil {
-			break
-		}
-		if c.queued.Add(int64(len(m.Data)+64)) > c.budget {
-			err = c.waitDrained()
-			if err != nil {
-				break
-			}
-		}
 	}
-	c.endRead(err)
+	if err != nil {
+		c.endRead(err)
+		return false
+	}
+	return true
+}
+
+// endByClose ends reading after Close, unless a reader already did.
+func (c *Conn) endByClose() {
+	select {
+	case <-c.role:
+	case <-c.readDone:
+		return
+	}
+	if !c.ended {
+		c.endRead(ErrClosed)
+	}
+	c.role <- struct{}{}
 }
 
 func (c *Conn) waitDrained() error {
@@ -543,7 +812,13 @@ func (c *Conn) waitDrained() error {
 	return nil
 }
 
+// endRead ends the channel's reading side for err. The caller holds the
+// read role.
 func (c *Conn) endRead(err error) {
+	if c.ended {
+		return
+	}
+	c.ended = true
 	var pe *ProtocolError
 	select {
 	case <-c.closing:
@@ -578,15 +853,79 @@ func (c *Conn) endRead(err error) {
 }
 
 // readWithFDs reads stream bytes and queues any descriptors that came with
-// them.
+// them. It is the frame reader's source; the caller holds the read role.
+// When the socket is empty it calls beforeBlock, then waits in the runtime
+// poller; a deadline (see interruptRead) ends the wait with
+// os.ErrDeadlineExceeded.
 func (c *Conn) readWithFDs(p []byte) (int, error) {
-	n, oobn, _, _, err := c.uc.ReadMsgUnix(p, c.oob)
+	r := &c.rd
+	r.p = p
+	err := c.rc.Read(c.readFn)
+	n, oobn, rerr := r.n, r.oobn, r.err
+	*r = readOp{}
+	if err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, os.NewSyscallError("recvmsg", rerr)
+	}
 	if oobn > 0 {
 		if ferr := c.takeFDs(c.oob[:oobn]); ferr != nil {
 			return n, ferr
 		}
 	}
-	return n, err
+	if n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// readOp is the state of the read in progress, kept in the Conn (the
+// holder of the read role owns it) so that a read allocates nothing.
+type readOp struct {
+	p       []byte
+	n, oobn int
+	err     error
+}
+
+// readReady is the RawConn.Read callback of readWithFDs: one recvmsg, or,
+// on an empty socket, beforeBlock and false to wait.
+func (c *Conn) readReady(fd uintptr) bool {
+	r := &c.rd
+	for {
+		r.n, r.oobn, r.err = recvmsg(int(fd), r.p, c.oob)
+		if r.err != unix.EINTR {
+			break
+		}
+	}
+	if r.err == unix.EAGAIN {
+		c.beforeBlock()
+		return false
+	}
+	return true
+}
+
+// recvmsg is one recvmsg(2) into p and oob, without the allocations of
+// the standard wrappers (which also decode the sender's address, of no use
+// on a socketpair). Received descriptors are close-on-exec.
+func recvmsg(fd int, p, oob []byte) (n, oobn int, err error) {
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	var msg unix.Msghdr
+	msg.Iov = &iov
+	msg.Iovlen = 1
+	if len(oob) > 0 {
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
+	}
+	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_CMSG_CLOEXEC)
+	if errno != 0 {
+		return 0, 0, errno
+	}
+	return int(r), int(msg.Controllen), nil
 }
 
 func (c *Conn) takeFDs(oob []byte) error {
@@ -653,6 +992,13 @@ func (c *Conn) process(f frame) (Message, bool, error) {
 			return Message{}, false, nil
 		}
 		c.writeInternal([]byte(`{"cmd":"NODE_HANDLE_ACK"}`+"\n"), -1)
+		if isInternalMsg(in.Msg) {
+			// Node gives a handle whose message is itself internal (as
+			// cluster's NODE_CLUSTER ones are) to its own machinery, never
+			// to 'message': do the same, and drop the descriptor.
+			unix.Close(fd)
+			return Message{}, false, nil
+		}
 		return Message{Kind: KindJSON, Data: []byte(in.Msg), Handle: handleFromFD(fd, nodeTypeToHandle(in.Type))}, true, nil
 	case "NODE_HANDLE_ACK":
 		c.ackHandle(true)
@@ -670,6 +1016,22 @@ func (c *Conn) process(f frame) (Message, bool, error) {
 		}
 	}
 	return Message{}, false, nil
+}
+
+// isInternalMsg reports whether b is a Node internal message: an object
+// whose "cmd" is a string longer than 5 that starts with "NODE_".
+func isInternalMsg(b []byte) bool {
+	if !maybeInternal(b) {
+		return false
+	}
+	var in struct {
+		Cmd any `json:"cmd"`
+	}
+	if json.Unmarshal(b, &in) != nil {
+		return false
+	}
+	cmd, ok := in.Cmd.(string)
+	return ok && len(cmd) > 5 && cmd[:5] == "NODE_"
 }
 
 // maybeInternal reports whether a JSON line could be a Node internal

@@ -43,6 +43,13 @@ type frameReader struct {
 	r, w int
 	scan int   // node mode: bytes of buf[r:w] already searched for '\n'
 	off  int64 // stream offset of buf[r]
+
+	// Fast mode: a frame whose payload is partly read, kept when a read
+	// fails so that next resumes it (a read interrupted by a deadline is
+	// retried by whichever goroutine reads next).
+	cur   frame
+	curN  int  // bytes of cur.data filled
+	inCur bool // cur is in progress
 }
 
 func newFrameReader(mode Mode, max int, read func([]byte) (int, error)) *frameReader {
@@ -132,54 +139,59 @@ func (fr *frameReader) nextNode() (frame, error) {
 }
 
 func (fr *frameReader) nextFast() (frame, error) {
-	for fr.w-fr.r < fastHeaderLen {
-		if err := fr.fill(); err != nil {
-			if errors.Is(err, io.EOF) && fr.w > fr.r {
-				return frame{}, fr.protocolErr(fr.off, ErrMalformed, "stream ended inside a frame header")
+	if !fr.inCur {
+		for fr.w-fr.r < fastHeaderLen {
+			if err := fr.fill(); err != nil {
+				if errors.Is(err, io.EOF) && fr.w > fr.r {
+					return frame{}, fr.protocolErr(fr.off, ErrMalformed, "stream ended inside a frame header")
+				}
+				return frame{}, err
 			}
-			return frame{}, err
 		}
+		h := fr.buf[fr.r : fr.r+fastHeaderLen]
+		size := binary.BigEndian.Uint32(h)
+		f := frame{kind: Kind(h[4]), htype: h[5], offset: fr.off}
+		if f.kind != KindJSON && f.kind != KindBytes {
+			return frame{}, fr.protocolErr(f.offset, ErrMalformed, "unknown frame kind")
+		}
+		if f.htype > handlePacket {
+			return frame{}, fr.protocolErr(f.offset, ErrMalformed, "unknown handle type")
+		}
+		if uint64(size) > uint64(fr.max) {
+			return frame{}, fr.protocolErr(f.offset, ErrTooLarge, "frame length is over the limit")
+		}
+		fr.r += fastHeaderLen
+		fr.off += fastHeaderLen
+		f.data = make([]byte, size)
+		n := copy(f.data, fr.buf[fr.r:fr.w])
+		fr.r += n
+		fr.cur, fr.curN, fr.inCur = f, n, true
 	}
-	h := fr.buf[fr.r : fr.r+fastHeaderLen]
-	size := binary.BigEndian.Uint32(h)
-	f := frame{kind: Kind(h[4]), htype: h[5], offset: fr.off}
-	if f.kind != KindJSON && f.kind != KindBytes {
-		return frame{}, fr.protocolErr(f.offset, ErrMalformed, "unknown frame kind")
-	}
-	if f.htype > handlePacket {
-		return frame{}, fr.protocolErr(f.offset, ErrMalformed, "unknown handle type")
-	}
-	if uint64(size) > uint64(fr.max) {
-		return frame{}, fr.protocolErr(f.offset, ErrTooLarge, "frame length is over the limit")
-	}
-	fr.r += fastHeaderLen
-	fr.off += fastHeaderLen
-	f.data = make([]byte, size)
-	n := copy(f.data, fr.buf[fr.r:fr.w])
-	fr.r += n
-	for n < len(f.data) {
+	for fr.curN < len(fr.cur.data) {
 		var m int
 		var err error
-		if len(f.data)-n < len(fr.buf)/4 {
+		if rest := fr.cur.data[fr.curN:]; len(rest) < len(fr.buf)/4 {
 			// A small remainder: refill the buffer, so that the frames
 			// behind this one arrive in the same read.
 			if err = fr.fill(); err == nil {
-				m = copy(f.data[n:], fr.buf[fr.r:fr.w])
+				m = copy(rest, fr.buf[fr.r:fr.w])
 				fr.r += m
 			}
 		} else {
 			// Read the rest straight into the payload: one copy for big frames.
-			m, err = fr.read(f.data[n:])
+			m, err = fr.read(rest)
 		}
-		n += m
+		fr.curN += m
 		if m == 0 && err != nil {
 			if errors.Is(err, io.EOF) {
-				return frame{}, fr.protocolErr(f.offset, ErrMalformed, "stream ended inside a frame")
+				return frame{}, fr.protocolErr(fr.cur.offset, ErrMalformed, "stream ended inside a frame")
 			}
 			return frame{}, err
 		}
 	}
-	fr.off += int64(size)
+	f := fr.cur
+	fr.cur, fr.curN, fr.inCur = frame{}, 0, false
+	fr.off += int64(len(f.data))
 	return f, nil
 }
 

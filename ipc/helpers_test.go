@@ -82,7 +82,6 @@ func startHelper(t testing.TB, name string, mode ipc.Mode, extraEnv ...string) (
 	return c, cmd
 }
 
-
 func execHelper(env []string, remote *os.File) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = env
