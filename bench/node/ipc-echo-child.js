@@ -1,0 +1,3 @@
+'use strict';
+// Child of ipc-rtt.js: sends every message straight back.
+process.on('message', (m) => process.send(m));

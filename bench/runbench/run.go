@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/herdrun/herd/bench/internal/report"
+	"github.com/herdrun/herd/internal/loadgen"
+)
+
+type config struct {
+	Rounds       int
+	Quick        bool
+	JSONPath     string
+	MarkdownPath string
+	Command      string
+}
+
+// repoRoot finds the directory of go.mod above the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run from inside the herd repository")
+		}
+		dir = parent
+	}
+}
+
+// run takes every measurement and prints the table to out, progress to log.
+func run(cfg *config, out, log io.Writer) error {
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 5
+		if cfg.Quick {
+			cfg.Rounds = 1
+		}
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	nodeDir := filepath.Join(root, "bench", "node")
+	if cfg.JSONPath == "" {
+		cfg.JSONPath = filepath.Join(root, "bench", "results", "run.json")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		return errors.New("node is not on PATH; the app and the peers need it")
+	}
+	tmp, err := os.MkdirTemp("", "runbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	herdBin := filepath.Join(tmp, "herd")
+	fmt.Fprintln(log, "building herd")
+	if b, err := exec.Command("go", "build", "-o", herdBin, filepath.Join(root, "cmd", "herd")).CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/herd: %v\n%s", err, b)
+	}
+	rep := report.New(cfg.Command)
+	rows, err := measureRPS(cfg, herdBin, nodeDir, log)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		rep.Add(r)
+	}
+	row, err := measureStart(cfg, herdBin, nodeDir, log)
+	if err != nil {
+		return err
+	}
+	rep.Add(row)
+	row, err = measureRespawn(cfg, herdBin, nodeDir, log)
+	if err != nil {
+		return err
+	}
+	rep.Add(row)
+	rep.Print(out)
+	os.MkdirAll(filepath.Dir(cfg.JSONPath), 0o755)
+	if err := rep.SaveJSON(cfg.JSONPath); err != nil {
+		return err
+	}
+	fmt.Fprintln(log, "raw samples:", cfg.JSONPath)
+	if cfg.MarkdownPath != "" {
+		f, err := os.Create(cfg.MarkdownPath)
+		if err != nil {
+			return err
+		}
+		rep.Markdown(f)
+		f.Close()
+	}
+	return nil
+}
+
+func startAll(starts ...func() (*server, error)) ([]*server, func(), error) {
+	var ss []*server
+	stop := func() {
+		for _, s := range ss {
+			s.stop()
+		}
+	}
+	for _, st := range starts {
+		s, err := st()
+		if err != nil {
+			stop()
+			return nil, func() {}, err
+		}
+		ss = append(ss, s)
+	}
+	return ss, stop, nil
+}
+
+// measureRPS: keep-alive throughput with 2 instances, then each
+// supervisor's RSS.
+func measureRPS(cfg *config, herdBin, nodeDir string, log io.Writer) ([]report.Row, error) {
+	fmt.Fprintln(log, "req/s: starting contenders")
+	ss, stop, err := startAll(
+		func() (*server, error) { return startHerd(herdBin, nodeDir, 2, log) },
+		func() (*server, error) { return startNode("node-cluster-rr", nodeDir, "rr", 2, log) },
+		func() (*server, error) { return startNode("node-cluster-none", nodeDir, "none", 2, log) },
+		func() (*server, error) { return startPM2(nodeDir, 2, log) },
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	dur := 3 * time.Second
+	if cfg.Quick {
+		dur = 300 * time.Millisecond
+	}
+	fns := make([]func() float64, len(ss))
+	for i, s := range ss {
+		fns[i] = func() float64 {
+			r := loadgen.Run(context.Background(), loadgen.Options{Addr: s.addr, Conns: 32, KeepAlive: true, Duration: dur})
+			fmt.Fprintf(log, "  %s: %.0f req/s (%d failed)\n", s.name, r.RPS(), r.Failed)
+			return r.RPS()
+		}
+	}
+	samples := report.Alternate(cfg.Rounds, fns...)
+	mk := func(name, peer string, ratio float64) report.Row {
+		row := report.Row{Suite: "run", Name: name, Unit: "req/s", Better: "higher", TargetPeer: peer, TargetRatio: ratio,
+			Herd: report.Series{Name: ss[0].name, Samples: samples[0]}}
+		for i := 1; i < len(ss); i++ {
+			row.Peers = append(row.Peers, report.Series{Name: ss[i].name, Samples: samples[i]})
+		}
+		return row
+	}
+	rows := []report.Row{
+		mk("hello-world, 2 instances, keep-alive, 32 conns", "node-cluster-rr", 1.1),
+		mk("same samples, target against PM2", "pm2", 1.2),
+	}
+	// RSS of each supervisor after the load (herd; Node cluster's primary;
+	// PM2's daemon).
+	rss := report.Row{Suite: "run", Name: "supervisor RSS with 2 instances (target herd <= 15 MB)", Unit: "MB", Better: "lower", TargetPeer: "pm2", TargetRatio: 0.25}
+	for i, s := range ss {
+		kb, err := rssKB(s.supervisorPID())
+		if err != nil {
+			return nil, fmt.Errorf("%s RSS: %w", s.name, err)
+		}
+		sr := report.Series{Name: s.name, Samples: []float64{kb / 1024}}
+		if i == 0 {
+			rss.Herd = sr
+		} else {
+			rss.Peers = append(rss.Peers, sr)
+		}
+	}
+	rows = append(rows, rss)
+	return rows, nil
+}
+
+// measureStart: from exec until every one of 2 instances answers.
+func measureStart(cfg *config, herdBin, nodeDir string, log io.Writer) (report.Row, error) {
+	fmt.Fprintln(log, "start until 2 instances answer")
+	var firstErr error
+	timed := func(start func() (*server, error)) func() float64 {
+		return func() float64 {
+			s, err := start()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return 0
+			}
+			s.stop()
+			ms := float64(s.start) / float64(time.Millisecond)
+			fmt.Fprintf(log, "  %s: %.0f ms\n", s.name, ms)
+			return ms
+		}
+	}
+	samples := report.Alternate(cfg.Rounds,
+		timed(func() (*server, error) { return startHerd(herdBin, nodeDir, 2, log) }),
+		timed(func() (*server, error) { return startPM2(nodeDir, 2, log) }),
+		timed(func() (*server, error) { return startNode("node-cluster-rr", nodeDir, "rr", 2, log) }),
+	)
+	if firstErr != nil {
+		return report.Row{}, firstErr
+	}
+	return report.Row{Suite: "run", Name: "start until every instance answers (2 instances)", Unit: "ms", Better: "lower",
+		TargetPeer: "pm2", TargetRatio: 0.5,
+		Herd:  report.Series{Name: "herd-run", Samples: samples[0]},
+		Peers: []report.Series{{Name: "pm2", Samples: samples[1]}, {Name: "node-cluster-rr", Samples: samples[2]}}}, nil
+}
+
+// measureRespawn: kill -9 of herd's only instance until its replacement
+// answers, against Node's bare start-up of the same app (exec until it
+// answers).
+func measureRespawn(cfg *config, herdBin, nodeDir string, log io.Writer) (report.Row, error) {
+	fmt.Fprintln(log, "kill -9 until the replacement answers")
+	s, err := startHerd(herdBin, nodeDir, 1, log)
+	if err != nil {
+		return report.Row{}, err
+	}
+	defer s.stop()
+	per := 10
+	if cfg.Quick {
+		per = 3
+	}
+	var firstErr error
+	respawn := func() float64 {
+		var total []float64
+		for range per {
+			old, err := whoAnswers(s.addr, 5*time.Second)
+			if err != nil {
+				firstErr = err
+				return 0
+			}
+			t0 := time.Now()
+			syscall.Kill(old, syscall.SIGKILL)
+			for time.Since(t0) < 30*time.Second {
+				pid, err := whoAnswers(s.addr, 5*time.Second)
+				if err == nil && pid != old {
+					s.pids[pid] = true
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			total = append(total, float64(time.Since(t0))/float64(time.Millisecond))
+			time.Sleep(1100 * time.Millisecond) // past min uptime: the backoff starts afresh
+		}
+		m := report.Median(total)
+		fmt.Fprintf(log, "  herd respawn p50 %.1f ms\n", m)
+		return m
+	}
+	nodeStart := func() float64 {
+		var total []float64
+		for range per {
+			addr, err := freeAddr()
+			if err != nil {
+				firstErr = err
+				return 0
+			}
+			_, port, _ := splitPort(addr)
+			cmd := exec.Command("node", filepath.Join(nodeDir, "cluster-app.js"))
+			cmd.Env = append(os.Environ(), "PORT="+port)
+			ns, err := startCmd("node-alone", addr, 1, cmd, log)
+			if err != nil {
+				firstErr = err
+				return 0
+			}
+			ns.stop()
+			total = append(total, float64(ns.start)/float64(time.Millisecond))
+		}
+		m := report.Median(total)
+		fmt.Fprintf(log, "  node start-up p50 %.1f ms\n", m)
+		return m
+	}
+	samples := report.Alternate(cfg.Rounds, respawn, nodeStart)
+	if firstErr != nil {
+		return report.Row{}, firstErr
+	}
+	return report.Row{Suite: "run", Name: "kill -9 until the replacement answers, p50 (target <= node start-up + 20 ms)", Unit: "ms", Better: "lower",
+		Herd:  report.Series{Name: "herd-run", Samples: samples[0]},
+		Peers: []report.Series{{Name: "node start-up", Samples: samples[1]}}}, nil
+}
+
+func splitPort(addr string) (string, string, error) {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[:i], addr[i+1:], nil
+		}
+	}
+	return "", "", strconv.ErrSyntax
+}
