@@ -90,7 +90,9 @@ func TestExecStderrTailIsCapped(t *testing.T) {
 
 func TestExecMaxBufferDefault(t *testing.T) {
 	start := time.Now()
-	res, err := Exec(t.Context(), "head -c 2000000 /dev/zero", nil)
+	// Far more than MaxBuffer plus the 1 MiB pipe, so the child is still
+	// writing (blocked) when it is killed rather than already exited.
+	res, err := Exec(t.Context(), "head -c 8000000 /dev/zero", nil)
 	if !errors.Is(err, ErrMaxBuffer) {
 		t.Fatalf("want ErrMaxBuffer, got %v", err)
 	}

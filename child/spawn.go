@@ -183,6 +183,7 @@ func spawn(ctx context.Context, name string, args []string, opts *Options, extra
 		if err != nil {
 			return nil, err
 		}
+		growPipe(r, outputPipeSize)
 		childFiles = append(childFiles, cw)
 		pr := newPipeReader(r)
 		parentFiles = append(parentFiles, pr)
