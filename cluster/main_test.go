@@ -180,6 +180,12 @@ func runActivated() int {
 	case <-ctx.Done():
 	case <-conn.Done():
 	}
+	// Stop accepting first and give connections already accepted a moment
+	// to be tracked by the server: http.Server.Shutdown can otherwise miss
+	// a connection that Accept has returned but Serve has not registered,
+	// and exit under it.
+	ln.Close()
+	time.Sleep(50 * time.Millisecond)
 	srv.Shutdown(context.Background())
 	return 0
 }
