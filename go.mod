@@ -7,6 +7,7 @@ require (
 	github.com/panjf2000/ants/v2 v2.12.1
 	github.com/spf13/cobra v1.10.2
 	go.uber.org/goleak v1.3.0
+	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sys v0.50.0
 )
 

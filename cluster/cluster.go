@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"sort"
 	"sync"
@@ -71,6 +72,8 @@ type wproc struct {
 	readyC        chan struct{} // closed when ready
 	doneC         chan struct{} // closed when its exit has been handled
 	readerDone    chan struct{}
+	notify        *net.UnixConn // sd_notify socket (Config.NotifySocket)
+	notifyDir     string
 
 	lastBeat atomic.Int64 // unix nanoseconds of the last heartbeat
 	beats    atomic.Bool  // it has sent at least one
@@ -274,4 +277,28 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 	_ = c.do(c.killAll)
 	<-c.done
 	return ctx.Err()
+}
+
+// Recycle replaces the worker with the given ID as Worker.Recycle would: a
+// new worker is started in its slot and, once it is ready, the old one
+// drains. reason appears in the primary's log. It returns an error if no
+// live, non-draining worker has that ID; a worker already being recycled is
+// left alone.
+func (c *Cluster) Recycle(id int, reason string) error {
+	var err error
+	if e := c.do(func() {
+		w := c.workers[id]
+		if w == nil || w.exited || w.draining {
+			err = fmt.Errorf("cluster: no live worker %d", id)
+			return
+		}
+		if s := c.slotAt(w.slot); s != nil && s.cur == w && !w.recycling && !c.stopping {
+			w.recycling = true
+			c.log().Info("cluster: recycling worker", "worker", w.id, "pid", w.pid, "reason", reason)
+			c.goReplace(w.slot, "recycle: "+reason)
+		}
+	}); e != nil {
+		return e
+	}
+	return err
 }

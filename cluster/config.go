@@ -109,6 +109,12 @@ type Config struct {
 	// Not compatible with PolicyDispatch.
 	Command []string
 
+	// NotifySocket, with Command, gives every worker its own unixgram
+	// socket named in NOTIFY_SOCKET (systemd's sd_notify protocol): a
+	// datagram with the line READY=1 makes the worker ready. Other lines
+	// are ignored. The socket is closed and removed when the worker exits.
+	NotifySocket bool
+
 	// ReadyOnStart, with Command, counts a worker as ready as soon as it has
 	// started, for programs that never signal readiness.
 	ReadyOnStart bool
@@ -119,6 +125,13 @@ type Config struct {
 	// Stdout and Stderr receive the workers' output. nil means this
 	// process's own stdout and stderr.
 	Stdout, Stderr io.Writer
+
+	// Output, if set, returns the stdout and stderr writers of one worker
+	// process, given its ID and slot, and overrides Stdout and Stderr for
+	// it (a nil writer falls back to them). It is called in the primary
+	// just before the worker starts, so a supervisor can prefix each line
+	// with the instance it came from.
+	Output func(id, slot int) (stdout, stderr io.Writer)
 
 	// WorkerProcs is the GOMAXPROCS of each Go worker. 0 means the CPUs
 	// divided among the workers at start (at least 1), so that N workers of
@@ -167,6 +180,13 @@ type Config struct {
 	// MinUptime is how long a worker must have been ready for its exit to
 	// restart the backoff from scratch. 0 means 1s.
 	MinUptime time.Duration
+
+	// Respawn, if set, decides whether a worker that exited unexpectedly
+	// after it was ready is respawned: false leaves its slot empty, without
+	// counting a failure, and once every slot is empty the cluster stops and
+	// Run returns nil. nil respawns always. A restart policy such as
+	// "on-failure" is func(s ExitStatus) bool { return s.Code != 0 }.
+	Respawn func(ExitStatus) bool
 
 	// CrashLoopMax and CrashLoopWindow detect a crash loop: after more than
 	// CrashLoopMax unexpected exits within CrashLoopWindow, across all

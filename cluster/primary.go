@@ -209,6 +209,10 @@ func (c *Cluster) spawn(s *slot, asNext bool) (*wproc, error) {
 	c.bg.Add(2)
 	go c.readLoop(w)
 	go c.waitLoop(w)
+	if w.notify != nil {
+		c.bg.Add(1)
+		go c.notifyLoop(w)
+	}
 	if w.command && c.cfg.ReadyOnStart {
 		c.markReady(w)
 	}
@@ -275,6 +279,7 @@ func (c *Cluster) readLoop(w *wproc) {
 func (c *Cluster) waitLoop(w *wproc) {
 	defer c.bg.Done()
 	<-w.p.Done()
+	w.closeNotify()
 	t := time.NewTimer(time.Second)
 	select {
 	case <-w.readerDone:
@@ -380,10 +385,27 @@ func (c *Cluster) onExit(w *wproc, err error) {
 		c.beginStop(be, "boot failure")
 		return
 	}
+	if c.cfg.Respawn != nil && !c.cfg.Respawn(w.status) {
+		c.log().Info("cluster: "+desc+"; not respawning (restart policy)", "slot", s.idx)
+		if c.allSlotsEmpty() {
+			c.beginStop(nil, "every worker has exited")
+		}
+		return
+	}
 	if w.isReady && time.Since(w.readyAt) >= c.cfg.MinUptime {
 		s.failures = 0
 	}
 	c.failed(s, desc)
+}
+
+// allSlotsEmpty reports whether no slot has a worker or a pending respawn.
+func (c *Cluster) allSlotsEmpty() bool {
+	for _, s := range c.slots {
+		if s.cur != nil || s.next != nil || s.timer != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // failed counts a failure of slot s and respawns it after the backoff,

@@ -28,7 +28,24 @@ func (c *Cluster) start(w *wproc) (*child.Process, error) {
 	}
 	defer cleanup()
 	env := c.workerEnv(w, specs, len(files))
+	if w.command && c.cfg.NotifySocket {
+		kv, err := c.openNotify(w)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: notify socket: %w", err)
+		}
+		env = append(env, kv)
+	}
 	opts := &child.Options{Env: env, ExtraFiles: files, Stdout: c.cfg.Stdout, Stderr: c.cfg.Stderr}
+	if c.cfg.Output != nil {
+		if o, e := c.cfg.Output(w.id, w.slot); o != nil || e != nil {
+			if o != nil {
+				opts.Stdout = o
+			}
+			if e != nil {
+				opts.Stderr = e
+			}
+		}
+	}
 	// Workers are stopped by the primary's own escalation (stopWorker),
 	// never by a context; these only matter if the primary's context
 	// machinery were used.
@@ -40,7 +57,11 @@ func (c *Cluster) start(w *wproc) (*child.Process, error) {
 			args = append([]string{"-c", trampoline, name}, args...)
 			name = "/bin/sh"
 		}
-		return child.Fork(bg, name, args, opts)
+		p, err := child.Fork(bg, name, args, opts)
+		if err != nil {
+			w.closeNotify()
+		}
+		return p, err
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -85,14 +85,15 @@ func startCmd(name, addr string, n int, cmd *exec.Cmd, log io.Writer) (*server, 
 }
 
 // startHerd runs `herd run -i n -p PORT -- node cluster-app.js`.
-func startHerd(herdBin, nodeDir string, n int, log io.Writer) (*server, error) {
+func startHerd(herdBin, nodeDir string, n int, log io.Writer, extra ...string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(herdBin, "run", "-i", strconv.Itoa(n), "--host", "127.0.0.1", "-p", port, "--backoff", "10ms",
-		"--", "node", filepath.Join(nodeDir, "cluster-app.js"))
+	args := append([]string{"run", "-i", strconv.Itoa(n), "--host", "127.0.0.1", "-p", port}, extra...)
+	args = append(args, "--", "node", filepath.Join(nodeDir, "cluster-app.js"))
+	cmd := exec.Command(herdBin, args...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	cmd.Stdout = io.Discard
 	return startCmd("herd-run", addr, n, cmd, log)

@@ -220,7 +220,8 @@ func measureStart(cfg *config, herdBin, nodeDir string, log io.Writer) (report.R
 // answers).
 func measureRespawn(cfg *config, herdBin, nodeDir string, log io.Writer) (report.Row, error) {
 	fmt.Fprintln(log, "kill -9 until the replacement answers")
-	s, err := startHerd(herdBin, nodeDir, 1, log)
+	// Every kill counts as a crash: lift the crash-loop limit.
+	s, err := startHerd(herdBin, nodeDir, 1, log, "--max-restarts", "-1")
 	if err != nil {
 		return report.Row{}, err
 	}

@@ -14,35 +14,44 @@ import (
 	"github.com/spf13/cobra"
 )
 
-const demoLong = `Run the Node tutorial's fork server, in Go.
+const demoLong = `Run the Node tutorial's whole system, in one binary, with nothing to install.
 
-  GET /        answers "OK" at once.
-  GET /heavy   forks a worker process (this same binary, started with
-               child.ForkSelf) that computes the tutorial's heavyCalculation(42),
-               the sum of i*42 for i < 1e8 in float64 as JavaScript does it,
-               and answers "Result is 209999997829288740", the text Node prints.
+By default (--workers 2) herd is a cluster: a primary that opens the port once
+and supervises N worker processes (this same binary) sharing it.
 
-Each /heavy forks a fresh worker, and / keeps answering while it computes.
-A client that gives up kills its worker. On Ctrl-C or SIGTERM herd stops
-accepting, lets requests in flight finish for up to --grace, then kills their
-workers; a second Ctrl-C stops at once. No worker outlives herd, even when
-herd itself is killed.
+  GET /        answers "OK" at once, from whichever worker accepted it
+               (header X-Herd-Worker: its pid).
+  GET /heavy   is sent to the worker's own pool of worker processes, which
+               computes the tutorial's heavyCalculation(42), the sum of i*42
+               for i < 1e8 in float64 as JavaScript does it, and answers
+               "Result is 209999997829288740", the text Node prints.
+
+A worker that crashes (kill <its pid>) is respawned; SIGHUP replaces the
+workers one by one, each new one ready before the old one drains; SIGTTIN and
+SIGTTOU add and remove a worker; SIGTERM or Ctrl-C stops everything, letting
+requests in flight finish for up to --grace.
+
+--workers 0 runs the tutorial's first part instead: a single-process fork
+server whose /heavy forks a fresh worker (child.ForkSelf) per request; a
+client that gives up kills its worker. No worker outlives herd, even when herd
+itself is killed.
 
 Environment:
   PORT             the port when --port is not given (default 3000)
   HERD_DEMO_LIMIT  the loop bound instead of 1e8, for tests (e.g. 1000)`
 
 type demoOptions struct {
-	host  string
-	port  int
-	grace time.Duration
+	workers int
+	host    string
+	port    int
+	grace   time.Duration
 }
 
 func newDemoCmd(getenv env) *cobra.Command {
 	var o demoOptions
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the Node tutorial's fork server: / answers at once, /heavy forks a worker",
+		Short: "Run the Node tutorial's system: a cluster on :3000, / at once, /heavy in a worker pool",
 		Long:  demoLong,
 		Example: `  herd demo
   herd demo --port 8080
@@ -56,6 +65,7 @@ func newDemoCmd(getenv env) *cobra.Command {
 	f.IntVarP(&o.port, "port", "p", demo.DefaultPort, "port to listen on, 0 for any free port")
 	f.Lookup("port").DefValue = "$PORT, else 3000" // what --help shows as the default
 	f.StringVar(&o.host, "host", "127.0.0.1", "address to listen on; 0.0.0.0 for every interface")
+	f.IntVarP(&o.workers, "workers", "w", 2, "cluster workers sharing the port; 0 runs the single-process fork server of the tutorial's first part")
 	f.DurationVar(&o.grace, "grace", demo.DefaultGrace, "at shutdown, how long requests in flight may finish before their workers are killed")
 	return cmd
 }
@@ -82,6 +92,19 @@ func runDemo(cmd *cobra.Command, o demoOptions, getenv env) error {
 		grace = -1 // demo.Server: cancel at once
 	}
 	stderr := cmd.ErrOrStderr()
+	if o.workers < 0 {
+		return &usageError{fmt.Errorf("--workers %d: want 0 or more", o.workers)}
+	}
+	if o.workers > 0 {
+		err := demo.RunCluster(cmd.Context(), demo.ClusterOptions{
+			Host: o.host, Port: port, Workers: o.workers, Limit: limit, Grace: o.grace,
+			Out: cmd.OutOrStdout(), Log: slog.New(slog.NewTextHandler(stderr, nil)),
+		})
+		if errors.Is(err, demo.ErrPortInUse) {
+			return fmt.Errorf("%w; stop the program using it, or pick another port with --port", err)
+		}
+		return err
+	}
 
 	ctx, stop := withSignals(cmd.Context(), stderr, o.grace)
 	defer stop()

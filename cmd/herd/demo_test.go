@@ -32,7 +32,7 @@ func waitListening(t *testing.T, h *herdRun) (string, int) {
 }
 
 func TestDemo(t *testing.T) {
-	h := startHerd(t, []string{"HERD_DEMO_LIMIT=1000"}, "demo", "--port", "0")
+	h := startHerd(t, []string{"HERD_DEMO_LIMIT=1000"}, "demo", "--workers", "0", "--port", "0")
 	url, _ := waitListening(t, h)
 	out := h.stdout.String()
 	for _, want := range []string{
@@ -144,7 +144,7 @@ func inFlightWorker(t *testing.T, h *herdRun, url string) (int, <-chan int) {
 func TestDemoSignalNoOrphans(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(unix.SignalName(sig), func(t *testing.T) {
-			h := startHerd(t, []string{"HERD_DEMO_LIMIT=1e15"}, "demo", "--port", "0", "--grace", "50ms")
+			h := startHerd(t, []string{"HERD_DEMO_LIMIT=1e15"}, "demo", "--workers", "0", "--port", "0", "--grace", "50ms")
 			url, _ := waitListening(t, h)
 			worker, status := inFlightWorker(t, h, url)
 			if err := syscall.Kill(h.p.Pid, sig); err != nil {
@@ -169,7 +169,7 @@ func TestDemoSignalNoOrphans(t *testing.T) {
 // TestDemoKilledNoOrphans: even SIGKILL, which herd cannot catch, leaves no
 // worker behind (the kernel kills it: Pdeathsig).
 func TestDemoKilledNoOrphans(t *testing.T) {
-	h := startHerd(t, []string{"HERD_DEMO_LIMIT=1e15"}, "demo", "--port", "0")
+	h := startHerd(t, []string{"HERD_DEMO_LIMIT=1e15"}, "demo", "--workers", "0", "--port", "0")
 	url, _ := waitListening(t, h)
 	worker, _ := inFlightWorker(t, h, url)
 	if err := syscall.Kill(h.p.Pid, syscall.SIGKILL); err != nil {
@@ -179,4 +179,58 @@ func TestDemoKilledNoOrphans(t *testing.T) {
 	// The worker is alone in its group; once herd is dead it is reaped by
 	// init, which may take its time, so a zombie counts as gone.
 	waitFor(t, "the worker to die with herd", func() bool { return gone(worker) })
+}
+
+// descendants returns pid's live descendants.
+func descendants(pid int) []int {
+	var out []int
+	for _, c := range childrenOf(pid) {
+		out = append(out, c)
+		out = append(out, descendants(c)...)
+	}
+	return out
+}
+
+// TestDemoCluster: the default demo is a cluster whose workers answer / and
+// /heavy (through their pools), respawn when killed, reload on SIGHUP, and
+// leave no process behind on SIGTERM.
+func TestDemoCluster(t *testing.T) {
+	h := startHerd(t, []string{"HERD_DEMO_LIMIT=1000"}, "demo", "--port", "0", "--workers", "2")
+	url, _ := waitListening(t, h)
+	out := h.stdout.String()
+	for _, want := range []string{"2 workers share", "kill -HUP " + strconv.Itoa(h.p.Pid), "curl " + url + "/heavy"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+	ctx := context.Background()
+	if code, body, err := get(ctx, url+"/"); err != nil || code != 200 || body != "OK" {
+		t.Fatalf("GET / = %d %q %v", code, body, err)
+	}
+	if code, body, err := get(ctx, url+"/heavy"); err != nil || code != 200 || body != "Result is 20979000" {
+		t.Fatalf("GET /heavy = %d %q %v", code, body, err)
+	}
+	kids := childrenOf(h.p.Pid)
+	if len(kids) != 2 {
+		t.Fatalf("%d workers, want 2", len(kids))
+	}
+	syscall.Kill(kids[0], syscall.SIGKILL)
+	waitFor(t, "the killed worker to respawn", func() bool {
+		return strings.Contains(h.stdout.String(), "respawning") && strings.Count(h.stdout.String(), " ready (pid ") == 3
+	})
+	syscall.Kill(h.p.Pid, syscall.SIGHUP)
+	waitFor(t, "the reload", func() bool { return strings.Count(h.stdout.String(), " ready (pid ") == 5 })
+	if code, body, err := get(ctx, url+"/heavy"); err != nil || code != 200 || body != "Result is 20979000" {
+		t.Fatalf("GET /heavy after reload = %d %q %v", code, body, err)
+	}
+	tree := descendants(h.p.Pid)
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, h.stderr.String())
+	}
+	for _, p := range tree {
+		if !gone(p) {
+			t.Errorf("process %d outlived herd demo", p)
+		}
+	}
 }

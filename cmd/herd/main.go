@@ -1,10 +1,14 @@
 // Command herd brings the Node.js parallelism model to Go and to programs in
-// any language. This first version runs the Node tutorial's fork server:
+// any language. `herd run` supervises any program across cores in the
+// foreground (cluster mode with shared ports, or fork mode); `herd demo` runs
+// the Node tutorial's whole system:
 //
 //	go run ./cmd/herd demo
+//	go run ./cmd/herd run -i 2 -p 3000 -- node app.js
 //
 // Run `herd --help` for the commands. Exit status: 0 on success, 1 when a
-// command fails, 2 for a command line herd cannot parse.
+// command fails, 2 for a command line herd cannot parse; herd run adds 3 for
+// an app that kept crashing (errored) and 127 for a command not found.
 package main
 
 import (

@@ -55,6 +55,10 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "herd: %v\n", err)
+	var ce *exitCodeError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
 	var re *runError
 	if errors.As(err, &re) {
 		return exitError
@@ -64,17 +68,19 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 }
 
 const rootLong = `herd brings the Node.js parallelism model to Go, and to programs in any
-language through this command: child processes that cannot leak, workers
-forked from the same binary with a message channel (wire-compatible with
-Node's fork()), and, in later versions, worker pools, clusters that share a
-port, and a supervisor.
+language: child processes that cannot leak, workers forked from the same
+binary with a message channel (wire-compatible with Node's fork()), worker
+pools, clusters that share a port, and a supervisor.
 
-This version has one command that does real work: "herd demo" runs the Node
-tutorial's fork server. GET / answers at once; GET /heavy forks a worker
-process for a CPU-heavy sum and answers with its result, the number exactly
-as Node prints it. Watch / stay responsive while /heavy computes.`
+"herd run" runs any program as N supervised instances in the foreground,
+sharing its ports (cluster mode, for Node apps unmodified too) or not (fork
+mode), like pm2-runtime or gunicorn. "herd demo" runs the Node tutorial's
+whole system: a cluster on :3000 whose workers answer / at once and send
+/heavy to a worker pool.`
 
-const rootExample = `  herd demo                # the tutorial's fork server on 127.0.0.1:3000
+const rootExample = `  herd run -i 2 -p 3000 -- node app.js   # a Node app on 2 cores, unmodified
+  herd run -c herd.yaml --env production
+  herd demo                # the tutorial's system on 127.0.0.1:3000
   herd demo --port 8080    # or PORT=8080 herd demo
   herd version`
 
@@ -96,6 +102,6 @@ func newRootCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("herd {{.Version}}\n")
-	root.AddCommand(newDemoCmd(getenv), newVersionCmd())
+	root.AddCommand(newDemoCmd(getenv), newRunCmd(stdout, stderr, getenv), newVersionCmd())
 	return root
 }

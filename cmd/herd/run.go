@@ -1,0 +1,282 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/herdrun/herd/cluster"
+	"github.com/herdrun/herd/internal/runner"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+// Exit statuses of herd run, beyond exitOK, exitError and exitUsage.
+const (
+	exitErrored  = 3   // the app kept crashing and was stopped (errored)
+	exitNotFound = 127 // the command was not found
+)
+
+const runLong = `Run any program as N supervised instances in the foreground, like
+pm2-runtime or gunicorn -w N, for programs in any language.
+
+Cluster mode (one or more -p): herd opens each port once and every instance
+inherits the listening sockets as fds 3, 4, ... (LISTEN_FDS, LISTEN_FDNAMES
+"port-<n>", LISTEN_PID; systemd socket activation), with PORT set to the first
+port. Node apps need no change: herd starts node with a preload shim that makes
+server.listen(PORT) use the inherited socket. Other programs must accept on the
+inherited fd (socket activation).
+
+Fork mode (no -p): N independent instances.
+
+Every instance gets HERD_INSTANCE and NODE_APP_INSTANCE (0..N-1) and HERD_APP.
+
+Readiness (--ready): listen (Node: the app's server takes its socket; other
+programs: once started), notify (the app sends READY=1 to $NOTIFY_SOCKET,
+systemd's sd_notify; herd gives each instance its own socket), message (the app sends 'ready' on the Node IPC
+channel, PM2's wait_ready: process.send('ready')), or start.
+
+Signals to herd: SIGHUP rolling reload (each new instance must be ready before
+the old one stops; a failing new instance aborts the reload and the old ones
+stay), SIGTERM/SIGINT graceful stop (SIGTERM to every instance, SIGKILL to its
+whole process group after --kill-timeout), SIGTTIN/SIGTTOU one instance more
+or less.
+
+Exit status: 0 clean stop; 1 failure (port in use, an instance crashed at boot
+- its last stderr lines are printed - or not ready in time); 2 bad command
+line; 3 errored: the app kept crashing (more than --max-restarts unexpected
+exits within --restart-window), or with --restart on-failure or never every
+instance exited and one failed (1); 127 command not found. With --restart
+on-failure or never herd exits once every instance has exited.`
+
+type runOptions struct {
+	instances     string
+	ports         []int
+	host          string
+	name          string
+	ready         string
+	restart       string
+	killTimeout   time.Duration
+	readyTimeout  time.Duration
+	backoff       time.Duration
+	backoffMax    time.Duration
+	minUptime     time.Duration
+	maxRestarts   int
+	restartWindow time.Duration
+	env           []string
+	json          bool
+	socketWarn    time.Duration
+	maxMemory     string
+	stopCodes     []int
+	config        string
+	envName       string
+	memInterval   time.Duration
+	logFile       string
+	logMaxSize    string
+	logKeep       int
+}
+
+func newRunCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [flags] -- CMD [ARGS...]",
+		Short: "Run any program as N supervised instances, sharing ports (cluster mode) or not (fork mode)",
+		Long:  runLong,
+		Example: `  herd run -i 2 -p 3000 -- node app.js
+  herd run -i max -p 8080 --ready message -- node server.js
+  herd run -i 4 -- python worker.py
+  kill -HUP <herd pid>     # rolling reload`,
+	}
+	cmd.RunE = runE(func(cmd *cobra.Command, args []string) error {
+		return runRun(cmd, o, args, stdout, stderr, getenv)
+	})
+	f := cmd.Flags()
+	// Everything from the command on is the command's: herd run node app.js --port 1
+	// passes --port to the app, with or without "--".
+	f.SetInterspersed(false)
+	f.StringVarP(&o.instances, "instances", "i", "1", "number of instances, or max for one per CPU")
+	f.IntSliceVarP(&o.ports, "port", "p", nil, "port to share among the instances (cluster mode); repeatable")
+	f.StringVar(&o.host, "host", "", "address to open the ports on (default every interface)")
+	f.StringVar(&o.name, "name", "", "app name for log prefixes (default from the command)")
+	f.StringVar(&o.ready, "ready", "listen", "readiness signal: listen, notify, message or start")
+	f.StringVar(&o.restart, "restart", "always", "restart policy: always, on-failure or never")
+	f.IntSliceVar(&o.stopCodes, "stop-exit-codes", nil, "exit codes that never cause a restart; repeatable or comma-separated")
+	f.DurationVar(&o.killTimeout, "kill-timeout", 10*time.Second, "time between SIGTERM and SIGKILL when stopping an instance")
+	f.DurationVar(&o.readyTimeout, "ready-timeout", 30*time.Second, "how long a new instance may take to be ready")
+	f.DurationVar(&o.backoff, "backoff", 100*time.Millisecond, "first restart delay after repeated crashes; doubles each time")
+	f.DurationVar(&o.backoffMax, "backoff-max", 10*time.Second, "cap of the restart delay")
+	f.DurationVar(&o.minUptime, "min-uptime", time.Second, "uptime after which a crash resets the backoff")
+	f.IntVar(&o.maxRestarts, "max-restarts", 10, "unexpected exits tolerated within --restart-window before the app is errored (-1: unlimited)")
+	f.DurationVar(&o.restartWindow, "restart-window", 30*time.Second, "window of --max-restarts")
+	f.StringArrayVarP(&o.env, "env-var", "e", nil, "KEY=VALUE added to the instances' environment; repeatable")
+	f.StringVarP(&o.config, "config", "c", "", "run the apps of a herd YAML file or a PM2 ecosystem JSON file")
+	f.StringVar(&o.envName, "env", "", "with --config, merge each app's env_<NAME> block over its env")
+	f.BoolVar(&o.json, "json", false, "write logs as JSON lines")
+	f.StringVar(&o.maxMemory, "max-memory", "", "memory limit of one instance and its children, e.g. 300M; an instance over it is replaced gracefully")
+	f.DurationVar(&o.memInterval, "memory-interval", time.Second, "how often memory is sampled for --max-memory")
+	f.StringVar(&o.logFile, "log-file", "", "also write every log line (uncolored) to this file")
+	f.StringVar(&o.logMaxSize, "log-max-size", "10M", "rotate --log-file when it would grow past this size")
+	f.IntVar(&o.logKeep, "log-keep", 5, "rotated log files to keep (file.1 ... file.N)")
+	f.DurationVar(&o.socketWarn, "socket-warning", 10*time.Second, "warn when a Node instance has not taken its socket after this long")
+	_ = f.MarkHidden("socket-warning")
+	return cmd
+}
+
+func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.Writer, getenv env) error {
+	if o.config != "" {
+		if len(args) > 0 {
+			return &usageError{errors.New("give --config or a command, not both")}
+		}
+		return runConfig(cmd, o, stdout, getenv)
+	}
+	if o.envName != "" {
+		return &usageError{errors.New("--env needs --config (use -e KEY=VALUE to set a variable)")}
+	}
+	if len(args) == 0 {
+		return &usageError{errors.New("no command to run: give it after --, e.g. herd run -i 2 -p 3000 -- node app.js")}
+	}
+	n, err := runner.ParseInstances(o.instances)
+	if err != nil {
+		return &usageError{err}
+	}
+	for _, kv := range o.env {
+		if !strings.Contains(kv, "=") {
+			return &usageError{fmt.Errorf("--env-var %q: want KEY=VALUE", kv)}
+		}
+	}
+	var maxMem int64
+	if o.maxMemory != "" {
+		if maxMem, err = runner.ParseSize(o.maxMemory); err != nil {
+			return &usageError{fmt.Errorf("--max-memory: %w", err)}
+		}
+	}
+	app := runner.App{
+		Name: o.name, Command: args, Instances: n, Ports: o.ports, Host: o.host,
+		Ready: o.ready, ReadyTimeout: o.readyTimeout, KillTimeout: o.killTimeout,
+		BackoffInitial: o.backoff, BackoffMax: o.backoffMax, MinUptime: o.minUptime,
+		MaxRestarts: o.maxRestarts, RestartWindow: o.restartWindow, Env: o.env,
+		Restart: o.restart, StopExitCodes: o.stopCodes,
+		NoSocketWarning: o.socketWarn, MaxMemory: maxMem, MemoryInterval: o.memInterval,
+	}
+	if err := app.Validate(); err != nil {
+		var nf *runner.NotFoundError
+		if errors.As(err, &nf) {
+			return &exitCodeError{code: exitNotFound, err: err}
+		}
+		return &usageError{err}
+	}
+	logs, closeLogs, err := newLogs(o, stdout, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeLogs()
+	r, err := runner.New(app, logs)
+	if err != nil {
+		return err
+	}
+	return runErr(r.Run(cmd.Context()))
+}
+
+// runErr maps a runner error to herd's exit statuses.
+func runErr(err error) error {
+	var be *runner.BootError
+	var ee *runner.ErroredError
+	var le *cluster.ListenError
+	var xe *runner.ExitedError
+	switch {
+	case errors.As(err, &xe):
+		return withTail(err, xe.Tail)
+	case errors.As(err, &be):
+		return &exitCodeError{code: exitError, err: withTail(err, be.Tail)}
+	case errors.As(err, &ee):
+		return &exitCodeError{code: exitErrored, err: withTail(err, ee.Tail)}
+	case errors.As(err, &le):
+		return err
+	}
+	return err
+}
+
+// withTail adds the app's last stderr lines to err's message.
+func withTail(err error, tail []string) error {
+	if len(tail) == 0 {
+		return fmt.Errorf("%w (no output on stderr)", err)
+	}
+	return fmt.Errorf("%w\nlast lines on stderr:\n  %s", err, strings.Join(tail, "\n  "))
+}
+
+// exitCodeError is a failure with its own exit status.
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e *exitCodeError) Error() string { return e.err.Error() }
+func (e *exitCodeError) Unwrap() error { return e.err }
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// keepArg maps --log-keep to OpenRotating's keep (0 there means 5).
+func keepArg(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// newLogs builds the log sinks the options ask for.
+func newLogs(o runOptions, stdout io.Writer, getenv env) (*runner.Logs, func(), error) {
+	logs := &runner.Logs{Out: stdout, JSON: o.json, Color: isTerminal(stdout) && getenv("NO_COLOR") == ""}
+	if o.logFile == "" {
+		return logs, func() {}, nil
+	}
+	logMax, err := runner.ParseSize(o.logMaxSize)
+	if err != nil {
+		return nil, nil, &usageError{fmt.Errorf("--log-max-size: %w", err)}
+	}
+	rf, err := runner.OpenRotating(o.logFile, logMax, keepArg(o.logKeep))
+	if err != nil {
+		return nil, nil, err
+	}
+	logs.File = rf
+	return logs, func() { rf.Close() }, nil
+}
+
+// runConfig runs the apps of a config file.
+func runConfig(cmd *cobra.Command, o runOptions, stdout io.Writer, getenv env) error {
+	apps, err := runner.LoadConfig(o.config, o.envName)
+	if err != nil {
+		return err
+	}
+	logs, closeLogs, err := newLogs(o, stdout, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeLogs()
+	var rs []*runner.Runner
+	for i := range apps {
+		if err := apps[i].Validate(); err != nil {
+			var nf *runner.NotFoundError
+			if errors.As(err, &nf) {
+				return &exitCodeError{code: exitNotFound, err: fmt.Errorf("%s: app %s: %w", o.config, apps[i].Name, err)}
+			}
+			return fmt.Errorf("%s: app %s: %w", o.config, apps[i].Name, err)
+		}
+		r, err := runner.New(apps[i], logs)
+		if err != nil {
+			return err
+		}
+		rs = append(rs, r)
+	}
+	return runErr(runner.RunAll(cmd.Context(), rs))
+}

@@ -1,0 +1,461 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/herdrun/herd/internal/loadgen"
+)
+
+// requireNode skips the test when node is missing, or fails it when
+// HERD_REQUIRE_NODE=1.
+func requireNode(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
+			t.Fatal("node is required (HERD_REQUIRE_NODE=1) but not in PATH")
+		}
+		t.Skip("node not in PATH")
+	}
+}
+
+// writeApp writes a JavaScript file into a temp dir and returns its path.
+func writeApp(t *testing.T, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "app.js")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The tutorial's app, unmodified but for the port it reads from PORT.
+const helloApp = `const http = require('http');
+http.createServer((req, res) => { res.end('hello ' + process.env.HERD_INSTANCE); }).listen(Number(process.env.PORT));
+`
+
+// An express-style app: a handler function, listen with a host and a callback.
+const expressStyleApp = `const http = require('http');
+function app(req, res) { res.statusCode = 200; res.setHeader('content-type', 'text/plain'); res.end('express-style'); }
+app.listen = function (...args) { return http.createServer(this).listen(...args); };
+app.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('up on ' + process.env.PORT));
+`
+
+// A PM2 wait_ready app: listens with {port} and says 'ready' itself.
+const waitReadyApp = `const http = require('http');
+const s = http.createServer((req, res) => res.end('wait-ready'));
+s.listen({ port: Number(process.env.PORT) }, () => setTimeout(() => process.send('ready'), 50));
+`
+
+// waitOut waits until herd's stdout contains s n times.
+func waitOut(t *testing.T, h *herdRun, s string, n int) {
+	t.Helper()
+	end := time.Now().Add(30 * time.Second)
+	for strings.Count(h.stdout.String(), s) < n {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %d× %q\nstdout:\n%s\nstderr:\n%s", n, s, h.stdout.String(), h.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run"}, 2, "herd: no command to run"},
+		{[]string{"run", "-i", "zero", "--", "true"}, 2, `instances must be a positive number or max, not "zero"`},
+		{[]string{"run", "--ready", "bogus", "--", "true"}, 2, `ready must be listen, notify, message or start`},
+		{[]string{"run", "--restart", "sometimes", "--", "true"}, 2, "restart must be always, on-failure or never"},
+		{[]string{"run", "--bogus", "--", "true"}, 2, "unknown flag: --bogus"},
+		{[]string{"run", "-p", "70000", "--", "true"}, 2, "port 70000 out of range"},
+		{[]string{"run", "--", "/no/such/program"}, 127, "herd: command not found: /no/such/program"},
+		{[]string{"run", "/no/such/program", "--bogus"}, 127, "herd: command not found: /no/such/program"}, // flags after the command are the command's
+	} {
+		code, _, errOut := runHerd(t, nil, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("herd %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+	code, out, _ := runHerd(t, nil, "run", "--help")
+	for _, want := range []string{"Cluster mode", "Fork mode", "SIGHUP", "Exit status", "--kill-timeout"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("herd run --help: exit %d, lacks %q", code, want)
+		}
+	}
+}
+
+func TestRunPortInUse(t *testing.T) {
+	busy, err := netListen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := strconv.Itoa(portOf(busy))
+	code, _, errOut := runHerd(t, nil, "run", "--host", "127.0.0.1", "-p", port, "--", "sleep", "10")
+	if code != 1 || !strings.Contains(errOut, "already in use") {
+		t.Fatalf("exit %d, stderr %q; want 1 and a port-in-use message", code, errOut)
+	}
+}
+
+func TestRunBootCrashShowsStderr(t *testing.T) {
+	requireNode(t)
+	port := strconv.Itoa(freePort(t))
+	app := writeApp(t, "console.error('cannot read config.json'); process.exit(3);\n")
+	code, _, errOut := runHerd(t, nil, "run", "--host", "127.0.0.1", "-p", port, "--", "node", app)
+	if code != 1 || !strings.Contains(errOut, "failed to start") || !strings.Contains(errOut, "app[0] cannot read config.json") {
+		t.Fatalf("exit %d, stderr %q; want 1 with the app's last stderr line", code, errOut)
+	}
+}
+
+func TestRunCrashLoopErrored(t *testing.T) {
+	start := time.Now()
+	code, out, errOut := runHerd(t, nil, "run", "--ready", "start", "--backoff", "20ms", "--max-restarts", "3",
+		"--name", "crashy", "--", "sh", "-c", "echo oops $HERD_INSTANCE >&2; exit 4")
+	if code != 3 || !strings.Contains(errOut, "app crashy errored") || !strings.Contains(errOut, "crashy[0] oops 0") {
+		t.Fatalf("exit %d, stderr %q; want 3, errored, last lines", code, errOut)
+	}
+	// 4 exits: at once, then 20ms, 40ms, 80ms of backoff at least.
+	if el := time.Since(start); el < 140*time.Millisecond {
+		t.Errorf("errored after %v: no backoff", el)
+	}
+	if n := strings.Count(out, "crashy[0] | oops 0"); n != 4 {
+		t.Errorf("%d runs, want 4 (3 restarts tolerated)\n%s", n, out)
+	}
+}
+
+func TestRunForkMode(t *testing.T) {
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--name", "job", "--",
+		"sh", "-c", `echo "instance $HERD_INSTANCE/$NODE_APP_INSTANCE app $HERD_APP"; exec sleep 30`)
+	waitOut(t, h, "job[0] | instance 0/0 app job", 1)
+	waitOut(t, h, "job[1] | instance 1/1 app job", 1)
+	syscall.Kill(h.p.Pid, syscall.SIGTTIN)
+	waitOut(t, h, "job[2] | instance 2/2 app job", 1)
+	kids := childrenOf(h.p.Pid)
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, h.stderr.String())
+	}
+	if len(kids) != 3 {
+		t.Errorf("%d instances, want 3", len(kids))
+	}
+	for _, k := range kids {
+		if !groupGone(k) {
+			t.Errorf("process group %d still has processes", k)
+		}
+	}
+}
+
+func TestRunNodeApps(t *testing.T) {
+	requireNode(t)
+	for _, tc := range []struct {
+		name, src, ready, want string
+	}{
+		{"http", helloApp, "listen", "hello "},
+		{"express-style", expressStyleApp, "listen", "express-style"},
+		{"wait-ready", waitReadyApp, "message", "wait-ready"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := freePort(t)
+			h := startHerd(t, nil, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--ready", tc.ready, "--socket-warning", "1500ms", "--", "node", writeApp(t, tc.src))
+			started := time.Now()
+			waitOut(t, h, "cluster: ready", 1)
+			time.Sleep(1800*time.Millisecond - time.Since(started)) // past --socket-warning
+			if strings.Contains(h.stdout.String(), "has not taken its socket") {
+				t.Errorf("warned although the app listens:\n%s", h.stdout.String())
+			}
+			code, body, err := get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
+			if err != nil || code != 200 || !strings.HasPrefix(body, tc.want) {
+				t.Fatalf("GET = %d %q %v", code, body, err)
+			}
+			syscall.Kill(h.p.Pid, syscall.SIGTERM)
+			if code := h.wait(t); code != 0 {
+				t.Fatalf("exit %d\n%s", code, h.stderr.String())
+			}
+		})
+	}
+}
+
+func TestRunWarnsWhenSocketNotTaken(t *testing.T) {
+	requireNode(t)
+	port := strconv.Itoa(freePort(t))
+	app := writeApp(t, "setInterval(() => {}, 1000);\n")
+	h := startHerd(t, nil, "run", "--host", "127.0.0.1", "-p", port, "--ready", "start", "--socket-warning", "300ms", "--", "node", app)
+	waitOut(t, h, "has not taken its socket", 1)
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// reloadUnderLoad runs herd with args, sends 5 SIGHUPs under load, one
+// after the other, then SIGTERM, and checks that no request failed and that
+// no process of the tree remains.
+func reloadUnderLoad(t *testing.T, port int, args ...string) {
+	t.Helper()
+	reloadUnderLoadKA(t, port, false, args...)
+}
+
+// reloadUnderLoadKA is reloadUnderLoad with keep-alive connections or not.
+func reloadUnderLoadKA(t *testing.T, port int, keepAlive bool, args ...string) {
+	t.Helper()
+	h := startHerd(t, []string{"NO_COLOR=1"}, args...)
+	waitOut(t, h, "cluster: ready", 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var res loadgen.Result
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		res = loadgen.Run(ctx, loadgen.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), Conns: 4, KeepAlive: keepAlive, Duration: 60 * time.Second, Timeout: 20 * time.Second})
+	}()
+	time.Sleep(200 * time.Millisecond)
+	for i := 1; i <= 5; i++ {
+		syscall.Kill(h.p.Pid, syscall.SIGHUP)
+		waitOut(t, h, "cluster: reload done", i)
+	}
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	kids := childrenOf(h.p.Pid)
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, h.stderr.String())
+	}
+	for _, k := range kids {
+		if !groupGone(k) {
+			t.Errorf("process group %d still has processes", k)
+		}
+	}
+	t.Logf("5 reloads under load: %d ok, %d failed", res.OK, res.Failed)
+	if res.Failed != 0 || res.OK == 0 {
+		t.Fatalf("%d ok, %d failed: %v", res.OK, res.Failed, res.Errors)
+	}
+}
+
+func TestRunReloadNodeUnderLoad(t *testing.T) {
+	requireNode(t)
+	port := freePort(t)
+	reloadUnderLoad(t, port, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--", "node", writeApp(t, helloApp))
+}
+
+func TestRunReloadNodeUnderKeepAliveLoad(t *testing.T) {
+	requireNode(t)
+	port := freePort(t)
+	reloadUnderLoadKA(t, port, true, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--", "node", writeApp(t, helloApp))
+}
+
+// buildActApp builds testdata/actapp into a temp dir.
+func buildActApp(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "actapp")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/actapp").CombinedOutput(); err != nil {
+		t.Fatalf("go build actapp: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestRunReloadGoUnderLoad(t *testing.T) {
+	bin := buildActApp(t)
+	port := freePort(t)
+	// A non-Node program has no "listen" signal herd can see (it counts as
+	// ready once started); it says when it serves through sd_notify.
+	reloadUnderLoad(t, port, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--ready", "notify", "--", bin, "-notify")
+}
+
+func TestRunReloadNotifyUnderLoad(t *testing.T) {
+	bin := buildActApp(t)
+	port := freePort(t)
+	reloadUnderLoad(t, port, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--ready", "notify", "--", bin, "-notify", "-delay", "100ms")
+}
+
+func TestRunNotifyNeverReadyFailsBoot(t *testing.T) {
+	bin := buildActApp(t)
+	port := strconv.Itoa(freePort(t))
+	code, _, errOut := runHerd(t, nil, "run", "--host", "127.0.0.1", "-p", port, "--ready", "notify", "--ready-timeout", "500ms", "--", bin)
+	if code != 1 || !strings.Contains(errOut, "not ready within") {
+		t.Fatalf("exit %d, stderr %q; want 1, not ready", code, errOut)
+	}
+}
+
+func TestRunStopUnderLoadFinishesInFlight(t *testing.T) {
+	requireNode(t)
+	port := freePort(t)
+	app := writeApp(t, `require('http').createServer((req, res) => setTimeout(() => res.end('slow'), 400)).listen(process.env.PORT);`)
+	h := startHerd(t, nil, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--", "node", app)
+	waitOut(t, h, "cluster: ready", 1)
+	kids := childrenOf(h.p.Pid)
+	type result struct {
+		code int
+		err  error
+	}
+	const n = 6
+	results := make(chan result, n)
+	for range n {
+		go func() {
+			code, _, err := get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
+			results <- result{code, err}
+		}()
+	}
+	time.Sleep(150 * time.Millisecond) // the requests are in flight
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	for range n {
+		r := <-results
+		if r.err != nil || r.code != 200 {
+			t.Errorf("in-flight request: %d %v", r.code, r.err)
+		}
+	}
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, h.stderr.String())
+	}
+	if len(kids) != 2 {
+		t.Fatalf("%d instances, want 2", len(kids))
+	}
+	for _, k := range kids {
+		if !groupGone(k) {
+			t.Errorf("process group %d still has processes", k)
+		}
+	}
+}
+
+func netListen() (interface {
+	Close() error
+	Addr() net.Addr
+}, error) {
+	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+func portOf(ln interface{ Addr() net.Addr }) int { return ln.Addr().(*net.TCPAddr).Port }
+
+func TestRunMemoryLimitRestarts(t *testing.T) {
+	requireNode(t)
+	app := writeApp(t, "const a = []; setInterval(() => { if (a.length < 20) a.push(Buffer.alloc(10 << 20, 1)); }, 50);\n")
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "--max-memory", "100M", "--memory-interval", "100ms", "--name", "hog", "--", "node", app)
+	waitOut(t, h, "MiB over the limit of 100 MiB", 1)
+	waitOut(t, h, "cluster: worker replaced", 1)
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, h.stderr.String())
+	}
+}
+
+func TestRunJSONAndLogFile(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "job.log")
+	h := startHerd(t, nil, "run", "--json", "--name", "job", "--log-file", logPath, "--", "sh", "-c", "echo hello; exec sleep 30")
+	waitOut(t, h, `"msg":"hello"`, 1)
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(h.stdout.String()), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			t.Errorf("not JSON: %q", line)
+		}
+	}
+	if !strings.Contains(h.stdout.String(), `"msg":"hello","app":"job","instance":0,"stream":"stdout"`) {
+		t.Errorf("no structured line:\n%s", h.stdout.String())
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil || !strings.Contains(string(b), `"msg":"hello"`) {
+		t.Errorf("log file: %q %v", b, err)
+	}
+}
+
+func TestRunRestartPolicies(t *testing.T) {
+	// never: both instances run once; one fails, so exit 1.
+	code, out, errOut := runHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--ready", "start", "--restart", "never", "--name", "once",
+		"--", "sh", "-c", `echo ran $HERD_INSTANCE; exit $HERD_INSTANCE`)
+	if code != 1 || strings.Count(out, "| ran ") != 2 || !strings.Contains(errOut, "1 instance(s) failed and were not restarted") {
+		t.Fatalf("never: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	// on-failure: exit 0 is final; a failing instance restarts until it succeeds.
+	dir := t.TempDir()
+	code, out, errOut = runHerd(t, []string{"NO_COLOR=1"}, "run", "--ready", "start", "--restart", "on-failure", "--backoff", "10ms", "--name", "retry",
+		"--", "sh", "-c", `echo x >> `+dir+`/runs; n=$(wc -l < `+dir+`/runs); echo run $n; [ $n -ge 3 ]`)
+	if code != 0 || strings.Count(out, "| run ") != 3 {
+		t.Fatalf("on-failure: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	// always with a stop exit code: exit 7 is final.
+	code, out, _ = runHerd(t, []string{"NO_COLOR=1"}, "run", "--ready", "start", "--stop-exit-codes", "7", "--name", "stopper", "--", "sh", "-c", "echo go; exit 7")
+	if code != 0 || strings.Count(out, "| go") != 1 {
+		t.Fatalf("stop exit code: exit %d\n%s", code, out)
+	}
+}
+
+func TestRunConfigFile(t *testing.T) {
+	requireNode(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	os.WriteFile(filepath.Join(dir, "app.js"), []byte(helloApp), 0o644)
+	cfg := `apps:
+  - name: web
+    script: app.js
+    instances: 2
+    host: 127.0.0.1
+    ports: [` + strconv.Itoa(port) + `]
+  - name: tick
+    command: [sh, -c, 'echo "mode=$MODE"; exec sleep 30']
+    env: {MODE: dev}
+    env_production: {MODE: prod}
+`
+	p := filepath.Join(dir, "herd.yaml")
+	os.WriteFile(p, []byte(cfg), 0o644)
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-c", p, "--env", "production")
+	waitOut(t, h, "tick[0] | mode=prod", 1)
+	waitOut(t, h, "herd web | cluster: ready", 1)
+	if code, body, err := get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/"); err != nil || code != 200 || !strings.HasPrefix(body, "hello ") {
+		t.Fatalf("GET = %d %q %v", code, body, err)
+	}
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, h.stderr.String())
+	}
+	// A bad line is reported with file and line, exit 1.
+	os.WriteFile(p, []byte("apps:\n  - name: x\n    command: [true]\n    instances: none\n"), 0o644)
+	code, _, errOut := runHerd(t, nil, "run", "-c", p)
+	if code != 1 || !strings.Contains(errOut, p+":4: instances must be") {
+		t.Fatalf("bad config: exit %d, %q", code, errOut)
+	}
+}
+
+func TestRunReloadAbortsWhenNewInstanceFails(t *testing.T) {
+	requireNode(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	broken := filepath.Join(dir, "broken")
+	app := writeApp(t, `if (require('fs').existsSync(`+strconv.Quote(broken)+`)) { console.error('bad deploy'); process.exit(1); }
+require('http').createServer((q, s) => s.end('v1')).listen(process.env.PORT);`)
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--", "node", app)
+	waitOut(t, h, "cluster: ready", 1)
+	kids := childrenOf(h.p.Pid)
+	os.WriteFile(broken, nil, 0o644)
+	syscall.Kill(h.p.Pid, syscall.SIGHUP)
+	waitOut(t, h, "reload", 2) // "SIGHUP: rolling reload" and the abort
+	waitFor(t, "the aborted reload", func() bool {
+		return strings.Contains(h.stdout.String(), "bad deploy") && strings.Contains(strings.ToLower(h.stdout.String()), "abort")
+	})
+	if code, body, err := get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/"); err != nil || code != 200 || body != "v1" {
+		t.Fatalf("old instances not serving: %d %q %v", code, body, err)
+	}
+	for _, k := range kids {
+		if gone(k) {
+			t.Errorf("old instance %d was stopped by an aborted reload", k)
+		}
+	}
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, h.stdout.String())
+	}
+}

@@ -1,0 +1,527 @@
+package runner
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ConfigError reports a bad line of a config file.
+type ConfigError struct {
+	File string
+	Line int // 1-based; 0 when unknown
+	Msg  string
+}
+
+// Error returns "file:line: msg".
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return e.File + ": " + e.Msg
+}
+
+// LoadConfig reads the apps of a herd YAML file (.yaml, .yml) or of a PM2
+// ecosystem JSON file (.json), with the env block of environment envName
+// ("" for none) merged over each app's env. A bad line is a *ConfigError.
+//
+// The YAML format:
+//
+//	apps:
+//	  - name: web
+//	    command: [node, server.js]   # or: script: server.js (node for .js) + args
+//	    instances: 2                 # or max
+//	    ports: [3000]                # cluster mode
+//	    ready: listen                # notify, message, start
+//	    restart: always              # on-failure, never
+//	    stop_exit_codes: [0]
+//	    kill_timeout: 10s
+//	    max_memory: 300M
+//	    max_restarts: 10
+//	    min_uptime: 1s
+//	    env: {LOG_LEVEL: info}
+//	    env_production: {LOG_LEVEL: warn}
+//
+// Ecosystem JSON: apps[] with name, script, args (string or list),
+// interpreter, node_args, instances (number, 0, -1 or "max"), exec_mode
+// ("cluster" needs PORT in env: herd shares that port), env, env_<name>,
+// cwd, wait_ready, kill_timeout and min_uptime (ms), max_restarts,
+// autorestart, stop_exit_codes, max_memory_restart. Other keys are ignored.
+func LoadConfig(path, envName string) ([]App, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var apps []App
+	if strings.HasSuffix(path, ".json") {
+		apps, err = parseEcosystem(path, b, envName)
+	} else {
+		apps, err = parseYAML(path, b, envName)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(apps) == 0 {
+		return nil, &ConfigError{File: path, Msg: "no apps"}
+	}
+	// Like PM2, paths are relative to the config file's directory.
+	base, _ := filepath.Abs(filepath.Dir(path))
+	for i := range apps {
+		if !filepath.IsAbs(apps[i].Dir) {
+			apps[i].Dir = filepath.Join(base, apps[i].Dir)
+		}
+	}
+	return apps, nil
+}
+
+type yamlApp struct {
+	Name          string            `yaml:"name"`
+	Command       []string          `yaml:"command"`
+	Script        string            `yaml:"script"`
+	Args          []string          `yaml:"args"`
+	Cwd           string            `yaml:"cwd"`
+	Instances     yaml.Node         `yaml:"instances"`
+	Ports         []int             `yaml:"ports"`
+	Host          string            `yaml:"host"`
+	Ready         string            `yaml:"ready"`
+	ReadyTimeout  time.Duration     `yaml:"ready_timeout"`
+	Restart       string            `yaml:"restart"`
+	StopExitCodes []int             `yaml:"stop_exit_codes"`
+	KillTimeout   time.Duration     `yaml:"kill_timeout"`
+	MaxMemory     string            `yaml:"max_memory"`
+	MaxRestarts   int               `yaml:"max_restarts"`
+	RestartWindow time.Duration     `yaml:"restart_window"`
+	MinUptime     time.Duration     `yaml:"min_uptime"`
+	Backoff       time.Duration     `yaml:"backoff"`
+	BackoffMax    time.Duration     `yaml:"backoff_max"`
+	Env           map[string]string `yaml:"env"`
+}
+
+func parseYAML(path string, b []byte, envName string) ([]App, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, yamlErr(path, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, &ConfigError{File: path, Line: 1, Msg: "want a mapping with an apps: list"}
+	}
+	root := doc.Content[0]
+	var appsNode *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k := root.Content[i]
+		if k.Value != "apps" {
+			return nil, &ConfigError{File: path, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want apps)", k.Value)}
+		}
+		appsNode = root.Content[i+1]
+	}
+	if appsNode == nil || appsNode.Kind != yaml.SequenceNode {
+		return nil, &ConfigError{File: path, Line: root.Line, Msg: "apps: want a list of apps"}
+	}
+	var apps []App
+	for _, n := range appsNode.Content {
+		app, err := yamlToApp(path, n, envName)
+		if err != nil {
+			return nil, err
+		}
+		apps = append(apps, app)
+	}
+	return apps, nil
+}
+
+func yamlToApp(path string, n *yaml.Node, envName string) (App, error) {
+	if n.Kind != yaml.MappingNode {
+		return App{}, &ConfigError{File: path, Line: n.Line, Msg: "an app must be a mapping"}
+	}
+	// env_<name> blocks are split off before the strict decode.
+	envs := map[string]map[string]string{}
+	plain := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if name, ok := strings.CutPrefix(k.Value, "env_"); ok {
+			m := map[string]string{}
+			if err := v.Decode(&m); err != nil {
+				return App{}, yamlErr(path, err)
+			}
+			envs[name] = m
+			continue
+		}
+		plain.Content = append(plain.Content, k, v)
+	}
+	var y yamlApp
+	// Unknown keys are errors (a typo must not pass silently).
+	for i := 0; i < len(plain.Content); i += 2 {
+		k := plain.Content[i]
+		if !knownYAMLKey(k.Value) {
+			return App{}, &ConfigError{File: path, Line: k.Line, Msg: fmt.Sprintf("unknown key %q", k.Value)}
+		}
+	}
+	if err := plain.Decode(&y); err != nil {
+		return App{}, yamlErr(path, err)
+	}
+	line := func(key string) int {
+		for i := 0; i < len(plain.Content); i += 2 {
+			if plain.Content[i].Value == key {
+				return plain.Content[i].Line
+			}
+		}
+		return n.Line
+	}
+	bad := func(key, msg string) (App, error) {
+		return App{}, &ConfigError{File: path, Line: line(key), Msg: msg}
+	}
+	a := App{
+		Name: y.Name, Ports: y.Ports, Host: y.Host, Ready: y.Ready, ReadyTimeout: y.ReadyTimeout,
+		Restart: y.Restart, StopExitCodes: y.StopExitCodes, KillTimeout: y.KillTimeout,
+		MaxRestarts: y.MaxRestarts, RestartWindow: y.RestartWindow, MinUptime: y.MinUptime,
+		BackoffInitial: y.Backoff, BackoffMax: y.BackoffMax, Dir: y.Cwd,
+	}
+	switch {
+	case len(y.Command) > 0 && y.Script != "":
+		return bad("script", "give command or script, not both")
+	case len(y.Command) > 0:
+		a.Command = append(y.Command, y.Args...)
+	case y.Script != "":
+		a.Command = scriptCommand(y.Script, "", nil, y.Args)
+	default:
+		return bad("name", "app has no command (or script)")
+	}
+	if y.Instances.Kind != 0 {
+		n, err := ParseInstances(y.Instances.Value)
+		if err != nil {
+			return App{}, &ConfigError{File: path, Line: y.Instances.Line, Msg: err.Error()}
+		}
+		a.Instances = n
+	}
+	if y.MaxMemory != "" {
+		m, err := ParseSize(y.MaxMemory)
+		if err != nil {
+			return bad("max_memory", err.Error())
+		}
+		a.MaxMemory = m
+	}
+	a.Env = mergeEnv(y.Env, envs[envName])
+	if err := a.check(); err != nil {
+		return bad(err.key, err.msg)
+	}
+	return a, nil
+}
+
+var yamlKeys = []string{"name", "command", "script", "args", "cwd", "instances", "ports", "host", "ready", "ready_timeout",
+	"restart", "stop_exit_codes", "kill_timeout", "max_memory", "max_restarts", "restart_window", "min_uptime",
+	"backoff", "backoff_max", "env"}
+
+func knownYAMLKey(k string) bool {
+	for _, x := range yamlKeys {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// yamlErr turns a yaml error ("yaml: line 3: ...") into a *ConfigError.
+func yamlErr(path string, err error) error {
+	var te *yaml.TypeError
+	msg := err.Error()
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ":"); i > 0 {
+			if l, err := strconv.Atoi(rest[:i]); err == nil {
+				return &ConfigError{File: path, Line: l, Msg: strings.TrimSpace(rest[i+1:])}
+			}
+		}
+	}
+	return &ConfigError{File: path, Msg: msg}
+}
+
+// fieldErr is a check failure naming the config key at fault.
+type fieldErr struct{ key, msg string }
+
+// check validates what LoadConfig can without looking up the command.
+func (a *App) check() *fieldErr {
+	switch a.Ready {
+	case "", ReadyListen, ReadyMessage, ReadyNotify, ReadyStart:
+	default:
+		return &fieldErr{"ready", fmt.Sprintf("ready must be listen, notify, message or start, not %q", a.Ready)}
+	}
+	switch a.Restart {
+	case "", "always", "on-failure", "never":
+	default:
+		return &fieldErr{"restart", fmt.Sprintf("restart must be always, on-failure or never, not %q", a.Restart)}
+	}
+	for _, p := range a.Ports {
+		if p < 1 || p > 65535 {
+			return &fieldErr{"ports", fmt.Sprintf("port %d out of range 1-65535", p)}
+		}
+	}
+	return nil
+}
+
+// scriptCommand builds the command for a PM2-style script: node for .js
+// (and .cjs, .mjs) files unless interpreter says otherwise.
+func scriptCommand(script, interpreter string, interpArgs, args []string) []string {
+	if interpreter == "" || interpreter == "none" {
+		switch filepath.Ext(script) {
+		case ".js", ".cjs", ".mjs":
+			interpreter = "node"
+		default:
+			if interpreter == "" {
+				interpreter = "none"
+			}
+		}
+	}
+	var cmd []string
+	if interpreter != "none" {
+		cmd = append(append([]string{interpreter}, interpArgs...), script)
+	} else {
+		cmd = []string{script}
+	}
+	return append(cmd, args...)
+}
+
+// mergeEnv returns base with over applied, as sorted KEY=VALUE.
+func mergeEnv(base, over map[string]string) []string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for k, v := range over {
+		m[k] = v
+	}
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ecoApp is one app of a PM2 ecosystem file.
+type ecoApp struct {
+	Name             string          `json:"name"`
+	Script           string          `json:"script"`
+	Args             json.RawMessage `json:"args"`
+	Interpreter      string          `json:"interpreter"`
+	NodeArgs         json.RawMessage `json:"node_args"`
+	Instances        json.RawMessage `json:"instances"`
+	ExecMode         string          `json:"exec_mode"`
+	Cwd              string          `json:"cwd"`
+	WaitReady        bool            `json:"wait_ready"`
+	KillTimeout      int64           `json:"kill_timeout"`
+	ListenTimeout    int64           `json:"listen_timeout"`
+	MinUptime        json.RawMessage `json:"min_uptime"`
+	MaxRestarts      int             `json:"max_restarts"`
+	Autorestart      *bool           `json:"autorestart"`
+	StopExitCodes    json.RawMessage `json:"stop_exit_codes"`
+	MaxMemoryRestart string          `json:"max_memory_restart"`
+}
+
+func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
+	var doc struct {
+		Apps []json.RawMessage `json:"apps"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, jsonErr(path, b, 0, err)
+	}
+	// Offsets of each app, for line numbers.
+	offsets := appOffsets(b)
+	var apps []App
+	for i, raw := range doc.Apps {
+		off := int64(0)
+		if i < len(offsets) {
+			off = offsets[i]
+		}
+		var e ecoApp
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, jsonErr(path, b, off, err)
+		}
+		var all map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &all)
+		bad := func(msg string) ([]App, error) {
+			return nil, &ConfigError{File: path, Line: lineAt(b, off), Msg: fmt.Sprintf("app %d (%s): %s", i, e.Name, msg)}
+		}
+		if e.Script == "" {
+			return bad("no script")
+		}
+		args, err := stringOrList(e.Args)
+		if err != nil {
+			return bad("args: " + err.Error())
+		}
+		nodeArgs, err := stringOrList(e.NodeArgs)
+		if err != nil {
+			return bad("node_args: " + err.Error())
+		}
+		a := App{Name: e.Name, Command: scriptCommand(e.Script, e.Interpreter, nodeArgs, args), Dir: e.Cwd, MaxRestarts: e.MaxRestarts}
+		if len(e.Instances) > 0 {
+			s := strings.Trim(string(e.Instances), `"`)
+			if a.Instances, err = ParseInstances(s); err != nil {
+				return bad(err.Error())
+			}
+		}
+		env := map[string]string{}
+		over := map[string]string{}
+		for k, v := range all {
+			if k != "env" && !(envName != "" && k == "env_"+envName) {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal(v, &m); err != nil {
+				return bad(k + ": want an object")
+			}
+			dst := env
+			if k != "env" {
+				dst = over
+			}
+			for kk, vv := range m {
+				dst[kk] = fmt.Sprint(vv)
+			}
+		}
+		for k, v := range over {
+			env[k] = v
+		}
+		a.Env = mergeEnv(env, nil)
+		if e.ExecMode == "cluster" || e.ExecMode == "cluster_mode" {
+			p, err := strconv.Atoi(env["PORT"])
+			if err != nil {
+				return bad(`exec_mode "cluster" needs PORT in env: herd opens that port once and shares it`)
+			}
+			a.Ports = []int{p}
+		}
+		if e.WaitReady {
+			a.Ready = ReadyMessage
+		}
+		if e.ListenTimeout > 0 {
+			a.ReadyTimeout = time.Duration(e.ListenTimeout) * time.Millisecond
+		}
+		if e.KillTimeout > 0 {
+			a.KillTimeout = time.Duration(e.KillTimeout) * time.Millisecond
+		}
+		if len(e.MinUptime) > 0 {
+			var ms float64
+			if json.Unmarshal(e.MinUptime, &ms) == nil {
+				a.MinUptime = time.Duration(ms) * time.Millisecond
+			} else if d, err := time.ParseDuration(strings.Trim(string(e.MinUptime), `"`)); err == nil {
+				a.MinUptime = d
+			} else {
+				return bad("min_uptime: want milliseconds or a duration")
+			}
+		}
+		if e.Autorestart != nil && !*e.Autorestart {
+			a.Restart = "never"
+		}
+		if len(e.StopExitCodes) > 0 {
+			var one int
+			if json.Unmarshal(e.StopExitCodes, &one) == nil {
+				a.StopExitCodes = []int{one}
+			} else if err := json.Unmarshal(e.StopExitCodes, &a.StopExitCodes); err != nil {
+				return bad("stop_exit_codes: want a number or a list")
+			}
+		}
+		if e.MaxMemoryRestart != "" {
+			if a.MaxMemory, err = ParseSize(e.MaxMemoryRestart); err != nil {
+				return bad("max_memory_restart: " + err.Error())
+			}
+		}
+		apps = append(apps, a)
+	}
+	return apps, nil
+}
+
+// stringOrList decodes "a b c" (split on spaces) or ["a","b","c"].
+func stringOrList(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return strings.Fields(s), nil
+	}
+	var l []string
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return nil, errors.New("want a string or a list of strings")
+	}
+	return l, nil
+}
+
+// appOffsets returns the byte offsets of the elements of the top-level
+// "apps" array.
+func appOffsets(b []byte) []int64 {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	depth := 0
+	inApps := false
+	var out []int64
+	for {
+		off := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return out
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			if (t == '{' || t == '[') && inApps && depth == 2 {
+				out = append(out, skipSpace(b, off))
+			}
+			if t == '{' || t == '[' {
+				depth++
+			} else {
+				depth--
+				if depth == 1 {
+					inApps = false
+				}
+			}
+		case string:
+			if depth == 1 && t == "apps" {
+				inApps = true
+			}
+		default:
+			if inApps && depth == 2 {
+				out = append(out, skipSpace(b, off))
+			}
+		}
+	}
+}
+
+// jsonErr turns a JSON error into a *ConfigError with its line.
+func jsonErr(path string, b []byte, base int64, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return &ConfigError{File: path, Line: lineAt(b, base+se.Offset), Msg: se.Error()}
+	case errors.As(err, &te):
+		return &ConfigError{File: path, Line: lineAt(b, base+te.Offset), Msg: fmt.Sprintf("%s: want %s, not %s", te.Field, te.Type, te.Value)}
+	}
+	return &ConfigError{File: path, Line: lineAt(b, base), Msg: err.Error()}
+}
+
+// lineAt returns the 1-based line of byte offset off in b.
+func lineAt(b []byte, off int64) int {
+	if off > int64(len(b)) {
+		off = int64(len(b))
+	}
+	if off < 0 {
+		off = 0
+	}
+	return bytes.Count(b[:off], []byte("\n")) + 1
+}
+
+// skipSpace returns the offset of the first byte at or after off that is not
+// JSON white space or a separator.
+func skipSpace(b []byte, off int64) int64 {
+	for off < int64(len(b)) && strings.IndexByte(" \t\r\n,:", b[off]) >= 0 {
+		off++
+	}
+	return off
+}

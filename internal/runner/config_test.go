@@ -1,0 +1,144 @@
+package runner
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, name, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const goodYAML = `apps:
+  - name: web
+    script: server.js
+    args: [--verbose]
+    instances: max
+    ports: [3000]
+    ready: message
+    kill_timeout: 5s
+    max_memory: 300M
+    env: {LOG: info, A: "1"}
+    env_production: {LOG: warn}
+  - name: jobs
+    command: [python3, worker.py]
+    instances: 2
+    restart: on-failure
+`
+
+func TestLoadYAML(t *testing.T) {
+	p := writeFile(t, "herd.yaml", goodYAML)
+	apps, err := LoadConfig(p, "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 2 {
+		t.Fatalf("%d apps", len(apps))
+	}
+	w := apps[0]
+	if !reflect.DeepEqual(w.Command, []string{"node", "server.js", "--verbose"}) || w.Instances != -1 || !reflect.DeepEqual(w.Ports, []int{3000}) ||
+		w.Ready != "message" || w.KillTimeout != 5*time.Second || w.MaxMemory != 300<<20 || w.Dir != filepath.Dir(p) {
+		t.Errorf("web = %+v", w)
+	}
+	if !reflect.DeepEqual(w.Env, []string{"A=1", "LOG=warn"}) {
+		t.Errorf("env %v", w.Env)
+	}
+	j := apps[1]
+	if !reflect.DeepEqual(j.Command, []string{"python3", "worker.py"}) || j.Instances != 2 || j.Restart != "on-failure" {
+		t.Errorf("jobs = %+v", j)
+	}
+	apps, _ = LoadConfig(p, "")
+	if !slices.Contains(apps[0].Env, "LOG=info") {
+		t.Errorf("no env name: %v", apps[0].Env)
+	}
+}
+
+func TestLoadYAMLErrorsHaveLines(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"apps:\n  - name: a\n    command: [x]\n    instancs: 2\n", `herd.yaml:4: unknown key "instancs"`},
+		{"apps:\n  - name: a\n    command: [x]\n    instances: lots\n", `herd.yaml:4: instances must be a positive number or max`},
+		{"apps:\n  - name: a\n    command: [x]\n    ports: [http]\n", `herd.yaml:4: `},
+		{"apps:\n  - name: a\n    command: [x]\n    ready: later\n", `herd.yaml:4: ready must be`},
+		{"apps:\n  - name: a\n\n    kill_timeout: 5s\n", `herd.yaml:2: app has no command`},
+		{"apps:\n  - name: a\n   command: [x]\n", `: did not find expected '-' indicator`}, // yaml.v3 reports where the block began
+		{"services: []\n", `herd.yaml:1: unknown key "services"`},
+	} {
+		p := writeFile(t, "herd.yaml", tc.src)
+		_, err := LoadConfig(p, "")
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(filepath.Base(ce.File)+":"+strconv.Itoa(ce.Line)+": "+ce.Msg, tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.src, err, tc.want)
+		}
+	}
+}
+
+const ecosystem = `{
+  "apps": [
+    {
+      "name": "api",
+      "script": "app.js",
+      "instances": "max",
+      "exec_mode": "cluster",
+      "wait_ready": true,
+      "kill_timeout": 3000,
+      "max_memory_restart": "200M",
+      "env": {"PORT": 8080, "NODE_ENV": "development"},
+      "env_production": {"NODE_ENV": "production"}
+    },
+    {
+      "name": "cron",
+      "script": "./cron.sh",
+      "args": "--every 5m",
+      "autorestart": false
+    }
+  ]
+}
+`
+
+func TestLoadEcosystem(t *testing.T) {
+	p := writeFile(t, "ecosystem.json", ecosystem)
+	apps, err := LoadConfig(p, "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := apps[0]
+	if !reflect.DeepEqual(a.Command, []string{"node", "app.js"}) || a.Instances != -1 || !reflect.DeepEqual(a.Ports, []int{8080}) ||
+		a.Ready != ReadyMessage || a.KillTimeout != 3*time.Second || a.MaxMemory != 200<<20 ||
+		!reflect.DeepEqual(a.Env, []string{"NODE_ENV=production", "PORT=8080"}) {
+		t.Errorf("api = %+v", a)
+	}
+	c := apps[1]
+	if !reflect.DeepEqual(c.Command, []string{"./cron.sh", "--every", "5m"}) || c.Restart != "never" || len(c.Ports) != 0 {
+		t.Errorf("cron = %+v", c)
+	}
+}
+
+func TestLoadEcosystemErrorsHaveLines(t *testing.T) {
+	bad := strings.Replace(ecosystem, `"kill_timeout": 3000`, `"kill_timeout": "3s"`, 1)
+	_, err := LoadConfig(writeFile(t, "ecosystem.json", bad), "")
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Line != 9 {
+		t.Errorf("type error: %v (want line 9)", err)
+	}
+	noPort := strings.Replace(ecosystem, `"PORT": 8080, `, ``, 1)
+	_, err = LoadConfig(writeFile(t, "ecosystem.json", noPort), "")
+	if !errors.As(err, &ce) || ce.Line != 3 || !strings.Contains(ce.Msg, "needs PORT") {
+		t.Errorf("cluster without PORT: %v (want line 3)", err)
+	}
+	_, err = LoadConfig(writeFile(t, "ecosystem.json", "{\n  \"apps\": [\n    {,}\n  ]\n}\n"), "")
+	if !errors.As(err, &ce) || ce.Line != 3 {
+		t.Errorf("syntax error: %v (want line 3)", err)
+	}
+}

@@ -1,0 +1,175 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+)
+
+// Logs is where an app's output and herd's own lines go. The zero value
+// writes plain prefixed lines to nowhere; set Out.
+type Logs struct {
+	// Out receives every line (stdout and stderr of the instances, and
+	// herd's own lines).
+	Out io.Writer
+	// Color adds ANSI colors to the prefixes (set it only for a terminal
+	// and when NO_COLOR is unset).
+	Color bool
+	// JSON writes one JSON object per line instead: {"time","level","msg",
+	// "app","instance","stream"}.
+	JSON bool
+	// File, if set, also receives every line, never colored (for example a
+	// *RotatingFile).
+	File io.Writer
+
+	mu sync.Mutex // serializes writes to Out
+}
+
+var palette = []string{"36", "33", "35", "32", "34", "31"}
+
+// Logger returns the slog.Logger for herd's own lines about app.
+func (l *Logs) Logger(app string) *slog.Logger {
+	w := &lockedWriter{l: l}
+	if l.JSON {
+		return slog.New(slog.NewJSONHandler(w, nil)).With("app", app)
+	}
+	return slog.New(&textHandler{l: l, app: app})
+}
+
+type lockedWriter struct{ l *Logs }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if w.l.File != nil {
+		_, _ = w.l.File.Write(stripColor(p))
+	}
+	if w.l.Out == nil {
+		return len(p), nil
+	}
+	return w.l.Out.Write(p)
+}
+
+// textHandler writes "herd   | msg k=v ..." lines.
+type textHandler struct {
+	l     *Logs
+	app   string
+	attrs []slog.Attr
+}
+
+func (h *textHandler) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelInfo }
+func (h *textHandler) WithGroup(string) slog.Handler                 { return h }
+func (h *textHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &textHandler{l: h.l, app: h.app, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
+	var b bytes.Buffer
+	prefix := "herd " + h.app
+	if h.l.Color {
+		fmt.Fprintf(&b, "\x1b[1m%s\x1b[0m | ", prefix)
+	} else {
+		fmt.Fprintf(&b, "%s | ", prefix)
+	}
+	if r.Level >= slog.LevelWarn {
+		b.WriteString(r.Level.String() + " ")
+	}
+	b.WriteString(r.Message)
+	add := func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true }
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	b.WriteByte('\n')
+	_, err := (&lockedWriter{h.l}).Write(b.Bytes())
+	return err
+}
+
+// lineWriter splits one instance's stream into lines and writes each with
+// its prefix; it keeps the last lines of stderr in tail.
+type lineWriter struct {
+	l        *Logs
+	app      string
+	instance int
+	stream   string
+	tail     *tail
+	buf      []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.line(w.buf[:i])
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 64<<10 { // a very long line without newline
+		w.line(w.buf)
+		w.buf = w.buf[:0]
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) line(b []byte) {
+	s := string(bytes.TrimSuffix(b, []byte("\r")))
+	if w.tail != nil && w.stream == "stderr" {
+		w.tail.add(fmt.Sprintf("%s[%d] %s", w.app, w.instance, s))
+	}
+	var out bytes.Buffer
+	switch {
+	case w.l.JSON:
+		slog.New(slog.NewJSONHandler(&out, nil)).Info(s, "app", w.app, "instance", w.instance, "stream", w.stream)
+	case w.l.Color:
+		fmt.Fprintf(&out, "\x1b[%sm%s[%d]\x1b[0m | %s\n", palette[w.instance%len(palette)], w.app, w.instance, s)
+	default:
+		fmt.Fprintf(&out, "%s[%d] | %s\n", w.app, w.instance, s)
+	}
+	_, _ = (&lockedWriter{w.l}).Write(out.Bytes())
+}
+
+// tail keeps the last n lines added.
+type tail struct {
+	mu    sync.Mutex
+	n     int
+	lines []string
+}
+
+func (t *tail) add(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, s)
+	if len(t.lines) > t.n {
+		t.lines = t.lines[len(t.lines)-t.n:]
+	}
+}
+
+func (t *tail) get() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.lines...)
+}
+
+// stripColor removes ANSI color sequences (ESC [ ... m) from p.
+func stripColor(p []byte) []byte {
+	if bytes.IndexByte(p, 0x1b) < 0 {
+		return p
+	}
+	out := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == 0x1b && i+1 < len(p) && p[i+1] == '[' {
+			j := i + 2
+			for j < len(p) && p[j] != 'm' {
+				j++
+			}
+			i = j
+			continue
+		}
+		out = append(out, p[i])
+	}
+	return out
+}
