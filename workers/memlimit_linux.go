@@ -154,8 +154,16 @@ func (l *cgroupLimit) release() {
 }
 
 // rlimitLimit caps the worker's address space at its size when ready plus
-// the limit. The Go runtime reports a failed allocation as a fatal "out of
-// memory" error, which the pool recognizes in the worker's stderr.
+// the limit plus threadAllowance. The Go runtime reports a failed
+// allocation as a fatal "out of memory" error, which the pool recognizes in
+// the worker's stderr. RLIMIT_AS counts address space, not memory: in a cgo
+// binary every new OS thread maps an 8 MiB stack, so without the allowance
+// a worker that merely grew a few threads under load would abort in
+// pthread_create. The fallback is therefore coarser than a memory cgroup.
+// threadAllowance is the address space RLIMIT_AS leaves for thread stacks
+// that a worker creates after it is ready: 32 threads of 8 MiB.
+const threadAllowance = 32 * 8 << 20
+
 type rlimitLimit struct {
 	limit int64
 }
@@ -167,7 +175,7 @@ func (l *rlimitLimit) afterReady(pid int) error {
 	if err != nil {
 		return err
 	}
-	lim := uint64(vm + l.limit)
+	lim := uint64(vm + l.limit + threadAllowance)
 	return unix.Prlimit(pid, unix.RLIMIT_AS, &unix.Rlimit{Cur: lim, Max: lim}, nil)
 }
 
