@@ -464,7 +464,10 @@ func (c *Cluster) check(now time.Time) {
 				c.log().Warn("cluster: worker not ready in time; killing it", "worker", w.id, "pid", w.pid, "timeout", c.cfg.ReadyTimeout)
 				c.kill(w, fmt.Sprintf("not ready within %v", c.cfg.ReadyTimeout))
 			}
-		case hb && w.beats.Load() && now.Sub(time.Unix(0, w.lastBeat.Load())) > c.cfg.HeartbeatTimeout:
+		// Go workers of this package always beat, so their clock runs
+		// from readiness even if they hang before the first beat; a
+		// Command worker is held to heartbeats only once it has sent one.
+		case hb && (w.beats.Load() || !w.command) && now.Sub(time.Unix(0, w.lastBeat.Load())) > c.cfg.HeartbeatTimeout:
 			silent := now.Sub(time.Unix(0, w.lastBeat.Load())).Round(time.Millisecond)
 			c.log().Warn("cluster: worker missed its heartbeat; killing it", "worker", w.id, "pid", w.pid, "silent", silent, "timeout", c.cfg.HeartbeatTimeout)
 			c.kill(w, "heartbeat timeout")
