@@ -438,6 +438,9 @@ func TestRedispatchUnstarted(t *testing.T) {
 	if err := syscallKill(pid, "STOP"); err != nil {
 		t.Fatal(err)
 	}
+	// kill returns before every thread has stopped; on a loaded machine a
+	// thread could still read the socket. Wait until all of them have.
+	waitStopped(t, pid)
 	second, _ := p.Submit(ctx, 1)
 	time.Sleep(50 * time.Millisecond)
 	syscallKill(pid, "KILL")
