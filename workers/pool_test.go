@@ -156,7 +156,7 @@ func TestQueueFull(t *testing.T) {
 func TestCancelQueuedAndRunning(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.String(), func(t *testing.T) {
-			p := newPool(t, tSleep, be, Options{Size: 1, StopGrace: 200 * time.Millisecond})
+			p := newPool(t, tSleep, be, Options{Size: 1, StopGrace: 200 * time.Millisecond, Prefetch: -1}) // no task sent ahead: the second one stays queued
 			ctx := context.Background()
 			p.Run(ctx, 0)
 			rctx, rcancel := context.WithCancel(ctx)
