@@ -197,9 +197,11 @@ func startGoWorker(wt WorkerTask, data []byte, o *WorkerOptions) *Worker {
 		})
 	}
 	w.term = func() {
-		cancel()
-		toWorker.close(ErrExited)
+		// Record the termination before cancelling: the function may
+		// return ctx's error at once, and the first end wins.
 		end(ErrTerminated)
+		toWorker.close(ErrExited)
+		cancel()
 	}
 	close(w.online)
 	go func() {
