@@ -124,11 +124,14 @@ func servePool(ctx context.Context, conn *ipc.Conn, ob *outbox, shared []*shm.Bu
 					mu.Lock()
 					delete(running, s.seq)
 					mu.Unlock()
-					<-sem
+					// Free the run slot only once the result is on the
+					// socket: the next task may end this process (os.Exit,
+					// a crash) and must not take an unsent result with it.
 					if b := ob.begin(len(payload) + 16); b != nil {
 						*b = appendResultRec(*b, s.seq, status, payload)
-						ob.commit()
+						_ = ob.wait(ob.commit())
 					}
+					<-sem
 				}()
 			}
 		}
