@@ -1,13 +1,13 @@
 package main
 
 import (
+	"github.com/herdrun/herd/bench/internal/probe"
+
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,7 +135,7 @@ func startPM2(nodeDir string, workers int, log io.Writer) (*server, error) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if pid, err := whoAnswers(addr, time.Second); err == nil {
+		if pid, err := probe.WhoAnswers(addr, time.Second); err == nil {
 			s.pids[pid] = true
 			if len(s.pids) >= workers || workers == 1 {
 				return s, nil
@@ -175,32 +175,4 @@ func (s *server) stop() {
 		}
 		os.RemoveAll(s.pm2.dir)
 	}
-}
-
-var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-
-// whoAnswers sends one request on a new connection and returns the pid in
-// "Handled by worker <pid>".
-func whoAnswers(addr string, timeout time.Duration) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	return pidOf(string(b))
-}
-
-func pidOf(body string) (int, error) {
-	s, ok := strings.CutPrefix(strings.TrimSpace(body), "Handled by worker ")
-	if !ok {
-		return 0, fmt.Errorf("unexpected body %q", body)
-	}
-	return strconv.Atoi(s)
 }

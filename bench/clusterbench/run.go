@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/herdrun/herd/bench/internal/probe"
+
 	"context"
 	"errors"
 	"fmt"
@@ -85,20 +87,11 @@ func run(cfg *config, out, log io.Writer) error {
 		}
 	}
 	rep.Print(out)
-	if cfg.JSONPath != "" {
-		os.MkdirAll(filepath.Dir(cfg.JSONPath), 0o755)
-		if err := rep.SaveJSON(cfg.JSONPath); err != nil {
-			return err
-		}
-		fmt.Fprintln(log, "raw samples:", cfg.JSONPath)
+	if err := rep.Save(cfg.JSONPath, cfg.MarkdownPath); err != nil {
+		return err
 	}
-	if cfg.MarkdownPath != "" {
-		f, err := os.Create(cfg.MarkdownPath)
-		if err != nil {
-			return err
-		}
-		rep.Markdown(f)
-		f.Close()
+	if cfg.JSONPath != "" {
+		fmt.Fprintln(log, "raw samples:", cfg.JSONPath)
 	}
 	return nil
 }
@@ -216,7 +209,7 @@ func measureRespawn(cfg *config, log io.Writer) (report.Row, error) {
 // respawnOnce kills the worker that answers and times until a different
 // pid answers.
 func respawnOnce(s *server) (float64, error) {
-	pid, err := whoAnswers(s.addr, 5*time.Second)
+	pid, err := probe.WhoAnswers(s.addr, 5*time.Second)
 	if err != nil {
 		return 0, err
 	}
@@ -232,7 +225,7 @@ func respawnOnce(s *server) (float64, error) {
 		// round-robin primary does that) would otherwise hang until a long
 		// timeout. A request queued in a shared accept queue is answered as
 		// soon as the replacement accepts, well within one attempt.
-		got, err := whoAnswers(s.addr, 100*time.Millisecond)
+		got, err := probe.WhoAnswers(s.addr, 100*time.Millisecond)
 		if err == nil && got != pid {
 			if s.pids != nil {
 				s.pids[got] = true

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"context"
+	"github.com/herdrun/herd/bench/internal/probe"
+
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,7 +53,7 @@ func (s *server) supervisorPID() int {
 func waitAnswers(addr string, n int, deadline time.Time) (map[int]bool, error) {
 	pids := map[int]bool{}
 	for time.Now().Before(deadline) {
-		if pid, err := whoAnswers(addr, time.Second); err == nil {
+		if pid, err := probe.WhoAnswers(addr, time.Second); err == nil {
 			pids[pid] = true
 			if len(pids) >= n {
 				return pids, nil
@@ -180,30 +180,6 @@ func (s *server) stop() {
 		}
 		os.RemoveAll(s.pm2.dir)
 	}
-}
-
-var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-
-// whoAnswers sends one request on a new connection and returns the pid in
-// "Handled by worker <pid>".
-func whoAnswers(addr string, timeout time.Duration) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	s, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "Handled by worker ")
-	if !ok {
-		return 0, fmt.Errorf("unexpected body %q", b)
-	}
-	return strconv.Atoi(s)
 }
 
 // rssKB returns a process's VmRSS in kB.

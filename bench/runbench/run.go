@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/herdrun/herd/bench/internal/probe"
+
 	"context"
 	"errors"
 	"fmt"
@@ -90,19 +92,10 @@ func run(cfg *config, out, log io.Writer) error {
 	}
 	rep.Add(row)
 	rep.Print(out)
-	os.MkdirAll(filepath.Dir(cfg.JSONPath), 0o755)
-	if err := rep.SaveJSON(cfg.JSONPath); err != nil {
+	if err := rep.Save(cfg.JSONPath, cfg.MarkdownPath); err != nil {
 		return err
 	}
 	fmt.Fprintln(log, "raw samples:", cfg.JSONPath)
-	if cfg.MarkdownPath != "" {
-		f, err := os.Create(cfg.MarkdownPath)
-		if err != nil {
-			return err
-		}
-		rep.Markdown(f)
-		f.Close()
-	}
 	return nil
 }
 
@@ -234,7 +227,7 @@ func measureRespawn(cfg *config, herdBin, nodeDir string, log io.Writer) (report
 	respawn := func() float64 {
 		var total []float64
 		for range per {
-			old, err := whoAnswers(s.addr, 5*time.Second)
+			old, err := probe.WhoAnswers(s.addr, 5*time.Second)
 			if err != nil {
 				firstErr = err
 				return 0
@@ -242,7 +235,7 @@ func measureRespawn(cfg *config, herdBin, nodeDir string, log io.Writer) (report
 			t0 := time.Now()
 			syscall.Kill(old, syscall.SIGKILL)
 			for time.Since(t0) < 30*time.Second {
-				pid, err := whoAnswers(s.addr, 5*time.Second)
+				pid, err := probe.WhoAnswers(s.addr, 5*time.Second)
 				if err == nil && pid != old {
 					s.pids[pid] = true
 					break

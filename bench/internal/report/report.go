@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -210,4 +211,26 @@ func Alternate(rounds int, fns ...func() float64) [][]float64 {
 		}
 	}
 	return out
+}
+
+// Save writes the raw samples to jsonPath (creating its directory) and,
+// when mdPath is not empty, the Markdown table to mdPath.
+func (r *Report) Save(jsonPath, mdPath string) error {
+	if jsonPath != "" {
+		if err := os.MkdirAll(filepath.Dir(jsonPath), 0o755); err != nil {
+			return err
+		}
+		if err := r.SaveJSON(jsonPath); err != nil {
+			return err
+		}
+	}
+	if mdPath == "" {
+		return nil
+	}
+	f, err := os.Create(mdPath)
+	if err != nil {
+		return err
+	}
+	r.Markdown(f)
+	return f.Close()
 }
