@@ -119,6 +119,14 @@ type Config struct {
 	// started, for programs that never signal readiness.
 	ReadyOnStart bool
 
+	// ReadyProbe, with Command, is another readiness signal: it is called
+	// on its own goroutine for every new worker with the worker's pid, and
+	// the worker is ready when it returns nil. Its context ends when the
+	// worker exits; a probe that gives up returns an error, and the worker
+	// then waits for another signal or the ready timeout. Ignored when
+	// ReadyOnStart is set.
+	ReadyProbe func(ctx context.Context, pid int) error
+
 	// Env is added to every worker's environment (after os.Environ()).
 	Env []string
 

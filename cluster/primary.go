@@ -215,6 +215,9 @@ func (c *Cluster) spawn(s *slot, asNext bool) (*wproc, error) {
 	}
 	if w.command && c.cfg.ReadyOnStart {
 		c.markReady(w)
+	} else if w.command && c.cfg.ReadyProbe != nil {
+		c.bg.Add(1)
+		go c.probeLoop(w)
 	}
 	return w, nil
 }

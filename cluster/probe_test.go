@@ -1,0 +1,69 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Config.ReadyProbe: a worker is ready when the probe says so, not when it
+// starts; a probe that gives up leaves the worker to the ready timeout.
+func TestReadyProbe(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{
+		Workers: 2,
+		// Each worker marks its start-up done with a file named by its pid.
+		Command:      []string{"sh", "-c", `sleep 0.3; touch "` + dir + `/$$"; exec sleep 30`},
+		ReadyTimeout: 10 * time.Second,
+		NoSignals:    true,
+		Logger:       discardLogger(),
+		ReadyProbe: func(ctx context.Context, pid int) error {
+			for {
+				if _, err := os.Stat(filepath.Join(dir, itoa(pid))); err == nil {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		},
+	}
+	c := New(cfg, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-c.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	if d := time.Since(began); d < 250*time.Millisecond {
+		t.Fatalf("ready after %v, before the workers' start-up (300ms) ended", d)
+	}
+	for _, w := range c.Workers() {
+		if _, err := os.Stat(filepath.Join(dir, itoa(w.PID))); err != nil {
+			t.Errorf("worker %d ready without its file", w.PID)
+		}
+	}
+	c.Shutdown(context.Background())
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// A probe that fails: the boot fails at the ready timeout.
+	cfg.Workers = 1
+	cfg.ReadyTimeout = 300 * time.Millisecond
+	cfg.ReadyProbe = func(context.Context, int) error { return errors.New("never") }
+	err := New(cfg, nil).Run(ctx)
+	var be *BootError
+	if !errors.As(err, &be) {
+		t.Fatalf("Run = %v, want a *BootError", err)
+	}
+}
