@@ -35,7 +35,8 @@ Fork mode (no -p): N independent instances.
 Every instance gets HERD_INSTANCE and NODE_APP_INSTANCE (0..N-1) and HERD_APP.
 
 Readiness (--ready): listen (Node: the app's server takes its socket; other
-programs: once started), notify (the app sends READY=1 to $NOTIFY_SOCKET,
+programs: they wait for connections on it, in an epoll set or in accept, as
+/proc shows; fork mode: once started), notify (the app sends READY=1 to $NOTIFY_SOCKET,
 systemd's sd_notify; herd gives each instance its own socket), message (the app sends 'ready' on the Node IPC
 channel, PM2's wait_ready: process.send('ready')), or start.
 
@@ -44,6 +45,18 @@ the old one stops; a failing new instance aborts the reload and the old ones
 stay), SIGTERM/SIGINT graceful stop (SIGTERM to every instance, SIGKILL to its
 whole process group after --kill-timeout), SIGTTIN/SIGTTOU one instance more
 or less.
+
+Logs: every line goes to stdout, prefixed with the app and instance
+("web[0] | ..."; colored on a terminal unless NO_COLOR is set), or as JSON
+with --json. --log-file also writes the app's every line (herd's own lines
+included) to a file, --out-file its stdout lines and --error-file its stderr
+lines; file lines are never colored and plain-text ones start with an RFC 3339
+timestamp. A file is rotated before it would pass --log-max-size (file.1,
+file.2, ...), keeping --log-keep rotated files and none older than
+--log-max-age. With --config, --log-file receives the lines of every app (no
+timestamps, as before) and each app can have its own files: log_file, out_file, error_file, log_max_size,
+log_keep and log_max_age in herd.yaml (log_file, out_file, error_file in an
+ecosystem file); apps naming the same file share it.
 
 Exit status: 0 clean stop; 1 failure (port in use, an instance crashed at boot
 - its last stderr lines are printed - or not ready in time); 2 bad command
@@ -75,8 +88,11 @@ type runOptions struct {
 	envName       string
 	memInterval   time.Duration
 	logFile       string
+	outFile       string
+	errorFile     string
 	logMaxSize    string
 	logKeep       int
+	logMaxAge     time.Duration
 }
 
 func newRunCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
@@ -117,10 +133,13 @@ func newRunCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
 	f.BoolVar(&o.json, "json", false, "write logs as JSON lines")
 	f.StringVar(&o.maxMemory, "max-memory", "", "memory limit of one instance and its children, e.g. 300M; an instance over it is replaced gracefully")
 	f.DurationVar(&o.memInterval, "memory-interval", time.Second, "how often memory is sampled for --max-memory")
-	f.StringVar(&o.logFile, "log-file", "", "also write every log line (uncolored) to this file")
-	f.StringVar(&o.logMaxSize, "log-max-size", "10M", "rotate --log-file when it would grow past this size")
-	f.IntVar(&o.logKeep, "log-keep", 5, "rotated log files to keep (file.1 ... file.N)")
-	f.DurationVar(&o.socketWarn, "socket-warning", 10*time.Second, "warn when a Node instance has not taken its socket after this long")
+	f.StringVar(&o.logFile, "log-file", "", "also write every log line, herd's own included, uncolored and timestamped, to this file (with --config: every app's lines, not timestamped)")
+	f.StringVar(&o.outFile, "out-file", "", "also write the app's stdout lines to this file (not with --config: use out_file)")
+	f.StringVar(&o.errorFile, "error-file", "", "also write the app's stderr lines to this file (not with --config: use error_file)")
+	f.StringVar(&o.logMaxSize, "log-max-size", "10M", "rotate a log file when a line would take it past this size")
+	f.IntVar(&o.logKeep, "log-keep", 5, "rotated log files to keep (file.1 ... file.N; 0: none)")
+	f.DurationVar(&o.logMaxAge, "log-max-age", 0, "also delete rotated log files older than this (0: keep by count only)")
+	f.DurationVar(&o.socketWarn, "socket-warning", 10*time.Second, "warn when an instance has not taken its socket after this long")
 	_ = f.MarkHidden("socket-warning")
 	return cmd
 }
@@ -147,6 +166,10 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 			return &usageError{fmt.Errorf("--env-var %q: want KEY=VALUE", kv)}
 		}
 	}
+	logMax, err := runner.ParseSize(o.logMaxSize)
+	if err != nil {
+		return &usageError{fmt.Errorf("--log-max-size: %w", err)}
+	}
 	var maxMem int64
 	if o.maxMemory != "" {
 		if maxMem, err = runner.ParseSize(o.maxMemory); err != nil {
@@ -160,6 +183,8 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 		MaxRestarts: o.maxRestarts, RestartWindow: o.restartWindow, Env: o.env,
 		Restart: o.restart, StopExitCodes: o.stopCodes,
 		NoSocketWarning: o.socketWarn, MaxMemory: maxMem, MemoryInterval: o.memInterval,
+		LogFile: o.logFile, OutFile: o.outFile, ErrorFile: o.errorFile,
+		LogMaxSize: logMax, LogKeep: keepArg(o.logKeep), LogMaxAge: o.logMaxAge,
 	}
 	if err := app.Validate(); err != nil {
 		var nf *runner.NotFoundError
@@ -168,6 +193,9 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 		}
 		return &usageError{err}
 	}
+	// A single app's files are its own (App.LogFile and so on), not the
+	// global Logs.File: they get its timestamps and rotation limits.
+	o.logFile = ""
 	logs, closeLogs, err := newLogs(o, stdout, getenv)
 	if err != nil {
 		return err
@@ -226,7 +254,8 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-// keepArg maps --log-keep to OpenRotating's keep (0 there means 5).
+// keepArg maps --log-keep to OpenRotating's keep and App.LogKeep (0 there
+// means 5).
 func keepArg(n int) int {
 	if n <= 0 {
 		return -1
@@ -234,7 +263,8 @@ func keepArg(n int) int {
 	return n
 }
 
-// newLogs builds the log sinks the options ask for.
+// newLogs builds the log sinks the options ask for: stdout, and the global
+// --log-file if set.
 func newLogs(o runOptions, stdout io.Writer, getenv env) (*runner.Logs, func(), error) {
 	logs := &runner.Logs{Out: stdout, JSON: o.json, Color: isTerminal(stdout) && getenv("NO_COLOR") == ""}
 	if o.logFile == "" {
@@ -244,7 +274,7 @@ func newLogs(o runOptions, stdout io.Writer, getenv env) (*runner.Logs, func(), 
 	if err != nil {
 		return nil, nil, &usageError{fmt.Errorf("--log-max-size: %w", err)}
 	}
-	rf, err := runner.OpenRotating(o.logFile, logMax, keepArg(o.logKeep))
+	rf, err := runner.OpenRotatingFile(o.logFile, runner.RotateOptions{MaxSize: logMax, Keep: keepArg(o.logKeep), MaxAge: o.logMaxAge})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -254,6 +284,9 @@ func newLogs(o runOptions, stdout io.Writer, getenv env) (*runner.Logs, func(), 
 
 // runConfig runs the apps of a config file.
 func runConfig(cmd *cobra.Command, o runOptions, stdout io.Writer, getenv env) error {
+	if o.outFile != "" || o.errorFile != "" {
+		return &usageError{errors.New("--out-file and --error-file are for a single app: with --config, give each app out_file and error_file")}
+	}
 	apps, err := runner.LoadConfig(o.config, o.envName)
 	if err != nil {
 		return err
@@ -264,6 +297,11 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout io.Writer, getenv env) e
 	}
 	defer closeLogs()
 	var rs []*runner.Runner
+	defer func() {
+		for _, r := range rs {
+			r.Close() // for runners never run; Run closes the others
+		}
+	}()
 	for i := range apps {
 		if err := apps[i].Validate(); err != nil {
 			var nf *runner.NotFoundError

@@ -270,9 +270,74 @@ func buildActApp(t *testing.T) string {
 func TestRunReloadGoUnderLoad(t *testing.T) {
 	bin := buildActApp(t)
 	port := freePort(t)
-	// A non-Node program has no "listen" signal herd can see (it counts as
-	// ready once started); it says when it serves through sd_notify.
-	reloadUnderLoad(t, port, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--ready", "notify", "--", bin, "-notify")
+	// The default readiness: herd sees the Go program accept on its socket.
+	reloadUnderLoad(t, port, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--", bin, "-delay", "50ms")
+}
+
+// A Go program counts as ready only once it accepts on its socket, not
+// when it starts: herd waits for its start-up time.
+func TestRunGoReadyWhenAccepting(t *testing.T) {
+	bin := buildActApp(t)
+	port := strconv.Itoa(freePort(t))
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "--host", "127.0.0.1", "-p", port, "--", bin, "-delay", "700ms")
+	began := time.Now()
+	waitOut(t, h, "cluster: ready", 1)
+	if d := time.Since(began); d < 600*time.Millisecond {
+		t.Fatalf("ready after %v, before the program served (700ms start-up)\n%s", d, h.stdout.String())
+	}
+	if code, body, err := get(context.Background(), "http://127.0.0.1:"+port+"/"); err != nil || code != 200 || body != "go 0" {
+		t.Fatalf("GET = %d %q %v", code, body, err)
+	}
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, h.stderr.String())
+	}
+}
+
+// A bad deploy of a Go program that dies during its start-up aborts the
+// reload and keeps the old instances: herd does not count it ready before
+// it accepts.
+func TestRunGoReloadAbortsOnBadDeploy(t *testing.T) {
+	bin := buildActApp(t)
+	port := strconv.Itoa(freePort(t))
+	broken := filepath.Join(t.TempDir(), "broken")
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--host", "127.0.0.1", "-p", port, "--", bin, "-delay", "200ms", "-fail-if", broken)
+	waitOut(t, h, "cluster: ready", 1)
+	kids := childrenOf(h.p.Pid)
+	os.WriteFile(broken, nil, 0o644)
+	syscall.Kill(h.p.Pid, syscall.SIGHUP)
+	waitFor(t, "the aborted reload", func() bool {
+		out := h.stdout.String()
+		return strings.Contains(out, "bad deploy") && strings.Contains(strings.ToLower(out), "abort")
+	})
+	for _, k := range kids {
+		if gone(k) {
+			t.Errorf("old instance %d was stopped by an aborted reload", k)
+		}
+	}
+	if code, body, err := get(context.Background(), "http://127.0.0.1:"+port+"/"); err != nil || code != 200 || !strings.HasPrefix(body, "go ") {
+		t.Fatalf("old instances not serving: %d %q %v", code, body, err)
+	}
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, h.stdout.String())
+	}
+}
+
+// A program that holds its socket but never serves gets a warning naming
+// the socket herd passes.
+func TestRunWarnsWhenGoProgramNeverAccepts(t *testing.T) {
+	bin := buildActApp(t)
+	port := strconv.Itoa(freePort(t))
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "--host", "127.0.0.1", "-p", port, "--ready", "start", "--socket-warning", "300ms", "--", bin, "-hold")
+	waitOut(t, h, "not accepting connections on its socket", 1)
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if strings.Contains(h.stdout.String(), "has not taken its socket") {
+		t.Fatal("the Node warning for a Go program")
+	}
 }
 
 func TestRunReloadNotifyUnderLoad(t *testing.T) {

@@ -73,10 +73,44 @@ type App struct {
 	MaxMemory int64
 	// MemoryInterval is how often memory is sampled; 0 means 1s.
 	MemoryInterval time.Duration
-	// NoSocketWarning is how long after start an instance of a Node app in
-	// cluster mode may go without taking its socket before herd warns; 0
+	// NoSocketWarning is how long after start an instance in cluster mode
+	// may go without taking its socket (a Node server listening, or any
+	// other program waiting for connections on it) before herd warns; 0
 	// means 10s.
 	NoSocketWarning time.Duration
+
+	// LogFile, if set, is a file that receives every line of the app: its
+	// instances' stdout and stderr, and herd's own lines about the app.
+	//
+	// Like OutFile and ErrorFile, it is a RotatingFile with the limits
+	// below, written besides Logs.Out and Logs.File: never colored, in the
+	// console's format (plain prefixed text, or JSON when Logs.JSON), each
+	// plain-text line starting with an RFC 3339 timestamp in milliseconds
+	// and a space. A relative path is relative to herd's working directory
+	// (LoadConfig makes a config file's paths relative to the file's
+	// directory); the directory must exist. Apps of the same Logs that name
+	// the same path (or one app naming it twice) share one open file, with
+	// the limits of the first app that opened it; a path equal to that of
+	// Logs.File, when it is a *RotatingFile, shares that file. New opens
+	// the files and fails with a *LogFileError if one cannot be opened.
+	LogFile string
+	// OutFile, if set, is a file that receives the stdout lines of the
+	// app's instances only; see LogFile.
+	OutFile string
+	// ErrorFile, if set, is a file that receives the stderr lines of the
+	// app's instances only; see LogFile.
+	ErrorFile string
+	// LogMaxSize is the size a write may not take one of the app's log
+	// files past: the file is rotated first (path becomes path.1, path.1
+	// becomes path.2, ...). 0 means 10 MiB.
+	LogMaxSize int64
+	// LogKeep is the number of rotated files kept per log file (path.1 to
+	// path.N; older ones are deleted); 0 means 5, negative means none.
+	LogKeep int
+	// LogMaxAge, if positive, also deletes rotated log files last written
+	// more than LogMaxAge ago, when the file is opened and at each
+	// rotation; 0 keeps them by count only.
+	LogMaxAge time.Duration
 }
 
 // ErrNoCommand is returned for an App without a command.

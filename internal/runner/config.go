@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,12 +51,24 @@ func (e *ConfigError) Error() string {
 //	    min_uptime: 1s
 //	    env: {LOG_LEVEL: info}
 //	    env_production: {LOG_LEVEL: warn}
+//	    log_file: logs/web.log       # every line of the app, herd's own too
+//	    out_file: logs/web.out.log   # stdout lines only
+//	    error_file: logs/web.err.log # stderr lines only
+//	    log_max_size: 10M            # rotate a file before it passes this
+//	    log_keep: 5                  # rotated files kept: web.log.1 ... web.log.5 (0: none)
+//	    log_max_age: 7d              # also delete rotated files older than this (s, m, h, d)
 //
 // Ecosystem JSON: apps[] with name, script, args (string or list),
 // interpreter, node_args, instances (number, 0, -1 or "max"), exec_mode
 // ("cluster" needs PORT in env: herd shares that port), env, env_<name>,
 // cwd, wait_ready, kill_timeout and min_uptime (ms), max_restarts,
-// autorestart, stop_exit_codes, max_memory_restart. Other keys are ignored.
+// autorestart, stop_exit_codes, max_memory_restart, log_file, out_file
+// (or output) and error_file (or error). Every instance of an app writes
+// to the same files (PM2's merge_logs); rotation is built in with the
+// defaults of App.LogMaxSize and App.LogKeep. Other keys are ignored.
+//
+// Relative cwd and log file paths are relative to the config file's
+// directory.
 func LoadConfig(path, envName string) ([]App, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -78,6 +91,11 @@ func LoadConfig(path, envName string) ([]App, error) {
 	for i := range apps {
 		if !filepath.IsAbs(apps[i].Dir) {
 			apps[i].Dir = filepath.Join(base, apps[i].Dir)
+		}
+		for _, f := range []*string{&apps[i].LogFile, &apps[i].OutFile, &apps[i].ErrorFile} {
+			if *f != "" && !filepath.IsAbs(*f) {
+				*f = filepath.Join(base, *f)
+			}
 		}
 	}
 	return apps, nil
@@ -104,6 +122,12 @@ type yamlApp struct {
 	Backoff       time.Duration     `yaml:"backoff"`
 	BackoffMax    time.Duration     `yaml:"backoff_max"`
 	Env           map[string]string `yaml:"env"`
+	LogFile       string            `yaml:"log_file"`
+	OutFile       string            `yaml:"out_file"`
+	ErrorFile     string            `yaml:"error_file"`
+	LogMaxSize    string            `yaml:"log_max_size"`
+	LogKeep       *int              `yaml:"log_keep"`
+	LogMaxAge     string            `yaml:"log_max_age"`
 }
 
 func parseYAML(path string, b []byte, envName string) ([]App, error) {
@@ -183,6 +207,7 @@ func yamlToApp(path string, n *yaml.Node, envName string) (App, error) {
 		Restart: y.Restart, StopExitCodes: y.StopExitCodes, KillTimeout: y.KillTimeout,
 		MaxRestarts: y.MaxRestarts, RestartWindow: y.RestartWindow, MinUptime: y.MinUptime,
 		BackoffInitial: y.Backoff, BackoffMax: y.BackoffMax, Dir: y.Cwd,
+		LogFile: y.LogFile, OutFile: y.OutFile, ErrorFile: y.ErrorFile,
 	}
 	switch {
 	case len(y.Command) > 0 && y.Script != "":
@@ -208,6 +233,26 @@ func yamlToApp(path string, n *yaml.Node, envName string) (App, error) {
 		}
 		a.MaxMemory = m
 	}
+	if y.LogMaxSize != "" {
+		m, err := ParseSize(y.LogMaxSize)
+		if err != nil {
+			return bad("log_max_size", "log_max_size: "+err.Error())
+		}
+		a.LogMaxSize = m
+	}
+	if y.LogKeep != nil {
+		a.LogKeep = *y.LogKeep
+		if a.LogKeep == 0 {
+			a.LogKeep = -1 // log_keep: 0 keeps none (App's 0 means the default)
+		}
+	}
+	if y.LogMaxAge != "" {
+		d, err := parseAge(y.LogMaxAge)
+		if err != nil {
+			return bad("log_max_age", err.Error())
+		}
+		a.LogMaxAge = d
+	}
 	a.Env = mergeEnv(y.Env, envs[envName])
 	if err := a.check(); err != nil {
 		return bad(err.key, err.msg)
@@ -217,7 +262,7 @@ func yamlToApp(path string, n *yaml.Node, envName string) (App, error) {
 
 var yamlKeys = []string{"name", "command", "script", "args", "cwd", "instances", "ports", "host", "ready", "ready_timeout",
 	"restart", "stop_exit_codes", "kill_timeout", "max_memory", "max_restarts", "restart_window", "min_uptime",
-	"backoff", "backoff_max", "env"}
+	"backoff", "backoff_max", "env", "log_file", "out_file", "error_file", "log_max_size", "log_keep", "log_max_age"}
 
 func knownYAMLKey(k string) bool {
 	for _, x := range yamlKeys {
@@ -246,6 +291,28 @@ func yamlErr(path string, err error) error {
 	return &ConfigError{File: path, Msg: msg}
 }
 
+// parseAge parses a duration such as "90m", "12h" or "7d" (days of 24h,
+// alone or before other units: "1d12h").
+func parseAge(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	var days int64
+	if i := strings.IndexByte(t, 'd'); i > 0 {
+		n, err := strconv.ParseInt(t[:i], 10, 32)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("log_max_age: bad duration %q: want e.g. 12h or 7d", s)
+		}
+		days, t = n, t[i+1:]
+	}
+	var d time.Duration
+	if t != "" {
+		var err error
+		if d, err = time.ParseDuration(t); err != nil || d < 0 {
+			return 0, fmt.Errorf("log_max_age: bad duration %q: want e.g. 12h or 7d", s)
+		}
+	}
+	return time.Duration(days)*24*time.Hour + d, nil
+}
+
 // fieldErr is a check failure naming the config key at fault.
 type fieldErr struct{ key, msg string }
 
@@ -265,6 +332,12 @@ func (a *App) check() *fieldErr {
 		if p < 1 || p > 65535 {
 			return &fieldErr{"ports", fmt.Sprintf("port %d out of range 1-65535", p)}
 		}
+	}
+	if a.LogMaxSize < 0 {
+		return &fieldErr{"log_max_size", fmt.Sprintf("log_max_size must not be negative, not %d", a.LogMaxSize)}
+	}
+	if a.LogMaxAge < 0 {
+		return &fieldErr{"log_max_age", fmt.Sprintf("log_max_age must not be negative, not %v", a.LogMaxAge)}
 	}
 	return nil
 }
@@ -326,6 +399,11 @@ type ecoApp struct {
 	Autorestart      *bool           `json:"autorestart"`
 	StopExitCodes    json.RawMessage `json:"stop_exit_codes"`
 	MaxMemoryRestart string          `json:"max_memory_restart"`
+	LogFile          string          `json:"log_file"`
+	OutFile          string          `json:"out_file"`
+	Output           string          `json:"output"`
+	ErrorFile        string          `json:"error_file"`
+	Error            string          `json:"error"`
 }
 
 func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
@@ -363,7 +441,8 @@ func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
 		if err != nil {
 			return bad("node_args: " + err.Error())
 		}
-		a := App{Name: e.Name, Command: scriptCommand(e.Script, e.Interpreter, nodeArgs, args), Dir: e.Cwd, MaxRestarts: e.MaxRestarts}
+		a := App{Name: e.Name, Command: scriptCommand(e.Script, e.Interpreter, nodeArgs, args), Dir: e.Cwd, MaxRestarts: e.MaxRestarts,
+			LogFile: e.LogFile, OutFile: cmp.Or(e.OutFile, e.Output), ErrorFile: cmp.Or(e.ErrorFile, e.Error)}
 		if len(e.Instances) > 0 {
 			s := strings.Trim(string(e.Instances), `"`)
 			if a.Instances, err = ParseInstances(s); err != nil {

@@ -13,9 +13,10 @@
 //
 // Readiness (App.Ready) is one of:
 //   - "listen": a Node app is ready when its server takes the socket (the
-//     shim reports it); any other program counts as ready once started,
-//     which under the shared socket loses no connection because queued
-//     connections wait in the one accept queue;
+//     shim reports it); any other program is ready when it waits for
+//     connections on the socket, which herd reads from /proc (the socket in
+//     one of its epoll sets, or a thread in accept; see package sockwatch);
+//     in fork mode, once started;
 //   - "notify": the app sends READY=1 to $NOTIFY_SOCKET (systemd's
 //     sd_notify); herd gives each instance its own unixgram socket;
 //   - "message": the app sends 'ready' on the Node IPC channel (PM2's
@@ -24,6 +25,11 @@
 //
 // Output of every instance is split into lines and written with a prefix
 // naming the app and instance ("web[0] | ..."), colored on a terminal, or as
-// JSON records with --json (see Logs). Run returns nil after a clean stop and
-// typed errors otherwise; see Run.
+// JSON records with --json (see Logs). Logs.File receives every line of
+// every app. Each app may also have its own files (App.LogFile for all its
+// lines, OutFile for stdout, ErrorFile for stderr), never colored, each
+// plain-text line timestamped, rotated by size (App.LogMaxSize) with
+// retention by count (LogKeep) and age (LogMaxAge); see RotatingFile. The
+// apps of one Logs open each distinct path once and share it. Run returns
+// nil after a clean stop and typed errors otherwise; see Run.
 package runner

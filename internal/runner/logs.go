@@ -10,7 +10,10 @@ import (
 )
 
 // Logs is where an app's output and herd's own lines go. The zero value
-// writes plain prefixed lines to nowhere; set Out.
+// writes plain prefixed lines to nowhere; set Out. One Logs may serve many
+// Runners: New derives a per-app Logs from it for an App with log files
+// (see App.LogFile), and the apps of one Logs share every file they name,
+// each distinct path opened once.
 type Logs struct {
 	// Out receives every line (stdout and stderr of the instances, and
 	// herd's own lines).
@@ -26,31 +29,47 @@ type Logs struct {
 	File io.Writer
 
 	mu sync.Mutex // serializes writes to Out
+
+	// parent is the Logs a per-app Logs was derived from (its mu, Out and
+	// File are used), and app the app's own files; both nil on a root.
+	parent *Logs
+	app    *appFiles
+	files  fileSet // the per-app files of a root, by absolute path
 }
 
 var palette = []string{"36", "33", "35", "32", "34", "31"}
 
 // Logger returns the slog.Logger for herd's own lines about app.
 func (l *Logs) Logger(app string) *slog.Logger {
-	w := &lockedWriter{l: l}
+	w := &lockedWriter{l: l, stream: streamHerd}
 	if l.JSON {
 		return slog.New(slog.NewJSONHandler(w, nil)).With("app", app)
 	}
 	return slog.New(&textHandler{l: l, app: app})
 }
 
-type lockedWriter struct{ l *Logs }
+// lockedWriter writes one console line of stream (streamHerd, "stdout" or
+// "stderr") to Out, File and the app's own files.
+type lockedWriter struct {
+	l      *Logs
+	stream string
+}
 
 func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.l.mu.Lock()
-	defer w.l.mu.Unlock()
-	if w.l.File != nil {
-		_, _ = w.l.File.Write(stripColor(p))
+	root := w.l.root()
+	root.mu.Lock()
+	defer root.mu.Unlock()
+	file := root.File
+	if w.l.app != nil && w.l.app.write(w.stream, p, root.JSON, file) {
+		file = nil // the app already wrote the line to that same file
 	}
-	if w.l.Out == nil {
+	if file != nil {
+		_, _ = file.Write(stripColor(p))
+	}
+	if root.Out == nil {
 		return len(p), nil
 	}
-	return w.l.Out.Write(p)
+	return root.Out.Write(p)
 }
 
 // textHandler writes "herd   | msg k=v ..." lines.
@@ -83,7 +102,7 @@ func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	r.Attrs(add)
 	b.WriteByte('\n')
-	_, err := (&lockedWriter{h.l}).Write(b.Bytes())
+	_, err := (&lockedWriter{l: h.l, stream: streamHerd}).Write(b.Bytes())
 	return err
 }
 
@@ -129,7 +148,7 @@ func (w *lineWriter) line(b []byte) {
 	default:
 		fmt.Fprintf(&out, "%s[%d] | %s\n", w.app, w.instance, s)
 	}
-	_, _ = (&lockedWriter{w.l}).Write(out.Bytes())
+	_, _ = (&lockedWriter{l: w.l, stream: w.stream}).Write(out.Bytes())
 }
 
 // tail keeps the last n lines added.

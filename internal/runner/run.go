@@ -85,8 +85,9 @@ type Runner struct {
 	}
 
 	mu      sync.Mutex
-	started map[int]time.Time // worker ID -> fork time, until it took a socket
+	started map[int]forked // worker ID -> when and which, until it took a socket
 	warned  bool
+	inodes  map[uint64]bool // the shared sockets, once found (sockwatch)
 	// failedExits counts unexpected exits with a failure; lastFailure
 	// describes the last one.
 	failedExits int
@@ -97,12 +98,17 @@ type Runner struct {
 }
 
 // New returns a Runner for app (which must have passed Validate) writing to
-// logs. It writes the Node shim to its cache file when the app needs it.
+// logs. It opens the app's log files (a *LogFileError if one cannot be
+// opened) and writes the Node shim to its cache file when the app needs it.
 func New(app App, logs *Logs) (*Runner, error) {
 	if logs == nil {
 		logs = &Logs{}
 	}
-	r := &Runner{app: app, logs: logs, tail: &tail{n: 12}, started: map[int]time.Time{}, instances: app.instances()}
+	logs, err := logs.forApp(&app) // the app's own log files, if any
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{app: app, logs: logs, tail: &tail{n: 12}, started: map[int]forked{}, instances: app.instances()}
 	lg := logs.Logger(app.Name)
 	r.log = lg
 	cfg := cluster.Config{
@@ -155,10 +161,14 @@ func New(app App, logs *Logs) (*Runner, error) {
 	switch {
 	case ready == ReadyNotify:
 		cfg.NotifySocket = true
-	case ready == ReadyStart, ready == ReadyListen && !r.nodeShim:
+	case ready == ReadyStart:
 		cfg.ReadyOnStart = true
 	case ready == ReadyListen && len(app.Ports) == 0:
 		cfg.ReadyOnStart = true // nothing to listen on in fork mode
+	case ready == ReadyListen && !r.nodeShim:
+		// Any other program is ready once it waits for connections on
+		// the shared socket, as /proc shows.
+		cfg.ReadyProbe = r.probeAccepting
 	}
 	cfg.Command = append([]string{"/bin/sh", "-c", instanceScript}, cmd...)
 	r.c = cluster.New(cfg, nil)
@@ -182,9 +192,9 @@ func (r *Runner) output(id, slot int) (io.Writer, io.Writer) {
 func (r *Runner) onEvent(e cluster.Event) {
 	switch e.Kind {
 	case cluster.EventFork:
-		if r.nodeShim {
+		if len(r.app.Ports) > 0 {
 			r.mu.Lock()
-			r.started[e.Worker] = e.Time
+			r.started[e.Worker] = forked{at: e.Time, pid: e.PID, slot: e.Slot}
 			r.mu.Unlock()
 		}
 	case cluster.EventListening:
@@ -211,37 +221,12 @@ func (r *Runner) onEvent(e cluster.Event) {
 		}
 		r.mu.Unlock()
 	case cluster.EventReady:
-		r.log.Info("instance ready", "instance", e.Slot, "pid", e.PID)
-	}
-}
-
-// watchSockets warns once when a Node instance never takes its socket.
-func (r *Runner) watchSockets(ctx context.Context) {
-	after := orDefault(r.app.NoSocketWarning, 10*time.Second)
-	t := time.NewTicker(min(after/4, time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
+		if r.probed() {
 			r.mu.Lock()
-			var late []int
-			for id, at := range r.started {
-				if now.Sub(at) > after {
-					late = append(late, id)
-					delete(r.started, id)
-				}
-			}
-			warn := len(late) > 0 && !r.warned
-			if warn {
-				r.warned = true
-			}
+			delete(r.started, e.Worker) // the probe saw it accept
 			r.mu.Unlock()
-			if warn {
-				r.log.Warn(fmt.Sprintf("the app has not taken its socket after %v: does it call listen() on port %d? (PORT is set)", after, r.app.Ports[0]))
-			}
 		}
+		r.log.Info("instance ready", "instance", e.Slot, "pid", e.PID)
 	}
 }
 
@@ -250,13 +235,15 @@ func (r *Runner) watchSockets(ctx context.Context) {
 // group after KillTimeout), or Shutdown is called. SIGHUP reloads, SIGTTIN
 // and SIGTTOU add and remove an instance. It returns nil after a clean stop,
 // a *cluster.ListenError for a port that cannot be opened, a *BootError for
-// an instance that fails at start, an *ErroredError for a crash loop.
+// an instance that fails at start, an *ErroredError for a crash loop. It
+// closes the app's log files (see Close) when it returns.
 func (r *Runner) Run(ctx context.Context) error {
+	defer r.Close() // the app's log files
 	wctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	if r.nodeShim {
+	if len(r.app.Ports) > 0 {
 		wg.Go(func() { r.watchSockets(wctx) })
 	}
 	if r.app.MaxMemory > 0 {

@@ -1,7 +1,9 @@
 // Command actapp is a socket-activated HTTP server for herd's tests: it
 // serves on the inherited fd 3 (LISTEN_FDS), answers "go <instance>", and on
 // SIGTERM stops accepting and finishes its requests in flight. With
-// -notify it sends READY=1 to $NOTIFY_SOCKET once serving.
+// -notify it sends READY=1 to $NOTIFY_SOCKET once serving; with -hold it
+// keeps the socket and never serves; with -fail-if FILE it exits 1 after
+// its start-up time when FILE exists (a bad deploy).
 package main
 
 import (
@@ -20,8 +22,20 @@ import (
 func main() {
 	notify := flag.Bool("notify", false, "send READY=1 to $NOTIFY_SOCKET once serving")
 	delay := flag.Duration("delay", 0, "start-up time before serving")
+	hold := flag.Bool("hold", false, "hold the socket without serving")
+	failIf := flag.String("fail-if", "", "exit 1 after the start-up time if this file exists")
 	flag.Parse()
 	time.Sleep(*delay)
+	if *failIf != "" {
+		if _, err := os.Stat(*failIf); err == nil {
+			os.Stderr.WriteString("actapp: bad deploy\n")
+			os.Exit(1)
+		}
+	}
+	if *hold {
+		time.Sleep(time.Minute)
+		return
+	}
 	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) || os.Getenv("LISTEN_FDS") != "1" {
 		os.Stderr.WriteString("actapp: no socket from LISTEN_FDS\n")
 		os.Exit(2)
@@ -53,15 +67,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	done := make(chan struct{})
 	go func() {
-		defer close(done)
 		<-ctx.Done()
 		srv.SetKeepAlivesEnabled(false)
 		ln.Close() // stop accepting; the shared socket stays open in herd
-		for end := time.Now().Add(5 * time.Second); open.Load() > 0 && time.Now().Before(end); {
-			time.Sleep(5 * time.Millisecond)
-		}
 	}()
 	if *notify {
 		go func() {
@@ -73,6 +82,10 @@ func main() {
 			}
 		}()
 	}
+	// Serve returns after its accept loop saw the closed listener, so every
+	// connection it accepted has been counted by then.
 	srv.Serve(ln)
-	<-done
+	for end := time.Now().Add(5 * time.Second); open.Load() > 0 && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }

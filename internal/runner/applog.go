@@ -1,0 +1,222 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// streamHerd is the stream of herd's own lines about an app; an app's
+// instances write "stdout" and "stderr".
+const streamHerd = ""
+
+// stampFormat is the timestamp that starts each plain-text line of an
+// app's log files: RFC 3339 with milliseconds.
+const stampFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// LogFileError reports a log file of an app that could not be opened.
+type LogFileError struct {
+	App  string // the app's name
+	Path string // the file's absolute path
+	Err  error  // the cause, e.g. fs.ErrPermission
+}
+
+// Error returns "app <name>: log file <path>: <cause>".
+func (e *LogFileError) Error() string {
+	return fmt.Sprintf("app %s: log file %s: %v", e.App, e.Path, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *LogFileError) Unwrap() error { return e.Err }
+
+// fileSet holds the app log files of one root Logs by absolute path: each
+// path is opened once, shared by every app (and stream) that names it, and
+// closed when the last of them releases it. The zero value is empty.
+type fileSet struct {
+	mu    sync.Mutex
+	files map[string]*sharedFile
+}
+
+type sharedFile struct {
+	f    *RotatingFile
+	refs int
+}
+
+// acquire returns the file at the absolute path, opening it with o when no
+// app holds it yet (the first opener's limits apply to all).
+func (s *fileSet) acquire(path string, o RotateOptions) (*RotatingFile, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sf, ok := s.files[path]; ok {
+		sf.refs++
+		return sf.f, nil
+	}
+	f, err := OpenRotatingFile(path, o)
+	if err != nil {
+		return nil, err
+	}
+	if s.files == nil {
+		s.files = map[string]*sharedFile{}
+	}
+	s.files[path] = &sharedFile{f: f, refs: 1}
+	return f, nil
+}
+
+// release drops one hold on path and closes the file after the last.
+func (s *fileSet) release(path string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sf, ok := s.files[path]
+	if !ok {
+		return nil
+	}
+	if sf.refs--; sf.refs > 0 {
+		return nil
+	}
+	delete(s.files, path)
+	return sf.f.Close()
+}
+
+// appFiles are one app's log files per stream: herd's own lines go to
+// LogFile, stdout to LogFile and OutFile, stderr to LogFile and ErrorFile,
+// each distinct file once.
+type appFiles struct {
+	herd, out, err []*RotatingFile
+	set            *fileSet
+	held           []string // paths acquired from set, released by close
+	once           sync.Once
+}
+
+// forApp returns the Logs that New gives app: l itself when the app has no
+// log file, else a Logs derived from l that also writes the app's lines to
+// its files, opened in (or shared through) the file set of l's root. The
+// global File of l counts as already open: an app naming its path shares it.
+func (l *Logs) forApp(app *App) (*Logs, error) {
+	if app.LogFile == "" && app.OutFile == "" && app.ErrorFile == "" {
+		return l, nil
+	}
+	root := l.root()
+	af := &appFiles{set: &root.files}
+	o := RotateOptions{MaxSize: app.LogMaxSize, Keep: app.LogKeep, MaxAge: app.LogMaxAge}
+	open := func(p string) (*RotatingFile, error) {
+		if p == "" {
+			return nil, nil
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, &LogFileError{App: app.Name, Path: p, Err: err}
+		}
+		if g, ok := root.File.(*RotatingFile); ok && absPath(g.path) == abs {
+			return g, nil
+		}
+		f, err := root.files.acquire(abs, o)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, &LogFileError{App: app.Name, Path: abs, Err: err}
+		}
+		af.held = append(af.held, abs)
+		return f, nil
+	}
+	all, err := open(app.LogFile)
+	var out, stderr *RotatingFile
+	if err == nil {
+		out, err = open(app.OutFile)
+	}
+	if err == nil {
+		stderr, err = open(app.ErrorFile)
+	}
+	if err != nil {
+		af.close()
+		return nil, err
+	}
+	af.herd = addFile(nil, all)
+	af.out = addFile(addFile(nil, all), out)
+	af.err = addFile(addFile(nil, all), stderr)
+	return &Logs{Out: root.Out, Color: root.Color, JSON: root.JSON, File: root.File, parent: root, app: af}, nil
+}
+
+// root returns the Logs that l was derived from, or l.
+func (l *Logs) root() *Logs {
+	if l.parent != nil {
+		return l.parent
+	}
+	return l
+}
+
+// absPath returns p made absolute, or p when that fails.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// addFile appends f to fs unless it is nil or already there.
+func addFile(fs []*RotatingFile, f *RotatingFile) []*RotatingFile {
+	if f == nil {
+		return fs
+	}
+	for _, g := range fs {
+		if g == f {
+			return fs
+		}
+	}
+	return append(fs, f)
+}
+
+// write writes the console line p of stream to the app's files for that
+// stream: uncolored, and with a timestamp first unless it is JSON. It
+// reports whether one of those files is global (which then has the line).
+func (a *appFiles) write(stream string, p []byte, json bool, global io.Writer) (wroteGlobal bool) {
+	fs := a.herd
+	switch stream {
+	case "stdout":
+		fs = a.out
+	case "stderr":
+		fs = a.err
+	}
+	if len(fs) == 0 {
+		return false
+	}
+	line := p
+	if !json {
+		line = append([]byte(time.Now().Format(stampFormat)+" "), stripColor(p)...)
+	}
+	for _, f := range fs {
+		_, _ = f.Write(line)
+		if global != nil && global == io.Writer(f) {
+			wroteGlobal = true
+		}
+	}
+	return wroteGlobal
+}
+
+// close releases the app's files once.
+func (a *appFiles) close() error {
+	var err error
+	a.once.Do(func() {
+		for _, p := range a.held {
+			err = errors.Join(err, a.set.release(p))
+		}
+	})
+	return err
+}
+
+// Close releases the app's log files (App.LogFile, OutFile, ErrorFile):
+// each is closed once no other app of the same Logs still uses it. Run
+// calls it when it returns; call it for a Runner that is never run. Lines
+// written after it are dropped from those files. Calling it again does
+// nothing.
+func (r *Runner) Close() error {
+	if r.logs.app == nil {
+		return nil
+	}
+	return r.logs.app.close()
+}

@@ -1,0 +1,119 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/herdrun/herd/internal/sockwatch"
+)
+
+// forked is an instance in cluster mode that has not been seen taking its
+// socket yet.
+type forked struct {
+	at   time.Time
+	pid  int
+	slot int
+}
+
+// probed reports whether readiness comes from probeAccepting.
+func (r *Runner) probed() bool {
+	return len(r.app.Ports) > 0 && !r.nodeShim && (r.app.Ready == "" || r.app.Ready == ReadyListen)
+}
+
+// listenInodes returns the inodes of the app's shared sockets, found once in
+// /proc/net and then kept (they live as long as the cluster).
+func (r *Runner) listenInodes() (map[uint64]bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inodes != nil {
+		return r.inodes, nil
+	}
+	m, err := sockwatch.ListenInodes(r.app.Ports)
+	if err != nil {
+		return nil, err
+	}
+	r.inodes = m
+	return m, nil
+}
+
+// accepting reports whether pid's process tree waits for connections on
+// the app's sockets.
+func (r *Runner) accepting(pid int) bool {
+	ino, err := r.listenInodes()
+	return err == nil && sockwatch.Accepting(pid, ino)
+}
+
+// probeAccepting is the cluster's ReadyProbe for programs other than Node
+// in cluster mode: it polls /proc until the instance waits for connections
+// on its socket (in an epoll set, or blocked in accept), every 2 ms at
+// first and every 25 ms after a while.
+func (r *Runner) probeAccepting(ctx context.Context, pid int) error {
+	wait := 2 * time.Millisecond
+	for {
+		if r.accepting(pid) {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(wait*5/4, 25*time.Millisecond)
+	}
+}
+
+// watchSockets warns once when an instance in cluster mode has not taken
+// its socket after NoSocketWarning: a Node app whose server never listened
+// (the shim reports it), or any other program that is not waiting for
+// connections on the socket (sockwatch).
+func (r *Runner) watchSockets(ctx context.Context) {
+	after := orDefault(r.app.NoSocketWarning, 10*time.Second)
+	t := time.NewTicker(min(after/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			r.mu.Lock()
+			var pending, late []forked
+			for id, f := range r.started {
+				if now.Sub(f.at) <= after {
+					continue
+				}
+				delete(r.started, id)
+				if r.nodeShim {
+					late = append(late, f) // the shim would have told
+				} else {
+					pending = append(pending, f)
+				}
+			}
+			r.mu.Unlock()
+			// Programs other than Node: look in /proc, outside the lock.
+			for _, f := range pending {
+				if !r.accepting(f.pid) {
+					late = append(late, f)
+				}
+			}
+			r.mu.Lock()
+			warn := len(late) > 0 && !r.warned
+			if warn {
+				r.warned = true
+			}
+			r.mu.Unlock()
+			if !warn {
+				continue
+			}
+			if r.nodeShim {
+				r.log.Warn(fmt.Sprintf("the app has not taken its socket after %v: does it call listen() on port %d? (PORT is set)", after, r.app.Ports[0]),
+					"instance", late[0].slot, "pid", late[0].pid)
+			} else {
+				r.log.Warn(fmt.Sprintf("the app is not accepting connections on its socket after %v: does it serve on the socket herd passes "+
+					"(fd 3, LISTEN_FDS), or bind port %d itself?", after, r.app.Ports[0]), "instance", late[0].slot, "pid", late[0].pid)
+			}
+		}
+	}
+}
