@@ -105,6 +105,8 @@ func New(cfg Config, fn WorkerFunc) *Cluster {
 
 // Run runs the cluster. In a worker process (see IsWorker) it runs the
 // worker function and exits the process with its status; it never returns.
+// A socket-activated process (herd run -p, systemd) is such a worker, the
+// only one, over the sockets it inherited, unless Config.Command is set.
 // In the primary it opens the listeners (a *ListenError if one cannot be
 // opened), starts Config.Workers workers and supervises them until ctx
 // ends, SIGTERM or SIGINT arrives or Shutdown is called, then drains them. It
@@ -112,8 +114,11 @@ func New(cfg Config, fn WorkerFunc) *Cluster {
 // start-up, a *CrashLoopError when workers keep failing, or a *ConfigError.
 // Run may be called once.
 func (c *Cluster) Run(ctx context.Context) error {
-	if IsWorker() {
+	if isClusterWorker() {
 		exit(runWorker(ctx, c.cfg, c.fn))
+	}
+	if c.activatedWorker() {
+		exit(runSocketActivated(ctx, c.cfg, c.fn))
 	}
 	err := errors.New("cluster: Run called twice")
 	c.runOnce.Do(func() { err = c.runPrimary(ctx) })

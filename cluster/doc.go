@@ -51,6 +51,15 @@
 // exec "$0" "$@"'`, and exec keeps the pid. Go workers of this package set
 // LISTEN_PID themselves.
 //
+// A program of this package started by a supervisor that opened its
+// listeners already (`herd run -p PORT`, systemd socket activation: LISTEN_PID
+// is its pid) neither binds the port again nor forks workers: Run serves as
+// the only worker over the inherited sockets, Worker.Listen matching each
+// Config.Listen address to the inherited socket with its port or
+// LISTEN_FDNAMES name. Readiness goes to herd over its channel, or to
+// $NOTIFY_SOCKET (sd_notify) when there is none, so herd run's --ready
+// message and notify both work unchanged.
+//
 // PolicyReusePort gives each worker its own SO_REUSEPORT socket and queue:
 // connections waiting in the queue of a worker that exits are reset.
 // PolicyDispatch has the primary accept and pass each connection's descriptor

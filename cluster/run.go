@@ -21,9 +21,16 @@ func Run(ctx context.Context, cfg Config, fn WorkerFunc) error {
 	return New(cfg, fn).Run(ctx)
 }
 
-// IsWorker reports whether this process is a worker started by a cluster
-// primary (the same program, re-executed). Code before Run runs in both.
-func IsWorker() bool {
+// IsWorker reports whether this process is a worker: one started by a
+// cluster primary (the same program, re-executed), or one started with its
+// listeners already open by socket activation (LISTEN_PID is its pid and
+// LISTEN_FDS at least 1, as under herd run or systemd), where Run serves as
+// the only worker. Code before Run runs in both.
+func IsWorker() bool { return isClusterWorker() || activated() }
+
+// isClusterWorker reports whether a primary of this package started this
+// process as one of its workers.
+func isClusterWorker() bool {
 	return os.Getenv(envWorker) != "" && os.Getenv(envParent) == strconv.Itoa(os.Getppid())
 }
 
@@ -33,16 +40,8 @@ func IsPrimary() bool { return !IsWorker() }
 // runWorker is Run in a worker process. It returns the exit status.
 func runWorker(ctx context.Context, cfg Config, fn WorkerFunc) int {
 	cfg = cfg.withDefaults()
-	w := &Worker{
-		id:         envInt(envWorker),
-		slot:       envInt(envSlot),
-		cfg:        &cfg,
-		maxReqs:    int64(envInt(envMaxReq)),
-		dispatch:   map[int]*dispatchListener{},
-		pending:    map[int]chan ipc.Message{},
-		inbox:      newQueue(),
-		closedKick: make(chan struct{}, 1),
-	}
+	w := newWorker(&cfg)
+	w.id, w.slot, w.maxReqs = envInt(envWorker), envInt(envSlot), int64(envInt(envMaxReq))
 	w.policy, _ = ParsePolicy(os.Getenv(envPolicy))
 	_ = json.Unmarshal([]byte(os.Getenv(envAddrs)), &w.specs)
 	w.files = takeActivation(len(w.specs), w.policy != PolicyDispatch)
@@ -55,6 +54,23 @@ func runWorker(ctx context.Context, cfg Config, fn WorkerFunc) int {
 		fmt.Fprintf(os.Stderr, "cluster worker %d: %v\n", w.id, err)
 		return 2
 	}
+	return w.run(ctx, conn, fn)
+}
+
+// newWorker returns a Worker with its maps and channels made.
+func newWorker(cfg *Config) *Worker {
+	return &Worker{
+		cfg:        cfg,
+		dispatch:   map[int]*dispatchListener{},
+		pending:    map[int]chan ipc.Message{},
+		inbox:      newQueue(),
+		closedKick: make(chan struct{}, 1),
+	}
+}
+
+// run runs fn in this worker process over conn, its channel to the
+// primary, and returns the exit status.
+func (w *Worker) run(ctx context.Context, conn *ipc.Conn, fn WorkerFunc) int {
 	w.conn = conn
 	defer conn.Close()
 
@@ -79,8 +95,7 @@ func runWorker(ctx context.Context, cfg Config, fn WorkerFunc) int {
 	_ = conn.Send(sctx, ctl{Herd: msgOnline})
 	scancel()
 
-	err = fn(ctx, w)
-	if err != nil {
+	if err := fn(ctx, w); err != nil {
 		ectx, ecancel := context.WithTimeout(context.Background(), time.Second)
 		_ = conn.Send(ectx, ctl{Herd: msgError, Msg: err.Error()})
 		ecancel()

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/herdrun/herd/internal/loadgen"
+)
+
+// readyLine is herd's log line for an instance that became ready.
+var readyLine = regexp.MustCompile(`instance ready instance=(\d+) pid=(\d+)`)
+
+// readyPIDs returns, for every instance number, the pids that became ready
+// in it, in order.
+func readyPIDs(out string) map[int][]int {
+	m := map[int][]int{}
+	for _, sm := range readyLine.FindAllStringSubmatch(out, -1) {
+		slot, _ := strconv.Atoi(sm[1])
+		pid, _ := strconv.Atoi(sm[2])
+		m[slot] = append(m[slot], pid)
+	}
+	return m
+}
+
+// allChildren returns every child of pid, zombies included (a child
+// exited but not yet reaped is still listed in /proc/PID/task/*/children).
+func allChildren(pid int) []int {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var pids []int
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, w := range strings.Fields(string(b)) {
+			c, err := strconv.Atoi(w)
+			if err == nil {
+				pids = append(pids, c)
+			}
+		}
+	}
+	return pids
+}
+
+// reaped reports whether pid, once a child of parent, is no longer its child
+// (not even a zombie) and no process is left in its process group (every
+// instance leads a group of its own, so nothing it started is orphaned).
+func reaped(parent, pid int) bool {
+	return !slices.Contains(allChildren(parent), pid) && groupGone(pid)
+}
+
+// sendSignal sends sig to herd and fails the test if it cannot.
+func sendSignal(t *testing.T, h *herdRun, sig syscall.Signal) {
+	t.Helper()
+	if err := syscall.Kill(h.p.Pid, sig); err != nil {
+		t.Fatalf("kill %v: %v", sig, err)
+	}
+}
+
+// answers fetches / n times and returns the bodies by count; it fails the
+// test on any error or non-200 answer.
+func answers(t *testing.T, port, n int) map[string]int {
+	t.Helper()
+	bodies := map[string]int{}
+	for range n {
+		code, body, err := get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
+		if err != nil || code != 200 {
+			t.Fatalf("GET = %d %q %v", code, body, err)
+		}
+		bodies[body]++
+	}
+	return bodies
+}
+
+// TestRunScaleSignals drives a cluster-mode app with SIGTTIN and SIGTTOU
+// under load: SIGTTIN adds instance 2, which serves; each SIGTTOU drains the
+// highest instance, whose process is reaped with nothing left of its group,
+// without failing a request; SIGTTOU at one instance logs a warning and
+// keeps it; SIGTERM then stops herd with status 0 and no process left.
+func TestRunScaleSignals(t *testing.T) {
+	requireNode(t)
+	port := freePort(t)
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port),
+		"--name", "web", "--kill-timeout", "5s", "--", "node", writeApp(t, helloApp))
+	waitOut(t, h, "cluster: ready", 1)
+	herd := h.p.Pid
+	seen := map[int]bool{}
+	for _, k := range childrenOf(herd) {
+		seen[k] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("%d instances at start, want 2: %v", len(seen), seen)
+	}
+
+	// Load runs through every scaling step; no request may fail.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var res loadgen.Result
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		res = loadgen.Run(ctx, loadgen.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), Conns: 4, Duration: 60 * time.Second, Timeout: 20 * time.Second, CountBodies: true})
+	})
+
+	sendSignal(t, h, syscall.SIGTTIN)
+	waitOut(t, h, "web | cluster: SIGTTIN: scaled up workers=3", 1)
+	waitOut(t, h, "instance ready instance=2 pid=", 1)
+	waitFor(t, "3 instances", func() bool { return len(childrenOf(herd)) == 3 })
+	for _, k := range childrenOf(herd) {
+		seen[k] = true
+	}
+	pids := readyPIDs(h.stdout.String())
+	if len(pids[2]) != 1 || !seen[pids[2][0]] {
+		t.Fatalf("instance 2: ready pids %v, herd's children %v", pids[2], childrenOf(herd))
+	}
+	third := pids[2][0]
+	// The new instance takes connections from the shared socket.
+	waitFor(t, "instance 2 to answer", func() bool { return answers(t, port, 10)["hello 2"] > 0 })
+
+	sendSignal(t, h, syscall.SIGTTOU)
+	waitOut(t, h, "web | cluster: SIGTTOU: scaled down workers=2", 1)
+	waitFor(t, "instance 2 (the highest) to be reaped", func() bool { return reaped(herd, third) })
+	second := pids[1][0]
+	if gone(second) || gone(pids[0][0]) {
+		t.Fatalf("SIGTTOU stopped instance 0 or 1 instead of 2")
+	}
+
+	sendSignal(t, h, syscall.SIGTTOU)
+	waitOut(t, h, "web | cluster: SIGTTOU: scaled down workers=1", 1)
+	waitFor(t, "instance 1 to be reaped", func() bool { return reaped(herd, second) })
+	first := pids[0][0]
+	if kids := childrenOf(herd); len(kids) != 1 || kids[0] != first {
+		t.Fatalf("children after 2× SIGTTOU: %v, want [%d] (instance 0)", kids, first)
+	}
+
+	// At one instance SIGTTOU warns and keeps it: herd never scales to 0.
+	sendSignal(t, h, syscall.SIGTTOU)
+	waitOut(t, h, "WARN cluster: SIGTTOU: already at 1 worker", 1)
+	time.Sleep(300 * time.Millisecond) // a wrong scale-down would have begun by now
+	if kids := allChildren(herd); len(kids) != 1 || kids[0] != first || gone(first) {
+		t.Fatalf("children after SIGTTOU at 1 instance: %v, want [%d] running", kids, first)
+	}
+	if bodies := answers(t, port, 5); bodies["hello 0"] != 5 {
+		t.Fatalf("answers at 1 instance: %v, want only instance 0", bodies)
+	}
+
+	cancel()
+	wg.Wait()
+	t.Logf("load through SIGTTIN and 3× SIGTTOU: %d ok, %d failed, by body %v", res.OK, res.Failed, res.Bodies)
+	if res.Failed != 0 || res.OK == 0 {
+		t.Errorf("%d ok, %d failed: %v", res.OK, res.Failed, res.Errors)
+	}
+
+	sendSignal(t, h, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, h.stderr.String())
+	}
+	if len(seen) != 3 {
+		t.Errorf("%d instance processes seen, want 3: %v", len(seen), seen)
+	}
+	for k := range seen {
+		if !groupGone(k) {
+			t.Errorf("process group %d still has processes", k)
+		}
+	}
+	if strings.Contains(h.stdout.String(), "respawning") {
+		t.Errorf("an instance was respawned (a scale-down counted as a crash?):\n%s", h.stdout.String())
+	}
+}
+
+// TestRunForkModeScaleSignals: in fork mode SIGTTIN starts instance 2 with
+// HERD_INSTANCE=2, SIGTTOU stops that one (not 0 or 1) and reaps it, and the
+// next SIGTTIN fills instance 2 again with a new process.
+func TestRunForkModeScaleSignals(t *testing.T) {
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--name", "job", "--",
+		"sh", "-c", `echo "instance $HERD_INSTANCE/$NODE_APP_INSTANCE pid $$"; exec sleep 60`)
+	herd := h.p.Pid
+	pidLine := regexp.MustCompile(`job\[(\d+)\] \| instance (\d+)/(\d+) pid (\d+)`)
+	// started returns the pids that printed their instance line, by the
+	// prefix's instance number, after checking that the prefix and both
+	// variables agree.
+	started := func() map[int][]int {
+		m := map[int][]int{}
+		for _, sm := range pidLine.FindAllStringSubmatch(h.stdout.String(), -1) {
+			if sm[1] != sm[2] || sm[2] != sm[3] {
+				t.Errorf("instance line %q: prefix, HERD_INSTANCE and NODE_APP_INSTANCE differ", sm[0])
+			}
+			n, _ := strconv.Atoi(sm[1])
+			pid, _ := strconv.Atoi(sm[4])
+			m[n] = append(m[n], pid)
+		}
+		return m
+	}
+	waitOut(t, h, "job[0] | instance 0/0 pid ", 1)
+	waitOut(t, h, "job[1] | instance 1/1 pid ", 1)
+
+	sendSignal(t, h, syscall.SIGTTIN)
+	waitOut(t, h, "job[2] | instance 2/2 pid ", 1)
+	waitFor(t, "3 instances", func() bool { return len(childrenOf(herd)) == 3 })
+	pids := started()
+	if len(pids[0]) != 1 || len(pids[1]) != 1 || len(pids[2]) != 1 {
+		t.Fatalf("instances started: %v, want one each of 0, 1, 2", pids)
+	}
+	for n, ps := range pids {
+		if !slices.Contains(childrenOf(herd), ps[0]) {
+			t.Errorf("instance %d (pid %d) is not herd's child: %v", n, ps[0], childrenOf(herd))
+		}
+	}
+
+	sendSignal(t, h, syscall.SIGTTOU)
+	waitOut(t, h, "cluster: SIGTTOU: scaled down workers=2", 1)
+	waitFor(t, "instance 2 to be reaped", func() bool { return reaped(herd, pids[2][0]) })
+	if gone(pids[0][0]) || gone(pids[1][0]) {
+		t.Fatal("SIGTTOU stopped instance 0 or 1 instead of 2")
+	}
+
+	sendSignal(t, h, syscall.SIGTTIN)
+	waitOut(t, h, "job[2] | instance 2/2 pid ", 2)
+	again := started()[2]
+	if len(again) != 2 || again[1] == again[0] {
+		t.Fatalf("instance 2 pids %v: want a second, new process", again)
+	}
+	kids := childrenOf(herd)
+	slices.Sort(kids)
+	want := []int{pids[0][0], pids[1][0], again[1]}
+	slices.Sort(want)
+	if !slices.Equal(kids, want) {
+		t.Errorf("children %v, want %v", kids, want)
+	}
+
+	sendSignal(t, h, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, h.stderr.String())
+	}
+	for _, k := range append(want, pids[2][0]) {
+		if !groupGone(k) {
+			t.Errorf("process group %d still has processes", k)
+		}
+	}
+}
