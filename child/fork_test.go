@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herdrun/herd/internal/testutil"
 	"github.com/herdrun/herd/ipc"
 )
 
@@ -150,13 +151,13 @@ func TestThousandForksLeakNothing(t *testing.T) {
 		<-p.Channel.Done()
 	}
 	run() // warm up lazily opened descriptors (the starter thread, /dev/null)
-	fds, kids := countFDs(t), countChildren(t)
+	fds, kids := testutil.CountFDs(t), len(testutil.AllChildrenOf(t, os.Getpid()))
 	for range 1000 {
 		run()
 	}
 	var f2, k2 int
 	for range 100 { // descriptors of finished readers close asynchronously
-		if f2, k2 = countFDs(t), countChildren(t); f2 <= fds && k2 <= kids {
+		if f2, k2 = testutil.CountFDs(t), len(testutil.AllChildrenOf(t, os.Getpid())); f2 <= fds && k2 <= kids {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -3,9 +3,12 @@ package child
 import (
 	"errors"
 	"io"
+	"os"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 func TestTimeoutEscalatesToSIGKILL(t *testing.T) {
@@ -25,7 +28,7 @@ func TestTimeoutEscalatesToSIGKILL(t *testing.T) {
 	if d < 100*time.Millisecond+grace || d > 5*time.Second {
 		t.Fatalf("took %v, want about %v", d, 100*time.Millisecond+grace)
 	}
-	if !waitGone(gpid, 2*time.Second) {
+	if !testutil.WaitGone(gpid, 2*time.Second) {
 		t.Fatal("grandchild in the group survived")
 	}
 }
@@ -40,7 +43,7 @@ func TestKillSignalReachesGrandchild(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("got %v", err)
 	}
-	if !waitGone(gpid, 2*time.Second) {
+	if !testutil.WaitGone(gpid, 2*time.Second) {
 		t.Fatal("KillSignal did not reach the grandchild")
 	}
 }
@@ -56,7 +59,7 @@ func TestNoOrphansAfterExit(t *testing.T) {
 	if err := p.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	if !waitGone(gpid, 2*time.Second) {
+	if !testutil.WaitGone(gpid, 2*time.Second) {
 		t.Fatal("orphaned grandchild still running after Wait")
 	}
 }
@@ -69,7 +72,7 @@ func TestDetachedKeepsGroup(t *testing.T) {
 	gpid := atoiLine(t, res.Stdout)
 	killLater(t, gpid)
 	time.Sleep(100 * time.Millisecond)
-	if gone(gpid) {
+	if testutil.Gone(gpid) {
 		t.Fatal("Detached: grandchild was killed when the child exited")
 	}
 }
@@ -129,7 +132,7 @@ func TestGrandchildHoldingPipesSpawn(t *testing.T) {
 		if b, err := io.ReadAll(p.Stderr); err != nil || string(b) != "hi\n" {
 			t.Fatalf("stderr %q, %v", b, err)
 		}
-		if detached && gone(gpid) {
+		if detached && testutil.Gone(gpid) {
 			t.Fatal("detached grandchild died")
 		}
 	}
@@ -139,7 +142,7 @@ func TestPdeathsig(t *testing.T) {
 	for _, h := range []string{"pdeathsig", "detached"} {
 		t.Run(h, func(t *testing.T) {
 			exe, opts := helperCmd(t, h)
-			var stderr syncBuffer
+			var stderr testutil.SyncBuffer
 			opts.Stderr = &stderr
 			helper, err := Spawn(t.Context(), exe, []string{"-test.run=^$"}, opts)
 			if err != nil {
@@ -155,7 +158,7 @@ func TestPdeathsig(t *testing.T) {
 			killLater(t, gpid)
 			// The thread that called Spawn in the helper is gone by now.
 			time.Sleep(200 * time.Millisecond)
-			if gone(gpid) {
+			if testutil.Gone(gpid) {
 				t.Fatal("grandchild died with the helper's spawning thread")
 			}
 			if err := helper.Kill(syscall.SIGKILL); err != nil {
@@ -164,12 +167,12 @@ func TestPdeathsig(t *testing.T) {
 			helper.Wait()
 			if h == "detached" {
 				time.Sleep(200 * time.Millisecond)
-				if gone(gpid) {
+				if testutil.Gone(gpid) {
 					t.Fatal("detached grandchild died with its parent")
 				}
 				return
 			}
-			if !waitGone(gpid, 3*time.Second) {
+			if !testutil.WaitGone(gpid, 3*time.Second) {
 				t.Fatal("grandchild outlived its parent: no Pdeathsig")
 			}
 		})
@@ -182,7 +185,7 @@ func TestNoLeaks(t *testing.T) {
 	if _, err := ExecFile(t.Context(), "true", nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	fds, kids := countFDs(t), countChildren(t)
+	fds, kids := testutil.CountFDs(t), len(testutil.AllChildrenOf(t, os.Getpid()))
 	start := time.Now()
 	for i := range n {
 		if i%2 == 0 {
@@ -201,10 +204,10 @@ func TestNoLeaks(t *testing.T) {
 		}
 	}
 	t.Logf("%d starts in %v", n, time.Since(start))
-	if got := countFDs(t); got != fds {
+	if got := testutil.CountFDs(t); got != fds {
 		t.Errorf("open descriptors: %d before, %d after", fds, got)
 	}
-	if got := countChildren(t); got != kids {
+	if got := len(testutil.AllChildrenOf(t, os.Getpid())); got != kids {
 		t.Errorf("children (zombies included): %d before, %d after", kids, got)
 	}
 }

@@ -1,19 +1,16 @@
 package child
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/herdrun/herd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,7 +23,7 @@ func TestMain(m *testing.M) {
 	if h := os.Getenv(helperEnv); h != "" {
 		os.Exit(runHelper(h))
 	}
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"))
+	testutil.VerifyTestMain(m)
 }
 
 // runHelper runs the helper named h and returns the exit code.
@@ -91,39 +88,10 @@ func helperCmd(t *testing.T, h string) (string, *Options) {
 	return exe, &Options{Env: append(os.Environ(), helperEnv+"="+h)}
 }
 
-// gone reports whether pid no longer runs (absent, or a zombie).
-func gone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return true
-	}
-	st := s[i+2]
-	return st == 'Z' || st == 'X'
-}
-
-// waitGone polls until pid is gone or d passes.
-func waitGone(pid int, d time.Duration) bool {
-	end := time.Now().Add(d)
-	for {
-		if gone(pid) {
-			return true
-		}
-		if time.Now().After(end) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // killLater makes sure a test's stray process does not outlive the test.
 func killLater(t *testing.T, pid int) {
 	t.Cleanup(func() {
-		if !gone(pid) {
+		if !testutil.Gone(pid) {
 			_ = unix.Kill(pid, unix.SIGKILL)
 		}
 	})
@@ -136,49 +104,4 @@ func atoiLine(t *testing.T, b []byte) int {
 		t.Fatalf("want a pid, got %q", b)
 	}
 	return n
-}
-
-func countFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
-// countChildren counts this process's children, zombies included.
-func countChildren(t *testing.T) int {
-	t.Helper()
-	files, err := filepath.Glob("/proc/self/task/*/children")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no /proc/self/task/*/children: %v", err)
-	}
-	n := 0
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue // the thread just exited
-		}
-		n += len(strings.Fields(string(b)))
-	}
-	return n
-}
-
-// syncBuffer is a bytes.Buffer safe for the copier and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 func TestSpawnPipes(t *testing.T) {
@@ -70,7 +72,7 @@ func TestSpawnOutputKeptUntilRead(t *testing.T) {
 }
 
 func TestSpawnWriters(t *testing.T) {
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	f, err := os.CreateTemp(t.TempDir(), "stderr")
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +151,7 @@ func TestKillReachesGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Wait()
-	if !waitGone(gpid, 2*time.Second) {
+	if !testutil.WaitGone(gpid, 2*time.Second) {
 		t.Fatal("grandchild survived Kill")
 	}
 }

@@ -2,10 +2,8 @@ package cluster
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 // recorder collects a cluster's events for assertions.
@@ -117,19 +117,19 @@ func startLocal(t *testing.T, name string, tweak func(*Config)) (*Cluster, *reco
 	return c, rec, c.Addrs()[0].String()
 }
 
-// get fetches url on a new connection and returns the body.
+// get fetches url on a new connection, within 10s, and returns the body; a
+// status other than 200 is an error.
 func get(url string) (string, error) {
-	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := cl.Get(url)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code, body, err := testutil.Get(ctx, url)
+	if code == 0 { // no response
 		return "", err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		return string(b), fmt.Errorf("status %d", resp.StatusCode)
+	if code != http.StatusOK {
+		return body, fmt.Errorf("status %d", code)
 	}
-	return string(b), err
+	return body, err
 }
 
 // primary is a scenario primary running as a separate process.
@@ -137,29 +137,12 @@ type primary struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	addr   string
-	stderr *syncBuf
+	stderr *testutil.SyncBuffer
 	mu     sync.Mutex
 	evs    []ev
 	wake   chan struct{}
 	exited chan struct{}
 	err    error
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startPrimary runs a scenario primary in a new process (this test binary)
@@ -174,7 +157,7 @@ func startPrimaryExe(t *testing.T, exe, name string, noWait bool, env ...string)
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), envScenario+"="+name, envPrimary+"=1")
 	cmd.Env = append(cmd.Env, env...)
-	p := &primary{t: t, cmd: cmd, stderr: &syncBuf{}, wake: make(chan struct{}), exited: make(chan struct{})}
+	p := &primary{t: t, cmd: cmd, stderr: &testutil.SyncBuffer{}, wake: make(chan struct{}), exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -314,14 +297,4 @@ func countEv(evs []ev, f func(ev) bool) int {
 		}
 	}
 	return n
-}
-
-// alive reports whether pid is a running (not zombie) process.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
 }

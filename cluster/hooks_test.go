@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,29 +8,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herdrun/herd/internal/testutil"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // Config.Output gives each worker its own writers, and Config.Respawn
 // false leaves a slot empty; once all are empty Run returns nil.
 func TestOutputAndRespawnHooks(t *testing.T) {
-	var outs [2]lockedBuf
+	var outs [2]testutil.SyncBuffer
 	cfg := Config{
 		Workers:      2,
 		Command:      []string{"sh", "-c", `echo "slot $HERD_CLUSTER_SLOT"; exit 3`},

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herdrun/herd/internal/testutil"
 	"github.com/herdrun/herd/ipc"
-	"go.uber.org/goleak"
 )
 
 // The test binary doubles as every process of a cluster: with
@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	if name := os.Getenv(envScenario); name != "" {
 		os.Exit(runScenario(name))
 	}
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"))
+	testutil.VerifyTestMain(m)
 }
 
 // scenario returns the Config and worker function of a named scenario.

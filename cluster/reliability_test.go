@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/internal/loadgen"
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 // load runs loadgen against addr in the background until stop is called,
@@ -79,7 +80,7 @@ func TestRollingReloadUnderLoad(t *testing.T) {
 			t.Fatalf("after deploy: %q %v, want v2", body, err)
 		}
 	}
-	if p.cmd.Process.Pid != pid || !alive(pid) {
+	if p.cmd.Process.Pid != pid || testutil.Gone(pid) {
 		t.Fatal("primary pid changed")
 	}
 	p.signal(syscall.SIGTERM)
@@ -126,7 +127,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		t.Fatalf("%d of %d in-flight requests completed: %v", ok.Load(), inflight, es)
 	}
 	for _, pid := range pids {
-		if alive(pid) {
+		if !testutil.Gone(pid) {
 			t.Fatalf("worker %d still alive after the primary exited", pid)
 		}
 	}
@@ -296,7 +297,7 @@ func TestPrimarySIGKILL(t *testing.T) {
 	for time.Since(start) < time.Second {
 		n := 0
 		for _, pid := range pids {
-			if alive(pid) {
+			if !testutil.Gone(pid) {
 				n++
 			}
 		}

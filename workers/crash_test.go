@@ -3,39 +3,18 @@ package workers
 import (
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-func procPool[In, Out any](t *testing.T, task Task[In, Out], o Options) *Pool[In, Out] {
-	t.Helper()
-	o.Backend = Processes
-	if o.Stderr == nil {
-		o.Stderr = io.Discard
-	}
-	p, err := New(task, &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := p.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return p
-}
-
 func TestCrashKinds(t *testing.T) {
 	var memLimit int64 = 256 << 20
 	if raceEnabled && MemoryLimitMode() == "rlimit" {
 		memLimit = 0
 	}
-	p := procPool(t, tDouble, Options{Size: 2, Timeout: 2 * time.Second, MemoryLimit: memLimit})
+	p := newPool(t, tDouble, Processes, Options{Size: 2, Timeout: 2 * time.Second, MemoryLimit: memLimit})
 	ctx := context.Background()
 	check := func(name string, err error) *WorkerExitError {
 		t.Helper()

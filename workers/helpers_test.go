@@ -2,61 +2,23 @@ package workers
 
 import (
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/herdrun/herd/internal/testutil"
 	"go.uber.org/goleak"
 )
-
-// children returns the pids of this process's live children.
-func children(t *testing.T) []int {
-	t.Helper()
-	me := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(me) {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-func countFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
 
 // noLeaks records the fds and children now and checks at cleanup (after
 // pools registered later are closed) that they came back and no goroutine
 // leaked.
 func noLeaks(t *testing.T) {
 	t.Helper()
-	fds := countFDs(t)
+	fds := testutil.CountFDs(t)
 	t.Cleanup(func() {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			kids, n := children(t), countFDs(t)
+			kids, n := testutil.AllChildrenOf(t, os.Getpid()), testutil.CountFDs(t)
 			if len(kids) == 0 && n <= fds {
 				break
 			}
@@ -66,7 +28,7 @@ func noLeaks(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		goleak.VerifyNone(t, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"), goleak.IgnoreCurrent())
+		goleak.VerifyNone(t, testutil.IgnoreChildStarter(), goleak.IgnoreCurrent())
 	})
 }
 

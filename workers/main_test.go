@@ -4,10 +4,10 @@ import (
 	"testing"
 
 	"github.com/herdrun/herd/child"
-	"go.uber.org/goleak"
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	child.Dispatch()
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"))
+	testutil.VerifyTestMain(m)
 }

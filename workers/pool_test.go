@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 func newPool[In, Out any](t *testing.T, task Task[In, Out], be Backend, o Options) *Pool[In, Out] {
@@ -368,7 +370,7 @@ var tPrint = Register("test.print", func(ctx context.Context, s string) (int, er
 })
 
 func TestOutputPrefix(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	p := newPool(t, tPrint, Processes, Options{Size: 1, Name: "pfx", Stderr: &buf})
 	if _, err := p.Run(context.Background(), "hello there"); err != nil {
 		t.Fatal(err)
@@ -377,23 +379,6 @@ func TestOutputPrefix(t *testing.T) {
 	if !strings.Contains(buf.String(), "] hello there\n") || !strings.HasPrefix(buf.String(), "[pfx ") {
 		t.Fatalf("output %q", buf.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestScaleDown(t *testing.T) {

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,12 +19,12 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/child"
-	"go.uber.org/goleak"
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	child.Dispatch()
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"))
+	testutil.VerifyTestMain(m)
 }
 
 // TestExample builds the example and runs it for real with two cluster
@@ -34,11 +32,8 @@ func TestMain(m *testing.M) {
 // from its pool, every cluster worker has its own pool worker processes, and
 // SIGTERM stops the whole tree cleanly, leaving no process behind.
 func TestExample(t *testing.T) {
-	exe := filepath.Join(t.TempDir(), "cluster-pool")
-	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	port := freePort(t)
+	exe := testutil.BuildGo(t.Context(), t, ".")
+	port := strconv.Itoa(testutil.FreePort(t))
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), "PORT="+port, "HOST=127.0.0.1",
 		"WORKERS=2", "POOL_SIZE=1", "HERD_DEMO_LIMIT=1000")
@@ -198,17 +193,9 @@ func readProc(pid int) (p proc, ok bool) {
 // children returns the live children of pid.
 func children(t *testing.T, pid int) []proc {
 	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []proc
-	for _, e := range ents {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if p, ok := readProc(n); ok && p.ppid == pid {
+	for _, c := range testutil.ChildrenOf(t, pid) {
+		if p, ok := readProc(c); ok && p.ppid == pid {
 			out = append(out, p)
 		}
 	}
@@ -261,16 +248,6 @@ func waitGone(t *testing.T, tree []proc) {
 			t.Fatalf("processes left behind after the primary exited: %v", left)
 		}
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // fetch GETs url on a new connection and returns the body; it reports a

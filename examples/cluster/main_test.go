@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -17,25 +15,17 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/herdrun/herd/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 // TestExample builds the example, runs it on a free port, and checks that
 // one worker per CPU answers with its pid, that a killed worker is replaced,
 // and that SIGTERM stops it cleanly.
 func TestExample(t *testing.T) {
-	exe := filepath.Join(t.TempDir(), "cluster")
-	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	exe := testutil.BuildGo(t.Context(), t, ".")
+	port := strconv.Itoa(testutil.FreePort(t))
 
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), "PORT="+port, "HOST=127.0.0.1")

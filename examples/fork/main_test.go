@@ -6,64 +6,32 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/herdrun/herd/child"
 	"github.com/herdrun/herd/internal/demo"
-	"go.uber.org/goleak"
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	demo.Register()
 	child.Dispatch() // the workers the tests fork run here
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"))
-}
-
-// output is a stdout for run that tests can read while it writes.
-type output struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
-
-// waitFor polls cond every 5ms until it holds or 20s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.VerifyTestMain(m)
 }
 
 // start runs the example with env until the test ends, and returns its
 // base URL, its output, and a stop function that returns run's error.
-func start(t *testing.T, env map[string]string) (string, *output, func() error) {
+func start(t *testing.T, env map[string]string) (string, *testutil.SyncBuffer, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &output{}
+	out := &testutil.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, out, func(k string) string { return env[k] }) }()
 	var url string
-	waitFor(t, "the listening line", func() bool {
+	testutil.WaitFor(t, "the listening line", func() bool {
 		line, _, ok := strings.Cut(out.String(), "\n")
 		if ok {
 			url = strings.TrimPrefix(line, "Server listening on ")
@@ -84,58 +52,13 @@ func start(t *testing.T, env map[string]string) (string, *output, func() error) 
 	return url, out, stop
 }
 
-var client = &http.Client{
-	Transport: &http.Transport{DisableKeepAlives: true},
-	Timeout:   60 * time.Second, // a hung server fails the test instead of hanging it
-}
-
+// get fetches url and returns the body; a status other than 200 is an error.
 func get(ctx context.Context, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
+	code, body, err := testutil.Get(ctx, url)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("status %d %s: %s", code, http.StatusText(code), body)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err == nil && resp.StatusCode != 200 {
-		err = fmt.Errorf("status %s: %s", resp.Status, b)
-	}
-	return string(b), err
-}
-
-// children returns the pids of this process's live children.
-func children(t *testing.T) []int {
-	t.Helper()
-	files, _ := filepath.Glob("/proc/self/task/*/children")
-	if len(files) == 0 {
-		t.Fatal("no /proc/self/task/*/children")
-	}
-	var pids []int
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		for _, w := range strings.Fields(string(b)) {
-			var pid int
-			fmt.Sscan(w, &pid)
-			if !gone(pid) {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}
-
-// gone reports whether pid no longer runs (absent, or a zombie).
-func gone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
+	return body, err
 }
 
 func TestRootAndHeavy(t *testing.T) {
@@ -172,7 +95,7 @@ func TestTutorialResult(t *testing.T) {
 // client gives up on /heavy.
 func TestRootWhileHeavy(t *testing.T) {
 	url, _, stop := start(t, map[string]string{"PORT": "0", demo.EnvLimit: "1e15"})
-	before := children(t)
+	before := testutil.ChildrenOf(t, os.Getpid())
 	hctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	heavy := make(chan error, 1)
@@ -181,8 +104,8 @@ func TestRootWhileHeavy(t *testing.T) {
 		heavy <- err
 	}()
 	var worker int
-	waitFor(t, "the /heavy worker", func() bool {
-		for _, pid := range children(t) {
+	testutil.WaitFor(t, "the /heavy worker", func() bool {
+		for _, pid := range testutil.ChildrenOf(t, os.Getpid()) {
 			if !slices.Contains(before, pid) {
 				worker = pid
 				return true
@@ -194,7 +117,7 @@ func TestRootWhileHeavy(t *testing.T) {
 		if body, err := get(context.Background(), url+"/"); err != nil || body != "OK" {
 			t.Fatalf("GET / #%d = %q, %v; want OK", i, body, err)
 		}
-		if gone(worker) {
+		if testutil.Gone(worker) {
 			t.Fatalf("/heavy worker %d ended before GET / #%d answered", worker, i)
 		}
 	}
@@ -208,7 +131,7 @@ func TestRootWhileHeavy(t *testing.T) {
 	if err := <-heavy; err == nil {
 		t.Fatal("cancelled /heavy returned no error")
 	}
-	waitFor(t, "the worker to be killed", func() bool { return gone(worker) })
+	testutil.WaitFor(t, "the worker to be killed", func() bool { return testutil.Gone(worker) })
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}

@@ -2,24 +2,19 @@ package main
 
 import (
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/herdrun/herd/child"
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	child.Register(role, greet)
 	child.Dispatch() // the copy of this test binary that parent.js forks runs greet here
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"))
+	testutil.VerifyTestMain(m)
 }
 
 // want is the whole output, with the child's pid replaced by PID.
@@ -51,41 +46,13 @@ func checkOutput(t *testing.T, got string) {
 	}
 }
 
-func requireNode(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
-			t.Fatalf("node is required (HERD_REQUIRE_NODE=1) but not found: %v", err)
-		}
-		t.Skip("node not found; set HERD_REQUIRE_NODE=1 to make this a failure")
-	}
-}
-
-// output collects what run writes, from more than one goroutine.
-type output struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
-
 // TestRun runs the example in-process: node forks this test binary, whose
 // TestMain turns into the greeter.
 func TestRun(t *testing.T) {
-	requireNode(t)
+	testutil.RequireNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var out output
+	var out testutil.SyncBuffer
 	if err := run(ctx, &out); err != nil {
 		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
 	}
@@ -97,17 +64,13 @@ func TestBuiltProgram(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the example with the go command")
 	}
-	requireNode(t)
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
+	testutil.RequireNode(t)
+	if _, err := exec.LookPath("go"); err != nil {
 		t.Skipf("go command not found: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "node-parent")
-	if res, err := child.ExecFile(ctx, goCmd, []string{"build", "-o", bin, "."}, nil); err != nil {
-		t.Fatalf("go build: %v\n%s", err, res.Stderr)
-	}
+	bin := testutil.BuildGo(ctx, t, ".")
 	res, err := child.ExecFile(ctx, bin, nil, &child.Options{Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", bin, err, res.Stdout, res.Stderr)

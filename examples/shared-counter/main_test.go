@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/child"
-	"go.uber.org/goleak"
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	child.Dispatch()
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"))
+	testutil.VerifyTestMain(m)
 }
 
 func TestExactTotal(t *testing.T) {

@@ -2,20 +2,19 @@ package main
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/herdrun/herd/child"
+	"github.com/herdrun/herd/internal/testutil"
 	"github.com/herdrun/herd/workers"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
 	child.Dispatch()
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"))
+	testutil.VerifyTestMain(m)
 }
 
 const want = "209999997829288740"
@@ -39,13 +38,7 @@ func TestRunHeavyTask(t *testing.T) {
 // TestMatchesNode checks the number against Node's own output for the same
 // loop.
 func TestMatchesNode(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
-			t.Fatal("node is required (HERD_REQUIRE_NODE=1) but not in PATH")
-		}
-		t.Skip("node not installed")
-	}
+	node := testutil.RequireNode(t)
 	out, err := exec.Command(node, "-e", "let s=0; for (let i=0;i<1e8;i++) s+=i*42; console.log(`Result: ${s}`)").Output()
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 // startServer serves s on a free port until the test ends and returns its
@@ -47,7 +49,7 @@ func TestServerRoutes(t *testing.T) {
 		{"/heavy", 200, "Result is 20979000"},
 		{"/nope", 404, "404 page not found\n"},
 	} {
-		code, body, err := get(ctx, url+c.path)
+		code, body, err := testutil.Get(ctx, url+c.path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +57,7 @@ func TestServerRoutes(t *testing.T) {
 			t.Errorf("GET %s = %d %q, want %d %q", c.path, code, body, c.code, c.body)
 		}
 	}
-	resp, err := client.Post(url+"/", "text/plain", strings.NewReader("x"))
+	resp, err := testutil.HTTPClient().Post(url+"/", "text/plain", strings.NewReader("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +85,11 @@ func inFlightHeavy(t *testing.T, url string, pids <-chan int) (int, context.Canc
 	t.Cleanup(cancel)
 	res := make(chan heavyCall, 1)
 	go func() {
-		code, body, err := get(ctx, url+"/heavy")
+		code, body, err := testutil.Get(ctx, url+"/heavy")
 		res <- heavyCall{code, body, err}
 	}()
 	var pid int
-	waitFor(t, "the worker to start", func() bool {
+	testutil.WaitFor(t, "the worker to start", func() bool {
 		select {
 		case pid = <-pids:
 			return true
@@ -108,13 +110,13 @@ func TestRootAnswersWhileHeavyRuns(t *testing.T) {
 	pid, cancel, res := inFlightHeavy(t, url, pids)
 
 	for i := range 5 {
-		code, body, err := get(context.Background(), url+"/")
+		code, body, err := testutil.Get(context.Background(), url+"/")
 		if err != nil || code != 200 || body != "OK" {
 			t.Fatalf("GET / #%d while /heavy runs = %d %q %v", i, code, body, err)
 		}
 	}
-	if n := s.InFlight(); n != 1 || gone(pid) {
-		t.Fatalf("after the / requests: %d workers in flight, worker %d gone=%v; want it still running", n, pid, gone(pid))
+	if n := s.InFlight(); n != 1 || testutil.Gone(pid) {
+		t.Fatalf("after the / requests: %d workers in flight, worker %d gone=%v; want it still running", n, pid, testutil.Gone(pid))
 	}
 
 	// The client gives up: the worker must be killed and reaped.
@@ -122,7 +124,7 @@ func TestRootAnswersWhileHeavyRuns(t *testing.T) {
 	if r := <-res; !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("cancelled /heavy returned %+v", r)
 	}
-	waitFor(t, "the worker to be killed", func() bool { return gone(pid) && s.InFlight() == 0 })
+	testutil.WaitFor(t, "the worker to be killed", func() bool { return testutil.Gone(pid) && s.InFlight() == 0 })
 	if err := stop(); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
@@ -138,7 +140,7 @@ func TestShutdownCancelsInFlight(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
-	if !gone(pid) {
+	if !testutil.Gone(pid) {
 		t.Fatalf("worker %d still runs after Serve returned", pid)
 	}
 	r := <-res
@@ -157,14 +159,14 @@ func TestShutdownDrains(t *testing.T) {
 	url, stop := startServer(t, s)
 	res := make(chan heavyCall, 1)
 	go func() {
-		code, body, err := get(context.Background(), url+"/heavy")
+		code, body, err := testutil.Get(context.Background(), url+"/heavy")
 		res <- heavyCall{code, body, err}
 	}()
 	<-forked
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
 	addr := strings.TrimPrefix(url, "http://")
-	waitFor(t, "the listener to close", func() bool {
+	testutil.WaitFor(t, "the listener to close", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()

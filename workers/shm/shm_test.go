@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/child"
+	"github.com/herdrun/herd/internal/testutil"
 	"github.com/herdrun/herd/ipc"
-	"go.uber.org/goleak"
 )
 
 func init() {
@@ -60,7 +60,7 @@ func init() {
 
 func TestMain(m *testing.M) {
 	child.Dispatch()
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"))
+	testutil.VerifyTestMain(m)
 }
 
 func forkWith(t *testing.T, b *Buffer, op string, n int) *child.Process {

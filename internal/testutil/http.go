@@ -1,0 +1,53 @@
+package testutil
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// client is the client Get uses and HTTPClient returns.
+var client = &http.Client{
+	Transport: &http.Transport{DisableKeepAlives: true},
+	Timeout:   60 * time.Second, // a hung server fails the test instead of hanging it
+}
+
+// HTTPClient returns the client that Get uses: every request goes on a new
+// connection that is closed after the response (no idle connection is left
+// for goleak to find), and a request, body included, gives up after 60s.
+// It is safe for concurrent use.
+func HTTPClient() *http.Client { return client }
+
+// Get sends a GET for url with ctx through HTTPClient and returns the status
+// code and the whole body. code is 0 if no response arrived; then err says
+// why. If the body could not be read to its end, Get returns the code, the
+// part of the body read, and the read error.
+func Get(ctx context.Context, url string) (code int, body string, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago: it
+// listens on port 0 and closes the listener. Another process may take the
+// port before the test does. It fails t if it cannot listen.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
