@@ -44,6 +44,7 @@ type Cluster struct {
 	nextID   int
 	stopping bool
 	booted   bool
+	starting bool // the initial workers are being started
 	fatal    error
 	crash    supervise.CrashLoop
 	backoff  supervise.Backoff

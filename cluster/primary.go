@@ -63,11 +63,18 @@ func (c *Cluster) runPrimary(ctx context.Context) (err error) {
 	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
 
+	// Workers ready at once (ReadyOnStart) must not make the cluster
+	// booted before every initial slot exists.
+	c.starting = true
 	for range c.cfg.Workers {
 		c.addSlot()
 		if c.stopping {
 			break
 		}
+	}
+	c.starting = false
+	if !c.stopping {
+		c.checkBooted()
 	}
 	ctxDone := ctx.Done()
 	for !c.stopping || len(c.workers) > 0 {
@@ -338,7 +345,13 @@ func (c *Cluster) markReady(w *wproc) {
 	close(w.readyC)
 	c.emit(w, Event{Kind: EventReady})
 	c.publish()
-	if c.booted {
+	c.checkBooted()
+}
+
+// checkBooted marks the cluster booted (Ready closed) once every initial
+// slot has a ready worker.
+func (c *Cluster) checkBooted() {
+	if c.booted || c.starting || len(c.slots) == 0 {
 		return
 	}
 	for _, s := range c.slots {

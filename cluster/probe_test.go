@@ -3,10 +3,14 @@ package cluster
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 // Config.ReadyProbe: a worker is ready when the probe says so, not when it
@@ -65,5 +69,36 @@ func TestReadyProbe(t *testing.T) {
 	var be *BootError
 	if !errors.As(err, &be) {
 		t.Fatalf("Run = %v, want a *BootError", err)
+	}
+}
+
+// Workers that are ready at once (ReadyOnStart) do not make the cluster
+// ready before every initial worker has started.
+func TestReadyOnStartWaitsForEveryWorker(t *testing.T) {
+	var log testutil.SyncBuffer
+	cfg := Config{
+		Workers:      3,
+		Command:      []string{"sleep", "30"},
+		ReadyOnStart: true,
+		NoSignals:    true,
+		Logger:       slog.New(slog.NewTextHandler(&log, nil)),
+	}
+	c := New(cfg, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-c.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	// The boot line says how many slots existed when the cluster was ready.
+	if !strings.Contains(log.String(), "cluster: ready\" workers=3") {
+		t.Errorf("ready before every worker started:\n%s", log.String())
+	}
+	c.Shutdown(context.Background())
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
