@@ -53,10 +53,15 @@ included) to a file, --out-file its stdout lines and --error-file its stderr
 lines; file lines are never colored and plain-text ones start with an RFC 3339
 timestamp. A file is rotated before it would pass --log-max-size (file.1,
 file.2, ...), keeping --log-keep rotated files and none older than
---log-max-age. With --config, --log-file receives the lines of every app (no
-timestamps, as before) and each app can have its own files: log_file, out_file, error_file, log_max_size,
-log_keep and log_max_age in herd.yaml (log_file, out_file, error_file in an
-ecosystem file); apps naming the same file share it.
+--log-max-age. With --config, --log-file receives the lines of every app
+(without timestamps) and each app can have its own files: log_file,
+out_file, error_file, log_max_size, log_keep and log_max_age in herd.yaml
+(log_file, out_file, error_file in an ecosystem file); apps naming the same
+file share it.
+
+Config files (-c): herd.yaml, or a PM2 ecosystem file, JSON or JavaScript
+(ecosystem.config.js, evaluated by node), with --env NAME selecting each
+app's env_NAME block.
 
 Exit status: 0 clean stop; 1 failure (port in use, an instance crashed at boot
 - its last stderr lines are printed - or not ready in time); 2 bad command
@@ -128,7 +133,7 @@ func newRunCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
 	f.IntVar(&o.maxRestarts, "max-restarts", 10, "unexpected exits tolerated within --restart-window before the app is errored (-1: unlimited)")
 	f.DurationVar(&o.restartWindow, "restart-window", 30*time.Second, "window of --max-restarts")
 	f.StringArrayVarP(&o.env, "env-var", "e", nil, "KEY=VALUE added to the instances' environment; repeatable")
-	f.StringVarP(&o.config, "config", "c", "", "run the apps of a herd YAML file or a PM2 ecosystem JSON file")
+	f.StringVarP(&o.config, "config", "c", "", "run the apps of a herd YAML file or a PM2 ecosystem file (.json or .js)")
 	f.StringVar(&o.envName, "env", "", "with --config, merge each app's env_<NAME> block over its env")
 	f.BoolVar(&o.json, "json", false, "write logs as JSON lines")
 	f.StringVar(&o.maxMemory, "max-memory", "", "memory limit of one instance and its children, e.g. 300M; an instance over it is replaced gracefully")

@@ -32,8 +32,12 @@ func (e *ConfigError) Error() string {
 }
 
 // LoadConfig reads the apps of a herd YAML file (.yaml, .yml) or of a PM2
-// ecosystem JSON file (.json), with the env block of environment envName
-// ("" for none) merged over each app's env. A bad line is a *ConfigError.
+// ecosystem file: JSON (.json), or JavaScript (.js, .cjs, .mjs, such as
+// PM2's ecosystem.config.js), which node evaluates in the file's directory
+// (module.exports or the default export, or what it returns when it is a
+// function) within 10s. The env block of environment envName ("" for none)
+// is merged over each app's env. A bad line is a *ConfigError (for a
+// JavaScript file it names the app, not the line).
 //
 // The YAML format:
 //
@@ -75,9 +79,12 @@ func LoadConfig(path, envName string) ([]App, error) {
 		return nil, err
 	}
 	var apps []App
-	if strings.HasSuffix(path, ".json") {
+	switch {
+	case strings.HasSuffix(path, ".json"):
 		apps, err = parseEcosystem(path, b, envName)
-	} else {
+	case isScriptConfig(path):
+		apps, err = parseEcosystemJS(path, envName)
+	default:
 		apps, err = parseYAML(path, b, envName)
 	}
 	if err != nil {
