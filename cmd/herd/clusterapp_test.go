@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,18 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// buildClusterApp builds testdata/clusterapp, a server written with package
-// cluster as its documentation shows, into a temp dir.
-func buildClusterApp(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "clusterapp")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/clusterapp").CombinedOutput(); err != nil {
-		t.Fatalf("go build clusterapp: %v\n%s", err, out)
-	}
-	return bin
-}
+	"github.com/herdrun/herd/internal/testutil"
+)
 
 // serving matches the line clusterapp prints once its worker function
 // serves.
@@ -36,14 +25,14 @@ var serving = regexp.MustCompile(`clusterapp\[(\d+)\] \| clusterapp worker (\d+)
 // so --ready message and --ready notify both boot within a short
 // --ready-timeout, and both instances answer.
 func TestRunClusterPackageApp(t *testing.T) {
-	bin := buildClusterApp(t)
+	bin := testutil.BuildGo(t.Context(), t, "./testdata/clusterapp")
 	for _, ready := range []string{"message", "notify"} {
 		t.Run(ready, func(t *testing.T) {
-			port := freePort(t)
+			port := testutil.FreePort(t)
 			h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port),
 				"--ready", ready, "--ready-timeout", "10s", "--", bin)
 			waitOut(t, h, "cluster: ready workers=2", 1)
-			kids := childrenOf(h.p.Pid)
+			kids := testutil.ChildrenOf(t, h.p.Pid)
 			if len(kids) != 2 {
 				t.Fatalf("herd has %d instances, want 2: %v", len(kids), kids)
 			}
@@ -62,7 +51,7 @@ func TestRunClusterPackageApp(t *testing.T) {
 				if !slices.Contains(kids, pid) {
 					t.Errorf("serving pid %d is not one of herd's instances %v", pid, kids)
 				}
-				if sub := childrenOf(pid); len(sub) != 0 {
+				if sub := testutil.ChildrenOf(t, pid); len(sub) != 0 {
 					t.Errorf("instance %d (pid %d) started processes of its own %v: it acted as a primary", atoi(l[1]), pid, sub)
 				}
 				pids[l[1]] = pid
@@ -72,8 +61,8 @@ func TestRunClusterPackageApp(t *testing.T) {
 				want["cluster "+inst+" pid "+strconv.Itoa(pid)] = true
 			}
 			got := map[string]bool{}
-			waitFor(t, "both instances to answer", func() bool {
-				code, body, err := get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
+			testutil.WaitFor(t, "both instances to answer", func() bool {
+				code, body, err := testutil.Get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
 				if err != nil || code != 200 || !want[body] {
 					t.Fatalf("GET = %d %q %v; want one of %v", code, body, err, want)
 				}
@@ -88,7 +77,7 @@ func TestRunClusterPackageApp(t *testing.T) {
 				t.Fatalf("exit %d after SIGTERM\n%s\n%s", code, h.stdout.String(), h.stderr.String())
 			}
 			for _, k := range kids {
-				if !groupGone(k) {
+				if !testutil.GroupGone(k) {
 					t.Errorf("process group %d still has processes", k)
 				}
 			}
@@ -100,8 +89,8 @@ func TestRunClusterPackageApp(t *testing.T) {
 // cluster-package app under load with --ready message (the package's own
 // readiness signal) fail no request, and SIGTERM leaves no process.
 func TestRunReloadClusterPackageAppUnderLoad(t *testing.T) {
-	bin := buildClusterApp(t)
-	port := freePort(t)
+	bin := testutil.BuildGo(t.Context(), t, "./testdata/clusterapp")
+	port := testutil.FreePort(t)
 	start := time.Now()
 	reloadUnderLoad(t, port, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--ready", "message", "--", bin)
 	t.Logf("took %v", time.Since(start).Round(time.Millisecond))

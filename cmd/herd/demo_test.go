@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/herdrun/herd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +19,7 @@ var listenRE = regexp.MustCompile(`(?m)^Listening on (http://127\.0\.0\.1:(\d+))
 func waitListening(t *testing.T, h *herdRun) (string, int) {
 	t.Helper()
 	var m []string
-	waitFor(t, "herd demo to listen", func() bool {
+	testutil.WaitFor(t, "herd demo to listen", func() bool {
 		m = listenRE.FindStringSubmatch(h.stdout.String())
 		select {
 		case <-h.p.Done():
@@ -45,11 +46,11 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	if code, body, err := get(ctx, url+"/"); err != nil || code != 200 || body != "OK" {
+	if code, body, err := testutil.Get(ctx, url+"/"); err != nil || code != 200 || body != "OK" {
 		t.Fatalf("GET / = %d %q %v", code, body, err)
 	}
 	// 42 * (0 + 1 + ... + 999)
-	if code, body, err := get(ctx, url+"/heavy"); err != nil || code != 200 || body != "Result is 20979000" {
+	if code, body, err := testutil.Get(ctx, url+"/heavy"); err != nil || code != 200 || body != "Result is 20979000" {
 		t.Fatalf("GET /heavy = %d %q %v", code, body, err)
 	}
 	if err := syscall.Kill(h.p.Pid, syscall.SIGTERM); err != nil {
@@ -66,25 +67,14 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// freePort returns a port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func TestDemoPortFromEnv(t *testing.T) {
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	h := startHerd(t, []string{"PORT=" + strconv.Itoa(port), "HERD_DEMO_LIMIT=10"}, "demo")
 	url, got := waitListening(t, h)
 	if got != port {
 		t.Fatalf("listening on port %d, want $PORT %d", got, port)
 	}
-	if code, body, err := get(context.Background(), url+"/heavy"); err != nil || code != 200 || body != "Result is 1890" {
+	if code, body, err := testutil.Get(context.Background(), url+"/heavy"); err != nil || code != 200 || body != "Result is 1890" {
 		t.Fatalf("GET /heavy = %d %q %v", code, body, err)
 	}
 	syscall.Kill(h.p.Pid, syscall.SIGINT)
@@ -116,15 +106,15 @@ func inFlightWorker(t *testing.T, h *herdRun, url string) (int, <-chan int) {
 	t.Cleanup(cancel)
 	status := make(chan int, 1)
 	go func() {
-		code, _, _ := get(ctx, url+"/heavy")
+		code, _, _ := testutil.Get(ctx, url+"/heavy")
 		status <- code
 	}()
 	// The worker is a child of herd that leads its own process group. (Right
 	// after the fork, before it calls setpgid and execs, it is still in
 	// herd's group.)
 	var worker int
-	waitFor(t, "the /heavy worker in its own process group", func() bool {
-		for _, c := range childrenOf(h.p.Pid) {
+	testutil.WaitFor(t, "the /heavy worker in its own process group", func() bool {
+		for _, c := range testutil.ChildrenOf(t, h.p.Pid) {
 			if pgid, err := syscall.Getpgid(c); err == nil && pgid == c {
 				worker = c
 				return true
@@ -132,8 +122,8 @@ func inFlightWorker(t *testing.T, h *herdRun, url string) (int, <-chan int) {
 		}
 		return false
 	})
-	if code, body, err := get(context.Background(), url+"/"); err != nil || code != 200 || body != "OK" || gone(worker) {
-		t.Fatalf("GET / while /heavy runs = %d %q %v (worker gone: %v)", code, body, err, gone(worker))
+	if code, body, err := testutil.Get(context.Background(), url+"/"); err != nil || code != 200 || body != "OK" || testutil.Gone(worker) {
+		t.Fatalf("GET / while /heavy runs = %d %q %v (worker gone: %v)", code, body, err, testutil.Gone(worker))
 	}
 	return worker, status
 }
@@ -153,7 +143,7 @@ func TestDemoSignalNoOrphans(t *testing.T) {
 			if code := h.wait(t); code != 0 {
 				t.Fatalf("exit %d after %v\nstderr:\n%s", code, sig, h.stderr.String())
 			}
-			if !gone(worker) || !groupGone(worker) {
+			if !testutil.Gone(worker) || !testutil.GroupGone(worker) {
 				t.Fatalf("worker %d (or its group) outlived herd", worker)
 			}
 			if code := <-status; code != 503 {
@@ -178,15 +168,16 @@ func TestDemoKilledNoOrphans(t *testing.T) {
 	<-h.p.Done()
 	// The worker is alone in its group; once herd is dead it is reaped by
 	// init, which may take its time, so a zombie counts as gone.
-	waitFor(t, "the worker to die with herd", func() bool { return gone(worker) })
+	testutil.WaitFor(t, "the worker to die with herd", func() bool { return testutil.Gone(worker) })
 }
 
 // descendants returns pid's live descendants.
-func descendants(pid int) []int {
+func descendants(t *testing.T, pid int) []int {
+	t.Helper()
 	var out []int
-	for _, c := range childrenOf(pid) {
+	for _, c := range testutil.ChildrenOf(t, pid) {
 		out = append(out, c)
-		out = append(out, descendants(c)...)
+		out = append(out, descendants(t, c)...)
 	}
 	return out
 }
@@ -204,32 +195,32 @@ func TestDemoCluster(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	if code, body, err := get(ctx, url+"/"); err != nil || code != 200 || body != "OK" {
+	if code, body, err := testutil.Get(ctx, url+"/"); err != nil || code != 200 || body != "OK" {
 		t.Fatalf("GET / = %d %q %v", code, body, err)
 	}
-	if code, body, err := get(ctx, url+"/heavy"); err != nil || code != 200 || body != "Result is 20979000" {
+	if code, body, err := testutil.Get(ctx, url+"/heavy"); err != nil || code != 200 || body != "Result is 20979000" {
 		t.Fatalf("GET /heavy = %d %q %v", code, body, err)
 	}
-	kids := childrenOf(h.p.Pid)
+	kids := testutil.ChildrenOf(t, h.p.Pid)
 	if len(kids) != 2 {
 		t.Fatalf("%d workers, want 2", len(kids))
 	}
 	syscall.Kill(kids[0], syscall.SIGKILL)
-	waitFor(t, "the killed worker to respawn", func() bool {
+	testutil.WaitFor(t, "the killed worker to respawn", func() bool {
 		return strings.Contains(h.stdout.String(), "respawning") && strings.Count(h.stdout.String(), " ready (pid ") == 3
 	})
 	syscall.Kill(h.p.Pid, syscall.SIGHUP)
-	waitFor(t, "the reload", func() bool { return strings.Count(h.stdout.String(), " ready (pid ") == 5 })
-	if code, body, err := get(ctx, url+"/heavy"); err != nil || code != 200 || body != "Result is 20979000" {
+	testutil.WaitFor(t, "the reload", func() bool { return strings.Count(h.stdout.String(), " ready (pid ") == 5 })
+	if code, body, err := testutil.Get(ctx, url+"/heavy"); err != nil || code != 200 || body != "Result is 20979000" {
 		t.Fatalf("GET /heavy after reload = %d %q %v", code, body, err)
 	}
-	tree := descendants(h.p.Pid)
+	tree := descendants(t, h.p.Pid)
 	syscall.Kill(h.p.Pid, syscall.SIGTERM)
 	if code := h.wait(t); code != 0 {
 		t.Fatalf("exit %d\nstderr:\n%s", code, h.stderr.String())
 	}
 	for _, p := range tree {
-		if !gone(p) {
+		if !testutil.Gone(p) {
 			t.Errorf("process %d outlived herd demo", p)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,19 +13,8 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/internal/loadgen"
+	"github.com/herdrun/herd/internal/testutil"
 )
-
-// requireNode skips the test when node is missing, or fails it when
-// HERD_REQUIRE_NODE=1.
-func requireNode(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
-			t.Fatal("node is required (HERD_REQUIRE_NODE=1) but not in PATH")
-		}
-		t.Skip("node not in PATH")
-	}
-}
 
 // writeApp writes a JavaScript file into a temp dir and returns its path.
 func writeApp(t *testing.T, src string) string {
@@ -110,8 +98,8 @@ func TestRunPortInUse(t *testing.T) {
 }
 
 func TestRunBootCrashShowsStderr(t *testing.T) {
-	requireNode(t)
-	port := strconv.Itoa(freePort(t))
+	testutil.RequireNode(t)
+	port := strconv.Itoa(testutil.FreePort(t))
 	app := writeApp(t, "console.error('cannot read config.json'); process.exit(3);\n")
 	code, _, errOut := runHerd(t, nil, "run", "--host", "127.0.0.1", "-p", port, "--", "node", app)
 	if code != 1 || !strings.Contains(errOut, "failed to start") || !strings.Contains(errOut, "app[0] cannot read config.json") {
@@ -142,7 +130,7 @@ func TestRunForkMode(t *testing.T) {
 	waitOut(t, h, "job[1] | instance 1/1 app job", 1)
 	syscall.Kill(h.p.Pid, syscall.SIGTTIN)
 	waitOut(t, h, "job[2] | instance 2/2 app job", 1)
-	kids := childrenOf(h.p.Pid)
+	kids := testutil.ChildrenOf(t, h.p.Pid)
 	syscall.Kill(h.p.Pid, syscall.SIGTERM)
 	if code := h.wait(t); code != 0 {
 		t.Fatalf("exit %d after SIGTERM\n%s", code, h.stderr.String())
@@ -151,14 +139,14 @@ func TestRunForkMode(t *testing.T) {
 		t.Errorf("%d instances, want 3", len(kids))
 	}
 	for _, k := range kids {
-		if !groupGone(k) {
+		if !testutil.GroupGone(k) {
 			t.Errorf("process group %d still has processes", k)
 		}
 	}
 }
 
 func TestRunNodeApps(t *testing.T) {
-	requireNode(t)
+	testutil.RequireNode(t)
 	for _, tc := range []struct {
 		name, src, ready, want string
 	}{
@@ -167,7 +155,7 @@ func TestRunNodeApps(t *testing.T) {
 		{"wait-ready", waitReadyApp, "message", "wait-ready"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			port := freePort(t)
+			port := testutil.FreePort(t)
 			h := startHerd(t, nil, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--ready", tc.ready, "--socket-warning", "1500ms", "--", "node", writeApp(t, tc.src))
 			started := time.Now()
 			waitOut(t, h, "cluster: ready", 1)
@@ -175,7 +163,7 @@ func TestRunNodeApps(t *testing.T) {
 			if strings.Contains(h.stdout.String(), "has not taken its socket") {
 				t.Errorf("warned although the app listens:\n%s", h.stdout.String())
 			}
-			code, body, err := get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
+			code, body, err := testutil.Get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
 			if err != nil || code != 200 || !strings.HasPrefix(body, tc.want) {
 				t.Fatalf("GET = %d %q %v", code, body, err)
 			}
@@ -188,8 +176,8 @@ func TestRunNodeApps(t *testing.T) {
 }
 
 func TestRunWarnsWhenSocketNotTaken(t *testing.T) {
-	requireNode(t)
-	port := strconv.Itoa(freePort(t))
+	testutil.RequireNode(t)
+	port := strconv.Itoa(testutil.FreePort(t))
 	app := writeApp(t, "setInterval(() => {}, 1000);\n")
 	h := startHerd(t, nil, "run", "--host", "127.0.0.1", "-p", port, "--ready", "start", "--socket-warning", "300ms", "--", "node", app)
 	waitOut(t, h, "has not taken its socket", 1)
@@ -229,13 +217,13 @@ func reloadUnderLoadKA(t *testing.T, port int, keepAlive bool, args ...string) {
 	time.Sleep(200 * time.Millisecond)
 	cancel()
 	wg.Wait()
-	kids := childrenOf(h.p.Pid)
+	kids := testutil.ChildrenOf(t, h.p.Pid)
 	syscall.Kill(h.p.Pid, syscall.SIGTERM)
 	if code := h.wait(t); code != 0 {
 		t.Fatalf("exit %d\n%s", code, h.stderr.String())
 	}
 	for _, k := range kids {
-		if !groupGone(k) {
+		if !testutil.GroupGone(k) {
 			t.Errorf("process group %d still has processes", k)
 		}
 	}
@@ -246,30 +234,20 @@ func reloadUnderLoadKA(t *testing.T, port int, keepAlive bool, args ...string) {
 }
 
 func TestRunReloadNodeUnderLoad(t *testing.T) {
-	requireNode(t)
-	port := freePort(t)
+	testutil.RequireNode(t)
+	port := testutil.FreePort(t)
 	reloadUnderLoad(t, port, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--", "node", writeApp(t, helloApp))
 }
 
 func TestRunReloadNodeUnderKeepAliveLoad(t *testing.T) {
-	requireNode(t)
-	port := freePort(t)
+	testutil.RequireNode(t)
+	port := testutil.FreePort(t)
 	reloadUnderLoadKA(t, port, true, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--", "node", writeApp(t, helloApp))
 }
 
-// buildActApp builds testdata/actapp into a temp dir.
-func buildActApp(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "actapp")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/actapp").CombinedOutput(); err != nil {
-		t.Fatalf("go build actapp: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func TestRunReloadGoUnderLoad(t *testing.T) {
-	bin := buildActApp(t)
-	port := freePort(t)
+	bin := testutil.BuildGo(t.Context(), t, "./testdata/actapp")
+	port := testutil.FreePort(t)
 	// The default readiness: herd sees the Go program accept on its socket.
 	reloadUnderLoad(t, port, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--", bin, "-delay", "50ms")
 }
@@ -277,15 +255,15 @@ func TestRunReloadGoUnderLoad(t *testing.T) {
 // A Go program counts as ready only once it accepts on its socket, not
 // when it starts: herd waits for its start-up time.
 func TestRunGoReadyWhenAccepting(t *testing.T) {
-	bin := buildActApp(t)
-	port := strconv.Itoa(freePort(t))
+	bin := testutil.BuildGo(t.Context(), t, "./testdata/actapp")
+	port := strconv.Itoa(testutil.FreePort(t))
 	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "--host", "127.0.0.1", "-p", port, "--", bin, "-delay", "700ms")
 	began := time.Now()
 	waitOut(t, h, "cluster: ready", 1)
 	if d := time.Since(began); d < 600*time.Millisecond {
 		t.Fatalf("ready after %v, before the program served (700ms start-up)\n%s", d, h.stdout.String())
 	}
-	if code, body, err := get(context.Background(), "http://127.0.0.1:"+port+"/"); err != nil || code != 200 || body != "go 0" {
+	if code, body, err := testutil.Get(context.Background(), "http://127.0.0.1:"+port+"/"); err != nil || code != 200 || body != "go 0" {
 		t.Fatalf("GET = %d %q %v", code, body, err)
 	}
 	syscall.Kill(h.p.Pid, syscall.SIGTERM)
@@ -298,24 +276,24 @@ func TestRunGoReadyWhenAccepting(t *testing.T) {
 // reload and keeps the old instances: herd does not count it ready before
 // it accepts.
 func TestRunGoReloadAbortsOnBadDeploy(t *testing.T) {
-	bin := buildActApp(t)
-	port := strconv.Itoa(freePort(t))
+	bin := testutil.BuildGo(t.Context(), t, "./testdata/actapp")
+	port := strconv.Itoa(testutil.FreePort(t))
 	broken := filepath.Join(t.TempDir(), "broken")
 	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--host", "127.0.0.1", "-p", port, "--", bin, "-delay", "200ms", "-fail-if", broken)
 	waitOut(t, h, "cluster: ready", 1)
-	kids := childrenOf(h.p.Pid)
+	kids := testutil.ChildrenOf(t, h.p.Pid)
 	os.WriteFile(broken, nil, 0o644)
 	syscall.Kill(h.p.Pid, syscall.SIGHUP)
-	waitFor(t, "the aborted reload", func() bool {
+	testutil.WaitFor(t, "the aborted reload", func() bool {
 		out := h.stdout.String()
 		return strings.Contains(out, "bad deploy") && strings.Contains(strings.ToLower(out), "abort")
 	})
 	for _, k := range kids {
-		if gone(k) {
+		if testutil.Gone(k) {
 			t.Errorf("old instance %d was stopped by an aborted reload", k)
 		}
 	}
-	if code, body, err := get(context.Background(), "http://127.0.0.1:"+port+"/"); err != nil || code != 200 || !strings.HasPrefix(body, "go ") {
+	if code, body, err := testutil.Get(context.Background(), "http://127.0.0.1:"+port+"/"); err != nil || code != 200 || !strings.HasPrefix(body, "go ") {
 		t.Fatalf("old instances not serving: %d %q %v", code, body, err)
 	}
 	syscall.Kill(h.p.Pid, syscall.SIGTERM)
@@ -327,8 +305,8 @@ func TestRunGoReloadAbortsOnBadDeploy(t *testing.T) {
 // A program that holds its socket but never serves gets a warning naming
 // the socket herd passes.
 func TestRunWarnsWhenGoProgramNeverAccepts(t *testing.T) {
-	bin := buildActApp(t)
-	port := strconv.Itoa(freePort(t))
+	bin := testutil.BuildGo(t.Context(), t, "./testdata/actapp")
+	port := strconv.Itoa(testutil.FreePort(t))
 	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "--host", "127.0.0.1", "-p", port, "--ready", "start", "--socket-warning", "300ms", "--", bin, "-hold")
 	waitOut(t, h, "not accepting connections on its socket", 1)
 	syscall.Kill(h.p.Pid, syscall.SIGTERM)
@@ -341,14 +319,14 @@ func TestRunWarnsWhenGoProgramNeverAccepts(t *testing.T) {
 }
 
 func TestRunReloadNotifyUnderLoad(t *testing.T) {
-	bin := buildActApp(t)
-	port := freePort(t)
+	bin := testutil.BuildGo(t.Context(), t, "./testdata/actapp")
+	port := testutil.FreePort(t)
 	reloadUnderLoad(t, port, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--ready", "notify", "--", bin, "-notify", "-delay", "100ms")
 }
 
 func TestRunNotifyNeverReadyFailsBoot(t *testing.T) {
-	bin := buildActApp(t)
-	port := strconv.Itoa(freePort(t))
+	bin := testutil.BuildGo(t.Context(), t, "./testdata/actapp")
+	port := strconv.Itoa(testutil.FreePort(t))
 	code, _, errOut := runHerd(t, nil, "run", "--host", "127.0.0.1", "-p", port, "--ready", "notify", "--ready-timeout", "500ms", "--", bin)
 	if code != 1 || !strings.Contains(errOut, "not ready within") {
 		t.Fatalf("exit %d, stderr %q; want 1, not ready", code, errOut)
@@ -356,12 +334,12 @@ func TestRunNotifyNeverReadyFailsBoot(t *testing.T) {
 }
 
 func TestRunStopUnderLoadFinishesInFlight(t *testing.T) {
-	requireNode(t)
-	port := freePort(t)
+	testutil.RequireNode(t)
+	port := testutil.FreePort(t)
 	app := writeApp(t, `require('http').createServer((req, res) => setTimeout(() => res.end('slow'), 400)).listen(process.env.PORT);`)
 	h := startHerd(t, nil, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--", "node", app)
 	waitOut(t, h, "cluster: ready", 1)
-	kids := childrenOf(h.p.Pid)
+	kids := testutil.ChildrenOf(t, h.p.Pid)
 	type result struct {
 		code int
 		err  error
@@ -370,7 +348,7 @@ func TestRunStopUnderLoadFinishesInFlight(t *testing.T) {
 	results := make(chan result, n)
 	for range n {
 		go func() {
-			code, _, err := get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
+			code, _, err := testutil.Get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
 			results <- result{code, err}
 		}()
 	}
@@ -389,7 +367,7 @@ func TestRunStopUnderLoadFinishesInFlight(t *testing.T) {
 		t.Fatalf("%d instances, want 2", len(kids))
 	}
 	for _, k := range kids {
-		if !groupGone(k) {
+		if !testutil.GroupGone(k) {
 			t.Errorf("process group %d still has processes", k)
 		}
 	}
@@ -405,7 +383,7 @@ func netListen() (interface {
 func portOf(ln interface{ Addr() net.Addr }) int { return ln.Addr().(*net.TCPAddr).Port }
 
 func TestRunMemoryLimitRestarts(t *testing.T) {
-	requireNode(t)
+	testutil.RequireNode(t)
 	app := writeApp(t, "const a = []; setInterval(() => { if (a.length < 20) a.push(Buffer.alloc(10 << 20, 1)); }, 50);\n")
 	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "--max-memory", "100M", "--memory-interval", "100ms", "--name", "hog", "--", "node", app)
 	waitOut(t, h, "MiB over the limit of 100 MiB", 1)
@@ -460,9 +438,9 @@ func TestRunRestartPolicies(t *testing.T) {
 }
 
 func TestRunConfigFile(t *testing.T) {
-	requireNode(t)
+	testutil.RequireNode(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	os.WriteFile(filepath.Join(dir, "app.js"), []byte(helloApp), 0o644)
 	cfg := `apps:
   - name: web
@@ -480,7 +458,7 @@ func TestRunConfigFile(t *testing.T) {
 	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-c", p, "--env", "production")
 	waitOut(t, h, "tick[0] | mode=prod", 1)
 	waitOut(t, h, "herd web | cluster: ready", 1)
-	if code, body, err := get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/"); err != nil || code != 200 || !strings.HasPrefix(body, "hello ") {
+	if code, body, err := testutil.Get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/"); err != nil || code != 200 || !strings.HasPrefix(body, "hello ") {
 		t.Fatalf("GET = %d %q %v", code, body, err)
 	}
 	syscall.Kill(h.p.Pid, syscall.SIGTERM)
@@ -496,26 +474,26 @@ func TestRunConfigFile(t *testing.T) {
 }
 
 func TestRunReloadAbortsWhenNewInstanceFails(t *testing.T) {
-	requireNode(t)
+	testutil.RequireNode(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	broken := filepath.Join(dir, "broken")
 	app := writeApp(t, `if (require('fs').existsSync(`+strconv.Quote(broken)+`)) { console.error('bad deploy'); process.exit(1); }
 require('http').createServer((q, s) => s.end('v1')).listen(process.env.PORT);`)
 	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--", "node", app)
 	waitOut(t, h, "cluster: ready", 1)
-	kids := childrenOf(h.p.Pid)
+	kids := testutil.ChildrenOf(t, h.p.Pid)
 	os.WriteFile(broken, nil, 0o644)
 	syscall.Kill(h.p.Pid, syscall.SIGHUP)
 	waitOut(t, h, "reload", 2) // "SIGHUP: rolling reload" and the abort
-	waitFor(t, "the aborted reload", func() bool {
+	testutil.WaitFor(t, "the aborted reload", func() bool {
 		return strings.Contains(h.stdout.String(), "bad deploy") && strings.Contains(strings.ToLower(h.stdout.String()), "abort")
 	})
-	if code, body, err := get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/"); err != nil || code != 200 || body != "v1" {
+	if code, body, err := testutil.Get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/"); err != nil || code != 200 || body != "v1" {
 		t.Fatalf("old instances not serving: %d %q %v", code, body, err)
 	}
 	for _, k := range kids {
-		if gone(k) {
+		if testutil.Gone(k) {
 			t.Errorf("old instance %d was stopped by an aborted reload", k)
 		}
 	}

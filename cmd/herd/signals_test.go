@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/internal/loadgen"
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 // readyLine is herd's log line for an instance that became ready.
@@ -32,28 +30,12 @@ func readyPIDs(out string) map[int][]int {
 	return m
 }
 
-// allChildren returns every child of pid, zombies included (a child
-// exited but not yet reaped is still listed in /proc/PID/task/*/children).
-func allChildren(pid int) []int {
-	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	var pids []int
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		for _, w := range strings.Fields(string(b)) {
-			c, err := strconv.Atoi(w)
-			if err == nil {
-				pids = append(pids, c)
-			}
-		}
-	}
-	return pids
-}
-
 // reaped reports whether pid, once a child of parent, is no longer its child
 // (not even a zombie) and no process is left in its process group (every
 // instance leads a group of its own, so nothing it started is orphaned).
-func reaped(parent, pid int) bool {
-	return !slices.Contains(allChildren(parent), pid) && groupGone(pid)
+func reaped(t *testing.T, parent, pid int) bool {
+	t.Helper()
+	return !slices.Contains(testutil.AllChildrenOf(t, parent), pid) && testutil.GroupGone(pid)
 }
 
 // sendSignal sends sig to herd and fails the test if it cannot.
@@ -70,7 +52,7 @@ func answers(t *testing.T, port, n int) map[string]int {
 	t.Helper()
 	bodies := map[string]int{}
 	for range n {
-		code, body, err := get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
+		code, body, err := testutil.Get(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
 		if err != nil || code != 200 {
 			t.Fatalf("GET = %d %q %v", code, body, err)
 		}
@@ -85,14 +67,14 @@ func answers(t *testing.T, port, n int) map[string]int {
 // without failing a request; SIGTTOU at one instance logs a warning and
 // keeps it; SIGTERM then stops herd with status 0 and no process left.
 func TestRunScaleSignals(t *testing.T) {
-	requireNode(t)
-	port := freePort(t)
+	testutil.RequireNode(t)
+	port := testutil.FreePort(t)
 	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port),
 		"--name", "web", "--kill-timeout", "5s", "--", "node", writeApp(t, helloApp))
 	waitOut(t, h, "cluster: ready", 1)
 	herd := h.p.Pid
 	seen := map[int]bool{}
-	for _, k := range childrenOf(herd) {
+	for _, k := range testutil.ChildrenOf(t, herd) {
 		seen[k] = true
 	}
 	if len(seen) != 2 {
@@ -111,31 +93,31 @@ func TestRunScaleSignals(t *testing.T) {
 	sendSignal(t, h, syscall.SIGTTIN)
 	waitOut(t, h, "web | cluster: SIGTTIN: scaled up workers=3", 1)
 	waitOut(t, h, "instance ready instance=2 pid=", 1)
-	waitFor(t, "3 instances", func() bool { return len(childrenOf(herd)) == 3 })
-	for _, k := range childrenOf(herd) {
+	testutil.WaitFor(t, "3 instances", func() bool { return len(testutil.ChildrenOf(t, herd)) == 3 })
+	for _, k := range testutil.ChildrenOf(t, herd) {
 		seen[k] = true
 	}
 	pids := readyPIDs(h.stdout.String())
 	if len(pids[2]) != 1 || !seen[pids[2][0]] {
-		t.Fatalf("instance 2: ready pids %v, herd's children %v", pids[2], childrenOf(herd))
+		t.Fatalf("instance 2: ready pids %v, herd's children %v", pids[2], testutil.ChildrenOf(t, herd))
 	}
 	third := pids[2][0]
 	// The new instance takes connections from the shared socket.
-	waitFor(t, "instance 2 to answer", func() bool { return answers(t, port, 10)["hello 2"] > 0 })
+	testutil.WaitFor(t, "instance 2 to answer", func() bool { return answers(t, port, 10)["hello 2"] > 0 })
 
 	sendSignal(t, h, syscall.SIGTTOU)
 	waitOut(t, h, "web | cluster: SIGTTOU: scaled down workers=2", 1)
-	waitFor(t, "instance 2 (the highest) to be reaped", func() bool { return reaped(herd, third) })
+	testutil.WaitFor(t, "instance 2 (the highest) to be reaped", func() bool { return reaped(t, herd, third) })
 	second := pids[1][0]
-	if gone(second) || gone(pids[0][0]) {
+	if testutil.Gone(second) || testutil.Gone(pids[0][0]) {
 		t.Fatalf("SIGTTOU stopped instance 0 or 1 instead of 2")
 	}
 
 	sendSignal(t, h, syscall.SIGTTOU)
 	waitOut(t, h, "web | cluster: SIGTTOU: scaled down workers=1", 1)
-	waitFor(t, "instance 1 to be reaped", func() bool { return reaped(herd, second) })
+	testutil.WaitFor(t, "instance 1 to be reaped", func() bool { return reaped(t, herd, second) })
 	first := pids[0][0]
-	if kids := childrenOf(herd); len(kids) != 1 || kids[0] != first {
+	if kids := testutil.ChildrenOf(t, herd); len(kids) != 1 || kids[0] != first {
 		t.Fatalf("children after 2× SIGTTOU: %v, want [%d] (instance 0)", kids, first)
 	}
 
@@ -143,7 +125,7 @@ func TestRunScaleSignals(t *testing.T) {
 	sendSignal(t, h, syscall.SIGTTOU)
 	waitOut(t, h, "WARN cluster: SIGTTOU: already at 1 worker", 1)
 	time.Sleep(300 * time.Millisecond) // a wrong scale-down would have begun by now
-	if kids := allChildren(herd); len(kids) != 1 || kids[0] != first || gone(first) {
+	if kids := testutil.AllChildrenOf(t, herd); len(kids) != 1 || kids[0] != first || testutil.Gone(first) {
 		t.Fatalf("children after SIGTTOU at 1 instance: %v, want [%d] running", kids, first)
 	}
 	if bodies := answers(t, port, 5); bodies["hello 0"] != 5 {
@@ -165,7 +147,7 @@ func TestRunScaleSignals(t *testing.T) {
 		t.Errorf("%d instance processes seen, want 3: %v", len(seen), seen)
 	}
 	for k := range seen {
-		if !groupGone(k) {
+		if !testutil.GroupGone(k) {
 			t.Errorf("process group %d still has processes", k)
 		}
 	}
@@ -202,21 +184,21 @@ func TestRunForkModeScaleSignals(t *testing.T) {
 
 	sendSignal(t, h, syscall.SIGTTIN)
 	waitOut(t, h, "job[2] | instance 2/2 pid ", 1)
-	waitFor(t, "3 instances", func() bool { return len(childrenOf(herd)) == 3 })
+	testutil.WaitFor(t, "3 instances", func() bool { return len(testutil.ChildrenOf(t, herd)) == 3 })
 	pids := started()
 	if len(pids[0]) != 1 || len(pids[1]) != 1 || len(pids[2]) != 1 {
 		t.Fatalf("instances started: %v, want one each of 0, 1, 2", pids)
 	}
 	for n, ps := range pids {
-		if !slices.Contains(childrenOf(herd), ps[0]) {
-			t.Errorf("instance %d (pid %d) is not herd's child: %v", n, ps[0], childrenOf(herd))
+		if !slices.Contains(testutil.ChildrenOf(t, herd), ps[0]) {
+			t.Errorf("instance %d (pid %d) is not herd's child: %v", n, ps[0], testutil.ChildrenOf(t, herd))
 		}
 	}
 
 	sendSignal(t, h, syscall.SIGTTOU)
 	waitOut(t, h, "cluster: SIGTTOU: scaled down workers=2", 1)
-	waitFor(t, "instance 2 to be reaped", func() bool { return reaped(herd, pids[2][0]) })
-	if gone(pids[0][0]) || gone(pids[1][0]) {
+	testutil.WaitFor(t, "instance 2 to be reaped", func() bool { return reaped(t, herd, pids[2][0]) })
+	if testutil.Gone(pids[0][0]) || testutil.Gone(pids[1][0]) {
 		t.Fatal("SIGTTOU stopped instance 0 or 1 instead of 2")
 	}
 
@@ -226,7 +208,7 @@ func TestRunForkModeScaleSignals(t *testing.T) {
 	if len(again) != 2 || again[1] == again[0] {
 		t.Fatalf("instance 2 pids %v: want a second, new process", again)
 	}
-	kids := childrenOf(herd)
+	kids := testutil.ChildrenOf(t, herd)
 	slices.Sort(kids)
 	want := []int{pids[0][0], pids[1][0], again[1]}
 	slices.Sort(want)
@@ -239,7 +221,7 @@ func TestRunForkModeScaleSignals(t *testing.T) {
 		t.Fatalf("exit %d after SIGTERM\n%s", code, h.stderr.String())
 	}
 	for _, k := range append(want, pids[2][0]) {
-		if !groupGone(k) {
+		if !testutil.GroupGone(k) {
 			t.Errorf("process group %d still has processes", k)
 		}
 	}

@@ -2,10 +2,9 @@ package nodeshim
 
 import (
 	"bytes"
+	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,20 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/herdrun/herd/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func requireNode(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
-			t.Fatal("node is required (HERD_REQUIRE_NODE=1) but not in PATH")
-		}
-		t.Skip("node not in PATH")
-	}
-}
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 func TestPathWritesOnce(t *testing.T) {
 	dir := t.TempDir()
@@ -48,7 +37,7 @@ func TestPathWritesOnce(t *testing.T) {
 // inherited fd 3 named port-<port>, even though the port is already bound by
 // this test, as herd would have it.
 func TestShimAdoptsInheritedSocket(t *testing.T) {
-	requireNode(t)
+	testutil.RequireNode(t)
 	shim, err := Path(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -77,19 +66,21 @@ func TestShimAdoptsInheritedSocket(t *testing.T) {
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	want := "adopted " + strconv.Itoa(cmd.Process.Pid)
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	defer c.CloseIdleConnections()
 	// The test's own listener shares the queue: keep asking until node
-	// answers (Go never accepts on ln here).
+	// answers (Go never accepts on ln here), giving each request 2s.
+	ask := func() (code int, body string) {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		code, body, _ = testutil.Get(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/")
+		return code, body
+	}
 	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		resp, err := c.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/")
-		if err != nil {
+		code, body := ask()
+		if code == 0 { // no answer yet
 			continue
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(b) != want {
-			t.Fatalf("body %q, want %q", b, want)
+		if body != want {
+			t.Fatalf("body %q, want %q", body, want)
 		}
 		return
 	}
