@@ -6,13 +6,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/herdrun/herd/internal/testutil"
 )
+
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 // TestQuick runs the benchmark's smoke pass: every contender starts, serves,
 // respawns and stops, and the table has its rows. The numbers are not
 // checked (the machine is shared); node is required when HERD_REQUIRE_NODE=1.
 func TestQuick(t *testing.T) {
-	requireNode(t)
+	// The pinned PM2 comes from bench/node/node_modules (cd bench/node && npm ci).
+	testutil.RequireNode(t, "../node/node_modules/pm2/bin/pm2")
 	exe := filepath.Join(t.TempDir(), "clusterbench")
 	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

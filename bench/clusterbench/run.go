@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/herdrun/herd/bench/internal/probe"
-
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/herdrun/herd/bench/internal/contender"
+	"github.com/herdrun/herd/bench/internal/probe"
 	"github.com/herdrun/herd/bench/internal/report"
 	"github.com/herdrun/herd/internal/loadgen"
 )
@@ -96,25 +96,6 @@ func run(cfg *config, out, log io.Writer) error {
 	return nil
 }
 
-// startAll starts contenders, stopping those already started on failure.
-func startAll(starts ...func() (*server, error)) ([]*server, func(), error) {
-	var ss []*server
-	stop := func() {
-		for _, s := range ss {
-			s.stop()
-		}
-	}
-	for _, st := range starts {
-		s, err := st()
-		if err != nil {
-			stop()
-			return nil, func() {}, err
-		}
-		ss = append(ss, s)
-	}
-	return ss, stop, nil
-}
-
 func series(names []string, samples [][]float64) []report.Series {
 	out := make([]report.Series, len(names))
 	for i := range names {
@@ -126,12 +107,12 @@ func series(names []string, samples [][]float64) []report.Series {
 // measureRPS: keep-alive hello-world throughput with 2 workers.
 func measureRPS(cfg *config, log io.Writer) (report.Row, error) {
 	fmt.Fprintln(log, "req/s: starting contenders")
-	ss, stop, err := startAll(
-		func() (*server, error) { return startGo("herd-cluster", "cluster", "shared", 2, log) },
-		func() (*server, error) { return startGo("go-single", "single", "", 0, log) },
-		func() (*server, error) { return startNode("node-cluster-rr", cfg.NodeDir, "rr", 2, log) },
-		func() (*server, error) { return startNode("node-cluster-none", cfg.NodeDir, "none", 2, log) },
-		func() (*server, error) { return startPM2(cfg.NodeDir, 2, log) },
+	ss, stop, err := contender.StartAll(
+		func() (*contender.Server, error) { return startGo("herd-cluster", "cluster", "shared", 2, log) },
+		func() (*contender.Server, error) { return startGo("go-single", "single", "", 0, log) },
+		func() (*contender.Server, error) { return startNode("node-cluster-rr", cfg.NodeDir, "rr", 2, log) },
+		func() (*contender.Server, error) { return startNode("node-cluster-none", cfg.NodeDir, "none", 2, log) },
+		func() (*contender.Server, error) { return startPM2(cfg.NodeDir, 2, log) },
 	)
 	if err != nil {
 		return report.Row{}, err
@@ -144,14 +125,14 @@ func measureRPS(cfg *config, log io.Writer) (report.Row, error) {
 	var fns []func() float64
 	var names []string
 	for _, s := range ss {
-		names = append(names, s.name)
+		names = append(names, s.Name)
 		fns = append(fns, func() float64 {
-			o := loadgen.Options{Addr: s.addr, Conns: 32, KeepAlive: true}
+			o := loadgen.Options{Addr: s.Addr, Conns: 32, KeepAlive: true}
 			o.Duration = dur / 5
 			loadgen.Run(context.Background(), o) // warm-up
 			o.Duration = dur
 			r := loadgen.Run(context.Background(), o)
-			fmt.Fprintf(log, "  %-18s %8.0f req/s (%d failed)\n", s.name, r.RPS(), r.Failed)
+			fmt.Fprintf(log, "  %-18s %8.0f req/s (%d failed)\n", s.Name, r.RPS(), r.Failed)
 			return r.RPS()
 		})
 	}
@@ -167,10 +148,10 @@ func measureRPS(cfg *config, log io.Writer) (report.Row, error) {
 // measureRespawn: SIGKILL of the only worker until its replacement answers.
 func measureRespawn(cfg *config, log io.Writer) (report.Row, error) {
 	fmt.Fprintln(log, "respawn: starting contenders (1 worker each)")
-	ss, stop, err := startAll(
-		func() (*server, error) { return startGo("herd-cluster", "cluster", "shared", 1, log) },
-		func() (*server, error) { return startNode("node-cluster-rr", cfg.NodeDir, "rr", 1, log) },
-		func() (*server, error) { return startPM2(cfg.NodeDir, 1, log) },
+	ss, stop, err := contender.StartAll(
+		func() (*contender.Server, error) { return startGo("herd-cluster", "cluster", "shared", 1, log) },
+		func() (*contender.Server, error) { return startNode("node-cluster-rr", cfg.NodeDir, "rr", 1, log) },
+		func() (*contender.Server, error) { return startPM2(cfg.NodeDir, 1, log) },
 	)
 	if err != nil {
 		return report.Row{}, err
@@ -180,14 +161,14 @@ func measureRespawn(cfg *config, log io.Writer) (report.Row, error) {
 	var fns []func() float64
 	var names []string
 	for _, s := range ss {
-		names = append(names, s.name)
+		names = append(names, s.Name)
 		fns = append(fns, func() float64 {
 			ms, err := respawnOnce(s)
 			if err != nil {
-				fmt.Fprintf(log, "  %-18s respawn failed: %v\n", s.name, err)
+				fmt.Fprintf(log, "  %-18s respawn failed: %v\n", s.Name, err)
 				return math.NaN()
 			}
-			fmt.Fprintf(log, "  %-18s %6.1f ms\n", s.name, ms)
+			fmt.Fprintf(log, "  %-18s %6.1f ms\n", s.Name, ms)
 			// Let the new worker pass its minimum uptime (herd's 1s) so that
 			// every kill is a first failure, as a user's occasional crash is.
 			time.Sleep(1100 * time.Millisecond)
@@ -208,13 +189,13 @@ func measureRespawn(cfg *config, log io.Writer) (report.Row, error) {
 
 // respawnOnce kills the worker that answers and times until a different
 // pid answers.
-func respawnOnce(s *server) (float64, error) {
-	pid, err := probe.WhoAnswers(s.addr, 5*time.Second)
+func respawnOnce(s *contender.Server) (float64, error) {
+	pid, err := probe.WhoAnswers(s.Addr, 5*time.Second)
 	if err != nil {
 		return 0, err
 	}
-	if s.pids != nil {
-		s.pids[pid] = true
+	if s.PIDs != nil {
+		s.PIDs[pid] = true
 	}
 	start := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -225,10 +206,10 @@ func respawnOnce(s *server) (float64, error) {
 		// round-robin primary does that) would otherwise hang until a long
 		// timeout. A request queued in a shared accept queue is answered as
 		// soon as the replacement accepts, well within one attempt.
-		got, err := probe.WhoAnswers(s.addr, 100*time.Millisecond)
+		got, err := probe.WhoAnswers(s.Addr, 100*time.Millisecond)
 		if err == nil && got != pid {
-			if s.pids != nil {
-				s.pids[got] = true
+			if s.PIDs != nil {
+				s.PIDs[got] = true
 			}
 			return float64(time.Since(start).Microseconds()) / 1000, nil
 		}
@@ -253,12 +234,12 @@ func dropNaN(xs []float64) []float64 {
 // and the req/s of that load, per policy.
 func measureBalance(cfg *config, log io.Writer) ([]report.Row, error) {
 	fmt.Fprintln(log, "balance: starting contenders (2 workers each)")
-	ss, stop, err := startAll(
-		func() (*server, error) { return startGo("herd-shared", "cluster", "shared", 2, log) },
-		func() (*server, error) { return startGo("herd-reuseport", "cluster", "reuseport", 2, log) },
-		func() (*server, error) { return startGo("herd-dispatch", "cluster", "dispatch", 2, log) },
-		func() (*server, error) { return startNode("node-cluster-rr", cfg.NodeDir, "rr", 2, log) },
-		func() (*server, error) { return startNode("node-cluster-none", cfg.NodeDir, "none", 2, log) },
+	ss, stop, err := contender.StartAll(
+		func() (*contender.Server, error) { return startGo("herd-shared", "cluster", "shared", 2, log) },
+		func() (*contender.Server, error) { return startGo("herd-reuseport", "cluster", "reuseport", 2, log) },
+		func() (*contender.Server, error) { return startGo("herd-dispatch", "cluster", "dispatch", 2, log) },
+		func() (*contender.Server, error) { return startNode("node-cluster-rr", cfg.NodeDir, "rr", 2, log) },
+		func() (*contender.Server, error) { return startNode("node-cluster-none", cfg.NodeDir, "none", 2, log) },
 	)
 	if err != nil {
 		return nil, err
@@ -272,9 +253,9 @@ func measureBalance(cfg *config, log io.Writer) ([]report.Row, error) {
 	var fns []func() float64
 	var names []string
 	for i, s := range ss {
-		names = append(names, s.name)
+		names = append(names, s.Name)
 		fns = append(fns, func() float64 {
-			r := loadgen.Run(context.Background(), loadgen.Options{Addr: s.addr, Conns: 16, Duration: dur, CountBodies: true})
+			r := loadgen.Run(context.Background(), loadgen.Options{Addr: s.Addr, Conns: 16, Duration: dur, CountBodies: true})
 			lo, hi := int64(math.MaxInt64), int64(0)
 			for _, n := range r.Bodies {
 				lo, hi = min(lo, n), max(hi, n)
@@ -284,7 +265,7 @@ func measureBalance(cfg *config, log io.Writer) ([]report.Row, error) {
 			}
 			ratio := float64(hi) / float64(max(lo, 1))
 			rps[i] = append(rps[i], r.RPS())
-			fmt.Fprintf(log, "  %-18s max/min %.2f over %d workers, %6.0f req/s new connections (%d failed %v)\n", s.name, ratio, len(r.Bodies), r.RPS(), r.Failed, r.Errors)
+			fmt.Fprintf(log, "  %-18s max/min %.2f over %d workers, %6.0f req/s new connections (%d failed %v)\n", s.Name, ratio, len(r.Bodies), r.RPS(), r.Failed, r.Errors)
 			return ratio
 		})
 	}

@@ -4,16 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/herdrun/herd/bench/internal/report"
+	"github.com/herdrun/herd/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -27,27 +28,6 @@ func TestRSSAndRoot(t *testing.T) {
 	if _, err := repoRoot(); err != nil {
 		t.Fatal(err)
 	}
-	if _, port, err := splitPort("127.0.0.1:8080"); err != nil || port != "8080" {
-		t.Fatalf("splitPort = %q, %v", port, err)
-	}
-}
-
-// requireNode skips without node or without the pinned Node peers in
-// bench/node/node_modules (installed by `cd bench/node && npm ci`), or
-// fails when HERD_REQUIRE_NODE=1, as in CI, which installs them.
-func requireNode(t *testing.T) {
-	t.Helper()
-	_, err := exec.LookPath("node")
-	if err == nil {
-		_, file, _, _ := runtime.Caller(0)
-		_, err = os.Stat(filepath.Join(filepath.Dir(file), "..", "node", "node_modules", "pm2", "bin", "pm2"))
-	}
-	if err != nil {
-		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
-			t.Fatalf("node and bench/node/node_modules are required (HERD_REQUIRE_NODE=1): %v", err)
-		}
-		t.Skipf("node or pm2 missing (run: cd bench/node && npm ci): %v", err)
-	}
 }
 
 // TestQuick runs the benchmark's smoke pass: herd run, Node's cluster
@@ -55,7 +35,8 @@ func requireNode(t *testing.T) {
 // saved report has a positive, finite sample for every contender. The
 // numbers themselves are not checked (the machine is shared).
 func TestQuick(t *testing.T) {
-	requireNode(t)
+	// The pinned PM2 comes from bench/node/node_modules (cd bench/node && npm ci).
+	testutil.RequireNode(t, "../node/node_modules/pm2/bin/pm2")
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "runbench")
 	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
@@ -117,4 +98,24 @@ func TestQuick(t *testing.T) {
 	if loadLines == 0 {
 		t.Errorf("no herd-run load line in the log:\n%s", log.String())
 	}
+}
+
+// TestRespawnWithoutReplacementFails kills a lone `node cluster-app.js`,
+// which nobody restarts: the respawn measurement must fail, naming the
+// contender, instead of recording the timeout as a sample.
+func TestRespawnWithoutReplacementFails(t *testing.T) {
+	testutil.RequireNode(t)
+	s, err := startNodeAlone("../node", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	saved := respawnTimeout
+	respawnTimeout = 2 * time.Second
+	defer func() { respawnTimeout = saved }()
+	ms, err := respawnOnce(s)
+	if err == nil || !strings.Contains(err.Error(), "node-alone") {
+		t.Fatalf("respawnOnce = %v ms, %v; want an error naming node-alone", ms, err)
+	}
+	t.Log(err)
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/herdrun/herd/bench/internal/probe"
-
 	"context"
 	"errors"
 	"fmt"
@@ -10,10 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/herdrun/herd/bench/internal/contender"
+	"github.com/herdrun/herd/bench/internal/probe"
 	"github.com/herdrun/herd/bench/internal/report"
 	"github.com/herdrun/herd/internal/loadgen"
 )
@@ -99,33 +98,15 @@ func run(cfg *config, out, log io.Writer) error {
 	return nil
 }
 
-func startAll(starts ...func() (*server, error)) ([]*server, func(), error) {
-	var ss []*server
-	stop := func() {
-		for _, s := range ss {
-			s.stop()
-		}
-	}
-	for _, st := range starts {
-		s, err := st()
-		if err != nil {
-			stop()
-			return nil, func() {}, err
-		}
-		ss = append(ss, s)
-	}
-	return ss, stop, nil
-}
-
 // measureRPS: keep-alive throughput with 2 instances, then each
 // supervisor's RSS.
 func measureRPS(cfg *config, herdBin, nodeDir string, log io.Writer) ([]report.Row, error) {
 	fmt.Fprintln(log, "req/s: starting contenders")
-	ss, stop, err := startAll(
-		func() (*server, error) { return startHerd(herdBin, nodeDir, 2, log) },
-		func() (*server, error) { return startNode("node-cluster-rr", nodeDir, "rr", 2, log) },
-		func() (*server, error) { return startNode("node-cluster-none", nodeDir, "none", 2, log) },
-		func() (*server, error) { return startPM2(nodeDir, 2, log) },
+	ss, stop, err := contender.StartAll(
+		func() (*contender.Server, error) { return startHerd(herdBin, nodeDir, 2, log) },
+		func() (*contender.Server, error) { return startNode("node-cluster-rr", nodeDir, "rr", 2, log) },
+		func() (*contender.Server, error) { return startNode("node-cluster-none", nodeDir, "none", 2, log) },
+		func() (*contender.Server, error) { return startPM2(nodeDir, 2, log) },
 	)
 	if err != nil {
 		return nil, err
@@ -138,17 +119,17 @@ func measureRPS(cfg *config, herdBin, nodeDir string, log io.Writer) ([]report.R
 	fns := make([]func() float64, len(ss))
 	for i, s := range ss {
 		fns[i] = func() float64 {
-			r := loadgen.Run(context.Background(), loadgen.Options{Addr: s.addr, Conns: 32, KeepAlive: true, Duration: dur})
-			fmt.Fprintf(log, "  %s: %.0f req/s (%d failed)\n", s.name, r.RPS(), r.Failed)
+			r := loadgen.Run(context.Background(), loadgen.Options{Addr: s.Addr, Conns: 32, KeepAlive: true, Duration: dur})
+			fmt.Fprintf(log, "  %s: %.0f req/s (%d failed)\n", s.Name, r.RPS(), r.Failed)
 			return r.RPS()
 		}
 	}
 	samples := report.Alternate(cfg.Rounds, fns...)
 	mk := func(name, peer string, ratio float64) report.Row {
 		row := report.Row{Suite: "run", Name: name, Unit: "req/s", Better: "higher", TargetPeer: peer, TargetRatio: ratio,
-			Herd: report.Series{Name: ss[0].name, Samples: samples[0]}}
+			Herd: report.Series{Name: ss[0].Name, Samples: samples[0]}}
 		for i := 1; i < len(ss); i++ {
-			row.Peers = append(row.Peers, report.Series{Name: ss[i].name, Samples: samples[i]})
+			row.Peers = append(row.Peers, report.Series{Name: ss[i].Name, Samples: samples[i]})
 		}
 		return row
 	}
@@ -160,11 +141,11 @@ func measureRPS(cfg *config, herdBin, nodeDir string, log io.Writer) ([]report.R
 	// PM2's daemon).
 	rss := report.Row{Suite: "run", Name: "supervisor RSS with 2 instances (target herd <= 15 MB)", Unit: "MB", Better: "lower", TargetPeer: "pm2", TargetRatio: 0.25}
 	for i, s := range ss {
-		kb, err := rssKB(s.supervisorPID())
+		kb, err := rssKB(s.SupervisorPID())
 		if err != nil {
-			return nil, fmt.Errorf("%s RSS: %w", s.name, err)
+			return nil, fmt.Errorf("%s RSS: %w", s.Name, err)
 		}
-		sr := report.Series{Name: s.name, Samples: []float64{kb / 1024}}
+		sr := report.Series{Name: s.Name, Samples: []float64{kb / 1024}}
 		if i == 0 {
 			rss.Herd = sr
 		} else {
@@ -179,7 +160,7 @@ func measureRPS(cfg *config, herdBin, nodeDir string, log io.Writer) ([]report.R
 func measureStart(cfg *config, herdBin, nodeDir string, log io.Writer) (report.Row, error) {
 	fmt.Fprintln(log, "start until 2 instances answer")
 	var firstErr error
-	timed := func(start func() (*server, error)) func() float64 {
+	timed := func(start func() (*contender.Server, error)) func() float64 {
 		return func() float64 {
 			s, err := start()
 			if err != nil {
@@ -188,16 +169,16 @@ func measureStart(cfg *config, herdBin, nodeDir string, log io.Writer) (report.R
 				}
 				return 0
 			}
-			s.stop()
-			ms := float64(s.start) / float64(time.Millisecond)
-			fmt.Fprintf(log, "  %s: %.0f ms\n", s.name, ms)
+			s.Stop()
+			ms := float64(s.Start) / float64(time.Millisecond)
+			fmt.Fprintf(log, "  %s: %.0f ms\n", s.Name, ms)
 			return ms
 		}
 	}
 	samples := report.Alternate(cfg.Rounds,
-		timed(func() (*server, error) { return startHerd(herdBin, nodeDir, 2, log) }),
-		timed(func() (*server, error) { return startPM2(nodeDir, 2, log) }),
-		timed(func() (*server, error) { return startNode("node-cluster-rr", nodeDir, "rr", 2, log) }),
+		timed(func() (*contender.Server, error) { return startHerd(herdBin, nodeDir, 2, log) }),
+		timed(func() (*contender.Server, error) { return startPM2(nodeDir, 2, log) }),
+		timed(func() (*contender.Server, error) { return startNode("node-cluster-rr", nodeDir, "rr", 2, log) }),
 	)
 	if firstErr != nil {
 		return report.Row{}, firstErr
@@ -218,31 +199,24 @@ func measureRespawn(cfg *config, herdBin, nodeDir string, log io.Writer) (report
 	if err != nil {
 		return report.Row{}, err
 	}
-	defer s.stop()
+	defer s.Stop()
 	per := 10
 	if cfg.Quick {
 		per = 3
 	}
 	var firstErr error
 	respawn := func() float64 {
+		if firstErr != nil {
+			return 0
+		}
 		var total []float64
 		for range per {
-			old, err := probe.WhoAnswers(s.addr, 5*time.Second)
+			ms, err := respawnOnce(s)
 			if err != nil {
 				firstErr = err
 				return 0
 			}
-			t0 := time.Now()
-			syscall.Kill(old, syscall.SIGKILL)
-			for time.Since(t0) < 30*time.Second {
-				pid, err := probe.WhoAnswers(s.addr, 5*time.Second)
-				if err == nil && pid != old {
-					s.pids[pid] = true
-					break
-				}
-				time.Sleep(time.Millisecond)
-			}
-			total = append(total, float64(time.Since(t0))/float64(time.Millisecond))
+			total = append(total, ms)
 			time.Sleep(1100 * time.Millisecond) // past min uptime: the backoff starts afresh
 		}
 		m := report.Median(total)
@@ -250,23 +224,18 @@ func measureRespawn(cfg *config, herdBin, nodeDir string, log io.Writer) (report
 		return m
 	}
 	nodeStart := func() float64 {
+		if firstErr != nil {
+			return 0
+		}
 		var total []float64
 		for range per {
-			addr, err := freeAddr()
+			ns, err := startNodeAlone(nodeDir, log)
 			if err != nil {
 				firstErr = err
 				return 0
 			}
-			_, port, _ := splitPort(addr)
-			cmd := exec.Command("node", filepath.Join(nodeDir, "cluster-app.js"))
-			cmd.Env = append(os.Environ(), "PORT="+port)
-			ns, err := startCmd("node-alone", addr, 1, cmd, log)
-			if err != nil {
-				firstErr = err
-				return 0
-			}
-			ns.stop()
-			total = append(total, float64(ns.start)/float64(time.Millisecond))
+			ns.Stop()
+			total = append(total, float64(ns.Start)/float64(time.Millisecond))
 		}
 		m := report.Median(total)
 		fmt.Fprintf(log, "  node start-up p50 %.1f ms\n", m)
@@ -281,11 +250,27 @@ func measureRespawn(cfg *config, herdBin, nodeDir string, log io.Writer) (report
 		Peers: []report.Series{{Name: "node start-up", Samples: samples[1]}}}, nil
 }
 
-func splitPort(addr string) (string, string, error) {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			return addr[:i], addr[i+1:], nil
-		}
+// respawnTimeout bounds the wait for a replacement instance after a kill
+// (a variable so that a test can shorten it).
+var respawnTimeout = 30 * time.Second
+
+// respawnOnce kills the instance of s that answers and returns the
+// milliseconds until a different pid answers. It fails, naming s, if no
+// instance answers before the kill or no replacement within respawnTimeout.
+func respawnOnce(s *contender.Server) (float64, error) {
+	old, err := probe.WhoAnswers(s.Addr, 5*time.Second)
+	if err != nil {
+		return 0, fmt.Errorf("%s respawn: no instance answers before the kill: %w", s.Name, err)
 	}
-	return "", "", strconv.ErrSyntax
+	t0 := time.Now()
+	syscall.Kill(old, syscall.SIGKILL)
+	for time.Since(t0) < respawnTimeout {
+		pid, err := probe.WhoAnswers(s.Addr, 5*time.Second)
+		if err == nil && pid != old {
+			s.PIDs[pid] = true
+			return float64(time.Since(t0)) / float64(time.Millisecond), nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return 0, fmt.Errorf("%s respawn: no replacement for pid %d answered within %v of kill -9", s.Name, old, respawnTimeout)
 }

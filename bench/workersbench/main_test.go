@@ -3,13 +3,12 @@ package main
 import (
 	"io"
 	"math"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/herdrun/herd/child"
+	"github.com/herdrun/herd/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -23,26 +22,11 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// needNode skips without node and Piscina, unless HERD_REQUIRE_NODE=1.
-func needNode(t *testing.T, dir string) {
-	t.Helper()
-	_, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "piscina"))
-	}
-	if err != nil {
-		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
-			t.Fatalf("node and bench/node/node_modules are required (HERD_REQUIRE_NODE=1): %v", err)
-		}
-		t.Skipf("node or piscina missing: %v", err)
-	}
-}
-
 // TestQuick runs the -quick smoke pass: every row must have measured
 // something on every side. It asserts no speed: the machine may be busy.
 func TestQuick(t *testing.T) {
 	dir, _ := filepath.Abs("../node")
-	needNode(t, dir)
+	testutil.RequireNode(t, filepath.Join(dir, "node_modules", "piscina"))
 	r, err := run(quick, "test", dir, io.Discard)
 	if err != nil {
 		t.Fatal(err)
