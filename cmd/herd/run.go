@@ -44,7 +44,9 @@ Signals to herd: SIGHUP rolling reload (each new instance must be ready before
 the old one stops; a failing new instance aborts the reload and the old ones
 stay), SIGTERM/SIGINT graceful stop (SIGTERM to every instance, SIGKILL to its
 whole process group after --kill-timeout), SIGTTIN/SIGTTOU one instance more
-or less.
+or less. herd is the subreaper of what the apps start: a process they
+abandon (setsid, a double fork) is re-parented to herd, reaped when it exits
+and stopped when herd stops, so nothing outlives herd.
 
 Logs: every line goes to stdout, prefixed with the app and instance
 ("web[0] | ..."; colored on a terminal unless NO_COLOR is set), or as JSON
@@ -154,7 +156,7 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 		if len(args) > 0 {
 			return &usageError{errors.New("give --config or a command, not both")}
 		}
-		return runConfig(cmd, o, stdout, getenv)
+		return runConfig(cmd, o, stdout, stderr, getenv)
 	}
 	if o.envName != "" {
 		return &usageError{errors.New("--env needs --config (use -e KEY=VALUE to set a variable)")}
@@ -210,7 +212,7 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	return runErr(r.Run(cmd.Context()))
+	return withOrphans(stderr, o.killTimeout, func() error { return runErr(r.Run(cmd.Context())) })
 }
 
 // runErr maps a runner error to herd's exit statuses.
@@ -288,7 +290,7 @@ func newLogs(o runOptions, stdout io.Writer, getenv env) (*runner.Logs, func(), 
 }
 
 // runConfig runs the apps of a config file.
-func runConfig(cmd *cobra.Command, o runOptions, stdout io.Writer, getenv env) error {
+func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, getenv env) error {
 	if o.outFile != "" || o.errorFile != "" {
 		return &usageError{errors.New("--out-file and --error-file are for a single app: with --config, give each app out_file and error_file")}
 	}
@@ -321,5 +323,12 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout io.Writer, getenv env) e
 		}
 		rs = append(rs, r)
 	}
-	return runErr(runner.RunAll(cmd.Context(), rs))
+	var grace time.Duration // the longest kill timeout of the apps
+	for _, a := range apps {
+		grace = max(grace, a.KillTimeout)
+	}
+	if grace == 0 {
+		grace = 10 * time.Second
+	}
+	return withOrphans(stderr, grace, func() error { return runErr(runner.RunAll(cmd.Context(), rs)) })
 }

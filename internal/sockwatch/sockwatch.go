@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/herdrun/herd/internal/supervise"
 )
 
 // ErrNoSocket is returned by ListenInodes when no listening socket has one of
@@ -81,39 +83,12 @@ func parseListeners(b []byte, want map[int]bool) map[uint64]bool {
 // or in select or poll while holding it. Processes that vanish while they
 // are read are skipped.
 func Accepting(pid int, inodes map[uint64]bool) bool {
-	for _, p := range Tree(pid) {
+	for _, p := range supervise.Tree(pid) {
 		if processAccepting(p, inodes) {
 			return true
 		}
 	}
 	return false
-}
-
-// Tree returns pid followed by its descendants, read from the children
-// files of every thread in /proc (Linux 3.5 and later).
-func Tree(pid int) []int {
-	out := []int{pid}
-	seen := map[int]bool{pid: true}
-	for i := 0; i < len(out) && len(out) < 4096; i++ {
-		dir := procRoot + "/" + strconv.Itoa(out[i]) + "/task"
-		tasks, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, t := range tasks {
-			b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
-			if err != nil {
-				continue
-			}
-			for _, s := range strings.Fields(string(b)) {
-				if c, err := strconv.Atoi(s); err == nil && !seen[c] {
-					seen[c] = true
-					out = append(out, c)
-				}
-			}
-		}
-	}
-	return out
 }
 
 // processAccepting checks one process.

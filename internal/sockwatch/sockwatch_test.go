@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herdrun/herd/internal/supervise"
 	"go.uber.org/goleak"
 )
 
@@ -184,9 +185,9 @@ func TestDescendantIsAccepting(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SOCKWATCH_HELPER=netpoll")
 	start(t, cmd, f)
 	if !eventually(cmd.Process.Pid, inodes(t, ln)) {
-		t.Fatalf("a grandchild server never counted (tree %v)", Tree(cmd.Process.Pid))
+		t.Fatalf("a grandchild server never counted (tree %v)", supervise.Tree(cmd.Process.Pid))
 	}
-	if tr := Tree(cmd.Process.Pid); len(tr) < 2 {
+	if tr := supervise.Tree(cmd.Process.Pid); len(tr) < 2 {
 		t.Fatalf("Tree = %v, want the shell and its child", tr)
 	}
 }

@@ -1,0 +1,146 @@
+// Package reaper makes a supervisor the parent of last resort of everything
+// its children start, so that nothing they leave behind outlives it.
+//
+// A process that a child starts and then abandons (a daemon that called
+// setsid, a double fork, a grandchild whose parent died) leaves the child's
+// process group, so killing the group misses it, and it is re-parented to
+// init. Start marks this process a child subreaper (prctl
+// PR_SET_CHILD_SUBREAPER): such processes are re-parented to it instead.
+// While it runs, a Reaper reaps adopted processes that have exited, so no
+// zombie accumulates; Stop ends the ones still alive.
+//
+// An adopted zombie is told apart from a child this process started itself
+// (which its own Wait reaps at once) by time: a child that is still a zombie
+// after a whole interval is reaped here. Stop assumes every child left is
+// adopted; call it only after waiting for the children this process started.
+//
+// The herd command uses it; a library should not, because it changes how the
+// whole process relates to its descendants.
+package reaper
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/herdrun/herd/internal/supervise"
+	"golang.org/x/sys/unix"
+)
+
+// Reaper reaps this process's adopted children. Create it with Start.
+type Reaper struct {
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	mu     sync.Mutex
+	reaped int
+}
+
+// Start makes this process a child subreaper and reaps, every interval
+// (0 means 1s), the children that have been zombies since the previous
+// pass. It fails when the kernel refuses the subreaper flag.
+func Start(interval time.Duration) (*Reaper, error) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("reaper: become child subreaper: %w", err)
+	}
+	r := &Reaper{stop: make(chan struct{}), done: make(chan struct{})}
+	go r.loop(interval)
+	return r, nil
+}
+
+// Reaped returns how many adopted zombies the background pass has reaped.
+func (r *Reaper) Reaped() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reaped
+}
+
+func (r *Reaper) loop(interval time.Duration) {
+	defer close(r.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := map[int]bool{} // zombies at the previous pass
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		now := map[int]bool{}
+		for _, pid := range supervise.Children(os.Getpid()) {
+			if supervise.State(pid) != 'Z' {
+				continue
+			}
+			if !last[pid] {
+				now[pid] = true // give its own Wait a whole interval
+				continue
+			}
+			if reap(pid) {
+				r.mu.Lock()
+				r.reaped++
+				r.mu.Unlock()
+			}
+		}
+		last = now
+	}
+}
+
+// reap collects pid's exit status if it has exited.
+func reap(pid int) bool {
+	var ws unix.WaitStatus
+	got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	return err == nil && got == pid
+}
+
+// Stop ends the background pass, then ends every process that is still a
+// child of this one, with its descendants: SIGTERM, then SIGKILL to what is
+// left after grace, and reaps them, giving up after grace plus 5s. Call it
+// once the children this process started have been waited for. It returns
+// the pids of the adopted children it found (nil when there were none) and
+// an error if some could not be reaped in time.
+func (r *Reaper) Stop(grace time.Duration) ([]int, error) {
+	r.once.Do(func() { close(r.stop) })
+	<-r.done
+	self := os.Getpid()
+	adopted := supervise.Children(self)
+	if len(adopted) == 0 {
+		return nil, nil
+	}
+	signalTrees(adopted, syscall.SIGTERM)
+	end := time.Now().Add(grace)
+	killed := false
+	for giveUp := end.Add(5 * time.Second); ; {
+		left := supervise.Children(self)
+		for _, pid := range left {
+			reap(pid)
+		}
+		left = supervise.Children(self)
+		if len(left) == 0 {
+			return adopted, nil
+		}
+		if now := time.Now(); now.After(giveUp) {
+			return adopted, fmt.Errorf("reaper: %d adopted process(es) not reaped: %v", len(left), left)
+		} else if !killed && now.After(end) {
+			signalTrees(left, syscall.SIGKILL)
+			killed = true
+		} else if killed {
+			signalTrees(left, syscall.SIGKILL) // their own children, adopted since
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// signalTrees sends sig to each pid and every descendant of it.
+func signalTrees(pids []int, sig syscall.Signal) {
+	for _, pid := range pids {
+		for _, p := range supervise.Tree(pid) {
+			_ = syscall.Kill(p, sig) // ESRCH: it has just exited
+		}
+	}
+}
