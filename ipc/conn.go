@@ -47,8 +47,9 @@ type Options struct {
 	RecvBuffer int
 }
 
-// Conn is one end of a channel. Send, SendBytes, SendHandle and Recv are
-// safe for concurrent use; messages from one goroutine keep their order.
+// Conn is one end of a channel. Send, SendBatch, SendBytes, SendBytesBatch,
+// SendHandle and Recv are safe for concurrent use; messages from one
+// goroutine keep their order.
 type Conn struct {
 	uc     *net.UnixConn
 	mode   Mode
@@ -478,25 +479,34 @@ func (c *Conn) SendHandle(ctx context.Context, v any, h any) error {
 // send writes one frame. In node mode it first waits until no handle
 // awaits an acknowledgement; a handle frame keeps the gate until the ACK.
 func (c *Conn) send(ctx context.Context, bufs [][]byte, h *outHandle) error {
+	_, err := c.sendCut(ctx, bufs, h, nil)
+	return err
+}
+
+// sendCut is send for bufs holding one or more frames, and returns how
+// many bytes went out. A write interrupted after n bytes, with 0 < n <
+// total, breaks the stream unless clean(n) reports that n is a frame
+// boundary (clean nil: there is none inside bufs).
+func (c *Conn) sendCut(ctx context.Context, bufs [][]byte, h *outHandle, clean func(int) bool) (int, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	if c.mode == ModeNode {
 		select {
 		case <-c.gate:
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-c.closing:
-			return ErrClosed
+			return 0, ErrClosed
 		case <-c.readDone:
-			return c.sendErrAfterRead()
+			return 0, c.sendErrAfterRead()
 		}
 		if h != nil {
 			c.pmu.Lock()
 			c.pending = h
 			c.pmu.Unlock()
 		}
-		err := c.write(ctx, bufs, h)
+		n, err := c.writeCut(ctx, bufs, h, clean)
 		if h == nil || err != nil {
 			if h != nil {
 				c.pmu.Lock()
@@ -505,9 +515,9 @@ func (c *Conn) send(ctx context.Context, bufs [][]byte, h *outHandle) error {
 			}
 			c.gate <- struct{}{}
 		}
-		return err
+		return n, err
 	}
-	return c.write(ctx, bufs, h)
+	return c.writeCut(ctx, bufs, h, clean)
 }
 
 func (c *Conn) sendErrAfterRead() error {
@@ -525,19 +535,20 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 var zeroHeader [fastHeaderLen]byte
 
-// write writes the buffers as one frame, with h's descriptor attached to
-// the first byte.
-func (c *Conn) write(ctx context.Context, bufs [][]byte, h *outHandle) error {
+// writeCut writes the buffers, which hold whole frames, with h's
+// descriptor attached to the first byte, and returns how many bytes went
+// out. See sendCut for clean.
+func (c *Conn) writeCut(ctx context.Context, bufs [][]byte, h *outHandle, clean func(int) bool) (int, error) {
 	select {
 	case c.wmu <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	case <-c.closing:
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	defer func() { <-c.wmu }()
 	if c.werr != nil {
-		return c.werr
+		return 0, c.werr
 	}
 	fd := -1
 	if h != nil {
@@ -545,14 +556,14 @@ func (c *Conn) write(ctx context.Context, bufs [][]byte, h *outHandle) error {
 	}
 	n, total, err := c.writeFrame(ctx, bufs, fd)
 	if err == nil {
-		return nil
+		return n, nil
 	}
-	if n > 0 && n < total {
+	if n > 0 && n < total && (clean == nil || !clean(n)) {
 		c.werr = fmt.Errorf("ipc: channel broken by an interrupted send: %w", err)
 		c.shutdown()
-		return c.werr
+		return n, c.werr
 	}
-	return c.writeErr(err)
+	return n, c.writeErr(err)
 }
 
 // writeFrame writes all of bufs, with descriptor fd (if not -1) attached

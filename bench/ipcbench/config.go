@@ -29,6 +29,7 @@ type config struct {
 	RTTN        int // round trips timed, per round
 	MsgWarm     int // small messages sent before the timed batch
 	MsgN        int // small messages in the timed batch
+	MsgBatch    int // messages per SendBatch call in the "herd batch" side
 	BytesSize   int // payload size of the bytes measurement
 	BytesWarm   int // payloads sent before the timed batch
 	BytesN      int // payloads in the timed batch (herd, Node advanced, floor)
@@ -59,6 +60,7 @@ func (c *config) fill() error {
 	def(&c.RTTN, 20000, 300)
 	def(&c.MsgWarm, 20000, 200)
 	def(&c.MsgN, 200000, 2000)
+	def(&c.MsgBatch, 128, 128)
 	def(&c.BytesSize, 64<<10, 64<<10)
 	def(&c.BytesWarm, 64, 4)
 	def(&c.BytesN, 1024, 32)
@@ -70,6 +72,9 @@ func (c *config) fill() error {
 	}
 	if c.Rounds < 1 {
 		return fmt.Errorf("rounds must be at least 1, got %d", c.Rounds)
+	}
+	if c.MsgBatch < 1 {
+		return fmt.Errorf("msg-batch must be at least 1, got %d", c.MsgBatch)
 	}
 	if c.StreamBytes%(1<<20) != 0 {
 		return fmt.Errorf("stream bytes must be a whole number of MiB, got %d", c.StreamBytes)

@@ -9,7 +9,7 @@
 //
 // Usage, from the repository root:
 //
-//	go run ./bench/ipcbench [-rounds N] [-quick] [-json out.json] [-md out.md]
+//	go run ./bench/ipcbench [-rounds N] [-only groups] [-msg-batch N] [-quick] [-json out.json] [-md out.md]
 //
 // -quick is a smoke pass of a few seconds with tiny counts; its numbers mean
 // nothing, it only keeps the harness working.
@@ -33,6 +33,7 @@ func main() {
 	flag.StringVar(&cfg.JSONPath, "json", "", "where to save the raw samples (default <repo>/bench/results/ipc.json)")
 	flag.StringVar(&cfg.MarkdownPath, "md", "", "also write the table as Markdown to this file")
 	flag.StringVar(&cfg.NodeDir, "node-dir", "", "directory of the Node scripts (default <repo>/bench/node)")
+	flag.IntVar(&cfg.MsgBatch, "msg-batch", 0, "messages per SendBatch call in the msgs group's \"herd batch\" side (0: 128)")
 	flag.StringVar(&cfg.Only, "only", "", "comma-separated measurement groups to run: fork,rtt,msgs,bytes,exec,stream (default all)")
 	flag.Parse()
 	cfg.Command = "go run ./bench/ipcbench"

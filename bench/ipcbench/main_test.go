@@ -45,6 +45,7 @@ var wantRows = map[string]string{
 	"round trip p99, node-mode": "",
 	"small messages":            nameNodeJSON,
 	"small messages, node-mode": "",
+	"small messages, batched":   nameNodeJSON,
 	"64 KiB payloads":           nameNodeU8,
 	"exec('true')":              nameNodeExec,
 	"spawn('true')":             nameNodeSpawn,
@@ -147,6 +148,7 @@ func TestConfigRejectsBadInput(t *testing.T) {
 		{Rounds: -1, JSONPath: "x", NodeDir: "y"},
 		{Only: "fork,nope", JSONPath: "x", NodeDir: "y"},
 		{StreamBytes: 1000, JSONPath: "x", NodeDir: "y"},
+		{MsgBatch: -1, JSONPath: "x", NodeDir: "y"},
 	} {
 		if err := c.fill(); err == nil {
 			t.Errorf("config %+v accepted", c)

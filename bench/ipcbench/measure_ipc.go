@@ -127,6 +127,39 @@ func (b *bench) smallMsgs(mode ipc.Mode, warm, n int) (float64, error) {
 	return rate, errors.Join(err, stop(p))
 }
 
+// smallMsgsBatch is smallMsgs with the messages sent by SendBatch, size at
+// a time: the same messages to the same sink child, about one write(2)
+// per size messages instead of one per message.
+func (b *bench) smallMsgsBatch(mode ipc.Mode, warm, n, size int) (float64, error) {
+	ctx, cancel := b.context()
+	defer cancel()
+	p, err := b.startRole(ctx, mode, roleSink, "msgs", strconv.Itoa(warm), strconv.Itoa(n))
+	if err != nil {
+		return 0, err
+	}
+	msgs := make([]any, 0, size)
+	batch := func(count int) error {
+		for i := 0; i < count; {
+			msgs = msgs[:0]
+			for ; i < count && len(msgs) < size; i++ {
+				msgs = append(msgs, small{I: i})
+			}
+			if _, err := p.Channel.SendBatch(ctx, msgs...); err != nil {
+				return err
+			}
+		}
+		return waitDone(ctx, p.Channel)
+	}
+	var rate float64
+	if err = batch(warm); err == nil {
+		t0 := time.Now()
+		if err = batch(n); err == nil {
+			rate = float64(n) / time.Since(t0).Seconds()
+		}
+	}
+	return rate, errors.Join(err, stop(p))
+}
+
 // bulkBytes is smallMsgs for payloads of size bytes sent with SendBytes over
 // ModeFast, in MiB per second.
 func (b *bench) bulkBytes(warm, n, size int) (float64, error) {

@@ -70,6 +70,8 @@ func (b *bench) rows() []report.Row {
 		row("ipc", "small messages", "msg/s", "higher", ref{"msgs.fast", "herd fast"}, peers, nameNodeJSON, 4, note)
 		row("ipc", "small messages, node-mode", "msg/s", "higher", ref{"msgs.nodemode", nameHerdNodeMode}, peers, "", 0,
 			"herd to herd over Node's json framing")
+		row("ipc", "small messages, batched", "msg/s", "higher", ref{"msgs.batch", "herd batch"}, peers, nameNodeJSON, 4,
+			fmt.Sprintf("the same messages sent with SendBatch, %d per call (fast mode); Node's side is unchanged: its send() writes one message per system call too, queueing only what the socket does not take", c.MsgBatch))
 	}
 	if c.runs("bytes") {
 		row("ipc", fmt.Sprintf("%d KiB payloads", c.BytesSize>>10), "MiB/s", "higher", ref{"bytes.fast", "herd fast SendBytes"},

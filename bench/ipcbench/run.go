@@ -158,6 +158,7 @@ func (b *bench) contenders() []contender {
 			return median(b.node("ipc-msgs.js", "advanced", itoa(c.MsgWarm), itoa(c.MsgN)))
 		})
 		add("msgs.floor", func() (float64, error) { return b.floorMsgs(c.MsgWarm, c.MsgN, floorSmallSize) })
+		add("msgs.batch", func() (float64, error) { return b.smallMsgsBatch(ipc.ModeFast, c.MsgWarm, c.MsgN, c.MsgBatch) })
 	}
 	if c.runs("bytes") {
 		add("bytes.fast", func() (float64, error) { return b.bulkBytes(c.BytesWarm, c.BytesN, c.BytesSize) })
