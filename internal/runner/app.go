@@ -111,6 +111,10 @@ type App struct {
 	// more than LogMaxAge ago, when the file is opened and at each
 	// rotation; 0 keeps them by count only.
 	LogMaxAge time.Duration
+
+	// Unsupported lists the keys of the app's PM2 ecosystem entry that herd
+	// does not act on (LoadConfig fills it); New logs a warning naming them.
+	Unsupported []string
 }
 
 // ErrNoCommand is returned for an App without a command.

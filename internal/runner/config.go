@@ -66,10 +66,13 @@ func (e *ConfigError) Error() string {
 // interpreter, node_args, instances (number, 0, -1 or "max"), exec_mode
 // ("cluster" needs PORT in env: herd shares that port), env, env_<name>,
 // cwd, wait_ready, kill_timeout and min_uptime (ms), max_restarts,
+// restart_delay and exp_backoff_restart_delay (ms),
 // autorestart, stop_exit_codes, max_memory_restart, log_file, out_file
-// (or output) and error_file (or error). Every instance of an app writes
-// to the same files (PM2's merge_logs); rotation is built in with the
-// defaults of App.LogMaxSize and App.LogKeep. Other keys are ignored.
+// (or output) and error_file (or error), interpreter_args (as node_args).
+// Every instance of an app writes to the same files (PM2's merge_logs);
+// rotation is built in with the defaults of App.LogMaxSize and App.LogKeep.
+// Other keys (watch, cron_restart, ...) are listed in App.Unsupported, and
+// herd warns about them when the app starts.
 //
 // Relative cwd and log file paths are relative to the config file's
 // directory.
@@ -395,6 +398,7 @@ type ecoApp struct {
 	Args             json.RawMessage `json:"args"`
 	Interpreter      string          `json:"interpreter"`
 	NodeArgs         json.RawMessage `json:"node_args"`
+	InterpreterArgs  json.RawMessage `json:"interpreter_args"`
 	Instances        json.RawMessage `json:"instances"`
 	ExecMode         string          `json:"exec_mode"`
 	Cwd              string          `json:"cwd"`
@@ -411,6 +415,33 @@ type ecoApp struct {
 	Output           string          `json:"output"`
 	ErrorFile        string          `json:"error_file"`
 	Error            string          `json:"error"`
+	RestartDelay     int64           `json:"restart_delay"`
+	ExpBackoff       int64           `json:"exp_backoff_restart_delay"`
+}
+
+// ecoKnown are the ecosystem keys herd acts on (ecoApp's, and env blocks)
+// or that ask for what herd always does: merge_logs and combine_logs (one
+// file for every instance), time (file lines carry timestamps), treekill.
+var ecoKnown = map[string]bool{
+	"name": true, "script": true, "args": true, "interpreter": true, "node_args": true, "interpreter_args": true,
+	"instances": true, "exec_mode": true, "cwd": true, "wait_ready": true, "kill_timeout": true,
+	"listen_timeout": true, "min_uptime": true, "max_restarts": true, "autorestart": true,
+	"stop_exit_codes": true, "max_memory_restart": true, "log_file": true, "out_file": true, "output": true,
+	"error_file": true, "error": true, "restart_delay": true, "exp_backoff_restart_delay": true, "env": true,
+	"merge_logs": true, "combine_logs": true, "time": true, "treekill": true,
+}
+
+// ecoUnsupported returns, sorted, the keys of an ecosystem app that herd
+// does not act on (watch, cron_restart, ...).
+func ecoUnsupported(all map[string]json.RawMessage) []string {
+	var out []string
+	for k := range all {
+		if !ecoKnown[k] && !strings.HasPrefix(k, "env_") {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
@@ -447,6 +478,11 @@ func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
 		nodeArgs, err := stringOrList(e.NodeArgs)
 		if err != nil {
 			return bad("node_args: " + err.Error())
+		}
+		if len(nodeArgs) == 0 {
+			if nodeArgs, err = stringOrList(e.InterpreterArgs); err != nil {
+				return bad("interpreter_args: " + err.Error())
+			}
 		}
 		a := App{Name: e.Name, Command: scriptCommand(e.Script, e.Interpreter, nodeArgs, args), Dir: e.Cwd, MaxRestarts: e.MaxRestarts,
 			LogFile: e.LogFile, OutFile: cmp.Or(e.OutFile, e.Output), ErrorFile: cmp.Or(e.ErrorFile, e.Error)}
@@ -520,6 +556,16 @@ func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
 				return bad("max_memory_restart: " + err.Error())
 			}
 		}
+		switch {
+		case e.RestartDelay < 0 || e.ExpBackoff < 0:
+			return bad("restart_delay and exp_backoff_restart_delay are milliseconds, not negative")
+		case e.ExpBackoff > 0: // PM2: grows from this, capped at 15s
+			a.BackoffInitial, a.BackoffMax = time.Duration(e.ExpBackoff)*time.Millisecond, 15*time.Second
+		case e.RestartDelay > 0: // PM2: the same wait before every restart
+			a.BackoffInitial = time.Duration(e.RestartDelay) * time.Millisecond
+			a.BackoffMax = a.BackoffInitial
+		}
+		a.Unsupported = ecoUnsupported(all)
 		apps = append(apps, a)
 	}
 	return apps, nil

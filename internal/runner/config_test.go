@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 func writeFile(t *testing.T, name, src string) string {
@@ -95,13 +97,20 @@ const ecosystem = `{
       "kill_timeout": 3000,
       "max_memory_restart": "200M",
       "env": {"PORT": 8080, "NODE_ENV": "development"},
-      "env_production": {"NODE_ENV": "production"}
+      "env_production": {"NODE_ENV": "production"},
+      "merge_logs": true,
+      "watch": true,
+      "cron_restart": "0 * * * *",
+      "exp_backoff_restart_delay": 100
     },
     {
       "name": "cron",
       "script": "./cron.sh",
       "args": "--every 5m",
-      "autorestart": false
+      "autorestart": false,
+      "restart_delay": 250,
+      "interpreter": "bash",
+      "interpreter_args": "-e"
     }
   ]
 }
@@ -119,8 +128,12 @@ func TestLoadEcosystem(t *testing.T) {
 		!reflect.DeepEqual(a.Env, []string{"NODE_ENV=production", "PORT=8080"}) {
 		t.Errorf("api = %+v", a)
 	}
+	if a.BackoffInitial != 100*time.Millisecond || a.BackoffMax != 15*time.Second || !reflect.DeepEqual(a.Unsupported, []string{"cron_restart", "watch"}) {
+		t.Errorf("api backoff %v..%v, unsupported %q", a.BackoffInitial, a.BackoffMax, a.Unsupported)
+	}
 	c := apps[1]
-	if !reflect.DeepEqual(c.Command, []string{"./cron.sh", "--every", "5m"}) || c.Restart != "never" || len(c.Ports) != 0 {
+	if !reflect.DeepEqual(c.Command, []string{"bash", "-e", "./cron.sh", "--every", "5m"}) || c.Restart != "never" || len(c.Ports) != 0 ||
+		c.BackoffInitial != 250*time.Millisecond || c.BackoffMax != 250*time.Millisecond || c.Unsupported != nil {
 		t.Errorf("cron = %+v", c)
 	}
 }
@@ -140,5 +153,18 @@ func TestLoadEcosystemErrorsHaveLines(t *testing.T) {
 	_, err = LoadConfig(writeFile(t, "ecosystem.json", "{\n  \"apps\": [\n    {,}\n  ]\n}\n"), "")
 	if !errors.As(err, &ce) || ce.Line != 3 {
 		t.Errorf("syntax error: %v (want line 3)", err)
+	}
+}
+
+// New warns about the ecosystem keys herd does not act on.
+func TestUnsupportedKeysWarn(t *testing.T) {
+	var out testutil.SyncBuffer
+	r, err := New(App{Name: "api", Command: []string{"sh"}, Unsupported: []string{"cron_restart", "watch"}}, &Logs{Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if want := "herd api | WARN ecosystem keys herd does not support are ignored: cron_restart, watch"; !strings.Contains(out.String(), want) {
+		t.Fatalf("output %q, want %q", out.String(), want)
 	}
 }

@@ -111,6 +111,9 @@ func New(app App, logs *Logs) (*Runner, error) {
 	r := &Runner{app: app, logs: logs, tail: &tail{n: 12}, started: map[int]forked{}, instances: app.instances()}
 	lg := logs.Logger(app.Name)
 	r.log = lg
+	if len(app.Unsupported) > 0 {
+		lg.Warn("ecosystem keys herd does not support are ignored: " + strings.Join(app.Unsupported, ", "))
+	}
 	cfg := cluster.Config{
 		Workers:           r.instances,
 		Env:               append([]string{"HERD_APP=" + app.Name}, app.Env...),
