@@ -102,11 +102,14 @@ func openShared(ctx context.Context, policy Policy, a Addr) (*shared, error) {
 }
 
 // socketFile returns a duplicate of ln's descriptor as an *os.File that
-// stays non-blocking when handed to a child. (net.Listener.File returns one
-// whose Fd method, which os.StartProcess calls, switches the descriptor to
-// blocking mode; O_NONBLOCK belongs to the open file description, which every
-// worker shares, so their Accept calls would block in the kernel and Close
-// could no longer interrupt them.)
+// stays non-blocking when handed to a child and that this process's
+// netpoller does not watch. (net.Listener.File returns one whose Fd method,
+// which os.StartProcess calls, switches the descriptor to blocking mode;
+// O_NONBLOCK belongs to the open file description, which every worker
+// shares, so their Accept calls would block in the kernel and Close could no
+// longer interrupt them. And os.NewFile adds a non-blocking descriptor to the
+// netpoller: the primary, which never accepts on it, would be woken for
+// every new connection, taking CPU from the workers.)
 func socketFile(ln net.Listener) (*os.File, error) {
 	sc, ok := ln.(syscall.Conn)
 	if !ok {
@@ -124,7 +127,18 @@ func socketFile(ln net.Listener) (*os.File, error) {
 	if derr != nil {
 		return nil, os.NewSyscallError("fcntl", derr)
 	}
-	return os.NewFile(uintptr(nfd), "listener "+ln.Addr().String()), nil
+	// NewFile sees a blocking descriptor, so it does not register it; the
+	// flag is put back at once (nobody else holds the socket yet).
+	if err := unix.SetNonblock(nfd, false); err != nil {
+		unix.Close(nfd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	f := os.NewFile(uintptr(nfd), "listener "+ln.Addr().String())
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		f.Close()
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	return f, nil
 }
 
 // workerSocket returns the socket a new worker gets for s: the shared one,

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/herdrun/herd/internal/sockwatch"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
@@ -96,6 +98,42 @@ func TestReadyOnStartWaitsForEveryWorker(t *testing.T) {
 	// The boot line says how many slots existed when the cluster was ready.
 	if !strings.Contains(log.String(), "cluster: ready\" workers=3") {
 		t.Errorf("ready before every worker started:\n%s", log.String())
+	}
+	c.Shutdown(context.Background())
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The primary holds the shared socket for its workers but never watches it:
+// it is not woken by every new connection.
+func TestPrimaryDoesNotWatchSharedSocket(t *testing.T) {
+	cfg := Config{
+		Workers:      1,
+		Command:      []string{"sleep", "30"},
+		Listen:       []Addr{{Address: "127.0.0.1:0"}},
+		ReadyOnStart: true,
+		NoSignals:    true,
+		Logger:       discardLogger(),
+	}
+	c := New(cfg, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-c.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	inodes, err := sockwatch.ListenInodes([]int{c.Addrs()[0].(*net.TCPAddr).Port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sleep holds the socket without watching it, so only this process
+	// could make the tree count as accepting.
+	if sockwatch.Accepting(os.Getpid(), inodes) {
+		t.Error("the primary's netpoller watches the shared socket")
 	}
 	c.Shutdown(context.Background())
 	if err := <-done; err != nil {
