@@ -141,11 +141,13 @@ type Config struct {
 	// with the instance it came from.
 	Output func(id, slot int) (stdout, stderr io.Writer)
 
-	// WorkerProcs is the GOMAXPROCS of each Go worker. 0 means the CPUs
-	// divided among the workers at start (at least 1), so that N workers of
-	// a busy server do not run N times as many scheduler threads as there
-	// are cores; negative leaves Go's default. A GOMAXPROCS variable in the
-	// environment always wins. Command workers are not affected.
+	// WorkerProcs is the GOMAXPROCS of each Go worker. 0 leaves Go's
+	// default (every CPU), so that a worker holding more than its share of
+	// keep-alive connections (the shared socket does not balance them) can
+	// still use every core; negative divides the CPUs among the workers at
+	// start (at least 1 each), which wastes the idle share when the
+	// connections are uneven. A GOMAXPROCS variable in the environment
+	// always wins. Command workers are not affected.
 	WorkerProcs int
 
 	// ManualReady makes a worker ready only when it calls Worker.Ready.

@@ -134,8 +134,8 @@ func (c *Cluster) workerEnv(w *wproc, specs []addrSpec, nfiles int) []string {
 
 // workerProcs returns the GOMAXPROCS for Go workers, 0 for Go's default.
 func (c *Cluster) workerProcs() int {
-	if c.cfg.WorkerProcs != 0 {
-		return max(c.cfg.WorkerProcs, 0)
+	if c.cfg.WorkerProcs >= 0 {
+		return c.cfg.WorkerProcs
 	}
 	n := max(len(c.slots), c.cfg.Workers, 1)
 	return max(runtime.NumCPU()/n, 1)

@@ -30,8 +30,7 @@
 //
 // The cluster already spreads requests over the cores, so a goroutine pool
 // would add no parallelism, and it would compute on the cluster worker's own
-// few threads (the cluster gives each worker GOMAXPROCS = CPUs / workers),
-// competing with the requests it serves and its heartbeats. A small process
+// threads, competing with the requests it serves and its heartbeats. A small process
 // pool runs the loop at a lower CPU priority (Nice) where the kernel, not the
 // worker's scheduler, lets light requests win; a task that crashes or runs
 // past its timeout is killed without taking down the cluster worker and its
