@@ -29,6 +29,9 @@ func workerProcess(ctx context.Context, conn *ipc.Conn) error {
 	if err := m.Decode(&init); err != nil {
 		return fmt.Errorf("bad start message: %w", err)
 	}
+	if init.Nice > 0 {
+		reniceThreads(init.Nice)
+	}
 	var shared []*shm.Buffer
 	for range init.Shared {
 		m, err := conn.Recv(ctx)

@@ -150,6 +150,9 @@ type initMsg struct {
 	Shared int    `json:"shared,omitempty"`
 	// InFlight is how many tasks a pool worker runs at once.
 	InFlight int `json:"inFlight,omitempty"`
+	// Nice is Options.Nice: the worker applies it to every one of its
+	// threads (the parent's setpriority reaches only the main one).
+	Nice int `json:"nice,omitempty"`
 }
 
 // startProc starts a worker process and waits until it is ready.
@@ -218,7 +221,7 @@ func startProc(c *core, o *Options, name, mode, fn string, data []byte, onRecord
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTO)
 	defer cancel()
-	msg := initMsg{Mode: mode, Name: fn, Data: data, Shared: len(o.Shared)}
+	msg := initMsg{Mode: mode, Name: fn, Data: data, Shared: len(o.Shared), Nice: max(o.Nice, 0)}
 	if c != nil {
 		msg.InFlight = c.lim.inFlight
 	}

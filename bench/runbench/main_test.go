@@ -67,8 +67,8 @@ func TestQuick(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("%s: %v", jsonPath, err)
 	}
-	if len(rep.Rows) != 5 {
-		t.Errorf("%d rows, want 5:\n%s", len(rep.Rows), out.String())
+	if len(rep.Rows) != 6 {
+		t.Errorf("%d rows, want 6:\n%s", len(rep.Rows), out.String())
 	}
 	for _, row := range rep.Rows {
 		if len(row.Peers) == 0 {
@@ -85,10 +85,10 @@ func TestQuick(t *testing.T) {
 			}
 		}
 	}
-	// Under keep-alive load herd's instances answer every request.
+	// Under load, keep-alive or not, herd's instances answer every request.
 	loadLines := 0
 	for _, line := range strings.Split(log.String(), "\n") {
-		if strings.HasPrefix(line, "  herd-run: ") && strings.Contains(line, "req/s") {
+		if strings.HasPrefix(line, "  herd-run (keep-alive ") && strings.Contains(line, "req/s") {
 			loadLines++
 			if !strings.HasSuffix(line, "req/s (0 failed)") {
 				t.Errorf("herd run failed requests: %q", line)

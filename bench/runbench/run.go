@@ -98,8 +98,9 @@ func run(cfg *config, out, log io.Writer) error {
 	return nil
 }
 
-// measureRPS: keep-alive throughput with 2 instances, then each
-// supervisor's RSS.
+// measureRPS: keep-alive throughput with 2 instances, throughput with a
+// new connection per request (where Node's round-robin primary accepts
+// every connection), then each supervisor's RSS.
 func measureRPS(cfg *config, herdBin, nodeDir string, log io.Writer) ([]report.Row, error) {
 	fmt.Fprintln(log, "req/s: starting contenders")
 	ss, stop, err := contender.StartAll(
@@ -116,15 +117,18 @@ func measureRPS(cfg *config, herdBin, nodeDir string, log io.Writer) ([]report.R
 	if cfg.Quick {
 		dur = 300 * time.Millisecond
 	}
-	fns := make([]func() float64, len(ss))
-	for i, s := range ss {
-		fns[i] = func() float64 {
-			r := loadgen.Run(context.Background(), loadgen.Options{Addr: s.Addr, Conns: 32, KeepAlive: true, Duration: dur})
-			fmt.Fprintf(log, "  %s: %.0f req/s (%d failed)\n", s.Name, r.RPS(), r.Failed)
-			return r.RPS()
+	load := func(keepAlive bool, conns int) [][]float64 {
+		fns := make([]func() float64, len(ss))
+		for i, s := range ss {
+			fns[i] = func() float64 {
+				r := loadgen.Run(context.Background(), loadgen.Options{Addr: s.Addr, Conns: conns, KeepAlive: keepAlive, Duration: dur})
+				fmt.Fprintf(log, "  %s (keep-alive %v): %.0f req/s (%d failed)\n", s.Name, keepAlive, r.RPS(), r.Failed)
+				return r.RPS()
+			}
 		}
+		return report.Alternate(cfg.Rounds, fns...)
 	}
-	samples := report.Alternate(cfg.Rounds, fns...)
+	samples := load(true, 32)
 	mk := func(name, peer string, ratio float64) report.Row {
 		row := report.Row{Suite: "run", Name: name, Unit: "req/s", Better: "higher", TargetPeer: peer, TargetRatio: ratio,
 			Herd: report.Series{Name: ss[0].Name, Samples: samples[0]}}
@@ -137,6 +141,8 @@ func measureRPS(cfg *config, herdBin, nodeDir string, log io.Writer) ([]report.R
 		mk("hello-world, 2 instances, keep-alive, 32 conns", "node-cluster-rr", 1.1),
 		mk("same samples, target against PM2", "pm2", 1.2),
 	}
+	samples = load(false, 16)
+	rows = append(rows, mk("hello-world, 2 instances, new connection per request, 16 clients", "", 0))
 	// RSS of each supervisor after the load (herd; Node cluster's primary;
 	// PM2's daemon).
 	rss := report.Row{Suite: "run", Name: "supervisor RSS with 2 instances (target herd <= 15 MB)", Unit: "MB", Better: "lower", TargetPeer: "pm2", TargetRatio: 0.25}
