@@ -39,17 +39,8 @@ func TestReadyProbe(t *testing.T) {
 			}
 		},
 	}
-	c := New(cfg, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
 	began := time.Now()
-	go func() { done <- c.Run(ctx) }()
-	select {
-	case <-c.Ready():
-	case err := <-done:
-		t.Fatal(err)
-	}
+	c, stop := runReady(t, cfg)
 	if d := time.Since(began); d < 250*time.Millisecond {
 		t.Fatalf("ready after %v, before the workers' start-up (300ms) ended", d)
 	}
@@ -58,15 +49,14 @@ func TestReadyProbe(t *testing.T) {
 			t.Errorf("worker %d ready without its file", w.PID)
 		}
 	}
-	c.Shutdown(context.Background())
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 
 	// A probe that fails: the boot fails at the ready timeout.
 	cfg.Workers = 1
 	cfg.ReadyTimeout = 300 * time.Millisecond
 	cfg.ReadyProbe = func(context.Context, int) error { return errors.New("never") }
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	err := New(cfg, nil).Run(ctx)
 	var be *BootError
 	if !errors.As(err, &be) {
@@ -85,24 +75,12 @@ func TestReadyOnStartWaitsForEveryWorker(t *testing.T) {
 		NoSignals:    true,
 		Logger:       slog.New(slog.NewTextHandler(&log, nil)),
 	}
-	c := New(cfg, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	select {
-	case <-c.Ready():
-	case err := <-done:
-		t.Fatal(err)
-	}
+	_, stop := runReady(t, cfg)
 	// The boot line says how many slots existed when the cluster was ready.
 	if !strings.Contains(log.String(), "cluster: ready\" workers=3") {
 		t.Errorf("ready before every worker started:\n%s", log.String())
 	}
-	c.Shutdown(context.Background())
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 }
 
 // The primary holds the shared socket for its workers but never watches it:
@@ -116,16 +94,7 @@ func TestPrimaryDoesNotWatchSharedSocket(t *testing.T) {
 		NoSignals:    true,
 		Logger:       discardLogger(),
 	}
-	c := New(cfg, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	select {
-	case <-c.Ready():
-	case err := <-done:
-		t.Fatal(err)
-	}
+	c, stop := runReady(t, cfg)
 	inodes, err := sockwatch.ListenInodes([]int{c.Addrs()[0].(*net.TCPAddr).Port})
 	if err != nil {
 		t.Fatal(err)
@@ -135,8 +104,28 @@ func TestPrimaryDoesNotWatchSharedSocket(t *testing.T) {
 	if sockwatch.Accepting(os.Getpid(), inodes) {
 		t.Error("the primary's netpoller watches the shared socket")
 	}
-	c.Shutdown(context.Background())
-	if err := <-done; err != nil {
+	stop()
+}
+
+// runReady runs a cluster until it is ready; stop shuts it down and fails
+// the test if Run returned an error.
+func runReady(t *testing.T, cfg Config) (c *Cluster, stop func()) {
+	t.Helper()
+	c = New(cfg, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-c.Ready():
+	case err := <-done:
+		cancel()
 		t.Fatal(err)
+	}
+	return c, func() {
+		defer cancel()
+		c.Shutdown(context.Background())
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -119,28 +119,7 @@ func scenarioOrderBatch(p *peer) error {
 		}
 		sent <- nil
 	}()
-	recvErr := func() error {
-		for i := range orderCount {
-			m, err := p.recv(fmt.Sprintf("message %d", i))
-			if err != nil {
-				return err
-			}
-			var got struct {
-				Seq  *int   `json:"seq"`
-				From string `json:"from"`
-			}
-			if err := json.Unmarshal(m.Data, &got); err != nil || got.Seq == nil || *got.Seq != i || got.From != "node" {
-				return fmt.Errorf("message %d: got %s (%v)", i, short(m.Data), err)
-			}
-		}
-		return p.expectNoHandle("done", map[string]any{"done": "order", "received": orderCount})
-	}()
-	if recvErr != nil {
-		cancel() // do not wait for a sender stuck on a failed channel
-		<-sent
-		return recvErr
-	}
-	return <-sent
+	return checkOrder(p, cancel, sent)
 }
 
 // scenarioBytesBatch sends the byte payloads in one SendBytesBatch, then

@@ -52,28 +52,7 @@ func scenarioOrder(p *peer) error {
 		}
 		sent <- nil
 	}()
-	recvErr := func() error {
-		for i := range orderCount {
-			m, err := p.recv(fmt.Sprintf("message %d", i))
-			if err != nil {
-				return err
-			}
-			var got struct {
-				Seq  *int   `json:"seq"`
-				From string `json:"from"`
-			}
-			if err := json.Unmarshal(m.Data, &got); err != nil || got.Seq == nil || *got.Seq != i || got.From != "node" {
-				return fmt.Errorf("message %d: got %s (%v)", i, short(m.Data), err)
-			}
-		}
-		return p.expectNoHandle("done", map[string]any{"done": "order", "received": orderCount})
-	}()
-	if recvErr != nil {
-		cancel() // do not wait for a sender stuck on a failed channel
-		<-sent
-		return recvErr
-	}
-	return <-sent
+	return checkOrder(p, cancel, sent)
 }
 
 // scenarioBytes sends byte payloads with SendBytes, which Node gets as
@@ -100,4 +79,32 @@ func scenarioBytes(p *peer) error {
 		}
 	}
 	return p.expectNoHandle("done", map[string]any{"done": "bytes", "received": len(payloads)})
+}
+
+// checkOrder receives orderCount {"seq": i, "from": "node"} messages in
+// order and Node's "done" report while the sender reporting on sent runs;
+// on a failure it cancels the sender and waits for it.
+func checkOrder(p *peer, cancel context.CancelFunc, sent <-chan error) error {
+	recvErr := func() error {
+		for i := range orderCount {
+			m, err := p.recv(fmt.Sprintf("message %d", i))
+			if err != nil {
+				return err
+			}
+			var got struct {
+				Seq  *int   `json:"seq"`
+				From string `json:"from"`
+			}
+			if err := json.Unmarshal(m.Data, &got); err != nil || got.Seq == nil || *got.Seq != i || got.From != "node" {
+				return fmt.Errorf("message %d: got %s (%v)", i, short(m.Data), err)
+			}
+		}
+		return p.expectNoHandle("done", map[string]any{"done": "order", "received": orderCount})
+	}()
+	if recvErr != nil {
+		cancel() // do not wait for a sender stuck on a failed channel
+		<-sent
+		return recvErr
+	}
+	return <-sent
 }
