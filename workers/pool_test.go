@@ -63,9 +63,14 @@ func TestErrorsBothBackends(t *testing.T) {
 	}
 }
 
+// lateTask is registered by the first test that needs it, after Dispatch:
+// worker processes never have it. (Once, so that -count=N works.)
+var lateTask = sync.OnceValue(func() Task[int, int] {
+	return Register("test.late", func(ctx context.Context, n int) (int, error) { return n, nil })
+})
+
 func TestUnknownTaskInWorker(t *testing.T) {
-	// Registered here, after Dispatch: worker processes never have it.
-	late := Register("test.late", func(ctx context.Context, n int) (int, error) { return n, nil })
+	late := lateTask()
 	p := newPool(t, late, Processes, Options{Size: 1})
 	_, err := p.Run(context.Background(), 1)
 	if !errors.Is(err, ErrUnknownTask) {
