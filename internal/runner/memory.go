@@ -3,45 +3,20 @@ package runner
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/herdrun/herd/internal/supervise"
 )
 
-// treeRSS returns the resident memory, in bytes, of every process in the
-// process group pgid (herd starts each instance as the leader of its own
-// group, so this is the instance and what it started), read from /proc.
-func treeRSS(pgid int) int64 {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	pageSize := int64(os.Getpagesize())
+// treeRSS returns the resident memory, in bytes, of pid and every process
+// it started (its descendants, found through /proc's children files, so a
+// child in another process group or session counts too).
+func treeRSS(pid int) int64 {
 	var total int64
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
+	for _, p := range supervise.Tree(pid) {
+		if st, err := supervise.ReadStats(p); err == nil {
+			total += st.RSS
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		// Fields after the command: state ppid pgrp ... rss is field 24.
-		f := strings.Fields(s[i+1:])
-		if len(f) < 22 {
-			continue
-		}
-		if g, _ := strconv.Atoi(f[2]); g != pgid {
-			continue
-		}
-		pages, _ := strconv.ParseInt(f[21], 10, 64)
-		total += pages * pageSize
 	}
 	return total
 }

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/herdrun/herd/internal/supervise"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
@@ -139,9 +142,20 @@ func TestRotatingFile(t *testing.T) {
 }
 
 func TestTreeRSS(t *testing.T) {
-	// This test process leads no group of its own, but its group has it.
-	pgid, _ := syscallGetpgid()
-	if rss := treeRSS(pgid); rss <= 0 {
-		t.Errorf("treeRSS(own group %d) = %d", pgid, rss)
+	// A shell that forks a sleep (no exec: "; exit"): its tree is two
+	// processes, each with some resident memory.
+	cmd := exec.Command("/bin/sh", "-c", "sleep 30; exit 0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
+	sh, _ := supervise.ReadStats(cmd.Process.Pid)
+	testutil.WaitFor(t, "the sleep", func() bool { return len(supervise.Tree(cmd.Process.Pid)) == 2 })
+	if rss := treeRSS(cmd.Process.Pid); rss <= sh.RSS {
+		t.Errorf("treeRSS = %d, want more than the shell's own %d", rss, sh.RSS)
+	}
+	if rss := treeRSS(1 << 22); rss != 0 {
+		t.Errorf("treeRSS(no such pid) = %d", rss)
 	}
 }
