@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -361,7 +362,15 @@ func (c *Cluster) checkBooted() {
 	}
 	c.booted = true
 	close(c.readyC)
-	c.log().Info("cluster: ready", "workers", len(c.slots), "policy", c.cfg.Policy.String())
+	args := []any{"workers", len(c.slots), "policy", c.cfg.Policy.String()}
+	if len(c.lns) > 0 {
+		addrs := make([]string, len(c.lns))
+		for i, s := range c.lns {
+			addrs[i] = s.addr.String()
+		}
+		args = append(args, "listen", strings.Join(addrs, ","))
+	}
+	c.log().Info("cluster: ready", args...)
 }
 
 func (c *Cluster) onExit(w *wproc, err error) {
