@@ -29,8 +29,8 @@ func workerProcess(ctx context.Context, conn *ipc.Conn) error {
 	if err := m.Decode(&init); err != nil {
 		return fmt.Errorf("bad start message: %w", err)
 	}
-	if init.Nice > 0 {
-		reniceThreads(init.Nice)
+	if init.Nice > 0 || init.Idle {
+		lowerThreads(init.Nice, init.Idle)
 	}
 	var shared []*shm.Buffer
 	for range init.Shared {

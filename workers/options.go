@@ -131,9 +131,19 @@ type Options struct {
 	StartTimeout time.Duration
 
 	// Nice, if positive, lowers the CPU priority of worker processes by
-	// that much (setpriority), so that the parent's request handling
-	// stays responsive while workers compute.
+	// that much (setpriority, applied to every thread of the worker), so
+	// that the parent's request handling stays responsive while workers
+	// compute.
 	Nice int
+
+	// Idle runs worker processes under Linux's SCHED_IDLE policy: they get
+	// the CPU time no normal thread wants, and a normal thread that wakes
+	// up (the server's, for a request) preempts them at once, where a
+	// niced worker may finish its time slice first. Use it for work that
+	// must never delay requests; on a machine that is busy with normal
+	// work, idle workers get almost no CPU. Nice still sets their weight
+	// among idle threads.
+	Idle bool
 
 	// Stdout and Stderr receive the worker processes' output, each line
 	// prefixed with "[<Name> <pid>] ". nil means this process's own

@@ -14,7 +14,6 @@ import (
 
 	"github.com/herdrun/herd/child"
 	"github.com/herdrun/herd/ipc"
-	"golang.org/x/sys/unix"
 )
 
 // roleName is the child.Register role of worker processes.
@@ -153,6 +152,8 @@ type initMsg struct {
 	// Nice is Options.Nice: the worker applies it to every one of its
 	// threads (the parent's setpriority reaches only the main one).
 	Nice int `json:"nice,omitempty"`
+	// Idle is Options.Idle, applied the same way.
+	Idle bool `json:"idle,omitempty"`
 }
 
 // startProc starts a worker process and waits until it is ready.
@@ -211,8 +212,8 @@ func startProc(c *core, o *Options, name, mode, fn string, data []byte, onRecord
 		}
 		return nil, &StartError{Err: err}
 	}
-	if o.Nice > 0 {
-		unix.Setpriority(unix.PRIO_PROCESS, p.Pid, o.Nice)
+	if o.Nice > 0 || o.Idle {
+		setPriority(p.Pid, max(o.Nice, 0), o.Idle) // the main thread at once
 	}
 	if w.mem != nil {
 		if err := w.mem.beforeReady(p.Pid); err != nil {
@@ -221,7 +222,7 @@ func startProc(c *core, o *Options, name, mode, fn string, data []byte, onRecord
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTO)
 	defer cancel()
-	msg := initMsg{Mode: mode, Name: fn, Data: data, Shared: len(o.Shared), Nice: max(o.Nice, 0)}
+	msg := initMsg{Mode: mode, Name: fn, Data: data, Shared: len(o.Shared), Nice: max(o.Nice, 0), Idle: o.Idle}
 	if c != nil {
 		msg.InFlight = c.lim.inFlight
 	}

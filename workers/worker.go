@@ -66,6 +66,7 @@ type WorkerOptions struct {
 	Shared       []*shm.Buffer
 	MemoryLimit  int64
 	Nice         int
+	Idle         bool
 	StartTimeout time.Duration
 	Stdout       io.Writer
 	Stderr       io.Writer
@@ -244,7 +245,7 @@ func workerErr(name string, status byte, payload []byte, orig error) error {
 
 func startProcWorker(wt WorkerTask, data []byte, o *WorkerOptions) (*Worker, error) {
 	po := &Options{
-		Shared: o.Shared, MemoryLimit: o.MemoryLimit, Nice: o.Nice, StartTimeout: o.StartTimeout,
+		Shared: o.Shared, MemoryLimit: o.MemoryLimit, Nice: o.Nice, Idle: o.Idle, StartTimeout: o.StartTimeout,
 		Stdout: o.Stdout, Stderr: o.Stderr, Env: o.Env,
 	}
 	name := o.Name

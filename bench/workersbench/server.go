@@ -25,9 +25,11 @@ import (
 func init() {
 	// The herd side of the responsiveness scenario, in its own process as
 	// the Node server is: GET / on the request path, GET /heavy on a
-	// 2-process pool at lower CPU priority.
+	// 2-process pool at lower CPU priority: nice 5, or SCHED_IDLE
+	// (Options.Idle) when WORKERSBENCH_IDLE=1.
 	child.Register("workersbench.server", func(ctx context.Context, parent *ipc.Conn) error {
-		pool, err := workers.New(taskHeavy, &workers.Options{Backend: workers.Processes, Size: 2, Nice: 5, Name: "bench-heavy"})
+		idle := os.Getenv("WORKERSBENCH_IDLE") == "1"
+		pool, err := workers.New(taskHeavy, &workers.Options{Backend: workers.Processes, Size: 2, Nice: 5, Idle: idle, Name: "bench-heavy"})
 		if err != nil {
 			return err
 		}
@@ -76,9 +78,13 @@ type server struct {
 	stop func()
 }
 
-func startHerdServer() (*server, error) {
+func startHerdServer(idle bool) (*server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	p, err := child.ForkSelf(ctx, "workersbench.server", nil, &child.Options{Stderr: os.Stderr})
+	env := []string{"WORKERSBENCH_IDLE=0"}
+	if idle {
+		env[0] = "WORKERSBENCH_IDLE=1"
+	}
+	p, err := child.ForkSelf(ctx, "workersbench.server", nil, &child.Options{Stderr: os.Stderr, Env: append(os.Environ(), env...)})
 	if err != nil {
 		cancel()
 		return nil, err
@@ -175,20 +181,27 @@ func load(base string, n int, d time.Duration) (p99ms, heavyPerSec float64) {
 
 func responsiveness(p params, nodeDir string, log io.Writer) ([]report.Row, error) {
 	n := calibrateHeavy(50 * time.Millisecond)
-	hs, err := startHerdServer()
+	hs, err := startHerdServer(false)
 	if err != nil {
 		return nil, err
 	}
 	defer hs.stop()
+	is, err := startHerdServer(true)
+	if err != nil {
+		return nil, err
+	}
+	defer is.stop()
 	ns, err := startNodeServer(nodeDir)
 	if err != nil {
 		return nil, err
 	}
 	defer ns.stop()
-	var hp, hh, np, nh []float64
+	var hp, hh, ip, ih, np, nh []float64
 	for range p.respRounds {
 		a, b := load(hs.base, n, p.respDur)
 		hp, hh = append(hp, a), append(hh, b)
+		a, b = load(is.base, n, p.respDur)
+		ip, ih = append(ip, a), append(ih, b)
 		a, b = load(ns.base, n, p.respDur)
 		np, nh = append(np, a), append(nh, b)
 	}
@@ -201,5 +214,13 @@ func responsiveness(p params, nodeDir string, log io.Writer) ([]report.Row, erro
 		{Suite: "workers", Name: "responsiveness: heavy throughput", Unit: "req/s", Better: "higher",
 			Herd: report.Series{Name: "herd process pool", Samples: hh}, Peers: []report.Series{{Name: "node+piscina", Samples: nh}},
 			TargetPeer: "node+piscina", TargetRatio: 1.0, Note: note},
+		{Suite: "workers", Name: "responsiveness with Options.Idle: light-request p99", Unit: "ms", Better: "lower",
+			Herd:  report.Series{Name: "herd idle pool", Samples: ip},
+			Peers: []report.Series{{Name: "node+piscina", Samples: np}, {Name: "herd nice-5 pool", Samples: hp}},
+			Note:  note + "; the pool's workers under SCHED_IDLE"},
+		{Suite: "workers", Name: "responsiveness with Options.Idle: heavy throughput", Unit: "req/s", Better: "higher",
+			Herd:  report.Series{Name: "herd idle pool", Samples: ih},
+			Peers: []report.Series{{Name: "node+piscina", Samples: nh}, {Name: "herd nice-5 pool", Samples: hh}},
+			Note:  note + "; the pool's workers under SCHED_IDLE"},
 	}, nil
 }
