@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/herdrun/herd/internal/demo"
+	"github.com/herdrun/herd/internal/runner"
 	"github.com/spf13/cobra"
 )
 
@@ -95,10 +95,12 @@ func runDemo(cmd *cobra.Command, o demoOptions, getenv env) error {
 	if o.workers < 0 {
 		return &usageError{fmt.Errorf("--workers %d: want 0 or more", o.workers)}
 	}
+	// herd's own log style: "herd demo | msg k=v", colored on a terminal.
+	demoLog := (&runner.Logs{Out: stderr, Color: isTerminal(stderr) && getenv("NO_COLOR") == ""}).Logger("demo")
 	if o.workers > 0 {
 		err := demo.RunCluster(cmd.Context(), demo.ClusterOptions{
 			Host: o.host, Port: port, Workers: o.workers, Limit: limit, Grace: o.grace,
-			Out: cmd.OutOrStdout(), Log: slog.New(slog.NewTextHandler(stderr, nil)),
+			Out: cmd.OutOrStdout(), Log: demoLog,
 		})
 		if errors.Is(err, demo.ErrPortInUse) {
 			return fmt.Errorf("%w; stop the program using it, or pick another port with --port", err)
@@ -119,7 +121,7 @@ func runDemo(cmd *cobra.Command, o demoOptions, getenv env) error {
 	s := &demo.Server{
 		Limit:  limit,
 		Grace:  grace,
-		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
+		Logger: demoLog,
 	}
 	return s.Serve(ctx, ln)
 }

@@ -60,7 +60,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("herd demo after SIGTERM: exit %d\nstderr:\n%s", code, h.stderr.String())
 	}
 	errOut := h.stderr.String()
-	for _, want := range []string{`answer="Result is 20979000"`, "herd: got SIGTERM, stopping", "msg=stopped"} {
+	for _, want := range []string{`answer="Result is 20979000"`, "herd: got SIGTERM, stopping", "herd demo | stopped"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
@@ -149,7 +149,7 @@ func TestDemoSignalNoOrphans(t *testing.T) {
 			if code := <-status; code != 503 {
 				t.Fatalf("/heavy at shutdown answered %d, want 503", code)
 			}
-			if !strings.Contains(h.stderr.String(), `msg="cancelling in-flight requests" in_flight=1`) {
+			if !strings.Contains(h.stderr.String(), `herd demo | WARN cancelling in-flight requests in_flight=1`) {
 				t.Errorf("stderr lacks the cancel step:\n%s", h.stderr.String())
 			}
 		})

@@ -168,3 +168,12 @@ func TestUnsupportedKeysWarn(t *testing.T) {
 		t.Fatalf("output %q, want %q", out.String(), want)
 	}
 }
+
+// herd's own lines quote a value that would not read back as one token.
+func TestLogValuesQuoted(t *testing.T) {
+	var out testutil.SyncBuffer
+	(&Logs{Out: &out}).Logger("web").Info("starting", "command", "node app.js", "n", 2, "empty", "")
+	if want := `herd web | starting command="node app.js" n=2 empty=""` + "\n"; out.String() != want {
+		t.Fatalf("got %q, want %q", out.String(), want)
+	}
+}

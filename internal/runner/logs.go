@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -96,7 +98,7 @@ func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 		b.WriteString(r.Level.String() + " ")
 	}
 	b.WriteString(r.Message)
-	add := func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true }
+	add := func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%s", a.Key, quoteValue(a.Value.String())); return true }
 	for _, a := range h.attrs {
 		add(a)
 	}
@@ -191,4 +193,13 @@ func stripColor(p []byte) []byte {
 		out = append(out, p[i])
 	}
 	return out
+}
+
+// quoteValue quotes a log value that would not read back as one token:
+// empty, or holding a space, '=', a quote or a control character.
+func quoteValue(v string) string {
+	if v == "" || strings.ContainsAny(v, " =\"\t\n\r") {
+		return strconv.Quote(v)
+	}
+	return v
 }
