@@ -29,9 +29,10 @@ type wevent struct {
 	m    ipc.Message // for a message
 }
 
-// checkEvery is how often the loop checks heartbeats, readiness deadlines
-// and lifetimes.
-const checkEvery = 50 * time.Millisecond
+// checkMax is the longest the loop sleeps between two checks of heartbeats,
+// readiness deadlines and lifetimes; it wakes at the next deadline when one
+// is due sooner (see nextCheck), so an idle primary wakes once a second.
+const checkMax = time.Second
 
 func (c *Cluster) log() *slog.Logger { return c.cfg.Logger }
 
@@ -61,8 +62,8 @@ func (c *Cluster) runPrimary(ctx context.Context) (err error) {
 		signal.Notify(sigc, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGTTIN, syscall.SIGTTOU)
 		defer signal.Stop(sigc)
 	}
-	tick := time.NewTicker(checkEvery)
-	defer tick.Stop()
+	check := time.NewTimer(checkMax)
+	defer check.Stop()
 
 	// Workers ready at once (ReadyOnStart) must not make the cluster
 	// booted before every initial slot exists.
@@ -89,9 +90,10 @@ func (c *Cluster) runPrimary(ctx context.Context) (err error) {
 		case <-ctxDone:
 			ctxDone = nil
 			c.beginStop(nil, "context done")
-		case now := <-tick.C:
+		case now := <-check.C:
 			c.check(now)
 		}
+		check.Reset(c.nextCheck(time.Now()))
 	}
 	close(c.loopDone)
 	for _, s := range c.lns {
@@ -477,6 +479,39 @@ func (c *Cluster) respawn(s *slot) {
 }
 
 // check enforces readiness deadlines, heartbeats and lifetimes.
+// nextCheck returns how long the loop may sleep before check has work: the
+// nearest readiness deadline, heartbeat deadline or recycling time, capped
+// at checkMax. A heartbeat that arrives meanwhile only moves its deadline
+// later, and a Command worker's first heartbeat is seen within checkMax.
+func (c *Cluster) nextCheck(now time.Time) time.Duration {
+	next := now.Add(checkMax)
+	hb := c.cfg.HeartbeatInterval > 0
+	for _, w := range c.workers {
+		if w.draining || w.killed {
+			continue
+		}
+		switch {
+		case !w.isReady:
+			next = earliest(next, w.started.Add(c.cfg.ReadyTimeout))
+		case hb && (w.beats.Load() || !w.command):
+			next = earliest(next, time.Unix(0, w.lastBeat.Load()).Add(c.cfg.HeartbeatTimeout))
+		}
+		if !w.recycleAt.IsZero() && !w.recycling {
+			next = earliest(next, w.recycleAt)
+		}
+	}
+	// check compares with ">": a millisecond past the deadline, and never
+	// a busy loop.
+	return max(next.Sub(now)+time.Millisecond, time.Millisecond)
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
 func (c *Cluster) check(now time.Time) {
 	hb := c.cfg.HeartbeatInterval > 0
 	for _, w := range c.workers {

@@ -81,6 +81,9 @@ type Conn struct {
 	rc     syscall.RawConn
 	direct atomic.Bool     // Recv callers do the reading; the background reader stands by
 	want   atomic.Int32    // Recv calls in progress
+	// noWant is signalled when the last Recv call in progress returns, so
+	// that the background reader waits for that instead of polling.
+	noWant chan struct{}
 	seq    atomic.Uint64   // Recv calls started
 	bgIn   atomic.Bool     // the background reader holds the role and may be blocked reading
 	dlSet  atomic.Bool     // a read deadline in the past was set to interrupt a read
@@ -145,6 +148,7 @@ func newConn(uc *net.UnixConn, opts *Options) (*Conn, error) {
 	c := &Conn{
 		rc:       rc,
 		role:     make(chan struct{}, 1),
+		noWant:   make(chan struct{}, 1),
 		uc:       uc,
 		mode:     opts.Mode,
 		max:      opts.MaxMessageSize,
@@ -256,7 +260,14 @@ func (c *Conn) Recv(ctx context.Context) (Message, error) {
 	}
 	c.want.Add(1)
 	c.seq.Add(1)
-	defer c.want.Add(-1)
+	defer func() {
+		if c.want.Add(-1) == 0 {
+			select {
+			case c.noWant <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	if !c.direct.Load() {
 		// Take reading over from the background reader; if it is blocked
 		// in a read, make that read return. (It checks want after setting
@@ -720,9 +731,23 @@ func (c *Conn) readLoop() {
 	idle := time.NewTimer(idleHandback)
 	idle.Stop()
 	defer idle.Stop()
-	var lastSeq uint64
 	for {
-		if c.direct.Load() || c.want.Load() > 0 {
+		if c.want.Load() > 0 {
+			// A Recv call reads: sleep until none is left.
+			select {
+			case <-c.noWant:
+			case <-c.closing:
+				c.endByClose()
+				return
+			case <-c.readDone:
+				return
+			}
+			continue
+		}
+		if c.direct.Load() {
+			// Recv calls have been reading: stand by for idleHandback
+			// more, and take over if none has started meanwhile.
+			seq := c.seq.Load()
 			idle.Reset(idleHandback)
 			select {
 			case <-idle.C:
@@ -732,8 +757,7 @@ func (c *Conn) readLoop() {
 			case <-c.readDone:
 				return
 			}
-			if s := c.seq.Load(); s != lastSeq || c.want.Load() > 0 {
-				lastSeq = s
+			if c.seq.Load() != seq || c.want.Load() > 0 {
 				continue
 			}
 			c.direct.Store(false)
