@@ -79,8 +79,8 @@ type Conn struct {
 	// acknowledgements and its receive budget.
 	role   chan struct{}
 	rc     syscall.RawConn
-	direct atomic.Bool     // Recv callers do the reading; the background reader stands by
-	want   atomic.Int32    // Recv calls in progress
+	direct atomic.Bool  // Recv callers do the reading; the background reader stands by
+	want   atomic.Int32 // Recv calls in progress
 	// noWant is signalled when the last Recv call in progress returns, so
 	// that the background reader waits for that instead of polling.
 	noWant chan struct{}
