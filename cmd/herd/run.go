@@ -234,12 +234,22 @@ func runErr(err error) error {
 	return err
 }
 
-// withTail adds the app's last stderr lines to err's message.
+// withTail adds the app's last stderr lines to err's message, and a hint
+// when they show the app binding a port itself.
 func withTail(err error, tail []string) error {
 	if len(tail) == 0 {
 		return fmt.Errorf("%w (no output on stderr)", err)
 	}
-	return fmt.Errorf("%w\nlast lines on stderr:\n  %s", err, strings.Join(tail, "\n  "))
+	msg := "%w\nlast lines on stderr:\n  %s"
+	for _, l := range tail {
+		if strings.Contains(l, "EADDRINUSE") || strings.Contains(l, "address already in use") {
+			msg += "\nhint: the app bound a port that herd already holds for it. It must serve on the socket herd" +
+				" passes (fd 3, LISTEN_FDS). A Node app does so unchanged when node is the command, or is started by a" +
+				" script that runs it (not through npm or yarn, which close inherited descriptors)."
+			break
+		}
+	}
+	return fmt.Errorf(msg, err, strings.Join(tail, "\n  "))
 }
 
 // exitCodeError is a failure with its own exit status.

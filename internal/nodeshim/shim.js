@@ -6,25 +6,51 @@
 // listen(port, host, cb) listen on that descriptor instead of binding the
 // port again, tells herd over the IPC channel when it did ("listening", and
 // "ready" when HERD_READY=listen), and on SIGTERM closes the servers it
-// adopted so that requests in flight finish before the process exits.
+// adopted so that requests in flight finish before the process exits. A node
+// started below herd's instance (npm start, a script, a cluster worker) that
+// inherited the descriptors adopts them too, without talking to herd.
 'use strict';
+const fs = require('fs');
 const net = require('net');
 
 const names = (process.env.LISTEN_FDNAMES || '').split(':');
-// Only the process herd started owns the sockets (systemd's rule), not a
-// node it spawns that inherits NODE_OPTIONS.
-const nfds = process.env.LISTEN_PID === String(process.pid) ? (parseInt(process.env.LISTEN_FDS || '0', 10) || 0) : 0;
+// The process herd started owns the sockets (systemd's rule). A node that
+// a wrapper herd started runs (npm start, a shell script), or that the app
+// itself forks (Node's cluster workers), may use them too when it has
+// inherited them: LISTEN_PID is then one of its ancestors.
+const direct = process.env.LISTEN_PID === String(process.pid);
+
+function isAncestor(pid) {
+  try {
+    let p = process.ppid;
+    for (let i = 0; i < 32 && p > 1; i++) {
+      if (String(p) === pid) return true;
+      const stat = fs.readFileSync('/proc/' + p + '/stat', 'utf8');
+      p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    }
+  } catch (_) { /* no /proc, or the chain ended */ }
+  return false;
+}
+
+function isSocket(fd) {
+  try { return fs.fstatSync(fd).isSocket(); } catch (_) { return false; }
+}
+
+const owner = direct || (!!process.env.LISTEN_PID && isAncestor(process.env.LISTEN_PID));
+const nfds = owner ? (parseInt(process.env.LISTEN_FDS || '0', 10) || 0) : 0;
 const byPort = new Map();
 for (let i = 0; i < nfds && i < names.length; i++) {
   const m = /^port-(\d+)$/.exec(names[i]);
-  if (m) byPort.set(Number(m[1]), 3 + i);
+  if (m && (direct || isSocket(3 + i))) byPort.set(Number(m[1]), 3 + i);
 }
 const envPort = Number(process.env.PORT || 0);
 const adopted = [];
 let readySent = false;
 
+// Only herd's own child talks to herd: another node's channel, if any, leads
+// to its own parent (npm, a cluster primary).
 function send(msg) {
-  if (typeof process.send === 'function' && process.connected) {
+  if (direct && typeof process.send === 'function' && process.connected) {
     try { process.send(msg); } catch (_) { /* primary gone */ }
   }
 }
