@@ -3,10 +3,8 @@ package interop_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"reflect"
 	"testing"
 )
 
@@ -84,20 +82,7 @@ func scenarioValuesBatch(p *peer) error {
 	if n, err := p.c.SendBatch(p.ctx, values...); err != nil || n != len(values) {
 		return fmt.Errorf("SendBatch of the corpus: sent %d of %d: %v", n, len(values), err)
 	}
-	for i, want := range values {
-		m, err := p.recv(fmt.Sprintf("value %d", i))
-		if err != nil {
-			return err
-		}
-		var got any
-		if err := json.Unmarshal(m.Data, &got); err != nil {
-			return fmt.Errorf("value %d: %w", i, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			return fmt.Errorf("value %d: got %s, want %s", i, short(m.Data), short(want))
-		}
-	}
-	return p.expectNoHandle("done", map[string]any{"done": "values", "received": len(values)})
+	return checkValues(p, values)
 }
 
 // scenarioOrderBatch sends orderCount numbered messages in batches of 1 to

@@ -20,20 +20,7 @@ func scenarioValues(p *peer) error {
 			return err
 		}
 	}
-	for i, want := range values {
-		m, err := p.recv(fmt.Sprintf("value %d", i))
-		if err != nil {
-			return err
-		}
-		var got any
-		if err := json.Unmarshal(m.Data, &got); err != nil {
-			return fmt.Errorf("value %d: %w", i, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			return fmt.Errorf("value %d: got %s, want %s", i, short(m.Data), short(want))
-		}
-	}
-	return p.expectNoHandle("done", map[string]any{"done": "values", "received": len(values)})
+	return checkValues(p, values)
 }
 
 // scenarioOrder sends orderCount numbered messages while Node sends as many
@@ -107,4 +94,23 @@ func checkOrder(p *peer, cancel context.CancelFunc, sent <-chan error) error {
 		return recvErr
 	}
 	return <-sent
+}
+
+// checkValues receives the corpus values back from Node, in order, then
+// Node's "done" report.
+func checkValues(p *peer, values []any) error {
+	for i, want := range values {
+		m, err := p.recv(fmt.Sprintf("value %d", i))
+		if err != nil {
+			return err
+		}
+		var got any
+		if err := json.Unmarshal(m.Data, &got); err != nil {
+			return fmt.Errorf("value %d: %w", i, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			return fmt.Errorf("value %d: got %s, want %s", i, short(m.Data), short(want))
+		}
+	}
+	return p.expectNoHandle("done", map[string]any{"done": "values", "received": len(values)})
 }
