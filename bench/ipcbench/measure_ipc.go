@@ -117,14 +117,8 @@ func (b *bench) smallMsgs(mode ipc.Mode, warm, n int) (float64, error) {
 		}
 		return waitDone(ctx, p.Channel)
 	}
-	var rate float64
-	if err = batch(warm); err == nil {
-		t0 := time.Now()
-		if err = batch(n); err == nil {
-			rate = float64(n) / time.Since(t0).Seconds()
-		}
-	}
-	return rate, errors.Join(err, stop(p))
+	d, err := warmThenTime(warm, n, batch)
+	return perSecond(float64(n), d), errors.Join(err, stop(p))
 }
 
 // smallMsgsBatch is smallMsgs with the messages sent by SendBatch, size at
@@ -150,14 +144,8 @@ func (b *bench) smallMsgsBatch(mode ipc.Mode, warm, n, size int) (float64, error
 		}
 		return waitDone(ctx, p.Channel)
 	}
-	var rate float64
-	if err = batch(warm); err == nil {
-		t0 := time.Now()
-		if err = batch(n); err == nil {
-			rate = float64(n) / time.Since(t0).Seconds()
-		}
-	}
-	return rate, errors.Join(err, stop(p))
+	d, err := warmThenTime(warm, n, batch)
+	return perSecond(float64(n), d), errors.Join(err, stop(p))
 }
 
 // bulkBytes is smallMsgs for payloads of size bytes sent with SendBytes over
@@ -181,14 +169,8 @@ func (b *bench) bulkBytes(warm, n, size int) (float64, error) {
 		}
 		return waitDone(ctx, p.Channel)
 	}
-	var rate float64
-	if err = batch(warm); err == nil {
-		t0 := time.Now()
-		if err = batch(n); err == nil {
-			rate = mib(n*size) / time.Since(t0).Seconds()
-		}
-	}
-	return rate, errors.Join(err, stop(p))
+	d, err := warmThenTime(warm, n, batch)
+	return perSecond(mib(n*size), d), errors.Join(err, stop(p))
 }
 
 func waitDone(ctx context.Context, c *ipc.Conn) error {
@@ -230,6 +212,21 @@ func (b *bench) floorRoundTrips(warm, n, size int) ([]float64, error) {
 // size-byte message per message, read by the peer in 64 KiB reads. It is
 // the limit of any channel that makes one system call per message.
 func (b *bench) floorMsgs(warm, n, size int) (float64, error) {
+	d, err := b.floorSink(warm, n, size)
+	return perSecond(float64(n), d), err
+}
+
+// floorBytes is bulkBytes over the raw socketpair: size-byte writes, read
+// by the peer into a 64 KiB buffer.
+func (b *bench) floorBytes(warm, n, size int) (float64, error) {
+	d, err := b.floorSink(warm, n, size)
+	return perSecond(mib(n*size), d), err
+}
+
+// floorSink writes warm, then n size-byte messages with blocking writes to
+// a raw sink peer, and returns the time from the first timed write to the
+// peer's acknowledgement of the last.
+func (b *bench) floorSink(warm, n, size int) (time.Duration, error) {
 	r, err := startRaw(b.exe, fmt.Sprintf("sink:%d:%d", warm*size, n*size))
 	if err != nil {
 		return 0, err
@@ -244,41 +241,29 @@ func (b *bench) floorMsgs(warm, n, size int) (float64, error) {
 		}
 		return readFull(r.fd, ack)
 	}
-	var rate float64
-	if err = batch(warm); err == nil {
-		t0 := time.Now()
-		if err = batch(n); err == nil {
-			rate = float64(n) / time.Since(t0).Seconds()
-		}
-	}
-	return rate, errors.Join(err, r.close())
+	d, err := warmThenTime(warm, n, batch)
+	return d, errors.Join(err, r.close())
 }
 
-// floorBytes is bulkBytes over the raw socketpair: size-byte writes, read
-// by the peer into a 64 KiB buffer.
-func (b *bench) floorBytes(warm, n, size int) (float64, error) {
-	r, err := startRaw(b.exe, fmt.Sprintf("sink:%d:%d", warm*size, n*size))
-	if err != nil {
+// warmThenTime runs batch(warm), then batch(n), and returns how long the
+// second run took (0 after an error).
+func warmThenTime(warm, n int, batch func(int) error) (time.Duration, error) {
+	if err := batch(warm); err != nil {
 		return 0, err
 	}
-	payload := make([]byte, size)
-	ack := make([]byte, 1)
-	batch := func(count int) error {
-		for range count {
-			if err := writeFull(r.fd, payload); err != nil {
-				return err
-			}
-		}
-		return readFull(r.fd, ack)
+	t0 := time.Now()
+	if err := batch(n); err != nil {
+		return 0, err
 	}
-	var rate float64
-	if err = batch(warm); err == nil {
-		t0 := time.Now()
-		if err = batch(n); err == nil {
-			rate = mib(n*size) / time.Since(t0).Seconds()
-		}
+	return time.Since(t0), nil
+}
+
+// perSecond returns amount per second of d, or 0 for a failed run (d 0).
+func perSecond(amount float64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
 	}
-	return rate, errors.Join(err, r.close())
+	return amount / d.Seconds()
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
