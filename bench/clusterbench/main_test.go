@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herdrun/herd/bench/internal/report"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
@@ -22,7 +23,7 @@ func TestQuick(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	root, err := repoRoot()
+	root, err := report.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -49,7 +48,7 @@ func run(cfg *config, out, log io.Writer) error {
 			cfg.Rounds = 1
 		}
 	}
-	root, rerr := repoRoot()
+	root, rerr := report.RepoRoot()
 	if cfg.NodeDir == "" {
 		if rerr != nil {
 			return rerr
@@ -280,22 +279,4 @@ func measureBalance(cfg *config, log io.Writer) ([]report.Row, error) {
 		Suite: "cluster", Name: "new-connection req/s, 2 workers, 16 clients", Unit: "req/s", Better: "higher",
 		Herd: rs[0], Peers: rs[1:],
 	}}, nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.Contains(string(b), "module github.com/herdrun/herd\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the herd repository, or pass -json and -node-dir")
-		}
-		dir = parent
-	}
 }

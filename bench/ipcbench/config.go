@@ -1,13 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/herdrun/herd/bench/internal/report"
 )
 
 // config is one run of the harness. Zero counts take their defaults from
@@ -80,12 +81,12 @@ func (c *config) fill() error {
 		return fmt.Errorf("stream bytes must be a whole number of MiB, got %d", c.StreamBytes)
 	}
 	for _, g := range c.only() {
-		if !contains(groups, g) {
+		if !slices.Contains(groups, g) {
 			return fmt.Errorf("unknown group %q in -only (groups: %s)", g, strings.Join(groups, ","))
 		}
 	}
 	if c.JSONPath == "" || c.NodeDir == "" {
-		root, err := repoRoot()
+		root, err := report.RepoRoot()
 		if err != nil {
 			return err
 		}
@@ -116,33 +117,5 @@ func (c *config) only() []string {
 // runs reports whether group g is selected.
 func (c *config) runs(g string) bool {
 	o := c.only()
-	return o == nil || contains(o, g)
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
-// repoRoot finds the herd module's root from the working directory up.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.Contains(string(b), "module github.com/herdrun/herd\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the herd repository (no go.mod of github.com/herdrun/herd above the working directory), or pass -json and -node-dir")
-		}
-		dir = parent
-	}
+	return o == nil || slices.Contains(o, g)
 }

@@ -25,7 +25,7 @@ func TestRSSAndRoot(t *testing.T) {
 	if err != nil || kb <= 0 {
 		t.Fatalf("rssKB(self) = %v, %v", kb, err)
 	}
-	if _, err := repoRoot(); err != nil {
+	if _, err := report.RepoRoot(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -25,24 +25,6 @@ type config struct {
 	Command      string
 }
 
-// repoRoot finds the directory of go.mod above the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the herd repository")
-		}
-		dir = parent
-	}
-}
-
 // run takes every measurement and prints the table to out, progress to log.
 func run(cfg *config, out, log io.Writer) error {
 	if cfg.Rounds <= 0 {
@@ -51,7 +33,7 @@ func run(cfg *config, out, log io.Writer) error {
 			cfg.Rounds = 1
 		}
 	}
-	root, err := repoRoot()
+	root, err := report.RepoRoot()
 	if err != nil {
 		return err
 	}
