@@ -102,7 +102,8 @@ type WorkerExitError struct {
 
 // Error returns a one-line description with the exit status and the
 // runtime's crash line, or else the last line of stderr, as in
-// "workers: task resize: worker 4242 killed by SIGSEGV: SIGSEGV: segmentation violation".
+// "workers: task resize: worker 4242 exited with code 2: SIGSEGV: segmentation violation"
+// or "workers: task resize: worker 4242 killed by SIGKILL (memory limit exceeded)".
 func (e *WorkerExitError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "workers: task %s: worker %d %s", e.Task, e.Pid, e.ExitStatus)
