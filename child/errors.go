@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -25,17 +26,50 @@ var ErrMaxBuffer = errors.New("child: output exceeded MaxBuffer")
 // stderrTailMax is how much of the end of stderr an ExitError keeps.
 const stderrTailMax = 4 << 10
 
+// ExitStatus says how a process ended: with an exit code, or killed by a
+// signal. It is the one description of an ended process that child,
+// workers and cluster share: *ExitError, workers' *WorkerExitError and
+// cluster's ExitStatus embed it, as os/exec's *ExitError embeds
+// *os.ProcessState. The zero value is a clean exit, with code 0.
+type ExitStatus struct {
+	Code   int            // exit code; -1 if killed by a signal
+	Signal syscall.Signal // the signal that killed it; 0 if it exited
+}
+
+// Exited reports whether the process exited on its own (with any code)
+// rather than being killed by a signal.
+func (s ExitStatus) Exited() bool { return s.Signal == 0 }
+
+// Success reports whether the process exited with code 0.
+func (s ExitStatus) Success() bool { return s.Signal == 0 && s.Code == 0 }
+
+// String returns "exited with code 2" or "killed by SIGKILL".
+func (s ExitStatus) String() string {
+	if s.Signal != 0 {
+		return "killed by " + SignalName(s.Signal)
+	}
+	return "exited with code " + strconv.Itoa(s.Code)
+}
+
+// SignalName returns the name of sig as the C headers spell it, such as
+// "SIGKILL" or "SIGSEGV", or "signal 99" for a number with no name.
+func SignalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(sig))
+}
+
 // ExitError reports a child that exited with a non-zero code, was killed by
 // a signal, or was killed by herd (then Reason says why, whatever the exit
-// status).
+// status). Code and Signal come from the embedded ExitStatus.
 type ExitError struct {
-	Cmd    string         // the command line, for messages
-	Pid    int            // the child's process id
-	Code   int            // exit code; -1 if killed by a signal
-	Signal syscall.Signal // the signal that killed it; 0 if it exited normally
-	Killed bool           // herd signalled it (Timeout, context, MaxBuffer) before it exited
-	Reason error          // why herd killed it: ErrTimeout, ErrMaxBuffer or the context's error; nil otherwise
-	Stderr []byte         // the last up-to-4KiB of stderr when herd captured it (Exec, ExecFile), else nil
+	ExitStatus        // how it ended
+	Cmd        string // the command line, for messages
+	Pid        int    // the child's process id
+	Killed     bool   // herd signalled it (Timeout, context, MaxBuffer) before it exited
+	Reason     error  // why herd killed it: ErrTimeout, ErrMaxBuffer or the context's error; nil otherwise
+	Stderr     []byte // the last up-to-4KiB of stderr when herd captured it (Exec, ExecFile), else nil
 }
 
 // Error returns a one-line description: the command, how it ended, why herd
@@ -44,12 +78,7 @@ type ExitError struct {
 // or `child: "sleep 9" killed by SIGTERM (timed out)`.
 func (e *ExitError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "child: %q ", e.Cmd)
-	if e.Signal != 0 {
-		fmt.Fprintf(&b, "killed by %s", signalName(e.Signal))
-	} else {
-		fmt.Fprintf(&b, "exited with code %d", e.Code)
-	}
+	fmt.Fprintf(&b, "child: %q %s", e.Cmd, e.ExitStatus)
 	if e.Reason != nil {
 		fmt.Fprintf(&b, " (%s)", strings.TrimPrefix(e.Reason.Error(), "child: "))
 	}
@@ -79,13 +108,6 @@ func (e *StartError) Error() string {
 // Unwrap returns Err, so errors.Is(err, exec.ErrNotFound),
 // errors.Is(err, fs.ErrNotExist) and errors.Is(err, fs.ErrPermission) work.
 func (e *StartError) Unwrap() error { return e.Err }
-
-func signalName(s syscall.Signal) string {
-	if n := unix.SignalName(s); n != "" {
-		return n
-	}
-	return fmt.Sprintf("signal %d", int(s))
-}
 
 // lastLine returns the last non-blank line of b, trimmed, at most 200 bytes.
 func lastLine(b []byte) string {

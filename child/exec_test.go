@@ -267,17 +267,17 @@ func TestExitErrorMessages(t *testing.T) {
 		e    ExitError
 		want string
 	}{
-		{ExitError{Cmd: "x", Code: 2, Stderr: []byte("a\nboom \n\n")}, `child: "x" exited with code 2: boom`},
-		{ExitError{Cmd: "x", Code: -1, Signal: syscall.SIGKILL}, `child: "x" killed by SIGKILL`},
-		{ExitError{Cmd: "x", Code: -1, Signal: syscall.SIGTERM, Killed: true, Reason: context.Canceled}, `child: "x" killed by SIGTERM (context canceled)`},
-		{ExitError{Cmd: "x", Code: 0, Reason: ErrMaxBuffer}, `child: "x" exited with code 0 (output exceeded MaxBuffer)`},
+		{ExitError{ExitStatus: ExitStatus{Code: 2}, Cmd: "x", Stderr: []byte("a\nboom \n\n")}, `child: "x" exited with code 2: boom`},
+		{ExitError{ExitStatus: ExitStatus{Code: -1, Signal: syscall.SIGKILL}, Cmd: "x"}, `child: "x" killed by SIGKILL`},
+		{ExitError{ExitStatus: ExitStatus{Code: -1, Signal: syscall.SIGTERM}, Cmd: "x", Killed: true, Reason: context.Canceled}, `child: "x" killed by SIGTERM (context canceled)`},
+		{ExitError{Cmd: "x", Reason: ErrMaxBuffer}, `child: "x" exited with code 0 (output exceeded MaxBuffer)`},
 	}
 	for _, c := range cases {
 		if got := c.e.Error(); got != c.want {
 			t.Errorf("got %q, want %q", got, c.want)
 		}
 	}
-	long := ExitError{Cmd: "x", Code: 1, Stderr: bytes.Repeat([]byte("y"), 500)}
+	long := ExitError{ExitStatus: ExitStatus{Code: 1}, Cmd: "x", Stderr: bytes.Repeat([]byte("y"), 500)}
 	if got := long.Error(); len(got) > 260 || !strings.HasSuffix(got, "...") {
 		t.Errorf("long stderr not cut: %d bytes", len(got))
 	}

@@ -82,9 +82,7 @@ func forkWithChannel(ctx context.Context, name string, args []string, o *Options
 // child's os.Args[1:]. The channel speaks ipc.ModeFast. As with Fork, the
 // child's stdout and stderr default to this process's own.
 func ForkSelf(ctx context.Context, role string, args []string, opts *Options) (*Process, error) {
-	rolesMu.RLock()
-	_, ok := roles[role]
-	rolesMu.RUnlock()
+	_, ok := roles.Lookup(role)
 	if !ok {
 		return nil, &StartError{Cmd: role, Err: fmt.Errorf("%w: %q (registered: %v)", ErrUnknownRole, role, Roles())}
 	}

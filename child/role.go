@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"sort"
-	"sync"
 	"syscall"
 
+	"github.com/herdrun/herd/internal/registry"
 	"github.com/herdrun/herd/ipc"
 )
 
@@ -23,10 +22,8 @@ const EnvRole = "HERD_ROLE"
 // error, else with status 1 after printing the error to stderr.
 type RoleFunc func(ctx context.Context, parent *ipc.Conn) error
 
-var (
-	rolesMu sync.RWMutex
-	roles   = map[string]RoleFunc{}
-)
+// roles holds the functions registered with Register.
+var roles = registry.New[RoleFunc]("child: role")
 
 // Register makes fn runnable in a child process under name, by ForkSelf.
 // Call it at init time or at the top of main, before Dispatch. It panics if
@@ -36,25 +33,11 @@ func Register(name string, fn RoleFunc) {
 	if name == "" || fn == nil {
 		panic("child: Register needs a name and a function")
 	}
-	rolesMu.Lock()
-	defer rolesMu.Unlock()
-	if _, dup := roles[name]; dup {
-		panic(fmt.Sprintf("child: role %q registered twice", name))
-	}
-	roles[name] = fn
+	roles.Add(name, fn)
 }
 
 // Roles returns the registered role names, sorted.
-func Roles() []string {
-	rolesMu.RLock()
-	defer rolesMu.RUnlock()
-	names := make([]string, 0, len(roles))
-	for n := range roles {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Roles() []string { return roles.Names() }
 
 // Dispatch turns this process into the role it was started as by
 // ForkSelf, and never returns in that case: it runs the role's function and
@@ -71,10 +54,8 @@ func Dispatch() {
 }
 
 func runRole(name string) int {
-	rolesMu.RLock()
-	fn := roles[name]
-	rolesMu.RUnlock()
-	if fn == nil {
+	fn, ok := roles.Lookup(name)
+	if !ok {
 		fmt.Fprintf(os.Stderr, "herd: role %q is not registered in this program (registered: %v); call child.Register before child.Dispatch\n", name, Roles())
 		return 2
 	}

@@ -358,7 +358,7 @@ func (p *Process) reap() {
 	case ws.Exited() && ws.ExitStatus() == 0 && reason == nil:
 		p.err = nil
 	default:
-		e := &ExitError{Cmd: p.cmd, Pid: p.Pid, Code: -1, Killed: killed, Reason: reason}
+		e := &ExitError{ExitStatus: ExitStatus{Code: -1}, Cmd: p.cmd, Pid: p.Pid, Killed: killed, Reason: reason}
 		if ws.Signaled() {
 			e.Signal = ws.Signal()
 		} else {

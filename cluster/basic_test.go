@@ -84,7 +84,7 @@ func TestRespawnAfterKill(t *testing.T) {
 			exit = e
 		}
 	}
-	if exit.PID != victim.PID || exit.Status.Signal != "SIGKILL" || exit.Expected || exit.Slot != victim.Slot {
+	if exit.PID != victim.PID || exit.Status.Signal != syscall.SIGKILL || exit.Expected || exit.Slot != victim.Slot {
 		t.Fatalf("exit event %+v for victim %+v", exit, victim)
 	}
 	ws := c.Workers()
@@ -168,7 +168,7 @@ func TestReloadReplacesEveryWorker(t *testing.T) {
 	}
 	evs := rec.all()
 	if n := count(evs, func(e Event) bool {
-		return e.Kind == EventExit && e.Status.Signal == "" && e.Status.Code == 0 && e.Expected
+		return e.Kind == EventExit && e.Status.Signal == 0 && e.Status.Code == 0 && e.Expected
 	}); n != 4 {
 		t.Fatalf("%d clean exits of 4: %s", n, fmtEvents(evs))
 	}

@@ -3,8 +3,9 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
+
+	"github.com/herdrun/herd/child"
 )
 
 var (
@@ -52,21 +53,17 @@ func (e *ListenError) Error() string {
 // Unwrap returns the underlying error.
 func (e *ListenError) Unwrap() error { return e.Err }
 
-// ExitStatus says how a worker process ended.
+// ExitStatus says how a worker process ended: child.ExitStatus (exit
+// code, or the signal that killed it) and the error the worker function
+// returned, when it told the primary.
 type ExitStatus struct {
-	Code   int    // exit code, -1 when killed by a signal
-	Signal string // the signal that killed it ("SIGKILL"), "" when it exited
-	Err    string // the error the worker function returned, if it told the primary
+	child.ExitStatus        // Code (-1 when killed by a signal) and Signal (0 when it exited)
+	Err              string // the error the worker function returned, if it told the primary
 }
 
 // String returns "exited with code 1: <err>" or "killed by SIGKILL".
 func (s ExitStatus) String() string {
-	var out string
-	if s.Signal != "" {
-		out = "killed by " + s.Signal
-	} else {
-		out = "exited with code " + strconv.Itoa(s.Code)
-	}
+	out := s.ExitStatus.String()
 	if s.Err != "" {
 		out += ": " + s.Err
 	}

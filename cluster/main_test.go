@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herdrun/herd/child"
 	"github.com/herdrun/herd/internal/testutil"
 	"github.com/herdrun/herd/ipc"
 )
@@ -132,7 +133,7 @@ func runScenario(name string) int {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.OnEvent = func(e Event) {
-		fmt.Printf("EV %s %d %d %d %d %s %v %q %d\n", e.Kind, e.Worker, e.Slot, e.PID, e.Status.Code, orDash(e.Status.Signal), e.Expected, e.Reason, e.Time.UnixNano())
+		fmt.Printf("EV %s %d %d %d %d %s %v %q %d\n", e.Kind, e.Worker, e.Slot, e.PID, e.Status.Code, sigName(e.Status.Signal), e.Expected, e.Reason, e.Time.UnixNano())
 	}
 	c := New(cfg, fn)
 	go func() {
@@ -190,11 +191,12 @@ func runActivated() int {
 	return 0
 }
 
-func orDash(s string) string {
-	if s == "" {
+// sigName returns the signal's name, or "-" for none.
+func sigName(sig syscall.Signal) string {
+	if sig == 0 {
 		return "-"
 	}
-	return s
+	return child.SignalName(sig)
 }
 
 func envIntOr(k string, def int) int {

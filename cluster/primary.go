@@ -619,10 +619,7 @@ func exitStatus(err error, msg string) ExitStatus {
 	switch {
 	case err == nil:
 	case errors.As(err, &ee):
-		st.Code = ee.Code
-		if ee.Signal != 0 {
-			st.Signal = unix.SignalName(ee.Signal)
-		}
+		st.ExitStatus = ee.ExitStatus
 	default:
 		st.Code = -1
 		if st.Err == "" {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/herdrun/herd/internal/fifo"
 	"github.com/herdrun/herd/ipc"
 	"golang.org/x/sys/unix"
 )
@@ -63,7 +64,7 @@ func newWorker(cfg *Config) *Worker {
 		cfg:        cfg,
 		dispatch:   map[int]*dispatchListener{},
 		pending:    map[int]chan ipc.Message{},
-		inbox:      newQueue(),
+		inbox:      new(fifo.Queue[json.RawMessage]),
 		closedKick: make(chan struct{}, 1),
 	}
 }

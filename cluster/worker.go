@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herdrun/herd/internal/fifo"
 	"github.com/herdrun/herd/ipc"
 )
 
@@ -44,7 +45,7 @@ type Worker struct {
 	pending  map[int]chan ipc.Message // lazy Listen replies by seq
 	seq      int
 
-	inbox *queue
+	inbox *fifo.Queue[json.RawMessage] // messages from the primary, for Recv
 
 	closedN    atomic.Int64  // dispatched connections closed, not yet reported
 	closedKick chan struct{} // wakes the reporter
@@ -86,7 +87,7 @@ func (w *Worker) Send(ctx context.Context, v any) error {
 // Recv returns the next message the primary sent (Cluster.Broadcast or
 // Cluster.Send), as JSON. It fails when ctx ends or the primary is gone.
 func (w *Worker) Recv(ctx context.Context) (json.RawMessage, error) {
-	return w.inbox.pop(ctx)
+	return w.inbox.Pop(ctx)
 }
 
 // Recycle asks the primary to replace this worker: a new worker is started
@@ -198,7 +199,7 @@ func (w *Worker) readLoop() {
 	for {
 		m, err := w.conn.Recv(context.Background())
 		if err != nil {
-			w.inbox.close(err)
+			w.inbox.Close(err)
 			w.mu.Lock()
 			for _, d := range w.dispatch {
 				d.shut()
@@ -223,10 +224,10 @@ func (w *Worker) readLoop() {
 				closeHandle(m.Handle)
 			}
 		case msgUser:
-			w.inbox.push(c.Data)
+			w.inbox.Push(c.Data)
 			closeHandle(m.Handle)
 		default:
-			w.inbox.push(json.RawMessage(m.Data))
+			w.inbox.Push(json.RawMessage(m.Data))
 			closeHandle(m.Handle)
 		}
 	}

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/herdrun/herd/child"
 )
 
 var (
@@ -90,27 +91,22 @@ func (e *TimeoutError) Unwrap() error { return ErrTimeout }
 // task on the same worker timed out or was cancelled). It wraps ErrWorkerDied,
 // and also ErrMemoryLimit when the worker went over its memory limit.
 type WorkerExitError struct {
-	Task   string         // the task that was running
-	Pid    int            // the worker's process id
-	Code   int            // exit code; -1 if killed by a signal
-	Signal syscall.Signal // the signal that killed it; 0 if it exited
-	OOM    bool           // it went over Options.MemoryLimit
-	Reason string         // why herd killed it, if it did ("task x timed out"); "" otherwise
-	Fatal  string         // the Go runtime's crash line ("fatal error: out of memory", "SIGSEGV: segmentation violation"), if it printed one
-	Stderr string         // the last lines the worker wrote to stderr (up to 4 KiB)
+	child.ExitStatus        // how the worker process ended: Code, Signal
+	Task             string // the task that was running
+	Pid              int    // the worker's process id
+	OOM              bool   // it went over Options.MemoryLimit
+	Reason           string // why herd killed it, if it did ("task x timed out"); "" otherwise
+	Fatal            string // the Go runtime's crash line ("fatal error: out of memory", "SIGSEGV: segmentation violation"), if it printed one
+	Stderr           string // the last lines the worker wrote to stderr (up to 4 KiB)
 }
 
 // Error returns a one-line description with the exit status and the
-// runtime's crash line, or else the last line of stderr.
+// runtime's crash line, or else the last line of stderr, as in
+// "workers: task resize: worker 4242 exited with code 2: SIGSEGV: segmentation violation"
+// or "workers: task resize: worker 4242 killed by SIGKILL (memory limit exceeded)".
 func (e *WorkerExitError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "workers: task %s: worker %d ", e.Task, e.Pid)
-	switch {
-	case e.Signal != 0:
-		fmt.Fprintf(&b, "killed by %s", signalName(e.Signal))
-	default:
-		fmt.Fprintf(&b, "exited with code %d", e.Code)
-	}
+	fmt.Fprintf(&b, "workers: task %s: worker %d %s", e.Task, e.Pid, e.ExitStatus)
 	if e.OOM {
 		b.WriteString(" (memory limit exceeded)")
 	}
@@ -151,16 +147,10 @@ func (e *CodecError) Unwrap() error { return e.Err }
 
 // StartError reports a worker process that could not be started or did not
 // become ready. A pool retries with backoff and keeps tasks queued; Start
-// returns it for a single Worker.
-type StartError struct {
-	Err error
-}
-
-// Error returns "workers: start worker: <err>".
-func (e *StartError) Error() string { return "workers: start worker: " + e.Err.Error() }
-
-// Unwrap returns Err.
-func (e *StartError) Unwrap() error { return e.Err }
+// returns it for a single Worker. It is child.StartError, the one error for
+// a process that did not start: Cmd names the worker, Err says why, and
+// errors.As with a *child.StartError finds it too.
+type StartError = child.StartError
 
 // remoteError carries the text of an error from a worker process.
 type remoteError struct {
@@ -178,16 +168,4 @@ func lastLine(s string) string {
 		s = s[i+1:]
 	}
 	return strings.TrimSpace(s)
-}
-
-func signalName(s syscall.Signal) string {
-	names := map[syscall.Signal]string{
-		syscall.SIGKILL: "SIGKILL", syscall.SIGSEGV: "SIGSEGV", syscall.SIGTERM: "SIGTERM",
-		syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGINT: "SIGINT",
-		syscall.SIGILL: "SIGILL", syscall.SIGFPE: "SIGFPE",
-	}
-	if n, ok := names[s]; ok {
-		return n
-	}
-	return fmt.Sprintf("signal %d", int(s))
 }

@@ -159,7 +159,7 @@ type initMsg struct {
 // startProc starts a worker process and waits until it is ready.
 func startProc(c *core, o *Options, name, mode, fn string, data []byte, onRecord func(rec)) (*procWorker, error) {
 	if _, ok := os.LookupEnv(child.EnvRole); ok {
-		return nil, &StartError{Err: ErrNoDispatch}
+		return nil, &StartError{Cmd: name, Err: ErrNoDispatch}
 	}
 	w := &procWorker{
 		c: c, name: name,
@@ -197,7 +197,11 @@ func startProc(c *core, o *Options, name, mode, fn string, data []byte, onRecord
 		Env: env, Stdout: w.out, Stderr: w.errw, KillGrace: -1, PipeGrace: 200 * time.Millisecond,
 	})
 	if err != nil {
-		return nil, &StartError{Err: err}
+		var se *StartError
+		if !errors.As(err, &se) {
+			err = &StartError{Cmd: name, Err: err}
+		}
+		return nil, err
 	}
 	w.p, w.conn = p, p.Channel
 	w.out.pid.Store(int64(p.Pid))
@@ -210,7 +214,7 @@ func startProc(c *core, o *Options, name, mode, fn string, data []byte, onRecord
 		if w.mem != nil {
 			w.mem.release()
 		}
-		return nil, &StartError{Err: err}
+		return nil, &StartError{Cmd: name, Err: err}
 	}
 	if o.Nice > 0 || o.Idle {
 		setPriority(p.Pid, max(o.Nice, 0), o.Idle) // the main thread at once
@@ -563,7 +567,7 @@ func (w *procWorker) finish() {
 	xe := &WorkerExitError{Pid: w.p.Pid}
 	var ee *child.ExitError
 	if errors.As(perr, &ee) {
-		xe.Code, xe.Signal = ee.Code, ee.Signal
+		xe.ExitStatus = ee.ExitStatus
 	}
 	xe.Stderr = w.errw.tailString()
 	fatal, oomText := w.errw.crash()

@@ -3,10 +3,9 @@ package workers
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"reflect"
-	"sort"
-	"sync"
+
+	"github.com/herdrun/herd/internal/registry"
 )
 
 // Task is a function registered by name, runnable on either backend: in a
@@ -43,10 +42,8 @@ type taskEntry struct {
 	decOut   func(b []byte) (any, error)
 }
 
-var (
-	regMu    sync.RWMutex
-	registry = map[string]*taskEntry{}
-)
+// tasks holds the tasks made with Register.
+var tasks = registry.New[*taskEntry]("workers: task")
 
 var bytesType = reflect.TypeFor[[]byte]()
 
@@ -90,19 +87,14 @@ func Register[In, Out any](name string, fn Func[In, Out]) Task[In, Out] {
 		}
 		return ob, nil
 	}
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := registry[name]; dup {
-		panic(fmt.Sprintf("workers: task %q registered twice", name))
-	}
-	registry[name] = e
+	tasks.Add(name, e)
 	return Task[In, Out]{e: e}
 }
 
+// lookupTask returns the task registered under name, or nil.
 func lookupTask(name string) *taskEntry {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	return registry[name]
+	e, _ := tasks.Lookup(name)
+	return e
 }
 
 // encoder returns how a T is put on the wire: raw for []byte, else JSON.
@@ -133,13 +125,4 @@ func decoder[T any]() func(b []byte) (T, error) {
 }
 
 // TaskNames returns the names of the registered tasks, sorted.
-func TaskNames() []string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func TaskNames() []string { return tasks.Names() }

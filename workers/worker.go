@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/child"
+	"github.com/herdrun/herd/internal/registry"
 	"github.com/herdrun/herd/ipc"
 	"github.com/herdrun/herd/workers/shm"
 )
@@ -40,7 +41,8 @@ type WorkerTask struct {
 // Name returns the name the function was registered under.
 func (w WorkerTask) Name() string { return w.name }
 
-var workerFuncs = map[string]WorkerTask{}
+// workerFuncs holds the functions registered with RegisterWorker.
+var workerFuncs = registry.New[WorkerTask]("workers: worker")
 
 // RegisterWorker makes fn startable as a Worker under name, on either
 // backend. Like Register, call it at package level so that worker
@@ -49,13 +51,8 @@ func RegisterWorker(name string, fn WorkerFunc) WorkerTask {
 	if name == "" || fn == nil {
 		panic("workers: RegisterWorker needs a name and a function")
 	}
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := workerFuncs[name]; dup {
-		panic(fmt.Sprintf("workers: worker %q registered twice", name))
-	}
 	wt := WorkerTask{name: name, fn: fn}
-	workerFuncs[name] = wt
+	workerFuncs.Add(name, wt)
 	return wt
 }
 
@@ -111,7 +108,7 @@ func (p *Port) SendBytes(ctx context.Context, b []byte) error {
 
 // Recv returns the next message from the parent. It returns ErrExited when
 // the parent has gone, and ctx's error if ctx ends first.
-func (p *Port) Recv(ctx context.Context) (Message, error) { return p.in.pop(ctx) }
+func (p *Port) Recv(ctx context.Context) (Message, error) { return p.in.Pop(ctx) }
 
 // Worker is a long-lived function running in a goroutine or in a process
 // of its own, exchanging messages with its parent: Node's new Worker(file,
@@ -176,7 +173,7 @@ func startGoWorker(wt WorkerTask, data []byte, o *WorkerOptions) *Worker {
 			return ErrExited
 		}
 		m.Data = append([]byte(nil), m.Data...)
-		if !toWorker.push(m) {
+		if !toWorker.Push(m) {
 			return ErrExited
 		}
 		return nil
@@ -184,7 +181,7 @@ func startGoWorker(wt WorkerTask, data []byte, o *WorkerOptions) *Worker {
 	port := &Port{data: data, shared: o.Shared, in: toWorker}
 	port.send = func(ctx context.Context, m Message) error {
 		m.Data = append([]byte(nil), m.Data...)
-		if !toParent.push(m) {
+		if !toParent.Push(m) {
 			return ErrExited
 		}
 		return nil
@@ -193,7 +190,7 @@ func startGoWorker(wt WorkerTask, data []byte, o *WorkerOptions) *Worker {
 	end := func(err error) {
 		once.Do(func() {
 			w.err = err
-			toParent.close(ErrExited)
+			toParent.Close(ErrExited)
 			close(w.done)
 		})
 	}
@@ -201,14 +198,14 @@ func startGoWorker(wt WorkerTask, data []byte, o *WorkerOptions) *Worker {
 		// Record the termination before cancelling: the function may
 		// return ctx's error at once, and the first end wins.
 		end(ErrTerminated)
-		toWorker.close(ErrExited)
+		toWorker.Close(ErrExited)
 		cancel()
 	}
 	close(w.online)
 	go func() {
 		defer cancel()
 		status, payload := callWorker(ctx, wt, port)
-		toWorker.close(ErrExited)
+		toWorker.Close(ErrExited)
 		end(workerErr(wt.name, status, payload, nil))
 	}()
 	return w
@@ -266,7 +263,7 @@ func startProcWorker(wt WorkerTask, data []byte, o *WorkerOptions) (*Worker, err
 	onRecord := func(x rec) {
 		switch x.kind {
 		case recMessage:
-			w.in.push(Message{Data: x.payload, Raw: x.sub == 'B'})
+			w.in.Push(Message{Data: x.payload, Raw: x.sub == 'B'})
 		case recExit:
 			exitMu.Lock()
 			exitStatus, exitData = int(x.sub), x.payload
@@ -325,10 +322,10 @@ func startProcWorker(wt WorkerTask, data []byte, o *WorkerOptions) (*Worker, err
 			w.err = workerErr(wt.name, byte(st), pl, perr)
 		case perr != nil:
 			fatal, oomText := pw.errw.crash()
-			xe := &WorkerExitError{Task: wt.name, Pid: pw.p.Pid, Code: -1, Stderr: pw.errw.tailString(), Fatal: fatal}
+			xe := &WorkerExitError{ExitStatus: child.ExitStatus{Code: -1}, Task: wt.name, Pid: pw.p.Pid, Stderr: pw.errw.tailString(), Fatal: fatal}
 			var ee *child.ExitError
 			if errors.As(perr, &ee) {
-				xe.Code, xe.Signal = ee.Code, ee.Signal
+				xe.ExitStatus = ee.ExitStatus
 			}
 			if pw.mem != nil {
 				xe.OOM = pw.mem.oomKilled() || oomText
@@ -337,7 +334,7 @@ func startProcWorker(wt WorkerTask, data []byte, o *WorkerOptions) (*Worker, err
 		default:
 			w.err = &WorkerExitError{Task: wt.name, Pid: pw.p.Pid, Stderr: pw.errw.tailString()}
 		}
-		w.in.close(ErrExited)
+		w.in.Close(ErrExited)
 		close(w.done)
 	}()
 	return w, nil
@@ -383,7 +380,7 @@ func (w *Worker) SendBytes(ctx context.Context, b []byte) error {
 
 // Recv returns the next message from the worker. After the worker ended
 // and every message it sent was read, it returns ErrExited.
-func (w *Worker) Recv(ctx context.Context) (Message, error) { return w.in.pop(ctx) }
+func (w *Worker) Recv(ctx context.Context) (Message, error) { return w.in.Pop(ctx) }
 
 // Terminate stops the worker now: a process worker gets SIGKILL; a
 // goroutine worker has its context cancelled and counts as ended at once,
@@ -400,9 +397,7 @@ func (w *Worker) Terminate() error {
 
 // serveWorker is the process side of a single Worker.
 func serveWorker(ctx context.Context, conn *ipc.Conn, ob *outbox, init initMsg, shared []*shm.Buffer) error {
-	regMu.RLock()
-	wt, ok := workerFuncs[init.Name]
-	regMu.RUnlock()
+	wt, ok := workerFuncs.Lookup(init.Name)
 	if !ok {
 		msg := fmt.Sprintf("%v: worker %q", ErrUnknownTask, init.Name)
 		ob.wait(send(ob, func(b []byte) []byte { return appendKindRec(b, recExit, statusUnknown, []byte(msg)) }))
@@ -429,7 +424,7 @@ func serveWorker(ctx context.Context, conn *ipc.Conn, ob *outbox, init initMsg, 
 		for {
 			m, err := conn.Recv(context.Background())
 			if err != nil {
-				in.close(ErrExited)
+				in.Close(ErrExited)
 				return
 			}
 			r := recReader{b: m.Data}
@@ -439,7 +434,7 @@ func serveWorker(ctx context.Context, conn *ipc.Conn, ob *outbox, init initMsg, 
 					break
 				}
 				if x.kind == recMessage {
-					in.push(Message{Data: x.payload, Raw: x.sub == 'B'})
+					in.Push(Message{Data: x.payload, Raw: x.sub == 'B'})
 				}
 			}
 		}

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/herdrun/herd/child"
 )
 
 // withSignals returns a context that is cancelled at the first SIGINT or
@@ -41,9 +41,7 @@ func withSignals(parent context.Context, stderr io.Writer, grace time.Duration) 
 // signalName returns "SIGINT" for syscall.SIGINT and so on.
 func signalName(sig os.Signal) string {
 	if s, ok := sig.(syscall.Signal); ok {
-		if name := unix.SignalName(s); name != "" {
-			return name
-		}
+		return child.SignalName(s)
 	}
 	return sig.String()
 }
