@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -12,14 +13,22 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/cluster"
-	"github.com/herdrun/herd/internal/demo"
 	"github.com/herdrun/herd/workers"
 )
 
 // heavy is the tutorial's heavyCalculation(42) with a loop bound of limit,
-// run on a cluster worker's pool.
+// run on a cluster worker's pool. It sums in float64 as JavaScript numbers
+// do, so the result prints as Node prints it, and gives up when its task is
+// cancelled.
 var heavy = workers.Register("cluster-pool.heavy", func(ctx context.Context, limit int64) (float64, error) {
-	return demo.HeavyCalculation(ctx, demo.DefaultN, limit)
+	result := 0.0
+	for i := range limit {
+		if i%(1<<22) == 0 && ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		result += float64(float64(i) * 42)
+	}
+	return result, nil
 })
 
 // settings is what run reads from the environment.
@@ -30,14 +39,18 @@ type settings struct {
 	limit    int64  // heavyCalculation's loop bound
 }
 
-// parseSettings reads PORT, HOST, WORKERS, POOL_SIZE and demo.EnvLimit.
+// parseSettings reads PORT, HOST, WORKERS, POOL_SIZE and HERD_DEMO_LIMIT.
 func parseSettings(getenv func(string) string) (settings, error) {
-	s := settings{poolN: 2, limit: demo.DefaultLimit}
-	port, err := demo.ParsePort(getenv("PORT"))
-	if err != nil {
-		return s, err
+	s := settings{poolN: 2, limit: 1e8}
+	port := getenv("PORT")
+	if port == "" {
+		port = "3000"
 	}
-	s.addr = net.JoinHostPort(getenv("HOST"), strconv.Itoa(port))
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return s, fmt.Errorf("PORT=%q: want a number from 0 to 65535", port)
+	}
+	s.addr = net.JoinHostPort(getenv("HOST"), port)
+	var err error
 	if v := getenv("WORKERS"); v != "" {
 		if s.clusterN, err = strconv.Atoi(v); err != nil || s.clusterN < 1 {
 			return s, fmt.Errorf("WORKERS=%q: want a positive number", v)
@@ -48,12 +61,12 @@ func parseSettings(getenv func(string) string) (settings, error) {
 			return s, fmt.Errorf("POOL_SIZE=%q: want a positive number", v)
 		}
 	}
-	limit, err := demo.ParseLimit(getenv(demo.EnvLimit))
-	if err != nil {
-		return s, err
-	}
-	if limit > 0 {
-		s.limit = limit
+	if v := getenv("HERD_DEMO_LIMIT"); v != "" {
+		limit, err := strconv.ParseFloat(v, 64)
+		if err != nil || limit < 1 || limit > 1<<62 || limit != math.Trunc(limit) {
+			return s, fmt.Errorf("HERD_DEMO_LIMIT=%q: want a positive whole number such as 1000 or 1e8", v)
+		}
+		s.limit = int64(limit)
 	}
 	return s, nil
 }
@@ -132,7 +145,7 @@ func handler(pool *workers.Pool[int64, float64], limit int64) http.Handler {
 			http.Error(rw, "heavy calculation failed", http.StatusInternalServerError)
 			return
 		}
-		fmt.Fprintf(rw, "Result is %s\n", demo.FormatNumber(sum))
+		fmt.Fprintf(rw, "Result is %s\n", strconv.FormatFloat(sum, 'f', -1, 64))
 	})
 	return mux
 }
