@@ -49,19 +49,6 @@ const heavyRole = "fork.heavy"
 // grace is how long requests in flight may finish at shutdown.
 const grace = 5 * time.Second
 
-func init() { child.Register(heavyRole, worker) }
-
-func main() {
-	child.Dispatch() // in a forked worker: run it and exit; here: return at once
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Stdout, os.Getenv); err != nil {
-		fmt.Fprintln(os.Stderr, "fork:", err)
-		os.Exit(1)
-	}
-}
-
 // task is what the server sends a worker: worker.send(42), plus the loop
 // bound.
 type task struct {
@@ -100,6 +87,21 @@ func worker(ctx context.Context, parent *ipc.Conn) error {
 		return nil
 	}
 	return parent.Send(ctx, result)
+}
+
+// init registers worker under heavyRole in every copy of the program: the
+// server that forks it and the forked process that runs it.
+func init() { child.Register(heavyRole, worker) }
+
+func main() {
+	child.Dispatch() // in a forked worker: run it and exit; here: return at once
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "fork:", err)
+		os.Exit(1)
+	}
 }
 
 // heavy is server.js's handler: fork a worker, send it 42, answer with what
