@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/herdrun/herd/internal/demo"
+	"github.com/herdrun/herd/cmd/herd/internal/demo"
 	"github.com/herdrun/herd/internal/runner"
 	"github.com/spf13/cobra"
 )

@@ -16,7 +16,7 @@ import (
 	"os"
 
 	"github.com/herdrun/herd/child"
-	"github.com/herdrun/herd/internal/demo"
+	"github.com/herdrun/herd/cmd/herd/internal/demo"
 )
 
 func main() {

@@ -12,12 +12,13 @@ import (
 	"testing"
 
 	"github.com/herdrun/herd/child"
-	"github.com/herdrun/herd/internal/demo"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
+// envLimit is the variable that replaces the tutorial's loop bound.
+const envLimit = "HERD_DEMO_LIMIT"
+
 func TestMain(m *testing.M) {
-	demo.Register()
 	child.Dispatch() // the workers the tests fork run here
 	testutil.VerifyTestMain(m)
 }
@@ -62,7 +63,7 @@ func get(ctx context.Context, url string) (string, error) {
 }
 
 func TestRootAndHeavy(t *testing.T) {
-	url, out, stop := start(t, map[string]string{"PORT": "0", demo.EnvLimit: "1000"})
+	url, out, stop := start(t, map[string]string{"PORT": "0", envLimit: "1000"})
 	ctx := context.Background()
 	if body, err := get(ctx, url+"/"); err != nil || body != "OK" {
 		t.Fatalf("GET / = %q, %v; want OK", body, err)
@@ -94,7 +95,7 @@ func TestTutorialResult(t *testing.T) {
 // running before and after every / answer, and it must be gone once the
 // client gives up on /heavy.
 func TestRootWhileHeavy(t *testing.T) {
-	url, _, stop := start(t, map[string]string{"PORT": "0", demo.EnvLimit: "1e15"})
+	url, _, stop := start(t, map[string]string{"PORT": "0", envLimit: "1e15"})
 	before := testutil.ChildrenOf(t, os.Getpid())
 	hctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -138,7 +139,7 @@ func TestRootWhileHeavy(t *testing.T) {
 }
 
 func TestBadEnv(t *testing.T) {
-	for _, env := range []map[string]string{{"PORT": "http"}, {"PORT": "0", demo.EnvLimit: "-1"}} {
+	for _, env := range []map[string]string{{"PORT": "http"}, {"PORT": "0", envLimit: "-1"}} {
 		if err := run(context.Background(), io.Discard, func(k string) string { return env[k] }); err == nil {
 			t.Errorf("run with %v succeeded", env)
 		}

@@ -1,5 +1,9 @@
-// Package demo is the Node.js tutorial's fork server, in Go: the program
-// behind `herd demo` and examples/fork.
+// Package demo is the program behind `herd demo`: the Node.js tutorial's
+// fork server (Server, for --workers 0) and its cluster + pool system
+// (RunCluster), as a product with a banner, logs and graceful shutdown. It is
+// a thin layer over the public packages child, cluster and workers; the
+// tutorial's code itself, written to be read and copied, is in examples/fork
+// and examples/cluster-pool.
 //
 // The tutorial's point is that CPU-heavy work blocks Node's single event
 // loop, so a server that computes in-process stops answering everyone while it

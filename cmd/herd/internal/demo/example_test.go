@@ -6,7 +6,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/herdrun/herd/internal/demo"
+	"github.com/herdrun/herd/cmd/herd/internal/demo"
 )
 
 func ExampleFormatNumber() {

@@ -7,7 +7,7 @@ import (
 )
 
 // EnvLimit names the environment variable that sets Server.Limit in the
-// programs built on this package (herd demo, examples/fork). It exists so
+// programs built on this package (herd demo). It exists so
 // tests can shrink the tutorial's 1e8 loop, or grow it to keep a request in
 // flight; unset, the tutorial's bound is used.
 const EnvLimit = "HERD_DEMO_LIMIT"
