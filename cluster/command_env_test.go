@@ -40,10 +40,12 @@ func runCommandEnv(t *testing.T, listen, noClusterEnv bool) ([2]string, string) 
 		Workers: 2,
 		// Relative, with a slash: resolved against Dir, not this
 		// process's directory (where it does not exist).
-		Command:      []string{"./show.sh"},
-		Dir:          dir,
-		Env:          []string{"HERD_TEST_DUP=env"},
-		WorkerEnv:    func(slot int) []string { return []string{"TEST_SLOT=" + strconv.Itoa(slot), "HERD_TEST_DUP=worker" + strconv.Itoa(slot)} },
+		Command: []string{"./show.sh"},
+		Dir:     dir,
+		Env:     []string{"HERD_TEST_DUP=env"},
+		WorkerEnv: func(slot int) []string {
+			return []string{"TEST_SLOT=" + strconv.Itoa(slot), "HERD_TEST_DUP=worker" + strconv.Itoa(slot)}
+		},
 		NoClusterEnv: noClusterEnv,
 		ReadyOnStart: true,
 		NoSignals:    true,
