@@ -229,3 +229,22 @@ func TestConfigBadLogKeys(t *testing.T) {
 		t.Errorf("negative LogMaxSize: %v", err)
 	}
 }
+
+// Every key of herd.yaml that is an App field has that field's name in
+// App's JSON form, so that the file and the JSON form do not drift apart.
+func TestYAMLKeysAreAppKeys(t *testing.T) {
+	tags := map[string]bool{}
+	rt := reflect.TypeFor[app.App]()
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		tags[name] = true
+	}
+	for _, k := range yamlKeys {
+		if k == "script" || k == "args" { // herd.yaml's shorthand for command
+			continue
+		}
+		if !tags[k] {
+			t.Errorf("herd.yaml key %q is no App field's JSON name", k)
+		}
+	}
+}
