@@ -106,7 +106,9 @@ type Config struct {
 	// execs it, so the pid is the worker's), and a Node-compatible
 	// channel (NODE_CHANNEL_FD). It is ready when it sends "ready" or
 	// {"herd":"ready"} on that channel, or at once when ReadyOnStart is set.
-	// Not compatible with PolicyDispatch.
+	// The trampoline is the only one: Dir, WorkerEnv and NoClusterEnv shape
+	// the process without another shell. Not compatible with
+	// PolicyDispatch.
 	Command []string
 
 	// NotifySocket, with Command, gives every worker its own unixgram
@@ -127,8 +129,32 @@ type Config struct {
 	// ReadyOnStart is set.
 	ReadyProbe func(ctx context.Context, pid int) error
 
-	// Env is added to every worker's environment (after os.Environ()).
+	// Env is added to every worker's environment, after os.Environ() (less
+	// this package's own variables): a variable set in both takes Env's
+	// value.
 	Env []string
+
+	// WorkerEnv, if set, returns variables added to the environment of the
+	// worker that starts in slot (0..Workers-1), after Env: what a worker
+	// must know about its place, such as an instance number. It is called
+	// in the primary just before each worker starts, a respawned or
+	// reloaded worker getting its slot's value again.
+	WorkerEnv func(slot int) []string
+
+	// NoClusterEnv, with Command, leaves this package's own HERD_CLUSTER_*
+	// variables (worker ID, slot, primary pid, policy, addresses, request
+	// limit) out of every worker's environment, so that neither the program
+	// nor what it runs takes itself for a Go worker of this primary: a
+	// program built with this package then sees only the inherited
+	// listeners (LISTEN_FDS, LISTEN_PID) and serves as their only worker,
+	// as under socket activation. Give the slot with WorkerEnv instead. Go
+	// workers always get the variables.
+	NoClusterEnv bool
+
+	// Dir is the working directory of every worker; "" means the primary's.
+	// A relative Command[0] with a slash is resolved against it. A Dir that
+	// does not exist fails the worker's start.
+	Dir string
 
 	// Stdout and Stderr receive the workers' output. nil means this
 	// process's own stdout and stderr.

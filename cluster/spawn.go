@@ -27,6 +27,12 @@ func (c *Cluster) start(w *wproc) (*child.Process, error) {
 		return nil, err
 	}
 	defer cleanup()
+	if c.cfg.Dir != "" {
+		// The kernel's error for a bad directory names the program.
+		if _, err := os.Stat(c.cfg.Dir); err != nil {
+			return nil, fmt.Errorf("cluster: worker directory: %w", err)
+		}
+	}
 	env := c.workerEnv(w, specs, len(files))
 	if w.command && c.cfg.NotifySocket {
 		kv, err := c.openNotify(w)
@@ -35,7 +41,8 @@ func (c *Cluster) start(w *wproc) (*child.Process, error) {
 		}
 		env = append(env, kv)
 	}
-	opts := &child.Options{Env: env, ExtraFiles: files, Stdout: c.cfg.Stdout, Stderr: c.cfg.Stderr}
+	env = dedupEnv(env)
+	opts := &child.Options{Env: env, Dir: c.cfg.Dir, ExtraFiles: files, Stdout: c.cfg.Stdout, Stderr: c.cfg.Stderr}
 	if c.cfg.Output != nil {
 		if o, e := c.cfg.Output(w.id, w.slot); o != nil || e != nil {
 			if o != nil {
@@ -107,20 +114,25 @@ func (c *Cluster) workerEnv(w *wproc, specs []addrSpec, nfiles int) []string {
 		}
 	}
 	env = append(env, c.cfg.Env...)
+	if c.cfg.WorkerEnv != nil {
+		env = append(env, c.cfg.WorkerEnv(w.slot)...)
+	}
 	if procs := c.workerProcs(); procs > 0 && !w.command && os.Getenv("GOMAXPROCS") == "" {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(procs))
 	}
-	addrs, _ := json.Marshal(specs)
-	env = append(env,
-		envWorker+"="+strconv.Itoa(w.id),
-		envSlot+"="+strconv.Itoa(w.slot),
-		envParent+"="+strconv.Itoa(os.Getpid()),
-		envPolicy+"="+c.cfg.Policy.String(),
-		envAddrs+"="+string(addrs),
-	)
-	if c.cfg.MaxRequests > 0 {
-		n := max(supervise.JitterInt(c.cfg.MaxRequests, max(c.cfg.RecycleJitter, 0)), 1)
-		env = append(env, envMaxReq+"="+strconv.FormatInt(n, 10))
+	if !w.command || !c.cfg.NoClusterEnv {
+		addrs, _ := json.Marshal(specs)
+		env = append(env,
+			envWorker+"="+strconv.Itoa(w.id),
+			envSlot+"="+strconv.Itoa(w.slot),
+			envParent+"="+strconv.Itoa(os.Getpid()),
+			envPolicy+"="+c.cfg.Policy.String(),
+			envAddrs+"="+string(addrs),
+		)
+		if c.cfg.MaxRequests > 0 {
+			n := max(supervise.JitterInt(c.cfg.MaxRequests, max(c.cfg.RecycleJitter, 0)), 1)
+			env = append(env, envMaxReq+"="+strconv.FormatInt(n, 10))
+		}
 	}
 	if nfiles > 0 {
 		names := make([]string, 0, nfiles)
@@ -139,6 +151,29 @@ func (c *Cluster) workerProcs() int {
 	}
 	n := max(len(c.slots), c.cfg.Workers, 1)
 	return max(runtime.NumCPU()/n, 1)
+}
+
+// dedupEnv returns env with one entry per variable: the last one given
+// wins, in the place of the first, as with os/exec. Without it a variable
+// of the primary's own environment would shadow the worker's value of it
+// in most programs, which read the first.
+func dedupEnv(env []string) []string {
+	last := make(map[string]int, len(env))
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		last[k] = i
+	}
+	out := make([]string, 0, len(last))
+	seen := make(map[string]bool, len(last))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, env[last[k]])
+	}
+	return out
 }
 
 func isClusterVar(kv string) bool {

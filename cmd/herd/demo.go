@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/cmd/herd/internal/demo"
-	"github.com/herdrun/herd/internal/runner"
+	"github.com/herdrun/herd/cmd/herd/internal/logsink"
 	"github.com/spf13/cobra"
 )
 
@@ -96,7 +96,7 @@ func runDemo(cmd *cobra.Command, o demoOptions, getenv env) error {
 		return &usageError{fmt.Errorf("--workers %d: want 0 or more", o.workers)}
 	}
 	// herd's own log style: "herd demo | msg k=v", colored on a terminal.
-	demoLog := (&runner.Logs{Out: stderr, Color: isTerminal(stderr) && getenv("NO_COLOR") == ""}).Logger("demo")
+	demoLog := (&logsink.Logs{Out: stderr, Color: isTerminal(stderr) && getenv("NO_COLOR") == ""}).Logger("demo")
 	if o.workers > 0 {
 		err := demo.RunCluster(cmd.Context(), demo.ClusterOptions{
 			Host: o.host, Port: port, Workers: o.workers, Limit: limit, Grace: o.grace,

@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/cluster"
-	"github.com/herdrun/herd/internal/runner"
+	"github.com/herdrun/herd/cmd/herd/internal/app"
+	"github.com/herdrun/herd/cmd/herd/internal/config"
+	"github.com/herdrun/herd/cmd/herd/internal/logsink"
+	"github.com/herdrun/herd/cmd/herd/internal/runner"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
@@ -72,34 +75,13 @@ exits within --restart-window), or with --restart on-failure or never every
 instance exited and one failed (1); 127 command not found. With --restart
 on-failure or never herd exits once every instance has exited.`
 
+// runOptions are the options of herd run that are not an App's: the App's
+// own options are flags bound to the fields of app (see appFlags).
 type runOptions struct {
-	instances     string
-	ports         []int
-	host          string
-	name          string
-	ready         string
-	restart       string
-	killTimeout   time.Duration
-	readyTimeout  time.Duration
-	backoff       time.Duration
-	backoffMax    time.Duration
-	minUptime     time.Duration
-	maxRestarts   int
-	restartWindow time.Duration
-	env           []string
-	json          bool
-	socketWarn    time.Duration
-	maxMemory     string
-	stopCodes     []int
-	config        string
-	envName       string
-	memInterval   time.Duration
-	logFile       string
-	outFile       string
-	errorFile     string
-	logMaxSize    string
-	logKeep       int
-	logMaxAge     time.Duration
+	app     app.App // the app of a command line; with --config, the log file options
+	json    bool
+	config  string
+	envName string
 }
 
 func newRunCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
@@ -120,34 +102,11 @@ func newRunCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
 	// Everything from the command on is the command's: herd run node app.js --port 1
 	// passes --port to the app, with or without "--".
 	f.SetInterspersed(false)
-	f.StringVarP(&o.instances, "instances", "i", "1", "number of instances, or max for one per CPU")
-	f.IntSliceVarP(&o.ports, "port", "p", nil, "port to share among the instances (cluster mode); repeatable")
-	f.StringVar(&o.host, "host", "", "address to open the ports on (default every interface)")
-	f.StringVar(&o.name, "name", "", "app name for log prefixes (default from the command)")
-	f.StringVar(&o.ready, "ready", "listen", "readiness signal: listen, notify, message or start")
-	f.StringVar(&o.restart, "restart", "always", "restart policy: always, on-failure or never")
-	f.IntSliceVar(&o.stopCodes, "stop-exit-codes", nil, "exit codes that never cause a restart; repeatable or comma-separated")
-	f.DurationVar(&o.killTimeout, "kill-timeout", 10*time.Second, "time between SIGTERM and SIGKILL when stopping an instance")
-	f.DurationVar(&o.readyTimeout, "ready-timeout", 30*time.Second, "how long a new instance may take to be ready")
-	f.DurationVar(&o.backoff, "backoff", 100*time.Millisecond, "first restart delay after repeated crashes; doubles each time")
-	f.DurationVar(&o.backoffMax, "backoff-max", 10*time.Second, "cap of the restart delay")
-	f.DurationVar(&o.minUptime, "min-uptime", time.Second, "uptime after which a crash resets the backoff")
-	f.IntVar(&o.maxRestarts, "max-restarts", 10, "unexpected exits tolerated within --restart-window before the app is errored (-1: unlimited)")
-	f.DurationVar(&o.restartWindow, "restart-window", 30*time.Second, "window of --max-restarts")
-	f.StringArrayVarP(&o.env, "env-var", "e", nil, "KEY=VALUE added to the instances' environment; repeatable")
+	appFlags(f, &o.app)
 	f.StringVarP(&o.config, "config", "c", "", "run the apps of a herd YAML file or a PM2 ecosystem file (.json or .js)")
 	f.StringVar(&o.envName, "env", "", "with --config, merge each app's env_<NAME> block over its env")
 	f.BoolVar(&o.json, "json", false, "write logs as JSON lines")
-	f.StringVar(&o.maxMemory, "max-memory", "", "memory limit of one instance and its children, e.g. 300M; an instance over it is replaced gracefully")
-	f.DurationVar(&o.memInterval, "memory-interval", time.Second, "how often memory is sampled for --max-memory")
-	f.StringVar(&o.logFile, "log-file", "", "also write every log line, herd's own included, uncolored and timestamped, to this file (with --config: every app's lines, not timestamped)")
-	f.StringVar(&o.outFile, "out-file", "", "also write the app's stdout lines to this file (not with --config: use out_file)")
-	f.StringVar(&o.errorFile, "error-file", "", "also write the app's stderr lines to this file (not with --config: use error_file)")
-	f.StringVar(&o.logMaxSize, "log-max-size", "10M", "rotate a log file when a line would take it past this size")
-	f.IntVar(&o.logKeep, "log-keep", 5, "rotated log files to keep (file.1 ... file.N; 0: none)")
-	f.DurationVar(&o.logMaxAge, "log-max-age", 0, "also delete rotated log files older than this (0: keep by count only)")
-	f.DurationVar(&o.socketWarn, "socket-warning", 10*time.Second, "warn when an instance has not taken its socket after this long")
-	_ = f.MarkHidden("socket-warning")
+	cmd.SetFlagErrorFunc(flagError)
 	return cmd
 }
 
@@ -164,55 +123,32 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 	if len(args) == 0 {
 		return &usageError{errors.New("no command to run: give it after --, e.g. herd run -i 2 -p 3000 -- node app.js")}
 	}
-	n, err := runner.ParseInstances(o.instances)
-	if err != nil {
-		return &usageError{err}
-	}
-	for _, kv := range o.env {
+	for _, kv := range o.app.Env {
 		if !strings.Contains(kv, "=") {
 			return &usageError{fmt.Errorf("--env-var %q: want KEY=VALUE", kv)}
 		}
 	}
-	logMax, err := runner.ParseSize(o.logMaxSize)
-	if err != nil {
-		return &usageError{fmt.Errorf("--log-max-size: %w", err)}
-	}
-	var maxMem int64
-	if o.maxMemory != "" {
-		if maxMem, err = runner.ParseSize(o.maxMemory); err != nil {
-			return &usageError{fmt.Errorf("--max-memory: %w", err)}
-		}
-	}
-	app := runner.App{
-		Name: o.name, Command: args, Instances: n, Ports: o.ports, Host: o.host,
-		Ready: o.ready, ReadyTimeout: o.readyTimeout, KillTimeout: o.killTimeout,
-		BackoffInitial: o.backoff, BackoffMax: o.backoffMax, MinUptime: o.minUptime,
-		MaxRestarts: o.maxRestarts, RestartWindow: o.restartWindow, Env: o.env,
-		Restart: o.restart, StopExitCodes: o.stopCodes,
-		NoSocketWarning: o.socketWarn, MaxMemory: maxMem, MemoryInterval: o.memInterval,
-		LogFile: o.logFile, OutFile: o.outFile, ErrorFile: o.errorFile,
-		LogMaxSize: logMax, LogKeep: keepArg(o.logKeep), LogMaxAge: o.logMaxAge,
-	}
-	if err := app.Validate(); err != nil {
-		var nf *runner.NotFoundError
+	a := o.app
+	a.Command = args
+	if err := a.Validate(); err != nil {
+		var nf *app.NotFoundError
 		if errors.As(err, &nf) {
 			return &exitCodeError{code: exitNotFound, err: err}
 		}
 		return &usageError{err}
 	}
-	// A single app's files are its own (App.LogFile and so on), not the
-	// global Logs.File: they get its timestamps and rotation limits.
-	o.logFile = ""
-	logs, closeLogs, err := newLogs(o, stdout, getenv)
+	// A single app's --log-file is its own (App.LogFile, with timestamps
+	// and its rotation limits), not a global file.
+	logs, closeLogs, err := newLogs(o.json, "", a, stdout, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeLogs()
-	r, err := runner.New(app, logs)
+	r, err := runner.New(a, logs)
 	if err != nil {
 		return err
 	}
-	return withOrphans(stderr, o.killTimeout, func() error { return runErr(r.Run(cmd.Context())) })
+	return withOrphans(stderr, a.WithDefaults().KillTimeout, func() error { return runErr(r.Run(cmd.Context())) })
 }
 
 // runErr maps a runner error to herd's exit statuses.
@@ -271,27 +207,15 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-// keepArg maps --log-keep to OpenRotating's keep and App.LogKeep (0 there
-// means 5).
-func keepArg(n int) int {
-	if n <= 0 {
-		return -1
-	}
-	return n
-}
-
-// newLogs builds the log sinks the options ask for: stdout, and the global
-// --log-file if set.
-func newLogs(o runOptions, stdout io.Writer, getenv env) (*runner.Logs, func(), error) {
-	logs := &runner.Logs{Out: stdout, JSON: o.json, Color: isTerminal(stdout) && getenv("NO_COLOR") == ""}
-	if o.logFile == "" {
+// newLogs builds the log sinks: stdout, and the global log file if path
+// is set, rotated with the limits of lim (LogMaxSize, LogKeep, LogMaxAge).
+func newLogs(json bool, path string, lim app.App, stdout io.Writer, getenv env) (*logsink.Logs, func(), error) {
+	logs := &logsink.Logs{Out: stdout, JSON: json, Color: isTerminal(stdout) && getenv("NO_COLOR") == ""}
+	if path == "" {
 		return logs, func() {}, nil
 	}
-	logMax, err := runner.ParseSize(o.logMaxSize)
-	if err != nil {
-		return nil, nil, &usageError{fmt.Errorf("--log-max-size: %w", err)}
-	}
-	rf, err := runner.OpenRotatingFile(o.logFile, runner.RotateOptions{MaxSize: logMax, Keep: keepArg(o.logKeep), MaxAge: o.logMaxAge})
+	lim = lim.WithDefaults()
+	rf, err := logsink.OpenRotatingFile(path, logsink.RotateOptions{MaxSize: lim.LogMaxSize, Keep: lim.LogKeep, MaxAge: lim.LogMaxAge})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -299,16 +223,17 @@ func newLogs(o runOptions, stdout io.Writer, getenv env) (*runner.Logs, func(), 
 	return logs, func() { rf.Close() }, nil
 }
 
-// runConfig runs the apps of a config file.
+// runConfig runs the apps of a config file. Of the app flags only the log
+// file ones apply: --log-file is the file of every app's lines.
 func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, getenv env) error {
-	if o.outFile != "" || o.errorFile != "" {
+	if o.app.OutFile != "" || o.app.ErrorFile != "" {
 		return &usageError{errors.New("--out-file and --error-file are for a single app: with --config, give each app out_file and error_file")}
 	}
-	apps, err := runner.LoadConfig(o.config, o.envName)
+	apps, err := config.Load(o.config, o.envName)
 	if err != nil {
 		return err
 	}
-	logs, closeLogs, err := newLogs(o, stdout, getenv)
+	logs, closeLogs, err := newLogs(o.json, o.app.LogFile, o.app, stdout, getenv)
 	if err != nil {
 		return err
 	}
@@ -321,7 +246,7 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 	}()
 	for i := range apps {
 		if err := apps[i].Validate(); err != nil {
-			var nf *runner.NotFoundError
+			var nf *app.NotFoundError
 			if errors.As(err, &nf) {
 				return &exitCodeError{code: exitNotFound, err: fmt.Errorf("%s: app %s: %w", o.config, apps[i].Name, err)}
 			}
@@ -335,10 +260,7 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 	}
 	var grace time.Duration // the longest kill timeout of the apps
 	for _, a := range apps {
-		grace = max(grace, a.KillTimeout)
-	}
-	if grace == 0 {
-		grace = 10 * time.Second
+		grace = max(grace, a.WithDefaults().KillTimeout)
 	}
 	return withOrphans(stderr, grace, func() error { return runErr(runner.RunAll(cmd.Context(), rs)) })
 }

@@ -6,25 +6,27 @@ import (
 	"os"
 	"time"
 
-	"github.com/herdrun/herd/internal/runner"
+	"github.com/herdrun/herd/cmd/herd/internal/app"
+	"github.com/herdrun/herd/cmd/herd/internal/logsink"
+	"github.com/herdrun/herd/cmd/herd/internal/runner"
 )
 
 // Run two instances of a program in fork mode; each learns its instance
 // number from HERD_INSTANCE. The never restart policy makes Run return
 // once both have exited.
 func Example() {
-	app := runner.App{
+	a := app.App{
 		Name:      "hello",
 		Command:   []string{"sh", "-c", `sleep 0.$HERD_INSTANCE; echo "instance $HERD_INSTANCE of $HERD_APP"`},
 		Instances: 2,
-		Ready:     runner.ReadyStart,
-		Restart:   "never",
+		Ready:     app.ReadyStart,
+		Restart:   app.RestartNever,
 	}
-	if err := app.Validate(); err != nil {
+	if err := a.Validate(); err != nil {
 		fmt.Println(err)
 		return
 	}
-	r, err := runner.New(app, &runner.Logs{Out: appLines{}})
+	r, err := runner.New(a, &logsink.Logs{Out: appLines{}})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -1,4 +1,4 @@
-package runner
+package config
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/herdrun/herd/internal/testutil"
+
+	"github.com/herdrun/herd/cmd/herd/internal/app"
 )
 
 // PM2's generated ecosystem.config.js: module.exports with the same apps as
@@ -31,7 +33,7 @@ func TestLoadEcosystemJS(t *testing.T) {
 		// A function is called for its config.
 		{"fn.config.js", ecosystemJS + "const cfg = module.exports;\nmodule.exports = async () => cfg;\n"},
 	} {
-		apps, err := LoadConfig(writeFile(t, tc.name, tc.src), "production")
+		apps, err := Load(writeFile(t, tc.name, tc.src), "production")
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
@@ -41,7 +43,7 @@ func TestLoadEcosystemJS(t *testing.T) {
 			continue
 		}
 		a := apps[0]
-		if a.Name != "api" || !reflect.DeepEqual(a.Ports, []int{8080}) || a.Ready != ReadyMessage || a.Instances != -1 ||
+		if a.Name != "api" || !reflect.DeepEqual(a.Ports, []int{8080}) || a.Ready != app.ReadyMessage || a.Instances != -1 ||
 			!reflect.DeepEqual(a.Env, []string{"NODE_ENV=production", "PORT=8080"}) {
 			t.Errorf("%s: api = %+v", tc.name, a)
 		}
@@ -60,7 +62,7 @@ func TestLoadEcosystemJSErrors(t *testing.T) {
 		{"module.exports = {apps: []}", "no apps"},
 	} {
 		p := writeFile(t, "ecosystem.config.js", tc.src)
-		_, err := LoadConfig(p, "")
+		_, err := Load(p, "")
 		var ce *ConfigError
 		if !errors.As(err, &ce) || !strings.Contains(ce.Msg, tc.want) || ce.Line != 0 || !strings.HasPrefix(err.Error(), p+": ") {
 			t.Errorf("%q: got %v, want %q without a line", tc.src, err, tc.want)

@@ -1,4 +1,4 @@
-package runner
+package config
 
 import (
 	"errors"
@@ -12,7 +12,13 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/internal/testutil"
+
+	"github.com/herdrun/herd/cmd/herd/internal/app"
 )
+
+func TestMain(m *testing.M) {
+	testutil.VerifyTestMain(m)
+}
 
 func writeFile(t *testing.T, name, src string) string {
 	t.Helper()
@@ -42,7 +48,7 @@ const goodYAML = `apps:
 
 func TestLoadYAML(t *testing.T) {
 	p := writeFile(t, "herd.yaml", goodYAML)
-	apps, err := LoadConfig(p, "production")
+	apps, err := Load(p, "production")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +67,7 @@ func TestLoadYAML(t *testing.T) {
 	if !reflect.DeepEqual(j.Command, []string{"python3", "worker.py"}) || j.Instances != 2 || j.Restart != "on-failure" {
 		t.Errorf("jobs = %+v", j)
 	}
-	apps, _ = LoadConfig(p, "")
+	apps, _ = Load(p, "")
 	if !slices.Contains(apps[0].Env, "LOG=info") {
 		t.Errorf("no env name: %v", apps[0].Env)
 	}
@@ -78,7 +84,7 @@ func TestLoadYAMLErrorsHaveLines(t *testing.T) {
 		{"services: []\n", `herd.yaml:1: unknown key "services"`},
 	} {
 		p := writeFile(t, "herd.yaml", tc.src)
-		_, err := LoadConfig(p, "")
+		_, err := Load(p, "")
 		var ce *ConfigError
 		if !errors.As(err, &ce) || !strings.Contains(filepath.Base(ce.File)+":"+strconv.Itoa(ce.Line)+": "+ce.Msg, tc.want) {
 			t.Errorf("%q: got %v, want %q", tc.src, err, tc.want)
@@ -118,13 +124,13 @@ const ecosystem = `{
 
 func TestLoadEcosystem(t *testing.T) {
 	p := writeFile(t, "ecosystem.json", ecosystem)
-	apps, err := LoadConfig(p, "production")
+	apps, err := Load(p, "production")
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := apps[0]
 	if !reflect.DeepEqual(a.Command, []string{"node", "app.js"}) || a.Instances != -1 || !reflect.DeepEqual(a.Ports, []int{8080}) ||
-		a.Ready != ReadyMessage || a.KillTimeout != 3*time.Second || a.MaxMemory != 200<<20 ||
+		a.Ready != app.ReadyMessage || a.KillTimeout != 3*time.Second || a.MaxMemory != 200<<20 ||
 		!reflect.DeepEqual(a.Env, []string{"NODE_ENV=production", "PORT=8080"}) {
 		t.Errorf("api = %+v", a)
 	}
@@ -140,40 +146,105 @@ func TestLoadEcosystem(t *testing.T) {
 
 func TestLoadEcosystemErrorsHaveLines(t *testing.T) {
 	bad := strings.Replace(ecosystem, `"kill_timeout": 3000`, `"kill_timeout": "3s"`, 1)
-	_, err := LoadConfig(writeFile(t, "ecosystem.json", bad), "")
+	_, err := Load(writeFile(t, "ecosystem.json", bad), "")
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Line != 9 {
 		t.Errorf("type error: %v (want line 9)", err)
 	}
 	noPort := strings.Replace(ecosystem, `"PORT": 8080, `, ``, 1)
-	_, err = LoadConfig(writeFile(t, "ecosystem.json", noPort), "")
+	_, err = Load(writeFile(t, "ecosystem.json", noPort), "")
 	if !errors.As(err, &ce) || ce.Line != 3 || !strings.Contains(ce.Msg, "needs PORT") {
 		t.Errorf("cluster without PORT: %v (want line 3)", err)
 	}
-	_, err = LoadConfig(writeFile(t, "ecosystem.json", "{\n  \"apps\": [\n    {,}\n  ]\n}\n"), "")
+	_, err = Load(writeFile(t, "ecosystem.json", "{\n  \"apps\": [\n    {,}\n  ]\n}\n"), "")
 	if !errors.As(err, &ce) || ce.Line != 3 {
 		t.Errorf("syntax error: %v (want line 3)", err)
 	}
 }
 
-// New warns about the ecosystem keys herd does not act on.
-func TestUnsupportedKeysWarn(t *testing.T) {
-	var out testutil.SyncBuffer
-	r, err := New(App{Name: "api", Command: []string{"sh"}, Unsupported: []string{"cron_restart", "watch"}}, &Logs{Out: &out})
+func TestConfigLogKeys(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "herd.yaml")
+	os.WriteFile(p, []byte(`apps:
+  - name: web
+    command: [sh]
+    log_file: logs/web.log
+    out_file: /var/log/web.out
+    error_file: web.err
+    log_max_size: 2M
+    log_keep: 0
+    log_max_age: 1d12h
+  - name: jobs
+    command: [sh]
+    log_keep: 3
+    log_max_age: 90m
+`), 0o644)
+	apps, err := Load(p, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	if want := "herd api | WARN ecosystem keys herd does not support are ignored: cron_restart, watch"; !strings.Contains(out.String(), want) {
-		t.Fatalf("output %q, want %q", out.String(), want)
+	w := apps[0]
+	if w.LogFile != filepath.Join(dir, "logs/web.log") || w.OutFile != "/var/log/web.out" || w.ErrorFile != filepath.Join(dir, "web.err") ||
+		w.LogMaxSize != 2<<20 || w.LogKeep != -1 || w.LogMaxAge != 36*time.Hour {
+		t.Errorf("web = %+v", w)
+	}
+	if j := apps[1]; j.LogFile != "" || j.LogKeep != 3 || j.LogMaxAge != 90*time.Minute || j.LogMaxSize != 0 {
+		t.Errorf("jobs = %+v", j)
+	}
+
+	eco := filepath.Join(dir, "ecosystem.config.json")
+	os.WriteFile(eco, []byte(`{"apps": [
+  {"name": "api", "script": "server.js", "log_file": "logs/api.log", "out_file": "/tmp/api.out", "error_file": "api.err", "max_size": "10M"},
+  {"name": "old", "script": "old.js", "output": "old.out", "error": "/dev/null"}
+]}`), 0o644)
+	apps, err = Load(eco, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := apps[0]; a.LogFile != filepath.Join(dir, "logs/api.log") || a.OutFile != "/tmp/api.out" || a.ErrorFile != filepath.Join(dir, "api.err") || a.LogMaxSize != 0 {
+		t.Errorf("api = %+v", a)
+	}
+	if o := apps[1]; o.OutFile != filepath.Join(dir, "old.out") || o.ErrorFile != "/dev/null" {
+		t.Errorf("old = %+v", o)
 	}
 }
 
-// herd's own lines quote a value that would not read back as one token.
-func TestLogValuesQuoted(t *testing.T) {
-	var out testutil.SyncBuffer
-	(&Logs{Out: &out}).Logger("web").Info("starting", "command", "node app.js", "n", 2, "empty", "")
-	if want := `herd web | starting command="node app.js" n=2 empty=""` + "\n"; out.String() != want {
-		t.Fatalf("got %q, want %q", out.String(), want)
+func TestConfigBadLogKeys(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"log_max_size: lots", `:4: log_max_size: bad size "lots"`},
+		{"log_max_age: soon", `:4: log_max_age: bad duration "soon"`},
+		{"log_max_age: -3h", `:4: log_max_age: bad duration "-3h"`},
+		{"log_keep: many", `:4: `},
+		{"log_files: x.log", `:4: unknown key "log_files"`},
+	} {
+		p := writeFile(t, "herd.yaml", "apps:\n  - name: web\n    command: [sh]\n    "+tc.line+"\n")
+		_, err := Load(p, "")
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), p+tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.line, err, p+tc.want)
+		}
+	}
+	a := app.App{Command: []string{"sh"}, LogMaxSize: -1}
+	if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "log_max_size must not be negative") {
+		t.Errorf("negative LogMaxSize: %v", err)
+	}
+}
+
+// Every key of herd.yaml that is an App field has that field's name in
+// App's JSON form, so that the file and the JSON form do not drift apart.
+func TestYAMLKeysAreAppKeys(t *testing.T) {
+	tags := map[string]bool{}
+	rt := reflect.TypeFor[app.App]()
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		tags[name] = true
+	}
+	for _, k := range yamlKeys {
+		if k == "script" || k == "args" { // herd.yaml's shorthand for command
+			continue
+		}
+		if !tags[k] {
+			t.Errorf("herd.yaml key %q is no App field's JSON name", k)
+		}
 	}
 }

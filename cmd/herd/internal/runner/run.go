@@ -13,17 +13,10 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/cluster"
-	"github.com/herdrun/herd/internal/nodeshim"
+	"github.com/herdrun/herd/cmd/herd/internal/app"
+	"github.com/herdrun/herd/cmd/herd/internal/logsink"
+	"github.com/herdrun/herd/cmd/herd/internal/nodeshim"
 )
-
-// instanceScript sets the per-instance variables from the cluster slot and
-// execs the program; exec keeps the pid, so LISTEN_PID stays right.
-// The cluster package's own variables are removed: the program is not a Go
-// cluster worker, and a herd or cluster program it runs must not think so.
-const instanceScript = `if [ -n "$HERD_APP_DIR" ]; then cd "$HERD_APP_DIR" || exit 126; fi; ` +
-	`HERD_INSTANCE=$HERD_CLUSTER_SLOT; NODE_APP_INSTANCE=$HERD_CLUSTER_SLOT; export HERD_INSTANCE NODE_APP_INSTANCE; ` +
-	`unset HERD_CLUSTER_WORKER HERD_CLUSTER_SLOT HERD_CLUSTER_PARENT HERD_CLUSTER_POLICY HERD_CLUSTER_ADDRS HERD_CLUSTER_MAX_REQS HERD_APP_DIR; ` +
-	`exec "$0" "$@"`
 
 // BootError reports an app whose instance failed while it started: it
 // exited, or was not ready in time. Tail holds its last stderr lines.
@@ -72,13 +65,13 @@ func (e *ExitedError) Error() string {
 	return fmt.Sprintf("app %s: %d instance(s) failed and were not restarted; last: %s", e.App, e.Failures, e.Last)
 }
 
-// Runner runs one App. Create it with New; Run runs it, and Reload, Scale and
-// Shutdown drive it meanwhile.
+// Runner runs one app.App. Create it with New; Run runs it, and Reload,
+// Scale and Shutdown drive it meanwhile.
 type Runner struct {
-	app  App
-	logs *Logs
+	app  app.App // with its defaults filled in
+	logs *logsink.Logs
 	c    *cluster.Cluster
-	tail *tail
+	tail *logsink.Tail
 	log  interface {
 		Info(string, ...any)
 		Warn(string, ...any)
@@ -97,56 +90,69 @@ type Runner struct {
 	instances   int
 }
 
-// New returns a Runner for app (which must have passed Validate) writing to
-// logs. It opens the app's log files (a *LogFileError if one cannot be
-// opened) and writes the Node shim to its cache file when the app needs it.
-func New(app App, logs *Logs) (*Runner, error) {
+// New returns a Runner for a (which must have passed Validate; its zero
+// fields take their defaults, see app.App.WithDefaults) writing to logs.
+// It opens the app's log files (a *logsink.LogFileError if one cannot be
+// opened) and writes the Node shim to its cache file when the app needs
+// it.
+func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 	if logs == nil {
-		logs = &Logs{}
+		logs = &logsink.Logs{}
 	}
-	logs, err := logs.forApp(&app) // the app's own log files, if any
+	a = a.WithDefaults()
+	logs, err := logs.ForApp(logsink.Files{ // the app's own log files, if any
+		App: a.Name, Log: a.LogFile, Out: a.OutFile, Error: a.ErrorFile,
+		Rotate: logsink.RotateOptions{MaxSize: a.LogMaxSize, Keep: a.LogKeep, MaxAge: a.LogMaxAge},
+	})
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{app: app, logs: logs, tail: &tail{n: 12}, started: map[int]forked{}, instances: app.instances()}
-	lg := logs.Logger(app.Name)
+	r := &Runner{app: a, logs: logs, tail: logsink.NewTail(12), started: map[int]forked{}, instances: a.Count()}
+	lg := logs.Logger(a.Name)
 	r.log = lg
-	if len(app.Unsupported) > 0 {
-		lg.Warn("ecosystem keys herd does not support are ignored: " + strings.Join(app.Unsupported, ", "))
+	if len(a.Unsupported) > 0 {
+		lg.Warn("ecosystem keys herd does not support are ignored: " + strings.Join(a.Unsupported, ", "))
 	}
 	cfg := cluster.Config{
-		Workers:           r.instances,
-		Env:               append([]string{"HERD_APP=" + app.Name}, app.Env...),
-		ReadyTimeout:      app.ReadyTimeout,
-		ShutdownTimeout:   orDefault(app.KillTimeout, 10*time.Second),
+		Workers: r.instances,
+		Env:     append([]string{"HERD_APP=" + a.Name}, a.Env...),
+		// The instance number, for the program; the cluster's own
+		// variables are left out: the program is not a Go cluster
+		// worker, and a herd or cluster program it runs must not think so.
+		WorkerEnv: func(slot int) []string {
+			n := strconv.Itoa(slot)
+			return []string{"HERD_INSTANCE=" + n, "NODE_APP_INSTANCE=" + n}
+		},
+		NoClusterEnv:      true,
+		Dir:               a.Dir,
+		ReadyTimeout:      a.ReadyTimeout,
+		ShutdownTimeout:   a.KillTimeout,
 		HeartbeatInterval: -1,
-		BackoffInitial:    app.BackoffInitial,
-		BackoffMax:        app.BackoffMax,
-		MinUptime:         app.MinUptime,
-		CrashLoopMax:      app.MaxRestarts,
-		CrashLoopWindow:   app.RestartWindow,
+		BackoffInitial:    a.BackoffInitial,
+		BackoffMax:        a.BackoffMax,
+		MinUptime:         a.MinUptime,
+		CrashLoopMax:      a.MaxRestarts,
+		CrashLoopWindow:   a.RestartWindow,
 		Logger:            lg,
 		OnEvent:           r.onEvent,
 		Output:            r.output,
 	}
-	if app.Restart != "" && app.Restart != "always" || len(app.StopExitCodes) > 0 {
-		cfg.Respawn = func(s cluster.ExitStatus) bool { return app.respawn(s.Code) }
+	if a.Restart != app.RestartAlways || len(a.StopExitCodes) > 0 {
+		cfg.Respawn = func(s cluster.ExitStatus) bool { return a.Respawn(s.Code) }
 	}
-	if app.Dir != "" {
-		cfg.Env = append(cfg.Env, "HERD_APP_DIR="+app.Dir)
-	}
-	cmd := append([]string(nil), app.Command...)
-	if len(app.Ports) > 0 {
-		for _, p := range app.Ports {
-			cfg.Listen = append(cfg.Listen, cluster.Addr{Address: net.JoinHostPort(app.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)})
+	cmd := append([]string(nil), a.Command...)
+	if len(a.Ports) > 0 {
+		for _, p := range a.Ports {
+			cfg.Listen = append(cfg.Listen, cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)})
 		}
-		cfg.Env = append(cfg.Env, "PORT="+strconv.Itoa(app.Ports[0]))
+		cfg.Env = append(cfg.Env, "PORT="+strconv.Itoa(a.Ports[0]))
 		shim, err := nodeshim.Path("")
 		if err != nil {
+			logs.Release()
 			return nil, err
 		}
 		r.shimPath = shim
-		if app.isNode() {
+		if a.IsNode() {
 			r.nodeShim = true
 			cmd = append([]string{cmd[0], "--require", shim}, cmd[1:]...)
 		} else {
@@ -156,39 +162,28 @@ func New(app App, logs *Logs) (*Runner, error) {
 			cfg.Env = append(cfg.Env, "NODE_OPTIONS="+strings.TrimSpace(getenv("NODE_OPTIONS")+` --require "`+shim+`"`))
 		}
 	}
-	ready := app.Ready
-	if ready == "" {
-		ready = ReadyListen
-	}
-	cfg.Env = append(cfg.Env, "HERD_READY="+ready)
+	cfg.Env = append(cfg.Env, "HERD_READY="+string(a.Ready))
 	switch {
-	case ready == ReadyNotify:
+	case a.Ready == app.ReadyNotify:
 		cfg.NotifySocket = true
-	case ready == ReadyStart:
+	case a.Ready == app.ReadyStart:
 		cfg.ReadyOnStart = true
-	case ready == ReadyListen && len(app.Ports) == 0:
+	case a.Ready == app.ReadyListen && len(a.Ports) == 0:
 		cfg.ReadyOnStart = true // nothing to listen on in fork mode
-	case ready == ReadyListen && !r.nodeShim:
+	case a.Ready == app.ReadyListen && !r.nodeShim:
 		// Any other program is ready once it waits for connections on
 		// the shared socket, as /proc shows.
 		cfg.ReadyProbe = r.probeAccepting
 	}
-	cfg.Command = append([]string{"/bin/sh", "-c", instanceScript}, cmd...)
+	cfg.Command = cmd
 	r.c = cluster.New(cfg, nil)
 	return r, nil
 }
 
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
-}
-
 // output gives each instance its own prefixed line writers.
 func (r *Runner) output(id, slot int) (io.Writer, io.Writer) {
-	return &lineWriter{l: r.logs, app: r.app.Name, instance: slot, stream: "stdout"},
-		&lineWriter{l: r.logs, app: r.app.Name, instance: slot, stream: "stderr", tail: r.tail}
+	return r.logs.Writer(r.app.Name, slot, logsink.StreamStdout, nil),
+		r.logs.Writer(r.app.Name, slot, logsink.StreamStderr, r.tail)
 }
 
 // onEvent runs on the cluster's goroutine: it must not block.
@@ -218,7 +213,7 @@ func (r *Runner) onEvent(e cluster.Event) {
 	case cluster.EventExit:
 		r.mu.Lock()
 		delete(r.started, e.Worker)
-		if !e.Expected && e.Status.Code != 0 && !r.app.respawn(e.Status.Code) {
+		if !e.Expected && e.Status.Code != 0 && !r.app.Respawn(e.Status.Code) {
 			r.failedExits++
 			r.lastFailure = fmt.Sprintf("instance %d (pid %d) %s", e.Slot, e.PID, e.Status)
 		}
@@ -250,7 +245,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Go(func() { r.watchSockets(wctx) })
 	}
 	if r.app.MaxMemory > 0 {
-		wg.Go(func() { r.watchMemory(wctx, orDefault(r.app.MemoryInterval, time.Second)) })
+		wg.Go(func() { r.watchMemory(wctx, r.app.MemoryInterval) })
 	}
 	mode := "fork"
 	if len(r.app.Ports) > 0 {
@@ -263,16 +258,16 @@ func (r *Runner) Run(ctx context.Context) error {
 	switch {
 	case errors.As(err, &be):
 		time.Sleep(100 * time.Millisecond) // let the last output lines arrive
-		return &BootError{App: r.app.Name, Err: err, Tail: r.tail.get()}
+		return &BootError{App: r.app.Name, Err: err, Tail: r.tail.Lines()}
 	case errors.As(err, &ce):
 		time.Sleep(100 * time.Millisecond)
-		return &ErroredError{App: r.app.Name, Err: err, Tail: r.tail.get()}
+		return &ErroredError{App: r.app.Name, Err: err, Tail: r.tail.Lines()}
 	case err == nil && ctx.Err() == nil:
 		r.mu.Lock()
 		n, last := r.failedExits, r.lastFailure
 		r.mu.Unlock()
-		if n > 0 && r.app.Restart != "" && r.app.Restart != "always" {
-			return &ExitedError{App: r.app.Name, Failures: n, Last: last, Tail: r.tail.get()}
+		if n > 0 && r.app.Restart != app.RestartAlways {
+			return &ExitedError{App: r.app.Name, Failures: n, Last: last, Tail: r.tail.Lines()}
 		}
 	}
 	return err
@@ -296,3 +291,10 @@ func (r *Runner) Addrs() []net.Addr { return r.c.Addrs() }
 
 // Instances returns the live instances.
 func (r *Runner) Instances() []cluster.WorkerInfo { return r.c.Workers() }
+
+// Close releases the app's log files (app.App.LogFile, OutFile,
+// ErrorFile): each is closed once no other app of the same Logs still uses
+// it. Run calls it when it returns; call it for a Runner that is never
+// run. Lines written after it are dropped from those files. Calling it
+// again does nothing.
+func (r *Runner) Close() error { return r.logs.Release() }

@@ -1,4 +1,4 @@
-package runner
+package logsink
 
 import (
 	"errors"
@@ -91,46 +91,64 @@ type appFiles struct {
 	once           sync.Once
 }
 
-// forApp returns the Logs that New gives app: l itself when the app has no
-// log file, else a Logs derived from l that also writes the app's lines to
-// its files, opened in (or shared through) the file set of l's root. The
-// global File of l counts as already open: an app naming its path shares it.
-func (l *Logs) forApp(app *App) (*Logs, error) {
-	if app.LogFile == "" && app.OutFile == "" && app.ErrorFile == "" {
+// Files are one app's own log files and their limits; see ForApp.
+type Files struct {
+	// App is the app's name, for errors.
+	App string
+	// Log receives every line of the app (its instances' stdout and
+	// stderr, and herd's own lines about it); Out its stdout lines; Error
+	// its stderr lines. "" means no such file; a relative path is relative
+	// to the working directory.
+	Log, Out, Error string
+	// Rotate are the limits of files this app opens first.
+	Rotate RotateOptions
+}
+
+// ForApp returns the Logs for one app: l itself when f names no file, else
+// a Logs derived from l that also writes the app's lines to its files,
+// never colored, each plain-text line starting with a timestamp (RFC 3339,
+// milliseconds). Files are opened in (or shared through) the file set of
+// l's root: each distinct path once, with the limits of the first app
+// that opened it; l's own File, when it is a *RotatingFile, counts as
+// open, and an app naming its path shares it. It fails with a
+// *LogFileError if a file cannot be opened, having released the others.
+// Release the files with Release.
+func (l *Logs) ForApp(f Files) (*Logs, error) {
+	if f.Log == "" && f.Out == "" && f.Error == "" {
 		return l, nil
 	}
 	root := l.root()
 	af := &appFiles{set: &root.files}
-	o := RotateOptions{MaxSize: app.LogMaxSize, Keep: app.LogKeep, MaxAge: app.LogMaxAge}
+	o := f.Rotate
 	open := func(p string) (*RotatingFile, error) {
 		if p == "" {
 			return nil, nil
 		}
 		abs, err := filepath.Abs(p)
 		if err != nil {
-			return nil, &LogFileError{App: app.Name, Path: p, Err: err}
+			return nil, &LogFileError{App: f.App, Path: p, Err: err}
 		}
 		if g, ok := root.File.(*RotatingFile); ok && absPath(g.path) == abs {
 			return g, nil
 		}
-		f, err := root.files.acquire(abs, o)
+		rf, err := root.files.acquire(abs, o)
 		if err != nil {
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			return nil, &LogFileError{App: app.Name, Path: abs, Err: err}
+			return nil, &LogFileError{App: f.App, Path: abs, Err: err}
 		}
 		af.held = append(af.held, abs)
-		return f, nil
+		return rf, nil
 	}
-	all, err := open(app.LogFile)
+	all, err := open(f.Log)
 	var out, stderr *RotatingFile
 	if err == nil {
-		out, err = open(app.OutFile)
+		out, err = open(f.Out)
 	}
 	if err == nil {
-		stderr, err = open(app.ErrorFile)
+		stderr, err = open(f.Error)
 	}
 	if err != nil {
 		af.close()
@@ -177,9 +195,9 @@ func addFile(fs []*RotatingFile, f *RotatingFile) []*RotatingFile {
 func (a *appFiles) write(stream string, p []byte, json bool, global io.Writer) (wroteGlobal bool) {
 	fs := a.herd
 	switch stream {
-	case "stdout":
+	case StreamStdout:
 		fs = a.out
-	case "stderr":
+	case StreamStderr:
 		fs = a.err
 	}
 	if len(fs) == 0 {
@@ -209,14 +227,13 @@ func (a *appFiles) close() error {
 	return err
 }
 
-// Close releases the app's log files (App.LogFile, OutFile, ErrorFile):
-// each is closed once no other app of the same Logs still uses it. Run
-// calls it when it returns; call it for a Runner that is never run. Lines
-// written after it are dropped from those files. Calling it again does
-// nothing.
-func (r *Runner) Close() error {
-	if r.logs.app == nil {
+// Release releases the app's own files of a Logs from ForApp: each is
+// closed once no other app of the same root Logs still uses it. Lines
+// written after it are dropped from those files. On any other Logs, and
+// when called again, it does nothing.
+func (l *Logs) Release() error {
+	if l.app == nil {
 		return nil
 	}
-	return r.logs.app.close()
+	return l.app.close()
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/herdrun/herd/internal/nodeshim"
+	"github.com/herdrun/herd/cmd/herd/internal/nodeshim"
 )
 
 // Start node with the shim so that its listen(3000) takes the socket herd

@@ -1,4 +1,4 @@
-package runner
+package config
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/herdrun/herd/cmd/herd/internal/app"
 )
 
 // ecosystemJSTimeout bounds how long node may take to evaluate an
@@ -69,7 +71,7 @@ func evalEcosystem(ctx context.Context, path string) ([]byte, error) {
 
 // parseEcosystemJS reads a JavaScript ecosystem file through node. Errors
 // name the app but no line: the lines of node's JSON are not the file's.
-func parseEcosystemJS(path, envName string) ([]App, error) {
+func parseEcosystemJS(path, envName string) ([]app.App, error) {
 	b, err := evalEcosystem(context.Background(), path)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/herdrun/herd/cmd/herd/internal/app"
 	"github.com/herdrun/herd/internal/sockwatch"
 )
 
@@ -18,7 +19,7 @@ type forked struct {
 
 // probed reports whether readiness comes from probeAccepting.
 func (r *Runner) probed() bool {
-	return len(r.app.Ports) > 0 && !r.nodeShim && (r.app.Ready == "" || r.app.Ready == ReadyListen)
+	return len(r.app.Ports) > 0 && !r.nodeShim && r.app.Ready == app.ReadyListen
 }
 
 // listenInodes returns the inodes of the app's shared sockets, found once in
@@ -70,7 +71,7 @@ func (r *Runner) probeAccepting(ctx context.Context, pid int) error {
 // (the shim reports it), or any other program that is not waiting for
 // connections on the socket (sockwatch).
 func (r *Runner) watchSockets(ctx context.Context) {
-	after := orDefault(r.app.NoSocketWarning, 10*time.Second)
+	after := r.app.NoSocketWarning
 	t := time.NewTicker(min(after/4, time.Second))
 	defer t.Stop()
 	for {

@@ -1,4 +1,4 @@
-package runner
+package config
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herdrun/herd/cmd/herd/internal/app"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -31,7 +32,7 @@ func (e *ConfigError) Error() string {
 	return e.File + ": " + e.Msg
 }
 
-// LoadConfig reads the apps of a herd YAML file (.yaml, .yml) or of a PM2
+// Load reads the apps of a herd YAML file (.yaml, .yml) or of a PM2
 // ecosystem file: JSON (.json), or JavaScript (.js, .cjs, .mjs, such as
 // PM2's ecosystem.config.js), which node evaluates in the file's directory
 // (module.exports or the default export, or what it returns when it is a
@@ -70,18 +71,18 @@ func (e *ConfigError) Error() string {
 // autorestart, stop_exit_codes, max_memory_restart, log_file, out_file
 // (or output) and error_file (or error), interpreter_args (as node_args).
 // Every instance of an app writes to the same files (PM2's merge_logs);
-// rotation is built in with the defaults of App.LogMaxSize and App.LogKeep.
-// Other keys (watch, cron_restart, ...) are listed in App.Unsupported, and
+// rotation is built in with the defaults of app.App.LogMaxSize and LogKeep.
+// Other keys (watch, cron_restart, ...) are listed in app.App.Unsupported, and
 // herd warns about them when the app starts.
 //
 // Relative cwd and log file paths are relative to the config file's
 // directory.
-func LoadConfig(path, envName string) ([]App, error) {
+func Load(path, envName string) ([]app.App, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var apps []App
+	var apps []app.App
 	switch {
 	case strings.HasSuffix(path, ".json"):
 		apps, err = parseEcosystem(path, b, envName)
@@ -120,9 +121,9 @@ type yamlApp struct {
 	Instances     yaml.Node         `yaml:"instances"`
 	Ports         []int             `yaml:"ports"`
 	Host          string            `yaml:"host"`
-	Ready         string            `yaml:"ready"`
+	Ready         app.Ready         `yaml:"ready"`
 	ReadyTimeout  time.Duration     `yaml:"ready_timeout"`
-	Restart       string            `yaml:"restart"`
+	Restart       app.Restart       `yaml:"restart"`
 	StopExitCodes []int             `yaml:"stop_exit_codes"`
 	KillTimeout   time.Duration     `yaml:"kill_timeout"`
 	MaxMemory     string            `yaml:"max_memory"`
@@ -140,7 +141,7 @@ type yamlApp struct {
 	LogMaxAge     string            `yaml:"log_max_age"`
 }
 
-func parseYAML(path string, b []byte, envName string) ([]App, error) {
+func parseYAML(path string, b []byte, envName string) ([]app.App, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, yamlErr(path, err)
@@ -160,20 +161,20 @@ func parseYAML(path string, b []byte, envName string) ([]App, error) {
 	if appsNode == nil || appsNode.Kind != yaml.SequenceNode {
 		return nil, &ConfigError{File: path, Line: root.Line, Msg: "apps: want a list of apps"}
 	}
-	var apps []App
+	var apps []app.App
 	for _, n := range appsNode.Content {
-		app, err := yamlToApp(path, n, envName)
+		a, err := yamlToApp(path, n, envName)
 		if err != nil {
 			return nil, err
 		}
-		apps = append(apps, app)
+		apps = append(apps, a)
 	}
 	return apps, nil
 }
 
-func yamlToApp(path string, n *yaml.Node, envName string) (App, error) {
+func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 	if n.Kind != yaml.MappingNode {
-		return App{}, &ConfigError{File: path, Line: n.Line, Msg: "an app must be a mapping"}
+		return app.App{}, &ConfigError{File: path, Line: n.Line, Msg: "an app must be a mapping"}
 	}
 	// env_<name> blocks are split off before the strict decode.
 	envs := map[string]map[string]string{}
@@ -183,7 +184,7 @@ func yamlToApp(path string, n *yaml.Node, envName string) (App, error) {
 		if name, ok := strings.CutPrefix(k.Value, "env_"); ok {
 			m := map[string]string{}
 			if err := v.Decode(&m); err != nil {
-				return App{}, yamlErr(path, err)
+				return app.App{}, yamlErr(path, err)
 			}
 			envs[name] = m
 			continue
@@ -195,11 +196,11 @@ func yamlToApp(path string, n *yaml.Node, envName string) (App, error) {
 	for i := 0; i < len(plain.Content); i += 2 {
 		k := plain.Content[i]
 		if !knownYAMLKey(k.Value) {
-			return App{}, &ConfigError{File: path, Line: k.Line, Msg: fmt.Sprintf("unknown key %q", k.Value)}
+			return app.App{}, &ConfigError{File: path, Line: k.Line, Msg: fmt.Sprintf("unknown key %q", k.Value)}
 		}
 	}
 	if err := plain.Decode(&y); err != nil {
-		return App{}, yamlErr(path, err)
+		return app.App{}, yamlErr(path, err)
 	}
 	line := func(key string) int {
 		for i := 0; i < len(plain.Content); i += 2 {
@@ -209,10 +210,10 @@ func yamlToApp(path string, n *yaml.Node, envName string) (App, error) {
 		}
 		return n.Line
 	}
-	bad := func(key, msg string) (App, error) {
-		return App{}, &ConfigError{File: path, Line: line(key), Msg: msg}
+	bad := func(key, msg string) (app.App, error) {
+		return app.App{}, &ConfigError{File: path, Line: line(key), Msg: msg}
 	}
-	a := App{
+	a := app.App{
 		Name: y.Name, Ports: y.Ports, Host: y.Host, Ready: y.Ready, ReadyTimeout: y.ReadyTimeout,
 		Restart: y.Restart, StopExitCodes: y.StopExitCodes, KillTimeout: y.KillTimeout,
 		MaxRestarts: y.MaxRestarts, RestartWindow: y.RestartWindow, MinUptime: y.MinUptime,
@@ -230,21 +231,21 @@ func yamlToApp(path string, n *yaml.Node, envName string) (App, error) {
 		return bad("name", "app has no command (or script)")
 	}
 	if y.Instances.Kind != 0 {
-		n, err := ParseInstances(y.Instances.Value)
+		n, err := app.ParseInstances(y.Instances.Value)
 		if err != nil {
-			return App{}, &ConfigError{File: path, Line: y.Instances.Line, Msg: err.Error()}
+			return app.App{}, &ConfigError{File: path, Line: y.Instances.Line, Msg: err.Error()}
 		}
 		a.Instances = n
 	}
 	if y.MaxMemory != "" {
-		m, err := ParseSize(y.MaxMemory)
+		m, err := app.ParseSize(y.MaxMemory)
 		if err != nil {
 			return bad("max_memory", err.Error())
 		}
 		a.MaxMemory = m
 	}
 	if y.LogMaxSize != "" {
-		m, err := ParseSize(y.LogMaxSize)
+		m, err := app.ParseSize(y.LogMaxSize)
 		if err != nil {
 			return bad("log_max_size", "log_max_size: "+err.Error())
 		}
@@ -264,8 +265,12 @@ func yamlToApp(path string, n *yaml.Node, envName string) (App, error) {
 		a.LogMaxAge = d
 	}
 	a.Env = mergeEnv(y.Env, envs[envName])
-	if err := a.check(); err != nil {
-		return bad(err.key, err.msg)
+	if err := a.Check(); err != nil {
+		var fe *app.FieldError
+		if errors.As(err, &fe) {
+			return bad(fe.Key, fe.Msg)
+		}
+		return bad("name", err.Error())
 	}
 	return a, nil
 }
@@ -321,35 +326,6 @@ func parseAge(s string) (time.Duration, error) {
 		}
 	}
 	return time.Duration(days)*24*time.Hour + d, nil
-}
-
-// fieldErr is a check failure naming the config key at fault.
-type fieldErr struct{ key, msg string }
-
-// check validates what LoadConfig can without looking up the command.
-func (a *App) check() *fieldErr {
-	switch a.Ready {
-	case "", ReadyListen, ReadyMessage, ReadyNotify, ReadyStart:
-	default:
-		return &fieldErr{"ready", fmt.Sprintf("ready must be listen, notify, message or start, not %q", a.Ready)}
-	}
-	switch a.Restart {
-	case "", "always", "on-failure", "never":
-	default:
-		return &fieldErr{"restart", fmt.Sprintf("restart must be always, on-failure or never, not %q", a.Restart)}
-	}
-	for _, p := range a.Ports {
-		if p < 1 || p > 65535 {
-			return &fieldErr{"ports", fmt.Sprintf("port %d out of range 1-65535", p)}
-		}
-	}
-	if a.LogMaxSize < 0 {
-		return &fieldErr{"log_max_size", fmt.Sprintf("log_max_size must not be negative, not %d", a.LogMaxSize)}
-	}
-	if a.LogMaxAge < 0 {
-		return &fieldErr{"log_max_age", fmt.Sprintf("log_max_age must not be negative, not %v", a.LogMaxAge)}
-	}
-	return nil
 }
 
 // scriptCommand builds the command for a PM2-style script: node for .js
@@ -444,7 +420,7 @@ func ecoUnsupported(all map[string]json.RawMessage) []string {
 	return out
 }
 
-func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
+func parseEcosystem(path string, b []byte, envName string) ([]app.App, error) {
 	var doc struct {
 		Apps []json.RawMessage `json:"apps"`
 	}
@@ -453,7 +429,7 @@ func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
 	}
 	// Offsets of each app, for line numbers.
 	offsets := appOffsets(b)
-	var apps []App
+	var apps []app.App
 	for i, raw := range doc.Apps {
 		off := int64(0)
 		if i < len(offsets) {
@@ -465,7 +441,7 @@ func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
 		}
 		var all map[string]json.RawMessage
 		_ = json.Unmarshal(raw, &all)
-		bad := func(msg string) ([]App, error) {
+		bad := func(msg string) ([]app.App, error) {
 			return nil, &ConfigError{File: path, Line: lineAt(b, off), Msg: fmt.Sprintf("app %d (%s): %s", i, e.Name, msg)}
 		}
 		if e.Script == "" {
@@ -484,11 +460,11 @@ func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
 				return bad("interpreter_args: " + err.Error())
 			}
 		}
-		a := App{Name: e.Name, Command: scriptCommand(e.Script, e.Interpreter, nodeArgs, args), Dir: e.Cwd, MaxRestarts: e.MaxRestarts,
+		a := app.App{Name: e.Name, Command: scriptCommand(e.Script, e.Interpreter, nodeArgs, args), Dir: e.Cwd, MaxRestarts: e.MaxRestarts,
 			LogFile: e.LogFile, OutFile: cmp.Or(e.OutFile, e.Output), ErrorFile: cmp.Or(e.ErrorFile, e.Error)}
 		if len(e.Instances) > 0 {
 			s := strings.Trim(string(e.Instances), `"`)
-			if a.Instances, err = ParseInstances(s); err != nil {
+			if a.Instances, err = app.ParseInstances(s); err != nil {
 				return bad(err.Error())
 			}
 		}
@@ -522,7 +498,7 @@ func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
 			a.Ports = []int{p}
 		}
 		if e.WaitReady {
-			a.Ready = ReadyMessage
+			a.Ready = app.ReadyMessage
 		}
 		if e.ListenTimeout > 0 {
 			a.ReadyTimeout = time.Duration(e.ListenTimeout) * time.Millisecond
@@ -541,7 +517,7 @@ func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
 			}
 		}
 		if e.Autorestart != nil && !*e.Autorestart {
-			a.Restart = "never"
+			a.Restart = app.RestartNever
 		}
 		if len(e.StopExitCodes) > 0 {
 			var one int
@@ -552,7 +528,7 @@ func parseEcosystem(path string, b []byte, envName string) ([]App, error) {
 			}
 		}
 		if e.MaxMemoryRestart != "" {
-			if a.MaxMemory, err = ParseSize(e.MaxMemoryRestart); err != nil {
+			if a.MaxMemory, err = app.ParseSize(e.MaxMemoryRestart); err != nil {
 				return bad("max_memory_restart: " + err.Error())
 			}
 		}

@@ -1,4 +1,4 @@
-package runner
+package logsink
 
 import (
 	"bytes"
@@ -13,9 +13,9 @@ import (
 
 // Logs is where an app's output and herd's own lines go. The zero value
 // writes plain prefixed lines to nowhere; set Out. One Logs may serve many
-// Runners: New derives a per-app Logs from it for an App with log files
-// (see App.LogFile), and the apps of one Logs share every file they name,
-// each distinct path opened once.
+// apps: ForApp derives a per-app Logs from it for an app with log files of
+// its own, and the apps of one Logs share every file they name, each
+// distinct path opened once.
 type Logs struct {
 	// Out receives every line (stdout and stderr of the instances, and
 	// herd's own lines).
@@ -108,6 +108,22 @@ func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 	return err
 }
 
+// Streams of an instance, as Writer takes them and JSON lines name them.
+const (
+	StreamStdout = "stdout"
+	StreamStderr = "stderr"
+)
+
+// Writer returns a writer that splits what one instance of app writes on
+// stream (StreamStdout or StreamStderr) into lines and writes each with
+// its prefix ("app[instance] | line", or a JSON record) to l's sinks. A
+// line without a newline waits for the rest, up to 64 KiB. With a tail,
+// the last stderr lines are kept there too. Each instance stream needs
+// its own Writer; one Writer is not safe for concurrent use.
+func (l *Logs) Writer(app string, instance int, stream string, tail *Tail) io.Writer {
+	return &lineWriter{l: l, app: app, instance: instance, stream: stream, tail: tail}
+}
+
 // lineWriter splits one instance's stream into lines and writes each with
 // its prefix; it keeps the last lines of stderr in tail.
 type lineWriter struct {
@@ -115,7 +131,7 @@ type lineWriter struct {
 	app      string
 	instance int
 	stream   string
-	tail     *tail
+	tail     *Tail
 	buf      []byte
 }
 
@@ -139,7 +155,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 func (w *lineWriter) line(b []byte) {
 	s := string(bytes.TrimSuffix(b, []byte("\r")))
 	if w.tail != nil && w.stream == "stderr" {
-		w.tail.add(fmt.Sprintf("%s[%d] %s", w.app, w.instance, s))
+		w.tail.Add(fmt.Sprintf("%s[%d] %s", w.app, w.instance, s))
 	}
 	var out bytes.Buffer
 	switch {
@@ -153,14 +169,19 @@ func (w *lineWriter) line(b []byte) {
 	_, _ = (&lockedWriter{l: w.l, stream: w.stream}).Write(out.Bytes())
 }
 
-// tail keeps the last n lines added.
-type tail struct {
+// Tail keeps the last lines added: an app's last stderr lines, for an
+// error message. It is safe for concurrent use.
+type Tail struct {
 	mu    sync.Mutex
 	n     int
 	lines []string
 }
 
-func (t *tail) add(s string) {
+// NewTail returns a Tail that keeps the last n lines.
+func NewTail(n int) *Tail { return &Tail{n: n} }
+
+// Add adds a line, dropping the oldest beyond the limit.
+func (t *Tail) Add(s string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.lines = append(t.lines, s)
@@ -169,7 +190,8 @@ func (t *tail) add(s string) {
 	}
 }
 
-func (t *tail) get() []string {
+// Lines returns a copy of the lines kept, oldest first.
+func (t *Tail) Lines() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]string(nil), t.lines...)

@@ -1,4 +1,4 @@
-package runner
+package logsink
 
 import (
 	"fmt"

@@ -1,0 +1,374 @@
+// Package app defines App, the one description of a program that `herd run`
+// runs: every option of `herd run` is a field of App, with its default and
+// its validation here, and nowhere else.
+//
+// Three sources fill an App, each mapping onto the same fields: the flags
+// of `herd run` (cmd/herd), the config readers (package config: herd.yaml
+// and PM2 ecosystem files), and JSON (encoding/json with the field tags of
+// App: the names of herd.yaml's keys, durations in nanoseconds as
+// time.Duration encodes them). The zero value of every field but Command
+// means its default: WithDefaults fills them in, from the Default*
+// constants.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Ready is how herd learns that an instance is ready to serve. The zero
+// value means DefaultReady.
+type Ready string
+
+// Readiness modes.
+const (
+	// ReadyListen: a Node app is ready when its server takes the shared
+	// socket (the preload shim reports it); any other program when it waits
+	// for connections on it, as /proc shows; in fork mode once started.
+	ReadyListen Ready = "listen"
+	// ReadyMessage: the app sends 'ready' (or {"herd":"ready"}) on the
+	// Node IPC channel, as PM2's wait_ready.
+	ReadyMessage Ready = "message"
+	// ReadyNotify: the app sends READY=1 to $NOTIFY_SOCKET (sd_notify).
+	ReadyNotify Ready = "notify"
+	// ReadyStart: ready as soon as it started.
+	ReadyStart Ready = "start"
+)
+
+// Restart is the restart policy of an instance that exited. The zero value
+// means DefaultRestart.
+type Restart string
+
+// Restart policies.
+const (
+	// RestartAlways restarts every instance that exits.
+	RestartAlways Restart = "always"
+	// RestartOnFailure restarts an instance that exited with a code other
+	// than 0, or was killed by a signal.
+	RestartOnFailure Restart = "on-failure"
+	// RestartNever leaves the slot of an exited instance empty.
+	RestartNever Restart = "never"
+)
+
+// Defaults that WithDefaults gives the zero fields of an App.
+const (
+	DefaultInstances       = 1
+	DefaultReady           = ReadyListen
+	DefaultRestart         = RestartAlways
+	DefaultReadyTimeout    = 30 * time.Second
+	DefaultKillTimeout     = 10 * time.Second
+	DefaultBackoffInitial  = 100 * time.Millisecond
+	DefaultBackoffMax      = 10 * time.Second
+	DefaultMinUptime       = time.Second
+	DefaultMaxRestarts     = 10
+	DefaultRestartWindow   = 30 * time.Second
+	DefaultMemoryInterval  = time.Second
+	DefaultNoSocketWarning = 10 * time.Second
+	DefaultLogMaxSize      = 10 << 20 // bytes
+	DefaultLogKeep         = 5
+)
+
+// App is one program herd runs. The zero value of every field but Command
+// is usable and means the field's Default* constant (see WithDefaults).
+// The json tags are App's JSON form, for callers other than the command
+// line.
+type App struct {
+	// Name prefixes the app's log lines; "" means the command's base name
+	// (for node, the script's), which Validate fills in.
+	Name string `json:"name,omitempty"`
+	// Command is the program and its arguments; Command[0] is looked up in
+	// PATH.
+	Command []string `json:"command"`
+	// Instances is the number of processes; 0 means DefaultInstances, -1
+	// means one per CPU.
+	Instances int `json:"instances,omitempty"`
+	// Ports, if any, puts the app in cluster mode: each is opened once on
+	// Host and shared by every instance.
+	Ports []int `json:"ports,omitempty"`
+	// Host is the address the ports are opened on; "" means every interface.
+	Host string `json:"host,omitempty"`
+	// Ready is the readiness mode; "" means DefaultReady.
+	Ready Ready `json:"ready,omitempty"`
+	// ReadyTimeout bounds how long an instance may take to be ready; 0
+	// means DefaultReadyTimeout.
+	ReadyTimeout time.Duration `json:"ready_timeout,omitempty"`
+	// KillTimeout is how long an instance has between SIGTERM and SIGKILL
+	// (sent to its whole process group); 0 means DefaultKillTimeout.
+	KillTimeout time.Duration `json:"kill_timeout,omitempty"`
+	// Dir is the instances' working directory; "" means herd's.
+	Dir string `json:"cwd,omitempty"`
+	// Env is added to every instance's environment, as KEY=VALUE.
+	Env []string `json:"env,omitempty"`
+	// Restart is the restart policy; "" means DefaultRestart. An instance
+	// that is not restarted leaves its slot empty; when every instance has
+	// exited, the runner returns (with an error if any failed).
+	Restart Restart `json:"restart,omitempty"`
+	// StopExitCodes are exit codes that never cause a restart, whatever
+	// the policy (PM2's stop_exit_codes).
+	StopExitCodes []int `json:"stop_exit_codes,omitempty"`
+	// BackoffInitial and BackoffMax shape the respawn backoff; 0 means
+	// DefaultBackoffInitial and DefaultBackoffMax.
+	BackoffInitial time.Duration `json:"backoff,omitempty"`
+	BackoffMax     time.Duration `json:"backoff_max,omitempty"`
+	// MinUptime is how long an instance must have been up for its exit to
+	// reset the backoff; 0 means DefaultMinUptime.
+	MinUptime time.Duration `json:"min_uptime,omitempty"`
+	// MaxRestarts is how many unexpected exits within RestartWindow are
+	// tolerated; the next makes the app errored. 0 means
+	// DefaultMaxRestarts; negative means unlimited.
+	MaxRestarts int `json:"max_restarts,omitempty"`
+	// RestartWindow is the sliding window of MaxRestarts; 0 means
+	// DefaultRestartWindow.
+	RestartWindow time.Duration `json:"restart_window,omitempty"`
+	// MaxMemory, if positive, is the memory limit of one instance in
+	// bytes: the resident memory of its process tree is sampled every
+	// MemoryInterval, and an instance over the limit is replaced gracefully
+	// (a new one starts; the old one stops once the new one is ready).
+	MaxMemory int64 `json:"max_memory,omitempty"`
+	// MemoryInterval is how often memory is sampled; 0 means
+	// DefaultMemoryInterval.
+	MemoryInterval time.Duration `json:"memory_interval,omitempty"`
+	// NoSocketWarning is how long after start an instance in cluster mode
+	// may go without taking its socket (a Node server listening, or any
+	// other program waiting for connections on it) before herd warns; 0
+	// means DefaultNoSocketWarning.
+	NoSocketWarning time.Duration `json:"socket_warning,omitempty"`
+
+	// LogFile, if set, is a file that receives every line of the app: its
+	// instances' stdout and stderr, and herd's own lines about the app.
+	//
+	// Like OutFile and ErrorFile, it is a rotating file with the limits
+	// below, written besides the console: never colored, in the console's
+	// format (plain prefixed text, or JSON), each plain-text line starting
+	// with an RFC 3339 timestamp in milliseconds and a space. A relative
+	// path is relative to herd's working directory (the config readers
+	// make a config file's paths relative to the file's directory); the
+	// directory must exist. Apps that name the same path share one open
+	// file (see package logsink).
+	LogFile string `json:"log_file,omitempty"`
+	// OutFile, if set, is a file that receives the stdout lines of the
+	// app's instances only; see LogFile.
+	OutFile string `json:"out_file,omitempty"`
+	// ErrorFile, if set, is a file that receives the stderr lines of the
+	// app's instances only; see LogFile.
+	ErrorFile string `json:"error_file,omitempty"`
+	// LogMaxSize is the size in bytes a write may not take one of the
+	// app's log files past: the file is rotated first (path becomes
+	// path.1, path.1 becomes path.2, ...). 0 means DefaultLogMaxSize.
+	LogMaxSize int64 `json:"log_max_size,omitempty"`
+	// LogKeep is the number of rotated files kept per log file (path.1 to
+	// path.N; older ones are deleted); 0 means DefaultLogKeep, negative
+	// means none. (The flag and the config files spell none as 0.)
+	LogKeep int `json:"log_keep,omitempty"`
+	// LogMaxAge, if positive, also deletes rotated log files last written
+	// more than LogMaxAge ago, when the file is opened and at each
+	// rotation; 0 keeps them by count only.
+	LogMaxAge time.Duration `json:"log_max_age,omitempty"`
+
+	// Unsupported lists the keys of the app's PM2 ecosystem entry that herd
+	// does not act on (the config reader fills it); the runner logs a
+	// warning naming them.
+	Unsupported []string `json:"unsupported,omitempty"`
+}
+
+// WithDefaults returns a with every zero field that has a default set to
+// it: Instances, Ready, Restart, the timeouts and intervals, MaxRestarts,
+// LogMaxSize and LogKeep. Fields whose zero value is meaningful (Name,
+// Host, Dir, MaxMemory, LogMaxAge, ...) and negative values (Instances -1,
+// MaxRestarts < 0, LogKeep < 0) are kept.
+func (a App) WithDefaults() App {
+	if a.Instances == 0 {
+		a.Instances = DefaultInstances
+	}
+	if a.Ready == "" {
+		a.Ready = DefaultReady
+	}
+	if a.Restart == "" {
+		a.Restart = DefaultRestart
+	}
+	orDefault(&a.ReadyTimeout, DefaultReadyTimeout)
+	orDefault(&a.KillTimeout, DefaultKillTimeout)
+	orDefault(&a.BackoffInitial, DefaultBackoffInitial)
+	orDefault(&a.BackoffMax, DefaultBackoffMax)
+	orDefault(&a.MinUptime, DefaultMinUptime)
+	orDefault(&a.RestartWindow, DefaultRestartWindow)
+	orDefault(&a.MemoryInterval, DefaultMemoryInterval)
+	orDefault(&a.NoSocketWarning, DefaultNoSocketWarning)
+	if a.MaxRestarts == 0 {
+		a.MaxRestarts = DefaultMaxRestarts
+	}
+	if a.LogMaxSize == 0 {
+		a.LogMaxSize = DefaultLogMaxSize
+	}
+	if a.LogKeep == 0 {
+		a.LogKeep = DefaultLogKeep
+	}
+	return a
+}
+
+func orDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// Count returns the number of processes to start: Instances, one per CPU
+// when it is negative, DefaultInstances when it is 0.
+func (a *App) Count() int {
+	switch {
+	case a.Instances < 0:
+		return runtime.NumCPU()
+	case a.Instances == 0:
+		return DefaultInstances
+	}
+	return a.Instances
+}
+
+// IsNode reports whether the command is node itself.
+func (a *App) IsNode() bool {
+	if len(a.Command) == 0 {
+		return false
+	}
+	b := filepath.Base(a.Command[0])
+	return b == "node" || b == "nodejs"
+}
+
+// Respawn reports whether the app's restart policy (Restart and
+// StopExitCodes) restarts an instance that exited with code (-1 when
+// killed by a signal).
+func (a *App) Respawn(code int) bool {
+	for _, c := range a.StopExitCodes {
+		if code == c {
+			return false
+		}
+	}
+	switch a.Restart {
+	case RestartNever:
+		return false
+	case RestartOnFailure:
+		return code != 0
+	}
+	return true
+}
+
+// ErrNoCommand is returned for an App without a command.
+var ErrNoCommand = errors.New("no command to run")
+
+// NotFoundError reports a command that is not in PATH or not executable.
+type NotFoundError struct {
+	Name string
+	Err  error
+}
+
+// Error returns "command not found: <name>".
+func (e *NotFoundError) Error() string { return "command not found: " + e.Name }
+
+// Unwrap returns the lookup error.
+func (e *NotFoundError) Unwrap() error { return e.Err }
+
+// FieldError reports an App field with a bad value. Key is the field's
+// name in herd.yaml (and in App's JSON form), so that a config reader can
+// point at the line.
+type FieldError struct {
+	Key string
+	Msg string
+}
+
+// Error returns Msg, which names the key.
+func (e *FieldError) Error() string { return e.Msg }
+
+// Validate checks the app and fills in its Name; it returns ErrNoCommand,
+// a *NotFoundError, or a *FieldError (see Check).
+func (a *App) Validate() error {
+	if len(a.Command) == 0 || a.Command[0] == "" {
+		return ErrNoCommand
+	}
+	look := a.Command[0]
+	if a.Dir != "" && strings.Contains(look, "/") && !filepath.IsAbs(look) {
+		look = filepath.Join(a.Dir, look)
+	}
+	if _, err := exec.LookPath(look); err != nil {
+		return &NotFoundError{Name: a.Command[0], Err: err}
+	}
+	if err := a.Check(); err != nil {
+		return err
+	}
+	if a.Name == "" {
+		last := a.Command[len(a.Command)-1]
+		a.Name = filepath.Base(a.Command[0])
+		if a.IsNode() && len(a.Command) > 1 {
+			a.Name = strings.TrimSuffix(filepath.Base(last), filepath.Ext(last))
+		}
+	}
+	return nil
+}
+
+// Check validates the fields that need no look-up of the command: the
+// readiness mode, the restart policy, the ports and the log limits. It
+// returns a *FieldError, or nil.
+func (a *App) Check() error {
+	switch a.Ready {
+	case "", ReadyListen, ReadyMessage, ReadyNotify, ReadyStart:
+	default:
+		return &FieldError{"ready", fmt.Sprintf("ready must be listen, notify, message or start, not %q", string(a.Ready))}
+	}
+	switch a.Restart {
+	case "", RestartAlways, RestartOnFailure, RestartNever:
+	default:
+		return &FieldError{"restart", fmt.Sprintf("restart must be always, on-failure or never, not %q", string(a.Restart))}
+	}
+	for _, p := range a.Ports {
+		if p < 1 || p > 65535 {
+			return &FieldError{"ports", fmt.Sprintf("port %d out of range 1-65535", p)}
+		}
+	}
+	if a.LogMaxSize < 0 {
+		return &FieldError{"log_max_size", fmt.Sprintf("log_max_size must not be negative, not %d", a.LogMaxSize)}
+	}
+	if a.LogMaxAge < 0 {
+		return &FieldError{"log_max_age", fmt.Sprintf("log_max_age must not be negative, not %v", a.LogMaxAge)}
+	}
+	return nil
+}
+
+// ParseInstances parses "max" (or "0", or "-1") as one per CPU (-1) and a
+// positive count as itself.
+func ParseInstances(s string) (int, error) {
+	if s == "max" || s == "0" || s == "-1" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("instances must be a positive number or max, not %q", s)
+	}
+	return n, nil
+}
+
+// ParseSize parses a byte size such as "512", "200K", "300M", "1G" or
+// "1.5GB" (powers of 1024).
+func ParseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult, t = 1<<10, t[:n-1]
+		case 'M':
+			mult, t = 1<<20, t[:n-1]
+		case 'G':
+			mult, t = 1<<30, t[:n-1]
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("bad size %q: want a number with an optional K, M or G suffix", s)
+	}
+	return int64(f * float64(mult)), nil
+}

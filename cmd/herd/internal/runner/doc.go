@@ -1,0 +1,41 @@
+// Package runner runs the apps of `herd run`: any program as N supervised
+// instances in the foreground, in the style of pm2-runtime and gunicorn, on
+// top of the cluster package.
+//
+// What to run is an app.App (package app holds every option, its default
+// and its validation); where the lines go is a logsink.Logs. New turns the
+// App into a cluster.Config of Command workers, and adds what the cluster
+// does not know: the restart policy (through Config.Respawn), the memory
+// watcher (the RSS of each instance's process tree, sampled; an instance
+// over App.MaxMemory is recycled), the readiness probe of non-Node programs
+// and the warning about an instance that never takes its socket.
+//
+// With Ports an app runs in cluster mode: herd opens every port once and
+// each instance inherits the listening sockets as fds 3, 4, ...
+// (LISTEN_FDS, LISTEN_FDNAMES "port-<n>", LISTEN_PID) with PORT set to the
+// first port. A Node app is started with herd's preload shim (package
+// nodeshim) so that its unmodified server.listen(port) takes the inherited
+// socket. Without Ports it runs in fork mode: N independent instances.
+// Every instance starts in App.Dir and gets HERD_INSTANCE and
+// NODE_APP_INSTANCE (its slot, 0..N-1), HERD_APP (the app's name) and
+// HERD_READY (the readiness mode), and none of the cluster's own
+// HERD_CLUSTER_* variables: it is not a Go cluster worker.
+//
+// Readiness (App.Ready) is one of:
+//   - "listen": a Node app is ready when its server takes the socket (the
+//     shim reports it); any other program is ready when it waits for
+//     connections on the socket, which herd reads from /proc (the socket in
+//     one of its epoll sets, or a thread in accept; see package sockwatch);
+//     in fork mode, once started;
+//   - "notify": the app sends READY=1 to $NOTIFY_SOCKET (systemd's
+//     sd_notify); herd gives each instance its own unixgram socket;
+//   - "message": the app sends 'ready' on the Node IPC channel (PM2's
+//     wait_ready), or {"herd":"ready"};
+//   - "start": ready as soon as it started.
+//
+// Output of every instance goes through the Logs' line writers: prefixed
+// ("web[0] | ..."), colored on a terminal, or JSON records, to the console,
+// the global file and the app's own files (App.LogFile, OutFile,
+// ErrorFile). Run returns nil after a clean stop and typed errors
+// otherwise; see Run.
+package runner

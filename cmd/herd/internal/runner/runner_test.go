@@ -1,0 +1,33 @@
+package runner
+
+import (
+	"os/exec"
+	"syscall"
+	"testing"
+
+	"github.com/herdrun/herd/internal/supervise"
+	"github.com/herdrun/herd/internal/testutil"
+)
+
+func TestMain(m *testing.M) {
+	testutil.VerifyTestMain(m)
+}
+
+func TestTreeRSS(t *testing.T) {
+	// A shell that forks a sleep (no exec: "; exit"): its tree is two
+	// processes, each with some resident memory.
+	cmd := exec.Command("/bin/sh", "-c", "sleep 30; exit 0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
+	sh, _ := supervise.ReadStats(cmd.Process.Pid)
+	testutil.WaitFor(t, "the sleep", func() bool { return len(supervise.Tree(cmd.Process.Pid)) == 2 })
+	if rss := treeRSS(cmd.Process.Pid); rss <= sh.RSS {
+		t.Errorf("treeRSS = %d, want more than the shell's own %d", rss, sh.RSS)
+	}
+	if rss := treeRSS(1 << 22); rss != 0 {
+		t.Errorf("treeRSS(no such pid) = %d", rss)
+	}
+}
