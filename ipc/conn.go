@@ -49,11 +49,11 @@ type Conn struct {
 	// with it the speed, stays the same); the groups are listed here instead.
 	//
 	// Fixed at construction. uc, rc, mode, max, budget, fr (the pointer),
-	// readFn, writeFn, oob (the slice; its bytes belong to the read role) and every
-	// channel field are set by newConn before the reader goroutine starts
-	// and never reassigned: any goroutine may read them. readFn and writeFn
-	// are the method values c.readReady and c.writeReady, made once so that
-	// a read or write allocates nothing.
+	// readFn, writeFn, oob (the slice; its bytes belong to the read role)
+	// and every channel field are set by newConn before the reader
+	// goroutine starts and never reassigned: any goroutine may read them.
+	// readFn and writeFn are the method values c.readReady and
+	// c.writeReady, made once so that a read or write allocates nothing.
 	//
 	// Write lock. wmu is a one-slot channel used as a mutex: a goroutine
 	// holds it from c.wmu <- struct{}{} until <-c.wmu. It is a channel, not
@@ -83,11 +83,12 @@ type Conn struct {
 	//   - pending, guarded by pmu: the handle frame in flight, whose
 	//     descriptor it owns. The gate holder stores it before writing the
 	//     frame (so that an ACK arriving before the write call returns finds
-	//     it) and clears it if the write fails; ackHandle clears it on the
-	//     final ACK or NACK and closes the descriptor; Close clears and
-	//     closes it after reading has ended (so never at the same time as
-	//     ackHandle). pmu makes ackHandle's check-and-clear one step. The
-	//     retries field of the outHandle is touched only by ackHandle.
+	//     it) and clears it if the write fails (SendHandle then closes the
+	//     descriptor); ackHandle clears it on the final ACK or NACK and
+	//     closes the descriptor; Close clears and closes it after reading
+	//     has ended (so never at the same time as ackHandle). pmu makes
+	//     ackHandle's check-and-clear one step. The retries field of the
+	//     outHandle is touched only by ackHandle.
 	//
 	// Read role. role is a one-slot channel holding a token; the goroutine
 	// that took it is the only one that reads the socket. That is the
@@ -119,8 +120,8 @@ type Conn struct {
 	// reader backs off, or Recv interrupts its read. dlSet says that a read
 	// deadline in the past was set to interrupt a read (interruptRead, from
 	// any goroutine, including a context watcher); the role holder clears
-	// it when it clears the deadline, so an interrupt costs nothing unless
-	// one was made. queued counts the bytes of messages waiting in inbox,
+	// it when it clears the deadline, and skips clearing the deadline when
+	// it is not set, which spares the common read that call. queued counts the bytes of messages waiting in inbox,
 	// plus 64 each: the role holder adds when it queues, Recv subtracts
 	// when it takes (consumed).
 	//
