@@ -1,0 +1,447 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Recv returns the next message from the peer. It blocks until one arrives,
+// ctx is done, or the channel ends; then it returns Err's value
+// (ErrDisconnected, ErrClosed or a *ProtocolError) once every message
+// received before the end has been returned.
+func (c *Conn) Recv(ctx context.Context) (Message, error) {
+	select {
+	case m, ok := <-c.inbox:
+		return c.took(m, ok)
+	default:
+	}
+	c.want.Add(1)
+	c.seq.Add(1)
+	defer func() {
+		if c.want.Add(-1) == 0 {
+			select {
+			case c.noWant <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	if !c.direct.Load() {
+		// Take reading over from the background reader; if it is blocked
+		// in a read, make that read return. (It checks want after setting
+		// bgIn, so one of the two sides sees the other.)
+		c.direct.Store(true)
+		if c.bgIn.Load() {
+			c.interruptRead()
+		}
+	}
+	select {
+	case m, ok := <-c.inbox:
+		return c.took(m, ok)
+	case <-c.role:
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	}
+	defer func() { c.role <- struct{}{} }()
+	// Messages queued before this call took the role come first.
+	select {
+	case m, ok := <-c.inbox:
+		return c.took(m, ok)
+	default:
+	}
+	return c.recvDirect(ctx)
+}
+
+// took returns a message taken from the inbox; ok false means the inbox
+// was closed: the channel ended and every queued message was returned.
+func (c *Conn) took(m Message, ok bool) (Message, error) {
+	if !ok {
+		return Message{}, c.rerr
+	}
+	c.consumed(len(m.Data))
+	return m, nil
+}
+
+// recvDirect reads frames from the socket until one is for the caller. The
+// caller holds the read role and has found the inbox empty.
+func (c *Conn) recvDirect(ctx context.Context) (Message, error) {
+	if c.ended {
+		return Message{}, c.rerr
+	}
+	c.resetDeadline()
+	c.rctx = ctx
+	defer func() {
+		c.rctx = nil
+		if c.rstop != nil {
+			if !c.rstop() {
+				<-c.rfired // the watcher ran: it set a deadline
+			}
+			c.rstop, c.rfired = nil, nil
+			c.dlSet.Store(false)
+			c.uc.SetReadDeadline(time.Time{})
+		}
+	}()
+	for {
+		f, err := c.fr.next()
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			if err := ctx.Err(); err != nil {
+				return Message{}, err
+			}
+			// An interrupt meant for the background reader: read on.
+			c.dlSet.Store(false)
+			c.uc.SetReadDeadline(time.Time{})
+			continue
+		}
+		var m Message
+		var deliver bool
+		if err == nil {
+			m, deliver, err = c.process(f)
+		}
+		if err != nil {
+			c.endRead(err)
+			return Message{}, c.rerr
+		}
+		if deliver {
+			return m, nil
+		}
+	}
+}
+
+// beforeBlock is called by readWithFDs when the socket has no data and the
+// read is about to wait: a reading Recv then arranges for its context to
+// interrupt the wait. Registering only here keeps the common case, data
+// already there, free of that cost.
+func (c *Conn) beforeBlock() {
+	ctx := c.rctx
+	if ctx == nil || c.rstop != nil || ctx.Done() == nil {
+		return
+	}
+	fired := make(chan struct{})
+	c.rfired = fired
+	c.rstop = context.AfterFunc(ctx, func() {
+		c.interruptRead()
+		close(fired)
+	})
+}
+
+// interruptRead makes a read blocked on the socket, or the next one,
+// return os.ErrDeadlineExceeded.
+func (c *Conn) interruptRead() {
+	c.dlSet.Store(true)
+	c.uc.SetReadDeadline(aLongTimeAgo)
+}
+
+// resetDeadline undoes an interruptRead meant for an earlier holder of
+// the read role.
+func (c *Conn) resetDeadline() {
+	if c.dlSet.Swap(false) {
+		c.uc.SetReadDeadline(time.Time{})
+	}
+}
+
+func (c *Conn) consumed(n int) {
+	if c.queued.Add(-int64(n+64)) <= c.budget {
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// idleHandback is how long the background reader stands by after the last
+// Recv call before it reads the socket again.
+const idleHandback = 50 * time.Millisecond
+
+// readLoop is the background reader. While no Recv call reads for itself it
+// reads frames, answers Node's internal messages and queues the others in
+// inbox, up to the receive budget; it ends the channel on EOF, Close or bad
+// input. While Recv calls read, it stands by.
+func (c *Conn) readLoop() {
+	idle := time.NewTimer(idleHandback)
+	idle.Stop()
+	defer idle.Stop()
+	for {
+		if c.want.Load() > 0 {
+			// A Recv call reads: sleep until none is left.
+			select {
+			case <-c.noWant:
+			case <-c.closing:
+				c.endByClose()
+				return
+			case <-c.readDone:
+				return
+			}
+			continue
+		}
+		if c.direct.Load() {
+			// Recv calls have been reading: stand by for idleHandback
+			// more, and take over if none has started meanwhile.
+			seq := c.seq.Load()
+			idle.Reset(idleHandback)
+			select {
+			case <-idle.C:
+			case <-c.closing:
+				c.endByClose()
+				return
+			case <-c.readDone:
+				return
+			}
+			if c.seq.Load() != seq || c.want.Load() > 0 {
+				continue
+			}
+			c.direct.Store(false)
+			continue
+		}
+		if !c.backgroundRead() {
+			return
+		}
+	}
+}
+
+// backgroundRead reads and handles one frame in the background reader, and
+// reports whether the channel is still open.
+func (c *Conn) backgroundRead() bool {
+	select {
+	case <-c.role:
+	case <-c.closing:
+		c.endByClose()
+		return false
+	case <-c.readDone:
+		return false
+	}
+	defer func() { c.role <- struct{}{} }()
+	if c.ended {
+		return false
+	}
+	// Clear a stale interrupt first, then announce the read, then look for
+	// Recv callers: one that comes later sees bgIn and interrupts.
+	c.resetDeadline()
+	c.bgIn.Store(true)
+	if c.want.Load() > 0 || c.direct.Load() {
+		c.bgIn.Store(false)
+		return true
+	}
+	f, err := c.fr.next()
+	c.bgIn.Store(false)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		// Interrupted for a Recv caller (or stale): give up the role.
+		c.dlSet.Store(false)
+		c.uc.SetReadDeadline(time.Time{})
+		return true
+	}
+	var m Message
+	var deliver bool
+	if err == nil {
+		m, deliver, err = c.process(f)
+	}
+	if err == nil && deliver {
+		select {
+		case c.inbox <- m:
+			if c.queued.Add(int64(len(m.Data)+64)) > c.budget {
+				err = c.waitDrained()
+			}
+		case <-c.closing:
+			closeHandle(m.Handle)
+			err = ErrClosed
+		}
+	}
+	if err != nil {
+		c.endRead(err)
+		return false
+	}
+	return true
+}
+
+// endByClose ends reading after Close, unless a reader already did.
+func (c *Conn) endByClose() {
+	select {
+	case <-c.role:
+	case <-c.readDone:
+		return
+	}
+	if !c.ended {
+		c.endRead(ErrClosed)
+	}
+	c.role <- struct{}{}
+}
+
+func (c *Conn) waitDrained() error {
+	for c.queued.Load() > c.budget {
+		select {
+		case <-c.drained:
+		case <-c.closing:
+			return ErrClosed
+		}
+	}
+	return nil
+}
+
+// endRead ends the channel's reading side for err. The caller holds the
+// read role.
+func (c *Conn) endRead(err error) {
+	if c.ended {
+		return
+	}
+	c.ended = true
+	var pe *ProtocolError
+	select {
+	case <-c.closing:
+		err = ErrClosed
+	default:
+		switch {
+		case errors.As(err, &pe):
+			c.shutdown()
+		case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+			err = ErrDisconnected
+		case errors.Is(err, net.ErrClosed):
+			err = ErrClosed
+		case errors.Is(err, ErrClosed):
+		default:
+			err = fmt.Errorf("ipc: receive: %w", err)
+			c.shutdown()
+		}
+	}
+	for _, fd := range c.fds {
+		unix.Close(fd)
+	}
+	c.fds = nil
+	if !errors.Is(err, ErrClosed) {
+		// The peer is gone or broke the protocol: nothing more can be
+		// sent, so release the descriptor now rather than at Close.
+		c.shutdown()
+		c.uc.Close()
+	}
+	c.rerr = err
+	close(c.inbox)
+	close(c.readDone)
+}
+
+// readWithFDs reads stream bytes and queues any descriptors that came with
+// them. It is the frame reader's source; the caller holds the read role.
+// When the socket is empty it calls beforeBlock, then waits in the runtime
+// poller; a deadline (see interruptRead) ends the wait with
+// os.ErrDeadlineExceeded.
+func (c *Conn) readWithFDs(p []byte) (int, error) {
+	r := &c.rd
+	r.p = p
+	err := c.rc.Read(c.readFn)
+	n, oobn, rerr := r.n, r.oobn, r.err
+	*r = readOp{}
+	if err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, os.NewSyscallError("recvmsg", rerr)
+	}
+	if oobn > 0 {
+		if ferr := c.takeFDs(c.oob[:oobn]); ferr != nil {
+			return n, ferr
+		}
+	}
+	if n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// readOp is the state of the read in progress, kept in the Conn (the
+// holder of the read role owns it) so that a read allocates nothing.
+type readOp struct {
+	p       []byte
+	n, oobn int
+	err     error
+}
+
+// readReady is the RawConn.Read callback of readWithFDs: one recvmsg, or,
+// on an empty socket, beforeBlock and false to wait.
+func (c *Conn) readReady(fd uintptr) bool {
+	r := &c.rd
+	for {
+		r.n, r.oobn, r.err = recvmsg(int(fd), r.p, c.oob)
+		if r.err != unix.EINTR {
+			break
+		}
+	}
+	if r.err == unix.EAGAIN {
+		c.beforeBlock()
+		return false
+	}
+	return true
+}
+
+// recvmsg is one recvmsg(2) into p and oob, without the allocations of
+// the standard wrappers (which also decode the sender's address, of no use
+// on a socketpair). Received descriptors are close-on-exec.
+func recvmsg(fd int, p, oob []byte) (n, oobn int, err error) {
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	var msg unix.Msghdr
+	msg.Iov = &iov
+	msg.Iovlen = 1
+	if len(oob) > 0 {
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
+	}
+	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_CMSG_CLOEXEC)
+	if errno != 0 {
+		return 0, 0, errno
+	}
+	return int(r), int(msg.Controllen), nil
+}
+
+func (c *Conn) takeFDs(oob []byte) error {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	for _, m := range msgs {
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		c.fds = append(c.fds, fds...)
+	}
+	if len(c.fds) > maxQueuedFDs {
+		return &ProtocolError{Mode: c.mode, Reason: "peer sent more descriptors than frames", Err: ErrMalformed}
+	}
+	return nil
+}
+
+func (c *Conn) popFD() int {
+	if len(c.fds) == 0 {
+		return -1
+	}
+	fd := c.fds[0]
+	c.fds = c.fds[1:]
+	return fd
+}
+
+// process turns a frame into a message, or handles it internally.
+func (c *Conn) process(f frame) (Message, bool, error) {
+	if c.mode == ModeFast {
+		m := Message{Kind: f.kind, Data: f.data}
+		if f.htype != handleNone {
+			fd := c.popFD()
+			if fd < 0 {
+				return Message{}, false, &ProtocolError{Mode: c.mode, Offset: f.offset, Reason: "frame declares a handle but no descriptor came", Err: ErrMalformed}
+			}
+			m.Handle = handleFromFD(fd, f.htype)
+		}
+		return m, true, nil
+	}
+	if !maybeInternal(f.data) {
+		return Message{Kind: KindJSON, Data: f.data}, true, nil
+	}
+	return c.processInternal(f)
+}
