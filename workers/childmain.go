@@ -19,7 +19,7 @@ func init() {
 
 // workerProcess is the body of every worker process: it reads the start
 // message, maps the shared buffers, then serves a pool or runs a single
-// Worker's function.
+// Thread's function.
 func workerProcess(ctx context.Context, conn *ipc.Conn) error {
 	m, err := conn.Recv(ctx)
 	if err != nil {

@@ -72,7 +72,7 @@ func (r *runCtx) cancel(err error) {
 type sharedKey struct{}
 
 // SharedBuffers returns the buffers given in Options.Shared (or
-// WorkerOptions.Shared) to the pool or worker whose task or worker function
+// ThreadOptions.Shared) to the pool or worker whose task or worker function
 // got ctx, mapped in this process; nil if there are none. It works the same
 // on both backends.
 func SharedBuffers(ctx context.Context) []*shm.Buffer {

@@ -53,14 +53,14 @@
 // running (and keeps its worker slot) until it returns: only the process
 // backend can really stop a task.
 //
-// # Worker and SharedBuffer
+// # Thread and SharedBuffer
 //
 // Start runs a single long-lived function (Node's new Worker with
 // workerData) on either backend, exchanging messages both ways through a
 // Port. SharedBuffer (package workers/shm) is memory shared with worker
 // processes, with atomics and futex-based Wait/Notify, like
 // SharedArrayBuffer and Atomics; pass buffers in Options.Shared or
-// WorkerOptions.Shared and reach them with SharedBuffers(ctx).
+// ThreadOptions.Shared and reach them with SharedBuffers(ctx).
 //
 // # Setup for the process backend
 //

@@ -147,7 +147,7 @@ func (e *CodecError) Unwrap() error { return e.Err }
 
 // StartError reports a worker process that could not be started or did not
 // become ready. A pool retries with backoff and keeps tasks queued; Start
-// returns it for a single Worker. It is child.StartError, the one error for
+// returns it for a single Thread. It is child.StartError, the one error for
 // a process that did not start: Cmd names the worker, Err says why, and
 // errors.As with a *child.StartError finds it too.
 type StartError = child.StartError

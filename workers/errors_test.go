@@ -45,7 +45,7 @@ func TestWorkerExitErrorMessages(t *testing.T) {
 // child.StartError alike.
 func TestStartErrorIsChilds(t *testing.T) {
 	t.Setenv(child.EnvRole, "someone.else") // looks like a ForkSelf child that skipped Dispatch
-	_, err := Start(context.Background(), wEcho, nil, &WorkerOptions{Backend: Processes, Name: "echoer"})
+	_, err := Start(context.Background(), wEcho, nil, &ThreadOptions{Backend: Processes, Name: "echoer"})
 	var se *StartError
 	var cse *child.StartError
 	if !errors.As(err, &se) || !errors.As(err, &cse) || !errors.Is(err, ErrNoDispatch) {
@@ -71,12 +71,12 @@ func TestRegistries(t *testing.T) {
 		t.Errorf("second Register panicked with %q, want %q", got, want)
 	}
 	wf := func(ctx context.Context, port *Port) error { return nil }
-	if got := panicOf(func() { RegisterWorker("test.reg.dup", wf) }); got != "<nil>" {
-		t.Errorf("RegisterWorker with a task's name panicked: %s", got)
+	if got := panicOf(func() { RegisterThread("test.reg.dup", wf) }); got != "<nil>" {
+		t.Errorf("RegisterThread with a task's name panicked: %s", got)
 	}
-	if got, want := panicOf(func() { RegisterWorker("test.reg.dup", wf) }),
+	if got, want := panicOf(func() { RegisterThread("test.reg.dup", wf) }),
 		`workers: worker "test.reg.dup" registered twice`; got != want {
-		t.Errorf("second RegisterWorker panicked with %q, want %q", got, want)
+		t.Errorf("second RegisterThread panicked with %q, want %q", got, want)
 	}
 	if got, want := panicOf(func() { Register[int, int]("", nil) }), "workers: Register needs a name and a function"; got != want {
 		t.Errorf("Register with no name panicked with %q, want %q", got, want)

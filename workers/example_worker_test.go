@@ -7,7 +7,7 @@ import (
 	"github.com/herdrun/herd/workers"
 )
 
-var greeter = workers.RegisterWorker("example.greeter", func(ctx context.Context, port *workers.Port) error {
+var greeter = workers.RegisterThread("example.greeter", func(ctx context.Context, port *workers.Port) error {
 	var name string
 	port.Data(&name)
 	for {
@@ -26,7 +26,7 @@ var greeter = workers.RegisterWorker("example.greeter", func(ctx context.Context
 // A long-lived worker with workerData, exchanging messages both ways.
 func ExampleStart() {
 	ctx := context.Background()
-	w, err := workers.Start(ctx, greeter, "Ada", &workers.WorkerOptions{Backend: workers.Processes})
+	w, err := workers.Start(ctx, greeter, "Ada", &workers.ThreadOptions{Backend: workers.Processes})
 	if err != nil {
 		panic(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/herdrun/herd/internal/fifo"
 )
 
-// Message is one message between a Worker and its parent.
+// Message is one message between a Thread and its parent.
 type Message struct {
 	// Data is the JSON text of the value sent with Send, or the raw bytes
 	// sent with SendBytes. The receiver owns it.
@@ -30,7 +30,7 @@ func (m Message) Decode(v any) error {
 	return json.Unmarshal(m.Data, v)
 }
 
-// msgQueue is the inbox of a Worker or a Port: unbounded, so that a reader
+// msgQueue is the inbox of a Thread or a Port: unbounded, so that a reader
 // that does not keep up never blocks the channel (as in Node, where
 // messages queue in the receiving thread).
 type msgQueue = fifo.Queue[Message]

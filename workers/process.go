@@ -108,7 +108,7 @@ func stderrOf(o *Options) interface{ Write([]byte) (int, error) } {
 
 // procWorker is the parent's side of one worker process.
 type procWorker struct {
-	c     *core // nil for a single Worker
+	c     *core // nil for a single Thread
 	name  string
 	p     *child.Process
 	conn  *ipc.Conn
@@ -132,7 +132,7 @@ type procWorker struct {
 	idleExit   bool // stopped by IdleTimeout, already counted out of the pool
 	recycleAt  int
 
-	// single Worker
+	// single Thread
 	onRecord func(x rec)
 }
 

@@ -11,11 +11,11 @@ import (
 //
 //	task    'T' seq:uvarint nameLen:uvarint name payloadLen:uvarint payload
 //	cancel  'C' seq:uvarint
-//	message 'M' kind:byte len:uvarint payload        (single Worker, both ways)
+//	message 'M' kind:byte len:uvarint payload        (single Thread, both ways)
 //	ack     'A' seq:uvarint   every task up to seq was received and started
 //	result  'R' seq:uvarint status:byte len:uvarint payload
 //	ready   'O'
-//	exit    'E' status:byte len:uvarint payload      (single Worker's function ended)
+//	exit    'E' status:byte len:uvarint payload      (single Thread's function ended)
 //
 // seq numbers are per worker, from 1, in the order tasks were written. A
 // worker writes the ack of a batch before it starts any task of that

@@ -269,7 +269,7 @@ func startupSamples(n int) []float64 {
 	var ms []float64
 	for range n {
 		t0 := time.Now()
-		w, err := workers.Start(context.Background(), workerIdle, nil, &workers.WorkerOptions{Backend: workers.Processes})
+		w, err := workers.Start(context.Background(), workerIdle, nil, &workers.ThreadOptions{Backend: workers.Processes})
 		if err != nil {
 			fatal(err)
 		}
@@ -290,7 +290,7 @@ func pingSamples(n int) []float64 {
 	defer buf.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	w, err := workers.Start(ctx, workerPong, n, &workers.WorkerOptions{Backend: workers.Processes, Shared: []*shm.Buffer{buf}})
+	w, err := workers.Start(ctx, workerPong, n, &workers.ThreadOptions{Backend: workers.Processes, Shared: []*shm.Buffer{buf}})
 	if err != nil {
 		fatal(err)
 	}

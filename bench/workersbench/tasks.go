@@ -42,13 +42,13 @@ var (
 	})
 
 	// workerIdle is the smallest Worker: it waits to be terminated.
-	workerIdle = workers.RegisterWorker("workersbench.idle", func(ctx context.Context, port *workers.Port) error {
+	workerIdle = workers.RegisterThread("workersbench.idle", func(ctx context.Context, port *workers.Port) error {
 		<-ctx.Done()
 		return nil
 	})
 
 	// workerPong answers the parent's pings on shared slots 0 and 4.
-	workerPong = workers.RegisterWorker("workersbench.pong", func(ctx context.Context, port *workers.Port) error {
+	workerPong = workers.RegisterThread("workersbench.pong", func(ctx context.Context, port *workers.Port) error {
 		var n int
 		port.Data(&n)
 		buf := port.Shared()[0]

@@ -29,7 +29,7 @@ const (
 
 // adder is the worker: it adds perWorker to the shared counter, one at a
 // time, then announces it has finished.
-var adder = workers.RegisterWorker("shared-counter.adder", func(ctx context.Context, port *workers.Port) error {
+var adder = workers.RegisterThread("shared-counter.adder", func(ctx context.Context, port *workers.Port) error {
 	var n int
 	if err := port.Data(&n); err != nil {
 		return err
@@ -58,8 +58,8 @@ func count(ctx context.Context, nw, per int) (int32, error) {
 		return 0, err
 	}
 	defer buf.Close()
-	opts := &workers.WorkerOptions{Backend: workers.Processes, Shared: []*shm.Buffer{buf}}
-	var ws []*workers.Worker
+	opts := &workers.ThreadOptions{Backend: workers.Processes, Shared: []*shm.Buffer{buf}}
+	var ws []*workers.Thread
 	defer func() {
 		for _, w := range ws {
 			w.Terminate()

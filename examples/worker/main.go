@@ -8,7 +8,7 @@
 //	worker.on('message', resolve);                        heavyCalculation(workerData));
 //	worker.on('error', reject);
 //
-// The worker is a function registered with workers.RegisterWorker. It runs
+// The worker is a function registered with workers.RegisterThread. It runs
 // in a goroutine by default (worker_threads are threads) or, with
 // -backend=processes, in a process of its own, a copy of this program; the
 // child.Dispatch call at the top of main is what turns such a copy into
@@ -44,7 +44,7 @@ func heavyCalculation(n int) float64 {
 func jsNumber(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 
 // heavyWorker is worker.js: it reads workerData and posts one result.
-var heavyWorker = workers.RegisterWorker("example.heavy", func(ctx context.Context, port *workers.Port) error {
+var heavyWorker = workers.RegisterThread("example.heavy", func(ctx context.Context, port *workers.Port) error {
 	var n int
 	if err := port.Data(&n); err != nil {
 		return err
@@ -55,7 +55,7 @@ var heavyWorker = workers.RegisterWorker("example.heavy", func(ctx context.Conte
 // runHeavyTask starts a worker with data and returns the first message it
 // posts, or how it failed.
 func runHeavyTask(ctx context.Context, data int, backend workers.Backend) (float64, error) {
-	w, err := workers.Start(ctx, heavyWorker, data, &workers.WorkerOptions{Backend: backend})
+	w, err := workers.Start(ctx, heavyWorker, data, &workers.ThreadOptions{Backend: backend})
 	if err != nil {
 		return 0, err
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-var wEcho = RegisterWorker("test.echo", func(ctx context.Context, port *Port) error {
+var wEcho = RegisterThread("test.echo", func(ctx context.Context, port *Port) error {
 	var prefix string
 	if err := port.Data(&prefix); err != nil {
 		return err
@@ -45,7 +45,7 @@ var wEcho = RegisterWorker("test.echo", func(ctx context.Context, port *Port) er
 	}
 })
 
-func recvString(t *testing.T, w *Worker) string {
+func recvString(t *testing.T, w *Thread) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -60,9 +60,9 @@ func recvString(t *testing.T, w *Worker) string {
 	return s
 }
 
-func startEcho(t *testing.T, be Backend) *Worker {
+func startEcho(t *testing.T, be Backend) *Thread {
 	t.Helper()
-	w, err := Start(context.Background(), wEcho, "w:", &WorkerOptions{Backend: be, Stderr: io.Discard})
+	w, err := Start(context.Background(), wEcho, "w:", &ThreadOptions{Backend: be, Stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func startEcho(t *testing.T, be Backend) *Worker {
 	return w
 }
 
-func waitDone(t *testing.T, w *Worker) error {
+func waitDone(t *testing.T, w *Thread) error {
 	t.Helper()
 	select {
 	case <-w.Done():
@@ -160,7 +160,7 @@ func TestWorkerEnds(t *testing.T) {
 	}
 	// The Start context bounds the worker's life.
 	sctx, cancel := context.WithCancel(ctx)
-	w, err := Start(sctx, wEcho, "w:", &WorkerOptions{Backend: Processes})
+	w, err := Start(sctx, wEcho, "w:", &ThreadOptions{Backend: Processes})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,48 +17,48 @@ import (
 )
 
 var (
-	// ErrExited is returned by Worker.Recv once the worker has ended and
-	// every message it sent has been read, and by Worker.Send after it
+	// ErrExited is returned by Thread.Recv once the worker has ended and
+	// every message it sent has been read, and by Thread.Send after it
 	// ended; by Port.Recv and Port.Send once the parent has gone.
 	ErrExited = errors.New("workers: the other side has exited")
-	// ErrTerminated is Worker.Err after Terminate (or the Start context)
+	// ErrTerminated is Thread.Err after Terminate (or the Start context)
 	// stopped the worker.
 	ErrTerminated = errors.New("workers: worker was terminated")
 )
 
-// WorkerFunc is the body of a long-lived Worker: Node's worker script. It
+// ThreadFunc is the body of a long-lived Thread: Node's worker script. It
 // talks to its parent through port and returns when it is done. ctx is
 // cancelled by Terminate, and on the process backend when the parent goes
 // away.
-type WorkerFunc func(ctx context.Context, port *Port) error
+type ThreadFunc func(ctx context.Context, port *Port) error
 
-// WorkerTask is a WorkerFunc registered by name with RegisterWorker.
-type WorkerTask struct {
+// ThreadTask is a ThreadFunc registered by name with RegisterThread.
+type ThreadTask struct {
 	name string
-	fn   WorkerFunc
+	fn   ThreadFunc
 }
 
 // Name returns the name the function was registered under.
-func (w WorkerTask) Name() string { return w.name }
+func (w ThreadTask) Name() string { return w.name }
 
-// workerFuncs holds the functions registered with RegisterWorker.
-var workerFuncs = registry.New[WorkerTask]("workers: worker")
+// workerFuncs holds the functions registered with RegisterThread.
+var workerFuncs = registry.New[ThreadTask]("workers: worker")
 
-// RegisterWorker makes fn startable as a Worker under name, on either
+// RegisterThread makes fn startable as a Thread under name, on either
 // backend. Like Register, call it at package level so that worker
 // processes have it too. It panics if name is empty or taken, or fn is nil.
-func RegisterWorker(name string, fn WorkerFunc) WorkerTask {
+func RegisterThread(name string, fn ThreadFunc) ThreadTask {
 	if name == "" || fn == nil {
-		panic("workers: RegisterWorker needs a name and a function")
+		panic("workers: RegisterThread needs a name and a function")
 	}
-	wt := WorkerTask{name: name, fn: fn}
+	wt := ThreadTask{name: name, fn: fn}
 	workerFuncs.Add(name, wt)
 	return wt
 }
 
-// WorkerOptions configures Start. The zero value runs the worker in a
+// ThreadOptions configures Start. The zero value runs the worker in a
 // goroutine. The process-only fields mean what they mean in Options.
-type WorkerOptions struct {
+type ThreadOptions struct {
 	Backend      Backend
 	Shared       []*shm.Buffer
 	MemoryLimit  int64
@@ -71,7 +71,7 @@ type WorkerOptions struct {
 	Env          []string
 }
 
-// Port is a Worker's side of the conversation with its parent: Node's
+// Port is a Thread's side of the conversation with its parent: Node's
 // parentPort and workerData.
 type Port struct {
 	data   []byte
@@ -88,7 +88,7 @@ func (p *Port) Data(v any) error {
 	return json.Unmarshal(p.data, v)
 }
 
-// Shared returns the shared buffers given in WorkerOptions.Shared, mapped
+// Shared returns the shared buffers given in ThreadOptions.Shared, mapped
 // in this process.
 func (p *Port) Shared() []*shm.Buffer { return p.shared }
 
@@ -110,10 +110,12 @@ func (p *Port) SendBytes(ctx context.Context, b []byte) error {
 // the parent has gone, and ctx's error if ctx ends first.
 func (p *Port) Recv(ctx context.Context) (Message, error) { return p.in.Pop(ctx) }
 
-// Worker is a long-lived function running in a goroutine or in a process
-// of its own, exchanging messages with its parent: Node's new Worker(file,
-// {workerData}). Its methods are safe for concurrent use.
-type Worker struct {
+// Thread is a long-lived function running in a goroutine or in a process
+// of its own, exchanging messages with its parent: Node's worker_threads
+// new Worker(file, {workerData}). It is named Thread so that it is never
+// confused with cluster.Worker, a process of a multi-process server. Its
+// methods are safe for concurrent use.
+type Thread struct {
 	pid    int
 	in     *msgQueue
 	send   func(ctx context.Context, m Message) error
@@ -132,11 +134,11 @@ type Worker struct {
 // Start returns once that process is online, or a *StartError; with
 // goroutines it returns at once. Online is closed by then either way.
 // Cancelling ctx terminates the worker.
-func Start(ctx context.Context, wt WorkerTask, data any, opts *WorkerOptions) (*Worker, error) {
+func Start(ctx context.Context, wt ThreadTask, data any, opts *ThreadOptions) (*Thread, error) {
 	if wt.fn == nil {
-		return nil, fmt.Errorf("workers: Start needs a WorkerTask from RegisterWorker")
+		return nil, fmt.Errorf("workers: Start needs a ThreadTask from RegisterThread")
 	}
-	var o WorkerOptions
+	var o ThreadOptions
 	if opts != nil {
 		o = *opts
 	}
@@ -147,7 +149,7 @@ func Start(ctx context.Context, wt WorkerTask, data any, opts *WorkerOptions) (*
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var w *Worker
+	var w *Thread
 	if o.Backend == Processes {
 		w, err = startProcWorker(wt, raw, &o)
 	} else {
@@ -164,10 +166,10 @@ func Start(ctx context.Context, wt WorkerTask, data any, opts *WorkerOptions) (*
 	return w, nil
 }
 
-func startGoWorker(wt WorkerTask, data []byte, o *WorkerOptions) *Worker {
+func startGoWorker(wt ThreadTask, data []byte, o *ThreadOptions) *Thread {
 	toWorker, toParent := newMsgQueue(), newMsgQueue()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &Worker{in: toParent, online: make(chan struct{}), done: make(chan struct{})}
+	w := &Thread{in: toParent, online: make(chan struct{}), done: make(chan struct{})}
 	w.send = func(ctx context.Context, m Message) error {
 		if isClosed(w.done) {
 			return ErrExited
@@ -212,7 +214,7 @@ func startGoWorker(wt WorkerTask, data []byte, o *WorkerOptions) *Worker {
 }
 
 // callWorker runs a worker function, recovering a panic.
-func callWorker(ctx context.Context, wt WorkerTask, port *Port) (status byte, payload []byte) {
+func callWorker(ctx context.Context, wt ThreadTask, port *Port) (status byte, payload []byte) {
 	defer func() {
 		if r := recover(); r != nil {
 			status = statusPanic
@@ -226,7 +228,7 @@ func callWorker(ctx context.Context, wt WorkerTask, port *Port) (status byte, pa
 	return statusOK, nil
 }
 
-// workerErr turns a worker's exit status into Worker.Err's value.
+// workerErr turns a worker's exit status into Thread.Err's value.
 func workerErr(name string, status byte, payload []byte, orig error) error {
 	switch status {
 	case statusOK:
@@ -240,7 +242,7 @@ func workerErr(name string, status byte, payload []byte, orig error) error {
 	return &TaskError{Task: name, Err: &remoteError{msg: string(payload)}}
 }
 
-func startProcWorker(wt WorkerTask, data []byte, o *WorkerOptions) (*Worker, error) {
+func startProcWorker(wt ThreadTask, data []byte, o *ThreadOptions) (*Thread, error) {
 	po := &Options{
 		Shared: o.Shared, MemoryLimit: o.MemoryLimit, Nice: o.Nice, Idle: o.Idle, StartTimeout: o.StartTimeout,
 		Stdout: o.Stdout, Stderr: o.Stderr, Env: o.Env,
@@ -251,10 +253,10 @@ func startProcWorker(wt WorkerTask, data []byte, o *WorkerOptions) (*Worker, err
 	}
 	for _, b := range o.Shared {
 		if _, err := b.File(); err != nil {
-			return nil, fmt.Errorf("workers: WorkerOptions.Shared: %w", err)
+			return nil, fmt.Errorf("workers: ThreadOptions.Shared: %w", err)
 		}
 	}
-	w := &Worker{in: newMsgQueue(), online: make(chan struct{}), done: make(chan struct{})}
+	w := &Thread{in: newMsgQueue(), online: make(chan struct{}), done: make(chan struct{})}
 	var (
 		exitMu     sync.Mutex
 		exitStatus = -1
@@ -341,20 +343,20 @@ func startProcWorker(wt WorkerTask, data []byte, o *WorkerOptions) (*Worker, err
 }
 
 // Pid returns the worker's process id, or 0 on the goroutine backend.
-func (w *Worker) Pid() int { return w.pid }
+func (w *Thread) Pid() int { return w.pid }
 
 // Online returns a channel that is closed once the worker runs (Node's
 // 'online' event).
-func (w *Worker) Online() <-chan struct{} { return w.online }
+func (w *Thread) Online() <-chan struct{} { return w.online }
 
 // Done returns a channel that is closed when the worker has ended (Node's
 // 'exit' event); Err then says how.
-func (w *Worker) Done() <-chan struct{} { return w.done }
+func (w *Thread) Done() <-chan struct{} { return w.done }
 
 // Err returns nil while the worker runs or if its function returned nil;
 // after it ended otherwise: a *TaskError with the function's error, a
 // *PanicError, a *WorkerExitError if its process died, or ErrTerminated.
-func (w *Worker) Err() error {
+func (w *Thread) Err() error {
 	select {
 	case <-w.done:
 		return w.err
@@ -365,7 +367,7 @@ func (w *Worker) Err() error {
 
 // Send sends v, encoded with encoding/json, to the worker. It returns
 // ErrExited once the worker has ended.
-func (w *Worker) Send(ctx context.Context, v any) error {
+func (w *Thread) Send(ctx context.Context, v any) error {
 	m, err := encodeMessage(v)
 	if err != nil {
 		return err
@@ -374,20 +376,20 @@ func (w *Worker) Send(ctx context.Context, v any) error {
 }
 
 // SendBytes sends b to the worker as raw bytes.
-func (w *Worker) SendBytes(ctx context.Context, b []byte) error {
+func (w *Thread) SendBytes(ctx context.Context, b []byte) error {
 	return w.send(ctx, Message{Data: b, Raw: true})
 }
 
 // Recv returns the next message from the worker. After the worker ended
 // and every message it sent was read, it returns ErrExited.
-func (w *Worker) Recv(ctx context.Context) (Message, error) { return w.in.Pop(ctx) }
+func (w *Thread) Recv(ctx context.Context) (Message, error) { return w.in.Pop(ctx) }
 
 // Terminate stops the worker now: a process worker gets SIGKILL; a
 // goroutine worker has its context cancelled and counts as ended at once,
 // though its function runs on until it returns. Terminate waits until the
 // worker has ended (the process reaped) and returns nil; Err is then
 // ErrTerminated unless the worker had already ended.
-func (w *Worker) Terminate() error {
+func (w *Thread) Terminate() error {
 	if !isClosed(w.done) {
 		w.term()
 	}
@@ -395,7 +397,7 @@ func (w *Worker) Terminate() error {
 	return nil
 }
 
-// serveWorker is the process side of a single Worker.
+// serveWorker is the process side of a single Thread.
 func serveWorker(ctx context.Context, conn *ipc.Conn, ob *outbox, init initMsg, shared []*shm.Buffer) error {
 	wt, ok := workerFuncs.Lookup(init.Name)
 	if !ok {
