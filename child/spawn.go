@@ -1,6 +1,7 @@
 package child
 
 import (
+	"github.com/herdrun/herd/internal/killer"
 	"github.com/herdrun/herd/ipc"
 
 	"context"
@@ -57,7 +58,7 @@ type Process struct {
 	reason   error       // why herd killed it; first one wins
 	stopCtx  func() bool // unregisters the context watcher
 	timer    *time.Timer // Options.Timeout
-	graceTmr *time.Timer // SIGKILL after KillGrace
+	escalate *killer.Kill
 
 	done chan struct{} // closed when Wait returns
 	err  error         // Wait's result, set before done is closed
@@ -274,19 +275,9 @@ func (p *Process) terminate(reason error) {
 		return
 	}
 	p.killed = true
-	if p.opts.KillGrace < 0 {
-		_ = signalGroup(p.Pid, p.Pid, p.opts.KillSignal)
-		_ = signalGroup(p.Pid, p.Pid, syscall.SIGKILL)
-		return
-	}
-	_ = signalGroup(p.Pid, p.Pid, p.opts.KillSignal)
-	p.graceTmr = time.AfterFunc(p.opts.KillGrace, func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if !p.exited {
-			_ = signalGroup(p.Pid, p.Pid, syscall.SIGKILL)
-		}
-	})
+	// p.mu is the Locker: reap stops the escalation under it on exit.
+	esc := killer.Escalation{Signal: p.opts.KillSignal, Grace: p.opts.KillGrace, Locker: &p.mu}
+	p.escalate = esc.Start(func(sig syscall.Signal) error { return signalGroup(p.Pid, p.Pid, sig) })
 }
 
 // reap is the one goroutine that waits for the child. It ends when Wait's
@@ -301,9 +292,7 @@ func (p *Process) reap() {
 	if p.timer != nil {
 		p.timer.Stop()
 	}
-	if p.graceTmr != nil {
-		p.graceTmr.Stop()
-	}
+	p.escalate.Stop()
 	if !p.opts.Detached {
 		_ = signalGroup(p.Pid, p.Pid, syscall.SIGKILL) // orphans of the group
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/child"
+	"github.com/herdrun/herd/internal/killer"
+	"github.com/herdrun/herd/internal/procfs"
 	"github.com/herdrun/herd/internal/supervise"
 	"github.com/herdrun/herd/ipc"
 )
@@ -85,7 +87,7 @@ type wproc struct {
 	reason                                                 string
 	errMsg                                                 string
 	status                                                 ExitStatus
-	killTimer                                              *time.Timer
+	killTimer                                              *killer.Kill
 }
 
 // New returns a Cluster that runs fn in every worker. cfg's zero fields
@@ -191,8 +193,8 @@ func (c *Cluster) Workers() []WorkerInfo {
 	now := time.Now()
 	for i := range out {
 		out[i].Uptime = now.Sub(out[i].Started)
-		if s, err := supervise.ReadStats(out[i].PID); err == nil {
-			out[i].RSS, out[i].CPU = s.RSS, s.CPU
+		if s, err := procfs.ReadStat(out[i].PID); err == nil {
+			out[i].RSS, out[i].CPU = s.RSS(), s.CPU()
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/child"
+	"github.com/herdrun/herd/internal/killer"
 	"github.com/herdrun/herd/internal/supervise"
 	"github.com/herdrun/herd/ipc"
 	"golang.org/x/sys/unix"
@@ -559,9 +560,7 @@ func (c *Cluster) stopWorker(w *wproc, reason string) {
 		w.reason = reason
 	}
 	c.publish()
-	_ = w.p.Kill(syscall.SIGTERM)
-	p := w.p
-	w.killTimer = time.AfterFunc(c.cfg.ShutdownTimeout, func() { _ = p.Kill(syscall.SIGKILL) })
+	w.killTimer = killer.Escalation{Signal: syscall.SIGTERM, Grace: c.cfg.ShutdownTimeout}.Start(w.p.Kill)
 }
 
 // beginStop starts the graceful stop; fatal, if set, is Run's result.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/herdrun/herd/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,7 +60,7 @@ func cgroupBase() (string, error) {
 
 func findCgroupBase() (string, error) {
 	mount := ""
-	mi, err := os.ReadFile("/proc/self/mountinfo")
+	mi, err := procfs.Default.ReadFile("self/mountinfo")
 	if err != nil {
 		return "", err
 	}
@@ -76,7 +77,7 @@ func findCgroupBase() (string, error) {
 	if mount == "" {
 		return "", fmt.Errorf("no cgroup2 mount")
 	}
-	self, err := os.ReadFile("/proc/self/cgroup")
+	self, err := procfs.Default.ReadFile("self/cgroup")
 	if err != nil {
 		return "", err
 	}
@@ -185,18 +186,12 @@ func (l *rlimitLimit) release() {}
 
 // vmSize returns a process's virtual memory size in bytes.
 func vmSize(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procfs.ReadStatus(pid)
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmSize:"); ok {
-			f := strings.Fields(v)
-			if len(f) >= 1 {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10, err
-			}
-		}
+	if st.VMSize == 0 {
+		return 0, fmt.Errorf("no VmSize for pid %d", pid)
 	}
-	return 0, fmt.Errorf("no VmSize for pid %d", pid)
+	return st.VMSize, nil
 }

@@ -2,8 +2,8 @@ package workers
 
 import (
 	"os"
-	"strconv"
 
+	"github.com/herdrun/herd/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,14 +18,13 @@ import (
 func lowerThreads(nice int, idle bool) {
 	done := map[int]bool{}
 	for pass := 0; pass < 5; pass++ {
-		ents, err := os.ReadDir("/proc/self/task")
+		tids, err := procfs.Tasks(os.Getpid())
 		if err != nil {
 			return
 		}
 		fresh := false
-		for _, e := range ents {
-			tid, err := strconv.Atoi(e.Name())
-			if err != nil || done[tid] {
+		for _, tid := range tids {
+			if done[tid] {
 				continue
 			}
 			done[tid], fresh = true, true

@@ -3,15 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/herdrun/herd/bench/internal/contender"
+	"github.com/herdrun/herd/internal/procfs"
 )
 
 // startHerd runs `herd run -i n -p PORT -- node cluster-app.js` and waits
@@ -54,17 +53,12 @@ func startPM2(nodeDir string, n int, log io.Writer) (*contender.Server, error) {
 
 // rssKB returns a process's VmRSS in kB.
 func rssKB(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procfs.ReadStatus(pid)
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				return strconv.ParseFloat(f[0], 64)
-			}
-		}
+	if st.VMRSS == 0 {
+		return 0, errors.New("no VmRSS")
 	}
-	return 0, errors.New("no VmRSS")
+	return float64(st.VMRSS >> 10), nil
 }

@@ -25,7 +25,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/herdrun/herd/internal/supervise"
+	"github.com/herdrun/herd/internal/killer"
+	"github.com/herdrun/herd/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,8 +74,8 @@ func (r *Reaper) loop(interval time.Duration) {
 		case <-t.C:
 		}
 		now := map[int]bool{}
-		for _, pid := range supervise.Children(os.Getpid()) {
-			if supervise.State(pid) != 'Z' {
+		for _, pid := range children(os.Getpid()) {
+			if procfs.State(pid) != 'Z' {
 				continue
 			}
 			if !last[pid] {
@@ -108,38 +109,46 @@ func (r *Reaper) Stop(grace time.Duration) ([]int, error) {
 	r.once.Do(func() { close(r.stop) })
 	<-r.done
 	self := os.Getpid()
-	adopted := supervise.Children(self)
+	adopted := children(self)
 	if len(adopted) == 0 {
 		return nil, nil
 	}
-	signalTrees(adopted, syscall.SIGTERM)
-	end := time.Now().Add(grace)
-	killed := false
-	for giveUp := end.Add(5 * time.Second); ; {
-		left := supervise.Children(self)
+	// SIGTERM now, SIGKILL after grace to the trees of the children left
+	// then.
+	kill := killer.Escalation{Signal: syscall.SIGTERM, Grace: grace}.Start(func(sig syscall.Signal) error {
+		signalTrees(children(self), sig)
+		return nil
+	})
+	defer kill.Stop()
+	for giveUp := time.Now().Add(grace + 5*time.Second); ; {
+		left := children(self)
 		for _, pid := range left {
 			reap(pid)
 		}
-		left = supervise.Children(self)
+		left = children(self)
 		if len(left) == 0 {
 			return adopted, nil
 		}
-		if now := time.Now(); now.After(giveUp) {
+		if time.Now().After(giveUp) {
 			return adopted, fmt.Errorf("reaper: %d adopted process(es) not reaped: %v", len(left), left)
-		} else if !killed && now.After(end) {
-			signalTrees(left, syscall.SIGKILL)
-			killed = true
-		} else if killed {
+		} else if kill.Escalated() {
 			signalTrees(left, syscall.SIGKILL) // their own children, adopted since
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
+// children returns the pids of pid's children, nil when there are none or
+// they cannot be read.
+func children(pid int) []int {
+	kids, _ := procfs.Children(pid)
+	return kids
+}
+
 // signalTrees sends sig to each pid and every descendant of it.
 func signalTrees(pids []int, sig syscall.Signal) {
 	for _, pid := range pids {
-		for _, p := range supervise.Tree(pid) {
+		for _, p := range procfs.Tree(pid) {
 			_ = syscall.Kill(p, sig) // ESRCH: it has just exited
 		}
 	}

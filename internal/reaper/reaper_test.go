@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herdrun/herd/internal/supervise"
+	"github.com/herdrun/herd/internal/procfs"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
@@ -28,8 +28,8 @@ func run(t *testing.T, script string) {
 // adopted returns this process's children whose command line contains s.
 func adopted(s string) []int {
 	var out []int
-	for _, pid := range supervise.Children(os.Getpid()) {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	for _, pid := range children(os.Getpid()) {
+		b, _ := procfs.Default.ReadPidFile(pid, "cmdline")
 		if strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), s) {
 			out = append(out, pid)
 		}
@@ -51,7 +51,7 @@ func TestStopEndsAbandonedProcesses(t *testing.T) {
 	testutil.WaitFor(t, "the abandoned processes to be adopted", func() bool {
 		pids = append(adopted("sleep 301"), adopted("sleep 302")...)
 		// The second shell has set its trap once it has started sleep.
-		return len(pids) == 2 && len(supervise.Children(pids[1])) == 1
+		return len(pids) == 2 && len(children(pids[1])) == 1
 	})
 	began := time.Now()
 	got, err := r.Stop(300 * time.Millisecond)
@@ -67,10 +67,10 @@ func TestStopEndsAbandonedProcesses(t *testing.T) {
 			t.Errorf("Stop returned %v, without adopted pid %d", got, pid)
 		}
 		if alive(pid) {
-			t.Errorf("adopted pid %d still exists (state %c)", pid, supervise.State(pid))
+			t.Errorf("adopted pid %d still exists (state %c)", pid, procfs.State(pid))
 		}
 	}
-	if left := supervise.Children(os.Getpid()); len(left) != 0 {
+	if left := children(os.Getpid()); len(left) != 0 {
 		t.Errorf("children left after Stop: %v", left)
 	}
 }
@@ -87,8 +87,8 @@ func TestReapsAdoptedZombies(t *testing.T) {
 		run(t, `(sleep 0.05 >/dev/null 2>&1 &) ; exit 0`)
 	}
 	testutil.WaitFor(t, "the adopted zombies to be reaped", func() bool {
-		for _, pid := range supervise.Children(os.Getpid()) {
-			if supervise.State(pid) == 'Z' {
+		for _, pid := range children(os.Getpid()) {
+			if procfs.State(pid) == 'Z' {
 				return false
 			}
 		}

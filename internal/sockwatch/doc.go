@@ -22,5 +22,7 @@
 //
 // ListenInodes finds the inodes of listening TCP sockets by port in
 // /proc/net/tcp and /proc/net/tcp6. Reading another process's syscall file
-// needs the right to ptrace it, which a parent has over its children.
+// needs the right to ptrace it, which a parent has over its children. The
+// files are read through internal/procfs; the parsers of their contents,
+// which only this package needs, are here.
 package sockwatch

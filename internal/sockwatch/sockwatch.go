@@ -5,19 +5,18 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
-	"github.com/herdrun/herd/internal/supervise"
+	"github.com/herdrun/herd/internal/procfs"
 )
 
 // ErrNoSocket is returned by ListenInodes when no listening socket has one of
 // the ports.
 var ErrNoSocket = errors.New("sockwatch: no listening socket on the ports")
 
-// procRoot is where /proc is; tests can point it elsewhere.
-var procRoot = "/proc"
+// proc is the /proc that is read; tests can point it elsewhere.
+var proc = procfs.Default
 
 // ListenInodes returns the inodes of the TCP sockets in state LISTEN, in
 // this process's network namespace, bound to one of ports on any address.
@@ -30,7 +29,7 @@ func ListenInodes(ports []int) (map[uint64]bool, error) {
 	out := map[uint64]bool{}
 	var firstErr error
 	for _, f := range []string{"net/tcp", "net/tcp6"} {
-		b, err := os.ReadFile(procRoot + "/" + f)
+		b, err := proc.ReadFile(f)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -83,7 +82,7 @@ func parseListeners(b []byte, want map[int]bool) map[uint64]bool {
 // or in select or poll while holding it. Processes that vanish while they
 // are read are skipped.
 func Accepting(pid int, inodes map[uint64]bool) bool {
-	for _, p := range supervise.Tree(pid) {
+	for _, p := range proc.Tree(pid) {
 		if processAccepting(p, inodes) {
 			return true
 		}
@@ -93,31 +92,21 @@ func Accepting(pid int, inodes map[uint64]bool) bool {
 
 // processAccepting checks one process.
 func processAccepting(pid int, inodes map[uint64]bool) bool {
-	base := procRoot + "/" + strconv.Itoa(pid)
-	fds, err := os.ReadDir(base + "/fd")
+	fds, err := proc.FDs(pid)
 	if err != nil {
 		return false
 	}
 	held := map[int]bool{} // fds that are one of the sockets
-	var epolls []string
-	for _, e := range fds {
-		link, err := os.Readlink(base + "/fd/" + e.Name())
-		if err != nil {
-			continue
-		}
-		switch {
-		case link == "anon_inode:[eventpoll]":
-			epolls = append(epolls, e.Name())
-		case strings.HasPrefix(link, "socket:["):
-			ino, err := strconv.ParseUint(strings.TrimSuffix(link[len("socket:["):], "]"), 10, 64)
-			if err == nil && inodes[ino] {
-				fd, _ := strconv.Atoi(e.Name())
-				held[fd] = true
-			}
+	var epolls []int
+	for _, fd := range fds {
+		if fd.IsEpoll() {
+			epolls = append(epolls, fd.Num)
+		} else if ino, ok := fd.SocketInode(); ok && inodes[ino] {
+			held[fd.Num] = true
 		}
 	}
 	for _, ep := range epolls {
-		b, err := os.ReadFile(base + "/fdinfo/" + ep)
+		b, err := proc.FDInfo(pid, ep)
 		if err == nil && epollWatches(b, inodes, held) {
 			return true
 		}
@@ -125,12 +114,12 @@ func processAccepting(pid int, inodes map[uint64]bool) bool {
 	if len(held) == 0 {
 		return false
 	}
-	tasks, err := os.ReadDir(base + "/task")
+	tids, err := proc.Tasks(pid)
 	if err != nil {
 		return false
 	}
-	for _, t := range tasks {
-		b, err := os.ReadFile(base + "/task/" + t.Name() + "/syscall")
+	for _, tid := range tids {
+		b, err := proc.TaskSyscall(pid, tid)
 		if err == nil && blockedOn(b, held) {
 			return true
 		}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herdrun/herd/internal/supervise"
+	"github.com/herdrun/herd/internal/procfs"
 	"go.uber.org/goleak"
 )
 
@@ -185,9 +185,9 @@ func TestDescendantIsAccepting(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SOCKWATCH_HELPER=netpoll")
 	start(t, cmd, f)
 	if !eventually(cmd.Process.Pid, inodes(t, ln)) {
-		t.Fatalf("a grandchild server never counted (tree %v)", supervise.Tree(cmd.Process.Pid))
+		t.Fatalf("a grandchild server never counted (tree %v)", procfs.Tree(cmd.Process.Pid))
 	}
-	if tr := supervise.Tree(cmd.Process.Pid); len(tr) < 2 {
+	if tr := procfs.Tree(cmd.Process.Pid); len(tr) < 2 {
 		t.Fatalf("Tree = %v, want the shell and its child", tr)
 	}
 }

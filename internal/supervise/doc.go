@@ -1,11 +1,11 @@
-// Package supervise holds the process-supervision rules that cluster and the
-// herd command share: exponential backoff between restarts, crash-loop
-// detection over a sliding window, jitter for recycling deadlines, kill
-// escalation (a polite signal, then SIGKILL after a grace period) and
-// per-process statistics read from /proc.
+// Package supervise holds the restart policy that cluster and the herd
+// command share: exponential backoff between restarts, crash-loop detection
+// over a sliding window, and jitter for recycling deadlines.
 //
 // Everything here is policy and bookkeeping: the types are plain values,
 // safe to copy before use, and not safe for concurrent use unless a doc
 // comment says otherwise. The supervisor that owns them (one goroutine per
-// cluster) decides when to call them.
+// cluster) decides when to call them. Reading /proc lives in
+// internal/procfs, and stopping a process (a polite signal, then SIGKILL
+// after a grace period) in internal/killer.
 package supervise

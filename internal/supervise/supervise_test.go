@@ -1,19 +1,13 @@
 package supervise
 
 import (
-	"context"
-	"os"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/herdrun/herd/child"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/herdrun/herd/child.startLoop"))
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestBackoff(t *testing.T) {
 	b := Backoff{Initial: 100 * time.Millisecond, Max: time.Second}
@@ -80,66 +74,5 @@ func TestCrashLoop(t *testing.T) {
 	}
 	if s := (&CrashLoop{}).String(); s != "10 failures within 30s" {
 		t.Fatalf("String = %q", s)
-	}
-}
-
-func TestReadStats(t *testing.T) {
-	// Burn a little CPU so that the counter moves.
-	deadline := time.Now().Add(50 * time.Millisecond)
-	x := 0
-	for time.Now().Before(deadline) {
-		x++
-	}
-	s, err := ReadStats(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.RSS < 1<<20 || s.RSS > 1<<34 {
-		t.Fatalf("RSS = %d bytes, implausible", s.RSS)
-	}
-	if s.CPU <= 0 {
-		t.Fatalf("CPU = %v after a busy loop", s.CPU)
-	}
-	if _, err := ReadStats(1 << 30); err == nil {
-		t.Fatal("ReadStats of a missing pid succeeded")
-	}
-}
-
-func TestStopPolite(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	p, err := child.Spawn(ctx, "sleep", []string{"30"}, &child.Options{Stdout: os.Stderr, Stderr: os.Stderr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !Stop(ctx, p, 0, 10*time.Second) {
-		t.Fatal("sleep did not stop on SIGTERM")
-	}
-	if e, ok := p.Wait().(*child.ExitError); !ok || e.Signal != syscall.SIGTERM {
-		t.Fatalf("Wait = %v, want killed by SIGTERM", p.Wait())
-	}
-}
-
-func TestStopEscalates(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	// The shell ignores SIGTERM and says when it is ready to.
-	p, err := child.Spawn(ctx, "/bin/sh", []string{"-c", "trap '' TERM; echo ok; while :; do sleep 0.05; done"}, &child.Options{Stderr: os.Stderr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 3)
-	if _, err := p.Stdout.Read(buf); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if Stop(ctx, p, syscall.SIGTERM, 300*time.Millisecond) {
-		t.Fatal("a process ignoring SIGTERM was reported as stopped politely")
-	}
-	if el := time.Since(start); el < 300*time.Millisecond {
-		t.Fatalf("SIGKILL came after %v, before the 300ms grace", el)
-	}
-	if e, ok := p.Wait().(*child.ExitError); !ok || e.Signal != syscall.SIGKILL {
-		t.Fatalf("Wait = %v, want killed by SIGKILL", p.Wait())
 	}
 }

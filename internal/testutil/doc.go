@@ -23,6 +23,7 @@
 //
 // Helpers that can fail take a testing.TB and end the test with t.Fatal;
 // the others return values for the test to judge. The package imports no
-// herd package, so that the tests of every package, child's included, can
-// use it without an import cycle.
+// herd package but internal/procfs, which reads /proc for it, so that the
+// tests of every package, child's included, can use it without an import
+// cycle.
 package testutil

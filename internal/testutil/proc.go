@@ -2,30 +2,21 @@ package testutil
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herdrun/herd/internal/procfs"
 )
 
 // Gone reports whether process pid no longer runs: /proc/<pid>/stat is
-// missing or unreadable, or its state is zombie (Z) or dead (X). A zombie
-// counts as gone because it runs no code; it stays listed until its parent
-// reaps it.
+// missing or cannot be parsed, or its state is zombie (Z) or dead (X). A
+// zombie counts as gone because it runs no code; it stays listed until its
+// parent reaps it.
 func Gone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// The command name, in parentheses, may hold spaces and parentheses;
-	// the state is the field after the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
+	st, err := procfs.ReadStat(pid)
+	return err != nil || st.Zombie()
 }
 
 // WaitGone polls Gone(pid) every 5ms until it is true or d has passed, and
@@ -71,25 +62,9 @@ func ChildrenOf(t testing.TB, pid int) []int {
 // children that have exited but that pid has not reaped yet.
 func AllChildrenOf(t testing.TB, pid int) []int {
 	t.Helper()
-	dir := fmt.Sprintf("/proc/%d", pid)
-	files, _ := filepath.Glob(dir + "/task/*/children")
-	if len(files) == 0 {
-		if _, err := os.Stat(dir); err == nil {
-			t.Fatalf("no %s/task/*/children: the kernel does not list children (CONFIG_PROC_CHILDREN)", dir)
-		}
-		return nil
-	}
-	var pids []int
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue // the thread has just exited; its children moved to another
-		}
-		for _, w := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(w); err == nil {
-				pids = append(pids, c)
-			}
-		}
+	pids, err := procfs.Children(pid)
+	if errors.Is(err, procfs.ErrNoChildrenFile) {
+		t.Fatalf("process %d: %v", pid, err)
 	}
 	return pids
 }
@@ -99,9 +74,9 @@ func AllChildrenOf(t testing.TB, pid int) []int {
 // fails t if the directory cannot be read.
 func CountFDs(t testing.TB) int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
+	fds, err := procfs.FDs(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(ents)
+	return len(fds)
 }
