@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/herdrun/herd/internal/supervise"
+	"github.com/herdrun/herd/internal/procfs"
 )
 
 // treeRSS returns the resident memory, in bytes, of pid and every process
@@ -13,9 +13,9 @@ import (
 // child in another process group or session counts too).
 func treeRSS(pid int) int64 {
 	var total int64
-	for _, p := range supervise.Tree(pid) {
-		if st, err := supervise.ReadStats(p); err == nil {
-			total += st.RSS
+	for _, p := range procfs.Tree(pid) {
+		if st, err := procfs.ReadStat(p); err == nil {
+			total += st.RSS()
 		}
 	}
 	return total

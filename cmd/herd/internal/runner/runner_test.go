@@ -5,7 +5,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/herdrun/herd/internal/supervise"
+	"github.com/herdrun/herd/internal/procfs"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
@@ -22,10 +22,10 @@ func TestTreeRSS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
-	sh, _ := supervise.ReadStats(cmd.Process.Pid)
-	testutil.WaitFor(t, "the sleep", func() bool { return len(supervise.Tree(cmd.Process.Pid)) == 2 })
-	if rss := treeRSS(cmd.Process.Pid); rss <= sh.RSS {
-		t.Errorf("treeRSS = %d, want more than the shell's own %d", rss, sh.RSS)
+	sh, _ := procfs.ReadStat(cmd.Process.Pid)
+	testutil.WaitFor(t, "the sleep", func() bool { return len(procfs.Tree(cmd.Process.Pid)) == 2 })
+	if rss := treeRSS(cmd.Process.Pid); rss <= sh.RSS() {
+		t.Errorf("treeRSS = %d, want more than the shell's own %d", rss, sh.RSS())
 	}
 	if rss := treeRSS(1 << 22); rss != 0 {
 		t.Errorf("treeRSS(no such pid) = %d", rss)
