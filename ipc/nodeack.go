@@ -16,12 +16,12 @@ const maxHandleRetries = 3
 type outHandle struct {
 	fd   int
 	line []byte
-	// The fields below are guarded by Conn.pmu.
-	//
 	// queued says that gatedWrite stored the handle in Conn.pending: from
 	// then on whoever clears pending closes fd and returns the gate token,
-	// and SendHandle no longer may.
+	// and SendHandle no longer may. Only the sending goroutine sets it
+	// (under pmu) and reads it.
 	queued bool
+	// The fields below are guarded by Conn.pmu.
 	// written says that the frame, or its latest resend, is fully written.
 	// Until then an answer from the peer is only noted in early, so that
 	// the descriptor is never closed while a write may still use it.
