@@ -29,6 +29,14 @@
 //     in a row interleaved with ordinary messages (Node queues until
 //     NODE_HANDLE_ACK; herd holds its gate), and Node's socket-count
 //     queries answered;
+//   - sockets: a Node server hands its connections to the Go side, which
+//     holds and closes them (Node's test-child-process-fork-getconnections):
+//     server.getConnections() counts what Go still holds, and
+//     server.close() calls back only after Go closed the last one;
+//   - dgram: UDP sockets passed both ways and used (Node's
+//     test-child-process-fork-dgram): from Go, Node gets a dgram.Socket of
+//     type udp4 or udp6; from Node, dgram.Socket and raw UDP handles arrive
+//     as net.PacketConn;
 //   - hygiene: what Go must never write to Node (empty lines, invalid
 //     JSON, raw newlines) and Node's own edge cases (lone surrogates,
 //     internal NODE_ messages, with or without a handle, that must not

@@ -33,7 +33,7 @@ func TestGoParentNodeChild(t *testing.T) {
 }
 
 // sharedScenarioNames lists sharedScenarios in a fixed order.
-var sharedScenarioNames = []string{"values", "order", "bytes", "handles", "hygiene"}
+var sharedScenarioNames = []string{"values", "order", "bytes", "handles", "hygiene", "sockets", "dgram"}
 
 // TestGoParentCloseDisconnectsNode: closing the channel fires 'disconnect'
 // in the Node child, which then exits by itself.

@@ -31,6 +31,8 @@ var sharedScenarios = map[string]scenario{
 	"bytes":   scenarioBytes,
 	"handles": scenarioHandles,
 	"hygiene": scenarioHygiene,
+	"sockets": scenarioSockets,
+	"dgram":   scenarioDgram,
 }
 
 func (p *peer) send(v any) error {

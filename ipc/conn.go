@@ -73,22 +73,41 @@ type Conn struct {
 	// no handle frame awaits Node's NODE_HANDLE_ACK. Every ModeNode send
 	// takes the token before wmu (gatedWrite), so messages queue behind an
 	// unacknowledged handle, as Node's do. A send without a handle puts the
-	// token back when its write ends; a handle send whose frame was written
-	// keeps it out, and ackHandle, running in the read-role holder, puts it
-	// back when the ACK (or the NACK after the last resend) arrives. It is a
-	// channel because waiting for it honours ctx and Close, and because the
-	// token is returned by a goroutine other than the one that took it.
-	// Writes made by the reader itself (writeInternal: ACKs, NACKs, resends)
-	// take wmu but not gate.
+	// token back when its write ends; a handle send keeps it out until the
+	// handle is released (releaseHandle, below). It is a channel because
+	// waiting for it honours ctx and Close, and because the token is
+	// returned by a goroutine other than the one that took it. Writes made
+	// by the reader itself (writeInternal: ACKs, NACKs, resends, socket
+	// counts) take wmu but not gate.
 	//   - pending, guarded by pmu: the handle frame in flight, whose
 	//     descriptor it owns. The gate holder stores it before writing the
 	//     frame (so that an ACK arriving before the write call returns finds
-	//     it) and clears it if the write fails (SendHandle then closes the
-	//     descriptor); ackHandle clears it on the final ACK or NACK and
-	//     closes the descriptor; Close clears and closes it after reading
-	//     has ended (so never at the same time as ackHandle). pmu makes
-	//     ackHandle's check-and-clear one step. The retries field of the
-	//     outHandle is touched only by ackHandle.
+	//     it) and marks the outHandle queued; from then on SendHandle never
+	//     closes the descriptor itself. Whoever clears pending, and only
+	//     while it still points at that outHandle (releaseHandle, a
+	//     compare-and-clear under pmu), closes the descriptor and puts the
+	//     gate token back: so both happen once per handle, and a peer's
+	//     stray ACK can neither close a descriptor twice nor block on a full
+	//     gate. The clearers are the writer when its write fails, the
+	//     answer to a written frame (ACK, or the NACK after the last
+	//     resend), and Close after reading has ended. The outHandle's
+	//     written, early and retries fields are guarded by pmu too: an
+	//     answer that arrives while written is false (the write call has not
+	//     returned, or the peer answered early) is only noted in early, so
+	//     that the descriptor is never closed while a write may use it; the
+	//     writer acts on it when its write ends, resending after a NACK
+	//     itself. Otherwise ackHandle, in the read-role holder, acts on the
+	//     answer and does the resends.
+	//
+	// Received sockets (ModeNode only). smu guards socks, sclosed and the
+	// Add calls of swg. socks counts, per key, the net.Socket handles a Node
+	// server shared with this process that are still open here (Node's
+	// SocketListReceive), and whether the peer waits for them all to close
+	// (NODE_SOCKET_NOTIFY_CLOSE). The role holder adds and answers the
+	// peer's queries; the Close of a received socket, in any goroutine,
+	// subtracts and, when the last one of a waited-for key closes, starts a
+	// goroutine (counted in swg) that writes NODE_SOCKET_ALL_CLOSED. Close
+	// sets sclosed, after which no such goroutine starts, and waits for swg.
 	//
 	// Read role. role is a one-slot channel holding a token; the goroutine
 	// that took it is the only one that reads the socket. That is the
@@ -147,6 +166,11 @@ type Conn struct {
 
 	pmu     sync.Mutex
 	pending *outHandle
+
+	smu     sync.Mutex
+	socks   map[string]*sockKey
+	sclosed bool
+	swg     sync.WaitGroup
 
 	inbox   chan Message
 	queued  atomic.Int64
@@ -285,6 +309,7 @@ func (c *Conn) Close() error {
 	err := ErrClosed
 	c.closeOnce.Do(func() {
 		err = nil
+		c.endSockets()
 		close(c.closing)
 		c.uc.Close()
 		<-c.readDone
@@ -292,11 +317,12 @@ func (c *Conn) Close() error {
 			closeHandle(m.Handle)
 		}
 		c.pmu.Lock()
-		if c.pending != nil {
-			unix.Close(c.pending.fd)
-			c.pending = nil
+		if p := c.pending; p != nil {
+			c.releaseHandle(p)
+		} else {
+			c.pmu.Unlock()
 		}
-		c.pmu.Unlock()
+		c.swg.Wait()
 	})
 	return err
 }

@@ -37,6 +37,12 @@
 // net.PacketConn along with a message (SCM_RIGHTS in the same sendmsg). The
 // receiver gets the same Go type in Message.Handle and owns it.
 //
+// With a Node peer the handles travel as Node's own do: a UDP socket goes as
+// a dgram.Socket with its dgramType, and the sockets of a Node server that
+// the peer shares are counted per server until the receiver closes them, so
+// that the server's getConnections() and close() in the Node process see
+// them (Node's NODE_SOCKET_GET_COUNT and NODE_SOCKET_NOTIFY_CLOSE).
+//
 // # Sending many messages
 //
 // Send writes each message with its own write(2) and returns once it is in

@@ -48,6 +48,13 @@ func FuzzNodeDecoder(f *testing.F) {
 		"", "\n", "\n\n", "{}\n", `{"a":1}` + "\n", "{nope\n", `"\u2028"` + "\n",
 		`{"cmd":"NODE_HANDLE","type":"net.Server","msg":1}` + "\n",
 		`{"cmd":"NODE_HANDLE_ACK"}` + "\n", `{"cmd":"NODE_X"}` + "\n",
+		`{"cmd":"NODE_HANDLE_NACK"}` + "\n" + `{"cmd":"NODE_HANDLE_ACK"}` + "\n",
+		`{"cmd":"NODE_SOCKET_GET_COUNT","key":"4:0.0.0.0:80"}` + "\n",
+		`{"cmd":"NODE_SOCKET_NOTIFY_CLOSE","key":"4:0.0.0.0:80"}` + "\n",
+		`{"cmd":"NODE_SOCKET_NOTIFY_CLOSE","key":{"a":[1]}}` + "\n",
+		`{"cmd":"NODE_SOCKET_GET_COUNT","key":"\u2028"}` + "\n",
+		`{"cmd":"NODE_HANDLE","type":"net.Socket","msg":1,"key":"k"}` + "\n",
+		`{"cmd":"NODE_HANDLE","type":"dgram.Socket","msg":1,"dgramType":"udp4"}` + "\n",
 		`{"type":"Buffer","data":[1,2,3]}` + "\n", `{"a":`, "[1,2]\n{\"b\":null}\n",
 		string(bytes.Repeat([]byte("1"), 5000)), "\xff\xfe\n", "null\n",
 	} {

@@ -47,21 +47,31 @@ func dupHandle(h any) (int, byte, error) {
 	return fd, htype, nil
 }
 
-// nodeHandleType names a handle the way Node's NODE_HANDLE message does.
-// Node can only take sockets.
-func nodeHandleType(fd int, htype byte) (string, error) {
+// nodeHandleType names a handle the way Node's NODE_HANDLE message does,
+// and for a UDP socket also returns the dgramType Node sends with it ("udp4"
+// or "udp6"), so that a Node receiver gets a dgram.Socket. Node can only
+// take sockets.
+func nodeHandleType(fd int, htype byte) (typ, dgramType string, err error) {
 	switch htype {
 	case handleListen:
-		return "net.Server", nil
+		return "net.Server", "", nil
 	case handleConn:
-		return "net.Socket", nil
+		return "net.Socket", "", nil
 	case handlePacket:
-		return "dgram.Native", nil
+		switch dom, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); dom {
+		case unix.AF_INET:
+			return "dgram.Socket", "udp4", nil
+		case unix.AF_INET6:
+			return "dgram.Socket", "udp6", nil
+		}
+		// Not UDP (a unixgram socket, say): Node's dgram.Socket cannot
+		// take it, so it goes as the raw handle.
+		return "dgram.Native", "", nil
 	}
 	if _, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil {
-		return "", fmt.Errorf("%w: a Node peer accepts only sockets, not other files", ErrHandleType)
+		return "", "", fmt.Errorf("%w: a Node peer accepts only sockets, not other files", ErrHandleType)
 	}
-	return "net.Native", nil
+	return "net.Native", "", nil
 }
 
 // nodeTypeToHandle maps the type of Node's NODE_HANDLE message to a handle

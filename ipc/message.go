@@ -50,6 +50,14 @@ type Message struct {
 	// type it was sent as: *os.File, net.Listener, net.Conn or
 	// net.PacketConn. It is nil when none came. The receiver owns it and
 	// must close it.
+	//
+	// A socket that a Node server shared (Node sends it with its server's
+	// key) is counted until it is closed, as a Node child counts it: the
+	// peer's server.getConnections() includes it, and server.close() waits
+	// for it. Its net.Conn is then a wrapper whose Close does the counting;
+	// it also has CloseRead, CloseWrite and SyscallConn, and its
+	// NetConn method returns the socket itself (a *net.TCPConn, say), whose
+	// own Close is not counted.
 	Handle any
 }
 

@@ -69,9 +69,10 @@ func (c *Conn) SendBytes(ctx context.Context, b []byte) error {
 // the file descriptor held by h: an *os.File, a net.Listener, a net.Conn or
 // a net.PacketConn. The caller keeps h and may close it once SendHandle
 // returns. The receiver gets the same Go type. A Node peer receives a
-// net.Server, a net.Socket or a raw dgram handle with its 'message' event;
-// Node cannot take other kinds of descriptor, so for a Node peer h must be
-// a socket.
+// net.Server, a net.Socket or, for a UDP socket, a dgram.Socket of type
+// udp4 or udp6 with its 'message' event, as from Node's own send; Node
+// cannot take other kinds of descriptor, so for a Node peer h must be a
+// socket.
 func (c *Conn) SendHandle(ctx context.Context, v any, h any) error {
 	fd, htype, err := dupHandle(h)
 	if err != nil {
@@ -94,22 +95,29 @@ func (c *Conn) SendHandle(ctx context.Context, v any, h any) error {
 		unix.Close(fd)
 		return err
 	}
-	nodeType, err := nodeHandleType(fd, htype)
+	nodeType, dgramType, err := nodeHandleType(fd, htype)
 	if err != nil {
 		unix.Close(fd)
 		return err
 	}
-	frame = fmt.Appendf(nil, `{"cmd":"NODE_HANDLE","type":%q,"msg":%s}`+"\n", nodeType, msg)
+	// The fields in the order Node's JSON.stringify gives them.
+	frame = fmt.Appendf(nil, `{"cmd":"NODE_HANDLE","type":%q,"msg":%s`, nodeType, msg)
+	if dgramType != "" {
+		frame = fmt.Appendf(frame, `,"dgramType":%q`, dgramType)
+	}
+	frame = append(frame, "}\n"...)
 	if len(frame)-1 > c.max {
 		unix.Close(fd)
 		return &SizeError{Size: len(frame) - 1, Limit: c.max}
 	}
 	oh := &outHandle{fd: fd, line: frame}
-	if err := c.send(ctx, [][]byte{frame}, oh); err != nil {
+	err = c.send(ctx, [][]byte{frame}, oh)
+	// Once the send queued the handle (oh.queued, set and read in this
+	// goroutine), its descriptor belongs to whoever clears c.pending.
+	if err != nil && !oh.queued {
 		unix.Close(fd)
-		return err
 	}
-	return nil
+	return err
 }
 
 // send writes one frame. In node mode it first waits until no handle

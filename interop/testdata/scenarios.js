@@ -5,6 +5,7 @@
 // in a Node parent (parent.js).
 
 const net = require('node:net');
+const dgram = require('node:dgram');
 const assert = require('node:assert/strict');
 const { corpus, bytePayloads, once } = require('./lib');
 
@@ -170,6 +171,127 @@ async function hygiene(peer) {
   await peer.finish({ done: 'hygiene' });
 }
 
+// sockets is modelled on Node's test-child-process-fork-getconnections and
+// test-child-process-fork-net-socket: a server hands every connection to the
+// peer, then asks how many are left and closes; the peer's process must
+// count the sockets it holds, as a Node child does.
+const SHARED_SOCKETS = 12;
+const KEEP_OPEN = 3;
+
+async function sockets(peer) {
+  const server = await listen(net.createServer());
+  let nextID = 0;
+  const sent = [];
+  server.on('connection', (s) => {
+    sent.push(peer.send({ cmd: 'new', id: nextID++ }, s));
+  });
+  const clients = [];
+  const greetings = [];
+  for (let i = 0; i < SHARED_SOCKETS; i++) {
+    const c = net.connect(server.address().port, '127.0.0.1');
+    clients.push(c);
+    greetings.push(readAtLeast(c, 1, '\n'));
+  }
+  // Each socket is used by the peer: it writes the socket's id.
+  const ids = (await Promise.all(greetings)).map((g) => Number(g)).sort((a, b) => a - b);
+  assert.deepStrictEqual(ids, [...Array(SHARED_SOCKETS).keys()], 'ids written by the peer');
+  await Promise.all(sent);
+  assert.equal(await connections(server), SHARED_SOCKETS, 'getConnections with every socket held by the peer');
+
+  // Close all but KEEP_OPEN, one at a time, counting after each.
+  for (let i = 0; i < SHARED_SOCKETS - KEEP_OPEN; i++) {
+    await peer.send({ cmd: 'close', id: i });
+    await peer.expect(`closed ${i}`, { status: 'closed', id: i });
+    assert.equal(await connections(server), SHARED_SOCKETS - i - 1, `getConnections after the peer closed ${i + 1}`);
+  }
+
+  // server.close() must wait until the peer has closed the rest.
+  const log = [];
+  const serverClosed = new Promise((resolve, reject) => server.close((err) => {
+    log.push('server closed');
+    if (err) reject(err); else resolve();
+  }));
+  for (let i = SHARED_SOCKETS - KEEP_OPEN; i < SHARED_SOCKETS; i++) {
+    await peer.send({ cmd: 'close', id: i });
+    await peer.expect(`closed ${i}`, { status: 'closed', id: i });
+    log.push(`closed ${i}`);
+  }
+  await serverClosed;
+  const lastButOne = log.indexOf(`closed ${SHARED_SOCKETS - 2}`);
+  assert.ok(log.indexOf('server closed') > lastButOne,
+    `server.close() called back while the peer still held sockets: ${log.join(', ')}`);
+  for (const c of clients) c.destroy();
+  await peer.finish({ done: 'sockets' });
+}
+
+// dgram is modelled on Node's test-child-process-fork-dgram: a UDP socket
+// passed over the channel is used on the other side. From Go it must
+// arrive as a dgram.Socket of the right type, as from Node's own send.
+const UDP_TYPES = [['udp4', '127.0.0.1'], ['udp6', '::1']];
+
+async function dgramScenario(peer) {
+  // 1. Go sends bound UDP sockets; answer the first datagram on each.
+  for (const [type] of UDP_TYPES) {
+    const sock = await peer.expect(`go-${type}`, { step: `go-${type}` });
+    assert.ok(sock instanceof dgram.Socket, `go-${type}: handle is ${sock?.constructor?.name}, want dgram.Socket`);
+    assert.equal(sock.type, type, `go-${type}: socket type`);
+    const [msg, rinfo] = await once(sock, 'message');
+    await new Promise((resolve, reject) => {
+      sock.send(`pong from node: ${msg}`, rinfo.port, rinfo.address, (err) => (err ? reject(err) : resolve()));
+    });
+    sock.close();
+    await peer.send({ step: `go-${type}-done` });
+  }
+
+  // 2. Send dgram.Sockets, and then a raw UDP handle ("dgram.Native");
+  // the peer answers a datagram on each.
+  const kinds = [...UDP_TYPES.map(([type, host]) => ({ type, host, native: false })),
+    { type: 'udp4', host: '127.0.0.1', native: true }];
+  for (const { type, host, native } of kinds) {
+    const step = `node-${type}${native ? '-native' : ''}`;
+    const sock = dgram.createSocket(type);
+    await new Promise((resolve) => sock.bind(0, host, resolve));
+    const { port } = sock.address();
+    await peer.send({ step, port }, native ? udpHandle(sock) : sock);
+    sock.close(); // only the peer reads from it now
+    const reply = await pingUntilAnswered(type, host, port, `ping from node ${step}`);
+    assert.equal(reply, `pong from go: ping from node ${step}`, `${step}: reply`);
+  }
+  await peer.finish({ done: 'dgram' });
+}
+
+// udpHandle returns the native UDP handle of sock, which Node's send()
+// passes as "dgram.Native".
+function udpHandle(sock) {
+  for (const sym of Object.getOwnPropertySymbols(sock)) {
+    const state = sock[sym];
+    if (state && typeof state === 'object' && state.handle) return state.handle;
+  }
+  throw new Error('no native handle on the dgram.Socket');
+}
+
+// pingUntilAnswered sends text to host:port every 200 ms until a datagram
+// comes back, and resolves with it. UDP may drop datagrams.
+function pingUntilAnswered(type, host, port, text) {
+  return new Promise((resolve, reject) => {
+    const client = dgram.createSocket(type);
+    let timer = null;
+    client.on('error', (err) => { clearInterval(timer); client.close(); reject(err); });
+    client.once('message', (msg) => { clearInterval(timer); client.close(); resolve(String(msg)); });
+    client.bind(0, host, () => {
+      const ping = () => client.send(text, port, host);
+      ping();
+      timer = setInterval(ping, 200);
+    });
+  });
+}
+
+function connections(server) {
+  return new Promise((resolve, reject) => {
+    server.getConnections((err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
 // interleavedMsg is message i of the interleaved steps, as in
 // scenario_handles_test.go: message 5 carries a large string with its handle.
 function interleavedMsg(i) {
@@ -188,14 +310,14 @@ function closeServer(server) {
 }
 
 // readAtLeast resolves with the text read from socket once it has n
-// characters.
-function readAtLeast(socket, n) {
+// characters (and, if given, ends with end).
+function readAtLeast(socket, n, end = '') {
   return new Promise((resolve, reject) => {
     let got = '';
     socket.setEncoding('utf8');
     const onData = (d) => {
       got += d;
-      if (got.length >= n) {
+      if (got.length >= n && got.endsWith(end)) {
         socket.off('data', onData);
         resolve(got);
       }
@@ -218,4 +340,4 @@ function connectAndRead(port) {
   });
 }
 
-module.exports = { values, order, bytes, handles, hygiene };
+module.exports = { values, order, bytes, handles, hygiene, sockets, dgram: dgramScenario };
