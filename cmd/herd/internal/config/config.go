@@ -83,11 +83,21 @@ func (e *ConfigError) Error() string {
 // Relative cwd and log file paths are relative to the config file's
 // directory.
 func Load(path, envName string) ([]app.App, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
+	var b []byte
+	if !isScriptConfig(path) {
+		var err error
+		if b, err = os.ReadFile(path); err != nil {
+			return nil, err
+		}
 	}
+	return load(path, b, envName)
+}
+
+// load is Load with the file's bytes b already read (nil for a JavaScript
+// file, which node reads).
+func load(path string, b []byte, envName string) ([]app.App, error) {
 	var apps []app.App
+	var err error
 	switch {
 	case strings.HasSuffix(path, ".json"):
 		apps, err = parseEcosystem(path, b, envName)
