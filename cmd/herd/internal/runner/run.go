@@ -186,8 +186,13 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		OnEvent:           r.onEvent,
 		Output:            r.output,
 	}
-	if a.Restart != app.RestartAlways || len(a.StopExitCodes) > 0 {
-		cfg.Respawn = func(s cluster.ExitStatus) bool { return a.Respawn(s.Code) }
+	// The restart policy; and once the app is errored (see onExit, which
+	// runs first), no instance is restarted while herd stops it.
+	cfg.Respawn = func(s cluster.ExitStatus) bool {
+		r.mu.Lock()
+		errored := r.errored != nil
+		r.mu.Unlock()
+		return !errored && a.Respawn(s.Code)
 	}
 	cmd := append([]string(nil), a.Command...)
 	if len(a.Ports) > 0 {
