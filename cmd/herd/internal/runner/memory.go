@@ -55,7 +55,7 @@ func (r *Runner) watchMemory(ctx context.Context, interval time.Duration) {
 			if rss <= r.app.MaxMemory {
 				continue
 			}
-			reason := fmt.Sprintf("memory %d MiB over the limit of %d MiB (max_memory)", rss>>20, r.app.MaxMemory>>20)
+			reason := fmt.Sprintf("memory %d MiB over the limit of %d MiB (--max-memory, max_memory)", rss>>20, r.app.MaxMemory>>20)
 			if w.State == "ready" {
 				r.log.Warn("restarting instance", "instance", w.Slot, "pid", w.PID, "reason", reason)
 				_ = r.c.Recycle(w.ID, reason)

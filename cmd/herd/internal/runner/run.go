@@ -69,7 +69,7 @@ type UnstableError struct {
 
 // Error returns a line with the instance, the count and the last exit.
 func (e *UnstableError) Error() string {
-	return fmt.Sprintf("instance %d exited %d times in a row, each before it had been ready for %v (min_uptime); stopped restarting (last: %s)",
+	return fmt.Sprintf("instance %d exited %d times in a row, each before it had been ready for %v (--min-uptime, min_uptime); stopped restarting (last: %s)",
 		e.Instance, e.Exits, e.MinUptime, e.Last)
 }
 
