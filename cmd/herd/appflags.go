@@ -15,7 +15,8 @@ import (
 // App's own default applies (app.App.WithDefaults); the help shows that
 // default, taken from app's Default* constants.
 func appFlags(f *pflag.FlagSet, a *app.App) {
-	f.VarP(instancesFlag{&a.Instances}, "instances", "i", "number of instances, or max for one per CPU")
+	f.VarP(instancesFlag{&a.Instances}, "instances", "i", "number of instances, or max for one per CPU; at most "+strconv.Itoa(app.InstancesPerCPU)+" per CPU unless --no-instance-limit")
+	f.BoolVar(&a.NoInstanceLimit, "no-instance-limit", false, "allow more than "+strconv.Itoa(app.InstancesPerCPU)+" instances per CPU")
 	f.IntSliceVarP(&a.Ports, "port", "p", nil, "port to share among the instances (cluster mode); repeatable")
 	f.StringVar(&a.Host, "host", "", "address to open the ports on (default every interface)")
 	f.StringVar(&a.Name, "name", "", "app name for log prefixes (default from the command)")
@@ -26,11 +27,11 @@ func appFlags(f *pflag.FlagSet, a *app.App) {
 	f.DurationVar(&a.ReadyTimeout, "ready-timeout", 0, "how long a new instance may take to be ready")
 	f.DurationVar(&a.BackoffInitial, "backoff", 0, "first restart delay after repeated crashes; doubles each time")
 	f.DurationVar(&a.BackoffMax, "backoff-max", 0, "cap of the restart delay")
-	f.DurationVar(&a.MinUptime, "min-uptime", 0, "uptime after which a crash resets the backoff")
-	f.IntVar(&a.MaxRestarts, "max-restarts", 0, "unexpected exits tolerated within --restart-window before the app is errored (-1: unlimited)")
+	f.DurationVar(&a.MinUptime, "min-uptime", 0, "time an instance must have been ready for its exit to count as stable (resets the backoff and the --max-restarts count)")
+	f.IntVar(&a.MaxRestarts, "max-restarts", 0, "unstable restarts of one instance in a row (each up less than --min-uptime), and unexpected exits of all within --restart-window, tolerated before the app is errored (-1: unlimited)")
 	f.DurationVar(&a.RestartWindow, "restart-window", 0, "window of --max-restarts")
 	f.StringArrayVarP(&a.Env, "env-var", "e", nil, "KEY=VALUE added to the instances' environment; repeatable")
-	f.Var(sizeFlag{&a.MaxMemory, "max-memory"}, "max-memory", "memory limit of one instance and its children, e.g. 300M; an instance over it is replaced gracefully")
+	f.Var(sizeFlag{&a.MaxMemory, "max-memory"}, "max-memory", "memory limit of one instance and its children, e.g. 300M, from its start: a ready instance over it is replaced gracefully, one not ready yet is killed (a failed start)")
 	f.DurationVar(&a.MemoryInterval, "memory-interval", 0, "how often memory is sampled for --max-memory")
 	f.StringVar(&a.LogFile, "log-file", "", "also write every log line, herd's own included, uncolored and timestamped, to this file (with --config: every app's lines, not timestamped)")
 	f.StringVar(&a.OutFile, "out-file", "", "also write the app's stdout lines to this file (not with --config: use out_file)")
@@ -144,7 +145,10 @@ func (v keepFlag) Set(s string) error {
 	if err != nil {
 		return err
 	}
-	if n <= 0 {
+	if n < 0 {
+		return &flagValueError{fmt.Errorf("--log-keep must be 0 or more (0 keeps no rotated file), not %d", n)}
+	}
+	if n == 0 {
 		n = -1
 	}
 	*v.p = int(n)

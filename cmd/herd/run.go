@@ -20,6 +20,7 @@ import (
 // Exit statuses of herd run, beyond exitOK, exitError and exitUsage.
 const (
 	exitErrored  = 3   // the app kept crashing and was stopped (errored)
+	exitNotExec  = 126 // the command is a directory or not executable
 	exitNotFound = 127 // the command was not found
 )
 
@@ -71,8 +72,10 @@ app's env_NAME block.
 Exit status: 0 clean stop; 1 failure (port in use, an instance crashed at boot
 - its last stderr lines are printed - or not ready in time); 2 bad command
 line; 3 errored: the app kept crashing (more than --max-restarts unexpected
-exits within --restart-window), or with --restart on-failure or never every
-instance exited and one failed (1); 127 command not found. With --restart
+exits within --restart-window, or more than --max-restarts restarts of one
+instance in a row, each up less than --min-uptime), or with --restart
+on-failure or never every instance exited and one failed (1); 126 the command
+is a directory or not executable; 127 command not found. With --restart
 on-failure or never herd exits once every instance has exited.`
 
 // runOptions are the options of herd run that are not an App's: the App's
@@ -131,9 +134,8 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 	a := o.app
 	a.Command = args
 	if err := a.Validate(); err != nil {
-		var nf *app.NotFoundError
-		if errors.As(err, &nf) {
-			return &exitCodeError{code: exitNotFound, err: err}
+		if code := commandErrorCode(err); code != 0 {
+			return &exitCodeError{code: code, err: err}
 		}
 		return &usageError{err}
 	}
@@ -149,6 +151,20 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 		return err
 	}
 	return withOrphans(stderr, a.WithDefaults().KillTimeout, func() error { return runErr(r.Run(cmd.Context())) })
+}
+
+// commandErrorCode returns the exit status of an error about the command
+// (127 not found, 126 not executable, as a shell does), or 0.
+func commandErrorCode(err error) int {
+	var nf *app.NotFoundError
+	var ne *app.NotExecutableError
+	switch {
+	case errors.As(err, &nf):
+		return exitNotFound
+	case errors.As(err, &ne):
+		return exitNotExec
+	}
+	return 0
 }
 
 // runErr maps a runner error to herd's exit statuses.
@@ -178,7 +194,9 @@ func withTail(err error, tail []string) error {
 	}
 	msg := "%w\nlast lines on stderr:\n  %s"
 	for _, l := range tail {
-		if strings.Contains(l, "EADDRINUSE") || strings.Contains(l, "address already in use") {
+		// Node says EADDRINUSE, Go "address already in use", Python
+		// "Address already in use".
+		if strings.Contains(l, "EADDRINUSE") || strings.Contains(strings.ToLower(l), "address already in use") {
 			msg += "\nhint: the app bound a port that herd already holds for it. It must serve on the socket herd" +
 				" passes (fd 3, LISTEN_FDS). A Node app does so unchanged when node is the command, or is started by a" +
 				" script that runs it (not through npm or yarn, which close inherited descriptors)."
@@ -246,11 +264,11 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 	}()
 	for i := range apps {
 		if err := apps[i].Validate(); err != nil {
-			var nf *app.NotFoundError
-			if errors.As(err, &nf) {
-				return &exitCodeError{code: exitNotFound, err: fmt.Errorf("%s: app %s: %w", o.config, apps[i].Name, err)}
+			err = fmt.Errorf("%s: app %s: %w", o.config, apps[i].Name, err)
+			if code := commandErrorCode(err); code != 0 {
+				return &exitCodeError{code: code, err: err}
 			}
-			return fmt.Errorf("%s: app %s: %w", o.config, apps[i].Name, err)
+			return err
 		}
 		r, err := runner.New(apps[i], logs)
 		if err != nil {

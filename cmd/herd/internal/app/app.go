@@ -14,6 +14,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -72,6 +73,10 @@ const (
 	DefaultNoSocketWarning = 10 * time.Second
 	DefaultLogMaxSize      = 10 << 20 // bytes
 	DefaultLogKeep         = 5
+	// InstancesPerCPU bounds Instances: more than InstancesPerCPU per CPU
+	// (runtime.NumCPU) is an error unless NoInstanceLimit is set, as a
+	// typo such as -i 100000 would otherwise take the machine down.
+	InstancesPerCPU = 32
 )
 
 // App is one program herd runs. The zero value of every field but Command
@@ -86,8 +91,11 @@ type App struct {
 	// PATH.
 	Command []string `json:"command"`
 	// Instances is the number of processes; 0 means DefaultInstances, -1
-	// means one per CPU.
+	// means one per CPU. More than MaxInstances is an error unless
+	// NoInstanceLimit is set.
 	Instances int `json:"instances,omitempty"`
+	// NoInstanceLimit lifts the bound of MaxInstances on Instances.
+	NoInstanceLimit bool `json:"no_instance_limit,omitempty"`
 	// Ports, if any, puts the app in cluster mode: each is opened once on
 	// Host and shared by every instance.
 	Ports []int `json:"ports,omitempty"`
@@ -116,20 +124,29 @@ type App struct {
 	// DefaultBackoffInitial and DefaultBackoffMax.
 	BackoffInitial time.Duration `json:"backoff,omitempty"`
 	BackoffMax     time.Duration `json:"backoff_max,omitempty"`
-	// MinUptime is how long an instance must have been up for its exit to
-	// reset the backoff; 0 means DefaultMinUptime.
+	// MinUptime is how long an instance must have been ready for its exit
+	// to count as stable: a stable exit resets the backoff and the count of
+	// unstable restarts (see MaxRestarts); 0 means DefaultMinUptime.
 	MinUptime time.Duration `json:"min_uptime,omitempty"`
-	// MaxRestarts is how many unexpected exits within RestartWindow are
-	// tolerated; the next makes the app errored. 0 means
-	// DefaultMaxRestarts; negative means unlimited.
+	// MaxRestarts bounds restarts in two ways, as PM2's max_restarts and
+	// min_uptime do, and whichever trips first makes the app errored (herd
+	// stops it): more than MaxRestarts unstable exits of one instance in a
+	// row (each before it had been ready for MinUptime), whatever the
+	// backoff; and more than MaxRestarts unexpected exits of all instances
+	// within RestartWindow. 0 means DefaultMaxRestarts; -1 means
+	// unlimited; below -1 is an error.
 	MaxRestarts int `json:"max_restarts,omitempty"`
 	// RestartWindow is the sliding window of MaxRestarts; 0 means
 	// DefaultRestartWindow.
 	RestartWindow time.Duration `json:"restart_window,omitempty"`
 	// MaxMemory, if positive, is the memory limit of one instance in
 	// bytes: the resident memory of its process tree is sampled every
-	// MemoryInterval, and an instance over the limit is replaced gracefully
-	// (a new one starts; the old one stops once the new one is ready).
+	// MemoryInterval from the moment it starts. A ready instance over the
+	// limit is replaced gracefully (a new one starts; the old one stops
+	// once the new one is ready). One that is not ready yet has nothing to
+	// hand over: its process tree is killed (SIGKILL) at once and that
+	// counts as a failed start (at herd's start, a boot failure; later, an
+	// unstable exit, respawned after the backoff).
 	MaxMemory int64 `json:"max_memory,omitempty"`
 	// MemoryInterval is how often memory is sampled; 0 means
 	// DefaultMemoryInterval.
@@ -218,6 +235,10 @@ func orDefault(d *time.Duration, def time.Duration) {
 	}
 }
 
+// MaxInstances returns the largest Instances allowed without
+// NoInstanceLimit: InstancesPerCPU times the number of CPUs.
+func MaxInstances() int { return InstancesPerCPU * runtime.NumCPU() }
+
 // Count returns the number of processes to start: Instances, one per CPU
 // when it is negative, DefaultInstances when it is 0.
 func (a *App) Count() int {
@@ -260,6 +281,21 @@ func (a *App) Respawn(code int) bool {
 // ErrNoCommand is returned for an App without a command.
 var ErrNoCommand = errors.New("no command to run")
 
+// NotExecutableError reports a command that exists but cannot be run: a
+// directory, or a file without execute permission.
+type NotExecutableError struct {
+	Name string // the command as given
+	Dir  bool   // it is a directory
+}
+
+// Error says what the command is and what to write instead.
+func (e *NotExecutableError) Error() string {
+	if e.Dir {
+		return fmt.Sprintf("command %s is a directory, not a program: give the program in it to run, e.g. %s", e.Name, filepath.Join(e.Name, "server"))
+	}
+	return fmt.Sprintf("command %s is not executable: make it so (chmod +x %s) or give its interpreter first (e.g. sh %s, python3 %s, node %s)", e.Name, e.Name, e.Name, e.Name, e.Name)
+}
+
 // NotFoundError reports a command that is not in PATH or not executable.
 type NotFoundError struct {
 	Name string
@@ -284,7 +320,7 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Msg }
 
 // Validate checks the app and fills in its Name; it returns ErrNoCommand,
-// a *NotFoundError, or a *FieldError (see Check).
+// a *NotFoundError, a *NotExecutableError, or a *FieldError (see Check).
 func (a *App) Validate() error {
 	if len(a.Command) == 0 || a.Command[0] == "" {
 		return ErrNoCommand
@@ -294,6 +330,11 @@ func (a *App) Validate() error {
 		look = filepath.Join(a.Dir, look)
 	}
 	if _, err := exec.LookPath(look); err != nil {
+		if strings.Contains(look, "/") {
+			if st, serr := os.Stat(look); serr == nil {
+				return &NotExecutableError{Name: a.Command[0], Dir: st.IsDir()}
+			}
+		}
 		return &NotFoundError{Name: a.Command[0], Err: err}
 	}
 	if err := a.Check(); err != nil {
@@ -310,9 +351,16 @@ func (a *App) Validate() error {
 }
 
 // Check validates the fields that need no look-up of the command: the
-// readiness mode, the restart policy, the ports and the log limits. It
-// returns a *FieldError, or nil.
+// instance count, the readiness mode, the restart policy, the ports, the
+// restart limits and the log limits. It returns a *FieldError, or nil.
 func (a *App) Check() error {
+	if a.Instances < -1 {
+		return &FieldError{"instances", fmt.Sprintf("instances must be a positive number or max, not %d", a.Instances)}
+	}
+	if lim := MaxInstances(); a.Instances > lim && !a.NoInstanceLimit {
+		return &FieldError{"instances", fmt.Sprintf("instances: %d is more than %d (%d per CPU on this %d-CPU machine): give fewer, "+
+			"or add --no-instance-limit (no_instance_limit: true in herd.yaml) to start that many", a.Instances, lim, InstancesPerCPU, runtime.NumCPU())}
+	}
 	switch a.Ready {
 	case "", ReadyListen, ReadyMessage, ReadyNotify, ReadyStart:
 	default:
@@ -328,6 +376,24 @@ func (a *App) Check() error {
 			return &FieldError{"ports", fmt.Sprintf("port %d out of range 1-65535", p)}
 		}
 	}
+	if a.MaxRestarts < -1 {
+		return &FieldError{"max_restarts", fmt.Sprintf("max_restarts must be 0 or more (or -1: never give up), not %d", a.MaxRestarts)}
+	}
+	if a.LogKeep < -1 {
+		return &FieldError{"log_keep", fmt.Sprintf("log_keep must be 0 or more, not %d", a.LogKeep)}
+	}
+	for _, f := range []struct {
+		key string
+		d   time.Duration
+	}{{"ready_timeout", a.ReadyTimeout}, {"kill_timeout", a.KillTimeout}, {"backoff", a.BackoffInitial}, {"backoff_max", a.BackoffMax},
+		{"min_uptime", a.MinUptime}, {"restart_window", a.RestartWindow}, {"memory_interval", a.MemoryInterval}} {
+		if f.d < 0 {
+			return &FieldError{f.key, fmt.Sprintf("%s must not be negative, not %v", f.key, f.d)}
+		}
+	}
+	if a.MaxMemory < 0 {
+		return &FieldError{"max_memory", fmt.Sprintf("max_memory must not be negative, not %d", a.MaxMemory)}
+	}
 	if a.LogMaxSize < 0 {
 		return &FieldError{"log_max_size", fmt.Sprintf("log_max_size must not be negative, not %d", a.LogMaxSize)}
 	}
@@ -337,10 +403,10 @@ func (a *App) Check() error {
 	return nil
 }
 
-// ParseInstances parses "max" (or "0", or "-1") as one per CPU (-1) and a
-// positive count as itself.
+// ParseInstances parses "max" as one per CPU (-1) and a positive count as
+// itself; anything else, 0 included, is an error.
 func ParseInstances(s string) (int, error) {
-	if s == "max" || s == "0" || s == "-1" {
+	if s == "max" {
 		return -1, nil
 	}
 	n, err := strconv.Atoi(s)

@@ -130,3 +130,40 @@ func TestRespawn(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckBounds(t *testing.T) {
+	for _, tc := range []struct {
+		a   App
+		key string
+	}{
+		{App{Instances: MaxInstances() + 1}, "instances"},
+		{App{Instances: -2}, "instances"},
+		{App{MaxRestarts: -2}, "max_restarts"},
+		{App{LogKeep: -2}, "log_keep"},
+		{App{KillTimeout: -time.Second}, "kill_timeout"},
+		{App{MinUptime: -time.Second}, "min_uptime"},
+		{App{MaxMemory: -1}, "max_memory"},
+	} {
+		var fe *FieldError
+		if err := tc.a.Check(); !errors.As(err, &fe) || fe.Key != tc.key {
+			t.Errorf("%+v: Check = %v, want a *FieldError for %s", tc.a, err, tc.key)
+		}
+	}
+	for _, a := range []App{{Instances: MaxInstances()}, {Instances: MaxInstances() * 10, NoInstanceLimit: true}, {Instances: -1}, {MaxRestarts: -1}, {LogKeep: -1}} {
+		if err := a.Check(); err != nil {
+			t.Errorf("%+v: %v", a, err)
+		}
+	}
+	if _, err := ParseInstances("0"); err == nil {
+		t.Error(`ParseInstances("0") succeeded`)
+	}
+}
+
+func TestValidateNotExecutable(t *testing.T) {
+	dir := t.TempDir()
+	a := App{Command: []string{dir}}
+	var ne *NotExecutableError
+	if err := a.Validate(); !errors.As(err, &ne) || !ne.Dir {
+		t.Errorf("directory: %v", err)
+	}
+}

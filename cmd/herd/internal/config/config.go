@@ -45,15 +45,19 @@ func (e *ConfigError) Error() string {
 //	apps:
 //	  - name: web
 //	    command: [node, server.js]   # or: script: server.js (node for .js) + args
-//	    instances: 2                 # or max
+//	    instances: 2                 # or max; at most 32 per CPU unless
+//	    no_instance_limit: true      # lifts that bound
 //	    ports: [3000]                # cluster mode
 //	    ready: listen                # notify, message, start
 //	    restart: always              # on-failure, never
 //	    stop_exit_codes: [0]
 //	    kill_timeout: 10s
 //	    max_memory: 300M
-//	    max_restarts: 10
-//	    min_uptime: 1s
+//	    max_restarts: 10             # unstable restarts in a row (and exits within restart_window) before errored; -1: never
+//	    min_uptime: 1s               # ready this long: an exit is stable
+//	    restart_window: 30s
+//	    backoff: 100ms               # restart delay, doubling up to backoff_max
+//	    backoff_max: 10s
 //	    env: {LOG_LEVEL: info}
 //	    env_production: {LOG_LEVEL: warn}
 //	    log_file: logs/web.log       # every line of the app, herd's own too
@@ -69,7 +73,8 @@ func (e *ConfigError) Error() string {
 // cwd, wait_ready, kill_timeout and min_uptime (ms), max_restarts,
 // restart_delay and exp_backoff_restart_delay (ms),
 // autorestart, stop_exit_codes, max_memory_restart, log_file, out_file
-// (or output) and error_file (or error), interpreter_args (as node_args).
+// (or output) and error_file (or error), interpreter_args (as node_args),
+// and herd's own no_instance_limit.
 // Every instance of an app writes to the same files (PM2's merge_logs);
 // rotation is built in with the defaults of app.App.LogMaxSize and LogKeep.
 // Other keys (watch, cron_restart, ...) are listed in app.App.Unsupported, and
@@ -78,11 +83,21 @@ func (e *ConfigError) Error() string {
 // Relative cwd and log file paths are relative to the config file's
 // directory.
 func Load(path, envName string) ([]app.App, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
+	var b []byte
+	if !isScriptConfig(path) {
+		var err error
+		if b, err = os.ReadFile(path); err != nil {
+			return nil, err
+		}
 	}
+	return load(path, b, envName)
+}
+
+// load is Load with the file's bytes b already read (nil for a JavaScript
+// file, which node reads).
+func load(path string, b []byte, envName string) ([]app.App, error) {
 	var apps []app.App
+	var err error
 	switch {
 	case strings.HasSuffix(path, ".json"):
 		apps, err = parseEcosystem(path, b, envName)
@@ -139,12 +154,13 @@ type yamlApp struct {
 	LogMaxSize    string            `yaml:"log_max_size"`
 	LogKeep       *int              `yaml:"log_keep"`
 	LogMaxAge     string            `yaml:"log_max_age"`
+	NoInstLimit   bool              `yaml:"no_instance_limit"`
 }
 
 func parseYAML(path string, b []byte, envName string) ([]app.App, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, yamlErr(path, err)
+		return nil, yamlSyntaxErr(path, err)
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, &ConfigError{File: path, Line: 1, Msg: "want a mapping with an apps: list"}
@@ -200,7 +216,7 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 		}
 	}
 	if err := plain.Decode(&y); err != nil {
-		return app.App{}, yamlErr(path, err)
+		return app.App{}, yamlTypeErr(path, plain, err)
 	}
 	line := func(key string) int {
 		for i := 0; i < len(plain.Content); i += 2 {
@@ -218,7 +234,7 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 		Restart: y.Restart, StopExitCodes: y.StopExitCodes, KillTimeout: y.KillTimeout,
 		MaxRestarts: y.MaxRestarts, RestartWindow: y.RestartWindow, MinUptime: y.MinUptime,
 		BackoffInitial: y.Backoff, BackoffMax: y.BackoffMax, Dir: y.Cwd,
-		LogFile: y.LogFile, OutFile: y.OutFile, ErrorFile: y.ErrorFile,
+		LogFile: y.LogFile, OutFile: y.OutFile, ErrorFile: y.ErrorFile, NoInstanceLimit: y.NoInstLimit,
 	}
 	switch {
 	case len(y.Command) > 0 && y.Script != "":
@@ -252,6 +268,9 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 		a.LogMaxSize = m
 	}
 	if y.LogKeep != nil {
+		if *y.LogKeep < 0 {
+			return bad("log_keep", fmt.Sprintf("log_keep must be 0 or more (0 keeps no rotated file), not %d", *y.LogKeep))
+		}
 		a.LogKeep = *y.LogKeep
 		if a.LogKeep == 0 {
 			a.LogKeep = -1 // log_keep: 0 keeps none (App's 0 means the default)
@@ -277,7 +296,8 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 
 var yamlKeys = []string{"name", "command", "script", "args", "cwd", "instances", "ports", "host", "ready", "ready_timeout",
 	"restart", "stop_exit_codes", "kill_timeout", "max_memory", "max_restarts", "restart_window", "min_uptime",
-	"backoff", "backoff_max", "env", "log_file", "out_file", "error_file", "log_max_size", "log_keep", "log_max_age"}
+	"backoff", "backoff_max", "env", "log_file", "out_file", "error_file", "log_max_size", "log_keep", "log_max_age",
+	"no_instance_limit"}
 
 func knownYAMLKey(k string) bool {
 	for _, x := range yamlKeys {
@@ -286,6 +306,102 @@ func knownYAMLKey(k string) bool {
 		}
 	}
 	return false
+}
+
+// yamlSyntaxErr turns a yaml syntax error into a *ConfigError. yaml.v3
+// reports a parser error at the line before the construct it was parsing
+// (the 0-based line of its start): an unclosed [ on line 3 comes as "line
+// 2: did not find expected ',' or ']'". Those errors are moved to the
+// construct's own line and say what to write.
+func yamlSyntaxErr(path string, err error) error {
+	e := yamlErr(path, err)
+	ce, ok := e.(*ConfigError)
+	if !ok || ce.Line == 0 {
+		return e
+	}
+	for _, m := range []struct{ yaml, msg string }{
+		{"did not find expected ',' or ']'", "this [ is not closed: end the list with ] (and quote any item holding a , [ ] { or })"},
+		{"did not find expected ',' or '}'", "this { is not closed: end the mapping with } (and quote any value holding a , [ ] { or })"},
+		{"did not find expected '-' indicator", "in the list that starts here, a line is not indented as a list item (- ...) or as a key of one: indent it like its neighbours"},
+		{"did not find expected key", "in the mapping that starts here, a line is not indented like the keys above it: indent it like its neighbours"},
+		{"did not find expected node content", "a value is missing after this point: give one, or quote it"},
+	} {
+		if ce.Msg == m.yaml {
+			ce.Line++
+			ce.Msg = m.msg + " (yaml: " + m.yaml + ")"
+			break
+		}
+	}
+	return ce
+}
+
+// yamlTypeErr turns an error decoding the keys of an app (plain, a
+// mapping) into a *ConfigError that names the key, its line and what to
+// write instead ("kill_timeout: 5 has no unit: write 5s").
+func yamlTypeErr(path string, plain *yaml.Node, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return yamlErr(path, err)
+	}
+	for i := 0; i+1 < len(plain.Content); i += 2 {
+		k, v := plain.Content[i], plain.Content[i+1]
+		one := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{k, v}}
+		var y yamlApp
+		if one.Decode(&y) == nil {
+			continue
+		}
+		return &ConfigError{File: path, Line: k.Line, Msg: typeHint(k.Value, v)}
+	}
+	return yamlErr(path, err)
+}
+
+// typeHint says what the value v of key should look like.
+func typeHint(key string, v *yaml.Node) string {
+	val := v.Value
+	if v.Kind != yaml.ScalarNode {
+		val = map[yaml.Kind]string{yaml.SequenceNode: "a list", yaml.MappingNode: "a mapping"}[v.Kind]
+	}
+	switch key {
+	case "ready_timeout", "kill_timeout", "min_uptime", "restart_window", "backoff", "backoff_max":
+		if _, err := strconv.ParseFloat(val, 64); err == nil && v.Kind == yaml.ScalarNode {
+			return fmt.Sprintf("%s: %s has no unit: write %ss (or %sms)", key, val, val, val)
+		}
+		return fmt.Sprintf("%s: want a duration such as 10s, 500ms or 1m30s, not %s", key, val)
+	case "ports", "stop_exit_codes":
+		list := val
+		if v.Kind == yaml.ScalarNode {
+			list = strings.Join(strings.FieldsFunc(val, func(r rune) bool { return r == ',' || r == ' ' }), ", ")
+		} else {
+			list = "3000"
+		}
+		return fmt.Sprintf("%s: want a list of whole numbers, not %s: write %s: [%s]", key, quoteYAML(v), key, list)
+	case "command", "args":
+		ex := "node, server.js"
+		if v.Kind == yaml.ScalarNode && val != "" {
+			ex = strings.Join(strings.Fields(val), ", ")
+		}
+		return fmt.Sprintf("%s: want a list of strings, not %s: write %s: [%s]", key, quoteYAML(v), key, ex)
+	case "env":
+		return fmt.Sprintf("env: want a mapping of names to values, not %s: write env: {NAME: value}", val)
+	case "max_restarts", "log_keep":
+		return fmt.Sprintf("%s: want a whole number, not %s", key, quoteYAML(v))
+	case "no_instance_limit":
+		return fmt.Sprintf("no_instance_limit: want true or false, not %s", quoteYAML(v))
+	}
+	return fmt.Sprintf("%s: want a single value, not %s", key, val)
+}
+
+// quoteYAML shows a value as written: a quoted string in quotes.
+func quoteYAML(v *yaml.Node) string {
+	switch {
+	case v.Kind == yaml.SequenceNode:
+		return "a list"
+	case v.Kind == yaml.MappingNode:
+		return "a mapping"
+	case v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 || v.Tag == "!!str":
+		return strconv.Quote(v.Value) + " (a string)"
+	}
+	return v.Value
 }
 
 // yamlErr turns a yaml error ("yaml: line 3: ...") into a *ConfigError.
@@ -393,6 +509,7 @@ type ecoApp struct {
 	Error            string          `json:"error"`
 	RestartDelay     int64           `json:"restart_delay"`
 	ExpBackoff       int64           `json:"exp_backoff_restart_delay"`
+	NoInstanceLimit  bool            `json:"no_instance_limit"` // herd's own
 }
 
 // ecoKnown are the ecosystem keys herd acts on (ecoApp's, and env blocks)
@@ -404,7 +521,7 @@ var ecoKnown = map[string]bool{
 	"listen_timeout": true, "min_uptime": true, "max_restarts": true, "autorestart": true,
 	"stop_exit_codes": true, "max_memory_restart": true, "log_file": true, "out_file": true, "output": true,
 	"error_file": true, "error": true, "restart_delay": true, "exp_backoff_restart_delay": true, "env": true,
-	"merge_logs": true, "combine_logs": true, "time": true, "treekill": true,
+	"merge_logs": true, "combine_logs": true, "time": true, "treekill": true, "no_instance_limit": true,
 }
 
 // ecoUnsupported returns, sorted, the keys of an ecosystem app that herd
@@ -464,10 +581,14 @@ func parseEcosystem(path string, b []byte, envName string) ([]app.App, error) {
 			LogFile: e.LogFile, OutFile: cmp.Or(e.OutFile, e.Output), ErrorFile: cmp.Or(e.ErrorFile, e.Error)}
 		if len(e.Instances) > 0 {
 			s := strings.Trim(string(e.Instances), `"`)
+			if s == "0" || s == "-1" { // PM2: one per CPU
+				s = "max"
+			}
 			if a.Instances, err = app.ParseInstances(s); err != nil {
 				return bad(err.Error())
 			}
 		}
+		a.NoInstanceLimit = e.NoInstanceLimit
 		env := map[string]string{}
 		over := map[string]string{}
 		for k, v := range all {
@@ -540,6 +661,9 @@ func parseEcosystem(path string, b []byte, envName string) ([]app.App, error) {
 		case e.RestartDelay > 0: // PM2: the same wait before every restart
 			a.BackoffInitial = time.Duration(e.RestartDelay) * time.Millisecond
 			a.BackoffMax = a.BackoffInitial
+		}
+		if err := a.Check(); err != nil {
+			return bad(err.Error())
 		}
 		a.Unsupported = ecoUnsupported(all)
 		apps = append(apps, a)

@@ -248,3 +248,47 @@ func TestYAMLKeysAreAppKeys(t *testing.T) {
 		}
 	}
 }
+
+// Bad values name the key, the line and what to write instead.
+func TestConfigErrorsSayWhatToWrite(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"apps:\n  - name: a\n    command: [x]\n    kill_timeout: 5\n", `herd.yaml:4: kill_timeout: 5 has no unit: write 5s`},
+		{"apps:\n  - name: a\n    command: [x]\n    min_uptime: soon\n", `herd.yaml:4: min_uptime: want a duration such as 10s`},
+		{"apps:\n  - name: a\n    command: [x]\n    ports: \"3010\"\n", `herd.yaml:4: ports: want a list of whole numbers, not "3010" (a string): write ports: [3010]`},
+		{"apps:\n  - name: a\n    command: [x]\n    ports: 3010\n", `herd.yaml:4: ports: want a list of whole numbers, not 3010: write ports: [3010]`},
+		{"apps:\n  - name: a\n    command: node app.js\n", `herd.yaml:3: command: want a list of strings, not "node app.js" (a string): write command: [node, app.js]`},
+		{"apps:\n  - name: web\n    command: [sh, -c, \"sleep 1\"\n    kill_timeout: 5s\n", `herd.yaml:3: this [ is not closed: end the list with ]`},
+		{"apps:\n  - name: web\n    env: {A: b\n", `herd.yaml:3: this { is not closed`},
+		{"apps:\n  - name: a\n    command: [x]\n    log_keep: -3\n", `herd.yaml:4: log_keep must be 0 or more`},
+		{"apps:\n  - name: a\n    command: [x]\n    max_restarts: -2\n", `herd.yaml:4: max_restarts must be 0 or more (or -1: never give up), not -2`},
+		{"apps:\n  - name: a\n    command: [x]\n    instances: 0\n", `herd.yaml:4: instances must be a positive number or max, not "0"`},
+		{"apps:\n  - name: a\n    command: [x]\n    instances: 100000\n", `herd.yaml:4: instances: 100000 is more than`},
+		{"apps:\n  - name: a\n    command: [x]\n    kill_timeout: -5s\n", `herd.yaml:4: kill_timeout must not be negative`},
+	} {
+		p := writeFile(t, "herd.yaml", tc.src)
+		_, err := Load(p, "")
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(filepath.Base(ce.File)+":"+strconv.Itoa(ce.Line)+": "+ce.Msg, tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.src, err, tc.want)
+		}
+	}
+	for _, tc := range []struct{ src, want string }{
+		{`{"apps": [{"script": "a", "max_restarts": -5}]}`, "max_restarts must be 0 or more"},
+		{`{"apps": [{"script": "a", "instances": 100000}]}`, "instances: 100000 is more than"},
+	} {
+		p := writeFile(t, "eco.json", tc.src)
+		if _, err := Load(p, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.src, err, tc.want)
+		}
+	}
+	// PM2's instances 0 and -1 still mean one per CPU; no_instance_limit
+	// lifts the bound in both formats.
+	p := writeFile(t, "eco.json", `{"apps": [{"script": "a", "instances": 0}, {"script": "b", "instances": 100000, "no_instance_limit": true}]}`)
+	if apps, err := Load(p, ""); err != nil || apps[0].Instances != -1 || !apps[1].NoInstanceLimit || len(apps[1].Unsupported) != 0 {
+		t.Errorf("ecosystem instances: %+v, %v", apps, err)
+	}
+	p = writeFile(t, "herd.yaml", "apps:\n  - name: a\n    command: [x]\n    instances: 100000\n    no_instance_limit: true\n")
+	if apps, err := Load(p, ""); err != nil || apps[0].Instances != 100000 {
+		t.Errorf("no_instance_limit: %+v, %v", apps, err)
+	}
+}

@@ -117,16 +117,19 @@ const (
 // Writer returns a writer that splits what one instance of app writes on
 // stream (StreamStdout or StreamStderr) into lines and writes each with
 // its prefix ("app[instance] | line", or a JSON record) to l's sinks. A
-// line without a newline waits for the rest, up to 64 KiB. With a tail,
-// the last stderr lines are kept there too. Each instance stream needs
-// its own Writer; one Writer is not safe for concurrent use.
-func (l *Logs) Writer(app string, instance int, stream string, tail *Tail) io.Writer {
-	return &lineWriter{l: l, app: app, instance: instance, stream: stream, tail: tail}
+// line without a newline waits for the rest, up to 64 KiB, or for Flush,
+// which the owner calls once the stream has ended (a program's last line
+// often has no newline: "Fatal: boom" before exit). With a tail, the last
+// stderr lines are kept there too. Each instance stream needs its own
+// Writer; one Writer is not safe for concurrent use.
+func (l *Logs) Writer(app string, instance int, stream string, tail *Tail) *LineWriter {
+	return &LineWriter{l: l, app: app, instance: instance, stream: stream, tail: tail}
 }
 
-// lineWriter splits one instance's stream into lines and writes each with
-// its prefix; it keeps the last lines of stderr in tail.
-type lineWriter struct {
+// LineWriter splits one instance's stream into lines and writes each with
+// its prefix to the sinks of a Logs; it keeps the last lines of stderr in
+// its Tail. Logs.Writer returns one.
+type LineWriter struct {
 	l        *Logs
 	app      string
 	instance int
@@ -135,7 +138,10 @@ type lineWriter struct {
 	buf      []byte
 }
 
-func (w *lineWriter) Write(p []byte) (int, error) {
+// Write writes every complete line of p, after what earlier writes left
+// without a newline; it keeps the rest for the next Write or Flush. It
+// never fails.
+func (w *LineWriter) Write(p []byte) (int, error) {
 	w.buf = append(w.buf, p...)
 	for {
 		i := bytes.IndexByte(w.buf, '\n')
@@ -152,7 +158,18 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (w *lineWriter) line(b []byte) {
+// Flush writes what is left without a newline as a line of its own, as
+// if the stream had ended with one; it does nothing when nothing is left.
+// Call it at the end of the stream, so that the last line, and the last
+// line of stderr in the Tail, is not lost.
+func (w *LineWriter) Flush() {
+	if len(w.buf) > 0 {
+		w.line(w.buf)
+		w.buf = w.buf[:0]
+	}
+}
+
+func (w *LineWriter) line(b []byte) {
 	s := string(bytes.TrimSuffix(b, []byte("\r")))
 	if w.tail != nil && w.stream == "stderr" {
 		w.tail.Add(fmt.Sprintf("%s[%d] %s", w.app, w.instance, s))

@@ -95,3 +95,30 @@ func TestLogValuesQuoted(t *testing.T) {
 		t.Fatalf("got %q, want %q", out.String(), want)
 	}
 }
+
+// Flush writes a last line without a newline, to every sink and the tail;
+// a second Flush writes nothing.
+func TestFlushLastLine(t *testing.T) {
+	for _, js := range []bool{false, true} {
+		var out, file bytes.Buffer
+		l := &Logs{Out: &out, File: &file, JSON: js}
+		tl := NewTail(2)
+		w := l.Writer("web", 0, StreamStderr, tl)
+		fmt.Fprint(w, "first\nFatal: ")
+		fmt.Fprint(w, "boom")
+		if strings.Contains(out.String(), "boom") {
+			t.Fatalf("json=%v: a partial line was written before Flush: %q", js, out.String())
+		}
+		w.Flush()
+		w.Flush()
+		if n := strings.Count(out.String(), "Fatal: boom"); n != 1 {
+			t.Errorf("json=%v: %d× the last line on Out: %q", js, n, out.String())
+		}
+		if !strings.Contains(file.String(), "Fatal: boom") {
+			t.Errorf("json=%v: file lacks the last line: %q", js, file.String())
+		}
+		if got := tl.Lines(); len(got) != 2 || got[1] != "web[0] Fatal: boom" {
+			t.Errorf("json=%v: tail %q", js, got)
+		}
+	}
+}

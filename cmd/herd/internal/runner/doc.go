@@ -5,10 +5,18 @@
 // What to run is an app.App (package app holds every option, its default
 // and its validation); where the lines go is a logsink.Logs. New turns the
 // App into a cluster.Config of Command workers, and adds what the cluster
-// does not know: the restart policy (through Config.Respawn), the memory
-// watcher (the RSS of each instance's process tree, sampled; an instance
-// over App.MaxMemory is recycled), the readiness probe of non-Node programs
-// and the warning about an instance that never takes its socket.
+// does not know: the restart policy (through Config.Respawn), the
+// crash-loop rule of unstable exits in a row (an instance that exits more
+// than App.MaxRestarts times in a row, each before it was ready for
+// App.MinUptime, makes the app errored, whatever the backoff; the
+// cluster's own rule of exits within a window cannot see a single
+// instance whose backoff spreads them out), the memory watcher (the RSS of
+// each instance's process tree, sampled from its start; a ready instance
+// over App.MaxMemory is recycled, one not ready yet is killed as a failed
+// start), the readiness probe of non-Node programs and the warning about an
+// instance that never takes its socket. The line writers of an instance
+// are flushed when it exits, so that a last line without a newline is
+// logged and kept for the stderr tail of errors.
 //
 // With Ports an app runs in cluster mode: herd opens every port once and
 // each instance inherits the listening sockets as fds 3, 4, ...

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/herdrun/herd/internal/procfs"
@@ -21,8 +22,22 @@ func treeRSS(pid int) int64 {
 	return total
 }
 
-// watchMemory samples every instance's tree RSS every interval and recycles
-// (graceful replacement) an instance whose memory is over MaxMemory.
+// killTree sends SIGKILL to pid's process group and to every process it
+// started (a child in a group or session of its own too).
+func killTree(pid int) {
+	tree := supervise.Tree(pid)
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	for _, p := range tree {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+}
+
+// watchMemory samples every instance's tree RSS every interval, from its
+// start. A ready instance over MaxMemory is recycled (graceful
+// replacement); one that is not ready yet has nothing to hand over and
+// could grow until its ready timeout, so its process tree is killed at
+// once: a failed start (a *BootError at herd's start; later an unstable
+// exit, respawned after the backoff).
 func (r *Runner) watchMemory(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -33,14 +48,25 @@ func (r *Runner) watchMemory(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		for _, w := range r.c.Workers() {
-			if w.State != "ready" {
+			if w.State == "draining" {
 				continue
 			}
-			if rss := treeRSS(w.PID); rss > r.app.MaxMemory {
-				reason := fmt.Sprintf("memory %d MiB over the limit of %d MiB", rss>>20, r.app.MaxMemory>>20)
+			rss := treeRSS(w.PID)
+			if rss <= r.app.MaxMemory {
+				continue
+			}
+			reason := fmt.Sprintf("memory %d MiB over the limit of %d MiB (--max-memory, max_memory)", rss>>20, r.app.MaxMemory>>20)
+			if w.State == "ready" {
 				r.log.Warn("restarting instance", "instance", w.Slot, "pid", w.PID, "reason", reason)
 				_ = r.c.Recycle(w.ID, reason)
+				continue
 			}
+			reason += " before it was ready"
+			r.mu.Lock()
+			r.memKilled[w.ID] = reason
+			r.mu.Unlock()
+			r.log.Warn("killing instance: a failed start", "instance", w.Slot, "pid", w.PID, "reason", reason)
+			killTree(w.PID)
 		}
 	}
 }

@@ -24,27 +24,53 @@ type BootError struct {
 	App  string
 	Err  error // the *cluster.BootError
 	Tail []string
+	// Cause, if set, is why herd killed the instance itself, such as
+	// its memory over App.MaxMemory before it was ready.
+	Cause string
 }
 
 // Error returns a line naming the app and the cause.
 func (e *BootError) Error() string {
+	if e.Cause != "" {
+		return fmt.Sprintf("app %s failed to start: %v: herd killed it: %s", e.App, e.Err, e.Cause)
+	}
 	return fmt.Sprintf("app %s failed to start: %v", e.App, e.Err)
 }
 
 // Unwrap returns the cluster's error.
 func (e *BootError) Unwrap() error { return e.Err }
 
-// ErroredError reports an app that kept crashing: more than MaxRestarts
-// unexpected exits within RestartWindow. herd stopped it.
+// ErroredError reports an app that kept crashing, and that herd stopped:
+// more than MaxRestarts unstable exits of one instance in a row (Err is an
+// *UnstableError), or more than MaxRestarts unexpected exits of all within
+// RestartWindow (Err is the *cluster.CrashLoopError).
 type ErroredError struct {
 	App  string
-	Err  error // the *cluster.CrashLoopError
+	Err  error // an *UnstableError or the *cluster.CrashLoopError
 	Tail []string
 }
 
-// Error returns a line naming the app and the last failure.
+// Error returns a line naming the app and the last failure, and what to
+// do about it.
 func (e *ErroredError) Error() string {
-	return fmt.Sprintf("app %s errored: %v", e.App, e.Err)
+	return fmt.Sprintf("app %s errored: %v; fix what makes it exit (its output says why), "+
+		"or let herd keep restarting it longer with a higher --max-restarts (max_restarts; -1 never gives up)", e.App, e.Err)
+}
+
+// UnstableError reports an instance that kept failing soon after it
+// started: more than App.MaxRestarts exits in a row, each before it had
+// been ready for App.MinUptime.
+type UnstableError struct {
+	Instance  int           // the slot, 0..N-1
+	Exits     int           // exits in a row
+	MinUptime time.Duration // App.MinUptime
+	Last      string        // the last exit, e.g. "pid 99 exited with code 1"
+}
+
+// Error returns a line with the instance, the count and the last exit.
+func (e *UnstableError) Error() string {
+	return fmt.Sprintf("instance %d exited %d times in a row, each before it had been ready for %v (--min-uptime, min_uptime); stopped restarting (last: %s)",
+		e.Instance, e.Exits, e.MinUptime, e.Last)
 }
 
 // Unwrap returns the cluster's error.
@@ -88,6 +114,28 @@ type Runner struct {
 	shimPath    string
 	nodeShim    bool
 	instances   int
+
+	// Per worker ID, until it exits: its slot, when it was ready and its
+	// line writers (flushed at its exit, for a last line without newline).
+	insts map[int]*inst
+	// Per slot, the worker the cluster respawns when it exits (cur) and a
+	// replacement starting beside it (next), and the unstable exits in a
+	// row of the slot.
+	cur, next, unstable map[int]int
+	// memKilled holds, per worker ID, why herd killed a worker that was
+	// not ready yet (its memory).
+	memKilled map[int]string
+	// errored is set when an instance crash-loops (see onExit); Run then
+	// returns it in an *ErroredError.
+	errored *UnstableError
+	bg      sync.WaitGroup // the Shutdown that errored starts
+}
+
+// inst is one worker process of the app.
+type inst struct {
+	slot     int
+	readyAt  time.Time
+	out, err *logsink.LineWriter
 }
 
 // New returns a Runner for a (which must have passed Validate; its zero
@@ -107,7 +155,8 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{app: a, logs: logs, tail: logsink.NewTail(12), started: map[int]forked{}, instances: a.Count()}
+	r := &Runner{app: a, logs: logs, tail: logsink.NewTail(12), started: map[int]forked{}, instances: a.Count(),
+		insts: map[int]*inst{}, cur: map[int]int{}, next: map[int]int{}, unstable: map[int]int{}, memKilled: map[int]string{}}
 	lg := logs.Logger(a.Name)
 	r.log = lg
 	if len(a.Unsupported) > 0 {
@@ -137,8 +186,13 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		OnEvent:           r.onEvent,
 		Output:            r.output,
 	}
-	if a.Restart != app.RestartAlways || len(a.StopExitCodes) > 0 {
-		cfg.Respawn = func(s cluster.ExitStatus) bool { return a.Respawn(s.Code) }
+	// The restart policy; and once the app is errored (see onExit, which
+	// runs first), no instance is restarted while herd stops it.
+	cfg.Respawn = func(s cluster.ExitStatus) bool {
+		r.mu.Lock()
+		errored := r.errored != nil
+		r.mu.Unlock()
+		return !errored && a.Respawn(s.Code)
 	}
 	cmd := append([]string(nil), a.Command...)
 	if len(a.Ports) > 0 {
@@ -180,21 +234,32 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 	return r, nil
 }
 
-// output gives each instance its own prefixed line writers.
+// output gives each instance its own prefixed line writers; onEvent
+// flushes them when the instance exits.
 func (r *Runner) output(id, slot int) (io.Writer, io.Writer) {
-	return r.logs.Writer(r.app.Name, slot, logsink.StreamStdout, nil),
-		r.logs.Writer(r.app.Name, slot, logsink.StreamStderr, r.tail)
+	in := &inst{slot: slot,
+		out: r.logs.Writer(r.app.Name, slot, logsink.StreamStdout, nil),
+		err: r.logs.Writer(r.app.Name, slot, logsink.StreamStderr, r.tail)}
+	r.mu.Lock()
+	r.insts[id] = in
+	r.mu.Unlock()
+	return in.out, in.err
 }
 
 // onEvent runs on the cluster's goroutine: it must not block.
 func (r *Runner) onEvent(e cluster.Event) {
 	switch e.Kind {
 	case cluster.EventFork:
+		r.mu.Lock()
 		if len(r.app.Ports) > 0 {
-			r.mu.Lock()
 			r.started[e.Worker] = forked{at: e.Time, pid: e.PID, slot: e.Slot}
-			r.mu.Unlock()
 		}
+		if r.cur[e.Slot] == 0 {
+			r.cur[e.Slot] = e.Worker
+		} else {
+			r.next[e.Slot] = e.Worker // a replacement (reload, recycle)
+		}
+		r.mu.Unlock()
 	case cluster.EventListening:
 		// The shim's {"herd":"listening"} arrives as the cluster's own
 		// listening event.
@@ -211,14 +276,16 @@ func (r *Runner) onEvent(e cluster.Event) {
 			r.mu.Unlock()
 		}
 	case cluster.EventExit:
+		r.onExit(e)
+	case cluster.EventReady:
 		r.mu.Lock()
-		delete(r.started, e.Worker)
-		if !e.Expected && e.Status.Code != 0 && !r.app.Respawn(e.Status.Code) {
-			r.failedExits++
-			r.lastFailure = fmt.Sprintf("instance %d (pid %d) %s", e.Slot, e.PID, e.Status)
+		if in := r.insts[e.Worker]; in != nil {
+			in.readyAt = e.Time
+		}
+		if r.next[e.Slot] == e.Worker { // the replacement takes over
+			r.cur[e.Slot], r.next[e.Slot] = e.Worker, 0
 		}
 		r.mu.Unlock()
-	case cluster.EventReady:
 		if r.probed() {
 			r.mu.Lock()
 			delete(r.started, e.Worker) // the probe saw it accept
@@ -228,12 +295,63 @@ func (r *Runner) onEvent(e cluster.Event) {
 	}
 }
 
+// onExit handles the exit of a worker: it flushes the worker's last
+// output line, counts a failure of a restart policy that does not restart,
+// and applies the crash-loop rule of consecutive unstable exits: an
+// instance that exits more than MaxRestarts times in a row, each time
+// before it had been ready for MinUptime, makes the app errored, whatever
+// the backoff and the number of instances (the cluster's own rule, more
+// than MaxRestarts exits within RestartWindow, cannot trip for a single
+// instance whose backoff spreads its restarts wider than the window).
+func (r *Runner) onExit(e cluster.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in := r.insts[e.Worker]
+	delete(r.insts, e.Worker)
+	delete(r.started, e.Worker)
+	if in != nil {
+		// The cluster reports the exit after the output pipes are
+		// drained: what is left is a last line without a newline.
+		in.out.Flush()
+		in.err.Flush()
+	}
+	if !e.Expected && e.Status.Code != 0 && !r.app.Respawn(e.Status.Code) {
+		r.failedExits++
+		r.lastFailure = fmt.Sprintf("instance %d (pid %d) %s", e.Slot, e.PID, e.Status)
+	}
+	if r.next[e.Slot] == e.Worker {
+		r.next[e.Slot] = 0 // a replacement that failed; the old one stays
+		return
+	}
+	if r.cur[e.Slot] != e.Worker {
+		return // an old worker that drained
+	}
+	r.cur[e.Slot] = 0
+	if e.Expected || !r.app.Respawn(e.Status.Code) || r.app.MaxRestarts < 0 {
+		return
+	}
+	if in != nil && !in.readyAt.IsZero() && e.Time.Sub(in.readyAt) >= r.app.MinUptime {
+		r.unstable[e.Slot] = 0 // a stable run: the count starts afresh
+		return
+	}
+	r.unstable[e.Slot]++
+	if r.unstable[e.Slot] <= r.app.MaxRestarts || r.errored != nil {
+		return
+	}
+	r.errored = &UnstableError{Instance: e.Slot, Exits: r.unstable[e.Slot], MinUptime: r.app.MinUptime,
+		Last: fmt.Sprintf("pid %d %s", e.PID, e.Status)}
+	r.log.Warn("app errored: " + r.errored.Error() + "; stopping")
+	// onEvent must not block: the cluster's loop serves Shutdown.
+	r.bg.Go(func() { _ = r.c.Shutdown(context.Background()) })
+}
+
 // Run runs the app in the foreground until ctx ends, SIGTERM or SIGINT
 // arrives (graceful stop: SIGTERM to every instance, SIGKILL to its process
 // group after KillTimeout), or Shutdown is called. SIGHUP reloads, SIGTTIN
 // and SIGTTOU add and remove an instance. It returns nil after a clean stop,
 // a *cluster.ListenError for a port that cannot be opened, a *BootError for
-// an instance that fails at start, an *ErroredError for a crash loop. It
+// an instance that fails at start, an *ErroredError for a crash loop (see
+// app.App.MaxRestarts). It
 // closes the app's log files (see Close) when it returns.
 func (r *Runner) Run(ctx context.Context) error {
 	defer r.Close() // the app's log files
@@ -253,12 +371,21 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.log.Info(fmt.Sprintf("starting %d instance(s) in %s mode", r.instances, mode), "command", strings.Join(r.app.Command, " "))
 	err := r.c.Run(ctx)
+	r.bg.Wait()
+	r.mu.Lock()
+	errored := r.errored
+	r.mu.Unlock()
 	var be *cluster.BootError
 	var ce *cluster.CrashLoopError
 	switch {
+	case errored != nil && (err == nil || errors.As(err, &ce)):
+		return &ErroredError{App: r.app.Name, Err: errored, Tail: r.tail.Lines()}
 	case errors.As(err, &be):
 		time.Sleep(100 * time.Millisecond) // let the last output lines arrive
-		return &BootError{App: r.app.Name, Err: err, Tail: r.tail.Lines()}
+		r.mu.Lock()
+		cause := r.memKilled[be.Worker]
+		r.mu.Unlock()
+		return &BootError{App: r.app.Name, Err: err, Tail: r.tail.Lines(), Cause: cause}
 	case errors.As(err, &ce):
 		time.Sleep(100 * time.Millisecond)
 		return &ErroredError{App: r.app.Name, Err: err, Tail: r.tail.Lines()}
