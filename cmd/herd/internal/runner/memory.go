@@ -25,7 +25,7 @@ func treeRSS(pid int) int64 {
 // killTree sends SIGKILL to pid's process group and to every process it
 // started (a child in a group or session of its own too).
 func killTree(pid int) {
-	tree := supervise.Tree(pid)
+	tree := procfs.Tree(pid)
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	for _, p := range tree {
 		_ = syscall.Kill(p, syscall.SIGKILL)
