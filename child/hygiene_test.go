@@ -35,9 +35,20 @@ func TestTimeoutEscalatesToSIGKILL(t *testing.T) {
 
 func TestKillSignalReachesGrandchild(t *testing.T) {
 	// Detached: nothing cleans the group at exit, so the grandchild can only
-	// die of the KillSignal sent to the whole group.
-	res, err := Exec(t.Context(), "sleep 30 & echo $!; wait",
-		&Options{Timeout: 100 * time.Millisecond, Detached: true})
+	// die of the KillSignal sent to the whole group. The timeout must fire
+	// after the shell started the grandchild; on a loaded machine 100ms may
+	// not be enough for that, so a run where the shell printed nothing is
+	// tried again with a longer timeout.
+	var res *Result
+	var err error
+	for to := 100 * time.Millisecond; ; to *= 4 {
+		res, err = Exec(t.Context(), "sleep 30 & echo $!; wait",
+			&Options{Timeout: to, Detached: true})
+		if len(res.Stdout) > 0 || to > 10*time.Second {
+			break
+		}
+		t.Logf("the shell printed nothing before its %v timeout (%v); again with a longer one", to, err)
+	}
 	gpid := atoiLine(t, res.Stdout)
 	killLater(t, gpid)
 	if !errors.Is(err, ErrTimeout) {
