@@ -223,3 +223,15 @@ func TestGetAndFreePort(t *testing.T) {
 		t.Errorf("GET with a cancelled context = %d %v; want 0 and an error", code, err)
 	}
 }
+
+// TestCommandIsTheREADMEs: the command that skips name as their fix is the
+// one README.md gives (and .ci/run runs).
+func TestCommandIsTheREADMEs(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), TestCommand) {
+		t.Fatalf("README.md does not give the test command %q", TestCommand)
+	}
+}
