@@ -56,7 +56,10 @@ func TestNotifySocketAndRecycle(t *testing.T) {
 		Workers:      1,
 		Command:      []string{"sh", "-c", script},
 		NotifySocket: true,
-		ReadyTimeout: 10 * time.Second,
+		// python3 may be a pyenv shim, a shell script that takes seconds
+		// to start on a loaded machine; a worker that never sends READY=1
+		// still fails, only later.
+		ReadyTimeout: testutil.WaitTimeout,
 		NoSignals:    true,
 		Logger:       discardLogger(),
 		OnEvent: func(e Event) {
@@ -68,7 +71,7 @@ func TestNotifySocketAndRecycle(t *testing.T) {
 		},
 	}
 	c := New(cfg, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*testutil.WaitTimeout)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -81,7 +84,7 @@ func TestNotifySocketAndRecycle(t *testing.T) {
 	if err := c.Recycle(id, "test"); err != nil {
 		t.Fatal(err)
 	}
-	for end := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for end := time.Now().Add(testutil.WaitTimeout); ; time.Sleep(10 * time.Millisecond) {
 		ws := c.Workers()
 		if len(ws) == 1 && ws[0].ID != id && ws[0].State == "ready" {
 			break
