@@ -40,7 +40,7 @@ func TestExecFileNoShell(t *testing.T) {
 func TestExecShellOption(t *testing.T) {
 	res, err := Exec(t.Context(), "echo $0", &Options{Shell: "/bin/bash"})
 	if err != nil {
-		t.Skip("no /bin/bash:", err)
+		t.Skip("no /bin/bash; install bash (apt-get install bash):", err)
 	}
 	if got := string(res.Stdout); got != "/bin/bash\n" {
 		t.Fatalf("got %q", got)
@@ -226,7 +226,7 @@ func TestExecStdin(t *testing.T) {
 	// An *os.File goes to the child as is.
 	f, err := os.Open("/etc/hostname")
 	if err != nil {
-		t.Skip(err)
+		t.Skip("this part needs a readable /etc/hostname:", err)
 	}
 	defer f.Close()
 	res, err = Exec(t.Context(), "readlink /proc/self/fd/0", &Options{Stdin: f})

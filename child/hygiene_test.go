@@ -15,18 +15,17 @@ func TestTimeoutEscalatesToSIGKILL(t *testing.T) {
 	// The shell and its grandchild ignore SIGTERM (an ignored signal is
 	// inherited), so only the SIGKILL after KillGrace ends them.
 	const grace = 300 * time.Millisecond
-	start := time.Now()
-	res, err := Exec(t.Context(), `trap "" TERM; sleep 30 & echo $!; wait`,
+	res := execStarted(t, `trap "" TERM; sleep 30 & echo $!; wait`,
 		&Options{Timeout: 100 * time.Millisecond, KillGrace: grace})
-	d := time.Since(start)
+	err, d := res.err, res.took
 	gpid := atoiLine(t, res.Stdout)
 	killLater(t, gpid)
 	var ee *ExitError
 	if !errors.As(err, &ee) || !errors.Is(err, ErrTimeout) || ee.Signal != syscall.SIGKILL || !ee.Killed {
 		t.Fatalf("got %#v", err)
 	}
-	if d < 100*time.Millisecond+grace || d > 5*time.Second {
-		t.Fatalf("took %v, want about %v", d, 100*time.Millisecond+grace)
+	if to := res.timeout; d < to+grace || d > to+grace+5*time.Second {
+		t.Fatalf("took %v, want about %v", d, to+grace)
 	}
 	if !testutil.WaitGone(gpid, 2*time.Second) {
 		t.Fatal("grandchild in the group survived")
@@ -35,9 +34,12 @@ func TestTimeoutEscalatesToSIGKILL(t *testing.T) {
 
 func TestKillSignalReachesGrandchild(t *testing.T) {
 	// Detached: nothing cleans the group at exit, so the grandchild can only
-	// die of the KillSignal sent to the whole group.
-	res, err := Exec(t.Context(), "sleep 30 & echo $!; wait",
-		&Options{Timeout: 100 * time.Millisecond, Detached: true})
+	// die of the KillSignal sent to the whole group. The timeout must fire
+	// after the shell started the grandchild; on a loaded machine 100ms may
+	// not be enough for that, so a run where the shell printed nothing is
+	// tried again with a longer timeout.
+	res := execStarted(t, "sleep 30 & echo $!; wait", &Options{Timeout: 100 * time.Millisecond, Detached: true})
+	err := res.err
 	gpid := atoiLine(t, res.Stdout)
 	killLater(t, gpid)
 	if !errors.Is(err, ErrTimeout) {
@@ -209,5 +211,33 @@ func TestNoLeaks(t *testing.T) {
 	}
 	if got := len(testutil.AllChildrenOf(t, os.Getpid())); got != kids {
 		t.Errorf("children (zombies included): %d before, %d after", kids, got)
+	}
+}
+
+// startedResult is what execStarted returns: Exec's result and error, how
+// long it took, and the timeout of the run that counted.
+type startedResult struct {
+	*Result
+	err     error
+	took    time.Duration
+	timeout time.Duration
+}
+
+// execStarted runs Exec with opts.Timeout, and again with a timeout four
+// times longer (up to about 10s) while the shell printed nothing: on a
+// loaded machine the timeout can fire before the shell ran its first
+// commands, and the tests need it to fire after. It returns the last run.
+func execStarted(t *testing.T, command string, opts *Options) startedResult {
+	t.Helper()
+	o := *opts
+	for {
+		start := time.Now()
+		res, err := Exec(t.Context(), command, &o)
+		r := startedResult{Result: res, err: err, took: time.Since(start), timeout: o.Timeout}
+		if len(res.Stdout) > 0 || o.Timeout > 10*time.Second {
+			return r
+		}
+		t.Logf("the shell printed nothing before its %v timeout (%v); again with a longer one", o.Timeout, err)
+		o.Timeout *= 4
 	}
 }

@@ -14,10 +14,10 @@ import (
 func TestOutputPipesAreGrown(t *testing.T) {
 	b, err := os.ReadFile("/proc/sys/fs/pipe-max-size")
 	if err != nil {
-		t.Skip("no /proc/sys/fs/pipe-max-size:", err)
+		t.Skip("no /proc/sys/fs/pipe-max-size (is /proc mounted?):", err)
 	}
 	if lim, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || lim < outputPipeSize {
-		t.Skipf("pipe-max-size %q is below %d", b, outputPipeSize)
+		t.Skipf("fs.pipe-max-size %q is below %d; raise it with sysctl -w fs.pipe-max-size=%d", b, outputPipeSize, outputPipeSize)
 	}
 	var sink strings.Builder
 	p, err := Spawn(t.Context(), "sh", []string{"-c", "exec cat >/dev/null"}, &Options{Stderr: &sink})

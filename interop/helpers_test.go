@@ -3,13 +3,12 @@ package interop_test
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/herdrun/herd/child"
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 // waitTimeout bounds every wait on a Node process or a message.
@@ -19,14 +18,7 @@ const waitTimeout = 30 * time.Second
 // fails when HERD_REQUIRE_NODE=1.
 func requireNode(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
-			t.Fatalf("node is required (HERD_REQUIRE_NODE=1) but not found: %v", err)
-		}
-		t.Skip("node not found; set HERD_REQUIRE_NODE=1 to make this a failure")
-	}
-	return p
+	return testutil.RequireNode(t)
 }
 
 func ctxT(t testing.TB) context.Context {

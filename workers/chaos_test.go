@@ -15,7 +15,7 @@ import (
 // that no process, goroutine or descriptor leaks.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
-		t.Skip("chaos mix is long")
+		t.Skip("the chaos mix is long and -short skips it; run without -short")
 	}
 	noLeaks(t)
 	const normal, each = 10_000, 8

@@ -3,6 +3,9 @@ package workers
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,4 +67,45 @@ func TestCrashKinds(t *testing.T) {
 		t.Fatalf("after crashes: %d, %v", got, err)
 	}
 	t.Logf("%+v", p.Stats())
+}
+
+// TestMemoryLimitSlowLeak checks that a task whose memory grows slowly past
+// MemoryLimit is stopped near the limit, not long after it: the RLIMIT_AS
+// backstop alone lets a worker grow by the limit plus 256 MiB of thread
+// allowance before it fails, which on a machine with slow page faults took
+// longer than the task's timeout.
+func TestMemoryLimitSlowLeak(t *testing.T) {
+	if raceEnabled && MemoryLimitMode() == "rlimit" {
+		t.Skip("the race detector's address space reservations do not fit under RLIMIT_AS; run without -race")
+	}
+	const limit = 64 << 20
+	p := newPool(t, tDouble, Processes, Options{Size: 1, Timeout: time.Minute, MemoryLimit: limit})
+	progress := filepath.Join(t.TempDir(), "progress")
+	if err := os.WriteFile(progress, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	n, err := On(p, tLeak).Run(context.Background(), leakIn{MB: 1024, Progress: progress})
+	var xe *WorkerExitError
+	if !errors.As(err, &xe) || !errors.Is(err, ErrMemoryLimit) {
+		t.Fatalf("leak: got %d, %v; want a *WorkerExitError wrapping ErrMemoryLimit", n, err)
+	}
+	t.Logf("leak (%s): %v after %v", MemoryLimitMode(), err, time.Since(start))
+	b, err := os.ReadFile(progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaked, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("leak progress %q: %v", b, err)
+	}
+	// The worker's own pages count too, and the check samples every
+	// rssCheckInterval: allow 32 MiB over.
+	if max := limit>>20 + 32; leaked > max {
+		t.Errorf("leak: grew to %d MiB before it was stopped, want at most %d MiB (limit %d MiB)", leaked, max, limit>>20)
+	}
+	got, err := p.Run(context.Background(), 21)
+	if err != nil || got != 42 {
+		t.Fatalf("after the leak: %d, %v", got, err)
+	}
 }

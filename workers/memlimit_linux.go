@@ -28,7 +28,8 @@ type memLimit interface {
 }
 
 // MemoryLimitMode reports how MemoryLimit is enforced on this machine:
-// "cgroup2" (a memory cgroup per worker) or "rlimit" (RLIMIT_AS).
+// "cgroup2" (a memory cgroup per worker) or "rlimit" (the worker's private
+// resident memory sampled every 20ms, with RLIMIT_AS as a backstop).
 func MemoryLimitMode() string {
 	if _, err := cgroupBase(); err == nil {
 		return "cgroup2"
@@ -36,11 +37,13 @@ func MemoryLimitMode() string {
 	return "rlimit"
 }
 
-func newMemLimit(limit int64) memLimit {
+// newMemLimit returns the limit for one worker; kill kills the worker's
+// process group, recording why.
+func newMemLimit(limit int64, kill func(reason string)) memLimit {
 	if base, err := cgroupBase(); err == nil {
 		return &cgroupLimit{base: base, limit: limit}
 	}
-	return &rlimitLimit{limit: limit}
+	return newRSSLimit(limit, kill)
 }
 
 var (

@@ -101,12 +101,14 @@ type Options struct {
 
 	// MemoryLimit, if positive, caps each worker process's memory in bytes.
 	// herd uses a cgroup v2 memory controller when one is available
-	// (memory.max, swap off), else RLIMIT_AS set on the worker to its
-	// address space at start-up plus MemoryLimit plus 256 MiB for the
-	// stacks of threads it may still create (RLIMIT_AS counts address
-	// space, so this fallback is coarse); it always sets
-	// GOMEMLIMIT to 90% of the limit as a soft hint to the worker's garbage
-	// collector. A task that goes over fails with a *WorkerExitError that
+	// (memory.max, swap off). Without one it samples the worker's private
+	// resident memory (/proc/<pid>/statm, resident minus shared) every
+	// 20ms and kills the worker once that is over MemoryLimit, and sets
+	// RLIMIT_AS to the worker's address space at start-up plus MemoryLimit
+	// plus 256 MiB (for the stacks of threads it may still create) as a
+	// backstop against an allocation too large or too fast for the
+	// sampling. It always sets GOMEMLIMIT to 90% of the limit as a soft
+	// hint to the worker's garbage collector. A task that goes over fails with a *WorkerExitError that
 	// wraps ErrMemoryLimit, and the worker is replaced.
 	MemoryLimit int64
 

@@ -181,7 +181,7 @@ func startProc(c *core, o *Options, name, mode, fn string, data []byte, onRecord
 	env := append(os.Environ(), o.Env...)
 	if o.MemoryLimit > 0 {
 		env = append(env, "GOMEMLIMIT="+strconv.FormatInt(o.MemoryLimit/10*9, 10))
-		w.mem = newMemLimit(o.MemoryLimit)
+		w.mem = newMemLimit(o.MemoryLimit, w.kill)
 	}
 	if c != nil {
 		w.free = c.lim.inFlight + c.lim.prefetch

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herdrun/herd/bench/internal/report"
+	"github.com/herdrun/herd/internal/testutil"
 )
 
 // TestMain doubles as the benchmark's children: ForkSelf roles, node-mode
@@ -26,12 +26,7 @@ func TestMain(m *testing.M) {
 
 func requireNode(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
-			t.Fatalf("node is required (HERD_REQUIRE_NODE=1) but not found: %v", err)
-		}
-		t.Skip("node not found; set HERD_REQUIRE_NODE=1 to make this a failure")
-	}
+	testutil.RequireNode(t)
 }
 
 // wantRows is every row the harness must produce, with its target peer

@@ -149,8 +149,14 @@ func TestDemoSignalNoOrphans(t *testing.T) {
 			if code := <-status; code != 503 {
 				t.Fatalf("/heavy at shutdown answered %d, want 503", code)
 			}
-			if !strings.Contains(h.stderr.String(), `herd demo | WARN cancelling in-flight requests in_flight=1`) {
-				t.Errorf("stderr lacks the cancel step:\n%s", h.stderr.String())
+			// The worker can be seen before the server counts it in flight
+			// (it counts once the fork returned), so the logged count may be
+			// 0 on a loaded machine; what matters is that the cancel step ran
+			// and reached the request.
+			for _, want := range []string{`herd demo | WARN cancelling in-flight requests in_flight=`, `WARN heavy cancelled: server shutting down; worker killed`} {
+				if !strings.Contains(h.stderr.String(), want) {
+					t.Errorf("stderr lacks %q:\n%s", want, h.stderr.String())
+				}
 			}
 		})
 	}

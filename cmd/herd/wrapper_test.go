@@ -51,7 +51,7 @@ func TestRunThroughNpmExplainsTheFailure(t *testing.T) {
 		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
 			t.Fatal("npm is required with node (HERD_REQUIRE_NODE=1) but not in PATH")
 		}
-		t.Skip("npm not in PATH")
+		t.Skip("npm is not in PATH; it comes with Node 20: install Node 20 with its npm (HERD_REQUIRE_NODE=1 makes this a failure)")
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"app","version":"1.0.0","scripts":{"start":"node server.js"}}`), 0o644)

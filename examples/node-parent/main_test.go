@@ -62,11 +62,11 @@ func TestRun(t *testing.T) {
 // TestBuiltProgram builds the example as `go run` would and runs it.
 func TestBuiltProgram(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the example with the go command")
+		t.Skip("builds the example with the go command, which -short skips; run without -short")
 	}
 	testutil.RequireNode(t)
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skipf("go command not found: %v", err)
+		t.Skipf("the go command is not in PATH (%v): put Go 1.26's bin directory on PATH", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()

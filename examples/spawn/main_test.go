@@ -66,7 +66,7 @@ func TestRunExitCode(t *testing.T) {
 
 func TestRunPing(t *testing.T) {
 	if _, err := exec.LookPath("ping"); err != nil {
-		t.Skip("no ping on this machine")
+		t.Skip("ping is not in PATH; install it (apt-get install iputils-ping)")
 	}
 	var out bytes.Buffer
 	if err := run(context.Background(), &out, []string{"ping", "-c", "2", "-i", "0.2", "127.0.0.1"}); err != nil {
@@ -75,7 +75,7 @@ func TestRunPing(t *testing.T) {
 	stdout, _, other := lines(out.String())
 	if len(stdout) < 3 || !slices.Equal(other, []string{"child process exited with code 0"}) {
 		// An unprivileged ping may be refused by the sandbox: then it says so and exits non-zero.
-		t.Skipf("ping did not run here:\n%s", out.String())
+		t.Skipf("ping is not allowed to run here (an unprivileged ping needs net.ipv4.ping_group_range to include this group, or cap_net_raw): sysctl -w net.ipv4.ping_group_range='0 2147483647'\n%s", out.String())
 	}
 }
 

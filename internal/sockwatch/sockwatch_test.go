@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/internal/procfs"
+	"github.com/herdrun/herd/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -193,12 +194,7 @@ func TestDescendantIsAccepting(t *testing.T) {
 }
 
 func TestNodeServerIsAccepting(t *testing.T) {
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
-			t.Fatal("node is required (HERD_REQUIRE_NODE=1) but not in PATH")
-		}
-		t.Skip("node not in PATH")
-	}
+	testutil.RequireNode(t)
 	ln, f := listen(t)
 	ino := inodes(t, ln)
 	cmd := start(t, exec.Command("node", "-e", `setTimeout(() => require('net').createServer(c => c.end()).listen({fd: 3}), 300)`), f)

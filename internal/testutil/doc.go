@@ -13,9 +13,11 @@
 //     for a shared machine, and fails the test with what it waited for;
 //   - output: SyncBuffer collects what a process or goroutine writes while
 //     the test reads it;
-//   - outside programs: RequireNode skips a test without node (or fails it
-//     when HERD_REQUIRE_NODE=1), BuildGo builds a Go package into the test's
-//     temporary directory;
+//   - outside programs: RequireNode skips a test without node or without
+//     the npm packages it needs (or fails it when HERD_REQUIRE_NODE=1),
+//     naming the cause and the command that fixes it (TestCommand, the
+//     README's test command, installs the packages); BuildGo builds a Go
+//     package into the test's temporary directory;
 //   - HTTP: Get and HTTPClient make requests on fresh connections, so no idle
 //     connection outlives a test, and FreePort finds a port on 127.0.0.1;
 //   - leaks: VerifyTestMain runs a package's tests under goleak, ignoring

@@ -137,6 +137,16 @@ func TestRequireNodeMissing(t *testing.T) {
 	if p := RequireNode(f, missing); p != "" || f.skipped == "" || f.failed != "" {
 		t.Errorf("without %s: path %q, skipped %q, failed %q; want a skip", RequireNodeEnv, p, f.skipped, f.failed)
 	}
+	// The skip names its cause and its fix, not a missing node.
+	dir := filepath.Dir(filepath.Dir(missing))
+	for _, want := range []string{"npm packages of " + dir + " are not installed", "npm ci --prefix " + dir} {
+		if !strings.Contains(f.skipped, want) {
+			t.Errorf("skip %q lacks %q", f.skipped, want)
+		}
+	}
+	if strings.Contains(f.skipped, "not in PATH") {
+		t.Errorf("skip %q blames node, which is in PATH", f.skipped)
+	}
 	t.Setenv(RequireNodeEnv, "1")
 	f = &fakeTB{}
 	if p := RequireNode(f, missing); p != "" || f.failed == "" || f.skipped != "" {
@@ -144,7 +154,7 @@ func TestRequireNodeMissing(t *testing.T) {
 	}
 	t.Setenv("PATH", t.TempDir()) // no node in it
 	f = &fakeTB{}
-	if p := RequireNode(f); p != "" || !strings.Contains(f.failed, "node") {
+	if p := RequireNode(f); p != "" || !strings.Contains(f.failed, "node is not in PATH") || !strings.Contains(f.failed, "install Node") {
 		t.Errorf("node not in PATH: path %q, failed %q; want a failure", p, f.failed)
 	}
 }
@@ -211,5 +221,17 @@ func TestGetAndFreePort(t *testing.T) {
 	cancel()
 	if code, _, err := Get(ctx, base+"/"); code != 0 || err == nil {
 		t.Errorf("GET with a cancelled context = %d %v; want 0 and an error", code, err)
+	}
+}
+
+// TestCommandIsTheREADMEs: the command that skips name as their fix is the
+// one README.md gives (and .ci/run runs).
+func TestCommandIsTheREADMEs(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), TestCommand) {
+		t.Fatalf("README.md does not give the test command %q", TestCommand)
 	}
 }
