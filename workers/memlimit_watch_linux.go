@@ -1,13 +1,12 @@
 package workers
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/herdrun/herd/internal/procfs"
 )
 
 // rssCheckInterval is how often the RLIMIT_AS fallback samples a worker's
@@ -44,11 +43,11 @@ func (l *rssLimit) afterReady(pid int) error {
 	// The open file names this process, not its pid: once the worker has
 	// been reaped, reads fail instead of reporting a process that reused
 	// the pid.
-	f, err := os.Open(fmt.Sprintf("/proc/%d/statm", pid))
+	f, err := procfs.OpenStatm(pid)
 	if err != nil {
 		return err
 	}
-	if _, err := statmAnon(f); err != nil {
+	if _, err := f.Read(); err != nil {
 		f.Close()
 		return err
 	}
@@ -56,7 +55,7 @@ func (l *rssLimit) afterReady(pid int) error {
 	return nil
 }
 
-func (l *rssLimit) watch(f *os.File) {
+func (l *rssLimit) watch(f *procfs.StatmFile) {
 	defer f.Close()
 	t := time.NewTicker(rssCheckInterval)
 	defer t.Stop()
@@ -66,10 +65,11 @@ func (l *rssLimit) watch(f *os.File) {
 			return
 		case <-t.C:
 		}
-		anon, err := statmAnon(f)
+		st, err := f.Read()
 		if err != nil {
 			return // the worker is gone
 		}
+		anon := st.Private()
 		if anon > l.limit {
 			l.over.Store(true)
 			l.kill(fmt.Sprintf("%.1f MiB of private memory, over the limit of %.1f MiB", float64(anon)/(1<<20), float64(l.limit)/(1<<20)))
@@ -85,31 +85,4 @@ func (l *rssLimit) oomKilled() bool { return l.over.Load() }
 func (l *rssLimit) release() {
 	l.stopOnce.Do(func() { close(l.stop) })
 	l.rlimitLimit.release()
-}
-
-// pageSize is the unit of /proc/<pid>/statm.
-var pageSize = int64(os.Getpagesize())
-
-// statmAnon reads an open /proc/<pid>/statm and returns the process's
-// resident anonymous memory in bytes: resident minus shared (file-backed
-// and shared-memory) pages.
-func statmAnon(f *os.File) (int64, error) {
-	var buf [128]byte
-	n, err := f.ReadAt(buf[:], 0)
-	if n == 0 {
-		if err == nil {
-			err = fmt.Errorf("empty statm")
-		}
-		return 0, err
-	}
-	fields := bytes.Fields(buf[:n])
-	if len(fields) < 3 {
-		return 0, fmt.Errorf("statm: %q", buf[:n])
-	}
-	res, err1 := strconv.ParseInt(string(fields[1]), 10, 64)
-	shared, err2 := strconv.ParseInt(string(fields[2]), 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("statm: %q", buf[:n])
-	}
-	return (res - shared) * pageSize, nil
 }

@@ -66,3 +66,25 @@ func FuzzParseStatus(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseStatm feeds arbitrary bytes to ParseStatm: it must not panic,
+// errors wrap ErrFormat, and what it accepts has no negative field.
+func FuzzParseStatm(f *testing.F) {
+	f.Add([]byte("5373 1117 826 227 0 308 0\n"))
+	f.Add([]byte("1 2"))
+	f.Add([]byte("-1 2 3"))
+	f.Add([]byte("99999999999999999999 1 1"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := procfs.ParseStatm(b)
+		if err != nil {
+			if !errors.Is(err, procfs.ErrFormat) {
+				t.Fatalf("error %v does not wrap ErrFormat", err)
+			}
+			return
+		}
+		if s.Size < 0 || s.Resident < 0 || s.Shared < 0 {
+			t.Fatalf("accepted %q as %+v", b, s)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,4 +186,33 @@ func TestRealOddCommand(t *testing.T) {
 	if s.Comm != odd || s.PPID != os.Getpid() || s.PGID != cmd.Process.Pid {
 		t.Fatalf("Stat = %+v, want comm %q, ppid %d, pgid %d", s, odd, os.Getpid(), cmd.Process.Pid)
 	}
+}
+
+// TestStatmOfThisProcess reads this process's statm through an open file
+// and sees its private memory grow by what it allocates and touches.
+func TestStatmOfThisProcess(t *testing.T) {
+	sf, err := procfs.OpenStatm(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	before, err := sf.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Resident <= 0 || before.Size < before.Resident {
+		t.Fatalf("statm %+v: want 0 < resident <= size", before)
+	}
+	buf := make([]byte, 64<<20)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 1
+	}
+	after, err := sf.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grew := after.Private() - before.Private(); grew < 32<<20 {
+		t.Errorf("private memory grew by %d bytes after touching 64 MiB", grew)
+	}
+	runtime.KeepAlive(buf)
 }
