@@ -32,9 +32,12 @@
 // program's pid instead. Readers of the process tree (memory, readiness)
 // find the program as the guard's child.
 //
-// The escalation after SIGTERM or SIGINT: the guard sends SIGKILL to the
-// program's subtree after nine tenths of the grace, so that it acts before a
-// supervisor that kills the guard's process group after the whole grace.
+// The escalation after SIGTERM: the guard sends SIGKILL to the program's
+// subtree after nine tenths of the grace, so that it acts before a
+// supervisor that kills the guard's process group after the whole grace
+// (a SIGKILL the guard cannot pass on: the program would die of its
+// parent-death signal, and its own children would be left to the
+// supervisor's reaper).
 //
 // The herd command runs every instance of `herd run` under a guard; a
 // library has no use for it.
@@ -144,6 +147,9 @@ func Main(args []string) int {
 	runtime.LockOSThread()
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, ForwardedSignals...)
+	// A write to a closed stderr must not kill the guard; a caught signal,
+	// unlike an ignored one, is not inherited by the program.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	// Without the subreaper flag, abandoned processes escape to init; the
 	// guard still ends the rest.
 	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -267,7 +273,7 @@ func (g *guard) run(sigs <-chan os.Signal) int {
 				return 1
 			}
 			g.forward(ssig)
-			if (ssig == syscall.SIGTERM || ssig == syscall.SIGINT) && esc == nil {
+			if ssig == syscall.SIGTERM && esc == nil {
 				// The signal itself went out above: only the SIGKILL.
 				esc = killer.Escalation{Signal: ssig, Grace: g.spec.grace * 9 / 10}.Start(func(s syscall.Signal) error {
 					if s == syscall.SIGKILL {

@@ -195,6 +195,7 @@ func TestTransparent(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the guard kept its copy of fd 3")
 	}
+	testutil.WaitFor(t, "the program's first line", func() bool { return strings.HasSuffix(stdout.String(), "\n") })
 	f := strings.Fields(stdout.String())
 	if len(f) != 2 || f[0] != f[1] || f[0] == strconv.Itoa(cmd.Process.Pid) {
 		t.Errorf("LISTEN_PID and the program's pid: %q (guard %d)", stdout.String(), cmd.Process.Pid)
@@ -258,4 +259,33 @@ func TestSupervisorDeathEndsTheSubtree(t *testing.T) {
 	sup.Wait()
 	waitNone(t, m, 10*time.Second)
 	t.Logf("subtree gone %v after the supervisor's SIGKILL", time.Since(start).Round(time.Millisecond))
+}
+
+// A program that ignores SIGTERM is killed, with its subtree, before the
+// grace is over.
+func TestEscalatesAfterSIGTERM(t *testing.T) {
+	m := uniqueSleep(3)
+	killMarked(t, m)
+	cmd := guarded(t, time.Second, `trap "" TERM; sleep `+m+` & echo ready; while :; do sleep 0.05; done`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := bufio.NewReader(out).ReadString('\n'); l != "ready\n" {
+		t.Fatalf("got %q", l)
+	}
+	began := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("got %v, want death by SIGKILL", err)
+	}
+	if d := time.Since(began); d < 800*time.Millisecond {
+		t.Errorf("SIGKILL after %v, before nine tenths of the 1s grace", d)
+	}
+	waitNone(t, m, 5*time.Second)
 }
