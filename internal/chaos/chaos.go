@@ -172,19 +172,6 @@ func (l *lines) logf(format string, args ...any) {
 	fmt.Fprintf(l, "chaos %5.2fs: %s\n", time.Since(l.began).Seconds(), fmt.Sprintf(format, args...))
 }
 
-// waitCount waits until s appeared n times.
-func (l *lines) waitCount(ctx context.Context, s string, n int) error {
-	for l.count(s) < n {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("chaos: waiting for %q: %w", s, ctx.Err())
-		case <-l.added:
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
 // proc names one process: a pid and its start time.
 type proc struct {
 	pid   int
@@ -236,10 +223,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}()
 	readyCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err := out.waitCount(readyCtx, "cluster: ready", 1)
-	cancel()
-	if err != nil {
-		return nil, err
+	defer cancel()
+	for out.count("cluster: ready") == 0 {
+		select {
+		case <-readyCtx.Done():
+			return nil, fmt.Errorf("chaos: no \"cluster: ready\" line: %w\n%s", readyCtx.Err(), out.String())
+		case err := <-exited:
+			stopped = true
+			return nil, fmt.Errorf("chaos: the supervisor exited before it was ready: %v\n%s", err, out.String())
+		case <-out.added:
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 
 	// Everything seen in the tree, for the leftover check, and the RSS.
