@@ -14,9 +14,10 @@
 //   - sends SIGTTIN or SIGTTOU (one instance more or less, between 1 and
 //     Options.MaxInstances).
 //
-// A request that fails is excused only when it was in flight at the moment
-// of a SIGKILL: its connection may have been accepted by the killed
-// instance. Every other failure counts. At the end Run brings the instance
+// A request that fails is excused only when it was in flight during a
+// SIGKILL, from just before the signal until the killed processes are gone:
+// its connection may have been accepted by the killed instance. Every other
+// failure counts. At the end Run brings the instance
 // count back to its initial value, waits for the tree to settle, compares
 // the supervisor's open descriptors with those it had at the start with the
 // same count, stops it with SIGTERM and checks that no process of its tree
@@ -81,6 +82,12 @@ type Failure struct {
 	Err        string
 }
 
+// Fault is one fault Run sent.
+type Fault struct {
+	At   time.Time
+	What string // "SIGKILL 1234", "SIGHUP", "SIGTTIN -> 3", ...
+}
+
 // Report is the outcome of a run.
 type Report struct {
 	Seed uint64
@@ -90,8 +97,9 @@ type Report struct {
 	OK, Failed, Excused int64
 	Unexcused           []Failure
 	UnexcusedN          int64
-	// The faults sent.
+	// The faults sent: counts, and each with its time.
 	Kills, Reloads, ScaleUps, ScaleDowns int
+	Faults                               []Fault
 	// The supervisor's RSS in bytes: after its first ready line, the
 	// highest seen, and at the end.
 	RSSStart, RSSMax, RSSEnd int64
@@ -112,7 +120,15 @@ type Report struct {
 func (r *Report) Err(fdSlack int, maxRSS int64) error {
 	var errs []error
 	if r.UnexcusedN > 0 {
-		errs = append(errs, fmt.Errorf("chaos: %d failed request(s) not in flight at a SIGKILL, e.g. %+v", r.UnexcusedN, r.Unexcused[0]))
+		f := r.Unexcused[0]
+		var near []string // the faults of the 2s before it, and during it
+		for _, e := range r.Faults {
+			if !e.At.Before(f.Start.Add(-2*time.Second)) && !e.At.After(f.End) {
+				near = append(near, fmt.Sprintf("%s at %+.3fs", e.What, e.At.Sub(f.Start).Seconds()))
+			}
+		}
+		errs = append(errs, fmt.Errorf("chaos: %d failed request(s) not in flight at a SIGKILL; the first took %v: %s; faults near its start: %v",
+			r.UnexcusedN, f.End.Sub(f.Start).Round(time.Millisecond), f.Err, near))
 	}
 	if r.OK == 0 {
 		errs = append(errs, errors.New("chaos: no request succeeded"))
@@ -262,7 +278,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	// Load, with every sample classified against the kills.
 	var mu sync.Mutex
-	var kills []time.Time
+	var kills []window
 	var failed []loadgen.Sample
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
@@ -307,24 +323,37 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			if kids, _ := procfs.Children(victim); len(kids) > 0 && rng.IntN(2) == 0 {
 				victim = kids[0] // the program below its guard
 			}
-			mu.Lock()
-			kills = append(kills, time.Now())
-			mu.Unlock()
+			// The window lasts until the victim and its program are
+			// gone: a process with SIGKILL pending may still finish an
+			// accept it was in.
+			doomed := procfs.Tree(victim)
+			w := window{from: time.Now()}
 			syscall.Kill(victim, syscall.SIGKILL)
+			for giveUp := time.Now().Add(2 * time.Second); time.Now().Before(giveUp) && !allGone(doomed); {
+				time.Sleep(2 * time.Millisecond)
+			}
+			w.to = time.Now()
+			mu.Lock()
+			kills = append(kills, w)
+			mu.Unlock()
 			rep.Kills++
-			out.logf("SIGKILL %d", victim)
+			rep.Faults = append(rep.Faults, Fault{w.from, fmt.Sprintf("SIGKILL %d", victim)})
+			out.logf("SIGKILL %d (gone after %v)", victim, w.to.Sub(w.from).Round(time.Millisecond))
 		case n < 6:
 			syscall.Kill(herd, syscall.SIGHUP)
+			rep.Faults = append(rep.Faults, Fault{time.Now(), "SIGHUP"})
 			rep.Reloads++
 			out.logf("SIGHUP")
 		case n < 8 && count < o.MaxInstances:
 			syscall.Kill(herd, syscall.SIGTTIN)
 			count++
+			rep.Faults = append(rep.Faults, Fault{time.Now(), fmt.Sprintf("SIGTTIN -> %d", count)})
 			rep.ScaleUps++
 			out.logf("SIGTTIN -> %d", count)
 		case count > 1:
 			syscall.Kill(herd, syscall.SIGTTOU)
 			count--
+			rep.Faults = append(rep.Faults, Fault{time.Now(), fmt.Sprintf("SIGTTOU -> %d", count)})
 			rep.ScaleDowns++
 			out.logf("SIGTTOU -> %d", count)
 		}
@@ -388,14 +417,28 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// inFlightAtKill reports whether a SIGKILL was sent while s was in flight.
-func inFlightAtKill(s loadgen.Sample, kills []time.Time) bool {
+// window is the time from just before a SIGKILL until its victims were
+// gone.
+type window struct{ from, to time.Time }
+
+// inFlightAtKill reports whether s was in flight during a SIGKILL's window.
+func inFlightAtKill(s loadgen.Sample, kills []window) bool {
 	for _, k := range kills {
-		if !k.Before(s.Start) && !k.After(s.End) {
+		if !s.Start.After(k.to) && !s.End.Before(k.from) {
 			return true
 		}
 	}
 	return false
+}
+
+// allGone reports whether none of pids runs any more (zombies are gone).
+func allGone(pids []int) bool {
+	for _, pid := range pids {
+		if st, err := procfs.ReadStat(pid); err == nil && !st.Zombie() {
+			return false
+		}
+	}
+	return true
 }
 
 // jitter returns a duration between d/2 and 3d/2.

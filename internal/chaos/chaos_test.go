@@ -20,12 +20,16 @@ func TestInFlightAtKill(t *testing.T) {
 		kill time.Duration
 		want bool
 	}{{-time.Millisecond, false}, {0, true}, {5 * time.Millisecond, true}, {10 * time.Millisecond, true}, {11 * time.Millisecond, false}} {
-		if got := inFlightAtKill(s, []time.Time{t0.Add(tc.kill)}); got != tc.want {
+		if got := inFlightAtKill(s, []window{{t0.Add(tc.kill), t0.Add(tc.kill)}}); got != tc.want {
 			t.Errorf("kill at %v: %v, want %v", tc.kill, got, tc.want)
 		}
 	}
 	if inFlightAtKill(s, nil) {
 		t.Error("excused with no kill")
+	}
+	// A request that starts after the signal but before the victim is gone.
+	if !inFlightAtKill(s, []window{{t0.Add(-5 * time.Millisecond), t0.Add(time.Millisecond)}}) {
+		t.Error("a request begun while the victim died is not excused")
 	}
 }
 
