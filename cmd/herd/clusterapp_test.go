@@ -32,7 +32,7 @@ func TestRunClusterPackageApp(t *testing.T) {
 			h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--host", "127.0.0.1", "-p", strconv.Itoa(port),
 				"--ready", ready, "--ready-timeout", "10s", "--", bin)
 			waitOut(t, h, "cluster: ready workers=2", 1)
-			kids := testutil.ChildrenOf(t, h.p.Pid)
+			kids := instancePids(t, h.p.Pid) // the programs, below their guards
 			if len(kids) != 2 {
 				t.Fatalf("herd has %d instances, want 2: %v", len(kids), kids)
 			}

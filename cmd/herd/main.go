@@ -17,9 +17,16 @@ import (
 
 	"github.com/herdrun/herd/child"
 	"github.com/herdrun/herd/cmd/herd/internal/demo"
+	"github.com/herdrun/herd/internal/guard"
 )
 
 func main() {
+	// A guard between herd and an instance (see orphans_guard.go) before
+	// anything else: it must not touch the instance's descriptors.
+	if code, ok := guard.Dispatch(os.Args); ok {
+		os.Exit(code)
+	}
+	guardInstances()
 	// Roles first: a worker forked by this binary becomes that worker here
 	// and never reaches the command line.
 	demo.Register()

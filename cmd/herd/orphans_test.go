@@ -47,8 +47,10 @@ func TestRunStopsAbandonedProcesses(t *testing.T) {
 	if code := h.wait(t); code != 0 {
 		t.Fatalf("exit %d\n%s", code, h.stderr.String())
 	}
-	if !strings.Contains(h.stderr.String(), "stopped 2 process(es) the apps had left running") {
-		t.Errorf("no note of the stopped processes:\n%s", h.stderr.String())
+	// The instance's guard ends them with the instance and says so on its
+	// stderr.
+	if !strings.Contains(h.stdout.String()+h.stderr.String(), "herd: stopped 2 process(es) that pid") {
+		t.Errorf("no note of the stopped processes:\n%s\n%s", h.stdout.String(), h.stderr.String())
 	}
 	time.Sleep(50 * time.Millisecond)
 	for _, pid := range daemons {

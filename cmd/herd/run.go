@@ -48,9 +48,10 @@ Signals to herd: SIGHUP rolling reload (each new instance must be ready before
 the old one stops; a failing new instance aborts the reload and the old ones
 stay), SIGTERM/SIGINT graceful stop (SIGTERM to every instance, SIGKILL to its
 whole process group after --kill-timeout), SIGTTIN/SIGTTOU one instance more
-or less. herd is the subreaper of what the apps start: a process they
-abandon (setsid, a double fork) is re-parented to herd, reaped when it exits
-and stopped when herd stops, so nothing outlives herd.
+or less. Each instance runs under a small guard process (herd itself), the
+subreaper of what it starts: a process the instance abandons (setsid, a
+double fork) is stopped when the instance exits, and the whole tree is
+stopped when herd dies, even of kill -9, so nothing outlives herd.
 
 Logs: every line goes to stdout, prefixed with the app and instance
 ("web[0] | ..."; colored on a terminal unless NO_COLOR is set), or as JSON

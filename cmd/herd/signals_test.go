@@ -190,8 +190,8 @@ func TestRunForkModeScaleSignals(t *testing.T) {
 		t.Fatalf("instances started: %v, want one each of 0, 1, 2", pids)
 	}
 	for n, ps := range pids {
-		if !slices.Contains(testutil.ChildrenOf(t, herd), ps[0]) {
-			t.Errorf("instance %d (pid %d) is not herd's child: %v", n, ps[0], testutil.ChildrenOf(t, herd))
+		if !slices.Contains(instancePids(t, herd), ps[0]) {
+			t.Errorf("instance %d (pid %d) is not herd's instance: %v", n, ps[0], instancePids(t, herd))
 		}
 	}
 
@@ -208,7 +208,7 @@ func TestRunForkModeScaleSignals(t *testing.T) {
 	if len(again) != 2 || again[1] == again[0] {
 		t.Fatalf("instance 2 pids %v: want a second, new process", again)
 	}
-	kids := testutil.ChildrenOf(t, herd)
+	kids := instancePids(t, herd)
 	slices.Sort(kids)
 	want := []int{pids[0][0], pids[1][0], again[1]}
 	slices.Sort(want)

@@ -11,7 +11,7 @@
 //
 // An adopted zombie is told apart from a child this process started itself
 // (which its own Wait reaps at once) by time: a child that is still a zombie
-// after a whole interval is reaped here. Stop assumes every child left is
+// after a whole interval, and at least MinZombieAge, is reaped here. Stop assumes every child left is
 // adopted; call it only after waiting for the children this process started.
 //
 // The herd command uses it; a library should not, because it changes how the
@@ -30,6 +30,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// MinZombieAge is the least time a child stays a zombie before the
+// background pass reaps it, whatever the interval: on a loaded machine the
+// Wait of a child this process started itself may come late.
+const MinZombieAge = time.Second
+
 // Reaper reaps this process's adopted children. Create it with Start.
 type Reaper struct {
 	stop chan struct{}
@@ -41,8 +46,8 @@ type Reaper struct {
 }
 
 // Start makes this process a child subreaper and reaps, every interval
-// (0 means 1s), the children that have been zombies since the previous
-// pass. It fails when the kernel refuses the subreaper flag.
+// (0 means 1s), the children that have been zombies since a previous pass
+// at least MinZombieAge ago. It fails when the kernel refuses the subreaper flag.
 func Start(interval time.Duration) (*Reaper, error) {
 	if interval <= 0 {
 		interval = time.Second
@@ -66,20 +71,25 @@ func (r *Reaper) loop(interval time.Duration) {
 	defer close(r.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	last := map[int]bool{} // zombies at the previous pass
+	age := max(interval, MinZombieAge)
+	last := map[int]time.Time{} // zombies at the previous pass: first seen
 	for {
 		select {
 		case <-r.stop:
 			return
 		case <-t.C:
 		}
-		now := map[int]bool{}
+		now := map[int]time.Time{}
 		for _, pid := range children(os.Getpid()) {
 			if procfs.State(pid) != 'Z' {
 				continue
 			}
-			if !last[pid] {
-				now[pid] = true // give its own Wait a whole interval
+			first, ok := last[pid]
+			if !ok {
+				first = time.Now()
+			}
+			if time.Since(first) < age {
+				now[pid] = first // give its own Wait time
 				continue
 			}
 			if reap(pid) {

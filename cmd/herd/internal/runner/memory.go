@@ -11,10 +11,14 @@ import (
 
 // treeRSS returns the resident memory, in bytes, of pid and every process
 // it started (its descendants, found through /proc's children files, so a
-// child in another process group or session counts too).
+// child in another process group or session counts too). Under a Guard,
+// pid is the guard and only what it started counts.
 func treeRSS(pid int) int64 {
 	var total int64
-	for _, p := range procfs.Tree(pid) {
+	for i, p := range procfs.Tree(pid) {
+		if i == 0 && Guard != nil {
+			continue // the instance's guard: herd's, not the app's
+		}
 		if st, err := procfs.ReadStat(p); err == nil {
 			total += st.RSS()
 		}

@@ -91,6 +91,13 @@ func (e *ExitedError) Error() string {
 	return fmt.Sprintf("app %s: %d instance(s) failed and were not restarted; last: %s", e.App, e.Failures, e.Last)
 }
 
+// Guard, when not nil, rewrites the command of every instance of a
+// Runner created afterwards, given the app's directory and kill timeout:
+// the herd command runs each instance under a guard process
+// (internal/guard) with it. Set it before New, and only in a program whose
+// binary can act as that guard.
+var Guard func(cmd []string, dir string, grace time.Duration) []string
+
 // Runner runs one app.App. Create it with New; Run runs it, and Reload,
 // Scale and Shutdown drive it meanwhile.
 type Runner struct {
@@ -229,6 +236,11 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		// the shared socket, as /proc shows.
 		cfg.ReadyProbe = r.probeAccepting
 	}
+	// Guard: each instance under a guard process (see Guard).
+	if Guard != nil {
+		cmd = Guard(cmd, a.Dir, a.KillTimeout)
+	}
+	// End guard.
 	cfg.Command = cmd
 	r.c = cluster.New(cfg, nil)
 	return r, nil
