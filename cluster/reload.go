@@ -16,9 +16,81 @@ var errSlotGone = errors.New("cluster: slot removed")
 // worker is started; only once it is ready is the old one drained. If the
 // new worker exits or is not ready within Config.ReadyTimeout, the reload
 // stops there with a *ReloadError and the old workers of that slot and of the
-// later ones are kept. SIGHUP calls Reload. Concurrent reloads run one after
-// the other. ctx bounds the whole reload.
+// later ones are kept. SIGHUP calls Reload.
+//
+// A Reload called while a reload runs queues exactly one more reload, which
+// starts when the running one ends (so it sees whatever changed meanwhile),
+// and waits for it; further calls while that one is queued join it. Both
+// cases are logged ("reload queued", "merged into the queued reload"), so a
+// burst of SIGHUPs gives two reloads, never one silently lost. ctx bounds
+// the reload this call runs, or only this call's wait for a queued one,
+// which then runs on (each of its steps bounded by Config.ReadyTimeout).
 func (c *Cluster) Reload(ctx context.Context) error {
+	c.reloadMu.Lock()
+	if c.reloadCur == nil {
+		r := &reloadRun{done: make(chan struct{})}
+		c.reloadCur = r
+		c.reloadMu.Unlock()
+		c.runReload(ctx, r)
+		return r.err
+	}
+	r, merged := c.reloadNext, true
+	if r == nil {
+		r, merged = &reloadRun{done: make(chan struct{})}, false
+		c.reloadNext = r
+	}
+	c.reloadMu.Unlock()
+	if merged {
+		c.log().Info("cluster: reload request merged into the queued reload")
+	} else {
+		c.log().Info("cluster: reload queued: a reload is in progress")
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// reloadRun is one reload that Reload calls wait for.
+type reloadRun struct {
+	done chan struct{} // closed when err is set
+	err  error
+}
+
+// runReload runs r, then the reload queued meanwhile, if any, on a
+// goroutine of its own.
+func (c *Cluster) runReload(ctx context.Context, r *reloadRun) {
+	r.err = c.reload(ctx)
+	c.reloadMu.Lock()
+	next := c.reloadNext
+	c.reloadCur, c.reloadNext = next, nil
+	c.reloadMu.Unlock()
+	close(r.done)
+	if next == nil {
+		return
+	}
+	// Added on the loop, so that Run waits for it.
+	err := c.do(func() {
+		c.bg.Add(1)
+		go func() {
+			defer c.bg.Done()
+			c.log().Info("cluster: starting the queued reload")
+			c.runReload(context.Background(), next)
+		}()
+	})
+	if err != nil {
+		c.reloadMu.Lock()
+		c.reloadCur = nil
+		c.reloadMu.Unlock()
+		next.err = err
+		close(next.done)
+	}
+}
+
+// reload replaces every slot's worker in turn.
+func (c *Cluster) reload(ctx context.Context) error {
 	c.replaceMu.Lock()
 	defer c.replaceMu.Unlock()
 	var idxs []int
