@@ -593,7 +593,27 @@ func (c *Cluster) stopWorker(w *wproc, reason string) {
 		w.reason = reason
 	}
 	c.publish()
-	w.killTimer = killer.Escalation{Signal: syscall.SIGTERM, Grace: c.cfg.ShutdownTimeout}.Start(w.p.Kill)
+	w.killTimer = killer.Escalation{Signal: syscall.SIGTERM, Grace: c.cfg.ShutdownTimeout}.Start(c.escalationSender(w))
+}
+
+// escalationSender returns what signals w when it is stopped; a SIGKILL it
+// delivers (the worker outlived Config.ShutdownTimeout) is logged as a
+// warning that names the worker, its pid and the timeout.
+func (c *Cluster) escalationSender(w *wproc) func(syscall.Signal) error {
+	p := w.p
+	return func(sig syscall.Signal) error {
+		if sig == syscall.SIGKILL {
+			select {
+			case <-p.Done():
+				return os.ErrProcessDone
+			default:
+			}
+			// Before the kill, so that the line precedes the exit it causes.
+			c.log().Warn("cluster: worker still running after the shutdown timeout; sending SIGKILL",
+				"worker", w.id, "slot", w.slot, "pid", w.pid, "timeout", c.cfg.ShutdownTimeout)
+		}
+		return p.Kill(sig)
+	}
 }
 
 // beginStop starts the graceful stop; fatal, if set, is Run's result.

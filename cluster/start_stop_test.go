@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -64,5 +66,49 @@ func TestStopWhileStarting(t *testing.T) {
 			}
 			t.Logf("stopped after %d of %d starts in %v", forks, n, time.Since(start).Round(time.Millisecond))
 		})
+	}
+}
+
+// A worker that outlives the shutdown timeout is killed with SIGKILL, and a
+// warning names it, its pid and the timeout.
+func TestSIGKILLAfterTimeoutIsLogged(t *testing.T) {
+	lw := newLogWatch(t)
+	rec := newRecorder()
+	c := New(Config{
+		Workers:         1,
+		// Ready (on the Node channel) once SIGTERM is ignored.
+		Command:         []string{"sh", "-c", `trap "" TERM; echo '"ready"' >&$NODE_CHANNEL_FD; while :; do sleep 1; done`},
+		NoSignals:       true,
+		ShutdownTimeout: 300 * time.Millisecond,
+		Logger:          lw.logger(),
+		OnEvent:         rec.add,
+	}, nil)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	evs := rec.wait(t, "the worker ready", 30*time.Second, func(evs []Event) bool {
+		return count(evs, func(e Event) bool { return e.Kind == EventReady }) == 1
+	})
+	pid := evs[0].PID
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, e := range rec.all() {
+		if e.Kind == EventExit && e.Status.Signal != syscall.SIGKILL {
+			t.Fatalf("exit %s, want killed by SIGKILL", e.Status)
+		}
+	}
+	want := "sending SIGKILL"
+	if lw.count(want) != 1 {
+		t.Fatalf("no log line with %q:\n%s", want, lw.String())
+	}
+	for _, attr := range []string{"worker=1", "slot=0", "pid=" + strconv.Itoa(pid), "timeout=300ms"} {
+		if !strings.Contains(lw.String(), attr) {
+			t.Errorf("the SIGKILL warning lacks %s:\n%s", attr, lw.String())
+		}
 	}
 }
