@@ -75,7 +75,7 @@ func TestSIGKILLAfterTimeoutIsLogged(t *testing.T) {
 	lw := newLogWatch(t)
 	rec := newRecorder()
 	c := New(Config{
-		Workers:         1,
+		Workers: 1,
 		// Ready (on the Node channel) once SIGTERM is ignored.
 		Command:         []string{"sh", "-c", `trap "" TERM; echo '"ready"' >&$NODE_CHANNEL_FD; while :; do sleep 1; done`},
 		NoSignals:       true,
