@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var errSlotGone = errors.New("cluster: slot removed")
@@ -183,7 +185,11 @@ func (c *Cluster) replace(ctx context.Context, idx int, reason string) error {
 		})
 		return &ReloadError{Slot: idx, Old: oldID, New: nw.id, Reason: fail}
 	}
-	return c.do(func() {
+	var (
+		prev *wproc
+		q    *quiescer
+	)
+	if err := c.do(func() {
 		s := c.slotAt(idx)
 		if c.stopping || s == nil || nw.exited {
 			if !nw.exited {
@@ -194,15 +200,52 @@ func (c *Cluster) replace(ctx context.Context, idx int, reason string) error {
 		if s.next == nw {
 			s.next = nil
 		}
-		prev := s.cur
+		prev = s.cur
 		s.cur = nw
 		if s.timer != nil {
 			s.timer.Stop()
 			s.timer = nil
 		}
-		if prev != nil {
-			c.stopWorker(prev, reason)
-			c.log().Info("cluster: worker replaced", "slot", idx, "old", prev.id, "old_pid", prev.pid, "new", nw.id, "new_pid", nw.pid, "reason", reason)
+		if prev == nil {
+			return
+		}
+		if c.quiesces(prev) {
+			ports, paths := c.listenerKeys()
+			q = &quiescer{pgid: prev.pid, ports: ports, paths: paths}
+			return
+		}
+		c.stopWorker(prev, reason)
+		c.log().Info("cluster: worker replaced", "slot", idx, "old", prev.id, "old_pid", prev.pid, "new", nw.id, "new_pid", nw.pid, "reason", reason)
+	}); err != nil || q == nil {
+		return err
+	}
+	start := time.Now()
+	ok, held, qerr := q.quiesce(c.cfg.QuiesceTimeout, c.stopC)
+	err = c.do(func() {
+		c.stopWorker(prev, reason)
+		if ok {
+			_ = unix.Kill(-q.pgid, unix.SIGCONT)
+		}
+		args := []any{"slot", idx, "old", prev.id, "old_pid", prev.pid, "new", nw.id, "new_pid", nw.pid, "reason", reason}
+		switch {
+		case ok:
+			c.log().Info("cluster: worker replaced", append(args, "quiesced_in", time.Since(start).Round(time.Millisecond))...)
+		case errors.Is(qerr, errNoInspect):
+			c.log().Warn("cluster: worker replaced without quiescing: "+qerr.Error(), args...)
+		case held > 0:
+			c.log().Warn("cluster: worker replaced while it still held connections (Config.QuiesceTimeout passed)", append(args, "connections", held, "timeout", c.cfg.QuiesceTimeout)...)
+		default:
+			c.log().Info("cluster: worker replaced", args...)
 		}
 	})
+	if err != nil && ok {
+		_ = unix.Kill(-q.pgid, unix.SIGCONT)
+	}
+	return err
+}
+
+// quiesces reports whether w, about to be drained while the cluster runs
+// on, is caught idle first (see quiesce.go). On the loop.
+func (c *Cluster) quiesces(w *wproc) bool {
+	return w.command && len(c.lns) > 0 && c.cfg.QuiesceTimeout >= 0 && !w.exited && !w.draining
 }

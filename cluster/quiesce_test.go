@@ -1,0 +1,188 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/herdrun/herd/internal/loadgen"
+	"github.com/herdrun/herd/internal/testutil"
+	"github.com/herdrun/herd/ipc"
+)
+
+// The servers below take the listener on fd 3, say "ready" on the Node
+// channel, answer every request after a delay (so that a worker is nearly
+// always in the middle of one) and die at once on SIGTERM, the default of
+// each runtime.
+
+// pyAbrupt is Python's http.server.
+const pyAbrupt = `import os, socket, time, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(0.02)
+        b = ("py %d" % os.getpid()).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(("", 0), H, bind_and_activate=False)
+srv.socket.close()
+srv.socket = socket.socket(fileno=3)
+os.write(int(os.environ["NODE_CHANNEL_FD"]), b'"ready"\n')
+srv.serve_forever()
+`
+
+// nodeAbrupt is Node's http server.
+const nodeAbrupt = `const http = require("http");
+const srv = http.createServer((req, res) => {
+  setTimeout(() => res.end("node " + process.pid), 20);
+});
+srv.listen({ fd: 3 }, () => process.send("ready"));
+`
+
+// runAbrupt is the same in Go, with net/http and no signal handling.
+func runAbrupt() int {
+	ln, err := netFileListener(os.NewFile(3, "listener"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "abrupt:", err)
+		return 3
+	}
+	conn, err := ipc.FromEnv(nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "abrupt:", err)
+		return 3
+	}
+	go http.Serve(ln, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		fmt.Fprintf(rw, "go %d", os.Getpid())
+	}))
+	_ = conn.Send(context.Background(), "ready")
+	select {}
+}
+
+// reloadsUnderLoad runs two workers of cmd, reloads them five times under
+// new-connection load and returns the load's result.
+func reloadsUnderLoad(t *testing.T, cmd []string, env []string, quiesce time.Duration) loadgen.Result {
+	t.Helper()
+	lw := newLogWatch(t)
+	c := New(Config{
+		Workers:         2,
+		Listen:          []Addr{{Address: "127.0.0.1:0"}},
+		Command:         cmd,
+		Env:             env,
+		NoSignals:       true,
+		QuiesceTimeout:  quiesce,
+		ShutdownTimeout: 10 * time.Second,
+		Logger:          lw.logger(),
+	}, nil)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-errc; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	select {
+	case <-c.Ready():
+	case err := <-errc:
+		errc <- err
+		t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("not ready after 60s")
+	}
+	addr := c.Addrs()[0].String()
+	var served countingObserver
+	stop := load(addr, loadgen.Options{Conns: 8, Observe: served.observe})
+	for i := range 5 {
+		// Each reload starts with requests in flight on every worker.
+		served.waitFor(t, served.n()+20)
+		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+		err := c.Reload(ctx)
+		cancel()
+		if err != nil {
+			stop()
+			t.Fatalf("reload %d: %v", i+1, err)
+		}
+	}
+	served.waitFor(t, served.n()+20)
+	res := stop()
+	t.Logf("%s: 5 reloads under load: %d ok, %d failed %v; quiesced %d of 10, forced %d", cmd[0], res.OK, res.Failed, res.Errors,
+		lw.count("quiesced_in="), lw.count("still held connections"))
+	return res
+}
+
+// countingObserver counts finished requests, for waits on progress.
+type countingObserver struct {
+	rec recorder
+}
+
+func (o *countingObserver) observe(loadgen.Sample) { o.rec.add(Event{}) }
+func (o *countingObserver) n() int {
+	o.rec.mu.Lock()
+	defer o.rec.mu.Unlock()
+	return len(o.rec.evs)
+}
+
+func (o *countingObserver) waitFor(t *testing.T, n int) {
+	t.Helper()
+	if o.rec.wake == nil {
+		o.rec.mu.Lock()
+		if o.rec.wake == nil {
+			o.rec.wake = make(chan struct{})
+		}
+		o.rec.mu.Unlock()
+	}
+	o.rec.wait(t, fmt.Sprintf("%d requests", n), 60*time.Second, func(evs []Event) bool { return len(evs) >= n })
+}
+
+// A rolling reload of programs that die at once on SIGTERM loses no
+// request: each old worker is signalled only while stopped and holding no
+// connection. Without quiescing (QuiesceTimeout < 0) the same runs lose
+// requests that the old workers had accepted.
+func TestReloadAbruptProgramsLoseNothing(t *testing.T) {
+	dir := t.TempDir()
+	py := filepath.Join(dir, "server.py")
+	js := filepath.Join(dir, "server.js")
+	for f, src := range map[string]string{py: pyAbrupt, js: nodeAbrupt} {
+		if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name string
+		cmd  []string
+		env  []string
+	}{
+		{"python", []string{"python3", py}, nil},
+		{"go", []string{os.Args[0]}, []string{envAbrupt + "=1"}},
+		{"node", []string{"node", js}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "node" {
+				testutil.RequireNode(t)
+			}
+			if tc.name == "python" {
+				if _, err := exec.LookPath("python3"); err != nil {
+					t.Skip("python3 not in PATH; install python3 to run this test")
+				}
+			}
+			res := reloadsUnderLoad(t, tc.cmd, tc.env, 0)
+			if res.Failed != 0 || res.OK < 100 {
+				t.Fatalf("5 reloads under load: %d ok, %d failed: %v", res.OK, res.Failed, res.Errors)
+			}
+		})
+	}
+}
