@@ -87,6 +87,7 @@ type wproc struct {
 
 	// Owned by the loop.
 	isReady, draining, expected, killed, recycling, exited bool
+	quiesced                                               bool // its group is stopped, holding no connection (quiesce.go)
 	reason                                                 string
 	errMsg                                                 string
 	status                                                 ExitStatus

@@ -202,9 +202,18 @@ func (c *Cluster) scale(n int) error {
 			s.timer.Stop()
 		}
 		for _, w := range []*wproc{s.cur, s.next} {
-			if w != nil {
-				c.stopWorker(w, "scale down")
+			if w == nil {
+				continue
 			}
+			if q := c.quiescerFor(w); q != nil {
+				c.bg.Add(1)
+				go func() {
+					defer c.bg.Done()
+					_ = c.quiesceAndStop(q, w, "scale down", "cluster: worker scaled down", "slot", s.idx, "worker", w.id, "pid", w.pid)
+				}()
+				continue
+			}
+			c.stopWorker(w, "scale down")
 		}
 	}
 	return nil
@@ -602,6 +611,9 @@ func (c *Cluster) stopWorker(w *wproc, reason string) {
 func (c *Cluster) escalationSender(w *wproc) func(syscall.Signal) error {
 	p := w.p
 	return func(sig syscall.Signal) error {
+		if sig == syscall.SIGTERM && w.quiesced {
+			return signalStopped(w.pid, sig)
+		}
 		if sig == syscall.SIGKILL {
 			select {
 			case <-p.Done():

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -298,6 +299,43 @@ func (q *quiescer) inUse(fd int, ino uint64, now time.Time) bool {
 		return true
 	}
 	return now.Sub(seen.since) < quiesceIdle
+}
+
+// signalStopped sends sig to the main thread of every process of the
+// stopped group pgid (to the process, if its main thread blocks sig), so
+// that on SIGCONT the thread that takes a connection in an event loop runs
+// the signal's handler before anything else: a program whose handler
+// exits (Node's default one, which re-raises) then takes no connection in
+// between. A process-directed signal could be taken by another thread
+// while the main thread goes back to its loop.
+func signalStopped(pgid int, sig syscall.Signal) error {
+	pids := groupMembers(pgid)
+	if len(pids) == 0 {
+		return os.ErrProcessDone
+	}
+	for _, pid := range pids {
+		if blocks(pid, sig) {
+			_ = unix.Kill(pid, sig)
+		} else {
+			_ = unix.Tgkill(pid, pid, sig)
+		}
+	}
+	return nil
+}
+
+// blocks reports whether pid's main thread blocks sig (or it cannot tell).
+func blocks(pid int, sig syscall.Signal) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "SigBlk:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err != nil || mask&(1<<(uint(sig)-1)) != 0
+		}
+	}
+	return true
 }
 
 // groupMembers returns pgid's leader and its descendants that are still in

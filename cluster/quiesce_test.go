@@ -179,10 +179,84 @@ func TestReloadAbruptProgramsLoseNothing(t *testing.T) {
 					t.Skip("python3 not in PATH; install python3 to run this test")
 				}
 			}
-			res := reloadsUnderLoad(t, tc.cmd, tc.env, 0)
+			// HERD_TEST_NO_QUIESCE=1 measures the loss without it.
+			quiesce, off := time.Duration(0), os.Getenv("HERD_TEST_NO_QUIESCE") != ""
+			if off {
+				quiesce = -1
+			}
+			res := reloadsUnderLoad(t, tc.cmd, tc.env, quiesce)
+			if off {
+				t.Skipf("without quiescing: %d ok, %d failed", res.OK, res.Failed)
+			}
 			if res.Failed != 0 || res.OK < 100 {
 				t.Fatalf("5 reloads under load: %d ok, %d failed: %v", res.OK, res.Failed, res.Errors)
 			}
 		})
+	}
+}
+
+// Scaling down quiesces the surplus Command workers too: five rounds of
+// 3 -> 1 -> 3 workers of a Go program that dies at once on SIGTERM, under
+// load, lose no request.
+func TestScaleDownAbruptLosesNothing(t *testing.T) {
+	quiesce, off := time.Duration(0), os.Getenv("HERD_TEST_NO_QUIESCE") != ""
+	if off {
+		quiesce = -1
+	}
+	lw := newLogWatch(t)
+	rec := newRecorder()
+	c := New(Config{
+		Workers:        3,
+		Listen:         []Addr{{Address: "127.0.0.1:0"}},
+		Command:        []string{os.Args[0]},
+		Env:            []string{envAbrupt + "=1"},
+		NoSignals:      true,
+		QuiesceTimeout: quiesce,
+		Logger:         lw.logger(),
+		OnEvent:        rec.add,
+	}, nil)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-errc; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	select {
+	case <-c.Ready():
+	case err := <-errc:
+		errc <- err
+		t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("not ready after 60s")
+	}
+	var served countingObserver
+	stop := load(c.Addrs()[0].String(), loadgen.Options{Conns: 8, Observe: served.observe})
+	exits := func(evs []Event) int { return count(evs, func(e Event) bool { return e.Kind == EventExit }) }
+	readies := func(evs []Event) int { return count(evs, func(e Event) bool { return e.Kind == EventReady }) }
+	for i := 1; i <= 5; i++ {
+		served.waitFor(t, served.n()+20)
+		if err := c.Scale(1); err != nil {
+			t.Fatal(err)
+		}
+		rec.wait(t, "two workers gone", 60*time.Second, func(evs []Event) bool { return exits(evs) == 2*i })
+		if err := c.Scale(3); err != nil {
+			t.Fatal(err)
+		}
+		rec.wait(t, "three workers ready", 60*time.Second, func(evs []Event) bool { return readies(evs) == 3+2*i })
+	}
+	served.waitFor(t, served.n()+20)
+	res := stop()
+	t.Logf("5 rounds of 3 -> 1 -> 3 workers under load: %d ok, %d failed %v; quiesced %d of 10", res.OK, res.Failed, res.Errors, lw.count("quiesced_in="))
+	if off {
+		t.Skipf("without quiescing: %d ok, %d failed", res.OK, res.Failed)
+	}
+	if res.Failed != 0 || res.OK < 100 {
+		t.Fatalf("%d ok, %d failed: %v", res.OK, res.Failed, res.Errors)
 	}
 }

@@ -209,9 +209,7 @@ func (c *Cluster) replace(ctx context.Context, idx int, reason string) error {
 		if prev == nil {
 			return
 		}
-		if c.quiesces(prev) {
-			ports, paths := c.listenerKeys()
-			q = &quiescer{pgid: prev.pid, ports: ports, paths: paths}
+		if q = c.quiescerFor(prev); q != nil {
 			return
 		}
 		c.stopWorker(prev, reason)
@@ -219,33 +217,49 @@ func (c *Cluster) replace(ctx context.Context, idx int, reason string) error {
 	}); err != nil || q == nil {
 		return err
 	}
+	return c.quiesceAndStop(q, prev, reason, "cluster: worker replaced",
+		"slot", idx, "old", prev.id, "old_pid", prev.pid, "new", nw.id, "new_pid", nw.pid, "reason", reason)
+}
+
+// quiescerFor returns how to quiesce w, about to be drained while the
+// cluster runs on, or nil if it is signalled at once: Go workers (they
+// drain by themselves) and workers without a shared socket (under
+// PolicyReusePort a stopped worker's own queue would only grow). On the
+// loop.
+func (c *Cluster) quiescerFor(w *wproc) *quiescer {
+	if !w.command || len(c.lns) == 0 || c.cfg.Policy != PolicyShared || c.cfg.QuiesceTimeout < 0 || w.exited || w.draining {
+		return nil
+	}
+	ports, paths := c.listenerKeys()
+	return &quiescer{pgid: w.pid, ports: ports, paths: paths}
+}
+
+// quiesceAndStop quiesces w (see quiesce.go) and then drains it, logging
+// msg with args and how it went. Off the loop; it returns once w has been
+// signalled.
+func (c *Cluster) quiesceAndStop(q *quiescer, w *wproc, reason, msg string, args ...any) error {
 	start := time.Now()
 	ok, held, qerr := q.quiesce(c.cfg.QuiesceTimeout, c.stopC)
-	err = c.do(func() {
-		c.stopWorker(prev, reason)
+	err := c.do(func() {
+		w.quiesced = ok
+		c.stopWorker(w, reason)
+		w.quiesced = false
 		if ok {
 			_ = unix.Kill(-q.pgid, unix.SIGCONT)
 		}
-		args := []any{"slot", idx, "old", prev.id, "old_pid", prev.pid, "new", nw.id, "new_pid", nw.pid, "reason", reason}
 		switch {
 		case ok:
-			c.log().Info("cluster: worker replaced", append(args, "quiesced_in", time.Since(start).Round(time.Millisecond))...)
+			c.log().Info(msg, append(args, "quiesced_in", time.Since(start).Round(time.Millisecond))...)
 		case errors.Is(qerr, errNoInspect):
-			c.log().Warn("cluster: worker replaced without quiescing: "+qerr.Error(), args...)
+			c.log().Warn(msg+" without quiescing: "+qerr.Error(), args...)
 		case held > 0:
-			c.log().Warn("cluster: worker replaced while it still held connections (Config.QuiesceTimeout passed)", append(args, "connections", held, "timeout", c.cfg.QuiesceTimeout)...)
+			c.log().Warn(msg+" while it still held connections (Config.QuiesceTimeout passed)", append(args, "connections", held, "timeout", c.cfg.QuiesceTimeout)...)
 		default:
-			c.log().Info("cluster: worker replaced", args...)
+			c.log().Info(msg, args...)
 		}
 	})
 	if err != nil && ok {
 		_ = unix.Kill(-q.pgid, unix.SIGCONT)
 	}
 	return err
-}
-
-// quiesces reports whether w, about to be drained while the cluster runs
-// on, is caught idle first (see quiesce.go). On the loop.
-func (c *Cluster) quiesces(w *wproc) bool {
-	return w.command && len(c.lns) > 0 && c.cfg.QuiesceTimeout >= 0 && !w.exited && !w.draining
 }
