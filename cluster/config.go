@@ -191,17 +191,18 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	// QuiesceTimeout bounds how long the primary tries to catch a Command
-	// worker it replaces (reload, recycling) holding no connection before
-	// it signals it: the worker's process group is stopped (SIGSTOP), its
-	// sockets are looked at, and it gets SIGTERM while still stopped only
-	// if none is a connection accepted on the cluster's listeners and still
-	// in use; otherwise it is resumed and tried again a few milliseconds
-	// later. A stopped worker accepts nothing, so even a program that dies
-	// at once on SIGTERM loses no connection. Once QuiesceTimeout has
-	// passed the worker is signalled anyway, with a warning. 0 means 5s;
-	// negative signals at once, as Go workers always are (they drain by
-	// themselves). Needs Linux 5.6 (pidfd_getfd); on an older kernel the
-	// worker is signalled at once, with a warning.
+	// worker it replaces (reload, recycling) or removes (scale-down) under
+	// PolicyShared holding no connection before it signals it. The
+	// worker's process group is stopped (SIGSTOP) and its sockets are
+	// looked at; if none is a connection accepted on the cluster's
+	// listeners and still in use, it gets SIGTERM while still stopped, then
+	// SIGCONT; otherwise it is resumed, and stopped again once the
+	// connections it held are answered. A stopped worker accepts nothing,
+	// so even a program that dies at once on SIGTERM loses no connection.
+	// Once QuiesceTimeout has passed the worker is signalled anyway, with a
+	// warning. 0 means 5s; negative signals at once, as Go workers always
+	// are (they drain by themselves). Needs Linux 5.6 (pidfd_getfd); on an
+	// older kernel the worker is signalled at once, with a warning.
 	QuiesceTimeout time.Duration
 
 	// HeartbeatInterval is how often a Go worker reports that it is alive

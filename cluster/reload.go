@@ -18,7 +18,9 @@ var errSlotGone = errors.New("cluster: slot removed")
 // worker is started; only once it is ready is the old one drained. If the
 // new worker exits or is not ready within Config.ReadyTimeout, the reload
 // stops there with a *ReloadError and the old workers of that slot and of the
-// later ones are kept. SIGHUP calls Reload.
+// later ones are kept. SIGHUP calls Reload. An old Command worker is
+// quiesced before it is signalled (see Config.QuiesceTimeout), so that even
+// a program that dies at once on SIGTERM loses no connection.
 //
 // A Reload called while a reload runs queues exactly one more reload, which
 // starts when the running one ends (so it sees whatever changed meanwhile),
