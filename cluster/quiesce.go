@@ -33,14 +33,19 @@ import (
 //
 // A connection counts as held while it is in use: a request is unread or
 // not yet answered (nothing sent yet, or data received after the last data
-// sent). An answered keep-alive connection that has not changed for
-// quiesceIdle is left to the client's retry, as every graceful server
-// does. Processes of the worker that left its process group (setsid
+// sent). An answered keep-alive connection that carried no data for
+// quiesceIdle, or one that never carried any for quiesceUnused, is left to
+// the client's retry, as every graceful server does. Processes of the worker that left its process group (setsid
 // daemons) are not stopped nor looked at.
 
-// quiesceIdle is how long an answered keep-alive connection must stay
-// unchanged before it no longer holds back a worker's signal.
-const quiesceIdle = 250 * time.Millisecond
+// quiesceIdle is how long an answered connection (keep-alive) must have
+// carried no data before it no longer holds back a worker's signal, and
+// quiesceUnused the same for a connection on which nothing was ever sent or
+// received (one a client opened ahead of use).
+const (
+	quiesceIdle   = 250 * time.Millisecond
+	quiesceUnused = time.Second
+)
 
 // errNoInspect says the kernel cannot show another process's sockets
 // (pidfd_getfd needs Linux 5.6 and the right to ptrace the worker).
@@ -51,14 +56,6 @@ type quiescer struct {
 	pgid  int
 	ports map[int]bool    // TCP ports of the cluster's listeners
 	paths map[string]bool // their unix socket paths
-	idle  map[uint64]connSeen
-}
-
-// connSeen is an answered connection as last seen.
-type connSeen struct {
-	since      time.Time
-	segsOut    uint32
-	bytesRecvd uint64
 }
 
 // listenerKeys returns the ports and paths of the cluster's listeners. On
@@ -82,7 +79,6 @@ func (c *Cluster) listenerKeys() (map[int]bool, map[string]bool) {
 // has passed or the group is gone.
 func (q *quiescer) quiesce(limit time.Duration, stop <-chan struct{}) (ok bool, held int, err error) {
 	deadline := time.Now().Add(limit)
-	q.idle = map[uint64]connSeen{}
 	for {
 		if err := unix.Kill(-q.pgid, unix.SIGSTOP); err != nil {
 			return false, 0, err
@@ -191,10 +187,9 @@ func (q *quiescer) check() ([]int, error) {
 		}
 	}
 	var busy []int
-	now := time.Now()
 	for _, pid := range pids {
 		var err error
-		if busy, err = q.held(pid, now, busy); err != nil {
+		if busy, err = q.held(pid, busy); err != nil {
 			closeAll(busy)
 			return nil, err
 		}
@@ -207,7 +202,7 @@ var errNotStopped = errors.New("the worker did not stop (SIGSTOP) within 2s")
 
 // held appends to busy duplicates of the connections in use among pid's
 // descriptors.
-func (q *quiescer) held(pid int, now time.Time, busy []int) ([]int, error) {
+func (q *quiescer) held(pid int, busy []int) ([]int, error) {
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -224,7 +219,6 @@ func (q *quiescer) held(pid int, now time.Time, busy []int) ([]int, error) {
 		if err != nil || !strings.HasPrefix(link, "socket:[") {
 			continue
 		}
-		ino, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]"), 10, 64)
 		fd, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
@@ -244,7 +238,7 @@ func (q *quiescer) held(pid int, now time.Time, busy []int) ([]int, error) {
 			}
 			return busy, fmt.Errorf("%w: pidfd_getfd: %v", errNoInspect, err)
 		}
-		if q.inUse(sfd, ino, now) {
+		if inUse(sfd, q.ports, q.paths) {
 			busy = append(busy, sfd)
 		} else {
 			unix.Close(sfd)
@@ -255,7 +249,7 @@ func (q *quiescer) held(pid int, now time.Time, busy []int) ([]int, error) {
 
 // inUse reports whether fd is a connection accepted on one of the
 // listeners that is in use (see the comment at the top).
-func (q *quiescer) inUse(fd int, ino uint64, now time.Time) bool {
+func inUse(fd int, ports map[int]bool, paths map[string]bool) bool {
 	if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || v != 0 {
 		return false // a listener, or not a socket we understand
 	}
@@ -268,15 +262,15 @@ func (q *quiescer) inUse(fd int, ino uint64, now time.Time) bool {
 	}
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
-		if !q.ports[a.Port] {
+		if !ports[a.Port] {
 			return false
 		}
 	case *unix.SockaddrInet6:
-		if !q.ports[a.Port] {
+		if !ports[a.Port] {
 			return false
 		}
 	case *unix.SockaddrUnix:
-		return q.paths[a.Name] // no TCP_INFO: in use while held
+		return paths[a.Name] // no TCP_INFO: in use while held
 	default:
 		return false
 	}
@@ -287,18 +281,17 @@ func (q *quiescer) inUse(fd int, ino uint64, now time.Time) bool {
 	if err != nil {
 		return true
 	}
-	// Nothing sent yet, or data received since the last data sent (both
-	// are "milliseconds ago"): a request is being served.
-	if ti.Data_segs_out == 0 || ti.Last_data_recv < ti.Last_data_sent {
-		delete(q.idle, ino)
-		return true
+	// Last_data_recv and Last_data_sent are milliseconds ago (the first
+	// counts from the handshake until data comes).
+	if ti.Data_segs_out == 0 {
+		// Nothing sent: a request not answered yet, unless nothing came
+		// either for a while (a connection opened ahead of use).
+		return ti.Bytes_received > 0 || time.Duration(ti.Last_data_recv)*time.Millisecond < quiesceUnused
 	}
-	seen, ok := q.idle[ino]
-	if !ok || seen.segsOut != ti.Data_segs_out || seen.bytesRecvd != ti.Bytes_received {
-		q.idle[ino] = connSeen{since: now, segsOut: ti.Data_segs_out, bytesRecvd: ti.Bytes_received}
-		return true
+	if ti.Last_data_recv < ti.Last_data_sent {
+		return true // data received since the last data sent: a request
 	}
-	return now.Sub(seen.since) < quiesceIdle
+	return time.Duration(ti.Last_data_sent)*time.Millisecond < quiesceIdle
 }
 
 // signalStopped sends sig to the main thread of every process of the

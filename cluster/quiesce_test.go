@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -259,4 +261,81 @@ func TestScaleDownAbruptLosesNothing(t *testing.T) {
 	if res.Failed != 0 || res.OK < 100 {
 		t.Fatalf("%d ok, %d failed: %v", res.OK, res.Failed, res.Errors)
 	}
+}
+
+// Answered keep-alive connections left open by their client, and
+// connections opened ahead of use, do not hold a worker's quiescing until
+// the timeout: once they have carried no data for quiesceIdle (or
+// quiesceUnused), the worker is signalled.
+func TestQuiesceIdleKeepAlive(t *testing.T) {
+	lw := newLogWatch(t)
+	c := New(Config{
+		Workers:        2,
+		Listen:         []Addr{{Address: "127.0.0.1:0"}},
+		Command:        []string{os.Args[0]},
+		Env:            []string{envAbrupt + "=1"},
+		NoSignals:      true,
+		QuiesceTimeout: time.Minute,
+		Logger:         lw.logger(),
+	}, nil)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-errc; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	select {
+	case <-c.Ready():
+	case err := <-errc:
+		errc <- err
+		t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("not ready after 60s")
+	}
+	// Keep-alive connections to both workers (a few, as the kernel picks
+	// the worker), answered and left open.
+	tr := &http.Transport{MaxIdleConnsPerHost: 8}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	url := "http://" + c.Addrs()[0].String() + "/"
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			resp, err := client.Get(url)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// And connections opened ahead of use, on which nothing is sent.
+	for range 4 {
+		conn, err := net.Dial("tcp", c.Addrs()[0].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := lw.count("quiesced_in="); n != 2 {
+		t.Fatalf("%d of 2 workers quiesced:\n%s", n, lw.String())
+	}
+	t.Logf("reload with idle keep-alive connections open took %v", time.Since(start).Round(time.Millisecond))
 }
