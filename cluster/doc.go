@@ -111,7 +111,10 @@
 // thread, which runs it first on SIGCONT. Five reloads of two workers under
 // new-connection load lost 10 of 3,297 requests for Python's http.server,
 // 38 of 490 for Go's net/http and 32 of 2,959 for Node's http without it,
-// and none with it. Workers get SIGKILL from the kernel when the
+// and none with it. One gap is left: a Go program that does not handle
+// SIGTERM dies from its runtime's handler, and another of its threads can
+// accept once more in between when the queue is busy (rare; see
+// quiesce.go). Workers get SIGKILL from the kernel when the
 // primary dies, even by SIGKILL, and their context ends when its channel
 // closes.
 //

@@ -31,6 +31,20 @@ import (
 // and the check is tried again a few milliseconds later, until
 // Config.QuiesceTimeout; then the worker is signalled anyway.
 //
+// The SIGTERM goes to the main thread of each process (signalStopped), so
+// that on SIGCONT that thread runs the handler before anything else. A
+// program that dies by the signal's default action (Python) dies without
+// running another instruction; Node's default handler runs on the main
+// thread, which is also the only one that accepts, and exits. A Go program
+// without signal handling is the one case left open: its runtime catches
+// SIGTERM, and between SIGCONT and the exit another of its threads may
+// accept one more connection from a busy queue (measured: 0 to 5 lost
+// requests in 10 scale-downs with one worker left under load, against 26
+// without quiescing; 0 in five runs of 5 reloads with two workers left).
+// Sending the signal to every thread would close that gap but would hand a
+// program that handles SIGTERM several of them, which many take as "stop
+// now".
+//
 // A connection counts as held while it is in use: a request is unread or
 // not yet answered (nothing sent yet, or data received after the last data
 // sent). An answered keep-alive connection that carried no data for
