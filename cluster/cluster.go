@@ -35,9 +35,12 @@ type Cluster struct {
 	stopC    chan struct{}  // closed when shutdown begins
 	bg       sync.WaitGroup // goroutines Run waits for before returning
 
-	replaceMu sync.Mutex // one replacement (reload step, recycling) at a time
-	rr        atomic.Uint64
-	live      atomic.Pointer[[]*wproc] // ready, not draining: dispatch targets
+	replaceMu  sync.Mutex // one replacement (reload step, recycling) at a time
+	reloadMu   sync.Mutex
+	reloadCur  *reloadRun // the reload running, if any
+	reloadNext *reloadRun // the one queued behind it, if any
+	rr         atomic.Uint64
+	live       atomic.Pointer[[]*wproc] // ready, not draining: dispatch targets
 
 	// Owned by the loop goroutine.
 	lns      []*shared
@@ -84,6 +87,7 @@ type wproc struct {
 
 	// Owned by the loop.
 	isReady, draining, expected, killed, recycling, exited bool
+	quiesced                                               bool // its group is stopped, holding no connection (quiesce.go)
 	reason                                                 string
 	errMsg                                                 string
 	status                                                 ExitStatus

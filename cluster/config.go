@@ -190,6 +190,21 @@ type Config struct {
 	// reloaded or recycled) has between SIGTERM and SIGKILL. 0 means 30s.
 	ShutdownTimeout time.Duration
 
+	// QuiesceTimeout bounds how long the primary tries to catch a Command
+	// worker it replaces (reload, recycling) or removes (scale-down) under
+	// PolicyShared holding no connection before it signals it. The
+	// worker's process group is stopped (SIGSTOP) and its sockets are
+	// looked at; if none is a connection accepted on the cluster's
+	// listeners and still in use, it gets SIGTERM while still stopped, then
+	// SIGCONT; otherwise it is resumed, and stopped again once the
+	// connections it held are answered. A stopped worker accepts nothing,
+	// so even a program that dies at once on SIGTERM loses no connection.
+	// Once QuiesceTimeout has passed the worker is signalled anyway, with a
+	// warning. 0 means 5s; negative signals at once, as Go workers always
+	// are (they drain by themselves). Needs Linux 5.6 (pidfd_getfd); on an
+	// older kernel the worker is signalled at once, with a warning.
+	QuiesceTimeout time.Duration
+
 	// HeartbeatInterval is how often a Go worker reports that it is alive
 	// over the channel (never a file). 0 means 1s; negative disables
 	// heartbeats and their timeout.
@@ -265,6 +280,7 @@ type Config struct {
 const (
 	DefaultReadyTimeout      = 30 * time.Second
 	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultQuiesceTimeout    = 5 * time.Second
 	DefaultHeartbeatInterval = time.Second
 	DefaultHeartbeatTimeout  = 10 * time.Second
 	DefaultMinUptime         = time.Second
@@ -281,6 +297,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.QuiesceTimeout == 0 {
+		c.QuiesceTimeout = DefaultQuiesceTimeout
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = DefaultHeartbeatInterval

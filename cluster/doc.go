@@ -95,7 +95,26 @@
 // Config.ManualReady. Workers send a heartbeat over the channel (never a
 // file); one that stays silent past Config.HeartbeatTimeout is killed and
 // replaced. Config.MaxLifetime and Config.MaxRequests recycle workers the same
-// way as a reload, with jitter. Workers get SIGKILL from the kernel when the
+// way as a reload, with jitter. A Reload or SIGHUP that comes while a reload
+// runs queues exactly one more, which later ones join; the log says so.
+//
+// A Go worker of this package drains by itself, but a Command program may
+// die at once on SIGTERM (Python's and Node's default, a Go program that
+// does not handle it), losing the connections it has accepted and not yet
+// answered. So before the primary signals a Command worker it replaces, it
+// quiesces it: it stops the worker's process group (SIGSTOP: a stopped
+// process takes no connection from the shared queue, the other workers do),
+// looks at its sockets (pidfd_getfd, Linux 5.6), and signals it, still
+// stopped, only when it holds no connection in use; otherwise it resumes it,
+// waits until the connections it holds are answered, and tries again, for
+// up to Config.QuiesceTimeout. The signal goes to each process's main
+// thread, which runs it first on SIGCONT. Five reloads of two workers under
+// new-connection load lost 10 of 3,297 requests for Python's http.server,
+// 38 of 490 for Go's net/http and 32 of 2,959 for Node's http without it,
+// and none with it. One gap is left: a Go program that does not handle
+// SIGTERM dies from its runtime's handler, and another of its threads can
+// accept once more in between when the queue is busy (rare; see
+// quiesce.go). Workers get SIGKILL from the kernel when the
 // primary dies, even by SIGKILL, and their context ends when its channel
 // closes.
 //

@@ -29,11 +29,15 @@ const (
 	envScenario  = "HERD_TEST_SCENARIO"
 	envPrimary   = "HERD_TEST_PRIMARY"
 	envActivated = "HERD_TEST_ACTIVATED"
+	envAbrupt    = "HERD_TEST_ABRUPT"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envActivated) != "" {
 		os.Exit(runActivated())
+	}
+	if os.Getenv(envAbrupt) != "" {
+		os.Exit(runAbrupt())
 	}
 	if name := os.Getenv(envScenario); name != "" {
 		os.Exit(runScenario(name))

@@ -69,8 +69,14 @@ func (c *Cluster) runPrimary(ctx context.Context) (err error) {
 	// Workers ready at once (ReadyOnStart) must not make the cluster
 	// booted before every initial slot exists.
 	c.starting = true
+	ctxDone := ctx.Done()
+	// A stop request is seen between two starts, so a large Workers count
+	// cannot hold off SIGTERM, SIGINT or ctx; other signals wait for the
+	// loop below.
+	var deferred []os.Signal
 	for range c.cfg.Workers {
 		c.addSlot()
+		deferred = c.pollStop(sigc, &ctxDone, deferred)
 		if c.stopping {
 			break
 		}
@@ -79,7 +85,9 @@ func (c *Cluster) runPrimary(ctx context.Context) (err error) {
 	if !c.stopping {
 		c.checkBooted()
 	}
-	ctxDone := ctx.Done()
+	for _, sig := range deferred {
+		c.onSignal(sig.(syscall.Signal))
+	}
 	for !c.stopping || len(c.workers) > 0 {
 		select {
 		case f := <-c.reqs:
@@ -102,6 +110,31 @@ func (c *Cluster) runPrimary(ctx context.Context) (err error) {
 	}
 	c.bg.Wait()
 	return c.fatal
+}
+
+// pollStop handles, without waiting, what arrived while the initial workers
+// were being started: SIGTERM, SIGINT or the end of ctx begins the stop at
+// once; other signals are returned, appended to deferred, to be handled once
+// the start is over.
+func (c *Cluster) pollStop(sigc <-chan os.Signal, ctxDone *<-chan struct{}, deferred []os.Signal) []os.Signal {
+	for !c.stopping {
+		select {
+		case sig := <-sigc:
+			if sig != syscall.SIGTERM && sig != syscall.SIGINT {
+				deferred = append(deferred, sig)
+				continue
+			}
+			c.log().Info("cluster: " + unix.SignalName(sig.(syscall.Signal)) + " while starting the workers: not starting the rest")
+			c.onSignal(sig.(syscall.Signal))
+		case <-*ctxDone:
+			*ctxDone = nil
+			c.log().Info("cluster: context done while starting the workers: not starting the rest")
+			c.beginStop(nil, "context done")
+		default:
+			return deferred
+		}
+	}
+	return deferred
 }
 
 // addShared records a listener; under PolicyDispatch it starts accepting.
@@ -169,9 +202,18 @@ func (c *Cluster) scale(n int) error {
 			s.timer.Stop()
 		}
 		for _, w := range []*wproc{s.cur, s.next} {
-			if w != nil {
-				c.stopWorker(w, "scale down")
+			if w == nil {
+				continue
 			}
+			if q := c.quiescerFor(w); q != nil {
+				c.bg.Add(1)
+				go func() {
+					defer c.bg.Done()
+					_ = c.quiesceAndStop(q, w, "scale down", "cluster: worker scaled down", "slot", s.idx, "worker", w.id, "pid", w.pid)
+				}()
+				continue
+			}
+			c.stopWorker(w, "scale down")
 		}
 	}
 	return nil
@@ -560,7 +602,30 @@ func (c *Cluster) stopWorker(w *wproc, reason string) {
 		w.reason = reason
 	}
 	c.publish()
-	w.killTimer = killer.Escalation{Signal: syscall.SIGTERM, Grace: c.cfg.ShutdownTimeout}.Start(w.p.Kill)
+	w.killTimer = killer.Escalation{Signal: syscall.SIGTERM, Grace: c.cfg.ShutdownTimeout}.Start(c.escalationSender(w))
+}
+
+// escalationSender returns what signals w when it is stopped; a SIGKILL it
+// delivers (the worker outlived Config.ShutdownTimeout) is logged as a
+// warning that names the worker, its pid and the timeout.
+func (c *Cluster) escalationSender(w *wproc) func(syscall.Signal) error {
+	p := w.p
+	return func(sig syscall.Signal) error {
+		if sig == syscall.SIGTERM && w.quiesced {
+			return signalStopped(w.pid, sig)
+		}
+		if sig == syscall.SIGKILL {
+			select {
+			case <-p.Done():
+				return os.ErrProcessDone
+			default:
+			}
+			// Before the kill, so that the line precedes the exit it causes.
+			c.log().Warn("cluster: worker still running after the shutdown timeout; sending SIGKILL",
+				"worker", w.id, "slot", w.slot, "pid", w.pid, "timeout", c.cfg.ShutdownTimeout)
+		}
+		return p.Kill(sig)
+	}
 }
 
 // beginStop starts the graceful stop; fatal, if set, is Run's result.
