@@ -7,62 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herdrun/herd/internal/testutil"
 )
-
-// stamp matches the timestamp that starts a plain-text line of an app file.
-var stamp = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) `)
-
-// readLines returns the lines of file p.
-func readLines(t *testing.T, p string) []string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.TrimSuffix(string(b), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
-// unstamped returns the lines of p without their timestamps, failing the
-// test for a line without one.
-func unstamped(t *testing.T, p string) []string {
-	t.Helper()
-	var out []string
-	for _, l := range readLines(t, p) {
-		loc := stamp.FindStringIndex(l)
-		if loc == nil {
-			t.Errorf("%s: line without timestamp: %q", filepath.Base(p), l)
-			continue
-		}
-		out = append(out, l[loc[1]:])
-	}
-	return out
-}
-
-// fdsOn counts this process's open descriptors on path p.
-func fdsOn(t *testing.T, p string) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && target == p {
-			n++
-		}
-	}
-	return n
-}
 
 // writeLines writes lines "line 000\n" ... (9 bytes each) to w.
 func writeLines(t *testing.T, w *RotatingFile, from, to int) {
@@ -111,7 +63,7 @@ func TestRotateKeepsExactlyN(t *testing.T) {
 	// The newest 8 lines, in order, oldest in app.log.3.
 	var all []string
 	for _, name := range []string{p + ".3", p + ".2", p + ".1", p} {
-		all = append(all, readLines(t, name)...)
+		all = append(all, testutil.ReadLines(t, name)...)
 	}
 	var want []string
 	for i := 12; i < 20; i++ {
@@ -139,7 +91,7 @@ func TestRotateKeepNone(t *testing.T) {
 	if got := rotatedFiles(p); len(got) != 0 {
 		t.Errorf("rotated files %v with Keep -1", got)
 	}
-	if got := readLines(t, p); !reflect.DeepEqual(got, []string{"line 006"}) {
+	if got := testutil.ReadLines(t, p); !reflect.DeepEqual(got, []string{"line 006"}) {
 		t.Errorf("app.log = %q", got)
 	}
 }
@@ -195,7 +147,7 @@ func TestRotateMaxAge(t *testing.T) {
 	if got := rotatedFiles(p); !reflect.DeepEqual(got, []int{1}) {
 		t.Fatalf("after rotation: rotated files %v, want [1]", got)
 	}
-	if got := readLines(t, p+".1"); !reflect.DeepEqual(got, []string{"line 000"}) {
+	if got := testutil.ReadLines(t, p+".1"); !reflect.DeepEqual(got, []string{"line 000"}) {
 		t.Errorf("app.log.1 = %q", got)
 	}
 	// Without MaxAge, age does not matter.
@@ -254,11 +206,11 @@ func TestAppFilesReleaseKeepsSharedOpen(t *testing.T) {
 	}
 	a.Release()
 	b.Writer("b", 0, StreamStdout, nil).Write([]byte("still open\n"))
-	if got := unstamped(t, p); !reflect.DeepEqual(got, []string{"b[0] | still open"}) {
+	if got := testutil.Unstamped(t, p); !reflect.DeepEqual(got, []string{"b[0] | still open"}) {
 		t.Errorf("x.log = %q after the other app released it", got)
 	}
 	b.Release()
-	if n := fdsOn(t, p); n != 0 {
+	if n := testutil.FDsOn(t, p); n != 0 {
 		t.Errorf("%d descriptors open after the last release", n)
 	}
 	if len(logs.files.files) != 0 {

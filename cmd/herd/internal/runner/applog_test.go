@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,55 +17,6 @@ import (
 	"github.com/herdrun/herd/cmd/herd/internal/logsink"
 	"github.com/herdrun/herd/internal/testutil"
 )
-
-// stamp matches the timestamp that starts a plain-text line of an app file.
-var stamp = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) `)
-
-// readLines returns the lines of file p.
-func readLines(t *testing.T, p string) []string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.TrimSuffix(string(b), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
-// unstamped returns the lines of p without their timestamps, failing the
-// test for a line without one.
-func unstamped(t *testing.T, p string) []string {
-	t.Helper()
-	var out []string
-	for _, l := range readLines(t, p) {
-		loc := stamp.FindStringIndex(l)
-		if loc == nil {
-			t.Errorf("%s: line without timestamp: %q", filepath.Base(p), l)
-			continue
-		}
-		out = append(out, l[loc[1]:])
-	}
-	return out
-}
-
-// fdsOn counts this process's open descriptors on path p.
-func fdsOn(t *testing.T, p string) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && target == p {
-			n++
-		}
-	}
-	return n
-}
 
 // runApp runs app (restart never, ready at start) with logs until its
 // instances exit.
@@ -108,21 +58,21 @@ func TestAppFilesSplitTimestampNoColor(t *testing.T) {
 			t.Errorf("%s has color codes: %q", name, b)
 		}
 	}
-	if got, want := unstamped(t, a.OutFile), []string{"web[0] | out 1", "web[0] | red"}; !reflect.DeepEqual(got, want) {
+	if got, want := testutil.Unstamped(t, a.OutFile), []string{"web[0] | out 1", "web[0] | red"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("web.out = %q, want %q", got, want)
 	}
-	if got, want := unstamped(t, a.ErrorFile), []string{"web[0] | err 1"}; !reflect.DeepEqual(got, want) {
+	if got, want := testutil.Unstamped(t, a.ErrorFile), []string{"web[0] | err 1"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("web.err = %q, want %q", got, want)
 	}
-	all := strings.Join(unstamped(t, a.LogFile), "\n")
+	all := strings.Join(testutil.Unstamped(t, a.LogFile), "\n")
 	for _, want := range []string{"web[0] | out 1", "web[0] | red", "web[0] | err 1", "herd web | starting 1 instance(s)"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("web.log lacks %q:\n%s", want, all)
 		}
 	}
 	// A timestamp is the time of the line.
-	first := readLines(t, a.LogFile)[0]
-	ts, err := time.Parse("2006-01-02T15:04:05.000Z07:00", first[:stamp.FindStringIndex(first)[1]-1])
+	first := testutil.ReadLines(t, a.LogFile)[0]
+	ts, err := time.Parse("2006-01-02T15:04:05.000Z07:00", first[:testutil.LogStamp.FindStringIndex(first)[1]-1])
 	if err != nil || time.Since(ts) > time.Minute || time.Since(ts) < -time.Second {
 		t.Errorf("timestamp of %q: %v %v", first, ts, err)
 	}
@@ -140,7 +90,7 @@ func TestAppFilesJSON(t *testing.T) {
 	}
 	runApp(t, a, logs)
 	streams := map[string]int{}
-	for _, l := range readLines(t, a.LogFile) {
+	for _, l := range testutil.ReadLines(t, a.LogFile) {
 		var rec struct{ Time, Msg, App, Stream string }
 		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.App != "api" || rec.Time == "" {
 			t.Errorf("api.log line %q: %+v %v", l, rec, err)
@@ -150,7 +100,7 @@ func TestAppFilesJSON(t *testing.T) {
 	if streams["stdout"] != 1 || streams["stderr"] != 1 || streams[""] == 0 {
 		t.Errorf("api.log streams %v: want 1 stdout, 1 stderr, herd's lines", streams)
 	}
-	lines := readLines(t, a.OutFile)
+	lines := testutil.ReadLines(t, a.OutFile)
 	if len(lines) != 1 || !strings.HasPrefix(lines[0], "{") || !strings.Contains(lines[0], `"msg":"hello","app":"api","instance":0,"stream":"stdout"`) {
 		t.Errorf("api.out = %q", lines)
 	}
@@ -176,7 +126,7 @@ func TestAppFilesSharedPath(t *testing.T) {
 		}
 		rs = append(rs, r)
 	}
-	if n := fdsOn(t, shared); n != 1 {
+	if n := testutil.FDsOn(t, shared); n != 1 {
 		t.Errorf("%d descriptors open on the shared path, want 1", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -184,10 +134,10 @@ func TestAppFilesSharedPath(t *testing.T) {
 	if err := RunAll(ctx, rs); err != nil {
 		t.Fatal(err)
 	}
-	if n := fdsOn(t, shared) + fdsOn(t, filepath.Join(dir, "two.out")); n != 0 {
+	if n := testutil.FDsOn(t, shared) + testutil.FDsOn(t, filepath.Join(dir, "two.out")); n != 0 {
 		t.Errorf("%d descriptors still open after Run", n)
 	}
-	got := strings.Join(unstamped(t, shared), "\n")
+	got := strings.Join(testutil.Unstamped(t, shared), "\n")
 	for _, want := range []string{"one[0] | one-out", "one[0] | one-err", "two[0] | two-err"} {
 		if c := strings.Count(got, want); c != 1 {
 			t.Errorf("shared.log has %q %d times, want once:\n%s", want, c, got)
@@ -214,7 +164,7 @@ func TestAppFileSharesGlobalFile(t *testing.T) {
 	defer g.Close()
 	logs := &logsink.Logs{File: g}
 	runApp(t, app.App{Name: "web", Command: []string{"sh", "-c", "echo hi; echo oops >&2"}, OutFile: p}, logs)
-	if n := fdsOn(t, p); n != 1 {
+	if n := testutil.FDsOn(t, p); n != 1 {
 		t.Errorf("%d descriptors open on the global file, want 1", n)
 	}
 	b, _ := os.ReadFile(p)
@@ -242,7 +192,7 @@ func TestAppFileOpenError(t *testing.T) {
 		if !errors.As(err, &le) || err.Error() != want {
 			t.Errorf("error %v, want %q", err, want)
 		}
-		if n := fdsOn(t, good); n != 0 {
+		if n := testutil.FDsOn(t, good); n != 0 {
 			t.Errorf("%d descriptors left open on the file opened before the failure", n)
 		}
 	}
@@ -253,7 +203,7 @@ func TestAppFileOpenError(t *testing.T) {
 		t.Fatal(err)
 	}
 	wd, _ := os.Getwd()
-	if n := fdsOn(t, filepath.Join(wd, "rel.log")); n != 1 {
+	if n := testutil.FDsOn(t, filepath.Join(wd, "rel.log")); n != 1 {
 		t.Errorf("relative path: %d descriptors", n)
 	}
 	if err := r.Close(); err != nil {
