@@ -217,20 +217,15 @@ func (a App) WithDefaults() App {
 	orDefault(&a.RestartWindow, DefaultRestartWindow)
 	orDefault(&a.MemoryInterval, DefaultMemoryInterval)
 	orDefault(&a.NoSocketWarning, DefaultNoSocketWarning)
-	if a.MaxRestarts == 0 {
-		a.MaxRestarts = DefaultMaxRestarts
-	}
-	if a.LogMaxSize == 0 {
-		a.LogMaxSize = DefaultLogMaxSize
-	}
-	if a.LogKeep == 0 {
-		a.LogKeep = DefaultLogKeep
-	}
+	orDefault(&a.MaxRestarts, DefaultMaxRestarts)
+	orDefault(&a.LogMaxSize, DefaultLogMaxSize)
+	orDefault(&a.LogKeep, DefaultLogKeep)
 	return a
 }
 
-func orDefault(d *time.Duration, def time.Duration) {
-	if *d == 0 {
+func orDefault[T comparable](d *T, def T) {
+	var zero T
+	if *d == zero {
 		*d = def
 	}
 }
