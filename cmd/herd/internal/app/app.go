@@ -223,6 +223,7 @@ func (a App) WithDefaults() App {
 	return a
 }
 
+// orDefault sets *d to def when *d is its zero value.
 func orDefault[T comparable](d *T, def T) {
 	var zero T
 	if *d == zero {
