@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -62,30 +63,35 @@ func panicOf(f func()) (msg string) {
 	return "<nil>"
 }
 
+// registryRuns numbers the runs of TestRegistries.
+var registryRuns atomic.Int32
+
 // TestRegistries: tasks and long-lived functions have registries of their
 // own (one name can be both), each refusing a second use of a name.
 func TestRegistries(t *testing.T) {
+	// A name of its own for each run, so that -count=N registers anew.
+	dup := fmt.Sprintf("test.reg.dup.%d", registryRuns.Add(1))
 	echo := func(ctx context.Context, s string) (string, error) { return s, nil }
-	if got, want := panicOf(func() { Register("test.reg.dup", echo); Register("test.reg.dup", echo) }),
-		`workers: task "test.reg.dup" registered twice`; got != want {
+	if got, want := panicOf(func() { Register(dup, echo); Register(dup, echo) }),
+		fmt.Sprintf("workers: task %q registered twice", dup); got != want {
 		t.Errorf("second Register panicked with %q, want %q", got, want)
 	}
 	wf := func(ctx context.Context, port *Port) error { return nil }
-	if got := panicOf(func() { RegisterThread("test.reg.dup", wf) }); got != "<nil>" {
+	if got := panicOf(func() { RegisterThread(dup, wf) }); got != "<nil>" {
 		t.Errorf("RegisterThread with a task's name panicked: %s", got)
 	}
-	if got, want := panicOf(func() { RegisterThread("test.reg.dup", wf) }),
-		`workers: worker "test.reg.dup" registered twice`; got != want {
+	if got, want := panicOf(func() { RegisterThread(dup, wf) }),
+		fmt.Sprintf("workers: worker %q registered twice", dup); got != want {
 		t.Errorf("second RegisterThread panicked with %q, want %q", got, want)
 	}
 	if got, want := panicOf(func() { Register[int, int]("", nil) }), "workers: Register needs a name and a function"; got != want {
 		t.Errorf("Register with no name panicked with %q, want %q", got, want)
 	}
 	names := TaskNames()
-	if !slices.IsSorted(names) || !slices.Contains(names, "test.reg.dup") {
-		t.Errorf("TaskNames() = %v, want sorted and holding test.reg.dup", names)
+	if !slices.IsSorted(names) || !slices.Contains(names, dup) {
+		t.Errorf("TaskNames() = %v, want sorted and holding %s", names, dup)
 	}
-	if e := lookupTask("test.reg.dup"); e == nil || e.name != "test.reg.dup" {
+	if e := lookupTask(dup); e == nil || e.name != dup {
 		t.Errorf("lookupTask did not find a registered task")
 	}
 	if e := lookupTask("test.reg.none"); e != nil {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -203,7 +202,13 @@ func TestStatmOfThisProcess(t *testing.T) {
 	if before.Resident <= 0 || before.Size < before.Resident {
 		t.Fatalf("statm %+v: want 0 < resident <= size", before)
 	}
-	buf := make([]byte, 64<<20)
+	// Fresh anonymous pages, never touched before (a Go slice could reuse
+	// heap pages that an earlier run already made resident).
+	buf, err := syscall.Mmap(-1, 0, 64<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(buf)
 	for i := 0; i < len(buf); i += 4096 {
 		buf[i] = 1
 	}
@@ -214,5 +219,4 @@ func TestStatmOfThisProcess(t *testing.T) {
 	if grew := after.Private() - before.Private(); grew < 32<<20 {
 		t.Errorf("private memory grew by %d bytes after touching 64 MiB", grew)
 	}
-	runtime.KeepAlive(buf)
 }
