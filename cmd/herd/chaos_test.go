@@ -42,6 +42,7 @@ func TestRunChaos(t *testing.T) {
 		Addr:      "127.0.0.1:" + port,
 		Duration:  chaosDuration(t),
 		Instances: 2,
+		MinFaults: 5,
 		Seed:      seed,
 		Output:    &out,
 	})

@@ -69,6 +69,10 @@ type Options struct {
 	Interval time.Duration
 	// Conns is the number of concurrent clients; 0 means DefaultConns.
 	Conns int
+	// MinFaults, if positive, keeps the faults going past Duration until
+	// that many have been made, for at most three more Durations, so that
+	// a slow machine still sees a run worth checking.
+	MinFaults int
 	// Seed seeds the choice of faults; 0 picks one (see Report.Seed).
 	Seed uint64
 	// Output, if set, receives the supervisor's stdout and stderr and a
@@ -296,10 +300,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	count := o.Instances
 	end := time.Now().Add(o.Duration)
+	hardEnd := end.Add(3 * o.Duration)
+	faults := func() int { return rep.Kills + rep.Reloads + rep.ScaleUps + rep.ScaleDowns }
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	next := time.Now().Add(jitter(rng, o.Interval))
-	for time.Now().Before(end) {
+	for now := time.Now(); now.Before(end) || (faults() < o.MinFaults && now.Before(hardEnd)); now = time.Now() {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

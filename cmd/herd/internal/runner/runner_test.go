@@ -23,7 +23,16 @@ func TestTreeRSS(t *testing.T) {
 	}
 	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
 	sh, _ := procfs.ReadStat(cmd.Process.Pid)
-	testutil.WaitFor(t, "the sleep", func() bool { return len(procfs.Tree(cmd.Process.Pid)) == 2 })
+	// The sleep counts once it has exec'd: between fork and exec the child
+	// may show no resident memory of its own yet.
+	testutil.WaitFor(t, "the sleep", func() bool {
+		tree := procfs.Tree(cmd.Process.Pid)
+		if len(tree) != 2 {
+			return false
+		}
+		st, err := procfs.ReadStat(tree[1])
+		return err == nil && st.Comm == "sleep" && st.RSS() > 0
+	})
 	if rss := treeRSS(cmd.Process.Pid); rss <= sh.RSS() {
 		t.Errorf("treeRSS = %d, want more than the shell's own %d", rss, sh.RSS())
 	}
