@@ -51,8 +51,8 @@ type Client struct {
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // Names of streams, buckets and subjects under a prefix.
-func (c *Client) workStream() string        { return c.cfg.Prefix + "_work" }
-func (c *Client) stateBucket() string       { return c.cfg.Prefix + "_jobs" }
+func (c *Client) workStream() string  { return c.cfg.Prefix + "_work" }
+func (c *Client) stateBucket() string { return c.cfg.Prefix + "_jobs" }
 func (c *Client) workSubj(q string, l int, id string) string {
 	return c.cfg.Prefix + ".work." + q + "." + strconv.Itoa(l) + "." + id
 }

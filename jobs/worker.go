@@ -164,7 +164,9 @@ var (
 // TimeoutError is an attempt's error when it ran past its Timeout.
 type TimeoutError struct{ Timeout time.Duration }
 
-func (e *TimeoutError) Error() string { return fmt.Sprintf("jobs: attempt timed out after %v", e.Timeout) }
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("jobs: attempt timed out after %v", e.Timeout)
+}
 
 // worker is one call of Work.
 type worker struct {
