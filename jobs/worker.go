@@ -626,14 +626,23 @@ func (q *queue) run(m jetstream.Msg, tok *heldToken) {
 		_ = m.Ack()
 		return
 	}
-	if errors.Is(cause, errShutdown) {
-		_ = m.Nak() // back to the queue for another worker
-		return
-	}
 	rn.mu.Lock()
 	next := *rn.rec
 	rev := rn.rev
 	rn.mu.Unlock()
+	if errors.Is(cause, errShutdown) {
+		// Back to the queue for another worker; the attempt does not count.
+		next.State, next.Attempt, next.Started, next.Worker = StateQueued, next.Attempt-1, time.Time{}, ""
+		if f, err := c.putState(r.ID, &next, rev); err == nil {
+			select {
+			case <-f.Ok():
+			case <-f.Err():
+			case <-time.After(10 * time.Second):
+			}
+		}
+		_ = m.Nak()
+		return
+	}
 	now := time.Now().UTC()
 	retry := time.Duration(-1)
 	switch {
@@ -656,9 +665,7 @@ func (q *queue) run(m jetstream.Msg, tok *heldToken) {
 		next.State, next.Error = StateRetrying, runErr.Error()
 		retry = w.opts.Backoff(next.Attempt)
 	}
-	sm := nats.NewMsg(c.stateSubj(r.ID))
-	sm.Data = next.encode()
-	f, err := c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(rev))
+	f, err := c.putState(r.ID, &next, rev)
 	if retry >= 0 {
 		// The next attempt re-reads the record, so it need not wait.
 		_ = m.NakWithDelay(retry)
@@ -881,4 +888,12 @@ func (q *queue) acquireToken(ctx context.Context) *heldToken {
 		return t
 	}
 	return nil
+}
+
+// putState publishes r as the job's record if its revision is still rev,
+// without waiting for the reply.
+func (c *Client) putState(id string, r *record, rev uint64) (jetstream.PubAckFuture, error) {
+	sm := nats.NewMsg(c.stateSubj(id))
+	sm.Data = r.encode()
+	return c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(rev))
 }
