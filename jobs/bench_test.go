@@ -66,7 +66,9 @@ func BenchmarkBurnDown(b *testing.B) {
 	done := make(chan error, 1)
 	b.ResetTimer()
 	t0 := time.Now()
-	go func() { done <- c.Work(ctx, WorkOptions{Queues: map[string]QueueConfig{DefaultQueue: {Concurrency: 64}}}) }()
+	go func() {
+		done <- c.Work(ctx, WorkOptions{Queues: map[string]QueueConfig{DefaultQueue: {Concurrency: 64}}})
+	}()
 	waitEmpty(b, c.work)
 	el := time.Since(t0)
 	b.StopTimer()
