@@ -221,10 +221,13 @@ func BenchmarkWaits(b *testing.B) {
 	}
 	time.Sleep(100 * time.Millisecond) // let the Gets return
 	runtime.GC()
+	runtime.GC() // a second cycle shrinks the stacks the Gets grew
 	runtime.ReadMemStats(&after)
 	b.StopTimer()
 	added := float64(after.HeapInuse+after.StackInuse) - float64(before.HeapInuse+before.StackInuse)
 	b.ReportMetric(added/(1<<20), "MB")
+	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "heap-MB")
+	b.ReportMetric(float64(after.StackInuse-before.StackInuse)/(1<<20), "stack-MB")
 	cancel()
 	wg.Wait()
 }
