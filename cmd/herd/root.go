@@ -102,6 +102,6 @@ func newRootCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("herd {{.Version}}\n")
-	root.AddCommand(newDemoCmd(getenv), newRunCmd(stdout, stderr, getenv), newVersionCmd())
+	root.AddCommand(newDemoCmd(getenv), newRunCmd(stdout, stderr, getenv), newJobsCmd(getenv), newVersionCmd())
 	return root
 }

@@ -55,10 +55,6 @@ func newEnv(t *testing.T, o envOptions) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	o.cfg.Dir = t.TempDir()
 	c, err := jobs.Open(ctx, o.cfg)
-	if errors.Is(err, jobs.ErrNotImplemented) {
-		cancel()
-		t.Skip("the jobs engine is not in this build yet")
-	}
 	if err != nil {
 		cancel()
 		t.Fatal(err)
