@@ -70,3 +70,18 @@ func ExampleNew() {
 	// 200 succeeded 5
 	// 400 {"error":"delay: \"soon\" is not a duration; write one such as \"90s\", \"5m\" or \"1h30m\"","field":"delay"}
 }
+
+func ExampleParsePriority() {
+	for _, s := range []string{"high", "-1", "urgent"} {
+		p, err := jobshttp.ParsePriority(s)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Println(jobshttp.PriorityName(p), int(p))
+	}
+	// Output:
+	// high 1
+	// low -1
+	// "urgent" is not a priority; write low, normal, high or critical (or -1, 0, 1, 2)
+}
