@@ -14,6 +14,12 @@
 //	GET  /jobs?state=&queue=&kind=&limit=&cursor= -> 200 {"jobs":[Info...],"next":"cursor or empty"}
 //	GET  /queues                  -> 200 {"queues":[QueueStats...]}
 //
+// The event stream sends "event: state" first (the job as it is) and at
+// each change of state, "event: progress" for each progress update, each
+// with the job's Info as "data:", and a ": keep-alive" comment when idle; it
+// ends after the event whose state is final. A browser's EventSource
+// reconnects when a stream ends, so close it on that event.
+//
 // A submit body holds the fields of SubmitRequest. Durations ("delay",
 // "timeout", and the wait's "timeout" parameter) are Go duration strings such
 // as "90s" or "5m"; "run_at" is an RFC 3339 time; "priority" is a name (low,
