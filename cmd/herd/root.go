@@ -76,12 +76,14 @@ pools, clusters that share a port, and a supervisor.
 sharing its ports (cluster mode, for Node apps unmodified too) or not (fork
 mode), like pm2-runtime or gunicorn. "herd demo" runs the Node tutorial's
 whole system: a cluster on :3000 whose workers answer / at once and send
-/heavy to a worker pool.`
+/heavy to a worker pool, and durable jobs over HTTP; "herd jobs" submits
+and follows those jobs.`
 
 const rootExample = `  herd run -i 2 -p 3000 -- node app.js   # a Node app on 2 cores, unmodified
   herd run -c herd.yaml --env production
   herd demo                # the tutorial's system on 127.0.0.1:3000
   herd demo --port 8080    # or PORT=8080 herd demo
+  herd jobs submit resize --wait   # a job on the demo's jobs API
   herd version`
 
 // newRootCmd builds the command tree.

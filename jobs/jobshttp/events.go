@@ -1,11 +1,11 @@
 package jobshttp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/herdrun/herd/jobs"
@@ -53,8 +53,9 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	tick := time.NewTicker(s.opts.KeepAlive)
 	defer tick.Stop()
 	var (
-		seq  int
-		last jobs.State
+		seq      int
+		last     jobs.State
+		lastData []byte
 	)
 	for {
 		select {
@@ -68,13 +69,20 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
+			data, err := json.Marshal(info)
+			if err != nil {
+				return
+			}
+			if bytes.Equal(data, lastData) {
+				continue // nothing changed: the watch may repeat the job as it began
+			}
 			seq++
 			name := EventProgress
 			if seq == 1 || info.State != last {
 				name = EventState
 			}
-			last = info.State
-			if writeEvent(w, seq, name, info) != nil || rc.Flush() != nil {
+			last, lastData = info.State, data
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", seq, name, data); err != nil || rc.Flush() != nil {
 				return
 			}
 			if info.State.Final() {
@@ -82,14 +90,4 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-}
-
-// writeEvent writes one event: its id (a sequence number), name and data.
-func writeEvent(w http.ResponseWriter, seq int, name string, info jobs.Info) error {
-	b, err := json.Marshal(info)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", strconv.Itoa(seq), name, b)
-	return err
 }

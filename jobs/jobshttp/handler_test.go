@@ -1,6 +1,7 @@
 package jobshttp_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -259,7 +260,8 @@ func TestEvents(t *testing.T) {
 	}
 }
 
-// TestEventsClientGone: a client that hangs up ends the stream's handler.
+// TestEventsClientGone: an idle stream sends keep-alive comments, and a
+// client that hangs up ends the stream's handler.
 func TestEventsClientGone(t *testing.T) {
 	e := newEnv(t, envOptions{opts: jobshttp.Options{KeepAlive: 20 * time.Millisecond}})
 	id := e.submit(`{"kind":"gate"}`)
@@ -270,9 +272,20 @@ func TestEventsClientGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := make(chan sseEvent, 64)
-	go readEvents(t, resp.Body, evs)
-	<-evs
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var events, keepAlives int
+	for keepAlives < 2 && sc.Scan() {
+		switch line := sc.Text(); {
+		case strings.HasPrefix(line, "event: "):
+			events++
+		case line == ": keep-alive":
+			keepAlives++
+		}
+	}
+	if events != 1 || keepAlives != 2 {
+		t.Fatalf("%d events and %d keep-alives before the stream ended (%v); want 1 and 2", events, keepAlives, sc.Err())
+	}
 	if e.active.Load() != 1 {
 		t.Fatalf("%d requests in the handler, want the stream's", e.active.Load())
 	}
