@@ -75,7 +75,7 @@ func OpenJobs(ctx context.Context, o JobsOptions) (*Jobs, error) {
 		return nil, fmt.Errorf("open the jobs store in %s: %w", j.dir, err)
 	}
 	j.Client = c
-	RegisterResize(c)
+	RegisterResize(c, j.uploads())
 	return j, nil
 }
 
@@ -101,6 +101,9 @@ func lockDir(dir string) (*os.File, error) {
 	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	return f, nil
 }
+
+// uploads is the directory of the images POST /resize-upload takes.
+func (j *Jobs) uploads() string { return filepath.Join(j.dir, "uploads") }
 
 // Dir returns the directory that holds the jobs.
 func (j *Jobs) Dir() string { return j.dir }
@@ -140,13 +143,11 @@ func (j *Jobs) cleanup() {
 }
 
 // Handler serves the jobs HTTP API (package jobshttp) under /jobs and
-// /queues, and GET /resized/{id}: the image a succeeded resize job made.
+// /queues; GET /resized/{id}, the image a succeeded resize job made; and
+// POST /resize-upload?width=&height=, which takes an image (PNG, JPEG or
+// GIF, at most MaxUploadBytes) as its body and submits a resize job for it.
 func (j *Jobs) Handler() http.Handler {
-	return JobsHandler(j.Client)
-}
-
-// JobsHandler is Handler for any client that knows the resize kind.
-func JobsHandler(c *jobs.Client) http.Handler {
+	c, uploads := j.Client, j.uploads()
 	api := jobshttp.New(c, jobshttp.Options{})
 	mux := http.NewServeMux()
 	mux.Handle("/jobs", api)
@@ -155,12 +156,15 @@ func JobsHandler(c *jobs.Client) http.Handler {
 	mux.HandleFunc("GET /resized/{id}", func(w http.ResponseWriter, r *http.Request) {
 		serveResized(w, r, c)
 	})
+	mux.HandleFunc("POST /resize-upload", func(w http.ResponseWriter, r *http.Request) {
+		serveUpload(w, r, c, uploads)
+	})
 	return mux
 }
 
-// JobsRoutes are the path patterns JobsHandler serves, for a mux in front
-// of it.
-var JobsRoutes = []string{"/jobs", "/jobs/", "/queues", "/resized/"}
+// JobsRoutes are the path patterns Handler serves, for a mux in front of
+// it.
+var JobsRoutes = []string{"/jobs", "/jobs/", "/queues", "/resized/", "/resize-upload"}
 
 // serveResized answers the PNG of a succeeded resize job.
 func serveResized(w http.ResponseWriter, r *http.Request, c *jobs.Client) {
@@ -218,6 +222,7 @@ stored in %s:
   curl -sN %s/jobs/<id>/events                  # every change, as Server-Sent Events
   curl -s -o resized.png %s/resized/<id>        # the resized, blurred image
   curl -s -d '{"kind":"resize","args":{"width":64,"pause":"2s"}}' %s/jobs   # a slow one to watch or cancel
+  curl -s --data-binary @photo.png '%s/resize-upload?width=200'          # your own image (PNG, JPEG, GIF)
   %s   # the same from the command line
-`, where, url, url, url, url, url, url, cli)
+`, where, url, url, url, url, url, url, url, cli)
 }

@@ -173,3 +173,51 @@ func TestJobsTempDirRemoved(t *testing.T) {
 		t.Fatalf("%s after Close: %v", dir, err)
 	}
 }
+
+// TestUpload: an uploaded image is resized instead of the generated one;
+// what is not an image, too large, or a bad size is refused by name.
+func TestUpload(t *testing.T) {
+	j := startJobs(t, "")
+	url, _ := startServer(t, &Server{Limit: 1000, Jobs: j.Handler()})
+	var src bytes.Buffer
+	png.Encode(&src, SourceImage(100, 50))
+	code, h, b := httpDo(t, "POST", url+"/resize-upload?width=20", src.String())
+	var sub struct{ ID string }
+	if json.Unmarshal(b, &sub); code != 202 || h.Get("Location") != "/jobs/"+sub.ID {
+		t.Fatalf("upload: %d %s", code, b)
+	}
+	code, _, b = httpDo(t, "GET", url+"/jobs/"+sub.ID+"/wait?timeout=60s", "")
+	var info jobs.Info
+	if json.Unmarshal(b, &info); code != 200 || info.State != jobs.StateSucceeded {
+		t.Fatalf("wait: %d %.300s", code, b)
+	}
+	_, _, b = httpDo(t, "GET", url+"/resized/"+sub.ID, "")
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil || img.Bounds().Dx() != 20 || img.Bounds().Dy() != 10 {
+		t.Fatalf("the resized upload: %v, %d bytes; want a 20x10 PNG (the upload's 2:1)", err, len(b))
+	}
+	for _, c := range []struct {
+		name, query, body string
+		code              int
+		want              string
+	}{
+		{"not an image", "", "hello", 400, "not a PNG, JPEG or GIF image"},
+		{"bad width", "?width=wide", src.String(), 400, `width: \"wide\"; write a whole number from 1 to 4096`},
+		{"unknown parameter", "?w=1", src.String(), 400, `\"w\": unknown parameter`},
+		{"too large", "", strings.Repeat("x", MaxUploadBytes+1), 413, "larger than 8 MiB"},
+	} {
+		code, _, b := httpDo(t, "POST", url+"/resize-upload"+c.query, c.body)
+		if code != c.code || !strings.Contains(string(b), c.want) {
+			t.Errorf("%s: %d %s, want %d and %q", c.name, code, b, c.code, c.want)
+		}
+	}
+	// A name that is not an upload's fails the job, naming the field.
+	id, err := j.Client.Submit(context.Background(), ResizeKind, ResizeArgs{Upload: "../../etc/passwd"}, jobs.SubmitOptions{MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err = j.Client.Wait(context.Background(), id)
+	if err != nil || info.State != jobs.StateFailed || !strings.Contains(info.Error, "args.upload") {
+		t.Fatalf("a job with a bad upload name: %+v %v", info, err)
+	}
+}

@@ -21,8 +21,9 @@ const (
 	// SourceWidth and SourceHeight are the size of the generated image a
 	// job without an image of its own processes.
 	SourceWidth, SourceHeight = 640, 480
-	// DefaultResizeWidth and DefaultResizeHeight are the output size when
-	// the args give none.
+	// DefaultResizeWidth is the output width when the args give no size;
+	// the height keeps the source's aspect ratio (DefaultResizeHeight for
+	// the generated source).
 	DefaultResizeWidth, DefaultResizeHeight = 320, 240
 	// MaxResizeSide bounds each side of the output.
 	MaxResizeSide = 4096
@@ -35,14 +36,18 @@ const (
 // ResizeArgs are the resize job's arguments; every field is optional, so
 // {"kind":"resize"} alone is a valid job.
 type ResizeArgs struct {
-	// Width and Height are the output size; 0 means the default (320x240),
-	// or, when only one is given, the one that keeps the source's aspect.
+	// Width and Height are the output size. When only one is given, the
+	// other keeps the source's aspect ratio; with neither, the width is
+	// DefaultResizeWidth (320x240 for the generated source).
 	Width  int `json:"width,omitempty"`
 	Height int `json:"height,omitempty"`
 	// Pause, a duration such as "1s", makes the job wait that long between
 	// its steps, so that its progress can be watched and it can be
 	// cancelled while it runs. At most MaxResizePause.
 	Pause string `json:"pause,omitempty"`
+	// Upload names an image uploaded with POST /resize-upload (the hex
+	// SHA-256 of its bytes), processed instead of the generated one.
+	Upload string `json:"upload,omitempty"`
 }
 
 // ResizeResult is the resize job's result: the output PNG and its size. It
@@ -55,9 +60,9 @@ type ResizeResult struct {
 	PNG    []byte `json:"png"`
 }
 
-// size returns the output size a's fields ask for, or an error naming the
-// field at fault.
-func (a ResizeArgs) size() (int, int, error) {
+// size returns the output size a's fields ask for from a source of sw x
+// sh pixels, or an error naming the field at fault.
+func (a ResizeArgs) size(sw, sh int) (int, int, error) {
 	for _, f := range []struct {
 		name string
 		v    int
@@ -67,13 +72,14 @@ func (a ResizeArgs) size() (int, int, error) {
 		}
 	}
 	w, h := a.Width, a.Height
+	if w == 0 && h == 0 {
+		w = DefaultResizeWidth
+	}
 	switch {
-	case w == 0 && h == 0:
-		return DefaultResizeWidth, DefaultResizeHeight, nil
 	case w == 0:
-		w = max(1, h*SourceWidth/SourceHeight)
+		w = min(max(1, h*sw/max(1, sh)), MaxResizeSide)
 	case h == 0:
-		h = max(1, w*SourceHeight/SourceWidth)
+		h = min(max(1, w*sh/max(1, sw)), MaxResizeSide)
 	}
 	return w, h, nil
 }
@@ -90,10 +96,19 @@ func (a ResizeArgs) pause() (time.Duration, error) {
 	return d, nil
 }
 
-// RegisterResize registers the resize job's handler on c.
-func RegisterResize(c *jobs.Client) {
+// RegisterResize registers the resize job's handler on c; uploads is the
+// directory of uploaded images.
+func RegisterResize(c *jobs.Client, uploads string) {
 	jobs.Register(c, ResizeKind, func(ctx context.Context, j *jobs.Job[ResizeArgs]) (ResizeResult, error) {
-		return Resize(ctx, SourceImage(SourceWidth, SourceHeight), j.Args, j.Progress)
+		var src image.Image = SourceImage(SourceWidth, SourceHeight)
+		if j.Args.Upload != "" {
+			img, err := loadUpload(uploads, j.Args.Upload)
+			if err != nil {
+				return ResizeResult{}, err
+			}
+			src = img
+		}
+		return Resize(ctx, src, j.Args, j.Progress)
 	})
 }
 
@@ -102,7 +117,7 @@ func RegisterResize(c *jobs.Client) {
 // reports its progress after each step through progress, which may be nil,
 // and stops early when ctx is done.
 func Resize(ctx context.Context, src image.Image, args ResizeArgs, progress func(float64, string) error) (ResizeResult, error) {
-	w, h, err := args.size()
+	w, h, err := args.size(src.Bounds().Dx(), src.Bounds().Dy())
 	if err != nil {
 		return ResizeResult{}, err
 	}
