@@ -79,8 +79,12 @@ func jobsRunE(f func(cmd *cobra.Command, args []string) error) func(*cobra.Comma
 	return runE(func(cmd *cobra.Command, args []string) error {
 		err := f(cmd, args)
 		var ae *jobsclient.APIError
-		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		switch {
+		case errors.As(err, &ae) && ae.Status == http.StatusBadRequest:
 			return &usageError{errors.New(flagMessage(cmd, ae))}
+		case errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests:
+			msg, _, _ := strings.Cut(ae.Message, "; retry after")
+			return fmt.Errorf("%s; try again in %v", msg, max(ae.RetryAfter, time.Second))
 		}
 		return err
 	})

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -235,4 +237,33 @@ func TestDemoJobsDirInUse(t *testing.T) {
 		t.Fatalf("the scheduled job after a restart: exit %d\n%s", code, out)
 	}
 	stopHerd(t, h2)
+}
+
+// TestJobsCLIQueueFull: a full queue is a failure that says when to try
+// again (in process, against a real handler whose queues hold one job).
+func TestJobsCLIQueueFull(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := jobs.Open(ctx, jobs.Config{Dir: t.TempDir(), MaxQueueDepth: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Declare(ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(jobshttp.New(c, jobshttp.Options{}))
+	defer srv.Close()
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := execute(ctx, append([]string{"jobs", "--url", srv.URL}, args...), &out, &errOut, func(string) string { return "" })
+		return code, out.String(), errOut.String()
+	}
+	if code, out, errOut := run("submit", "later"); code != 0 || !idRE.MatchString(out) {
+		t.Fatalf("first submit: exit %d, %q %q", code, out, errOut)
+	}
+	code, _, errOut := run("submit", "later")
+	if !regexp.MustCompile(`^herd: queue "default" is full \(1 of 1 jobs waiting\); try again in [1-9][0-9]*s\n$`).MatchString(errOut) || code != 1 {
+		t.Fatalf("second submit: exit %d, stderr %q", code, errOut)
+	}
 }
