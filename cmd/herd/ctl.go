@@ -665,7 +665,7 @@ func (c *ctl) actionCmd(action, short, verb string) *cobra.Command {
 }
 
 func (c *ctl) scaleCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "scale NAME|ID N|+N|-N",
 		Short: "Set an app's number of instances, or add or remove some",
 		Args:  exactArgs(2, "give an app and a number: herd scale NAME 4, +1 or -1"),
@@ -682,6 +682,9 @@ func (c *ctl) scaleCmd() *cobra.Command {
 			return c.report(rs, "scaled")
 		}),
 	}
+	// herd scale web -1: after the app, -1 is the count, not a flag.
+	cmd.Flags().SetInterspersed(false)
+	return cmd
 }
 
 func (c *ctl) signalCmd() *cobra.Command {
