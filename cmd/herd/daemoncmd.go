@@ -57,7 +57,7 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		// An app gets the environment of the command that started it,
 		// not the daemon's: nothing of the daemon's own environment may
 		// reach it, or a variable removed with --update-env would stay.
-		home := os.Getenv("HOME")
+		home, notify := os.Getenv("HOME"), os.Getenv("NOTIFY_SOCKET")
 		os.Clearenv()
 		if home != "" {
 			os.Setenv("HOME", home) // for the Node shim's cache directory
@@ -65,7 +65,7 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
-		err = daemon.New(daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect}).Run(ctx)
+		err = daemon.New(daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect, NotifySocket: notify}).Run(ctx)
 		if errors.Is(err, daemon.ErrRunning) {
 			return err
 		}

@@ -29,6 +29,9 @@ type Config struct {
 	Log *slog.Logger
 	// Resurrect restores the saved process list once the socket listens.
 	Resurrect bool
+	// NotifySocket is systemd's $NOTIFY_SOCKET, if any: Run sends it
+	// READY=1 once it serves (after Resurrect), and STOPPING=1.
+	NotifySocket string
 }
 
 // ErrRunning is wrapped by the error of a Run whose Home already has a
@@ -147,7 +150,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 	}
-	_ = sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
+	_ = sdNotify(d.cfg.NotifySocket, "READY=1\nMAINPID="+strconv.Itoa(os.Getpid()))
 	select {
 	case <-ctx.Done():
 		d.log.Info("stopping: " + context.Cause(ctx).Error())
@@ -156,7 +159,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case err := <-served:
 		d.log.Warn("serving ended", "err", err)
 	}
-	_ = sdNotify("STOPPING=1")
+	_ = sdNotify(d.cfg.NotifySocket, "STOPPING=1")
 	d.stopAll()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -238,9 +241,8 @@ func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 	return cred, cerr
 }
 
-// sdNotify sends state to $NOTIFY_SOCKET (systemd's sd_notify), if set.
-func sdNotify(state string) error {
-	path := os.Getenv("NOTIFY_SOCKET")
+// sdNotify sends state to the socket path (systemd's sd_notify), if set.
+func sdNotify(path, state string) error {
 	if path == "" {
 		return nil
 	}
