@@ -172,7 +172,7 @@ func newCtlCmds(stdout, stderr io.Writer, getenv env) []*cobra.Command {
 		jsonFlag(c.actionCmd("delete", "Stop apps and remove them from the list", "deleted")),
 		jsonFlag(c.scaleCmd()), jsonFlag(c.signalCmd()), c.logsCmd(), jsonFlag(c.flushCmd()),
 		jsonFlag(c.saveCmd()), jsonFlag(c.resurrectCmd()), jsonFlag(c.pingCmd()), jsonFlag(c.killCmd()),
-		newDaemonCmd(stderr, getenv),
+		newDaemonCmd(stderr, getenv), newStartupCmd(stdout, stderr, getenv), newUnstartupCmd(stdout, stderr, getenv),
 	}
 	for _, cmd := range cmds {
 		cmd.SetFlagErrorFunc(flagError)

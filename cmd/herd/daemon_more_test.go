@@ -319,3 +319,41 @@ func TestDaemonSIGKILLThenResurrectNotify(t *testing.T) {
 		t.Errorf("the socket is left: %v", err)
 	}
 }
+
+// A user other than root who runs herd startup gets the exact sudo line.
+func TestStartupSudoLine(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root, to run herd as another user")
+	}
+	dir, err := os.MkdirTemp("", "herd-startup-") // reachable by another user
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "herd")
+	b, err := os.ReadFile(herdBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "startup", "--home", "/nonexistent")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v\n%s%s", err, out.String(), errb.String())
+	}
+	u := "nobody"
+	if want := "sudo " + bin + " startup systemd --user-name " + u + " --home /nonexistent\n"; out.String() != want {
+		t.Errorf("stdout %q, want %q", out.String(), want)
+	}
+	if want := "herd: writing /etc/systemd/system/herd-" + u + ".service needs root; run:\n"; errb.String() != want {
+		t.Errorf("stderr %q, want %q", errb.String(), want)
+	}
+}
