@@ -229,7 +229,8 @@ type Config struct {
 	BackoffInitial, BackoffMax time.Duration
 
 	// MinUptime is how long a worker must have been ready for its exit to
-	// restart the backoff from scratch. 0 means 1s.
+	// restart the backoff and the failures in a row from scratch (and for a
+	// clean exit not to count as a failure). 0 means 1s.
 	MinUptime time.Duration
 
 	// Respawn, if set, decides whether a worker that exited unexpectedly
@@ -241,9 +242,14 @@ type Config struct {
 
 	// CrashLoopMax and CrashLoopWindow detect a crash loop: after more than
 	// CrashLoopMax unexpected exits within CrashLoopWindow, across all
-	// workers, the primary stops respawning, stops the cluster and Run
-	// returns a *CrashLoopError. 0 means 10 and 30s; a negative
-	// CrashLoopMax disables detection.
+	// workers, or more than CrashLoopMax unexpected exits in a row of one
+	// slot (none after it had been ready for MinUptime, so a single worker
+	// is given up on whatever its backoff), the primary stops respawning,
+	// stops the cluster and Run returns a *CrashLoopError. 0 means 10 and
+	// 30s; a negative CrashLoopMax disables detection. A clean exit of a
+	// worker that was ready for MinUptime (code 0, or SIGTERM, SIGINT or
+	// SIGHUP the primary did not send, as from kill <pid>) is not a
+	// failure: it is respawned at once and logged at Info.
 	CrashLoopMax    int
 	CrashLoopWindow time.Duration
 

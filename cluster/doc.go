@@ -84,8 +84,12 @@
 // if it keeps failing, after Config.BackoffInitial doubling up to
 // Config.BackoffMax; a worker that stayed up for Config.MinUptime starts the
 // backoff afresh. More than Config.CrashLoopMax failures within
-// Config.CrashLoopWindow is a crash loop: the primary stops respawning,
-// drains the cluster and Run returns a *CrashLoopError. A worker that fails
+// Config.CrashLoopWindow, or more than Config.CrashLoopMax failures of one
+// slot in a row without a stable run (so that one worker is given up on
+// whatever its backoff), is a crash loop: the primary stops respawning,
+// drains the cluster and Run returns a *CrashLoopError. A stable worker
+// that exits cleanly (code 0, or a SIGTERM someone else sent, as from
+// kill <pid>) is no failure: it is respawned at once. A worker that fails
 // while the cluster boots fails Run with a *BootError carrying its error.
 //
 // Reload (and SIGHUP) replaces workers one slot at a time: the new worker

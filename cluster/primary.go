@@ -463,9 +463,35 @@ func (c *Cluster) onExit(w *wproc, err error) {
 		return
 	}
 	if w.isReady && time.Since(w.readyAt) >= c.cfg.MinUptime {
-		s.failures = 0
+		s.failures = 0 // a stable run: the backoff starts afresh
+		if cleanExit(w) {
+			// A stable worker that exited cleanly, such as one stopped
+			// by hand with kill <pid>: no failure, no crash-loop count,
+			// no backoff.
+			c.log().Info("cluster: "+desc+" after a stable run; respawning", "slot", s.idx)
+			c.respawn(s)
+			return
+		}
 	}
 	c.failed(s, desc)
+}
+
+// cleanExit reports whether w ended cleanly: with code 0, or by a signal
+// that asks a program to stop (SIGTERM, SIGINT, SIGHUP) that the primary
+// did not send (it sends those only to a worker it drains, whose exit is
+// expected). A crash signal (SIGSEGV, SIGABRT) and a SIGKILL (the
+// primary's, the OOM killer's) are failures.
+func cleanExit(w *wproc) bool {
+	if w.killed {
+		return false
+	}
+	switch w.status.Signal {
+	case 0:
+		return w.status.Code == 0
+	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP:
+		return true
+	}
+	return false
 }
 
 // allSlotsEmpty reports whether no slot has a worker or a pending respawn.
@@ -479,12 +505,20 @@ func (c *Cluster) allSlotsEmpty() bool {
 }
 
 // failed counts a failure of slot s and respawns it after the backoff,
-// unless that makes a crash loop.
+// unless that makes a crash loop: more than CrashLoopMax failures of all
+// slots within CrashLoopWindow, or more than CrashLoopMax failures of s in
+// a row (none after a stable run), whatever the backoff.
 func (c *Cluster) failed(s *slot, desc string) {
 	now := time.Now()
 	s.failures++
-	if c.crash.Fail(now) {
-		ce := &CrashLoopError{Failures: c.crash.Count(now), Window: c.crashWindow(), Last: desc}
+	var ce *CrashLoopError
+	switch {
+	case c.crash.Fail(now):
+		ce = &CrashLoopError{Failures: c.crash.Count(now), Window: c.crashWindow(), Last: desc}
+	case c.crash.InARow(s.failures):
+		ce = &CrashLoopError{Failures: s.failures, InARow: true, Slot: s.idx, MinUptime: c.cfg.MinUptime, Last: desc}
+	}
+	if ce != nil {
 		c.log().Error(ce.Error())
 		c.beginStop(ce, "crash loop")
 		return

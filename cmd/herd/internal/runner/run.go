@@ -328,9 +328,11 @@ func (r *Runner) onEvent(e cluster.Event) {
 // and applies the crash-loop rule of consecutive unstable exits: an
 // instance that exits more than MaxRestarts times in a row, each time
 // before it had been ready for MinUptime, makes the app errored, whatever
-// the backoff and the number of instances (the cluster's own rule, more
-// than MaxRestarts exits within RestartWindow, cannot trip for a single
-// instance whose backoff spreads its restarts wider than the window).
+// the backoff and the number of instances. The cluster gives up by the
+// same rule (a *cluster.CrashLoopError with InARow); this one runs first,
+// on the exit event, so that Run returns the *UnstableError that names
+// herd's flags. A clean exit after MinUptime (kill <pid>) starts the count
+// afresh, as any stable run does, and the cluster logs it at Info.
 func (r *Runner) onExit(e cluster.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
