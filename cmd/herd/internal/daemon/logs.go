@@ -219,7 +219,7 @@ func parseLine(s, stream string) (LogLine, bool) {
 	if err != nil {
 		return LogLine{}, false
 	}
-	if name, msg, ok := strings.Cut(strings.TrimPrefix(rest, "herd "), " | "); ok && strings.HasPrefix(rest, "herd ") {
+	if name, msg, ok := strings.Cut(strings.TrimPrefix(rest, "herd "), " | "); ok && name != "" && strings.HasPrefix(rest, "herd ") {
 		return LogLine{Time: t, App: name, Instance: -1, Stream: "herd", Msg: msg}, true
 	}
 	head, msg, ok := strings.Cut(rest, " | ")
@@ -227,8 +227,9 @@ func parseLine(s, stream string) (LogLine, bool) {
 	if !ok || i < 0 || !strings.HasSuffix(head, "]") {
 		return LogLine{}, false
 	}
-	n, err := strconv.Atoi(head[i+1 : len(head)-1])
-	if err != nil {
+	num := head[i+1 : len(head)-1]
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 || strconv.Itoa(n) != num || i == 0 {
 		return LogLine{}, false
 	}
 	return LogLine{Time: t, App: head[:i], Instance: n, Stream: stream, Msg: msg}, true
