@@ -172,7 +172,7 @@ func newCtlCmds(stdout, stderr io.Writer, getenv env) []*cobra.Command {
 		jsonFlag(c.actionCmd("delete", "Stop apps and remove them from the list", "deleted")),
 		jsonFlag(c.scaleCmd()), jsonFlag(c.signalCmd()), c.logsCmd(), jsonFlag(c.flushCmd()),
 		jsonFlag(c.saveCmd()), jsonFlag(c.resurrectCmd()), jsonFlag(c.pingCmd()), jsonFlag(c.killCmd()),
-		newDaemonCmd(stderr, getenv), newStartupCmd(stdout, stderr, getenv), newUnstartupCmd(stdout, stderr, getenv),
+		newDaemonCmd(stderr, getenv), newStartupCmd(stdout, stderr, getenv), newUnstartupCmd(stdout, stderr, getenv), jsonFlag(c.updateCmd()),
 	}
 	for _, cmd := range cmds {
 		cmd.SetFlagErrorFunc(flagError)
@@ -903,6 +903,71 @@ func (c *ctl) killCmd() *cobra.Command {
 				return c.printJSON(map[string]any{"killed": pid})
 			}
 			fmt.Fprintf(c.stdout, "stopped every app and the daemon (pid %d)\n", pid)
+			return nil
+		}),
+	}
+}
+
+func (c *ctl) updateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "update",
+		Short: "Replace the running daemon, of any version, by this binary's; its apps are restarted with their settings and environment",
+		Long: `Replace the running daemon, of any version, by a daemon of this binary: the old
+daemon writes its list (stopped apps as stopped, each app's environment) for the
+new one, stops its apps and exits; this command then starts the new daemon, which
+restores the list. The apps are restarted: each is down from its stop in the old
+daemon to its start in the new one (a handover that keeps them running is not
+done yet).`,
+		Args: cobra.NoArgs,
+		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx := cmd.Context()
+			old, err := cl.Version(ctx)
+			if errors.Is(err, daemon.ErrNoDaemon) {
+				return errors.New("no daemon is running: nothing to update (herd start launches one of this version)")
+			}
+			if err != nil {
+				return err
+			}
+			pid, n, err := cl.Handover(ctx)
+			if err != nil {
+				return err
+			}
+			for end := time.Now().Add(60 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(end) {
+					return fmt.Errorf("the old daemon (pid %d) did not exit within 60s after handing over: %s says why", pid, cl.Home().Log)
+				}
+			}
+			cl.Close()
+			if err := launchDaemon(ctx, cl.Home()); err != nil {
+				return err
+			}
+			l, err := cl.List(ctx)
+			if err != nil {
+				return err
+			}
+			v, err := cl.Version(ctx)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(map[string]any{"from": old.Version, "from_pid": old.PID, "to": v.Version, "to_pid": v.PID, "apps": l.Apps})
+			}
+			fmt.Fprintf(c.stdout, "updated the daemon: herd %s (pid %d) -> herd %s (pid %d); %d app(s) handed over\n", old.Version, old.PID, v.Version, v.PID, n)
+			failed := 0
+			for _, a := range l.Apps {
+				if a.Status == daemon.StatusErrored {
+					failed++
+					fmt.Fprintf(c.stderr, "herd: app %s did not come back: %s; herd logs %s shows why\n", a.Name, a.Error, a.Name)
+				}
+			}
+			if failed > 0 {
+				return &reportedError{failed}
+			}
 			return nil
 		}),
 	}

@@ -26,12 +26,16 @@ type Home struct {
 	Dump string // dump.json: the saved process list (and dump.json.bak)
 	Log  string // daemon.log: the daemon's own log
 	Pid  string // herd.pid: the daemon's pid, locked while it runs
+	// Handover is the list that a daemon replaced by herd update leaves
+	// for the next one, which restores it and removes the file.
+	Handover string
 }
 
 // HomeAt returns the Home in dir.
 func HomeAt(dir string) Home {
 	return Home{Dir: dir, Sock: filepath.Join(dir, "herd.sock"), Logs: filepath.Join(dir, "logs"),
-		Dump: filepath.Join(dir, "dump.json"), Log: filepath.Join(dir, "daemon.log"), Pid: filepath.Join(dir, "herd.pid")}
+		Dump: filepath.Join(dir, "dump.json"), Log: filepath.Join(dir, "daemon.log"), Pid: filepath.Join(dir, "herd.pid"),
+		Handover: filepath.Join(dir, "handover.json")}
 }
 
 // FindHome returns the Home named by getenv(HomeEnv), or ~/.herd.

@@ -28,10 +28,11 @@ func (d *Daemon) handler() http.Handler {
 	m.HandleFunc("GET /v1/events", d.getEvents)
 	m.HandleFunc("POST /v1/save", d.postSave)
 	m.HandleFunc("POST /v1/resurrect", d.postResurrect)
+	m.HandleFunc("POST /v1/handover", d.postHandover)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(VersionHeader, d.cfg.Version)
 		switch r.URL.Path {
-		case "/v1/version", "/v1/ping", "/v1/kill":
+		case "/v1/version", "/v1/ping", "/v1/kill", "/v1/handover":
 		default:
 			// A client that says its version must match; curl, which
 			// does not, is served.
@@ -52,7 +53,7 @@ type VersionError struct{ Client, Daemon string }
 
 // Error names both versions and what to do.
 func (e *VersionError) Error() string {
-	return fmt.Sprintf("the daemon runs herd %s, this command is herd %s: run herd update to replace the daemon with this binary (its apps keep running), or herd kill to stop it and its apps",
+	return fmt.Sprintf("the daemon runs herd %s, this command is herd %s: run herd update to replace the daemon with this binary (its apps are restarted with their settings), or herd kill to stop it and its apps",
 		e.Daemon, e.Client)
 }
 
@@ -360,15 +361,7 @@ func (d *Daemon) postSave(w http.ResponseWriter, r *http.Request) {
 	}
 	d.saveMu.Lock()
 	defer d.saveMu.Unlock()
-	d.mu.Lock()
-	ps := append([]*proc(nil), d.apps...)
-	d.mu.Unlock()
-	dump := Dump{Format: DumpFormat, Herd: d.cfg.Version, Saved: time.Now().UTC(), Apps: []DumpedApp{}}
-	for _, p := range ps {
-		p.mu.Lock()
-		dump.Apps = append(dump.Apps, DumpedApp{Spec: p.spec, Stopped: p.status == StatusStopped || p.status == StatusStopping})
-		p.mu.Unlock()
-	}
+	dump := d.snapshot()
 	if len(dump.Apps) == 0 && !req.Force {
 		writeErr(w, http.StatusConflict, ErrEmptySave)
 		return
@@ -399,6 +392,11 @@ func (d *Daemon) resurrect(ctx context.Context) (Results, error) {
 	if err != nil {
 		return Results{}, err
 	}
+	return d.restore(ctx, dump, note), nil
+}
+
+// restore adds the apps of dump and starts those not stopped.
+func (d *Daemon) restore(ctx context.Context, dump Dump, note string) Results {
 	res := Results{Results: make([]Result, len(dump.Apps)), Note: note}
 	var wg sync.WaitGroup
 	for i, a := range dump.Apps {
@@ -420,5 +418,34 @@ func (d *Daemon) resurrect(ctx context.Context) (Results, error) {
 		})
 	}
 	wg.Wait()
-	return res, nil
+	return res
+}
+
+// snapshot returns the list as a Dump.
+func (d *Daemon) snapshot() Dump {
+	d.mu.Lock()
+	ps := append([]*proc(nil), d.apps...)
+	d.mu.Unlock()
+	dump := Dump{Format: DumpFormat, Herd: d.cfg.Version, Saved: time.Now().UTC(), Apps: []DumpedApp{}}
+	for _, p := range ps {
+		p.mu.Lock()
+		dump.Apps = append(dump.Apps, DumpedApp{Spec: p.spec, Stopped: p.status == StatusStopped || p.status == StatusStopping})
+		p.mu.Unlock()
+	}
+	return dump
+}
+
+// postHandover writes the list to Home.Handover, stops every app and then
+// the daemon: the next daemon (herd update starts it) restores the list.
+// It works across versions.
+func (d *Daemon) postHandover(w http.ResponseWriter, _ *http.Request) {
+	dump := d.snapshot()
+	_ = os.Remove(d.cfg.Home.Handover)
+	if _, err := WriteDump(d.cfg.Home.Handover, dump); err != nil {
+		writeErr(w, http.StatusInternalServerError, fmt.Errorf("handover: %w; the daemon keeps running", err))
+		return
+	}
+	d.stopAll()
+	writeJSON(w, http.StatusOK, map[string]any{"apps": len(dump.Apps), "pid": os.Getpid()})
+	d.kill.Do(func() { close(d.killed) })
 }
