@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"syscall"
@@ -134,8 +135,8 @@ func freePort() (int, error) {
 //	app NAME STATUS LIVE [INSTANCES]  wait until herd ls shows it so
 //	http PORT                         GET http://127.0.0.1:PORT/ to stdout
 //	portfree PORT                     wait until PORT can be bound
+//	logwait APP REGEXP COUNT          wait until herd logs APP has COUNT matches
 //	killdaemon                        SIGKILL the daemon; wait until its whole tree is gone
-//	gone PIDFILE                      the daemon of the pid file saved by savepid is gone
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"app": func(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) < 3 {
@@ -172,6 +173,27 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 				ts.Fatalf("port %s still held: %v", args[0], err)
 			}
 		}
+	},
+	"logwait": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 3 {
+			ts.Fatalf("usage: logwait APP REGEXP COUNT")
+		}
+		re := regexp.MustCompile(args[1])
+		n, _ := strconv.Atoi(args[2])
+		var last string
+		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			cmd := exec.Command(herdBin, "logs", args[0], "--nostream", "--lines", "1000")
+			cmd.Env = scriptEnv(ts)
+			out, err := cmd.Output()
+			if err != nil {
+				continue
+			}
+			last = string(out)
+			if len(re.FindAllString(last, -1)) == n {
+				return
+			}
+		}
+		ts.Fatalf("logs of %s: want %d lines matching %s; last:\n%s", args[0], n, args[1], last)
 	},
 	"killdaemon": func(ts *testscript.TestScript, neg bool, args []string) {
 		pid := daemon.HomeAt(ts.Getenv("HERD_HOME")).DaemonPID()

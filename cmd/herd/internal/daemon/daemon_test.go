@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,6 +171,33 @@ func TestDaemonRunsApps(t *testing.T) {
 	})
 	if lines[0] != "up 1" || lines[1] != "up 1" {
 		t.Errorf("logs: %q", lines)
+	}
+	// Follow: the lines of a ticker as they come.
+	rs, err = c.Start(ctx, []Spec{{App: app.App{Name: "tick", Command: []string{"/bin/sh", "-c", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done"}}}})
+	if err != nil || !rs.Results[0].OK {
+		t.Fatalf("start tick: %+v %v", rs, err)
+	}
+	errEnough := errors.New("enough")
+	var ticks []string
+	err = c.Logs(ctx, "tick", 0, "", true, func(l LogLine) error {
+		if l.Stream == "stdout" {
+			ticks = append(ticks, l.Msg)
+		}
+		if len(ticks) == 5 {
+			return errEnough
+		}
+		return nil
+	})
+	if !errors.Is(err, errEnough) {
+		t.Fatalf("follow: %v after %q", err, ticks)
+	}
+	for i := 1; i < len(ticks); i++ {
+		var a, b int
+		fmt.Sscanf(ticks[i-1], "tick %d", &a)
+		fmt.Sscanf(ticks[i], "tick %d", &b)
+		if b != a+1 {
+			t.Errorf("follow: %q are not consecutive", ticks)
+		}
 	}
 	if _, err := c.Action(ctx, "nope", "stop", ActionRequest{}); err == nil || err.Error() != "no app named nope: herd ls lists the apps (names and ids)" {
 		t.Errorf("unknown app: %v", err)
