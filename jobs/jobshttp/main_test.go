@@ -30,7 +30,7 @@ type gate struct {
 // env is a real jobs.Client in a temporary directory, working, served by
 // the handler under test through a real HTTP server.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	c      *jobs.Client
 	srv    *httptest.Server
 	url    string // where the handler is mounted (srv.URL + prefix)
@@ -50,7 +50,7 @@ type echoArgs struct {
 
 // newEnv opens the client, registers the test kinds (echo, fail, gate),
 // starts its workers on the default queue and serves the handler.
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	o.cfg.Dir = t.TempDir()
