@@ -34,6 +34,10 @@ const DefaultURL = "http://127.0.0.1:3000"
 // maxAnswer bounds the bytes read from one answer (results can be large).
 const maxAnswer = 256 << 20
 
+// DefaultTimeout bounds a request that is not a wait, when
+// Client.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
 // Client talks to one jobs API. The zero value talks to DefaultURL with
 // http.DefaultClient.
 type Client struct {
@@ -42,6 +46,9 @@ type Client struct {
 	URL string
 	// HTTP sends the requests; http.DefaultClient if nil.
 	HTTP *http.Client
+	// Timeout bounds each request, answer included; a wait's gets its
+	// wait on top. 0 means DefaultTimeout.
+	Timeout time.Duration
 }
 
 // APIError is an answer of the server other than success.
@@ -96,9 +103,19 @@ func (c *Client) http() *http.Client {
 	return c.HTTP
 }
 
-// do sends a request and decodes a successful answer into out. It returns
-// the status.
-func (c *Client) do(ctx context.Context, method, path string, body any, out any) (int, error) {
+// do sends a request and decodes a successful answer into out, within
+// the client's timeout plus extra. It returns the status.
+func (c *Client) do(ctx context.Context, method, path string, body any, out any, extra ...time.Duration) (int, error) {
+	limit := c.Timeout
+	if limit <= 0 {
+		limit = DefaultTimeout
+	}
+	for _, d := range extra {
+		limit += d
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -117,8 +134,11 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http().Do(req)
 	if err != nil {
+		if parent.Err() != nil {
+			return 0, parent.Err()
+		}
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, fmt.Errorf("%s %s%s: no answer within %v; is the server overloaded or stuck?", method, c.base(), path, limit)
 		}
 		return 0, &UnreachableError{URL: c.base(), Err: err}
 	}
@@ -181,7 +201,7 @@ func (c *Client) WaitOnce(ctx context.Context, id string, timeout time.Duration)
 		path += "?timeout=" + url.QueryEscape(timeout.String())
 	}
 	var info jobs.Info
-	_, err := c.do(ctx, "GET", path, nil, &info)
+	_, err := c.do(ctx, "GET", path, nil, &info, timeout, jobshttp.DefaultWaitTimeout)
 	return info, err
 }
 

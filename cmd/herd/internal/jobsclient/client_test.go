@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +97,28 @@ func TestClient(t *testing.T) {
 	_, err = cl.Submit(ctx, jobshttp.SubmitRequest{Kind: "sleep", Timeout: "a while"})
 	if !errors.As(err, &ae) || ae.Status != 400 || ae.Field != "timeout" {
 		t.Fatalf("Submit with a bad timeout: %#v", err)
+	}
+}
+
+// TestClientStuckServer: a server that never answers is an error after the
+// client's timeout, not a hang.
+func TestClientStuckServer(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	cl := &jobsclient.Client{URL: srv.URL, HTTP: testutil.HTTPClient(), Timeout: 100 * time.Millisecond}
+	_, err := cl.Get(context.Background(), "x")
+	if err == nil || !strings.Contains(err.Error(), "no answer within 100ms") {
+		t.Fatalf("Get from a stuck server: %v", err)
+	}
+	var ue *jobsclient.UnreachableError
+	if errors.As(err, &ue) {
+		t.Fatalf("a stuck server reported as unreachable: %v", err)
 	}
 }
