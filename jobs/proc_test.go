@@ -1,0 +1,5 @@
+package jobs
+
+const workerEnv = "HERD_JOBS_TEST_WORKER"
+
+func workerMain() {}
