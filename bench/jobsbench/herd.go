@@ -24,6 +24,9 @@ type herdBench struct {
 	dir string
 	gen int
 	c   *jobs.Client
+	// handled, when set, is called by the handler with each job's ID as it
+	// returns (the burn-down round counts with it).
+	handled atomic.Pointer[func(id string)]
 }
 
 type herdArgs struct {
@@ -63,6 +66,9 @@ func (h *herdBench) reset(ctx context.Context) error {
 	}
 	h.c = c
 	jobs.Register(c, herdKind, func(ctx context.Context, j *jobs.Job[herdArgs]) (herdResult, error) {
+		if f := h.handled.Load(); f != nil {
+			(*f)(j.ID)
+		}
 		return herdResult(j.Args), nil
 	})
 	wctx, cancel := context.WithCancel(ctx)
@@ -138,46 +144,56 @@ func (h *herdBench) work(ctx context.Context, queue string, conc int) (stop func
 	}
 }
 
-// succeeded reads how many jobs of queue have succeeded.
-func (h *herdBench) succeeded(ctx context.Context, queue string) (uint64, error) {
-	st, err := h.c.Stats(ctx)
-	if err != nil {
-		return 0, err
-	}
-	for _, q := range st {
-		if q.Queue == queue {
-			return q.Succeeded, nil
-		}
-	}
-	return 0, nil
-}
-
-// herdStatsInterval is how often the burn-down round reads herd's queue
-// stats to see whether every job has completed.
-const herdStatsInterval = 5 * time.Millisecond
-
+// burn fills the queue, then counts handler returns until all n have
+// returned and Waits for the last 2*conc of them. A worker stores every
+// outcome through one connection, in the order the handlers return, so once
+// the last ones are stored every earlier one is too.
 func (h *herdBench) burn(ctx context.Context, n, conc, batch int) (float64, error) {
 	defer h.reset(ctx)
 	if _, err := h.fill(ctx, n, batch, jobs.DefaultQueue); err != nil {
 		return 0, err
 	}
+	var mu sync.Mutex
+	last := make([]string, 0, n)
+	all := make(chan struct{})
+	count := func(id string) {
+		mu.Lock()
+		last = append(last, id)
+		if len(last) == n {
+			close(all)
+		}
+		mu.Unlock()
+	}
+	h.handled.Store(&count)
+	defer h.handled.Store(nil)
 	t0 := time.Now()
 	stop := h.work(ctx, jobs.DefaultQueue, conc)
-	deadline := t0.Add(burnTimeout)
-	for {
-		done, err := h.succeeded(ctx, jobs.DefaultQueue)
+	select {
+	case <-all:
+	case <-time.After(burnTimeout):
+		mu.Lock()
+		done := len(last)
+		mu.Unlock()
+		stop()
+		return 0, fmt.Errorf("herd: %d of %d jobs handled after %s", done, n, burnTimeout)
+	case <-ctx.Done():
+		stop()
+		return 0, ctx.Err()
+	}
+	mu.Lock()
+	tail := last[max(0, len(last)-2*conc):]
+	mu.Unlock()
+	for _, id := range tail {
+		wc, cancel := context.WithTimeout(ctx, latencyTimeout)
+		info, err := h.c.Wait(wc, id)
+		cancel()
+		if err == nil && info.State != jobs.StateSucceeded {
+			err = fmt.Errorf("job %s ended %s", id, info.State)
+		}
 		if err != nil {
 			stop()
-			return 0, err
+			return 0, fmt.Errorf("herd: %w", err)
 		}
-		if done >= uint64(n) {
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return 0, fmt.Errorf("herd: %d of %d jobs succeeded after %s", done, n, burnTimeout)
-		}
-		time.Sleep(herdStatsInterval)
 	}
 	r := rate(n, t0)
 	return r, stop()

@@ -51,7 +51,7 @@ func main() {
 	lat := flag.Int("latency", 0, "submit -> result samples per round (default 1000, after 100 warm-up)")
 	waiters := flag.Int("waiters", 0, "concurrent Waits in the memory row (default 10000)")
 	only := flag.String("only", "", "comma-separated row groups to run: "+strings.Join(groups, ","))
-	poll := flag.Duration("river-poll", 0, "River's FetchPollInterval (default 50ms)")
+	poll := flag.Duration("river-poll", 0, "River's FetchPollInterval (default 10ms)")
 	profile := flag.String("profile", "", "write a CPU profile of herd's side of each row group to DIR/<group>.pprof")
 	jsonOut := flag.String("json", "", "write the raw samples as JSON to this file (default: a file in a new temp dir)")
 	md := flag.Bool("md", false, "print the table as Markdown")

@@ -34,10 +34,10 @@ type params struct {
 }
 
 var (
-	full  = params{rounds: 3, one: 2000, bulk: 20000, batch: 1000, burn: 50000, conc: 64, lat: 1000, warm: 100, waiters: 10000, poll: 50 * time.Millisecond}
-	quick = params{rounds: 1, one: 200, bulk: 2000, batch: 500, burn: 2000, conc: 64, lat: 100, warm: 20, waiters: 1000, poll: 50 * time.Millisecond}
+	full  = params{rounds: 3, one: 2000, bulk: 20000, batch: 1000, burn: 50000, conc: 64, lat: 1000, warm: 100, waiters: 10000, poll: 10 * time.Millisecond}
+	quick = params{rounds: 1, one: 200, bulk: 2000, batch: 500, burn: 2000, conc: 64, lat: 100, warm: 20, waiters: 1000, poll: 10 * time.Millisecond}
 	// smoke is the test's round: every contender does a little of everything.
-	smoke = params{rounds: 1, one: 20, bulk: 200, batch: 100, burn: 200, conc: 64, lat: 20, warm: 5, waiters: 100, poll: 50 * time.Millisecond}
+	smoke = params{rounds: 1, one: 20, bulk: 200, batch: 100, burn: 200, conc: 64, lat: 20, warm: 5, waiters: 100, poll: 10 * time.Millisecond}
 )
 
 // Row groups, for -only.
