@@ -92,6 +92,7 @@ func (h *herdBench) reset(ctx context.Context) error {
 
 func (h *herdBench) one(ctx context.Context, n int) (float64, error) {
 	defer h.reset(ctx)
+	defer profile("herd-one")()
 	t0 := time.Now()
 	for i := range n {
 		if _, err := h.c.Submit(ctx, herdKind, herdArgs{I: i}, jobs.SubmitOptions{}); err != nil {
@@ -120,6 +121,7 @@ func (h *herdBench) fill(ctx context.Context, n, batch int, queue string) ([]str
 
 func (h *herdBench) bulk(ctx context.Context, n, batch int) (float64, error) {
 	defer h.reset(ctx)
+	defer profile("herd-bulk")()
 	t0 := time.Now()
 	if _, err := h.fill(ctx, n, batch, ""); err != nil {
 		return 0, err
@@ -166,6 +168,7 @@ func (h *herdBench) burn(ctx context.Context, n, conc, batch int) (float64, erro
 	}
 	h.handled.Store(&count)
 	defer h.handled.Store(nil)
+	defer profile("herd-burn")()
 	t0 := time.Now()
 	stop := h.work(ctx, jobs.DefaultQueue, conc)
 	select {
@@ -202,6 +205,7 @@ func (h *herdBench) burn(ctx context.Context, n, conc, batch int) (float64, erro
 func (h *herdBench) latency(ctx context.Context, n, warm int) ([]float64, error) {
 	defer h.reset(ctx)
 	stop := h.work(ctx, jobs.DefaultQueue, 64)
+	defer profile("herd-latency")()
 	ms := make([]float64, 0, n)
 	for i := range warm + n {
 		t0 := time.Now()
@@ -308,6 +312,35 @@ func (h *herdBench) waits(ctx context.Context, n int) (float64, error) {
 	stack := (float64(ms1.StackInuse) - float64(ms0.StackInuse)) / 1e6
 	fmt.Fprintf(os.Stderr, "  %d Waits: RSS +%.1f MB (Go heap in use +%.1f MB, goroutine stacks +%.1f MB)\n", n, mb, heap, stack)
 	return mb, nil
+}
+
+// bareWaits is the Waits row's baseline: the RSS, in MB, that n goroutines
+// parked on a channel add, measured the same way, so that the row shows
+// how much of herd's figure is the waiters' own goroutines.
+func bareWaits(n int) (float64, error) {
+	debug.FreeOSMemory()
+	before, err := rss()
+	if err != nil {
+		return 0, err
+	}
+	release := make(chan struct{})
+	var started, wg sync.WaitGroup
+	for range n {
+		started.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			started.Done()
+			<-release
+		}()
+	}
+	started.Wait()
+	time.Sleep(waitSettle)
+	debug.FreeOSMemory()
+	after, err := rss()
+	close(release)
+	wg.Wait()
+	return float64(after-before) / 1e6, err
 }
 
 func (h *herdBench) Close() error {

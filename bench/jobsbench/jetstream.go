@@ -88,6 +88,7 @@ func (b *jsBench) one(ctx context.Context, n int) (float64, error) {
 		return 0, err
 	}
 	defer b.reset(ctx)
+	defer profile("jetstream-one")()
 	t0 := time.Now()
 	for i := range n {
 		if _, err := b.js.Publish(ctx, jsSubject, jsPayload(i)); err != nil {
@@ -128,6 +129,7 @@ func (b *jsBench) bulk(ctx context.Context, n, batch int) (float64, error) {
 		return 0, err
 	}
 	defer b.reset(ctx)
+	defer profile("jetstream-bulk")()
 	t0 := time.Now()
 	if err := b.fill(ctx, n, batch); err != nil {
 		return 0, err
@@ -166,6 +168,8 @@ func (b *jsBench) burn(ctx context.Context, n, conc, batch int) (float64, error)
 			}
 		}()
 	}
+	stopProf := profile("jetstream-burn")
+	defer stopProf()
 	t0 := time.Now()
 	cc, err := cons.Consume(func(m jetstream.Msg) { work <- m }, jetstream.PullMaxMessages(2*conc))
 	if err != nil {
@@ -217,6 +221,7 @@ func (b *jsBench) latency(ctx context.Context, n, warm int) ([]float64, error) {
 		return nil, err
 	}
 	defer func() { cc.Stop(); <-cc.Closed() }()
+	defer profile("jetstream-latency")()
 	ms := make([]float64, 0, n)
 	for i := range warm + n {
 		t0 := time.Now()

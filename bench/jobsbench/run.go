@@ -75,6 +75,7 @@ const (
 	nameRiverCp  = "river COPY"
 	nameJS       = "raw jetstream"
 	nameTarget   = "target"
+	nameBare     = "bare goroutines"
 	herdRowsNote = "herd: jobs package, embedded JetStream, SyncInterval 1s"
 )
 
@@ -190,24 +191,29 @@ func (s *sampler) f(name string, fn func() (float64, error)) func() float64 {
 	}
 }
 
-// profiled runs fn under a CPU profile written to dir/name.pprof when dir
-// is set.
-func profiled(dir, name string, fn func() (float64, error)) func() (float64, error) {
-	if dir == "" {
-		return fn
+// profDir, when set (-profile), is where the in-process contenders (herd
+// and raw JetStream) write a CPU profile of every timed span, as
+// <contender>-<row>-<round>.pprof.
+var profDir string
+
+var profRounds = map[string]int{}
+
+// profile starts a CPU profile of the timed span name and returns the
+// function that stops it; without profDir both do nothing.
+func profile(name string) (stop func()) {
+	if profDir == "" {
+		return func() {}
 	}
-	return func() (float64, error) {
-		f, err := os.Create(filepath.Join(dir, name+".pprof"))
-		if err != nil {
-			return 0, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return 0, err
-		}
-		defer pprof.StopCPUProfile()
-		return fn()
+	profRounds[name]++
+	f, err := os.Create(filepath.Join(profDir, fmt.Sprintf("%s-%d.pprof", name, profRounds[name])))
+	if err != nil {
+		return func() {}
 	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // run measures every row (or those of p.only) and returns the report.
@@ -216,14 +222,12 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 	rep := report.New(cmd)
 	want := func(g string) bool { return len(p.only) == 0 || p.only[g] }
 	var s sampler
-	prof := func(name string, fn func() (float64, error)) func() (float64, error) {
-		return profiled(p.profile, name, fn)
-	}
+	profDir = p.profile
 
 	if want("one") {
 		fmt.Fprintf(b.log, "enqueue one at a time: %d jobs x %d rounds ...\n", p.one, p.rounds)
 		xs := report.Alternate(p.rounds,
-			s.f(nameHerd, prof("one", func() (float64, error) { return b.herd.one(ctx, p.one) })),
+			s.f(nameHerd, func() (float64, error) { return b.herd.one(ctx, p.one) }),
 			s.f(nameBull, func() (float64, error) { return b.bull.one(ctx, p.one) }),
 			s.f(nameRiver, func() (float64, error) { return b.river.one(ctx, p.one) }),
 			s.f(nameJS, func() (float64, error) { return b.js.one(ctx, p.one) }),
@@ -243,7 +247,7 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 	if want("bulk") {
 		fmt.Fprintf(b.log, "bulk enqueue: %d jobs in calls of %d x %d rounds ...\n", p.bulk, p.batch, p.rounds)
 		xs := report.Alternate(p.rounds,
-			s.f(nameHerd, prof("bulk", func() (float64, error) { return b.herd.bulk(ctx, p.bulk, p.batch) })),
+			s.f(nameHerd, func() (float64, error) { return b.herd.bulk(ctx, p.bulk, p.batch) }),
 			s.f(nameBull, func() (float64, error) { return b.bull.bulk(ctx, p.bulk, p.batch) }),
 			s.f(nameRiver, func() (float64, error) { b.river.copied = false; return b.river.bulk(ctx, p.bulk, p.batch) }),
 			s.f(nameRiverCp, func() (float64, error) { b.river.copied = true; return b.river.bulk(ctx, p.bulk, p.batch) }),
@@ -264,7 +268,7 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 	if want("burn") {
 		fmt.Fprintf(b.log, "burn-down: %d no-op jobs, %d workers x %d rounds ...\n", p.burn, p.conc, p.rounds)
 		xs := report.Alternate(p.rounds,
-			s.f(nameHerd, prof("burn", func() (float64, error) { return b.herd.burn(ctx, p.burn, p.conc, p.batch) })),
+			s.f(nameHerd, func() (float64, error) { return b.herd.burn(ctx, p.burn, p.conc, p.batch) }),
 			s.f(nameBull, func() (float64, error) { return b.bull.burn(ctx, p.burn, p.conc, p.batch) }),
 			s.f(nameRiver, func() (float64, error) { return b.river.burn(ctx, p.burn, p.conc, p.batch) }),
 			s.f(nameJS, func() (float64, error) { return b.js.burn(ctx, p.burn, p.conc, p.batch) }),
@@ -295,7 +299,7 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 			}
 		}
 		xs := report.Alternate(p.rounds,
-			s.f(nameHerd, prof("latency", lat(0, func() ([]float64, error) { return b.herd.latency(ctx, p.lat, p.warm) }))),
+			s.f(nameHerd, lat(0, func() ([]float64, error) { return b.herd.latency(ctx, p.lat, p.warm) })),
 			s.f(nameBull, lat(1, func() ([]float64, error) { return b.bull.latency(ctx, p.lat, p.warm) })),
 			s.f(nameRiver, lat(2, func() ([]float64, error) { return b.river.latency(ctx, p.lat, p.warm) })),
 			s.f(nameJS, lat(3, func() ([]float64, error) { return b.js.latency(ctx, p.lat, p.warm) })),
@@ -317,15 +321,18 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 
 	if want("waits") {
 		fmt.Fprintf(b.log, "%d concurrent Waits x %d rounds ...\n", p.waiters, p.rounds)
-		xs := report.Alternate(p.rounds, s.f(nameHerd, prof("waits", func() (float64, error) { return b.herd.waits(ctx, p.waiters) })))
+		xs := report.Alternate(p.rounds,
+			s.f(nameHerd, func() (float64, error) { return b.herd.waits(ctx, p.waiters) }),
+			s.f(nameBare, func() (float64, error) { return bareWaits(p.waiters) }),
+		)
 		if s.err != nil {
 			return nil, s.err
 		}
 		rep.Add(report.Row{Suite: "jobs", Name: fmt.Sprintf("%d concurrent Waits, memory added", p.waiters), Unit: "MB", Better: "lower",
 			Herd:       report.Series{Name: nameHerd, Samples: xs[0]},
-			Peers:      []report.Series{{Name: nameTarget, Samples: []float64{50}}},
+			Peers:      []report.Series{{Name: nameTarget, Samples: []float64{50}}, {Name: nameBare, Samples: xs[1]}},
 			TargetPeer: nameTarget, TargetRatio: 1,
-			Note: "herd only: the process's RSS growth while the waiters are parked, waiters' goroutines included; the target is an absolute 50 MB"})
+			Note: "herd only: the process's RSS growth while the waiters are parked, waiters' goroutines included; the target is an absolute 50 MB; the baseline is as many goroutines parked on a channel"})
 	}
 	return rep, nil
 }
