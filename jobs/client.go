@@ -26,6 +26,7 @@ type Client struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	work   jetstream.Stream
+	tokens jetstream.Stream
 	state  jetstream.KeyValue
 	kinds  jetstream.KeyValue
 	unique jetstream.KeyValue
@@ -209,6 +210,19 @@ func (c *Client) setup(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("jobs: bucket %s: %w", c.stateBucket(), err)
+	}
+	c.tokens, err = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:                 c.cfg.Prefix + "_tokens",
+		Subjects:             []string{c.cfg.Prefix + ".token.>"},
+		Retention:            jetstream.WorkQueuePolicy,
+		Storage:              jetstream.FileStorage,
+		Replicas:             c.cfg.Replicas,
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+	})
+	if err != nil {
+		return fmt.Errorf("jobs: stream %s_tokens: %w", c.cfg.Prefix, err)
 	}
 	c.kinds, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: c.cfg.Prefix + "_kinds", History: 1, Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas,

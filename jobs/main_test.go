@@ -6,10 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herdrun/herd/child"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
+	child.Dispatch() // workers.Pool processes for TestPoolHandler
 	if os.Getenv(workerEnv) != "" {
 		workerMain()
 		return

@@ -2,8 +2,11 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -291,35 +294,13 @@ func (c *Client) scan(ctx context.Context) ([]*record, error) {
 		}
 	}
 	_ = kw.Stop()
-	cons, err := c.work.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{c.cfg.Prefix + ".work.>", c.cfg.Prefix + ".sched.>"},
+	err = c.eachWaiting(ctx, func(data []byte) {
+		if r, err := decodeRecord(data); err == nil && byID[r.ID] == nil {
+			byID[r.ID] = r
+		}
 	})
 	if err != nil {
-		return nil, c.wrap("list", err)
-	}
-	ci, err := cons.Info(ctx)
-	if err != nil {
-		return nil, c.wrap("list", err)
-	}
-	done := ci.NumPending == 0
-	for !done {
-		b, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			return nil, c.wrap("list", err)
-		}
-		got := 0
-		for m := range b.Messages() {
-			got++
-			if r, err := decodeRecord(m.Data()); err == nil && byID[r.ID] == nil {
-				byID[r.ID] = r
-			}
-			if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
-				done = true
-			}
-		}
-		if got == 0 {
-			break
-		}
+		return nil, err
 	}
 	out := make([]*record, 0, len(byID))
 	for _, r := range byID {
@@ -403,4 +384,46 @@ func (c *Client) Stats(ctx context.Context) ([]QueueStats, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Queue < out[j].Queue })
 	return out, nil
+}
+
+// eachWaiting calls fn with every message of the work stream, in order,
+// read with batched direct gets (a work-queue stream allows no second
+// consumer).
+func (c *Client) eachWaiting(ctx context.Context, fn func(data []byte)) error {
+	inbox := c.nc.NewInbox()
+	sub, err := c.nc.SubscribeSync(inbox)
+	if err != nil {
+		return c.wrap("list", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	seq := uint64(1)
+	for {
+		req, _ := json.Marshal(map[string]any{"seq": seq, "batch": 1000, "next_by_subj": c.cfg.Prefix + ".>"})
+		if err := c.nc.PublishRequest("$JS.API.DIRECT.GET."+c.workStream(), inbox, req); err != nil {
+			return c.wrap("list", err)
+		}
+		for {
+			m, err := sub.NextMsgWithContext(ctx)
+			if err != nil {
+				return c.wrap("list", err)
+			}
+			switch m.Header.Get("Status") {
+			case "404":
+				return nil
+			case "204":
+				if m.Header.Get("Nats-Num-Pending") == "0" {
+					return nil
+				}
+				goto next
+			case "":
+			default:
+				return fmt.Errorf("jobs: list: direct get: %s %s", m.Header.Get("Status"), m.Header.Get("Description"))
+			}
+			if s, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64); err == nil && s >= seq {
+				seq = s + 1
+			}
+			fn(m.Data)
+		}
+	next:
+	}
 }

@@ -414,3 +414,33 @@ func (c *Client) queueDepth(ctx context.Context, q string) (int, error) {
 	}
 	return n, nil
 }
+
+// ensureTokens makes the queue's concurrency tokens 0..n-1 (one message per
+// subject; publishing a token that exists, held or not, is refused by the
+// stream, so a token is never doubled) and the consumer that hands them
+// out. Workers that ask for different bounds leave the largest in force.
+func (c *Client) ensureTokens(ctx context.Context, q string, n int) (jetstream.Consumer, error) {
+	name := "t_" + q
+	cons, err := c.tokens.Consumer(ctx, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = c.tokens.CreateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       name,
+			FilterSubject: c.cfg.Prefix + ".token." + q + ".*",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       c.cfg.AckWait,
+			MaxDeliver:    -1,
+			MaxWaiting:    4096,
+		})
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			cons, err = c.tokens.Consumer(ctx, name)
+		}
+	}
+	if err != nil {
+		return nil, c.wrap("consumer "+name, err)
+	}
+	for i := range n {
+		// An error here is a token that exists already.
+		_, _ = c.js.Publish(ctx, fmt.Sprintf("%s.token.%s.%d", c.cfg.Prefix, q, i), nil)
+	}
+	return cons, nil
+}

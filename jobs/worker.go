@@ -355,6 +355,7 @@ type queue struct {
 	polling  [levels]bool
 	empty    [levels]time.Time
 	held     []jetstream.Msg
+	tokens   jetstream.Consumer // GlobalConcurrency: a job runs only while its process holds a token
 }
 
 const (
@@ -374,6 +375,13 @@ func (w *worker) newQueue(ctx context.Context, name string, qc QueueConfig) (*qu
 	}
 	if err := w.c.ensureQueue(ctx, name); err != nil {
 		return nil, err
+	}
+	if qc.GlobalConcurrency > 0 {
+		tc, err := w.c.ensureTokens(ctx, name, qc.GlobalConcurrency)
+		if err != nil {
+			return nil, err
+		}
+		q.tokens = tc
 	}
 	for l := range levels {
 		cons, err := w.c.consumer(ctx, name, l)
@@ -411,12 +419,19 @@ func (q *queue) loop(ctx context.Context) {
 			return
 		}
 		n := 1
+		var tok *heldToken
+		if q.tokens != nil {
+			if tok = q.acquireToken(ctx); tok == nil {
+				<-q.slots
+				return
+			}
+		}
 		if q.lim != nil {
 			if err := q.lim.Wait(ctx); err != nil {
 				<-q.slots
 				return
 			}
-		} else {
+		} else if tok == nil {
 		more:
 			for n < maxBatch {
 				select {
@@ -443,6 +458,7 @@ func (q *queue) loop(ctx context.Context) {
 				for range n {
 					<-q.slots
 				}
+				tok.release()
 				return
 			}
 		}
@@ -451,7 +467,7 @@ func (q *queue) loop(ctx context.Context) {
 		}
 		for _, m := range msgs {
 			q.w.jobs.Add(1)
-			go q.run(m)
+			go q.run(m, tok)
 		}
 	}
 }
@@ -538,9 +554,10 @@ func (q *queue) startPolls(ctx context.Context) {
 }
 
 // run runs one delivered job and releases its slot.
-func (q *queue) run(m jetstream.Msg) {
+func (q *queue) run(m jetstream.Msg, tok *heldToken) {
 	w, c := q.w, q.w.c
 	defer w.jobs.Done()
+	defer tok.release()
 	released := false
 	release := func() {
 		if !released {
@@ -592,6 +609,7 @@ func (q *queue) run(m jetstream.Msg) {
 		defer hbMu.Unlock()
 		if !hbStopped {
 			_ = m.InProgress()
+			tok.beat()
 			hb.Reset(hbEvery)
 		}
 	})
@@ -608,14 +626,23 @@ func (q *queue) run(m jetstream.Msg) {
 		_ = m.Ack()
 		return
 	}
-	if errors.Is(cause, errShutdown) {
-		_ = m.Nak() // back to the queue for another worker
-		return
-	}
 	rn.mu.Lock()
 	next := *rn.rec
 	rev := rn.rev
 	rn.mu.Unlock()
+	if errors.Is(cause, errShutdown) {
+		// Back to the queue for another worker; the attempt does not count.
+		next.State, next.Attempt, next.Started, next.Worker = StateQueued, next.Attempt-1, time.Time{}, ""
+		if f, err := c.putState(r.ID, &next, rev); err == nil {
+			select {
+			case <-f.Ok():
+			case <-f.Err():
+			case <-time.After(10 * time.Second):
+			}
+		}
+		_ = m.Nak()
+		return
+	}
 	now := time.Now().UTC()
 	retry := time.Duration(-1)
 	switch {
@@ -638,9 +665,7 @@ func (q *queue) run(m jetstream.Msg) {
 		next.State, next.Error = StateRetrying, runErr.Error()
 		retry = w.opts.Backoff(next.Attempt)
 	}
-	sm := nats.NewMsg(c.stateSubj(r.ID))
-	sm.Data = next.encode()
-	f, err := c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(rev))
+	f, err := c.putState(r.ID, &next, rev)
 	if retry >= 0 {
 		// The next attempt re-reads the record, so it need not wait.
 		_ = m.NakWithDelay(retry)
@@ -794,4 +819,81 @@ func (q *queue) invoke(hctx context.Context, h *handler, rn *running) (json.RawM
 		}
 	}
 	return o.res, o.err
+}
+
+// heldToken is one of a queue's GlobalConcurrency tokens: a message of the
+// tokens stream that this process holds (delivered, not acknowledged) while
+// it runs one job. Releasing it (Nak) hands it to the next worker at once;
+// a dead worker's token comes back after AckWait.
+type heldToken struct {
+	m     jetstream.Msg
+	mu    sync.Mutex
+	timer *time.Timer
+	done  bool
+}
+
+func (t *heldToken) beat() {
+	if t != nil {
+		_ = t.m.InProgress()
+	}
+}
+
+func (t *heldToken) release() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.done {
+		t.done = true
+		t.timer.Stop()
+		_ = t.m.Nak()
+	}
+}
+
+// acquireToken waits for a token of the queue; nil when ctx ends. The token
+// is kept alive with heartbeats until released.
+func (q *queue) acquireToken(ctx context.Context) *heldToken {
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, longPoll)
+		b, err := q.tokens.Fetch(1, jetstream.FetchContext(pctx))
+		if err != nil {
+			cancel()
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond): // a broken connection: do not spin
+			}
+			continue
+		}
+		var m jetstream.Msg
+		for x := range b.Messages() {
+			m = x
+		}
+		cancel()
+		if m == nil {
+			continue
+		}
+		t := &heldToken{m: m}
+		every := q.w.c.cfg.AckWait / 4
+		t.mu.Lock()
+		t.timer = time.AfterFunc(every, func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if !t.done {
+				_ = t.m.InProgress()
+				t.timer.Reset(every)
+			}
+		})
+		t.mu.Unlock()
+		return t
+	}
+	return nil
+}
+
+// putState publishes r as the job's record if its revision is still rev,
+// without waiting for the reply.
+func (c *Client) putState(id string, r *record, rev uint64) (jetstream.PubAckFuture, error) {
+	sm := nats.NewMsg(c.stateSubj(id))
+	sm.Data = r.encode()
+	return c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(rev))
 }
