@@ -247,6 +247,16 @@ func rss() (int64, error) {
 	return pages * int64(os.Getpagesize()), err
 }
 
+// settle runs the collector a few times, as a long-lived process would
+// while its waiters stay parked (each cycle may halve a parked goroutine's
+// oversized stack), and returns the freed memory to the OS.
+func settle() {
+	for range 3 {
+		runtime.GC()
+	}
+	debug.FreeOSMemory()
+}
+
 // waitSettle is how long the Waits row lets n fresh waiters settle into
 // their blocked state before it reads the process's memory.
 const waitSettle = time.Second
@@ -261,7 +271,7 @@ func (h *herdBench) waits(ctx context.Context, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	debug.FreeOSMemory()
+	settle()
 	before, err := rss()
 	if err != nil {
 		return 0, err
@@ -292,7 +302,7 @@ func (h *herdBench) waits(ctx context.Context, n int) (float64, error) {
 	}
 	started.Wait()
 	time.Sleep(waitSettle)
-	debug.FreeOSMemory()
+	settle()
 	after, err := rss()
 	if err != nil {
 		return 0, err
@@ -318,7 +328,7 @@ func (h *herdBench) waits(ctx context.Context, n int) (float64, error) {
 // parked on a channel add, measured the same way, so that the row shows
 // how much of herd's figure is the waiters' own goroutines.
 func bareWaits(n int) (float64, error) {
-	debug.FreeOSMemory()
+	settle()
 	before, err := rss()
 	if err != nil {
 		return 0, err
@@ -336,7 +346,7 @@ func bareWaits(n int) (float64, error) {
 	}
 	started.Wait()
 	time.Sleep(waitSettle)
-	debug.FreeOSMemory()
+	settle()
 	after, err := rss()
 	close(release)
 	wg.Wait()
