@@ -108,8 +108,18 @@ func (b *bullBench) bulk(ctx context.Context, n, batch int) (float64, error) {
 	return b.seconds(map[string]any{"op": "bulk", "n": n, "batch": batch}, n)
 }
 
-func (b *bullBench) burn(ctx context.Context, n, conc, batch int) (float64, error) {
-	return b.seconds(map[string]any{"op": "burn", "n": n, "concurrency": conc, "batch": batch}, n)
+func (b *bullBench) burn(ctx context.Context, n, conc, batch int) (burnResult, error) {
+	if _, err := b.seconds(map[string]any{"op": "fill", "n": n, "batch": batch}, n); err != nil {
+		return burnResult{}, err
+	}
+	node, redis := b.cmd.Process.Pid, b.redis.cmd.Process.Pid
+	meter := cpuMeter(func() time.Duration { return pidCPU(node) + pidCPU(redis) })
+	c0 := meter()
+	x, err := b.seconds(map[string]any{"op": "drain", "n": n, "concurrency": conc}, n)
+	if err != nil {
+		return burnResult{}, err
+	}
+	return burnResult{rate: x, cpu: float64(meter()-c0) / float64(time.Microsecond) / float64(n)}, nil
 }
 
 func (b *bullBench) latency(ctx context.Context, n, warm int) ([]float64, error) {

@@ -150,10 +150,10 @@ func (h *herdBench) work(ctx context.Context, queue string, conc int) (stop func
 // returned and Waits for the last 2*conc of them. A worker stores every
 // outcome through one connection, in the order the handlers return, so once
 // the last ones are stored every earlier one is too.
-func (h *herdBench) burn(ctx context.Context, n, conc, batch int) (float64, error) {
+func (h *herdBench) burn(ctx context.Context, n, conc, batch int) (burnResult, error) {
 	defer h.reset(ctx)
 	if _, err := h.fill(ctx, n, batch, jobs.DefaultQueue); err != nil {
-		return 0, err
+		return burnResult{}, err
 	}
 	var mu sync.Mutex
 	last := make([]string, 0, n)
@@ -169,7 +169,8 @@ func (h *herdBench) burn(ctx context.Context, n, conc, batch int) (float64, erro
 	h.handled.Store(&count)
 	defer h.handled.Store(nil)
 	defer profile("herd-burn")()
-	t0 := time.Now()
+	meter := cpuMeter(selfCPU)
+	t0, c0 := time.Now(), meter()
 	stop := h.work(ctx, jobs.DefaultQueue, conc)
 	select {
 	case <-all:
@@ -178,10 +179,10 @@ func (h *herdBench) burn(ctx context.Context, n, conc, batch int) (float64, erro
 		done := len(last)
 		mu.Unlock()
 		stop()
-		return 0, fmt.Errorf("herd: %d of %d jobs handled after %s", done, n, burnTimeout)
+		return burnResult{}, fmt.Errorf("herd: %d of %d jobs handled after %s", done, n, burnTimeout)
 	case <-ctx.Done():
 		stop()
-		return 0, ctx.Err()
+		return burnResult{}, ctx.Err()
 	}
 	mu.Lock()
 	tail := last[max(0, len(last)-2*conc):]
@@ -195,10 +196,10 @@ func (h *herdBench) burn(ctx context.Context, n, conc, batch int) (float64, erro
 		}
 		if err != nil {
 			stop()
-			return 0, fmt.Errorf("herd: %w", err)
+			return burnResult{}, fmt.Errorf("herd: %w", err)
 		}
 	}
-	r := rate(n, t0)
+	r := meter.measure(n, t0, c0)
 	return r, stop()
 }
 

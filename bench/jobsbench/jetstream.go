@@ -137,20 +137,20 @@ func (b *jsBench) bulk(ctx context.Context, n, batch int) (float64, error) {
 	return rate(n, t0), nil
 }
 
-func (b *jsBench) burn(ctx context.Context, n, conc, batch int) (float64, error) {
+func (b *jsBench) burn(ctx context.Context, n, conc, batch int) (burnResult, error) {
 	st, err := b.stream(ctx)
 	if err != nil {
-		return 0, err
+		return burnResult{}, err
 	}
 	defer b.reset(ctx)
 	if err := b.fill(ctx, n, batch); err != nil {
-		return 0, err
+		return burnResult{}, err
 	}
 	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: "burn", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxAckPending: 4 * conc,
 	})
 	if err != nil {
-		return 0, err
+		return burnResult{}, err
 	}
 	work := make(chan jetstream.Msg, conc)
 	var done atomic.Int64
@@ -170,18 +170,19 @@ func (b *jsBench) burn(ctx context.Context, n, conc, batch int) (float64, error)
 	}
 	stopProf := profile("jetstream-burn")
 	defer stopProf()
-	t0 := time.Now()
+	meter := cpuMeter(selfCPU)
+	t0, c0 := time.Now(), meter()
 	cc, err := cons.Consume(func(m jetstream.Msg) { work <- m }, jetstream.PullMaxMessages(2*conc))
 	if err != nil {
 		close(work)
 		wg.Wait()
-		return 0, err
+		return burnResult{}, err
 	}
-	var el float64
+	var res burnResult
 	select {
 	case <-finished:
 		err = b.nc.Flush() // every ack has reached the server
-		el = rate(n, t0)
+		res = meter.measure(n, t0, c0)
 	case <-time.After(burnTimeout):
 		err = fmt.Errorf("jetstream: %d of %d messages acked after %s", done.Load(), n, burnTimeout)
 	case <-ctx.Done():
@@ -191,7 +192,7 @@ func (b *jsBench) burn(ctx context.Context, n, conc, batch int) (float64, error)
 	<-cc.Closed()
 	close(work)
 	wg.Wait()
-	return el, err
+	return res, err
 }
 
 // latency publishes one message at a time; a consumer acks it and publishes

@@ -63,8 +63,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\nserver logs:\n%s", err, srv.String())
 	}
-	if len(r.Rows) != 8 {
-		t.Errorf("%d rows, want 8", len(r.Rows))
+	if len(r.Rows) != 9 {
+		t.Errorf("%d rows, want 9", len(r.Rows))
 	}
 	for _, row := range r.Rows {
 		for _, s := range append(row.Peers, row.Herd) {

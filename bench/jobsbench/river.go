@@ -158,20 +158,22 @@ func (r *riverBench) bulk(ctx context.Context, n, batch int) (float64, error) {
 	return rate(n, t0), nil
 }
 
-func (r *riverBench) burn(ctx context.Context, n, conc, batch int) (float64, error) {
+func (r *riverBench) burn(ctx context.Context, n, conc, batch int) (burnResult, error) {
 	defer r.reset(ctx)
 	if err := r.fill(ctx, n, batch, true); err != nil {
-		return 0, err
+		return burnResult{}, err
 	}
 	c, err := r.client(conc, false)
 	if err != nil {
-		return 0, err
+		return burnResult{}, err
 	}
 	events, cancel := c.SubscribeConfig(&river.SubscribeConfig{ChanSize: n + 1000, Kinds: []river.EventKind{river.EventKindJobCompleted}})
 	defer cancel()
-	t0 := time.Now()
+	pg := r.pg.cmd.Process.Pid
+	meter := cpuMeter(func() time.Duration { return selfCPU() + groupCPU(pg) })
+	t0, c0 := time.Now(), meter()
 	if err := c.Start(ctx); err != nil {
-		return 0, err
+		return burnResult{}, err
 	}
 	defer c.Stop(context.WithoutCancel(ctx))
 	deadline := time.After(burnTimeout)
@@ -180,12 +182,12 @@ func (r *riverBench) burn(ctx context.Context, n, conc, batch int) (float64, err
 		case <-events:
 			done++
 		case <-deadline:
-			return 0, fmt.Errorf("river: %d of %d jobs completed after %s", done, n, burnTimeout)
+			return burnResult{}, fmt.Errorf("river: %d of %d jobs completed after %s", done, n, burnTimeout)
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return burnResult{}, ctx.Err()
 		}
 	}
-	return rate(n, t0), nil
+	return meter.measure(n, t0, c0), nil
 }
 
 func (r *riverBench) latency(ctx context.Context, n, warm int) ([]float64, error) {

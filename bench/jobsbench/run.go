@@ -58,8 +58,9 @@ type contender interface {
 	// returns jobs/s.
 	bulk(ctx context.Context, n, batch int) (float64, error)
 	// burn enqueues n no-op jobs (untimed), then starts conc workers and
-	// returns jobs/s from the start until all n are recorded as completed.
-	burn(ctx context.Context, n, conc, batch int) (float64, error)
+	// returns jobs/s from the start until all n are recorded as completed,
+	// and the CPU per job that the contender's processes used meanwhile.
+	burn(ctx context.Context, n, conc, batch int) (burnResult, error)
 	// latency submits warm+n jobs one at a time, each to a running worker,
 	// and returns the milliseconds from submit to the result observed by the
 	// submitter for the last n.
@@ -267,11 +268,19 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 
 	if want("burn") {
 		fmt.Fprintf(b.log, "burn-down: %d no-op jobs, %d workers x %d rounds ...\n", p.burn, p.conc, p.rounds)
+		cpu := make([][]float64, 4)
+		burn := func(i int, c contender) func() (float64, error) {
+			return func() (float64, error) {
+				r, err := c.burn(ctx, p.burn, p.conc, p.batch)
+				cpu[i] = append(cpu[i], r.cpu)
+				return r.rate, err
+			}
+		}
 		xs := report.Alternate(p.rounds,
-			s.f(nameHerd, func() (float64, error) { return b.herd.burn(ctx, p.burn, p.conc, p.batch) }),
-			s.f(nameBull, func() (float64, error) { return b.bull.burn(ctx, p.burn, p.conc, p.batch) }),
-			s.f(nameRiver, func() (float64, error) { return b.river.burn(ctx, p.burn, p.conc, p.batch) }),
-			s.f(nameJS, func() (float64, error) { return b.js.burn(ctx, p.burn, p.conc, p.batch) }),
+			s.f(nameHerd, burn(0, b.herd)),
+			s.f(nameBull, burn(1, b.bull)),
+			s.f(nameRiver, burn(2, b.river)),
+			s.f(nameJS, burn(3, b.js)),
 		)
 		if s.err != nil {
 			return nil, s.err
@@ -283,6 +292,10 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 			TargetPeer: nameBull, TargetRatio: 2, Note: note})
 		rep.Add(report.Row{Suite: "jobs", Name: "burn-down vs raw JetStream", Unit: "jobs/s", Better: "higher", Herd: herd,
 			Peers: peers[2:], TargetPeer: nameJS, TargetRatio: 0.6})
+		rep.Add(report.Row{Suite: "jobs", Name: "burn-down CPU per job", Unit: "µs", Better: "lower",
+			Herd:  report.Series{Name: nameHerd, Samples: cpu[0]},
+			Peers: []report.Series{{Name: nameBull, Samples: cpu[1]}, {Name: nameRiver, Samples: cpu[2]}, {Name: nameJS, Samples: cpu[3]}},
+			Note:  "user+system CPU over the timed span / jobs: herd and raw JetStream this process; BullMQ node + redis-server; River this process + the postmaster's process group"})
 	}
 
 	if want("latency") {

@@ -4,12 +4,13 @@
 // rounds alternate with the others while the Queue and its connection stay
 // warm. One JSON request per stdin line, one JSON reply per stdout line;
 // {"ready":true} once the Queue is connected, {"error":"..."} on failure.
-// Every operation works on the queue "bench" and empties Redis afterwards.
+// Every operation works on the queue "bench" and empties Redis afterwards,
+// except "fill", whose jobs the next request, "drain", works.
 //
 //   {"op":"one","n":2000}                         -> {"seconds":s}  queue.add, one at a time
 //   {"op":"bulk","n":20000,"batch":1000}          -> {"seconds":s}  queue.addBulk, batch by batch
-//   {"op":"burn","n":50000,"concurrency":64,"batch":1000}
-//                                                 -> {"seconds":s}  fill (untimed), then a Worker until n completed
+//   {"op":"fill","n":50000,"batch":1000}          -> {"seconds":s}  queue.addBulk, batch by batch, kept for "drain"
+//   {"op":"drain","n":50000,"concurrency":64}     -> {"seconds":s}  a Worker until n jobs completed
 //   {"op":"latency","n":1000,"warm":100}          -> {"ms":[...]}   add -> job.waitUntilFinished(QueueEvents)
 'use strict';
 const readline = require('readline');
@@ -48,8 +49,7 @@ async function bulk(n, batch) {
   return { seconds: seconds(t0) };
 }
 
-async function burn(n, concurrency, batch) {
-  await fill(n, batch);
+async function drain(n, concurrency) {
   const worker = new Worker(name, async () => {}, { connection, concurrency, autorun: false });
   await worker.waitUntilReady();
   let completed = 0;
@@ -94,11 +94,12 @@ async function handle(req) {
     switch (req.op) {
       case 'one': out = await one(req.n); break;
       case 'bulk': out = await bulk(req.n, req.batch); break;
-      case 'burn': out = await burn(req.n, req.concurrency, req.batch); break;
+      case 'fill': out = await bulk(req.n, req.batch); break;
+      case 'drain': out = await drain(req.n, req.concurrency); break;
       case 'latency': out = await latency(req.n, req.warm); break;
       default: throw new Error(`unknown op ${JSON.stringify(req.op)}`);
     }
-    await reset();
+    if (req.op !== 'fill') await reset(); // "drain" works what "fill" left
     return out;
   } catch (err) {
     return { error: String(err && err.stack || err) };
