@@ -56,18 +56,14 @@ func main() {
 	jsonOut := flag.String("json", "", "write the raw samples as JSON to this file (default: a file in a new temp dir)")
 	md := flag.Bool("md", false, "print the table as Markdown")
 	nodeDir := flag.String("node", "", "directory of the Node scripts (default: bench/node of this repository)")
-	from := flag.String("from", "", "print the report saved in this JSON file (by -json) instead of measuring")
+	from := flag.String("from", "", "print the report saved in these comma-separated JSON files (by -json) instead of measuring; several runs' samples are pooled row by row")
 	flag.Parse()
 	if *from != "" {
-		b, err := os.ReadFile(*from)
+		r, err := load(strings.Split(*from, ","))
 		if err != nil {
 			fatal(err)
 		}
-		var r report.Report
-		if err := json.Unmarshal(b, &r); err != nil {
-			fatal(fmt.Errorf("%s: %w", *from, err))
-		}
-		printReport(&r, *md)
+		printReport(r, *md)
 		return
 	}
 	if *q {
@@ -155,4 +151,42 @@ func printReport(r *report.Report, md bool) {
 		r.Print(os.Stdout)
 	}
 	printVerdicts(os.Stdout, r)
+}
+
+// load reads reports saved by -json and pools them: the first file's rows,
+// with every later file's samples of the same row and series appended.
+func load(files []string) (*report.Report, error) {
+	var out *report.Report
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var r report.Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		if out == nil {
+			out = &r
+			continue
+		}
+		out.Command += "; " + r.Command
+		for _, row := range r.Rows {
+			for i := range out.Rows {
+				o := &out.Rows[i]
+				if o.Name != row.Name {
+					continue
+				}
+				o.Herd.Samples = append(o.Herd.Samples, row.Herd.Samples...)
+				for _, p := range row.Peers {
+					for j := range o.Peers {
+						if o.Peers[j].Name == p.Name && p.Name != nameTarget {
+							o.Peers[j].Samples = append(o.Peers[j].Samples, p.Samples...)
+						}
+					}
+				}
+			}
+		}
+	}
+	return out, nil
 }
