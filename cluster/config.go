@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"syscall"
 	"time"
 )
 
@@ -187,8 +188,15 @@ type Config struct {
 	ReadyTimeout time.Duration
 
 	// ShutdownTimeout is how long a draining worker (stopped, scaled down,
-	// reloaded or recycled) has between SIGTERM and SIGKILL. 0 means 30s.
+	// reloaded or recycled) has between SIGTERM (or StopSignal) and SIGKILL.
+	// 0 means 30s.
 	ShutdownTimeout time.Duration
+
+	// StopSignal is the signal a draining worker gets first; SIGKILL
+	// follows after ShutdownTimeout. 0 means SIGTERM. A Command worker may
+	// need another (PM2 apps clean up on SIGINT); a Go worker of Run
+	// drains on SIGTERM and SIGINT alike.
+	StopSignal syscall.Signal
 
 	// QuiesceTimeout bounds how long the primary tries to catch a Command
 	// worker it replaces (reload, recycling) or removes (scale-down) under
