@@ -545,7 +545,39 @@ func parseEcosystem(path string, b []byte, envName string) ([]app.App, error) {
 		}
 		apps = append(apps, a)
 	}
+	if len(apps) > 0 {
+		apps[0].Warnings = append(topLevelWarnings(b), apps[0].Warnings...)
+	}
 	return apps, nil
+}
+
+// topLevelWarnings returns a warning for each key of the file beside its
+// apps (or pm2) list, which herd does not read: PM2's deploy and static,
+// and any other.
+func topLevelWarnings(b []byte) []string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(b, &top) != nil || (top["apps"] == nil && top["pm2"] == nil) {
+		return nil
+	}
+	var keys []string
+	for k := range top {
+		if k != "apps" && k != "pm2" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		switch k {
+		case "deploy":
+			out = append(out, "deploy (beside apps): ignored: herd does not deploy")
+		case "static":
+			out = append(out, "static (beside apps): ignored: herd does not serve static files")
+		default:
+			out = append(out, k+" (beside apps): ignored: not a key of a PM2 7 ecosystem file")
+		}
+	}
+	return out
 }
 
 // keyError is a bad value of one key of an ecosystem app (key as written

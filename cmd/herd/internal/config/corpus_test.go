@@ -72,9 +72,9 @@ const pm2ClusterWarning = "exec_mode: not set: PM2 7 runs a node app with instan
 var corpus = []corpusCase{{
 	file: "01-express-generator/ecosystem.config.js", env: "production",
 	pm2: "node ./bin/www (bin/www has no extension and is text: PM2 runs it with node) in cluster mode on every CPU; " +
-		"env NODE_ENV=production PORT=3000; watch: false is PM2's default",
+		"env NODE_ENV=production PORT=3000; watch: false is PM2's default; deploy is for pm2 deploy",
 	apps: []corpusApp{{name: "shop", cmd: []string{"node", "./bin/www"}, instances: -1, ports: []int{3000},
-		env: []string{"NODE_ENV=production", "PORT=3000"}}},
+		env: []string{"NODE_ENV=production", "PORT=3000"}, warnings: []string{"deploy (beside apps): ignored: herd does not deploy"}}},
 }, {
 	file: "02-env-numbers/ecosystem.json", env: "production",
 	pm2: "env values pass through String(): MAX_BODY=10485760, TINY=1e-7, HUGE=1e+21, VERBOSE=true; kill_timeout '5000' is " +
