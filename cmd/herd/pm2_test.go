@@ -106,3 +106,37 @@ func TestRunOnly(t *testing.T) {
 		t.Errorf("--only without --config: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// The interpreters herd infers run for real: a script with shell
+// operators under bash -c, .py under python3, .sh under bash, a text file
+// without an extension under node, a program found in PATH.
+func TestRunEcosystemInterpreters(t *testing.T) {
+	testutil.RequireNode(t)
+	dir := t.TempDir()
+	files := map[string]string{
+		"job.py":     "import sys\nprint('py', sys.argv[1])\n",
+		"job.sh":     "[ -n \"$BASH_VERSION\" ] && echo bash $1\n",
+		"bin/worker": "console.log('node', process.argv[2])\n", // no extension, not executable
+	}
+	for name, src := range files {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644)
+	}
+	p := filepath.Join(dir, "ecosystem.json")
+	os.WriteFile(p, []byte(`{"apps": [
+  {"name": "chain", "script": "echo one && echo two | tr a-z A-Z", "autorestart": false},
+  {"name": "py", "script": "job.py", "args": "ok", "autorestart": false},
+  {"name": "sh", "script": "job.sh", "args": ["ok"], "autorestart": false},
+  {"name": "www", "script": "bin/worker", "args": "ok", "autorestart": false},
+  {"name": "path", "script": "echo", "args": "--from-path", "interpreter": "none", "autorestart": false}
+]}`), 0o644)
+	code, out, errOut := runHerd(t, []string{"NO_COLOR=1"}, "run", "-c", p)
+	for _, want := range []string{"chain[0] | one\n", "chain[0] | TWO\n", "py[0] | py ok\n", "sh[0] | bash ok\n", "www[0] | node ok\n", "path[0] | --from-path\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if code != 0 || t.Failed() {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
