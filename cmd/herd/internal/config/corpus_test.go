@@ -37,6 +37,9 @@ type corpusCase struct {
 	pm2  string
 	apps []corpusApp
 	err  string // herd's error, instead of apps
+	// needs names a program the case needs in PATH (the test skips
+	// without it).
+	needs string
 }
 
 // pm2Defaults fills the fields every app of an ecosystem file has unless
@@ -91,7 +94,7 @@ var corpus = []corpusCase{{
 		{name: "three", cmd: []string{"node", "worker.js"}, instances: 3},
 	},
 }, {
-	file: "04-npm-start/ecosystem.json",
+	file: "04-npm-start/ecosystem.json", needs: "npm",
 	pm2: "script npm is found in PATH; it is a text file, so PM2 runs node /usr/bin/npm start (herd: npm start, by its #! line, " +
 		"the same program); args as a list are passed as they are (4001 as '4001')",
 	apps: []corpusApp{
@@ -108,7 +111,7 @@ var corpus = []corpusCase{{
 		{name: "main", cmd: []string{"bash", "-c", "node dist/main.js --port 5000"}},
 	},
 }, {
-	file: "06-python-and-shell/ecosystem.json",
+	file: "06-python-and-shell/ecosystem.json", needs: "python3",
 	pm2: "worker.py runs under python (python3 when python is missing) with interpreter_args first and PYTHONUNBUFFERED=1 " +
 		"unless env sets it; backup.sh runs under bash; autorestart: false never restarts",
 	apps: []corpusApp{
@@ -217,6 +220,9 @@ func TestPM2Corpus(t *testing.T) {
 			if strings.HasSuffix(tc.file, "js") {
 				testutil.RequireNode(t)
 			}
+			if tc.needs != "" && !inPath(tc.needs) {
+				t.Skip(tc.needs + " is not in PATH")
+			}
 			path := filepath.Join("testdata", "pm2", tc.file)
 			dir, _ := filepath.Abs(filepath.Dir(path))
 			apps, err := Load(path, tc.env)
@@ -266,7 +272,7 @@ func TestPM2Corpus(t *testing.T) {
 func TestPM2CorpusValidates(t *testing.T) {
 	testutil.RequireNode(t)
 	for _, tc := range corpus {
-		if tc.err != "" {
+		if tc.err != "" || tc.needs != "" && !inPath(tc.needs) {
 			continue
 		}
 		apps, err := Load(filepath.Join("testdata", "pm2", tc.file), tc.env)
