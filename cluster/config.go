@@ -207,6 +207,10 @@ type Config struct {
 	// SIGCONT; otherwise it is resumed, and stopped again once the
 	// connections it held are answered. A stopped worker accepts nothing,
 	// so even a program that dies at once on SIGTERM loses no connection.
+	// A Command worker that is a Go program and holds a listener also gets
+	// its RLIMIT_NOFILE lowered, from SIGTERM until it is gone (or, if it
+	// handles SIGTERM itself, for its first 100ms after it), so that its
+	// other threads cannot accept while its runtime's handler kills it.
 	// Once QuiesceTimeout has passed the worker is signalled anyway, with a
 	// warning. 0 means 5s; negative signals at once, as Go workers always
 	// are (they drain by themselves). Needs Linux 5.6 (pidfd_getfd); on an

@@ -99,6 +99,17 @@ func (e *ExitedError) Error() string {
 // binary can act as that guard.
 var Guard func(cmd []string, dir string, grace time.Duration, stop syscall.Signal) []string
 
+// Option changes how New sets up a Runner.
+type Option func(*options)
+
+type options struct {
+	noSignals bool
+}
+
+// WithoutSignals makes Run handle no signal: a process that runs many
+// apps (the daemon) drives each with Reload, Scale and Shutdown instead.
+func WithoutSignals() Option { return func(o *options) { o.noSignals = true } }
+
 // Runner runs one app.App. Create it with New; Run runs it, and Reload,
 // Scale and Shutdown drive it meanwhile.
 type Runner struct {
@@ -151,7 +162,11 @@ type inst struct {
 // It opens the app's log files (a *logsink.LogFileError if one cannot be
 // opened) and writes the Node shim to its cache file when the app needs
 // it.
-func New(a app.App, logs *logsink.Logs) (*Runner, error) {
+func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	if logs == nil {
 		logs = &logsink.Logs{}
 	}
@@ -205,6 +220,7 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		Logger:            lg,
 		OnEvent:           r.onEvent,
 		Output:            r.output,
+		NoSignals:         o.noSignals,
 	}
 	// The restart policy; and once the app is errored (see onExit, which
 	// runs first), no instance is restarted while herd stops it.
@@ -374,7 +390,8 @@ func (r *Runner) onExit(e cluster.Event) {
 
 // Run runs the app in the foreground until ctx ends, SIGTERM or SIGINT
 // arrives (graceful stop: the app's StopSignal, SIGTERM by default, to
-// every instance, SIGKILL to its process group after KillTimeout), or Shutdown is called. SIGHUP reloads, SIGTTIN
+// every instance, SIGKILL to its process group after KillTimeout; not with
+// WithoutSignals), or Shutdown is called. SIGHUP reloads, SIGTTIN
 // and SIGTTOU add and remove an instance. It returns nil after a clean stop,
 // a *cluster.ListenError for a port that cannot be opened, a *BootError for
 // an instance that fails at start, an *ErroredError for a crash loop (see
