@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -145,5 +146,32 @@ func TestRunEcosystemInterpreters(t *testing.T) {
 	}
 	if code != 0 || t.Failed() {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+// A file with a prod and a dev app on the same port: started together,
+// one of them fails with EADDRINUSE and the hint names the other app and
+// --only (not the shared socket of cluster mode); with --only, one runs.
+func TestRunForkPortInUseHint(t *testing.T) {
+	testutil.RequireNode(t)
+	dir := t.TempDir()
+	port := strconv.Itoa(testutil.FreePort(t))
+	os.WriteFile(filepath.Join(dir, "server.js"), []byte(`require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT, '127.0.0.1', () => console.log('listening'));`+"\n"), 0o644)
+	p := filepath.Join(dir, "ecosystem.config.js")
+	os.WriteFile(p, []byte(`module.exports = { apps: [
+  { name: 'prod', script: 'server.js', autorestart: false, env: { PORT: `+port+` } },
+  { name: 'dev', script: 'server.js', autorestart: false, env: { PORT: `+port+`, NODE_ENV: 'development' } },
+] };
+`), 0o644)
+	code, out, errOut := runHerd(t, []string{"NO_COLOR=1"}, "run", "-c", p)
+	if code != 1 || !strings.Contains(errOut, "EADDRINUSE") || !strings.Contains(errOut, "hint: another process holds the port the app binds: another app of the config file (run one with --only NAME") ||
+		strings.Contains(errOut, "herd already holds") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-c", p, "--only", "prod")
+	waitOut(t, h, "prod[0] | listening", 1)
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 || strings.Contains(h.stdout.String(), "dev") {
+		t.Fatalf("--only prod: exit %d\n%s\n%s", code, h.stdout.String(), h.stderr.String())
 	}
 }
