@@ -666,7 +666,7 @@ func ecoApp(path string, raw json.RawMessage, envName string) (app.App, error) {
 		key string
 		v   json.RawMessage
 	}{{"env", p.vals["env"]}, {"env_" + envName, p.envs[envName]}} {
-		if blk.v == nil {
+		if blk.v == nil || blk.key == "env_" { // no --env: env alone
 			continue
 		}
 		var m map[string]json.RawMessage
