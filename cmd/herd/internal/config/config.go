@@ -703,16 +703,27 @@ func ecoApp(path string, raw json.RawMessage, envName string) (app.App, error) {
 	if err != nil {
 		return bad("exec_mode", err)
 	}
+	switch execMode {
+	case "", "fork", "fork_mode", "cluster", "cluster_mode":
+	default:
+		return bad("exec_mode", fmt.Errorf("exec_mode: want 'fork' or 'cluster', not %q", execMode))
+	}
+	if execMode == "" && p.has("instances") && a.Command[0] == "node" {
+		// PM2 7 runs a node app with instances in cluster mode.
+		if _, err := strconv.Atoi(env["PORT"]); err == nil {
+			execMode = "cluster"
+		} else {
+			a.Warnings = append(a.Warnings, "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode; "+
+				"without PORT in env herd runs it in fork mode (every instance binds its own port): "+
+				"write exec_mode: 'cluster' and PORT to share one port")
+		}
+	}
 	if execMode == "cluster" || execMode == "cluster_mode" {
 		p, err := strconv.Atoi(env["PORT"])
 		if err != nil {
 			return a, errors.New(`exec_mode "cluster" needs PORT in env: herd opens that port once and shares it`)
 		}
 		a.Ports = []int{p}
-	}
-	if execMode == "" && p.has("instances") && a.Command[0] == "node" {
-		a.Warnings = append(a.Warnings, "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode, herd in fork mode "+
-			"(every instance binds its own port): write exec_mode: 'cluster' to share the port")
 	}
 
 	if ok, err := p.boolean("wait_ready", false); err != nil {

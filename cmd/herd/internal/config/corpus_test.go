@@ -69,8 +69,9 @@ func norm(a corpusApp) corpusApp {
 
 var cpusMinusOne = max(runtime.NumCPU()-1, 1)
 
-const pm2ClusterWarning = "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode, herd in fork mode " +
-	"(every instance binds its own port): write exec_mode: 'cluster' to share the port"
+const pm2ClusterWarning = "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode; " +
+	"without PORT in env herd runs it in fork mode (every instance binds its own port): " +
+	"write exec_mode: 'cluster' and PORT to share one port"
 
 var corpus = []corpusCase{{
 	file: "01-express-generator/ecosystem.config.js", env: "production",
@@ -87,11 +88,12 @@ var corpus = []corpusCase{{
 }, {
 	file: "03-instance-counts/ecosystem.config.cjs",
 	pm2: "all-cores: instances 0 is one per CPU; leave-one: -1 is CPUs-1; three: '3' is 3. Without exec_mode PM2 puts a " +
-		"node app with instances in cluster mode; herd runs fork mode and says so",
+		"node app with instances in cluster mode: herd too when env has PORT (web), else fork mode, and says so",
 	apps: []corpusApp{
 		{name: "all-cores", cmd: []string{"node", "worker.js"}, instances: -1, warnings: []string{pm2ClusterWarning}},
 		{name: "leave-one", cmd: []string{"node", "worker.js"}, instances: cpusMinusOne, warnings: []string{pm2ClusterWarning}},
 		{name: "three", cmd: []string{"node", "worker.js"}, instances: 3},
+		{name: "web", cmd: []string{"node", "worker.js"}, instances: 2, ports: []int{3300}, env: []string{"PORT=3300"}},
 	},
 }, {
 	file: "04-npm-start/ecosystem.json", needs: "npm",
