@@ -20,21 +20,24 @@
 //
 // stop: on SIGTERM, unless the app handles SIGTERM itself, the servers stop
 // accepting and answer with "Connection: close" until their connections are
-// gone; a node:cluster primary also waits for its workers; then the process
-// exits. Duplicate SIGTERMs (a supervisor that signals the process and its
-// group) change nothing.
+// gone; then the process exits. In a node:cluster app the primary stops
+// accepting first, tells its workers to stop once each connection it
+// accepted is in a worker's hands, and exits after them. Duplicate SIGTERMs
+// (a supervisor that signals the process and its group) change nothing.
 'use strict';
 const net = require('net');
 
 const RELAY_ARG = '__herd-listen-relay';
 const sock = process.env.HERD_LISTEN_SOCKET || '';
 const relay = process.env.HERD_LISTEN_RELAY || '';
-// A node:cluster worker (Node sets NODE_UNIQUE_ID in it) asks its primary.
-const isWorker = process.env.NODE_UNIQUE_ID !== undefined;
+// A node:cluster worker asks its primary. (Node has read and removed
+// NODE_UNIQUE_ID before preloads run, and set up its cluster module.)
+const isWorker = require('cluster').isWorker;
 // The first node of the instance marks itself; its descendants are not it.
 const first = !process.env.HERD_SHIM_FIRST;
 if (first) process.env.HERD_SHIM_FIRST = String(process.pid);
 const servers = [];
+const kHandle = Symbol('herdHandle'); // the socket herd sent for a server
 let readySent = false;
 
 // Only the first node talks to herd over its channel: another node's
@@ -113,6 +116,8 @@ net.Server.prototype.listen = function herdListen(...args) {
         send({ herd: 'ready' });
       }
     });
+    server[kHandle] = handle;
+    countAccepts(handle);
     if (req.backlog !== undefined) origListen.call(server, handle, req.backlog);
     else origListen.call(server, handle);
   });
@@ -127,33 +132,103 @@ net.Server.prototype.listen = function herdListen(...args) {
 // keep-alive connections end when their client sends again or after the
 // server's keepAliveTimeout; the process exits once every connection is
 // gone (herd's kill timeout bounds it).
+//
+// node:cluster: the primary accepts and hands each connection to a worker
+// over its channel, so a worker must not stop accepting before the primary
+// has: a connection on its way would be refused. A worker's SIGTERM (herd
+// signals the whole instance) is passed to the primary as an internal
+// message; the primary, once it has stopped accepting, tells each worker to
+// stop with a message that follows any connection it sent before; the
+// primary leaves once they have all exited.
+const cluster = require('cluster');
 let stopping = false;
-process.on('SIGTERM', function herdStop() {
-  if (process.listenerCount('SIGTERM') > 1 || stopping) return;
+
+function stop(exit) {
+  if (stopping) return;
   stopping = true;
   let open = 1;
-  const done = () => { if (--open === 0) process.exit(0); };
+  const done = () => { if (--open === 0) exit(); };
   for (const s of servers) {
     open++;
     s.prependListener('request', (req, res) => { res.shouldKeepAlive = false; });
+    // Node's round-robin primary has taken the server's handle: close
+    // that, so that it accepts no more.
+    if (s[kHandle] && s._handle !== s[kHandle]) s[kHandle].close();
     // net.Server's close, not http.Server's, which would also drop idle
     // keep-alive connections that a client may be reusing right now.
-    net.Server.prototype.close.call(s, done);
+    net.Server.prototype.close.call(s, () => done());
   }
-  // A node:cluster primary: its workers hold the connections. They stop
-  // the same way (the signal reaches them from herd too; twice is the
-  // same as once); the primary leaves once they have all exited.
-  const cluster = require('cluster');
-  const live = () => Object.values(cluster.workers || {}).filter((w) => !w.isDead());
-  if (cluster.isPrimary && live().length > 0) {
-    open++;
-    const left = () => {
-      if (live().length === 0) { cluster.removeListener('exit', left); done(); }
-    };
-    cluster.on('exit', left);
-    for (const w of live()) {
-      try { w.process.kill('SIGTERM'); } catch (_) { /* exited */ }
-    }
+  const live = isWorker ? [] : Object.values(cluster.workers || {}).filter((w) => !w.isDead());
+  if (live.length > 0) {
+    open += live.length;
+    for (const w of live) w.process.once('exit', () => done());
+    // Only once every connection accepted has been taken by a worker: one
+    // still queued in the primary would be reset when the last worker
+    // leaves. (Bounded, in case a count is off.)
+    whenHandedOff(() => { for (const w of live) tellStop(w); });
   }
   done();
+}
+
+// The round-robin primary's bookkeeping, seen from outside: connections
+// its handles accepted, and those a worker acknowledged taking.
+let accepted = 0;
+let taken = 0;
+let handedOff = null;
+
+function countAccepts(handle) {
+  let inner;
+  function counted(err, h) {
+    if (!err && h) accepted++;
+    return inner.apply(this, arguments);
+  }
+  Object.defineProperty(handle, 'onconnection', {
+    configurable: true,
+    get() { return inner && counted; },
+    set(f) { inner = f; },
+  });
+}
+
+function whenHandedOff(f) {
+  const t = setTimeout(() => { handedOff = null; f(); }, 2000);
+  handedOff = () => {
+    if (taken < accepted) return;
+    clearTimeout(t);
+    handedOff = null;
+    f();
+  };
+  handedOff();
+}
+
+function tellStop(w) {
+  try { w.process.send({ cmd: 'NODE_HERD_STOP' }); } catch (_) { /* gone */ }
+}
+
+if (isWorker) {
+  process.on('internalMessage', (m) => {
+    if (m && m.cmd === 'NODE_HERD_STOP') stop(() => process.exit(0));
+  });
+} else {
+  cluster.on('fork', (w) => {
+    w.process.on('internalMessage', (m) => {
+      if (!m) return;
+      if (m.cmd === 'NODE_CLUSTER' && m.ack !== undefined && m.accepted === true) {
+        taken++;
+        if (handedOff) handedOff();
+      } else if (m.cmd === 'NODE_HERD_TERM' && !stopping) {
+        tellStop(w);
+      }
+    });
+  });
+}
+
+process.on('SIGTERM', function herdStop() {
+  if (process.listenerCount('SIGTERM') > 1) return;
+  if (isWorker && process.connected) {
+    try {
+      process.send({ cmd: 'NODE_HERD_TERM' });
+      return;
+    } catch (_) { /* the primary is gone: stop alone */ }
+  }
+  stop(() => process.exit(0));
 });
