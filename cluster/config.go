@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"syscall"
 	"time"
 )
 
@@ -187,8 +188,15 @@ type Config struct {
 	ReadyTimeout time.Duration
 
 	// ShutdownTimeout is how long a draining worker (stopped, scaled down,
-	// reloaded or recycled) has between SIGTERM and SIGKILL. 0 means 30s.
+	// reloaded or recycled) has between SIGTERM (or StopSignal) and SIGKILL.
+	// 0 means 30s.
 	ShutdownTimeout time.Duration
+
+	// StopSignal is the signal a draining worker gets first; SIGKILL
+	// follows after ShutdownTimeout. 0 means SIGTERM. A Command worker may
+	// need another (PM2 apps clean up on SIGINT); a Go worker of Run
+	// drains on SIGTERM and SIGINT alike.
+	StopSignal syscall.Signal
 
 	// QuiesceTimeout bounds how long the primary tries to catch a Command
 	// worker it replaces (reload, recycling) or removes (scale-down) under
@@ -199,6 +207,10 @@ type Config struct {
 	// SIGCONT; otherwise it is resumed, and stopped again once the
 	// connections it held are answered. A stopped worker accepts nothing,
 	// so even a program that dies at once on SIGTERM loses no connection.
+	// A Command worker that is a Go program and holds a listener also gets
+	// its RLIMIT_NOFILE lowered, from SIGTERM until it is gone (or, if it
+	// handles SIGTERM itself, for its first 100ms after it), so that its
+	// other threads cannot accept while its runtime's handler kills it.
 	// Once QuiesceTimeout has passed the worker is signalled anyway, with a
 	// warning. 0 means 5s; negative signals at once, as Go workers always
 	// are (they drain by themselves). Needs Linux 5.6 (pidfd_getfd); on an
@@ -229,7 +241,8 @@ type Config struct {
 	BackoffInitial, BackoffMax time.Duration
 
 	// MinUptime is how long a worker must have been ready for its exit to
-	// restart the backoff from scratch. 0 means 1s.
+	// restart the backoff and the failures in a row from scratch (and for a
+	// clean exit not to count as a failure). 0 means 1s.
 	MinUptime time.Duration
 
 	// Respawn, if set, decides whether a worker that exited unexpectedly
@@ -241,9 +254,14 @@ type Config struct {
 
 	// CrashLoopMax and CrashLoopWindow detect a crash loop: after more than
 	// CrashLoopMax unexpected exits within CrashLoopWindow, across all
-	// workers, the primary stops respawning, stops the cluster and Run
-	// returns a *CrashLoopError. 0 means 10 and 30s; a negative
-	// CrashLoopMax disables detection.
+	// workers, or more than CrashLoopMax unexpected exits in a row of one
+	// slot (none after it had been ready for MinUptime, so a single worker
+	// is given up on whatever its backoff), the primary stops respawning,
+	// stops the cluster and Run returns a *CrashLoopError. 0 means 10 and
+	// 30s; a negative CrashLoopMax disables detection. A clean exit of a
+	// worker that was ready for MinUptime (code 0, or SIGTERM, SIGINT or
+	// SIGHUP the primary did not send, as from kill <pid>) is not a
+	// failure: it is respawned at once and logged at Info.
 	CrashLoopMax    int
 	CrashLoopWindow time.Duration
 

@@ -54,6 +54,10 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if err == nil {
 		return exitOK
 	}
+	var rep *reportedError
+	if errors.As(err, &rep) {
+		return exitError // the command printed its failures
+	}
 	fmt.Fprintf(stderr, "herd: %v\n", err)
 	var ce *exitCodeError
 	if errors.As(err, &ce) {
@@ -102,6 +106,7 @@ func newRootCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("herd {{.Version}}\n")
-	root.AddCommand(newDemoCmd(getenv), newRunCmd(stdout, stderr, getenv), newVersionCmd())
+	root.AddCommand(newDemoCmd(getenv), newRunCmd(stdout, stderr, getenv), newVersionCmd(getenv))
+	root.AddCommand(newCtlCmds(stdout, stderr, getenv)...)
 	return root
 }

@@ -228,7 +228,7 @@ func TestRunForkModeScaleSignals(t *testing.T) {
 }
 
 // An app that cleans up on SIGTERM, as PM2's docs show, and says so.
-const cleanupApp = `const http = require('http');
+const sigtermCleanupApp = `const http = require('http');
 const s = http.createServer((req, res) => res.end('ok'));
 s.listen(Number(process.env.PORT));
 process.on('SIGTERM', () => { console.log('cleanup ran ' + process.pid); s.close(() => process.exit(0)); });
@@ -241,7 +241,7 @@ process.on('SIGTERM', () => { console.log('cleanup ran ' + process.pid); s.close
 // never the forced stop of a deliberate second signal.
 func TestRunDuplicateSIGTERMIsGraceful(t *testing.T) {
 	testutil.RequireNode(t)
-	app := writeApp(t, cleanupApp)
+	app := writeApp(t, sigtermCleanupApp)
 	for i := range 20 {
 		port := strconv.Itoa(testutil.FreePort(t))
 		h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--host", "127.0.0.1", "-p", port, "--ready", "listen", "--", "node", app)

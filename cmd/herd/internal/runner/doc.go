@@ -8,9 +8,9 @@
 // does not know: the restart policy (through Config.Respawn), the
 // crash-loop rule of unstable exits in a row (an instance that exits more
 // than App.MaxRestarts times in a row, each before it was ready for
-// App.MinUptime, makes the app errored, whatever the backoff; the
-// cluster's own rule of exits within a window cannot see a single
-// instance whose backoff spreads them out), the memory watcher (the RSS of
+// App.MinUptime, makes the app errored, whatever the backoff; the cluster
+// applies the same rule, and the runner reports it in an *UnstableError
+// that names the flags and keys that change it), the memory watcher (the RSS of
 // each instance's process tree, sampled from its start; a ready instance
 // over App.MaxMemory is recycled, one not ready yet is killed as a failed
 // start), the readiness probe of non-Node programs and the warning about an

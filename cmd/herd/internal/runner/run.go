@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/herdrun/herd/cluster"
@@ -92,11 +93,22 @@ func (e *ExitedError) Error() string {
 }
 
 // Guard, when not nil, rewrites the command of every instance of a
-// Runner created afterwards, given the app's directory and kill timeout:
-// the herd command runs each instance under a guard process
+// Runner created afterwards, given the app's directory, kill timeout and
+// stop signal: the herd command runs each instance under a guard process
 // (internal/guard) with it. Set it before New, and only in a program whose
 // binary can act as that guard.
-var Guard func(cmd []string, dir string, grace time.Duration) []string
+var Guard func(cmd []string, dir string, grace time.Duration, stop syscall.Signal) []string
+
+// Option changes how New sets up a Runner.
+type Option func(*options)
+
+type options struct {
+	noSignals bool
+}
+
+// WithoutSignals makes Run handle no signal: a process that runs many
+// apps (the daemon) drives each with Reload, Scale and Shutdown instead.
+func WithoutSignals() Option { return func(o *options) { o.noSignals = true } }
 
 // Relay, when not empty, is the path of a binary that acts as the Node
 // shim's listen relay (nodeshim.RelayMain) when its first argument is
@@ -158,15 +170,27 @@ type inst struct {
 // It opens the app's log files (a *logsink.LogFileError if one cannot be
 // opened) and writes the Node shim to its cache file when the app needs
 // it.
-func New(a app.App, logs *logsink.Logs) (*Runner, error) {
+func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	if logs == nil {
 		logs = &logsink.Logs{}
 	}
 	a = a.WithDefaults()
-	logs, err := logs.ForApp(logsink.Files{ // the app's own log files, if any
+	if err := a.Check(); err != nil {
+		return nil, err
+	}
+	files := logsink.Files{ // the app's own log files, if any
 		App: a.Name, Log: a.LogFile, Out: a.OutFile, Error: a.ErrorFile,
-		Rotate: logsink.RotateOptions{MaxSize: a.LogMaxSize, Keep: a.LogKeep, MaxAge: a.LogMaxAge},
-	})
+		Rotate:   logsink.RotateOptions{MaxSize: a.LogMaxSize, Keep: a.LogKeep, MaxAge: a.LogMaxAge},
+		Prefixed: a.LogFormat == app.LogFormatHerd,
+	}
+	if a.LogDateFormat != "" {
+		files.Date, _ = logsink.ParseDateFormat(a.LogDateFormat) // Check parsed it
+	}
+	logs, err := logs.ForApp(files)
 	if err != nil {
 		return nil, err
 	}
@@ -174,8 +198,11 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		insts: map[int]*inst{}, cur: map[int]int{}, next: map[int]int{}, unstable: map[int]int{}, memKilled: map[int]string{}}
 	lg := logs.Logger(a.Name)
 	r.log = lg
-	if len(a.Unsupported) > 0 {
-		lg.Warn("ecosystem keys herd does not support are ignored: " + strings.Join(a.Unsupported, ", "))
+	for _, w := range a.Warnings {
+		lg.Warn(w)
+	}
+	for _, d := range logs.CreatedDirs() {
+		lg.Info("created the log folder " + d)
 	}
 	cfg := cluster.Config{
 		Workers: r.instances,
@@ -191,6 +218,7 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		Dir:               a.Dir,
 		ReadyTimeout:      a.ReadyTimeout,
 		ShutdownTimeout:   a.KillTimeout,
+		StopSignal:        a.Signal(),
 		HeartbeatInterval: -1,
 		BackoffInitial:    a.BackoffInitial,
 		BackoffMax:        a.BackoffMax,
@@ -200,6 +228,7 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		Logger:            lg,
 		OnEvent:           r.onEvent,
 		Output:            r.output,
+		NoSignals:         o.noSignals,
 	}
 	// The restart policy; and once the app is errored (see onExit, which
 	// runs first), no instance is restarted while herd stops it.
@@ -260,7 +289,7 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 	}
 	// Guard: each instance under a guard process (see Guard).
 	if Guard != nil {
-		cmd = Guard(cmd, a.Dir, a.KillTimeout)
+		cmd = Guard(cmd, a.Dir, a.KillTimeout, a.Signal())
 	}
 	// End guard.
 	cfg.Command = cmd
@@ -334,9 +363,11 @@ func (r *Runner) onEvent(e cluster.Event) {
 // and applies the crash-loop rule of consecutive unstable exits: an
 // instance that exits more than MaxRestarts times in a row, each time
 // before it had been ready for MinUptime, makes the app errored, whatever
-// the backoff and the number of instances (the cluster's own rule, more
-// than MaxRestarts exits within RestartWindow, cannot trip for a single
-// instance whose backoff spreads its restarts wider than the window).
+// the backoff and the number of instances. The cluster gives up by the
+// same rule (a *cluster.CrashLoopError with InARow); this one runs first,
+// on the exit event, so that Run returns the *UnstableError that names
+// herd's flags. A clean exit after MinUptime (kill <pid>) starts the count
+// afresh, as any stable run does, and the cluster logs it at Info.
 func (r *Runner) onExit(e cluster.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -380,8 +411,9 @@ func (r *Runner) onExit(e cluster.Event) {
 }
 
 // Run runs the app in the foreground until ctx ends, SIGTERM or SIGINT
-// arrives (graceful stop: SIGTERM to every instance, SIGKILL to its process
-// group after KillTimeout), or Shutdown is called. SIGHUP reloads, SIGTTIN
+// arrives (graceful stop: the app's StopSignal, SIGTERM by default, to
+// every instance, SIGKILL to its process group after KillTimeout; not with
+// WithoutSignals), or Shutdown is called. SIGHUP reloads, SIGTTIN
 // and SIGTTOU add and remove an instance. It returns nil after a clean stop,
 // a *cluster.ListenError for a port that cannot be opened, a *BootError for
 // an instance that fails at start, an *ErroredError for a crash loop (see
