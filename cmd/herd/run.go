@@ -231,8 +231,8 @@ func withTail(err error, tail []string, fork bool) error {
 		}
 		if strings.Contains(l, "EADDRINUSE") || strings.Contains(strings.ToLower(l), "address already in use") {
 			msg += "\nhint: the app bound a port that herd already holds for it. It must serve on the socket herd" +
-				" passes (fd 3, LISTEN_FDS). A Node app does so unchanged when node is the command, or is started by a" +
-				" script that runs it (not through npm or yarn, which close inherited descriptors)."
+				" passes (fd 3, LISTEN_FDS); a Node app does so unchanged, also under npm, yarn or a script, as herd's" +
+				" preload shim asks herd for its ports. Or another program holds the port: ss -ltnp shows which."
 			break
 		}
 	}
