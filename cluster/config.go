@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"syscall"
 	"time"
 )
 
@@ -187,8 +188,15 @@ type Config struct {
 	ReadyTimeout time.Duration
 
 	// ShutdownTimeout is how long a draining worker (stopped, scaled down,
-	// reloaded or recycled) has between SIGTERM and SIGKILL. 0 means 30s.
+	// reloaded or recycled) has between SIGTERM (or StopSignal) and SIGKILL.
+	// 0 means 30s.
 	ShutdownTimeout time.Duration
+
+	// StopSignal is the signal a draining worker gets first; SIGKILL
+	// follows after ShutdownTimeout. 0 means SIGTERM. A Command worker may
+	// need another (PM2 apps clean up on SIGINT); a Go worker of Run
+	// drains on SIGTERM and SIGINT alike.
+	StopSignal syscall.Signal
 
 	// QuiesceTimeout bounds how long the primary tries to catch a Command
 	// worker it replaces (reload, recycling) or removes (scale-down) under
@@ -199,6 +207,10 @@ type Config struct {
 	// SIGCONT; otherwise it is resumed, and stopped again once the
 	// connections it held are answered. A stopped worker accepts nothing,
 	// so even a program that dies at once on SIGTERM loses no connection.
+	// A Command worker that is a Go program and holds a listener also gets
+	// its RLIMIT_NOFILE lowered, from SIGTERM until it is gone (or, if it
+	// handles SIGTERM itself, for its first 100ms after it), so that its
+	// other threads cannot accept while its runtime's handler kills it.
 	// Once QuiesceTimeout has passed the worker is signalled anyway, with a
 	// warning. 0 means 5s; negative signals at once, as Go workers always
 	// are (they drain by themselves). Needs Linux 5.6 (pidfd_getfd); on an

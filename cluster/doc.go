@@ -115,10 +115,13 @@
 // thread, which runs it first on SIGCONT. Five reloads of two workers under
 // new-connection load lost 10 of 3,297 requests for Python's http.server,
 // 38 of 490 for Go's net/http and 32 of 2,959 for Node's http without it,
-// and none with it. One gap is left: a Go program that does not handle
-// SIGTERM dies from its runtime's handler, and another of its threads can
-// accept once more in between when the queue is busy (rare; see
-// quiesce.go). Workers get SIGKILL from the kernel when the
+// and none with it. A Go program that does not handle SIGTERM dies from
+// its runtime's handler while its other threads run on; so that none of
+// them accepts once more, the primary also lowers the RLIMIT_NOFILE of a
+// Go worker it signals to its lowest free descriptor until it is gone
+// (accept(2) then fails with EMFILE and leaves the connection queued), or
+// for 100ms once it shows that it handles SIGTERM itself (see
+// quiesce_clamp.go). Workers get SIGKILL from the kernel when the
 // primary dies, even by SIGKILL, and their context ends when its channel
 // closes.
 //

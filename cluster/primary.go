@@ -626,7 +626,8 @@ func (c *Cluster) kill(w *wproc, reason string) {
 	_ = w.p.Kill(syscall.SIGKILL)
 }
 
-// stopWorker drains a worker: SIGTERM now, SIGKILL after ShutdownTimeout.
+// stopWorker drains a worker: SIGTERM (Config.StopSignal) now, SIGKILL
+// after ShutdownTimeout.
 func (c *Cluster) stopWorker(w *wproc, reason string) {
 	if w.draining || w.exited {
 		return
@@ -636,7 +637,11 @@ func (c *Cluster) stopWorker(w *wproc, reason string) {
 		w.reason = reason
 	}
 	c.publish()
-	w.killTimer = killer.Escalation{Signal: syscall.SIGTERM, Grace: c.cfg.ShutdownTimeout}.Start(c.escalationSender(w))
+	stop := c.cfg.StopSignal
+	if stop == 0 {
+		stop = syscall.SIGTERM
+	}
+	w.killTimer = killer.Escalation{Signal: stop, Grace: c.cfg.ShutdownTimeout}.Start(c.escalationSender(w))
 }
 
 // escalationSender returns what signals w when it is stopped; a SIGKILL it
@@ -645,7 +650,7 @@ func (c *Cluster) stopWorker(w *wproc, reason string) {
 func (c *Cluster) escalationSender(w *wproc) func(syscall.Signal) error {
 	p := w.p
 	return func(sig syscall.Signal) error {
-		if sig == syscall.SIGTERM && w.quiesced {
+		if sig != syscall.SIGKILL && w.quiesced {
 			return signalStopped(w.pid, sig)
 		}
 		if sig == syscall.SIGKILL {

@@ -39,6 +39,9 @@ func appFlags(f *pflag.FlagSet, a *app.App) {
 	f.Var(sizeFlag{&a.LogMaxSize, "log-max-size"}, "log-max-size", "rotate a log file when a line would take it past this size")
 	f.Var(keepFlag{&a.LogKeep}, "log-keep", "rotated log files to keep (file.1 ... file.N; 0: none)")
 	f.DurationVar(&a.LogMaxAge, "log-max-age", 0, "also delete rotated log files older than this (0: keep by count only)")
+	f.Var(textFlag[app.LogFormat]{&a.LogFormat}, "log-format", "lines of the log files: raw (as the app wrote them, as PM2's) or herd (the console's, timestamped)")
+	f.StringVar(&a.LogDateFormat, "log-date-format", "", "start each raw log file line with the time in this format (PM2's log_date_format, e.g. YYYY-MM-DD HH:mm:ss)")
+	f.StringVar(&a.StopSignal, "kill-signal", "", "signal that stops an instance gracefully (SIGKILL follows after --kill-timeout)")
 	f.DurationVar(&a.NoSocketWarning, "socket-warning", 0, "warn when an instance has not taken its socket after this long")
 	_ = f.MarkHidden("socket-warning")
 
@@ -57,6 +60,8 @@ func appFlags(f *pflag.FlagSet, a *app.App) {
 		"memory-interval": app.DefaultMemoryInterval.String(),
 		"log-max-size":    strconv.Itoa(app.DefaultLogMaxSize>>20) + "M",
 		"log-keep":        strconv.Itoa(app.DefaultLogKeep),
+		"log-format":      string(app.DefaultLogFormat),
+		"kill-signal":     app.DefaultStopSignal,
 		"socket-warning":  app.DefaultNoSocketWarning.String(),
 	} {
 		f.Lookup(name).DefValue = def

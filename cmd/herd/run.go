@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,8 +47,8 @@ channel, PM2's wait_ready: process.send('ready')), or start.
 
 Signals to herd: SIGHUP rolling reload (each new instance must be ready before
 the old one stops; a failing new instance aborts the reload and the old ones
-stay), SIGTERM/SIGINT graceful stop (SIGTERM to every instance, SIGKILL to its
-whole process group after --kill-timeout), SIGTTIN/SIGTTOU one instance more
+stay), SIGTERM/SIGINT graceful stop (--kill-signal to every instance, SIGKILL
+to its whole process group after --kill-timeout), SIGTTIN/SIGTTOU one instance more
 or less. Each instance runs under a small guard process (herd itself), the
 subreaper of what it starts: a process the instance abandons (setsid, a
 double fork) is stopped when the instance exits, and the whole tree is
@@ -55,20 +56,29 @@ stopped when herd dies, even of kill -9, so nothing outlives herd.
 
 Logs: every line goes to stdout, prefixed with the app and instance
 ("web[0] | ..."; colored on a terminal unless NO_COLOR is set), or as JSON
-with --json. --log-file also writes the app's every line (herd's own lines
-included) to a file, --out-file its stdout lines and --error-file its stderr
-lines; file lines are never colored and plain-text ones start with an RFC 3339
-timestamp. A file is rotated before it would pass --log-max-size (file.1,
-file.2, ...), keeping --log-keep rotated files and none older than
---log-max-age. With --config, --log-file receives the lines of every app
-(without timestamps) and each app can have its own files: log_file,
-out_file, error_file, log_max_size, log_keep and log_max_age in herd.yaml
-(log_file, out_file, error_file in an ecosystem file); apps naming the same
-file share it.
+with --json. --log-file also writes the app's stdout and stderr lines to a
+file, --out-file its stdout lines and --error-file its stderr lines. File
+lines are the app's own, as it wrote them (as PM2's files), after the time
+only with --log-date-format (dayjs tokens, e.g. "YYYY-MM-DD HH:mm:ss");
+--log-format herd writes the console's lines instead, uncolored, timestamped
+(RFC 3339), herd's own lines included. A missing folder is created. A file
+is rotated before it would pass --log-max-size (file.1, file.2, ...),
+keeping --log-keep rotated files and none older than --log-max-age. With
+--config, --log-file receives the console lines of every app (without
+timestamps) and each app can have its own files: log_file, out_file,
+error_file, log_format, log_date_format, log_max_size, log_keep and
+log_max_age in herd.yaml (PM2's keys and aliases in an ecosystem file);
+apps naming the same file share it.
+
+Stopping: an instance gets --kill-signal (SIGTERM; kill_signal in a config
+file; apps of a PM2 ecosystem file get PM2's SIGINT and 1.6s kill timeout
+unless the file says otherwise), then SIGKILL to its whole process group
+after --kill-timeout.
 
 Config files (-c): herd.yaml, or a PM2 ecosystem file, JSON or JavaScript
-(ecosystem.config.js, evaluated by node), with --env NAME selecting each
-app's env_NAME block.
+(ecosystem.config.js, evaluated by node), read as PM2 7 reads it, with a
+warning for each key herd ignores or reads differently; --env NAME selects
+each app's env_NAME block and --only NAME[,NAME] some of the apps.
 
 Exit status: 0 clean stop; 1 failure (port in use, an instance crashed at boot
 - its last stderr lines are printed - or not ready in time); 2 bad command
@@ -86,6 +96,7 @@ type runOptions struct {
 	json    bool
 	config  string
 	envName string
+	only    []string
 }
 
 func newRunCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
@@ -109,6 +120,7 @@ func newRunCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
 	appFlags(f, &o.app)
 	f.StringVarP(&o.config, "config", "c", "", "run the apps of a herd YAML file or a PM2 ecosystem file (.json or .js)")
 	f.StringVar(&o.envName, "env", "", "with --config, merge each app's env_<NAME> block over its env")
+	f.StringSliceVar(&o.only, "only", nil, "with --config, run only the apps of these names (PM2's --only NAME[,NAME])")
 	f.BoolVar(&o.json, "json", false, "write logs as JSON lines")
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd
@@ -123,6 +135,9 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 	}
 	if o.envName != "" {
 		return &usageError{errors.New("--env needs --config (use -e KEY=VALUE to set a variable)")}
+	}
+	if len(o.only) > 0 {
+		return &usageError{errors.New("--only needs --config: it picks apps of the file")}
 	}
 	if len(args) == 0 {
 		return &usageError{errors.New("no command to run: give it after --, e.g. herd run -i 2 -p 3000 -- node app.js")}
@@ -242,6 +257,40 @@ func newLogs(json bool, path string, lim app.App, stdout io.Writer, getenv env) 
 	return logs, func() { rf.Close() }, nil
 }
 
+// onlyApps returns the apps named in only (all when it is empty), in the
+// file's order; a name no app has is an error that lists the names there
+// are.
+func onlyApps(file string, apps []app.App, only []string) ([]app.App, error) {
+	if len(only) == 0 {
+		return apps, nil
+	}
+	want := map[string]bool{}
+	for _, n := range only {
+		if n = strings.TrimSpace(n); n != "" {
+			want[n] = true
+		}
+	}
+	var out []app.App
+	var names []string
+	for _, a := range apps {
+		n := a.DefaultName()
+		names = append(names, n)
+		if want[n] {
+			out = append(out, a)
+			delete(want, n)
+		}
+	}
+	if len(want) > 0 {
+		var missing []string
+		for n := range want {
+			missing = append(missing, n)
+		}
+		slices.Sort(missing)
+		return nil, fmt.Errorf("--only %s: no such app in %s (its apps: %s)", strings.Join(missing, ","), file, strings.Join(names, ", "))
+	}
+	return out, nil
+}
+
 // runConfig runs the apps of a config file. Of the app flags only the log
 // file ones apply: --log-file is the file of every app's lines.
 func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, getenv env) error {
@@ -251,6 +300,9 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 	apps, err := config.Load(o.config, o.envName)
 	if err != nil {
 		return err
+	}
+	if apps, err = onlyApps(o.config, apps, o.only); err != nil {
+		return &usageError{err}
 	}
 	logs, closeLogs, err := newLogs(o.json, o.app.LogFile, o.app, stdout, getenv)
 	if err != nil {

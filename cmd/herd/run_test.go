@@ -417,7 +417,7 @@ func TestRunMemoryLimitRestarts(t *testing.T) {
 
 func TestRunJSONAndLogFile(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "job.log")
-	h := startHerd(t, nil, "run", "--json", "--name", "job", "--log-file", logPath, "--", "sh", "-c", "echo hello; exec sleep 30")
+	h := startHerd(t, nil, "run", "--json", "--name", "job", "--log-format", "herd", "--log-file", logPath, "--", "sh", "-c", "echo hello; exec sleep 30")
 	waitOut(t, h, `"msg":"hello"`, 1)
 	syscall.Kill(h.p.Pid, syscall.SIGTERM)
 	if code := h.wait(t); code != 0 {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/herdrun/herd/cluster"
@@ -92,11 +93,11 @@ func (e *ExitedError) Error() string {
 }
 
 // Guard, when not nil, rewrites the command of every instance of a
-// Runner created afterwards, given the app's directory and kill timeout:
-// the herd command runs each instance under a guard process
+// Runner created afterwards, given the app's directory, kill timeout and
+// stop signal: the herd command runs each instance under a guard process
 // (internal/guard) with it. Set it before New, and only in a program whose
 // binary can act as that guard.
-var Guard func(cmd []string, dir string, grace time.Duration) []string
+var Guard func(cmd []string, dir string, grace time.Duration, stop syscall.Signal) []string
 
 // Option changes how New sets up a Runner.
 type Option func(*options)
@@ -170,10 +171,18 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		logs = &logsink.Logs{}
 	}
 	a = a.WithDefaults()
-	logs, err := logs.ForApp(logsink.Files{ // the app's own log files, if any
+	if err := a.Check(); err != nil {
+		return nil, err
+	}
+	files := logsink.Files{ // the app's own log files, if any
 		App: a.Name, Log: a.LogFile, Out: a.OutFile, Error: a.ErrorFile,
-		Rotate: logsink.RotateOptions{MaxSize: a.LogMaxSize, Keep: a.LogKeep, MaxAge: a.LogMaxAge},
-	})
+		Rotate:   logsink.RotateOptions{MaxSize: a.LogMaxSize, Keep: a.LogKeep, MaxAge: a.LogMaxAge},
+		Prefixed: a.LogFormat == app.LogFormatHerd,
+	}
+	if a.LogDateFormat != "" {
+		files.Date, _ = logsink.ParseDateFormat(a.LogDateFormat) // Check parsed it
+	}
+	logs, err := logs.ForApp(files)
 	if err != nil {
 		return nil, err
 	}
@@ -181,8 +190,11 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		insts: map[int]*inst{}, cur: map[int]int{}, next: map[int]int{}, unstable: map[int]int{}, memKilled: map[int]string{}}
 	lg := logs.Logger(a.Name)
 	r.log = lg
-	if len(a.Unsupported) > 0 {
-		lg.Warn("ecosystem keys herd does not support are ignored: " + strings.Join(a.Unsupported, ", "))
+	for _, w := range a.Warnings {
+		lg.Warn(w)
+	}
+	for _, d := range logs.CreatedDirs() {
+		lg.Info("created the log folder " + d)
 	}
 	cfg := cluster.Config{
 		Workers: r.instances,
@@ -198,6 +210,7 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		Dir:               a.Dir,
 		ReadyTimeout:      a.ReadyTimeout,
 		ShutdownTimeout:   a.KillTimeout,
+		StopSignal:        a.Signal(),
 		HeartbeatInterval: -1,
 		BackoffInitial:    a.BackoffInitial,
 		BackoffMax:        a.BackoffMax,
@@ -254,7 +267,7 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 	}
 	// Guard: each instance under a guard process (see Guard).
 	if Guard != nil {
-		cmd = Guard(cmd, a.Dir, a.KillTimeout)
+		cmd = Guard(cmd, a.Dir, a.KillTimeout, a.Signal())
 	}
 	// End guard.
 	cfg.Command = cmd
@@ -376,8 +389,9 @@ func (r *Runner) onExit(e cluster.Event) {
 }
 
 // Run runs the app in the foreground until ctx ends, SIGTERM or SIGINT
-// arrives (graceful stop: SIGTERM to every instance, SIGKILL to its process
-// group after KillTimeout; not with WithoutSignals), or Shutdown is called. SIGHUP reloads, SIGTTIN
+// arrives (graceful stop: the app's StopSignal, SIGTERM by default, to
+// every instance, SIGKILL to its process group after KillTimeout; not with
+// WithoutSignals), or Shutdown is called. SIGHUP reloads, SIGTTIN
 // and SIGTTOU add and remove an instance. It returns nil after a clean stop,
 // a *cluster.ListenError for a port that cannot be opened, a *BootError for
 // an instance that fails at start, an *ErroredError for a crash loop (see

@@ -1,0 +1,10 @@
+// Three workers sized three ways.
+const common = { script: 'worker.js', autorestart: true };
+
+module.exports = {
+  apps: [
+    { ...common, name: 'all-cores', instances: 0 },
+    { ...common, name: 'leave-one', instances: -1 },
+    { ...common, name: 'three', instances: '3', exec_mode: 'fork' },
+  ],
+};

@@ -1,0 +1,111 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// errWrongRev reports whether err is a failed compare-and-swap.
+func errWrongRev(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// Cancel cancels the job. A queued or scheduled job never runs; a running
+// job's context is cancelled (context.Cause is ErrCancelled) on whichever
+// process runs it, and the job is not retried. Cancelling a cancelled job
+// does nothing; a succeeded or failed one gives a *StateError.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	for try := 0; try < 20; try++ {
+		r, rev, seq, err := c.lookup(ctx, id)
+		if err != nil {
+			return err
+		}
+		switch r.State {
+		case StateCancelled:
+			return nil
+		case StateSucceeded, StateFailed:
+			return &StateError{ID: id, State: r.State, Op: "cancel"}
+		}
+		next := *r
+		next.State, next.Finished, next.Error = StateCancelled, time.Now().UTC(), "cancelled"
+		if rev == 0 {
+			// Only a waiting message: the record's creation decides the
+			// race with a worker that fetched it, whose creation of the
+			// running record then fails.
+			_, err = c.state.Create(ctx, id, next.encode())
+		} else {
+			_, err = c.state.Update(ctx, id, next.encode(), rev)
+		}
+		if errWrongRev(err) {
+			continue
+		}
+		if err != nil {
+			return c.wrap("cancel", err)
+		}
+		if seq == 0 {
+			if _, s, err := c.waiting(ctx, id); err == nil {
+				seq = s
+			}
+		}
+		if seq != 0 {
+			if err := c.work.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				c.log.Warn("jobs: delete the message of a cancelled job", "id", id, "err", err)
+			}
+		}
+		if err := c.nc.Publish(c.cancelSubj(), cancelMsg(id, r.Gen)); err != nil {
+			return c.wrap("cancel", err)
+		}
+		return c.wrap("cancel", c.nc.Flush())
+	}
+	return fmt.Errorf("jobs: cancel %s: the job keeps changing", id)
+}
+
+// Retry runs a failed or cancelled job again from its first attempt, as a
+// new generation: a cancel of the old run does not touch the new one. Any
+// other state gives a *StateError.
+func (c *Client) Retry(ctx context.Context, id string) error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	for try := 0; try < 20; try++ {
+		r, rev, _, err := c.lookup(ctx, id)
+		if err != nil {
+			return err
+		}
+		if r.State != StateFailed && r.State != StateCancelled {
+			return &StateError{ID: id, State: r.State, Op: "retry"}
+		}
+		prev := r.encode()
+		next := *r
+		next.Gen++
+		next.State, next.Attempt, next.Progress, next.Note = StateQueued, 0, 0, ""
+		next.Result, next.ResultRef, next.Error = nil, false, ""
+		next.Started, next.Finished, next.RunAt, next.Worker = time.Time{}, time.Time{}, time.Time{}, ""
+		nrev, err := c.state.Update(ctx, id, next.encode(), rev)
+		if errWrongRev(err) {
+			continue
+		}
+		if err != nil {
+			return c.wrap("retry", err)
+		}
+		if err := c.ensureQueue(ctx, r.Queue); err != nil {
+			return err
+		}
+		if _, err := c.js.PublishMsg(ctx, c.message(&next)); err != nil {
+			// Put the job back as it was, so Retry can be called again.
+			_, _ = c.state.Update(ctx, id, prev, nrev)
+			return c.wrap("retry", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("jobs: retry %s: the job keeps changing", id)
+}

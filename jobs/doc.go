@@ -1,0 +1,2 @@
+// Package jobs runs durable jobs on NATS JetStream.
+package jobs

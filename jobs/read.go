@@ -1,0 +1,429 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// stored reads the job's record from the state bucket; nil if it has none.
+func (c *Client) stored(ctx context.Context, id string) (*record, uint64, error) {
+	e, err := c.state.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, c.wrap("get", err)
+	}
+	r, err := decodeRecord(e.Value())
+	if err != nil {
+		return nil, 0, err
+	}
+	return r, e.Revision(), nil
+}
+
+// waiting reads the job's work (or schedule) message; nil if none.
+func (c *Client) waiting(ctx context.Context, id string) (*record, uint64, error) {
+	m, err := c.work.GetLastMsgForSubject(ctx, c.cfg.Prefix+".*.*.*."+id)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, c.wrap("get", err)
+	}
+	r, err := decodeRecord(m.Data)
+	if err != nil {
+		return nil, 0, err
+	}
+	return r, m.Sequence, nil
+}
+
+// lookup finds the job: its record in the state bucket, else its waiting
+// message (then seq is the message's stream sequence and rev is 0).
+func (c *Client) lookup(ctx context.Context, id string) (r *record, rev, seq uint64, err error) {
+	if !validID(id) {
+		return nil, 0, 0, ErrNotFound
+	}
+	for try := 0; try < 2; try++ {
+		if r, rev, err = c.stored(ctx, id); err != nil || r != nil {
+			return r, rev, 0, err
+		}
+		if r, seq, err = c.waiting(ctx, id); err != nil || r != nil {
+			return r, 0, seq, err
+		}
+		// A worker may have started and finished the job between the two
+		// reads: look again.
+	}
+	return nil, 0, 0, ErrNotFound
+}
+
+// Get returns what is known of the job, or ErrNotFound.
+func (c *Client) Get(ctx context.Context, id string) (Info, error) {
+	if c.isClosed() {
+		return Info{}, ErrClosed
+	}
+	r, _, _, err := c.lookup(ctx, id)
+	if err != nil {
+		return Info{}, err
+	}
+	return c.info(ctx, r)
+}
+
+// info turns r into an Info, reading a large result from the object store.
+func (c *Client) info(ctx context.Context, r *record) (Info, error) {
+	in := r.info()
+	if r.ResultRef {
+		b, err := c.obj.GetBytes(ctx, r.ID)
+		if err != nil {
+			return in, c.wrap("read result of "+r.ID, err)
+		}
+		in.Result = b
+	}
+	return in, nil
+}
+
+// Wait returns the job's Info once it is succeeded, failed or cancelled.
+// It does not poll: one watch of the state bucket per Client pushes every
+// change to the waiters of that job, so many Waits cost little.
+func (c *Client) Wait(ctx context.Context, id string) (Info, error) {
+	w, err := c.hub.add(ctx, id)
+	if err != nil {
+		return Info{}, err
+	}
+	defer c.hub.remove(id, w)
+	r, _, _, err := c.lookup(ctx, id)
+	if err != nil {
+		return Info{}, err
+	}
+	for !r.State.Final() {
+		select {
+		case <-w.sig:
+			if l := w.latest(); l != nil {
+				r = l
+			}
+		case <-ctx.Done():
+			return r.info(), ctx.Err()
+		case <-c.done:
+			return r.info(), ErrClosed
+		}
+	}
+	return c.info(ctx, r)
+}
+
+// Watch sends the job's Info now and after every change (state, attempt,
+// progress) until it is final; then, or when ctx ends, it closes the
+// channel. Changes that come faster than the receiver reads are merged:
+// the receiver always gets the newest, and always the final one.
+func (c *Client) Watch(ctx context.Context, id string) (<-chan Info, error) {
+	w, err := c.hub.add(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r, _, _, err := c.lookup(ctx, id)
+	if err != nil {
+		c.hub.remove(id, w)
+		return nil, err
+	}
+	out := make(chan Info, 1)
+	go func() {
+		defer close(out)
+		defer c.hub.remove(id, w)
+		for {
+			in, err := c.info(ctx, r)
+			if err != nil {
+				return
+			}
+			select {
+			case out <- in:
+			case <-ctx.Done():
+				return
+			case <-c.done:
+				return
+			}
+			if r.State.Final() {
+				return
+			}
+			select {
+			case <-w.sig:
+				if l := w.latest(); l != nil {
+					r = l
+				}
+			case <-ctx.Done():
+				return
+			case <-c.done:
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// hub runs one watch of the state bucket and hands each change to the
+// waiters of that job.
+type hub struct {
+	c       *Client
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	kw      jetstream.KeyWatcher
+	stop    context.CancelFunc
+	w       map[string][]*watcher
+	wg      sync.WaitGroup
+}
+
+type watcher struct {
+	mu   sync.Mutex
+	last *record
+	sig  chan struct{}
+}
+
+func (w *watcher) latest() *record {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
+
+func (h *hub) init(c *Client) { h.c = c; h.w = map[string][]*watcher{} }
+
+func (h *hub) add(ctx context.Context, id string) (*watcher, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.c.isClosed() {
+		return nil, ErrClosed
+	}
+	if !h.started {
+		wctx, stop := context.WithCancel(context.Background())
+		kw, err := h.c.state.WatchAll(wctx, jetstream.UpdatesOnly(), jetstream.IgnoreDeletes())
+		if err != nil {
+			stop()
+			return nil, h.c.wrap("watch", err)
+		}
+		h.kw, h.stop, h.started = kw, stop, true
+		h.wg.Add(1)
+		go h.run(kw)
+	}
+	w := &watcher{sig: make(chan struct{}, 1)}
+	h.w[id] = append(h.w[id], w)
+	return w, nil
+}
+
+func (h *hub) remove(id string, w *watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ws := h.w[id]
+	for i, x := range ws {
+		if x == w {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(h.w, id)
+	} else {
+		h.w[id] = ws
+	}
+}
+
+func (h *hub) run(kw jetstream.KeyWatcher) {
+	defer h.wg.Done()
+	for e := range kw.Updates() {
+		if e == nil {
+			continue
+		}
+		h.mu.Lock()
+		ws := h.w[e.Key()]
+		if len(ws) == 0 {
+			h.mu.Unlock()
+			continue
+		}
+		ws = append([]*watcher(nil), ws...)
+		h.mu.Unlock()
+		r, err := decodeRecord(e.Value())
+		if err != nil {
+			h.c.log.Warn("jobs: undecodable job record", "key", e.Key(), "err", err)
+			continue
+		}
+		for _, w := range ws {
+			w.mu.Lock()
+			w.last = r
+			w.mu.Unlock()
+			select {
+			case w.sig <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	kw, stop := h.kw, h.stop
+	h.mu.Unlock()
+	if kw != nil {
+		_ = kw.Stop()
+		stop()
+	}
+	h.wg.Wait()
+}
+
+// scan reads every job: the records of the state bucket, then the work
+// stream's waiting messages of jobs that have no record yet.
+func (c *Client) scan(ctx context.Context) ([]*record, error) {
+	if c.isClosed() {
+		return nil, ErrClosed
+	}
+	byID := map[string]*record{}
+	kw, err := c.state.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, c.wrap("list", err)
+	}
+	for e := range kw.Updates() {
+		if e == nil {
+			break
+		}
+		if r, err := decodeRecord(e.Value()); err == nil {
+			byID[r.ID] = r
+		}
+	}
+	_ = kw.Stop()
+	err = c.eachWaiting(ctx, func(data []byte) {
+		if r, err := decodeRecord(data); err == nil && byID[r.ID] == nil {
+			byID[r.ID] = r
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*record, 0, len(byID))
+	for _, r := range byID {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// List returns the jobs that match f, in ID (submission) order, a page at
+// a time. It reads every job's record, so it costs time in proportion to
+// the number of jobs stored.
+func (c *Client) List(ctx context.Context, f Filter) (Page, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	recs, err := c.scan(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	var p Page
+	for _, r := range recs {
+		if f.Cursor != "" && r.ID <= f.Cursor {
+			continue
+		}
+		if f.State != "" && r.State != f.State || f.Queue != "" && r.Queue != f.Queue || f.Kind != "" && r.Kind != f.Kind {
+			continue
+		}
+		if len(p.Jobs) == f.Limit {
+			p.Next = p.Jobs[len(p.Jobs)-1].ID
+			break
+		}
+		p.Jobs = append(p.Jobs, r.info())
+	}
+	return p, nil
+}
+
+// Stats describes every queue that has jobs, in name order. Like List it
+// reads every job; the rates count the jobs created and finished in the
+// last minute.
+func (c *Client) Stats(ctx context.Context) ([]QueueStats, error) {
+	recs, err := c.scan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byQ := map[string]*QueueStats{}
+	since := time.Now().Add(-time.Minute)
+	for _, r := range recs {
+		s := byQ[r.Queue]
+		if s == nil {
+			s = &QueueStats{Queue: r.Queue}
+			byQ[r.Queue] = s
+		}
+		switch r.State {
+		case StateQueued:
+			s.Depth++
+		case StateScheduled:
+			s.Scheduled++
+		case StateRunning, StateRetrying:
+			s.Running++
+		case StateSucceeded:
+			s.Succeeded++
+		case StateFailed:
+			s.Failed++
+		case StateCancelled:
+			s.Cancelled++
+		}
+		s.Retried += uint64(r.Retried)
+		if r.Created.After(since) {
+			s.SubmitRate++
+		}
+		if r.State.Final() && r.Finished.After(since) {
+			s.CompleteRate++
+		}
+	}
+	out := make([]QueueStats, 0, len(byQ))
+	for _, s := range byQ {
+		s.SubmitRate /= 60
+		s.CompleteRate /= 60
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Queue < out[j].Queue })
+	return out, nil
+}
+
+// eachWaiting calls fn with every message of the work stream, in order,
+// read with batched direct gets (a work-queue stream allows no second
+// consumer).
+func (c *Client) eachWaiting(ctx context.Context, fn func(data []byte)) error {
+	inbox := c.nc.NewInbox()
+	sub, err := c.nc.SubscribeSync(inbox)
+	if err != nil {
+		return c.wrap("list", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	seq := uint64(1)
+	for {
+		req, _ := json.Marshal(map[string]any{"seq": seq, "batch": 1000, "next_by_subj": c.cfg.Prefix + ".>"})
+		if err := c.nc.PublishRequest("$JS.API.DIRECT.GET."+c.workStream(), inbox, req); err != nil {
+			return c.wrap("list", err)
+		}
+		for {
+			m, err := sub.NextMsgWithContext(ctx)
+			if err != nil {
+				return c.wrap("list", err)
+			}
+			switch m.Header.Get("Status") {
+			case "404":
+				return nil
+			case "204":
+				if m.Header.Get("Nats-Num-Pending") == "0" {
+					return nil
+				}
+				goto next
+			case "":
+			default:
+				return fmt.Errorf("jobs: list: direct get: %s %s", m.Header.Get("Status"), m.Header.Get("Description"))
+			}
+			if s, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64); err == nil && s >= seq {
+				seq = s + 1
+			}
+			fn(m.Data)
+		}
+	next:
+	}
+}

@@ -1,0 +1,114 @@
+package jobs
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// record is a job as stored: the body of its work message (state queued or
+// scheduled) and the value of its key in the state bucket (every later
+// state). One decoder reads both.
+type record struct {
+	ID          string          `json:"id"`
+	Kind        string          `json:"kind"`
+	Queue       string          `json:"queue"`
+	Priority    Priority        `json:"priority,omitempty"`
+	State       State           `json:"state"`
+	Gen         int             `json:"gen,omitempty"` // bumped by Retry
+	Attempt     int             `json:"attempt,omitempty"`
+	MaxAttempts int             `json:"max_attempts"`
+	Timeout     time.Duration   `json:"timeout"`
+	Progress    float64         `json:"progress,omitempty"`
+	Note        string          `json:"note,omitempty"`
+	Args        json.RawMessage `json:"args,omitempty"`
+	Result      json.RawMessage `json:"result,omitempty"`
+	ResultRef   bool            `json:"result_ref,omitempty"` // the result is in the object store
+	Error       string          `json:"error,omitempty"`
+	Retried     int             `json:"retried,omitempty"` // attempts after the first, over all generations
+	Created     time.Time       `json:"created,omitzero"`
+	Started     time.Time       `json:"started,omitzero"`
+	Finished    time.Time       `json:"finished,omitzero"`
+	RunAt       time.Time       `json:"run_at,omitzero"`
+	Worker      string          `json:"worker,omitempty"`
+}
+
+// decodeRecord reads a stored job and checks what the engine relies on.
+func decodeRecord(b []byte) (*record, error) {
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("jobs: bad job record: %w", err)
+	}
+	if !validID(r.ID) {
+		return nil, fmt.Errorf("jobs: bad job record: id %q is not a ULID", r.ID)
+	}
+	if !tokenRE.MatchString(r.Queue) {
+		return nil, fmt.Errorf("jobs: bad job record %s: queue %q", r.ID, r.Queue)
+	}
+	switch r.State {
+	case StateQueued, StateScheduled, StateRunning, StateRetrying, StateSucceeded, StateFailed, StateCancelled:
+	default:
+		return nil, fmt.Errorf("jobs: bad job record %s: state %q", r.ID, r.State)
+	}
+	if r.Priority < PriorityLow || r.Priority > PriorityCritical {
+		return nil, fmt.Errorf("jobs: bad job record %s: priority %d", r.ID, r.Priority)
+	}
+	if r.MaxAttempts < 1 || r.MaxAttempts > MaxAttemptsLimit || r.Attempt < 0 || r.Gen < 0 || r.Timeout <= 0 {
+		return nil, fmt.Errorf("jobs: bad job record %s: attempts %d/%d, gen %d, timeout %v", r.ID, r.Attempt, r.MaxAttempts, r.Gen, r.Timeout)
+	}
+	return &r, nil
+}
+
+func (r *record) encode() []byte {
+	b, err := json.Marshal(r)
+	if err != nil {
+		// Every field is a plain value or already-valid JSON.
+		panic("jobs: encode record: " + err.Error())
+	}
+	return b
+}
+
+func (r *record) info() Info {
+	return Info{
+		ID: r.ID, Kind: r.Kind, Queue: r.Queue, Priority: r.Priority, State: r.State,
+		Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, Progress: r.Progress, Note: r.Note,
+		Args: r.Args, Result: r.Result, Error: r.Error,
+		Created: r.Created, Started: r.Started, Finished: r.Finished, RunAt: r.RunAt, Worker: r.Worker,
+	}
+}
+
+// validID reports whether s is a ULID: 26 characters of Crockford base 32,
+// the first at most '7'.
+func validID(s string) bool {
+	if len(s) != 26 || s[0] > '7' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch >= '0' && ch <= '9':
+		case ch >= 'A' && ch <= 'Z' && ch != 'I' && ch != 'L' && ch != 'O' && ch != 'U':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// cancelMsg is the body of a cancel broadcast: the job and its generation,
+// so a Retry (a new generation) is never hit by an older cancel.
+func cancelMsg(id string, gen int) []byte { return []byte(id + " " + strconv.Itoa(gen)) }
+
+func parseCancel(b []byte) (id string, gen int, ok bool) {
+	id, g, found := strings.Cut(string(b), " ")
+	if !found || !validID(id) {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(g)
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return id, n, true
+}

@@ -1,0 +1,276 @@
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults used when a Config, SubmitOptions, QueueConfig or WorkOptions
+// field is left at its zero value.
+const (
+	DefaultPrefix          = "herd"
+	DefaultQueue           = "default"
+	DefaultSyncInterval    = time.Second
+	DefaultMaxQueueDepth   = 1_000_000
+	DefaultMaxAttempts     = 3
+	DefaultTimeout         = 30 * time.Minute
+	DefaultUniqueTTL       = 24 * time.Hour
+	DefaultAckWait         = 30 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultDuplicateWindow is how long the work stream remembers a job ID
+	// (its Nats-Msg-Id): a Submit retried with the same ID within it makes
+	// no second job.
+	DefaultDuplicateWindow = 10 * time.Minute
+	// MaxAttemptsLimit is the largest MaxAttempts a job may ask for; the
+	// work consumers deliver a message at most MaxAttemptsLimit+1 times.
+	MaxAttemptsLimit = 100
+	// DefaultInlineResult is the largest result (JSON bytes) kept in the
+	// job's record; larger results go to the object store.
+	DefaultInlineResult = 64 << 10
+)
+
+// Config says where the jobs live. Exactly one of Dir and URLs is set.
+type Config struct {
+	// Dir runs an embedded NATS server with its JetStream file store in this
+	// directory (created if missing). The server listens on no port unless
+	// Listen is set; the client talks to it in-process.
+	Dir string
+	// Listen, with Dir, also serves the embedded server on this TCP address
+	// (such as "127.0.0.1:0") so that other processes can connect to URL.
+	Listen string
+	// URLs connects to an existing NATS deployment with JetStream.
+	URLs []string
+	// Prefix names the streams, buckets and subjects; DefaultPrefix if empty.
+	// It must be a single subject token ([A-Za-z0-9_-]).
+	Prefix string
+	// SyncInterval is how often the embedded file store syncs to disk;
+	// DefaultSyncInterval (1 s, like Redis's appendfsync everysec) if zero.
+	SyncInterval time.Duration
+	// Replicas is the stream replica count on a cluster; 0 means 1.
+	Replicas int
+	// MaxQueueDepth bounds the jobs waiting in one queue; a Submit beyond it
+	// fails with *QueueFullError. 0 means DefaultMaxQueueDepth.
+	MaxQueueDepth int
+	// AckWait is how long a running job may go without a heartbeat before
+	// JetStream hands it to another worker (the worker that runs it sends
+	// one every AckWait/4). 0 means DefaultAckWait. Every client of a Prefix
+	// should use the same value: the consumers keep the first one.
+	AckWait time.Duration
+	// WorkerName is shown in Info.Worker; hostname:pid if empty.
+	WorkerName string
+	// Logger receives warnings (a state write that failed, an advisory);
+	// slog.Default() if nil.
+	Logger *slog.Logger
+}
+
+// Priority orders jobs within a queue: a worker takes every waiting job of
+// a higher priority before one of a lower priority.
+type Priority int
+
+// The priorities, lowest first. The zero value is PriorityNormal.
+const (
+	PriorityLow      Priority = -1
+	PriorityNormal   Priority = 0
+	PriorityHigh     Priority = 1
+	PriorityCritical Priority = 2
+)
+
+// levels is the number of priorities.
+const levels = 4
+
+func (p Priority) level() int { return int(p) + 1 }
+
+// String returns "low", "normal", "high" or "critical".
+func (p Priority) String() string {
+	switch p {
+	case PriorityLow:
+		return "low"
+	case PriorityNormal:
+		return "normal"
+	case PriorityHigh:
+		return "high"
+	case PriorityCritical:
+		return "critical"
+	}
+	return fmt.Sprintf("Priority(%d)", int(p))
+}
+
+// SubmitOptions are a job's settings. The zero value is a normal-priority
+// job on DefaultQueue that may run now, DefaultMaxAttempts times, for at
+// most DefaultTimeout each.
+type SubmitOptions struct {
+	// ID is the job's ID; a new ULID if empty. Give one to make a Submit
+	// safe to retry: a second Submit with the same ID within
+	// DefaultDuplicateWindow returns the ID and makes no second job. It
+	// must be a ULID (26 characters of Crockford base 32).
+	ID string
+	// Queue is the queue's name ([A-Za-z0-9_-]); DefaultQueue if empty.
+	Queue string
+	// Priority orders the job within its queue.
+	Priority Priority
+	// Delay makes the job wait this long before it may run.
+	Delay time.Duration
+	// RunAt makes the job wait until this time; it wins over Delay.
+	RunAt time.Time
+	// MaxAttempts bounds the runs; 0 means DefaultMaxAttempts, at most
+	// MaxAttemptsLimit. A run that ends in an error, a panic or a timeout,
+	// or whose worker dies, is an attempt.
+	MaxAttempts int
+	// Timeout bounds each attempt; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// UniqueKey makes the job unique: while the key lives (UniqueTTL from
+	// the first Submit), a Submit with the same key returns the first job's
+	// ID and makes no job.
+	UniqueKey string
+	// UniqueTTL is how long UniqueKey lives; 0 means DefaultUniqueTTL.
+	UniqueTTL time.Duration
+}
+
+// Request is one job for SubmitMany.
+type Request struct {
+	Kind    string
+	Args    any
+	Options SubmitOptions
+}
+
+// State is where a job is in its life.
+type State string
+
+// The states. A job starts queued (or scheduled, with a Delay or RunAt),
+// runs, and ends succeeded, failed (after its last attempt) or cancelled;
+// between attempts it is retrying.
+const (
+	StateQueued    State = "queued"
+	StateScheduled State = "scheduled"
+	StateRunning   State = "running"
+	StateRetrying  State = "retrying"
+	StateSucceeded State = "succeeded"
+	StateFailed    State = "failed"
+	StateCancelled State = "cancelled"
+)
+
+// Final reports whether s is an end state: succeeded, failed or cancelled.
+func (s State) Final() bool {
+	return s == StateSucceeded || s == StateFailed || s == StateCancelled
+}
+
+// Info is what is known of a job.
+type Info struct {
+	ID          string          `json:"id"`
+	Kind        string          `json:"kind"`
+	Queue       string          `json:"queue"`
+	Priority    Priority        `json:"priority"`
+	State       State           `json:"state"`
+	Attempt     int             `json:"attempt"`
+	MaxAttempts int             `json:"max_attempts"`
+	Progress    float64         `json:"progress"`
+	Note        string          `json:"note,omitempty"`
+	Args        json.RawMessage `json:"args,omitempty"`
+	Result      json.RawMessage `json:"result,omitempty"`
+	Error       string          `json:"error,omitempty"`
+	Created     time.Time       `json:"created,omitzero"`
+	Started     time.Time       `json:"started,omitzero"`
+	Finished    time.Time       `json:"finished,omitzero"`
+	RunAt       time.Time       `json:"run_at,omitzero"`
+	Worker      string          `json:"worker,omitempty"`
+}
+
+// Filter selects jobs for List. Empty fields match every job.
+type Filter struct {
+	State State
+	Queue string
+	Kind  string
+	// Limit bounds the page; 0 means 100.
+	Limit int
+	// Cursor is a Page.Next from an earlier List: the page starts after it.
+	Cursor string
+}
+
+// Page is one page of List, in ID (submission) order.
+type Page struct {
+	Jobs []Info `json:"jobs"`
+	// Next is the cursor for the next page; "" at the end.
+	Next string `json:"next,omitempty"`
+}
+
+// QueueStats describes one queue.
+type QueueStats struct {
+	Queue     string `json:"queue"`
+	Depth     int    `json:"depth"`     // jobs waiting to run now
+	Scheduled int    `json:"scheduled"` // jobs waiting for their time
+	Running   int    `json:"running"`   // jobs running or between attempts
+	Succeeded uint64 `json:"succeeded"`
+	Failed    uint64 `json:"failed"`
+	Cancelled uint64 `json:"cancelled"`
+	Retried   uint64 `json:"retried"` // attempts after the first, over all jobs
+	// SubmitRate and CompleteRate are jobs/s over the last minute.
+	SubmitRate   float64 `json:"submit_rate"`
+	CompleteRate float64 `json:"complete_rate"`
+}
+
+// Sentinel errors.
+var (
+	// ErrNotFound: no job has the ID.
+	ErrNotFound = errors.New("jobs: job not found")
+	// ErrUnknownKind: no worker has registered the kind and this client has
+	// not declared it.
+	ErrUnknownKind = errors.New("jobs: unknown kind")
+	// ErrClosed: the Client is closed.
+	ErrClosed = errors.New("jobs: client closed")
+	// ErrQueueFull is matched (errors.Is) by *QueueFullError.
+	ErrQueueFull = errors.New("jobs: queue full")
+	// ErrCancelled is the cause (context.Cause) of a running job's context
+	// when the job is cancelled.
+	ErrCancelled = errors.New("jobs: job cancelled")
+	// ErrNotImplemented is returned by what this version does not do.
+	ErrNotImplemented = errors.New("jobs: not implemented")
+)
+
+// QueueFullError is returned by Submit when the queue holds Max jobs.
+type QueueFullError struct {
+	Queue      string
+	Depth, Max int
+	RetryAfter time.Duration
+}
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("jobs: queue %q is full (%d of %d jobs waiting); retry after %v", e.Queue, e.Depth, e.Max, e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrQueueFull) true.
+func (e *QueueFullError) Is(target error) bool { return target == ErrQueueFull }
+
+// StateError is returned when an operation does not apply to a job in its
+// current state (Retry of a running job, Cancel of a succeeded one).
+type StateError struct {
+	ID    string
+	State State
+	Op    string
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("jobs: cannot %s job %s: it is %s", e.Op, e.ID, e.State)
+}
+
+// ValidationError names a bad SubmitOptions (or HTTP) field.
+type ValidationError struct {
+	Field, Problem string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("jobs: %s: %s", e.Field, e.Problem)
+}
+
+// UnknownKindError is returned by Submit for a kind no worker registered; it
+// matches ErrUnknownKind.
+type UnknownKindError struct{ Kind string }
+
+func (e *UnknownKindError) Error() string {
+	return fmt.Sprintf("jobs: unknown kind %q: register a handler for it (Register) in a worker, or Declare it on this client", e.Kind)
+}
+
+// Is makes errors.Is(err, ErrUnknownKind) true.
+func (e *UnknownKindError) Is(target error) bool { return target == ErrUnknownKind }

@@ -1,0 +1,899 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+)
+
+// DefaultConcurrency is QueueConfig.Concurrency's default: runtime.NumCPU().
+var DefaultConcurrency = runtime.NumCPU()
+
+// Job is one attempt of a job, as its handler sees it.
+type Job[A any] struct {
+	ID, Kind, Queue string
+	// Attempt counts from 1; MaxAttempts is the job's bound.
+	Attempt, MaxAttempts int
+	Priority             Priority
+	Created              time.Time
+	// Args are the job's arguments, decoded from JSON.
+	Args A
+
+	run *running
+}
+
+// Progress records how far the job is (fraction in [0, 1]) and a note; Get,
+// Watch and Wait show them. It stores them before it returns; it fails
+// (with ErrCancelled) once the job is cancelled.
+func (j *Job[A]) Progress(fraction float64, note string) error {
+	if j.run == nil {
+		return errors.New("jobs: Progress on a Job that is not running")
+	}
+	return j.run.progress(fraction, note)
+}
+
+// Handler runs one attempt of a job of one kind. Its ctx ends when the
+// attempt times out, the job is cancelled (context.Cause(ctx) is
+// ErrCancelled) or the worker shuts down past its deadline. A returned
+// error, or a panic, fails the attempt; the job is retried until
+// MaxAttempts, unless the error wraps ErrPermanent.
+type Handler[A, R any] func(ctx context.Context, job *Job[A]) (R, error)
+
+// ErrPermanent, wrapped in a handler's error, fails the job at once,
+// without the attempts it has left. Args that do not decode fail so too.
+var ErrPermanent = errors.New("jobs: permanent failure")
+
+// QueueConfig says how a worker takes jobs from one queue.
+type QueueConfig struct {
+	// Concurrency bounds the jobs this process runs at once from the queue;
+	// 0 means DefaultConcurrency.
+	Concurrency int
+	// GlobalConcurrency bounds the jobs running at once from the queue over
+	// every worker process; 0 means no bound.
+	GlobalConcurrency int
+	// RateLimit bounds the jobs this process starts per second from the
+	// queue; 0 means no bound.
+	RateLimit float64
+	// Burst is the rate limiter's burst; 0 means 1.
+	Burst int
+}
+
+// WorkOptions configures Client.Work.
+type WorkOptions struct {
+	// Queues to take jobs from; nil means {DefaultQueue: {}}.
+	Queues map[string]QueueConfig
+	// ShutdownTimeout is how long Work lets running jobs finish after its
+	// ctx ends; then their contexts are cancelled and the jobs go back to
+	// their queues. 0 means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Backoff is the delay after failed attempt n (1 for the first); nil
+	// means DefaultBackoff.
+	Backoff func(attempt int) time.Duration
+}
+
+// DefaultBackoff waits 1 s after the first failed attempt and doubles each
+// time up to 5 minutes, with ±25 % jitter so that retries spread out.
+func DefaultBackoff(attempt int) time.Duration {
+	d := time.Second << min(max(attempt-1, 0), 9)
+	d = min(d, 5*time.Minute)
+	return time.Duration(float64(d) * (0.75 + 0.5*rand.Float64()))
+}
+
+// handler is a registered kind with its types erased.
+type handler struct {
+	run func(ctx context.Context, rn *running, r *record) (json.RawMessage, error)
+}
+
+// Register makes h the handler of kind on c: Work runs the kind's jobs with
+// it, and the kind becomes known (Work records it for every client of the
+// prefix, so that their Submit accepts it). Register before Work; a second
+// Register of a kind replaces the first. Register panics on a kind that
+// Submit would refuse (empty, or with characters other than letters,
+// digits and - _ . / =).
+func Register[A, R any](c *Client, kind string, h Handler[A, R]) {
+	if err := checkKind(kind); err != nil {
+		panic(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.handlers[kind] = &handler{run: func(ctx context.Context, rn *running, r *record) (json.RawMessage, error) {
+		j := &Job[A]{ID: r.ID, Kind: r.Kind, Queue: r.Queue, Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, Priority: r.Priority, Created: r.Created, run: rn}
+		if len(r.Args) > 0 {
+			if err := json.Unmarshal(r.Args, &j.Args); err != nil {
+				return nil, fmt.Errorf("%w: decode args as %T: %v", ErrPermanent, j.Args, err)
+			}
+		}
+		res, err := h(ctx, j)
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(res)
+		if err != nil {
+			return nil, fmt.Errorf("%w: encode result %T: %v", ErrPermanent, res, err)
+		}
+		return b, nil
+	}}
+}
+
+// running is one attempt in progress on this process.
+type running struct {
+	c      *Client
+	id     string
+	gen    int
+	cancel context.CancelCauseFunc
+	mu     sync.Mutex
+	rec    *record
+	rev    uint64
+}
+
+func (rn *running) progress(f float64, note string) error {
+	if f < 0 || f > 1 || f != f {
+		return &ValidationError{Field: "fraction", Problem: fmt.Sprintf("%v is not in [0, 1]", f)}
+	}
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	next := *rn.rec
+	next.Progress, next.Note = f, note
+	rev, err := rn.c.state.Update(context.Background(), rn.id, next.encode(), rn.rev)
+	if errWrongRev(err) {
+		return ErrCancelled
+	}
+	if err != nil {
+		return rn.c.wrap("progress", err)
+	}
+	rn.rec, rn.rev = &next, rev
+	return nil
+}
+
+var (
+	errShutdown = errors.New("jobs: worker shut down")
+	errAbandon  = 2 * time.Second // how long a handler may ignore its ctx
+)
+
+// TimeoutError is an attempt's error when it ran past its Timeout.
+type TimeoutError struct{ Timeout time.Duration }
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("jobs: attempt timed out after %v", e.Timeout)
+}
+
+// worker is one call of Work.
+type worker struct {
+	c       *Client
+	opts    WorkOptions
+	runCtx  context.Context // cancelled at the shutdown deadline
+	stopRun context.CancelCauseFunc
+	jobs    sync.WaitGroup
+	mu      sync.Mutex
+	live    map[string]*running
+}
+
+// Work runs the jobs of opts.Queues with the handlers registered on c
+// until ctx ends or c is closed. Then it takes no more jobs, lets the
+// running ones finish for up to ShutdownTimeout, cancels the rest (their
+// jobs go back to their queues) and returns nil. It returns an error only
+// if it cannot start.
+//
+// Each queue has one durable pull consumer per priority. A worker takes
+// jobs of the highest priority first, keeps an attempt alive with
+// heartbeats (AckWait/4), and writes one state record when the attempt
+// starts (compare-and-swap, before the handler runs) and one when it ends
+// (published asynchronously; the message is acknowledged once it is
+// stored).
+func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	if opts.Queues == nil {
+		opts.Queues = map[string]QueueConfig{DefaultQueue: {}}
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = DefaultBackoff
+	}
+	c.mu.Lock()
+	kinds := make([]string, 0, len(c.handlers))
+	for k := range c.handlers {
+		kinds = append(kinds, k)
+	}
+	c.mu.Unlock()
+	for _, k := range kinds {
+		if _, err := c.kinds.Put(ctx, k, []byte(c.worker)); err != nil {
+			return c.wrap("record kind "+k, err)
+		}
+	}
+	w := &worker{c: c, opts: opts, live: map[string]*running{}}
+	w.runCtx, w.stopRun = context.WithCancelCause(context.Background())
+	defer w.stopRun(nil)
+
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	stopped := make(chan struct{})
+	c.workStops = append(c.workStops, func() { stopFetch(); <-stopped })
+	c.mu.Unlock()
+	defer close(stopped)
+
+	csub, err := c.nc.Subscribe(c.cancelSubj(), w.onCancel)
+	if err != nil {
+		return c.wrap("subscribe", err)
+	}
+	defer func() { _ = csub.Unsubscribe() }()
+	var side sync.WaitGroup
+	asub, err := c.nc.QueueSubscribe("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."+c.workStream()+".*", c.cfg.Prefix+"_maxdeliver", func(m *nats.Msg) {
+		side.Add(1)
+		go func() { defer side.Done(); w.onMaxDeliveries(m.Data) }()
+	})
+	if err != nil {
+		return c.wrap("subscribe", err)
+	}
+	defer func() { _ = asub.Unsubscribe() }()
+
+	var loops sync.WaitGroup
+	for name, qc := range opts.Queues {
+		if !tokenRE.MatchString(name) {
+			stopFetch()
+			loops.Wait()
+			return &ValidationError{Field: "WorkOptions.Queues", Problem: fmt.Sprintf("queue %q: use letters, digits, '-' and '_'", name)}
+		}
+		q, err := w.newQueue(ctx, name, qc)
+		if err != nil {
+			stopFetch()
+			loops.Wait()
+			return err
+		}
+		loops.Add(1)
+		go func() { defer loops.Done(); q.loop(fetchCtx) }()
+	}
+	<-fetchCtx.Done()
+	loops.Wait()
+	// Drain: let running jobs finish, then cancel what is left.
+	drained := make(chan struct{})
+	go func() { w.jobs.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(opts.ShutdownTimeout):
+		w.stopRun(errShutdown)
+		<-drained
+	}
+	_ = csub.Unsubscribe()
+	_ = asub.Unsubscribe()
+	side.Wait()
+	return nil
+}
+
+// onCancel cancels the named attempt if it runs here.
+func (w *worker) onCancel(m *nats.Msg) {
+	id, gen, ok := parseCancel(m.Data)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	rn := w.live[id]
+	w.mu.Unlock()
+	if rn != nil && rn.gen == gen {
+		rn.cancel(ErrCancelled)
+	}
+}
+
+// onMaxDeliveries handles JetStream's advisory that a work message was
+// delivered MaxDeliver times and will not be again (it stays in the
+// stream): the job is marked failed and its message removed.
+func (w *worker) onMaxDeliveries(data []byte) {
+	c := w.c
+	var adv struct {
+		Stream     string `json:"stream"`
+		StreamSeq  uint64 `json:"stream_seq"`
+		Deliveries uint64 `json:"deliveries"`
+	}
+	if err := json.Unmarshal(data, &adv); err != nil || adv.Stream != c.workStream() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := c.work.GetMsg(ctx, adv.StreamSeq)
+	if err != nil {
+		return // already gone
+	}
+	r, err := decodeRecord(m.Data)
+	if err != nil {
+		_ = c.work.DeleteMsg(ctx, adv.StreamSeq)
+		return
+	}
+	for try := 0; try < 10; try++ {
+		cur, rev, err := c.stored(ctx, r.ID)
+		if err != nil {
+			break
+		}
+		if cur != nil && (cur.Gen != r.Gen || cur.State.Final()) {
+			break
+		}
+		next := *r
+		if cur != nil {
+			next = *cur
+		}
+		next.State, next.Finished = StateFailed, time.Now().UTC()
+		next.Error = fmt.Sprintf("jobs: delivered %d times without an outcome (max deliveries); last error: %s", adv.Deliveries, next.Error)
+		if cur == nil {
+			_, err = c.state.Create(ctx, r.ID, next.encode())
+		} else {
+			_, err = c.state.Update(ctx, r.ID, next.encode(), rev)
+		}
+		if !errWrongRev(err) {
+			break
+		}
+	}
+	_ = c.work.DeleteMsg(ctx, adv.StreamSeq)
+}
+
+// queue takes jobs from one queue.
+type queue struct {
+	w        *worker
+	name     string
+	cons     [levels]jetstream.Consumer
+	slots    chan struct{}
+	lim      *rate.Limiter
+	arrivals chan jetstream.Msg
+	pollDone chan int
+	polling  [levels]bool
+	empty    [levels]time.Time
+	held     []jetstream.Msg
+	tokens   jetstream.Consumer // GlobalConcurrency: a job runs only while its process holds a token
+}
+
+const (
+	maxBatch   = 256
+	longPoll   = 10 * time.Second
+	emptyFresh = 20 * time.Millisecond // how long a priority found empty is skipped while busy
+)
+
+func (w *worker) newQueue(ctx context.Context, name string, qc QueueConfig) (*queue, error) {
+	n := qc.Concurrency
+	if n <= 0 {
+		n = DefaultConcurrency
+	}
+	q := &queue{w: w, name: name, slots: make(chan struct{}, n), arrivals: make(chan jetstream.Msg, levels), pollDone: make(chan int, levels)}
+	if qc.RateLimit > 0 {
+		q.lim = rate.NewLimiter(rate.Limit(qc.RateLimit), max(qc.Burst, 1))
+	}
+	if err := w.c.ensureQueue(ctx, name); err != nil {
+		return nil, err
+	}
+	if qc.GlobalConcurrency > 0 {
+		tc, err := w.c.ensureTokens(ctx, name, qc.GlobalConcurrency)
+		if err != nil {
+			return nil, err
+		}
+		q.tokens = tc
+	}
+	for l := range levels {
+		cons, err := w.c.consumer(ctx, name, l)
+		if err != nil {
+			return nil, err
+		}
+		q.cons[l] = cons
+	}
+	return q, nil
+}
+
+// loop hands fetched jobs to free slots, highest priority first, until ctx
+// ends; then it puts back what it holds.
+func (q *queue) loop(ctx context.Context) {
+	pollCtx, stopPolls := context.WithCancel(ctx)
+	defer func() {
+		stopPolls()
+		for l := range levels {
+			if q.polling[l] {
+				<-q.pollDone
+			}
+		}
+		close(q.arrivals)
+		for m := range q.arrivals {
+			q.held = append(q.held, m)
+		}
+		for _, m := range q.held {
+			_ = m.Nak()
+		}
+	}()
+	for {
+		select {
+		case q.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+		var tok *heldToken
+		if q.tokens != nil {
+			if tok = q.acquireToken(ctx); tok == nil {
+				<-q.slots
+				return
+			}
+		}
+		if q.lim != nil {
+			if err := q.lim.Wait(ctx); err != nil {
+				<-q.slots
+				return
+			}
+		} else if tok == nil {
+		more:
+			for n < maxBatch {
+				select {
+				case q.slots <- struct{}{}:
+					n++
+				default:
+					break more
+				}
+			}
+		}
+		msgs := q.take(nil, n)
+		if len(msgs) < n {
+			msgs = q.fetch(msgs, n)
+		}
+		for len(msgs) == 0 {
+			q.startPolls(pollCtx)
+			select {
+			case m := <-q.arrivals:
+				q.held = append(q.held, m)
+				msgs = q.take(msgs, n)
+			case l := <-q.pollDone:
+				q.polling[l] = false
+			case <-ctx.Done():
+				for range n {
+					<-q.slots
+				}
+				tok.release()
+				return
+			}
+		}
+		for range n - len(msgs) {
+			<-q.slots
+		}
+		for _, m := range msgs {
+			q.w.jobs.Add(1)
+			go q.run(m, tok)
+		}
+	}
+}
+
+func level(m jetstream.Msg) int {
+	s := m.Subject()
+	// PREFIX.work.QUEUE.L.ID: L is the character before the last dot.
+	for i := len(s) - 1; i > 1; i-- {
+		if s[i] == '.' {
+			return int(s[i-1] - '0')
+		}
+	}
+	return 0
+}
+
+// take moves up to n-len(dst) held or arrived messages, highest priority
+// first, into dst.
+func (q *queue) take(dst []jetstream.Msg, n int) []jetstream.Msg {
+	for {
+		select {
+		case m := <-q.arrivals:
+			q.held = append(q.held, m)
+			q.empty[level(m)] = time.Time{}
+			continue
+		default:
+		}
+		break
+	}
+	if len(q.held) == 0 {
+		return dst
+	}
+	sort.SliceStable(q.held, func(i, j int) bool { return level(q.held[i]) > level(q.held[j]) })
+	k := min(n-len(dst), len(q.held))
+	dst = append(dst, q.held[:k]...)
+	q.held = append(q.held[:0], q.held[k:]...)
+	return dst
+}
+
+// fetch takes what waits now, highest priority first, without waiting.
+func (q *queue) fetch(dst []jetstream.Msg, n int) []jetstream.Msg {
+	now := time.Now()
+	for l := levels - 1; l >= 0 && len(dst) < n; l-- {
+		if now.Sub(q.empty[l]) < emptyFresh {
+			continue
+		}
+		want := n - len(dst)
+		b, err := q.cons[l].FetchNoWait(want)
+		if err != nil {
+			continue
+		}
+		got := 0
+		for m := range b.Messages() {
+			dst = append(dst, m)
+			got++
+		}
+		if got < want {
+			q.empty[l] = now
+		}
+	}
+	return dst
+}
+
+// startPolls keeps one waiting pull request (batch 1) on every priority,
+// so an idle worker gets a new job the moment it is stored.
+func (q *queue) startPolls(ctx context.Context) {
+	for l := range levels {
+		if q.polling[l] {
+			continue
+		}
+		q.polling[l] = true
+		go func() {
+			defer func() { q.pollDone <- l }()
+			pctx, cancel := context.WithTimeout(ctx, longPoll)
+			defer cancel()
+			b, err := q.cons[l].Fetch(1, jetstream.FetchContext(pctx))
+			if err != nil {
+				return
+			}
+			for m := range b.Messages() {
+				q.arrivals <- m
+			}
+		}()
+	}
+}
+
+// run runs one delivered job and releases its slot.
+func (q *queue) run(m jetstream.Msg, tok *heldToken) {
+	w, c := q.w, q.w.c
+	defer w.jobs.Done()
+	defer tok.release()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			<-q.slots
+		}
+	}
+	defer release()
+	md, err := m.Metadata()
+	if err != nil {
+		_ = m.Term()
+		return
+	}
+	r, err := decodeRecord(m.Data())
+	if err != nil {
+		c.log.Warn("jobs: dropping an undecodable work message", "subject", m.Subject(), "err", err)
+		_ = m.Term()
+		return
+	}
+	attempt := int(md.NumDelivered)
+	hctx, cancel := context.WithCancelCause(w.runCtx)
+	defer cancel(nil)
+	rn := &running{c: c, id: r.ID, gen: r.Gen, cancel: cancel}
+	w.mu.Lock()
+	w.live[r.ID] = rn
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		if w.live[r.ID] == rn {
+			delete(w.live, r.ID)
+		}
+		w.mu.Unlock()
+	}()
+	ok := q.begin(m, r, attempt, rn)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	h := c.handlers[r.Kind]
+	c.mu.Unlock()
+
+	// Heartbeats keep the message ours while the handler runs.
+	hbEvery := c.cfg.AckWait / 4
+	var hbMu sync.Mutex
+	hbStopped := false
+	var hb *time.Timer
+	hb = time.AfterFunc(hbEvery, func() {
+		hbMu.Lock()
+		defer hbMu.Unlock()
+		if !hbStopped {
+			_ = m.InProgress()
+			tok.beat()
+			hb.Reset(hbEvery)
+		}
+	})
+	result, runErr := q.invoke(hctx, h, rn)
+	hbMu.Lock()
+	hbStopped = true
+	hb.Stop()
+	hbMu.Unlock()
+	release()
+
+	cause := context.Cause(hctx)
+	if errors.Is(cause, ErrCancelled) {
+		// The canceller wrote the state and removed the message.
+		_ = m.Ack()
+		return
+	}
+	rn.mu.Lock()
+	next := *rn.rec
+	rev := rn.rev
+	rn.mu.Unlock()
+	if errors.Is(cause, errShutdown) {
+		// Back to the queue for another worker; the attempt does not count.
+		next.State, next.Attempt, next.Started, next.Worker = StateQueued, next.Attempt-1, time.Time{}, ""
+		if f, err := c.putState(r.ID, &next, rev); err == nil {
+			select {
+			case <-f.Ok():
+			case <-f.Err():
+			case <-time.After(10 * time.Second):
+			}
+		}
+		_ = m.Nak()
+		return
+	}
+	now := time.Now().UTC()
+	retry := time.Duration(-1)
+	switch {
+	case runErr == nil:
+		next.State, next.Finished, next.Progress, next.Error = StateSucceeded, now, 1, ""
+		if len(result) > DefaultInlineResult {
+			if _, err := c.obj.PutBytes(context.Background(), r.ID, result); err != nil {
+				runErr = fmt.Errorf("jobs: store result: %w", err)
+				next.State = StateFailed
+				next.Error = runErr.Error()
+			} else {
+				next.ResultRef = true
+			}
+		} else {
+			next.Result = result
+		}
+	case errors.Is(runErr, ErrPermanent) || next.Attempt >= next.MaxAttempts:
+		next.State, next.Finished, next.Error = StateFailed, now, runErr.Error()
+	default:
+		next.State, next.Error = StateRetrying, runErr.Error()
+		retry = w.opts.Backoff(next.Attempt)
+	}
+	f, err := c.putState(r.ID, &next, rev)
+	if retry >= 0 {
+		// The next attempt re-reads the record, so it need not wait.
+		_ = m.NakWithDelay(retry)
+		return
+	}
+	if err != nil {
+		_ = m.Nak()
+		return
+	}
+	select {
+	case <-f.Ok():
+		_ = m.Ack()
+	case err := <-f.Err():
+		if errWrongRev(err) {
+			_ = m.Ack() // cancelled meanwhile: the cancel stands
+			return
+		}
+		c.log.Warn("jobs: store the outcome of a job", "id", r.ID, "err", err)
+		_ = m.Nak()
+	}
+}
+
+// begin records the attempt as running, before the handler runs. It
+// reports false (having settled the message) when the job must not run:
+// cancelled, finished, out of attempts, or an older generation.
+func (q *queue) begin(m jetstream.Msg, r *record, attempt int, rn *running) bool {
+	c := q.w.c
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := time.Now().UTC()
+	if r.Gen == 0 && attempt == 1 {
+		next := *r
+		next.State, next.Attempt, next.Started, next.Worker = StateRunning, 1, now, c.worker
+		rev, err := c.state.Create(ctx, r.ID, next.encode())
+		if err == nil {
+			rn.rec, rn.rev = &next, rev
+			return q.known(m, &next)
+		}
+		if !errWrongRev(err) {
+			_ = m.NakWithDelay(time.Second)
+			return false
+		}
+	}
+	for try := 0; try < 20; try++ {
+		cur, rev, err := c.stored(ctx, r.ID)
+		if err != nil {
+			_ = m.NakWithDelay(time.Second)
+			return false
+		}
+		var next record
+		if cur == nil {
+			if r.Gen != 0 {
+				_ = m.NakWithDelay(100 * time.Millisecond)
+				return false
+			}
+			next = *r
+		} else {
+			switch {
+			case cur.Gen > r.Gen || cur.State.Final() && cur.Gen == r.Gen:
+				_ = m.Ack() // stale or settled: never run it
+				return false
+			case cur.Gen < r.Gen:
+				_ = m.NakWithDelay(100 * time.Millisecond)
+				return false
+			}
+			next = *cur
+		}
+		if attempt > next.MaxAttempts {
+			next.State, next.Finished = StateFailed, now
+			next.Error = fmt.Sprintf("jobs: worker lost during attempt %d of %d", attempt-1, next.MaxAttempts)
+		} else {
+			next.State, next.Attempt, next.Started, next.Worker = StateRunning, attempt, now, c.worker
+			next.Progress, next.Note = 0, ""
+			if attempt > 1 {
+				next.Retried++
+			}
+		}
+		var nrev uint64
+		if cur == nil {
+			nrev, err = c.state.Create(ctx, r.ID, next.encode())
+		} else {
+			nrev, err = c.state.Update(ctx, r.ID, next.encode(), rev)
+		}
+		if errWrongRev(err) {
+			continue
+		}
+		if err != nil {
+			_ = m.NakWithDelay(time.Second)
+			return false
+		}
+		if next.State == StateFailed {
+			_ = m.Term()
+			return false
+		}
+		rn.rec, rn.rev = &next, nrev
+		return q.known(m, &next)
+	}
+	_ = m.NakWithDelay(time.Second)
+	return false
+}
+
+// known fails the job at once if this worker has no handler for its kind.
+func (q *queue) known(m jetstream.Msg, r *record) bool {
+	c := q.w.c
+	c.mu.Lock()
+	h := c.handlers[r.Kind]
+	c.mu.Unlock()
+	if h != nil {
+		return true
+	}
+	// Another worker on the queue may have it: put the job back.
+	_ = m.NakWithDelay(time.Second)
+	return false
+}
+
+// invoke runs the handler with the attempt's timeout; a panic becomes an
+// error with its stack. A handler that ignores its ctx is abandoned
+// errAbandon after the ctx ends.
+func (q *queue) invoke(hctx context.Context, h *handler, rn *running) (json.RawMessage, error) {
+	r := rn.rec
+	tctx, cancel := context.WithTimeoutCause(hctx, r.Timeout, &TimeoutError{Timeout: r.Timeout})
+	defer cancel()
+	type outcome struct {
+		res json.RawMessage
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- outcome{err: fmt.Errorf("jobs: handler panicked: %v\n%s", p, debug.Stack())}
+			}
+		}()
+		res, err := h.run(tctx, rn, r)
+		done <- outcome{res, err}
+	}()
+	var o outcome
+	select {
+	case o = <-done:
+	case <-tctx.Done():
+		select {
+		case o = <-done:
+		case <-time.After(errAbandon):
+			o.err = fmt.Errorf("jobs: handler abandoned: it ignored its context for %v after: %w", errAbandon, context.Cause(tctx))
+		}
+	}
+	if o.err != nil && tctx.Err() != nil && hctx.Err() == nil {
+		// The attempt's own deadline.
+		if cause := context.Cause(tctx); cause != nil && !errors.Is(o.err, cause) {
+			o.err = fmt.Errorf("%w (handler said: %v)", cause, o.err)
+		}
+	}
+	return o.res, o.err
+}
+
+// heldToken is one of a queue's GlobalConcurrency tokens: a message of the
+// tokens stream that this process holds (delivered, not acknowledged) while
+// it runs one job. Releasing it (Nak) hands it to the next worker at once;
+// a dead worker's token comes back after AckWait.
+type heldToken struct {
+	m     jetstream.Msg
+	mu    sync.Mutex
+	timer *time.Timer
+	done  bool
+}
+
+func (t *heldToken) beat() {
+	if t != nil {
+		_ = t.m.InProgress()
+	}
+}
+
+func (t *heldToken) release() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.done {
+		t.done = true
+		t.timer.Stop()
+		_ = t.m.Nak()
+	}
+}
+
+// acquireToken waits for a token of the queue; nil when ctx ends. The token
+// is kept alive with heartbeats until released.
+func (q *queue) acquireToken(ctx context.Context) *heldToken {
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, longPoll)
+		b, err := q.tokens.Fetch(1, jetstream.FetchContext(pctx))
+		if err != nil {
+			cancel()
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond): // a broken connection: do not spin
+			}
+			continue
+		}
+		var m jetstream.Msg
+		for x := range b.Messages() {
+			m = x
+		}
+		cancel()
+		if m == nil {
+			continue
+		}
+		t := &heldToken{m: m}
+		every := q.w.c.cfg.AckWait / 4
+		t.mu.Lock()
+		t.timer = time.AfterFunc(every, func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if !t.done {
+				_ = t.m.InProgress()
+				t.timer.Reset(every)
+			}
+		})
+		t.mu.Unlock()
+		return t
+	}
+	return nil
+}
+
+// putState publishes r as the job's record if its revision is still rev,
+// without waiting for the reply.
+func (c *Client) putState(id string, r *record, rev uint64) (jetstream.PubAckFuture, error) {
+	sm := nats.NewMsg(c.stateSubj(id))
+	sm.Data = r.encode()
+	return c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(rev))
+}
