@@ -48,7 +48,7 @@ func stopHerd(t *testing.T, h *herdRun) {
 }
 
 func TestJobsCLI(t *testing.T) {
-	h, url := startDemoJobs(t, "--workers", "0")
+	h, url := startDemoJobs(t, "--workers", "0", "--grace", "1s")
 	if out := h.stdout.String(); !strings.Contains(out, "curl -s -d '{\"kind\":\"resize\"}' "+url+"/jobs ") ||
 		!strings.Contains(out, "curl -sN "+url+"/jobs/<id>/events") || !strings.Contains(out, "herd jobs submit resize --wait --url "+url) {
 		t.Errorf("banner lacks the jobs lines:\n%s", out)
