@@ -7,8 +7,9 @@ import (
 	"github.com/herdrun/herd/cmd/herd/internal/nodeshim"
 )
 
-// Start node with the shim so that its listen(3000) takes the socket herd
-// passes as fd 3 named "port-3000".
+// Write the shim where node can load it: node --require <shim> app.js then
+// asks herd for the sockets its listen calls name. FDName is the name of a
+// port's socket that herd opens before the program starts.
 func Example() {
 	dir, _ := os.MkdirTemp("", "shim-example-")
 	defer os.RemoveAll(dir)

@@ -110,6 +110,12 @@ type options struct {
 // apps (the daemon) drives each with Reload, Scale and Shutdown instead.
 func WithoutSignals() Option { return func(o *options) { o.noSignals = true } }
 
+// Relay, when not empty, is the path of a binary that acts as the Node
+// shim's listen relay (nodeshim.RelayMain) when its first argument is
+// nodeshim.RelayArg. Without it, a Node app in cluster mode cannot ask herd
+// for its ports. Set it before New.
+var Relay string
+
 // Runner runs one app.App. Create it with New; Run runs it, and Reload,
 // Scale and Shutdown drive it meanwhile.
 type Runner struct {
@@ -132,6 +138,8 @@ type Runner struct {
 	lastFailure string
 	shimPath    string
 	nodeShim    bool
+	preopen     bool             // the ports are opened before the instances start
+	broker      *nodeshim.Broker // answers the shim's listen requests
 	instances   int
 
 	// Per worker ID, until it exits: its slot, when it was ready and its
@@ -232,8 +240,14 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 	}
 	cmd := append([]string(nil), a.Command...)
 	if len(a.Ports) > 0 {
-		for _, p := range a.Ports {
-			cfg.Listen = append(cfg.Listen, cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)})
+		// A node started by herd asks for its ports itself (the shim, on
+		// demand, at the host it gives listen); any other program gets them
+		// open before it starts, as do all when the host is given.
+		r.preopen = !a.IsNode() || a.Host != ""
+		if r.preopen {
+			for _, p := range a.Ports {
+				cfg.Listen = append(cfg.Listen, cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)})
+			}
 		}
 		cfg.Env = append(cfg.Env, "PORT="+strconv.Itoa(a.Ports[0]))
 		shim, err := nodeshim.Path("")
@@ -242,13 +256,21 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 			return nil, err
 		}
 		r.shimPath = shim
+		r.broker, err = nodeshim.NewBroker("", r.openListener)
+		if err != nil {
+			logs.Release()
+			return nil, err
+		}
+		cfg.Env = append(cfg.Env, nodeshim.EnvSocket+"="+r.broker.Path())
+		if Relay != "" {
+			cfg.Env = append(cfg.Env, nodeshim.EnvRelay+"="+Relay)
+		}
 		if a.IsNode() {
 			r.nodeShim = true
 			cmd = append([]string{cmd[0], "--require", shim}, cmd[1:]...)
 		} else {
 			// Any node the command starts (npm start, a script) loads it
-			// too; the shim does nothing in a process whose pid is not
-			// LISTEN_PID.
+			// too, and asks herd for its ports through the broker.
 			cfg.Env = append(cfg.Env, "NODE_OPTIONS="+strings.TrimSpace(getenv("NODE_OPTIONS")+` --require "`+shim+`"`))
 		}
 	}
@@ -468,4 +490,9 @@ func (r *Runner) Instances() []cluster.WorkerInfo { return r.c.Workers() }
 // it. Run calls it when it returns; call it for a Runner that is never
 // run. Lines written after it are dropped from those files. Calling it
 // again does nothing.
-func (r *Runner) Close() error { return r.logs.Release() }
+func (r *Runner) Close() error {
+	if r.broker != nil {
+		r.broker.Close()
+	}
+	return r.logs.Release()
+}
