@@ -105,6 +105,20 @@ func TestJobsCLI(t *testing.T) {
 		t.Fatalf("submit --wait --json: exit %d\n%.300s%s", code, out, errOut)
 	}
 
+	// --follow prints every change: as lines, or as JSON lines.
+	code, out, errOut = herdJobs(t, url, "submit", "resize", `{"width":8,"pause":"100ms"}`, "--wait", "--follow", "--json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var first, last jobs.Info
+	json.Unmarshal([]byte(lines[0]), &first)
+	json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	if code != 0 || len(lines) < 3 || first.State.Final() || last.State != jobs.StateSucceeded || last.ID != first.ID {
+		t.Fatalf("submit --wait --follow --json: exit %d\n%.2000s%s", code, out, errOut)
+	}
+	code, out, _ = herdJobs(t, url, "wait", last.ID, "-f")
+	if code != 0 || !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  succeeded  \(attempt 1 of 3\)$`).MatchString(out) || !strings.Contains(out, "\nstate     succeeded\n") {
+		t.Fatalf("wait -f of an ended job: exit %d\n%s", code, out)
+	}
+
 	// The environment variable gives the URL.
 	code, out, _ = runHerd(t, []string{"HERD_JOBS_URL=" + url}, "jobs", "get", id)
 	if code != 0 || !strings.Contains(out, id) {
