@@ -16,7 +16,7 @@ func FuzzParseUpload(f *testing.F) {
 		f.Add(q, img.Bytes())
 	}
 	f.Add("", []byte("not an image"))
-	f.Add("", []byte("GIF89a\xff\xff\xff\xff"))            // a GIF header claiming 65535x65535
+	f.Add("", []byte("GIF89a\xff\xff\xff\xff"))                // a GIF header claiming 65535x65535
 	f.Add("", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR")) // cut short
 	f.Fuzz(func(t *testing.T, query string, body []byte) {
 		q, err := url.ParseQuery(query)
