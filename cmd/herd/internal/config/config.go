@@ -708,7 +708,7 @@ func ecoApp(path string, raw json.RawMessage, envName string) (app.App, error) {
 	default:
 		return bad("exec_mode", fmt.Errorf("exec_mode: want 'fork' or 'cluster', not %q", execMode))
 	}
-	if execMode == "" && p.has("instances") && a.Command[0] == "node" {
+	if execMode == "" && p.has("instances") && a.IsNode() {
 		// PM2 7 runs a node app with instances in cluster mode.
 		if _, err := strconv.Atoi(env["PORT"]); err == nil {
 			execMode = "cluster"
