@@ -17,6 +17,7 @@ import (
 	"github.com/herdrun/herd/cmd/herd/internal/app"
 	"github.com/herdrun/herd/cmd/herd/internal/logsink"
 	"github.com/herdrun/herd/cmd/herd/internal/nodeshim"
+	"golang.org/x/sys/unix"
 )
 
 // BootError reports an app whose instance failed while it started: it
@@ -261,7 +262,7 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 			logs.Release()
 			return nil, err
 		}
-		cfg.Env = append(cfg.Env, nodeshim.EnvSocket+"="+r.broker.Path())
+		cfg.Env = append(cfg.Env, nodeshim.EnvSocket+"="+r.broker.Path(), nodeshim.EnvStopSignal+"="+unix.SignalName(a.Signal()))
 		if Relay != "" {
 			cfg.Env = append(cfg.Env, nodeshim.EnvRelay+"="+Relay)
 		}
