@@ -367,3 +367,35 @@ func TestListAndPrefix(t *testing.T) {
 		t.Fatalf("queue nothing: %+v", page)
 	}
 }
+
+// TestServerWriteTimeout: a wait and an event stream outlast the server's
+// WriteTimeout.
+func TestServerWriteTimeout(t *testing.T) {
+	e := newEnv(t, envOptions{writeTimeout: 300 * time.Millisecond, opts: jobshttp.Options{KeepAlive: 100 * time.Millisecond}})
+	id := e.submit(`{"kind":"gate"}`)
+	e.started()
+	var got jobs.Info
+	e.doJSON("GET", "/jobs/"+id+"/wait?timeout=900ms", "", 202, &got)
+	if got.State != jobs.StateRunning {
+		t.Fatalf("wait = %+v", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.url+"/jobs/"+id+"/events", nil)
+	resp, err := testutil.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	evs := make(chan sseEvent, 64)
+	go readEvents(t, resp.Body, evs)
+	<-evs
+	time.Sleep(900 * time.Millisecond) // three WriteTimeouts, with keep-alives
+	close(e.gate.release)
+	for ev := range evs {
+		got = ev.info
+	}
+	if got.State != jobs.StateSucceeded {
+		t.Fatalf("the stream's last event: %+v; want succeeded", got)
+	}
+}
