@@ -1,10 +1,12 @@
 package cluster
 
 import (
+	"os"
 	"context"
 	"io"
 	"log/slog"
 	"runtime"
+	"syscall"
 	"time"
 )
 
@@ -72,6 +74,12 @@ type Addr struct {
 	// Name is the listener's name in LISTEN_FDNAMES. It must not contain
 	// ':'. "" means a name made of the network and the port or path.
 	Name string
+	// File, if set, is a listening socket to share instead of opening
+	// Address (PolicyShared only): a primary that takes over the sockets
+	// of another, whose workers keep accepting on them meanwhile, so that
+	// no connection is refused (herd update). The cluster uses a duplicate
+	// of its descriptor; the caller keeps File and closes it.
+	File *os.File
 }
 
 // Config configures a cluster. The zero value is a good default: one worker
@@ -187,8 +195,15 @@ type Config struct {
 	ReadyTimeout time.Duration
 
 	// ShutdownTimeout is how long a draining worker (stopped, scaled down,
-	// reloaded or recycled) has between SIGTERM and SIGKILL. 0 means 30s.
+	// reloaded or recycled) has between SIGTERM (or StopSignal) and SIGKILL.
+	// 0 means 30s.
 	ShutdownTimeout time.Duration
+
+	// StopSignal is the signal a draining worker gets first; SIGKILL
+	// follows after ShutdownTimeout. 0 means SIGTERM. A Command worker may
+	// need another (PM2 apps clean up on SIGINT); a Go worker of Run
+	// drains on SIGTERM and SIGINT alike.
+	StopSignal syscall.Signal
 
 	// QuiesceTimeout bounds how long the primary tries to catch a Command
 	// worker it replaces (reload, recycling) or removes (scale-down) under
@@ -199,6 +214,10 @@ type Config struct {
 	// SIGCONT; otherwise it is resumed, and stopped again once the
 	// connections it held are answered. A stopped worker accepts nothing,
 	// so even a program that dies at once on SIGTERM loses no connection.
+	// A Command worker that is a Go program and holds a listener also gets
+	// its RLIMIT_NOFILE lowered, from SIGTERM until it is gone (or, if it
+	// handles SIGTERM itself, for its first 100ms after it), so that its
+	// other threads cannot accept while its runtime's handler kills it.
 	// Once QuiesceTimeout has passed the worker is signalled anyway, with a
 	// warning. 0 means 5s; negative signals at once, as Go workers always
 	// are (they drain by themselves). Needs Linux 5.6 (pidfd_getfd); on an
@@ -229,7 +248,8 @@ type Config struct {
 	BackoffInitial, BackoffMax time.Duration
 
 	// MinUptime is how long a worker must have been ready for its exit to
-	// restart the backoff from scratch. 0 means 1s.
+	// restart the backoff and the failures in a row from scratch (and for a
+	// clean exit not to count as a failure). 0 means 1s.
 	MinUptime time.Duration
 
 	// Respawn, if set, decides whether a worker that exited unexpectedly
@@ -241,9 +261,14 @@ type Config struct {
 
 	// CrashLoopMax and CrashLoopWindow detect a crash loop: after more than
 	// CrashLoopMax unexpected exits within CrashLoopWindow, across all
-	// workers, the primary stops respawning, stops the cluster and Run
-	// returns a *CrashLoopError. 0 means 10 and 30s; a negative
-	// CrashLoopMax disables detection.
+	// workers, or more than CrashLoopMax unexpected exits in a row of one
+	// slot (none after it had been ready for MinUptime, so a single worker
+	// is given up on whatever its backoff), the primary stops respawning,
+	// stops the cluster and Run returns a *CrashLoopError. 0 means 10 and
+	// 30s; a negative CrashLoopMax disables detection. A clean exit of a
+	// worker that was ready for MinUptime (code 0, or SIGTERM, SIGINT or
+	// SIGHUP the primary did not send, as from kill <pid>) is not a
+	// failure: it is respawned at once and logged at Info.
 	CrashLoopMax    int
 	CrashLoopWindow time.Duration
 
@@ -286,6 +311,13 @@ const (
 	DefaultMinUptime         = time.Second
 	DefaultRecycleJitter     = 0.1
 )
+
+// DuplicateSignalWindow is how soon after the SIGTERM or SIGINT that began
+// a stop another one counts as the same request, not as the second signal
+// that kills the workers at once: supervisors such as GNU timeout and
+// systemd (KillMode=control-group) send SIGTERM to the process and to its
+// process group together, so herd can get it twice within microseconds.
+const DuplicateSignalWindow = time.Second
 
 // withDefaults returns c with its zero fields filled.
 func (c Config) withDefaults() Config {

@@ -84,8 +84,12 @@
 // if it keeps failing, after Config.BackoffInitial doubling up to
 // Config.BackoffMax; a worker that stayed up for Config.MinUptime starts the
 // backoff afresh. More than Config.CrashLoopMax failures within
-// Config.CrashLoopWindow is a crash loop: the primary stops respawning,
-// drains the cluster and Run returns a *CrashLoopError. A worker that fails
+// Config.CrashLoopWindow, or more than Config.CrashLoopMax failures of one
+// slot in a row without a stable run (so that one worker is given up on
+// whatever its backoff), is a crash loop: the primary stops respawning,
+// drains the cluster and Run returns a *CrashLoopError. A stable worker
+// that exits cleanly (code 0, or a SIGTERM someone else sent, as from
+// kill <pid>) is no failure: it is respawned at once. A worker that fails
 // while the cluster boots fails Run with a *BootError carrying its error.
 //
 // Reload (and SIGHUP) replaces workers one slot at a time: the new worker
@@ -111,10 +115,13 @@
 // thread, which runs it first on SIGCONT. Five reloads of two workers under
 // new-connection load lost 10 of 3,297 requests for Python's http.server,
 // 38 of 490 for Go's net/http and 32 of 2,959 for Node's http without it,
-// and none with it. One gap is left: a Go program that does not handle
-// SIGTERM dies from its runtime's handler, and another of its threads can
-// accept once more in between when the queue is busy (rare; see
-// quiesce.go). Workers get SIGKILL from the kernel when the
+// and none with it. A Go program that does not handle SIGTERM dies from
+// its runtime's handler while its other threads run on; so that none of
+// them accepts once more, the primary also lowers the RLIMIT_NOFILE of a
+// Go worker it signals to its lowest free descriptor until it is gone
+// (accept(2) then fails with EMFILE and leaves the connection queued), or
+// for 100ms once it shows that it handles SIGTERM itself (see
+// quiesce_clamp.go). Workers get SIGKILL from the kernel when the
 // primary dies, even by SIGKILL, and their context ends when its channel
 // closes.
 //

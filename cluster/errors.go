@@ -86,16 +86,30 @@ func (e *BootError) Error() string {
 }
 
 // CrashLoopError reports that workers kept failing: more than
-// Config.CrashLoopMax unexpected exits within Config.CrashLoopWindow. Run
-// returns it after stopping the cluster.
+// Config.CrashLoopMax unexpected exits within Config.CrashLoopWindow, or
+// (InARow) more than Config.CrashLoopMax unexpected exits in a row of one
+// slot, none after it had been ready for Config.MinUptime. Run returns it
+// after stopping the cluster.
 type CrashLoopError struct {
-	Failures int           // failures within the window
-	Window   time.Duration // Config.CrashLoopWindow
-	Last     string        // the last failure, e.g. "worker 7 (pid 999) exited with code 1: boom"
+	Failures int           // failures within the window, or in a row of Slot
+	Window   time.Duration // Config.CrashLoopWindow; 0 when InARow
+	// InARow is set when one slot failed more than CrashLoopMax times in a
+	// row (a single worker whose backoff spreads its failures wider than
+	// the window); Slot and MinUptime then say which and how long a run
+	// would have counted as stable.
+	InARow    bool
+	Slot      int
+	MinUptime time.Duration
+	Last      string // the last failure, e.g. "worker 7 (pid 999) exited with code 1: boom"
 }
 
-// Error returns a line with the count, the window and the last failure.
+// Error returns a line with the count, the window or the slot, and the
+// last failure.
 func (e *CrashLoopError) Error() string {
+	if e.InARow {
+		return fmt.Sprintf("cluster: crash loop: the worker of slot %d failed %d times in a row, each before it had been ready for %v (Config.MinUptime); stopped respawning (last: %s)",
+			e.Slot, e.Failures, e.MinUptime, e.Last)
+	}
 	return fmt.Sprintf("cluster: crash loop: %d worker failures within %v; stopped respawning (last: %s)", e.Failures, e.Window, e.Last)
 }
 

@@ -30,6 +30,7 @@ const (
 	envPrimary   = "HERD_TEST_PRIMARY"
 	envActivated = "HERD_TEST_ACTIVATED"
 	envAbrupt    = "HERD_TEST_ABRUPT"
+	envGraceful  = "HERD_TEST_GRACEFUL"
 )
 
 func TestMain(m *testing.M) {
@@ -38,6 +39,9 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv(envAbrupt) != "" {
 		os.Exit(runAbrupt())
+	}
+	if os.Getenv(envGraceful) != "" {
+		os.Exit(runGraceful())
 	}
 	if name := os.Getenv(envScenario); name != "" {
 		os.Exit(runScenario(name))

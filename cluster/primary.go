@@ -166,12 +166,19 @@ func (c *Cluster) onSignal(sig syscall.Signal) {
 			}
 		}()
 	case syscall.SIGTERM, syscall.SIGINT:
+		if c.stopping && !c.stopSignalAt.IsZero() && time.Since(c.stopSignalAt) < DuplicateSignalWindow {
+			// GNU timeout and systemd (KillMode=control-group) signal the
+			// process and its group at once: the same request, twice.
+			c.log().Info("cluster: " + unix.SignalName(sig) + " again within " + DuplicateSignalWindow.String() + " of the first: taken as the same stop")
+			return
+		}
 		if c.stopping {
 			c.log().Warn("cluster: second " + unix.SignalName(sig) + ": killing the workers now")
 			c.killAll()
 			return
 		}
 		c.beginStop(nil, unix.SignalName(sig))
+		c.stopSignalAt = time.Now()
 	case syscall.SIGTTIN:
 		if err := c.scale(len(c.slots) + 1); err == nil {
 			c.log().Info("cluster: SIGTTIN: scaled up", "workers", len(c.slots))
@@ -463,9 +470,35 @@ func (c *Cluster) onExit(w *wproc, err error) {
 		return
 	}
 	if w.isReady && time.Since(w.readyAt) >= c.cfg.MinUptime {
-		s.failures = 0
+		s.failures = 0 // a stable run: the backoff starts afresh
+		if cleanExit(w) {
+			// A stable worker that exited cleanly, such as one stopped
+			// by hand with kill <pid>: no failure, no crash-loop count,
+			// no backoff.
+			c.log().Info("cluster: "+desc+" after a stable run; respawning", "slot", s.idx)
+			c.respawn(s)
+			return
+		}
 	}
 	c.failed(s, desc)
+}
+
+// cleanExit reports whether w ended cleanly: with code 0, or by a signal
+// that asks a program to stop (SIGTERM, SIGINT, SIGHUP) that the primary
+// did not send (it sends those only to a worker it drains, whose exit is
+// expected). A crash signal (SIGSEGV, SIGABRT) and a SIGKILL (the
+// primary's, the OOM killer's) are failures.
+func cleanExit(w *wproc) bool {
+	if w.killed {
+		return false
+	}
+	switch w.status.Signal {
+	case 0:
+		return w.status.Code == 0
+	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP:
+		return true
+	}
+	return false
 }
 
 // allSlotsEmpty reports whether no slot has a worker or a pending respawn.
@@ -479,12 +512,20 @@ func (c *Cluster) allSlotsEmpty() bool {
 }
 
 // failed counts a failure of slot s and respawns it after the backoff,
-// unless that makes a crash loop.
+// unless that makes a crash loop: more than CrashLoopMax failures of all
+// slots within CrashLoopWindow, or more than CrashLoopMax failures of s in
+// a row (none after a stable run), whatever the backoff.
 func (c *Cluster) failed(s *slot, desc string) {
 	now := time.Now()
 	s.failures++
-	if c.crash.Fail(now) {
-		ce := &CrashLoopError{Failures: c.crash.Count(now), Window: c.crashWindow(), Last: desc}
+	var ce *CrashLoopError
+	switch {
+	case c.crash.Fail(now):
+		ce = &CrashLoopError{Failures: c.crash.Count(now), Window: c.crashWindow(), Last: desc}
+	case c.crash.InARow(s.failures):
+		ce = &CrashLoopError{Failures: s.failures, InARow: true, Slot: s.idx, MinUptime: c.cfg.MinUptime, Last: desc}
+	}
+	if ce != nil {
 		c.log().Error(ce.Error())
 		c.beginStop(ce, "crash loop")
 		return
@@ -592,7 +633,8 @@ func (c *Cluster) kill(w *wproc, reason string) {
 	_ = w.p.Kill(syscall.SIGKILL)
 }
 
-// stopWorker drains a worker: SIGTERM now, SIGKILL after ShutdownTimeout.
+// stopWorker drains a worker: SIGTERM (Config.StopSignal) now, SIGKILL
+// after ShutdownTimeout.
 func (c *Cluster) stopWorker(w *wproc, reason string) {
 	if w.draining || w.exited {
 		return
@@ -602,7 +644,11 @@ func (c *Cluster) stopWorker(w *wproc, reason string) {
 		w.reason = reason
 	}
 	c.publish()
-	w.killTimer = killer.Escalation{Signal: syscall.SIGTERM, Grace: c.cfg.ShutdownTimeout}.Start(c.escalationSender(w))
+	stop := c.cfg.StopSignal
+	if stop == 0 {
+		stop = syscall.SIGTERM
+	}
+	w.killTimer = killer.Escalation{Signal: stop, Grace: c.cfg.ShutdownTimeout}.Start(c.escalationSender(w))
 }
 
 // escalationSender returns what signals w when it is stopped; a SIGKILL it
@@ -611,7 +657,7 @@ func (c *Cluster) stopWorker(w *wproc, reason string) {
 func (c *Cluster) escalationSender(w *wproc) func(syscall.Signal) error {
 	p := w.p
 	return func(sig syscall.Signal) error {
-		if sig == syscall.SIGTERM && w.quiesced {
+		if sig != syscall.SIGKILL && w.quiesced {
 			return signalStopped(w.pid, sig)
 		}
 		if sig == syscall.SIGKILL {

@@ -37,14 +37,15 @@ import (
 // program that dies by the signal's default action (Python) dies without
 // running another instruction; Node's default handler runs on the main
 // thread, which is also the only one that accepts, and exits. A Go program
-// without signal handling is the one case left open: its runtime catches
-// SIGTERM, and between SIGCONT and the exit another of its threads may
-// accept one more connection from a busy queue (measured: 0 to 5 lost
-// requests in 10 scale-downs with one worker left under load, against 26
-// without quiescing; 0 to 2 in 5 reloads of two workers, against 31 to 38).
-// Sending the signal to every thread would close that gap but would hand a
-// program that handles SIGTERM several of them, which many take as "stop
-// now".
+// without signal handling needs one more step: its runtime catches
+// SIGTERM, and between SIGCONT and the exit another of its threads could
+// accept one more connection from a busy queue (measured before the step:
+// 0 to 6 lost requests in 5 reloads of two workers, against 31 to 38
+// without quiescing). So its accepts are made to fail, leaving the
+// connections queued, until it is gone: the accept clamp of
+// quiesce_clamp.go. Sending the signal to every thread would close that gap
+// too but would hand a program that handles SIGTERM several of them, which
+// many take as "stop now".
 //
 // A connection counts as held while it is in use: a request is unread or
 // not yet answered (nothing sent yet, or data received after the last data
@@ -73,6 +74,9 @@ type quiescer struct {
 	pgid  int
 	ports map[int]bool    // TCP ports of the cluster's listeners
 	paths map[string]bool // their unix socket paths
+	// clamps are the accept clamps set once the group is quiesced
+	// (quiesce_clamp.go).
+	clamps []fdClamp
 }
 
 // listenerKeys returns the ports and paths of the cluster's listeners. On
@@ -102,6 +106,7 @@ func (q *quiescer) quiesce(limit time.Duration, stop <-chan struct{}) (ok bool, 
 		}
 		busy, err := q.check()
 		if err == nil && len(busy) == 0 {
+			q.clamps = q.clampAccepts()
 			return true, 0, nil
 		}
 		_ = unix.Kill(-q.pgid, unix.SIGCONT)

@@ -69,6 +69,16 @@ func runAbrupt() int {
 	select {}
 }
 
+// quiesceDeadline is the tests' QuiesceTimeout. Catching a single-threaded
+// server idle takes luck under load: each time it is resumed to answer the
+// connections it holds, it may take the next one from a busy queue before
+// it can be stopped again. On a machine loaded by other work and two busy
+// loops, Python's http.server took up to 3.6s of tries and once more than
+// the default 5s (then it is signalled anyway, with a warning, and a
+// request may be lost, as documented). These tests are about what
+// quiescing keeps once it succeeds, so they give it a generous deadline.
+const quiesceDeadline = testutil.WaitTimeout
+
 // reloadsUnderLoad runs two workers of cmd, reloads them five times under
 // new-connection load and returns the load's result.
 func reloadsUnderLoad(t *testing.T, cmd []string, env []string, quiesce time.Duration) loadgen.Result {
@@ -120,8 +130,8 @@ func reloadsUnderLoad(t *testing.T, cmd []string, env []string, quiesce time.Dur
 	}
 	served.waitFor(t, served.n()+20)
 	res := stop()
-	t.Logf("%s: 5 reloads under load: %d ok, %d failed %v; quiesced %d of 10, forced %d", cmd[0], res.OK, res.Failed, res.Errors,
-		lw.count("quiesced_in="), lw.count("still held connections"))
+	t.Logf("%s: 5 reloads under load: %d ok, %d failed %v; quiesced %d of 10, forced %d, accept clamps %d", cmd[0], res.OK, res.Failed, res.Errors,
+		lw.count("quiesced_in="), lw.count("still held connections"), lw.count("accept_clamped="))
 	return res
 }
 
@@ -151,8 +161,10 @@ func (o *countingObserver) waitFor(t *testing.T, n int) {
 
 // A rolling reload of programs that die at once on SIGTERM loses no
 // request: each old worker is signalled only while stopped and holding no
-// connection. Without quiescing (QuiesceTimeout < 0) the same runs lose
-// requests that the old workers had accepted.
+// connection, and a Go one (whose runtime catches SIGTERM, so that its
+// other threads run on until it dies) with its accepts clamped. Without
+// quiescing (QuiesceTimeout < 0) the same runs lose requests that the old
+// workers had accepted.
 func TestReloadAbruptProgramsLoseNothing(t *testing.T) {
 	dir := t.TempDir()
 	py := filepath.Join(dir, "server.py")
@@ -182,7 +194,7 @@ func TestReloadAbruptProgramsLoseNothing(t *testing.T) {
 				}
 			}
 			// HERD_TEST_NO_QUIESCE=1 measures the loss without it.
-			quiesce, off := time.Duration(0), os.Getenv("HERD_TEST_NO_QUIESCE") != ""
+			quiesce, off := quiesceDeadline, os.Getenv("HERD_TEST_NO_QUIESCE") != ""
 			if off {
 				quiesce = -1
 			}
@@ -190,16 +202,8 @@ func TestReloadAbruptProgramsLoseNothing(t *testing.T) {
 			if off {
 				t.Skipf("without quiescing: %d ok, %d failed", res.OK, res.Failed)
 			}
-			// A Go program catches SIGTERM in its runtime, and another of
-			// its threads may accept once more between SIGCONT and its exit
-			// (see quiesce.go): a rare loss is allowed there, against
-			// dozens without quiescing.
-			allowed := int64(0)
-			if tc.name == "go" {
-				allowed = 2
-			}
-			if res.Failed > allowed || res.OK < 100 {
-				t.Fatalf("5 reloads under load: %d ok, %d failed (want at most %d): %v", res.OK, res.Failed, allowed, res.Errors)
+			if res.Failed != 0 || res.OK < 100 {
+				t.Fatalf("5 reloads under load: %d ok, %d failed (want 0): %v", res.OK, res.Failed, res.Errors)
 			}
 		})
 	}
@@ -214,7 +218,7 @@ func TestScaleDownAbruptLosesNothing(t *testing.T) {
 	if err := os.WriteFile(js, []byte(nodeAbrupt), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	quiesce, off := time.Duration(0), os.Getenv("HERD_TEST_NO_QUIESCE") != ""
+	quiesce, off := quiesceDeadline, os.Getenv("HERD_TEST_NO_QUIESCE") != ""
 	if off {
 		quiesce = -1
 	}

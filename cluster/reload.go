@@ -248,10 +248,21 @@ func (c *Cluster) quiesceAndStop(q *quiescer, w *wproc, reason, msg string, args
 		w.quiesced = false
 		if ok {
 			_ = unix.Kill(-q.pgid, unix.SIGCONT)
+			if len(q.clamps) > 0 {
+				c.bg.Add(1)
+				go func() {
+					defer c.bg.Done()
+					watchClamps(q.clamps, syscall.SIGTERM)
+				}()
+			}
 		}
 		switch {
 		case ok:
-			c.log().Info(msg, append(args, "quiesced_in", time.Since(start).Round(time.Millisecond))...)
+			args = append(args, "quiesced_in", time.Since(start).Round(time.Millisecond))
+			if len(q.clamps) > 0 {
+				args = append(args, "accept_clamped", len(q.clamps))
+			}
+			c.log().Info(msg, args...)
 		case errors.Is(qerr, errNoInspect):
 			c.log().Warn(msg+" without quiescing: "+qerr.Error(), args...)
 		case held > 0:
@@ -261,6 +272,7 @@ func (c *Cluster) quiesceAndStop(q *quiescer, w *wproc, reason, msg string, args
 		}
 	})
 	if err != nil && ok {
+		releaseClamps(q.clamps)
 		_ = unix.Kill(-q.pgid, unix.SIGCONT)
 	}
 	return err

@@ -67,6 +67,7 @@ func TestRunConfigPerAppLogFiles(t *testing.T) {
   - name: alpha
     command: [sh, -c, 'echo alpha-out; echo alpha-err >&2; exec sleep 30']
     ready: start
+    log_format: herd
     log_file: logs/alpha.log
     out_file: logs/alpha.out
     error_file: logs/alpha.err
@@ -93,11 +94,15 @@ func TestRunConfigPerAppLogFiles(t *testing.T) {
 	for name, want := range map[string][]string{
 		"alpha.out": {"alpha[0] | alpha-out"},
 		"alpha.err": {"alpha[0] | alpha-err"},
-		"beta.out":  {"beta[0] | beta-out"},
-		"beta.err":  {"beta[0] | beta-err"},
 	} {
 		if got := fileLines(t, filepath.Join(logs, name)); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	// beta's files are raw, as PM2's.
+	for name, want := range map[string]string{"beta.out": "beta-out\n", "beta.err": "beta-err\n"} {
+		if b, err := os.ReadFile(filepath.Join(logs, name)); err != nil || string(b) != want {
+			t.Errorf("%s = %q %v, want %q", name, b, err, want)
 		}
 	}
 	all := fileLines(t, filepath.Join(logs, "alpha.log"))
@@ -132,6 +137,7 @@ func TestRunConfigLogRotation(t *testing.T) {
   - name: count
     command: [sh, -c, 'i=0; while [ $i -lt %d ]; do echo "line $i"; i=$((i+1)); done; exec sleep 30']
     ready: start
+    log_format: herd
     out_file: count.log
     log_max_size: "%d"
     log_keep: %d
@@ -190,7 +196,7 @@ func TestRunSingleAppLogFlags(t *testing.T) {
 	// stdout and stderr are separate pipes: the app writes to stderr only
 	// once the test has seen its last stdout line (it waits at most 20s).
 	trigger := filepath.Join(dir, "go")
-	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "--name", "solo", "--ready", "start",
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "--name", "solo", "--ready", "start", "--log-format", "herd",
 		"--log-file", all, "--out-file", out, "--error-file", errf, "--log-max-size", "1K", "--log-keep", "2", "--",
 		"sh", "-c", `i=0; while [ $i -lt 100 ]; do echo "out $i"; i=$((i+1)); done; `+
 			`i=0; while [ ! -e '`+trigger+`' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; echo bad >&2; exec sleep 30`)
@@ -222,15 +228,24 @@ func TestRunSingleAppLogFlags(t *testing.T) {
 
 func TestRunLogFileErrors(t *testing.T) {
 	dir := t.TempDir()
-	missing := filepath.Join(dir, "no", "such.log")
-	code, _, errOut := runHerd(t, nil, "run", "--name", "web", "--out-file", missing, "--", "true")
-	if want := "herd: app web: log file " + missing + ": no such file or directory"; code != 1 || !strings.Contains(errOut, want) {
-		t.Errorf("missing directory: exit %d, stderr %q; want 1 and %q", code, errOut, want)
+	// A missing folder is created, as PM2 does.
+	fresh := filepath.Join(dir, "new", "logs", "out.log")
+	code, out, errOut := runHerd(t, []string{"NO_COLOR=1"}, "run", "--name", "web", "--restart", "never", "--out-file", fresh, "--", "echo", "hi")
+	if b, err := os.ReadFile(fresh); code != 0 || err != nil || string(b) != "hi\n" || !strings.Contains(out, "herd web | created the log folder "+filepath.Dir(fresh)) {
+		t.Errorf("missing folder: exit %d, %s = %q %v\nstdout %s\nstderr %s", code, fresh, b, err, out, errOut)
+	}
+	// One that cannot be created stops the start.
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o644)
+	missing := filepath.Join(file, "such.log")
+	code, _, errOut = runHerd(t, nil, "run", "--name", "web", "--out-file", missing, "--", "true")
+	if want := "herd: app web: log file " + missing + ": not a directory"; code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("folder not creatable: exit %d, stderr %q; want 1 and %q", code, errOut, want)
 	}
 	p := filepath.Join(dir, "herd.yaml")
 	os.WriteFile(p, []byte("apps:\n  - name: x\n    command: [true]\n    error_file: "+missing+"\n"), 0o644)
 	code, _, errOut = runHerd(t, nil, "run", "-c", p)
-	if want := "herd: app x: log file " + missing + ": no such file or directory"; code != 1 || !strings.Contains(errOut, want) {
+	if want := "herd: app x: log file " + missing + ": not a directory"; code != 1 || !strings.Contains(errOut, want) {
 		t.Errorf("config: exit %d, stderr %q; want 1 and %q", code, errOut, want)
 	}
 	os.WriteFile(p, []byte("apps:\n  - name: x\n    command: [true]\n    log_max_size: huge\n"), 0o644)
@@ -246,7 +261,7 @@ func TestRunLogFileErrors(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "--log-max-size") {
 		t.Errorf("bad --log-max-size: exit %d, stderr %q; want 2", code, errOut)
 	}
-	code, out, _ := runHerd(t, nil, "run", "--help")
+	code, out, _ = runHerd(t, nil, "run", "--help")
 	for _, want := range []string{"--out-file", "--error-file", "--log-max-age", "out_file"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("herd run --help lacks %q", want)

@@ -6,6 +6,9 @@
 //	go run ./cmd/herd demo
 //	go run ./cmd/herd run -i 2 -p 3000 -- node app.js
 //
+// `herd start` runs apps in a per-user background daemon instead (herd ls,
+// logs, reload, save, resurrect, startup; see package daemon).
+//
 // Run `herd --help` for the commands. Exit status: 0 on success, 1 when a
 // command fails, 2 for a command line herd cannot parse; herd run adds 3 for
 // an app that kept crashing (errored) and 127 for a command not found.
@@ -17,6 +20,7 @@ import (
 
 	"github.com/herdrun/herd/child"
 	"github.com/herdrun/herd/cmd/herd/internal/demo"
+	"github.com/herdrun/herd/cmd/herd/internal/nodeshim"
 	"github.com/herdrun/herd/internal/guard"
 )
 
@@ -25,6 +29,11 @@ func main() {
 	// anything else: it must not touch the instance's descriptors.
 	if code, ok := guard.Dispatch(os.Args); ok {
 		os.Exit(code)
+	}
+	// The Node shim's listen relay (see nodeshim.RelayMain), started by a
+	// node process of an instance.
+	if len(os.Args) > 1 && os.Args[1] == nodeshim.RelayArg {
+		os.Exit(nodeshim.RelayMain(os.Args[2:]))
 	}
 	guardInstances()
 	// Roles first: a worker forked by this binary becomes that worker here

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/herdrun/herd/cmd/herd/internal/runner"
@@ -22,13 +23,14 @@ func guardInstances() {
 		return // instances run unguarded; the reaper still covers herd's life
 	}
 	self := os.Getpid()
-	runner.Guard = func(cmd []string, dir string, grace time.Duration) []string {
+	runner.Relay = exe
+	runner.Guard = func(cmd []string, dir string, grace time.Duration, stop syscall.Signal) []string {
 		if len(cmd) == 0 || !startable(cmd[0], dir) {
 			// The cluster reports the command that cannot start, as
 			// without a guard.
 			return cmd
 		}
-		return guard.Command(exe, self, grace, cmd)
+		return guard.CommandSignal(exe, self, grace, stop, cmd)
 	}
 }
 

@@ -48,6 +48,43 @@ func TestRunStableExitsAreNotACrashLoop(t *testing.T) {
 	}
 }
 
+// An instance stopped by hand (kill <pid>, the README's demo step) after
+// --min-uptime is no failure: herd logs it at Info, without a failure
+// count, and restarts it at once, however often that happens (here more
+// often than --max-restarts 1 within the restart window); both a program
+// that exits 0 on SIGTERM and one that dies of it.
+func TestRunKilledInstanceIsNoFailure(t *testing.T) {
+	for _, tc := range []struct{ name, script string }{
+		{"exits0", `trap "exit 0" TERM; echo up; while :; do sleep 0.05; done`},
+		{"dies", `echo up; exec sleep 1000`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startHerd(t, []string{"NO_COLOR=1"}, "run", "--max-restarts", "1", "--restart-window", "1h",
+				"--min-uptime", "1ms", "--name", "k", "--", "sh", "-c", tc.script)
+			for i := range 3 {
+				waitOut(t, h, "instance ready", i+1)
+				waitOut(t, h, "k[0] | up", i+1)
+				pids := readyPIDs(h.stdout.String())[0]
+				if err := syscall.Kill(pids[len(pids)-1], syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitOut(t, h, "instance ready", 4)
+			syscall.Kill(h.p.Pid, syscall.SIGTERM)
+			if code := h.wait(t); code != 0 {
+				t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, h.stdout.String(), h.stderr.String())
+			}
+			out := h.stdout.String()
+			if n := strings.Count(out, "after a stable run; respawning"); n != 3 {
+				t.Errorf("%d clean-exit lines, want 3:\n%s", n, out)
+			}
+			if strings.Contains(out, "WARN") || strings.Contains(out, "failures=") || strings.Contains(out, "errored") {
+				t.Errorf("a kill by hand counted as a failure:\n%s", out)
+			}
+		})
+	}
+}
+
 // A last line without a newline reaches the console, the log files, the
 // JSON records and the stderr tail of the error.
 func TestRunLastLineWithoutNewline(t *testing.T) {

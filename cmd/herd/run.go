@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,12 +29,18 @@ const (
 const runLong = `Run any program as N supervised instances in the foreground, like
 pm2-runtime or gunicorn -w N, for programs in any language.
 
-Cluster mode (one or more -p): herd opens each port once and every instance
-inherits the listening sockets as fds 3, 4, ... (LISTEN_FDS, LISTEN_FDNAMES
-"port-<n>", LISTEN_PID; systemd socket activation), with PORT set to the first
-port. Node apps need no change: herd starts node with a preload shim that makes
-server.listen(PORT) use the inherited socket. Other programs must accept on the
-inherited fd (socket activation).
+Cluster mode (one or more -p, or --cluster): the instances share their ports.
+A Node app needs no change: herd starts node with a preload shim (also through
+NODE_OPTIONS for npm start, yarn start or a script) that makes every TCP
+listen(port, host) ask herd for that exact address; herd opens it once, on the
+host the app gave (never a wider one), and hands the same socket to every
+instance, as Node's cluster does. -p HOST:PORT or --host binds the ports to
+HOST. Other programs get the -p ports open before they start, inherited as fds
+3, 4, ... (LISTEN_FDS, LISTEN_FDNAMES "port-<n>", LISTEN_PID; systemd socket
+activation), on --host or every interface. PORT is set to the first port. With
+--cluster and no -p, herd sets no PORT and shares whatever ports the app's node
+processes listen on. With -c, a cluster app's port comes from -p, then
+-e PORT=, then the file's env, then herd's own PORT.
 
 Fork mode (no -p): N independent instances.
 
@@ -46,8 +54,8 @@ channel, PM2's wait_ready: process.send('ready')), or start.
 
 Signals to herd: SIGHUP rolling reload (each new instance must be ready before
 the old one stops; a failing new instance aborts the reload and the old ones
-stay), SIGTERM/SIGINT graceful stop (SIGTERM to every instance, SIGKILL to its
-whole process group after --kill-timeout), SIGTTIN/SIGTTOU one instance more
+stay), SIGTERM/SIGINT graceful stop (--kill-signal to every instance, SIGKILL
+to its whole process group after --kill-timeout), SIGTTIN/SIGTTOU one instance more
 or less. Each instance runs under a small guard process (herd itself), the
 subreaper of what it starts: a process the instance abandons (setsid, a
 double fork) is stopped when the instance exits, and the whole tree is
@@ -55,20 +63,29 @@ stopped when herd dies, even of kill -9, so nothing outlives herd.
 
 Logs: every line goes to stdout, prefixed with the app and instance
 ("web[0] | ..."; colored on a terminal unless NO_COLOR is set), or as JSON
-with --json. --log-file also writes the app's every line (herd's own lines
-included) to a file, --out-file its stdout lines and --error-file its stderr
-lines; file lines are never colored and plain-text ones start with an RFC 3339
-timestamp. A file is rotated before it would pass --log-max-size (file.1,
-file.2, ...), keeping --log-keep rotated files and none older than
---log-max-age. With --config, --log-file receives the lines of every app
-(without timestamps) and each app can have its own files: log_file,
-out_file, error_file, log_max_size, log_keep and log_max_age in herd.yaml
-(log_file, out_file, error_file in an ecosystem file); apps naming the same
-file share it.
+with --json. --log-file also writes the app's stdout and stderr lines to a
+file, --out-file its stdout lines and --error-file its stderr lines. File
+lines are the app's own, as it wrote them (as PM2's files), after the time
+only with --log-date-format (dayjs tokens, e.g. "YYYY-MM-DD HH:mm:ss");
+--log-format herd writes the console's lines instead, uncolored, timestamped
+(RFC 3339), herd's own lines included. A missing folder is created. A file
+is rotated before it would pass --log-max-size (file.1, file.2, ...),
+keeping --log-keep rotated files and none older than --log-max-age. With
+--config, --log-file receives the console lines of every app (without
+timestamps) and each app can have its own files: log_file, out_file,
+error_file, log_format, log_date_format, log_max_size, log_keep and
+log_max_age in herd.yaml (PM2's keys and aliases in an ecosystem file);
+apps naming the same file share it.
+
+Stopping: an instance gets --kill-signal (SIGTERM; kill_signal in a config
+file; apps of a PM2 ecosystem file get PM2's SIGINT and 1.6s kill timeout
+unless the file says otherwise), then SIGKILL to its whole process group
+after --kill-timeout.
 
 Config files (-c): herd.yaml, or a PM2 ecosystem file, JSON or JavaScript
-(ecosystem.config.js, evaluated by node), with --env NAME selecting each
-app's env_NAME block.
+(ecosystem.config.js, evaluated by node), read as PM2 7 reads it, with a
+warning for each key herd ignores or reads differently; --env NAME selects
+each app's env_NAME block and --only NAME[,NAME] some of the apps.
 
 Exit status: 0 clean stop; 1 failure (port in use, an instance crashed at boot
 - its last stderr lines are printed - or not ready in time); 2 bad command
@@ -86,6 +103,7 @@ type runOptions struct {
 	json    bool
 	config  string
 	envName string
+	only    []string
 }
 
 func newRunCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
@@ -109,6 +127,7 @@ func newRunCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
 	appFlags(f, &o.app)
 	f.StringVarP(&o.config, "config", "c", "", "run the apps of a herd YAML file or a PM2 ecosystem file (.json or .js)")
 	f.StringVar(&o.envName, "env", "", "with --config, merge each app's env_<NAME> block over its env")
+	f.StringSliceVar(&o.only, "only", nil, "with --config, run only the apps of these names (PM2's --only NAME[,NAME])")
 	f.BoolVar(&o.json, "json", false, "write logs as JSON lines")
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd
@@ -123,6 +142,9 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 	}
 	if o.envName != "" {
 		return &usageError{errors.New("--env needs --config (use -e KEY=VALUE to set a variable)")}
+	}
+	if len(o.only) > 0 {
+		return &usageError{errors.New("--only needs --config: it picks apps of the file")}
 	}
 	if len(args) == 0 {
 		return &usageError{errors.New("no command to run: give it after --, e.g. herd run -i 2 -p 3000 -- node app.js")}
@@ -151,7 +173,7 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	return withOrphans(stderr, a.WithDefaults().KillTimeout, func() error { return runErr(r.Run(cmd.Context())) })
+	return withOrphans(stderr, a.WithDefaults().KillTimeout, func() error { return runErr(r.Run(cmd.Context()), []app.App{a}) })
 }
 
 // commandErrorCode returns the exit status of an error about the command
@@ -168,19 +190,28 @@ func commandErrorCode(err error) int {
 	return 0
 }
 
-// runErr maps a runner error to herd's exit statuses.
-func runErr(err error) error {
+// runErr maps a runner error to herd's exit statuses; apps are the apps
+// that ran, for the hints.
+func runErr(err error, apps []app.App) error {
 	var be *runner.BootError
 	var ee *runner.ErroredError
 	var le *cluster.ListenError
 	var xe *runner.ExitedError
+	fork := func(name string) bool {
+		for _, a := range apps {
+			if a.Name == name {
+				return len(a.Ports) == 0
+			}
+		}
+		return false
+	}
 	switch {
 	case errors.As(err, &xe):
-		return withTail(err, xe.Tail)
+		return withTail(err, xe.Tail, fork(xe.App))
 	case errors.As(err, &be):
-		return &exitCodeError{code: exitError, err: withTail(err, be.Tail)}
+		return &exitCodeError{code: exitError, err: withTail(err, be.Tail, fork(be.App))}
 	case errors.As(err, &ee):
-		return &exitCodeError{code: exitErrored, err: withTail(err, ee.Tail)}
+		return &exitCodeError{code: exitErrored, err: withTail(err, ee.Tail, fork(ee.App))}
 	case errors.As(err, &le):
 		return err
 	}
@@ -188,8 +219,9 @@ func runErr(err error) error {
 }
 
 // withTail adds the app's last stderr lines to err's message, and a hint
-// when they show the app binding a port itself.
-func withTail(err error, tail []string) error {
+// when they show the app failing to bind a port: in cluster mode, one that
+// herd holds for it; in fork mode (fork), one another process holds.
+func withTail(err error, tail []string, fork bool) error {
 	if len(tail) == 0 {
 		return fmt.Errorf("%w (no output on stderr)", err)
 	}
@@ -197,10 +229,17 @@ func withTail(err error, tail []string) error {
 	for _, l := range tail {
 		// Node says EADDRINUSE, Go "address already in use", Python
 		// "Address already in use".
+		if fork && (strings.Contains(l, "EADDRINUSE") || strings.Contains(strings.ToLower(l), "address already in use")) {
+			msg += "\nhint: another process holds the port the app binds: another app of the config file (run one" +
+				" with --only NAME, or give each its own PORT), another instance of this one (in fork mode each binds" +
+				" the port itself: share it in cluster mode, -p PORT or exec_mode: 'cluster'), or a program outside" +
+				" herd (ss -ltnp shows which)."
+			break
+		}
 		if strings.Contains(l, "EADDRINUSE") || strings.Contains(strings.ToLower(l), "address already in use") {
 			msg += "\nhint: the app bound a port that herd already holds for it. It must serve on the socket herd" +
-				" passes (fd 3, LISTEN_FDS). A Node app does so unchanged when node is the command, or is started by a" +
-				" script that runs it (not through npm or yarn, which close inherited descriptors)."
+				" passes (fd 3, LISTEN_FDS); a Node app does so unchanged, also under npm, yarn or a script, as herd's" +
+				" preload shim asks herd for its ports. Or another program holds the port: ss -ltnp shows which."
 			break
 		}
 	}
@@ -242,6 +281,40 @@ func newLogs(json bool, path string, lim app.App, stdout io.Writer, getenv env) 
 	return logs, func() { rf.Close() }, nil
 }
 
+// onlyApps returns the apps named in only (all when it is empty), in the
+// file's order; a name no app has is an error that lists the names there
+// are.
+func onlyApps(file string, apps []app.App, only []string) ([]app.App, error) {
+	if len(only) == 0 {
+		return apps, nil
+	}
+	want := map[string]bool{}
+	for _, n := range only {
+		if n = strings.TrimSpace(n); n != "" {
+			want[n] = true
+		}
+	}
+	var out []app.App
+	var names []string
+	for _, a := range apps {
+		n := a.DefaultName()
+		names = append(names, n)
+		if want[n] {
+			out = append(out, a)
+			delete(want, n)
+		}
+	}
+	if len(want) > 0 {
+		var missing []string
+		for n := range want {
+			missing = append(missing, n)
+		}
+		slices.Sort(missing)
+		return nil, fmt.Errorf("--only %s: no such app in %s (its apps: %s)", strings.Join(missing, ","), file, strings.Join(names, ", "))
+	}
+	return out, nil
+}
+
 // runConfig runs the apps of a config file. Of the app flags only the log
 // file ones apply: --log-file is the file of every app's lines.
 func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, getenv env) error {
@@ -251,6 +324,12 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 	apps, err := config.Load(o.config, o.envName)
 	if err != nil {
 		return err
+	}
+	if apps, err = onlyApps(o.config, apps, o.only); err != nil {
+		return &usageError{err}
+	}
+	if err := portsOverConfig(o, apps, getenv); err != nil {
+		return &usageError{err}
 	}
 	logs, closeLogs, err := newLogs(o.json, o.app.LogFile, o.app, stdout, getenv)
 	if err != nil {
@@ -281,5 +360,69 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 	for _, a := range apps {
 		grace = max(grace, a.WithDefaults().KillTimeout)
 	}
-	return withOrphans(stderr, grace, func() error { return runErr(runner.RunAll(cmd.Context(), rs)) })
+	return withOrphans(stderr, grace, func() error { return runErr(runner.RunAll(cmd.Context(), rs), apps) })
+}
+
+// portsOverConfig applies the command line's -p, --host and -e to the apps
+// of a config file, and gives a cluster-mode app without a port the one
+// the environment names. An app's port comes from, first to last:
+//
+//  1. -p (one app only: with several, pick it with --only);
+//  2. -e PORT=N;
+//  3. the file's env (env_<name> over env, or PM2's port key);
+//  4. PORT in herd's own environment (PORT=3200 herd run -c ...), for an
+//     app in cluster mode;
+//  5. none: a cluster-mode app's instances share whatever port they
+//     listen on, which herd opens when the first one asks.
+//
+// -e's other variables are added to every app's environment, over the
+// file's.
+func portsOverConfig(o runOptions, apps []app.App, getenv env) error {
+	for _, kv := range o.app.Env {
+		if !strings.Contains(kv, "=") {
+			return fmt.Errorf("--env-var %q: want KEY=VALUE", kv)
+		}
+	}
+	if len(o.app.Ports) > 0 && len(apps) > 1 {
+		return fmt.Errorf("-p with --config sets the port of one app, and %s has %d: add --only NAME", o.config, len(apps))
+	}
+	envPort := func(kvs []string) (int, bool, error) {
+		port, ok := 0, false
+		for _, kv := range kvs {
+			if v, found := strings.CutPrefix(kv, "PORT="); found {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 65535 {
+					return 0, true, fmt.Errorf("PORT=%s: want a port number from 1 to 65535", v)
+				}
+				port, ok = n, true
+			}
+		}
+		return port, ok, nil
+	}
+	flagPort, hasFlagPort, err := envPort(o.app.Env)
+	if err != nil {
+		return fmt.Errorf("-e %w", err)
+	}
+	callerPort, hasCallerPort, err := envPort([]string{"PORT=" + getenv("PORT")})
+	if getenv("PORT") == "" {
+		hasCallerPort, err = false, nil
+	}
+	for i := range apps {
+		a := &apps[i]
+		a.Env = append(a.Env, o.app.Env...)
+		switch {
+		case len(o.app.Ports) > 0:
+			a.Ports = append([]int(nil), o.app.Ports...)
+		case hasFlagPort && a.ClusterMode():
+			a.Ports = []int{flagPort}
+		case len(a.Ports) == 0 && a.Cluster && hasCallerPort:
+			a.Ports = []int{callerPort}
+		case len(a.Ports) == 0 && a.Cluster && err != nil:
+			return fmt.Errorf("app %s: the environment's %w", a.Name, err)
+		}
+		if o.app.Host != "" {
+			a.Host = o.app.Host
+		}
+	}
+	return nil
 }

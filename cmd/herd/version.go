@@ -47,14 +47,41 @@ func versionString() string {
 	return fmt.Sprintf("%s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+func newVersionCmd(getenv env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print herd's version, the Go version and the platform",
+		Short: "Print herd's version (and the running daemon's), the Go version and the platform",
 		Args:  cobra.NoArgs,
-		RunE: runE(func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "herd %s\n", versionString())
-			return err
-		}),
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: {\"cli\": VERSION, \"daemon\": VERSION or null, \"daemon_pid\": PID}")
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		out := struct {
+			CLI       string  `json:"cli"`
+			Daemon    *string `json:"daemon"`
+			DaemonPID int     `json:"daemon_pid,omitempty"`
+		}{CLI: versionString()}
+		c := &ctl{stdout: cmd.OutOrStdout(), getenv: getenv}
+		if cl, err := c.client(); err == nil {
+			if v, err := cl.Version(cmd.Context()); err == nil {
+				out.Daemon, out.DaemonPID = &v.Version, v.PID
+			}
+			cl.Close()
+		}
+		if asJSON {
+			return c.printJSON(out)
+		}
+		w := cmd.OutOrStdout()
+		fmt.Fprintf(w, "herd %s\n", out.CLI)
+		switch {
+		case out.Daemon == nil:
+			fmt.Fprintln(w, "daemon: not running")
+		case *out.Daemon == out.CLI:
+			fmt.Fprintf(w, "daemon: the same (pid %d)\n", out.DaemonPID)
+		default:
+			fmt.Fprintf(w, "daemon: herd %s (pid %d): another version; herd update replaces it with this one\n", *out.Daemon, out.DaemonPID)
+		}
+		return nil
+	})
+	return cmd
 }

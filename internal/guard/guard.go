@@ -32,7 +32,8 @@
 // program's pid instead. Readers of the process tree (memory, readiness)
 // find the program as the guard's child.
 //
-// The escalation after SIGTERM: the guard sends SIGKILL to the program's
+// The escalation after SIGTERM (or the program's own stop signal, given by
+// CommandSignal): the guard sends SIGKILL to the program's
 // subtree after nine tenths of the grace, so that it acts before a
 // supervisor that kills the guard's process group after the whole grace
 // (a SIGKILL the guard cannot pass on: the program would die of its
@@ -86,9 +87,19 @@ var ForwardedSignals = []os.Signal{
 // calls Dispatch) with Arg, the supervisor's pid parent, the grace, "--" and
 // cmd.
 func Command(exe string, parent int, grace time.Duration, cmd []string) []string {
-	out := make([]string, 0, len(cmd)+5)
-	out = append(out, exe, Arg, strconv.Itoa(parent), grace.String(), "--")
-	return append(out, cmd...)
+	return CommandSignal(exe, parent, grace, syscall.SIGTERM, cmd)
+}
+
+// CommandSignal is Command for a program whose graceful stop signal is
+// stop, not SIGTERM: when the supervisor sends stop, the guard passes it on
+// and sends SIGKILL after the grace, as it does after a SIGTERM.
+func CommandSignal(exe string, parent int, grace time.Duration, stop syscall.Signal, cmd []string) []string {
+	out := make([]string, 0, len(cmd)+6)
+	out = append(out, exe, Arg, strconv.Itoa(parent), grace.String())
+	if stop != 0 && stop != syscall.SIGTERM {
+		out = append(out, strconv.Itoa(int(stop)))
+	}
+	return append(append(out, "--"), cmd...)
 }
 
 // Dispatch runs the guard when args (os.Args) name one, and returns its
@@ -110,12 +121,22 @@ func (e *UsageError) Error() string { return "herd guard: " + e.Msg }
 type spec struct {
 	parent int
 	grace  time.Duration
+	stop   syscall.Signal // the graceful stop signal besides SIGTERM
 	cmd    []string
 }
 
 func parse(args []string) (spec, error) {
+	stop := syscall.SIGTERM
+	if len(args) >= 5 && args[2] != "--" && args[3] == "--" {
+		n, err := strconv.Atoi(args[2])
+		if err != nil || n <= 0 || unix.SignalName(syscall.Signal(n)) == "" {
+			return spec{}, &UsageError{Msg: fmt.Sprintf("stop signal %q is not a signal number", args[2])}
+		}
+		stop = syscall.Signal(n)
+		args = append(args[:2:2], args[3:]...)
+	}
 	if len(args) < 4 || args[2] != "--" {
-		return spec{}, &UsageError{Msg: "usage: " + Arg + " PARENT-PID GRACE -- PROGRAM [ARG...]"}
+		return spec{}, &UsageError{Msg: "usage: " + Arg + " PARENT-PID GRACE [STOP-SIGNAL] -- PROGRAM [ARG...]"}
 	}
 	parent, err := strconv.Atoi(args[0])
 	if err != nil || parent <= 0 {
@@ -128,7 +149,7 @@ func parse(args []string) (spec, error) {
 	if grace == 0 {
 		grace = DefaultGrace
 	}
-	return spec{parent: parent, grace: grace, cmd: args[3:]}, nil
+	return spec{parent: parent, grace: grace, stop: stop, cmd: args[3:]}, nil
 }
 
 // Main runs the guard with the arguments that follow Arg and returns the
@@ -273,7 +294,7 @@ func (g *guard) run(sigs <-chan os.Signal) int {
 				return 1
 			}
 			g.forward(ssig)
-			if ssig == syscall.SIGTERM && esc == nil {
+			if (ssig == syscall.SIGTERM || ssig == g.stop) && esc == nil {
 				// The signal itself went out above: only the SIGKILL.
 				esc = killer.Escalation{Signal: ssig, Grace: g.spec.grace * 9 / 10}.Start(func(s syscall.Signal) error {
 					if s == syscall.SIGKILL {

@@ -126,7 +126,7 @@ func TestProgramNotFound(t *testing.T) {
 }
 
 func TestBadCommandLine(t *testing.T) {
-	for _, args := range [][]string{{"x", "1s", "--", "true"}, {"1", "soon", "--", "true"}, {"1", "1s", "true"}} {
+	for _, args := range [][]string{{"x", "1s", "--", "true"}, {"1", "soon", "--", "true"}, {"1", "1s", "true"}, {"1", "1s", "INT", "--", "true"}, {"1", "1s", "999", "--", "true"}} {
 		if code := guard.Main(args); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
@@ -279,6 +279,43 @@ func TestEscalatesAfterSIGTERM(t *testing.T) {
 	}
 	began := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("got %v, want death by SIGKILL", err)
+	}
+	if d := time.Since(began); d < 800*time.Millisecond {
+		t.Errorf("SIGKILL after %v, before nine tenths of the 1s grace", d)
+	}
+	waitNone(t, m, 5*time.Second)
+}
+
+// With a stop signal of its own (a PM2 app's SIGINT), the guard passes
+// that signal on and escalates after it as after SIGTERM.
+func TestEscalatesAfterStopSignal(t *testing.T) {
+	m := uniqueSleep(4)
+	killMarked(t, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	argv := guard.CommandSignal(os.Args[0], os.Getpid(), time.Second, syscall.SIGINT,
+		[]string{"sh", "-c", `trap "echo got INT" INT; sleep ` + m + ` & echo ready; while :; do sleep 0.05; done`})
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(out)
+	if l, _ := r.ReadString('\n'); l != "ready\n" {
+		t.Fatalf("got %q", l)
+	}
+	began := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	if l, _ := r.ReadString('\n'); l != "got INT\n" {
+		t.Fatalf("the program did not get SIGINT: %q", l)
+	}
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {

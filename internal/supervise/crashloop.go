@@ -11,7 +11,11 @@ const (
 	DefaultCrashLoopWindow = 30 * time.Second
 )
 
-// CrashLoop detects a crash loop: more than Max failures within Window.
+// CrashLoop detects a crash loop, by two rules on the same Max: more than
+// Max failures within Window (Fail), or more than Max failures of one
+// worker in a row, none of them after a stable run (InARow). The window
+// catches many workers failing together; the run in a row catches a single
+// worker whose backoff spreads its failures wider than any window.
 // Failures older than Window are forgotten. The zero value uses
 // DefaultCrashLoopMax and DefaultCrashLoopWindow.
 type CrashLoop struct {
@@ -33,6 +37,13 @@ func (c *CrashLoop) Fail(now time.Time) bool {
 	}
 	c.times = append(c.prune(now), now)
 	return len(c.times) > c.max()
+}
+
+// InARow reports whether n failures in a row of one worker (the caller
+// counts them, and starts afresh after a stable run) exceed Max. It is
+// always false when detection is disabled (Max < 0).
+func (c *CrashLoop) InARow(n int) bool {
+	return c.Max >= 0 && n > c.max()
 }
 
 // Count returns the failures recorded within the window ending at now.

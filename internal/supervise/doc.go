@@ -1,6 +1,6 @@
 // Package supervise holds the restart policy that cluster and the herd
 // command share: exponential backoff between restarts, crash-loop detection
-// over a sliding window, and jitter for recycling deadlines.
+// (failures within a sliding window, or one worker's failures in a row), and jitter for recycling deadlines.
 //
 // Everything here is policy and bookkeeping: the types are plain values,
 // safe to copy before use, and not safe for concurrent use unless a doc

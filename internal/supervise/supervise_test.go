@@ -76,3 +76,17 @@ func TestCrashLoop(t *testing.T) {
 		t.Fatalf("String = %q", s)
 	}
 }
+
+func TestCrashLoopInARow(t *testing.T) {
+	for _, tc := range []struct {
+		max, n int
+		want   bool
+	}{
+		{3, 3, false}, {3, 4, true}, {0, 10, false}, {0, 11, true}, {-1, 1000, false},
+	} {
+		c := CrashLoop{Max: tc.max}
+		if got := c.InARow(tc.n); got != tc.want {
+			t.Errorf("CrashLoop{Max: %d}.InARow(%d) = %v, want %v", tc.max, tc.n, got, tc.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@
 package app
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -20,7 +21,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/herdrun/herd/cmd/herd/internal/logsink"
+	"golang.org/x/sys/unix"
 )
 
 // Ready is how herd learns that an instance is ready to serve. The zero
@@ -73,6 +78,11 @@ const (
 	DefaultNoSocketWarning = 10 * time.Second
 	DefaultLogMaxSize      = 10 << 20 // bytes
 	DefaultLogKeep         = 5
+	DefaultLogFormat       = LogFormatRaw
+	// DefaultStopSignal stops the instances of herd.yaml apps and of the
+	// command line; an ecosystem file's apps get PM2's SIGINT (see
+	// App.StopSignal).
+	DefaultStopSignal = "SIGTERM"
 	// InstancesPerCPU bounds Instances: more than InstancesPerCPU per CPU
 	// (runtime.NumCPU) is an error unless NoInstanceLimit is set, as a
 	// typo such as -i 100000 would otherwise take the machine down.
@@ -99,7 +109,13 @@ type App struct {
 	// Ports, if any, puts the app in cluster mode: each is opened once on
 	// Host and shared by every instance.
 	Ports []int `json:"ports,omitempty"`
-	// Host is the address the ports are opened on; "" means every interface.
+	// Cluster puts the app in cluster mode without Ports: the instances
+	// share whatever TCP ports their Node processes listen on (herd's
+	// preload shim asks herd for each, which opens it on first request), as
+	// Node's cluster workers and PM2's cluster mode do. herd sets no PORT.
+	Cluster bool `json:"cluster,omitempty"`
+	// Host is the address the ports are opened on; "" means every interface
+	// (for a Node app's own listen calls: the host each one gives).
 	Host string `json:"host,omitempty"`
 	// Ready is the readiness mode; "" means DefaultReady.
 	Ready Ready `json:"ready,omitempty"`
@@ -157,17 +173,20 @@ type App struct {
 	// means DefaultNoSocketWarning.
 	NoSocketWarning time.Duration `json:"socket_warning,omitempty"`
 
-	// LogFile, if set, is a file that receives every line of the app: its
-	// instances' stdout and stderr, and herd's own lines about the app.
+	// LogFile, if set, is a file that receives every line of the app's
+	// instances, stdout and stderr.
 	//
 	// Like OutFile and ErrorFile, it is a rotating file with the limits
-	// below, written besides the console: never colored, in the console's
-	// format (plain prefixed text, or JSON), each plain-text line starting
-	// with an RFC 3339 timestamp in milliseconds and a space. A relative
-	// path is relative to herd's working directory (the config readers
-	// make a config file's paths relative to the file's directory); the
-	// directory must exist. Apps that name the same path share one open
-	// file (see package logsink).
+	// below, written besides the console and never colored. What a line
+	// looks like is LogFormat's: by default the app's line as written, as
+	// PM2 writes it (after a timestamp only with LogDateFormat); with
+	// LogFormatHerd the console's line (plain prefixed text, or JSON), each
+	// plain-text one after an RFC 3339 timestamp in milliseconds and a
+	// space, and herd's own lines about the app too. A relative path is
+	// relative to herd's working directory (the config readers make a
+	// config file's paths relative to the file's directory); a missing
+	// directory is created, as PM2 does. Apps that name the same path
+	// share one open file (see package logsink).
 	LogFile string `json:"log_file,omitempty"`
 	// OutFile, if set, is a file that receives the stdout lines of the
 	// app's instances only; see LogFile.
@@ -188,11 +207,42 @@ type App struct {
 	// rotation; 0 keeps them by count only.
 	LogMaxAge time.Duration `json:"log_max_age,omitempty"`
 
-	// Unsupported lists the keys of the app's PM2 ecosystem entry that herd
-	// does not act on (the config reader fills it); the runner logs a
-	// warning naming them.
-	Unsupported []string `json:"unsupported,omitempty"`
+	// LogFormat is the form of the lines of the app's own log files
+	// (LogFile, OutFile, ErrorFile); "" means DefaultLogFormat.
+	LogFormat LogFormat `json:"log_format,omitempty"`
+	// LogDateFormat, if set, starts each line of the app's own log files
+	// in LogFormatRaw with the time in this format (PM2's log_date_format,
+	// in dayjs tokens such as YYYY-MM-DD HH:mm:ss.SSS Z) and ": ".
+	LogDateFormat string `json:"log_date_format,omitempty"`
+
+	// StopSignal is the signal that stops an instance gracefully (at
+	// herd's stop, a reload, a scale-down), by name such as "SIGINT" or
+	// "INT"; SIGKILL follows after KillTimeout. "" means
+	// DefaultStopSignal. The config reader gives apps of a PM2 ecosystem
+	// file PM2's SIGINT unless the file's kill_signal says otherwise.
+	StopSignal string `json:"kill_signal,omitempty"`
+
+	// Warnings are what the config reader noticed about the app: each
+	// names a key of its file that herd ignores or reads differently from
+	// PM2, and why. The runner logs each as a warning when the app starts.
+	Warnings []string `json:"warnings,omitempty"`
 }
+
+// LogFormat is the form of the lines of an app's own log files. The zero
+// value means DefaultLogFormat.
+type LogFormat string
+
+// Log file formats.
+const (
+	// LogFormatRaw writes the app's lines as it wrote them, as PM2 does:
+	// no prefix, and a timestamp only when LogDateFormat asks for one.
+	// herd's own lines about the app go to the terminal only.
+	LogFormatRaw LogFormat = "raw"
+	// LogFormatHerd writes the terminal's lines: "name[i] | line" (or
+	// JSON with --json), herd's own lines included, each plain-text line
+	// after an RFC 3339 timestamp.
+	LogFormatHerd LogFormat = "herd"
+)
 
 // WithDefaults returns a with every zero field that has a default set to
 // it: Instances, Ready, Restart, the timeouts and intervals, MaxRestarts,
@@ -208,6 +258,12 @@ func (a App) WithDefaults() App {
 	}
 	if a.Restart == "" {
 		a.Restart = DefaultRestart
+	}
+	if a.LogFormat == "" {
+		a.LogFormat = DefaultLogFormat
+	}
+	if a.StopSignal == "" {
+		a.StopSignal = DefaultStopSignal
 	}
 	orDefault(&a.ReadyTimeout, DefaultReadyTimeout)
 	orDefault(&a.KillTimeout, DefaultKillTimeout)
@@ -246,6 +302,10 @@ func (a *App) Count() int {
 	}
 	return a.Instances
 }
+
+// ClusterMode reports whether the instances share ports: Ports or
+// Cluster is set.
+func (a *App) ClusterMode() bool { return len(a.Ports) > 0 || a.Cluster }
 
 // IsNode reports whether the command is node itself.
 func (a *App) IsNode() bool {
@@ -336,13 +396,7 @@ func (a *App) Validate() error {
 	if err := a.Check(); err != nil {
 		return err
 	}
-	if a.Name == "" {
-		last := a.Command[len(a.Command)-1]
-		a.Name = filepath.Base(a.Command[0])
-		if a.IsNode() && len(a.Command) > 1 {
-			a.Name = strings.TrimSuffix(filepath.Base(last), filepath.Ext(last))
-		}
-	}
+	a.Name = a.DefaultName()
 	return nil
 }
 
@@ -396,7 +450,61 @@ func (a *App) Check() error {
 	if a.LogMaxAge < 0 {
 		return &FieldError{"log_max_age", fmt.Sprintf("log_max_age must not be negative, not %v", a.LogMaxAge)}
 	}
+	switch a.LogFormat {
+	case "", LogFormatRaw, LogFormatHerd:
+	default:
+		return &FieldError{"log_format", fmt.Sprintf("log_format must be raw (the app's lines as written) or herd (name[i] | line), not %q", string(a.LogFormat))}
+	}
+	if a.LogDateFormat != "" {
+		if _, err := logsink.ParseDateFormat(a.LogDateFormat); err != nil {
+			return &FieldError{"log_date_format", "log_date_format: " + err.Error()}
+		}
+	}
+	if a.StopSignal != "" {
+		if _, err := ParseSignal(a.StopSignal); err != nil {
+			return &FieldError{"kill_signal", "kill_signal: " + err.Error()}
+		}
+	}
 	return nil
+}
+
+// ParseSignal parses a signal name: "SIGINT", "INT" or "sigint" (any
+// case), or its number ("2").
+func ParseSignal(s string) (syscall.Signal, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	if n, err := strconv.Atoi(t); err == nil && n > 0 && unix.SignalName(syscall.Signal(n)) != "" {
+		return syscall.Signal(n), nil
+	}
+	if !strings.HasPrefix(t, "SIG") {
+		t = "SIG" + t
+	}
+	if sig := unix.SignalNum(t); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q: want a name such as SIGINT, SIGTERM or SIGQUIT", s)
+}
+
+// Signal returns StopSignal as a signal: DefaultStopSignal when it is
+// empty, and SIGTERM when it cannot be parsed (Check reports that).
+func (a *App) Signal() syscall.Signal {
+	sig, err := ParseSignal(cmp.Or(a.StopSignal, DefaultStopSignal))
+	if err != nil {
+		return syscall.SIGTERM
+	}
+	return sig
+}
+
+// DefaultName returns the name Validate gives an app without one: the
+// command's base name, or for node, the script's without its extension.
+func (a *App) DefaultName() string {
+	if a.Name != "" || len(a.Command) == 0 {
+		return a.Name
+	}
+	last := a.Command[len(a.Command)-1]
+	if a.IsNode() && len(a.Command) > 1 {
+		return strings.TrimSuffix(filepath.Base(last), filepath.Ext(last))
+	}
+	return filepath.Base(a.Command[0])
 }
 
 // ParseInstances parses "max" as one per CPU (-1) and a positive count as

@@ -63,6 +63,9 @@ func TestValidate(t *testing.T) {
 		{Command: []string{"sh"}, Ports: []int{70000}},
 		{Command: []string{"sh"}, LogMaxSize: -1},
 		{Command: []string{"sh"}, LogMaxAge: -time.Second},
+		{Command: []string{"sh"}, LogFormat: "pm2"},
+		{Command: []string{"sh"}, LogDateFormat: "Y-MM"},
+		{Command: []string{"sh"}, StopSignal: "SIGNOPE"},
 	} {
 		var fe *FieldError
 		if err := bad.Validate(); !errors.As(err, &fe) || fe.Key == "" {
@@ -79,7 +82,7 @@ func TestWithDefaults(t *testing.T) {
 		ReadyTimeout: DefaultReadyTimeout, KillTimeout: DefaultKillTimeout, BackoffInitial: DefaultBackoffInitial,
 		BackoffMax: DefaultBackoffMax, MinUptime: DefaultMinUptime, MaxRestarts: DefaultMaxRestarts,
 		RestartWindow: DefaultRestartWindow, MemoryInterval: DefaultMemoryInterval, NoSocketWarning: DefaultNoSocketWarning,
-		LogMaxSize: DefaultLogMaxSize, LogKeep: DefaultLogKeep}
+		LogMaxSize: DefaultLogMaxSize, LogKeep: DefaultLogKeep, LogFormat: DefaultLogFormat, StopSignal: DefaultStopSignal}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("WithDefaults of the zero App =\n  %+v\nwant\n  %+v", got, want)
 	}

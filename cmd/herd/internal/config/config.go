@@ -2,12 +2,13 @@ package config
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,29 +60,33 @@ func (e *ConfigError) Error() string {
 //	    backoff: 100ms               # restart delay, doubling up to backoff_max
 //	    backoff_max: 10s
 //	    env: {LOG_LEVEL: info}
-//	    env_production: {LOG_LEVEL: warn}
+//	    env_production: {LOG_LEVEL: warn, DEBUG: null}  # null: not set
 //	    log_file: logs/web.log       # every line of the app, herd's own too
 //	    out_file: logs/web.out.log   # stdout lines only
 //	    error_file: logs/web.err.log # stderr lines only
 //	    log_max_size: 10M            # rotate a file before it passes this
 //	    log_keep: 5                  # rotated files kept: web.log.1 ... web.log.5 (0: none)
 //	    log_max_age: 7d              # also delete rotated files older than this (s, m, h, d)
+//	    log_format: raw              # file lines as the app wrote them (default); herd: "web[0] | line"
+//	    log_date_format: YYYY-MM-DD HH:mm:ss  # raw lines start with the time and ": " (dayjs tokens, as PM2)
+//	    kill_signal: SIGTERM         # the graceful stop signal (herd.yaml's default: SIGTERM)
 //
-// Ecosystem JSON: apps[] with name, script, args (string or list),
-// interpreter, node_args, instances (number, 0, -1 or "max"), exec_mode
-// ("cluster" needs PORT in env: herd shares that port), env, env_<name>,
-// cwd, wait_ready, kill_timeout and min_uptime (ms), max_restarts,
-// restart_delay and exp_backoff_restart_delay (ms),
-// autorestart, stop_exit_codes, max_memory_restart, log_file, out_file
-// (or output) and error_file (or error), interpreter_args (as node_args),
-// and herd's own no_instance_limit.
-// Every instance of an app writes to the same files (PM2's merge_logs);
-// rotation is built in with the defaults of app.App.LogMaxSize and LogKeep.
-// Other keys (watch, cron_restart, ...) are listed in app.App.Unsupported, and
-// herd warns about them when the app starts.
+// An ecosystem file (apps[], or PM2's other forms: pm2[], a list of
+// apps, one app) is read as PM2 7 reads it, key by key, aliases and
+// camelCase names included (see pm2.go): the command from script,
+// interpreter, node_args and args (a script with a space runs under bash
+// -c; the interpreter follows the extension; a relative script is looked
+// up in cwd, then PATH); instances (0 or 'max': one per CPU, -N: N fewer);
+// env and env_<name> (numbers as JavaScript writes them, null unsets);
+// PM2's defaults where herd's differ (kill_timeout 1.6s, the SIGINT stop
+// signal, max_restarts 16); log files relative to the app's cwd. Every
+// key herd ignores or reads differently from PM2 gets a warning in
+// app.App.Warnings, which herd prints when the app starts. Every instance
+// of an app writes to the same files (PM2's merge_logs); rotation is built
+// in with the defaults of app.App.LogMaxSize and LogKeep.
 //
-// Relative cwd and log file paths are relative to the config file's
-// directory.
+// A relative cwd is relative to the config file's directory, and so are
+// herd.yaml's log file paths.
 func Load(path, envName string) ([]app.App, error) {
 	var b []byte
 	if !isScriptConfig(path) {
@@ -112,7 +117,8 @@ func load(path string, b []byte, envName string) ([]app.App, error) {
 	if len(apps) == 0 {
 		return nil, &ConfigError{File: path, Msg: "no apps"}
 	}
-	// Like PM2, paths are relative to the config file's directory.
+	// A relative cwd is relative to the config file's directory (PM2's:
+	// to where pm2 runs, most often the same).
 	base, _ := filepath.Abs(filepath.Dir(path))
 	for i := range apps {
 		if !filepath.IsAbs(apps[i].Dir) {
@@ -128,33 +134,36 @@ func load(path string, b []byte, envName string) ([]app.App, error) {
 }
 
 type yamlApp struct {
-	Name          string            `yaml:"name"`
-	Command       []string          `yaml:"command"`
-	Script        string            `yaml:"script"`
-	Args          []string          `yaml:"args"`
-	Cwd           string            `yaml:"cwd"`
-	Instances     yaml.Node         `yaml:"instances"`
-	Ports         []int             `yaml:"ports"`
-	Host          string            `yaml:"host"`
-	Ready         app.Ready         `yaml:"ready"`
-	ReadyTimeout  time.Duration     `yaml:"ready_timeout"`
-	Restart       app.Restart       `yaml:"restart"`
-	StopExitCodes []int             `yaml:"stop_exit_codes"`
-	KillTimeout   time.Duration     `yaml:"kill_timeout"`
-	MaxMemory     string            `yaml:"max_memory"`
-	MaxRestarts   int               `yaml:"max_restarts"`
-	RestartWindow time.Duration     `yaml:"restart_window"`
-	MinUptime     time.Duration     `yaml:"min_uptime"`
-	Backoff       time.Duration     `yaml:"backoff"`
-	BackoffMax    time.Duration     `yaml:"backoff_max"`
-	Env           map[string]string `yaml:"env"`
-	LogFile       string            `yaml:"log_file"`
-	OutFile       string            `yaml:"out_file"`
-	ErrorFile     string            `yaml:"error_file"`
-	LogMaxSize    string            `yaml:"log_max_size"`
-	LogKeep       *int              `yaml:"log_keep"`
-	LogMaxAge     string            `yaml:"log_max_age"`
-	NoInstLimit   bool              `yaml:"no_instance_limit"`
+	Name          string             `yaml:"name"`
+	Command       []string           `yaml:"command"`
+	Script        string             `yaml:"script"`
+	Args          []string           `yaml:"args"`
+	Cwd           string             `yaml:"cwd"`
+	Instances     yaml.Node          `yaml:"instances"`
+	Ports         []int              `yaml:"ports"`
+	Host          string             `yaml:"host"`
+	Ready         app.Ready          `yaml:"ready"`
+	ReadyTimeout  time.Duration      `yaml:"ready_timeout"`
+	Restart       app.Restart        `yaml:"restart"`
+	StopExitCodes []int              `yaml:"stop_exit_codes"`
+	KillTimeout   time.Duration      `yaml:"kill_timeout"`
+	MaxMemory     string             `yaml:"max_memory"`
+	MaxRestarts   int                `yaml:"max_restarts"`
+	RestartWindow time.Duration      `yaml:"restart_window"`
+	MinUptime     time.Duration      `yaml:"min_uptime"`
+	Backoff       time.Duration      `yaml:"backoff"`
+	BackoffMax    time.Duration      `yaml:"backoff_max"`
+	Env           map[string]*string `yaml:"env"` // nil: not set
+	LogFile       string             `yaml:"log_file"`
+	OutFile       string             `yaml:"out_file"`
+	ErrorFile     string             `yaml:"error_file"`
+	LogMaxSize    string             `yaml:"log_max_size"`
+	LogKeep       *int               `yaml:"log_keep"`
+	LogMaxAge     string             `yaml:"log_max_age"`
+	NoInstLimit   bool               `yaml:"no_instance_limit"`
+	StopSignal    string             `yaml:"kill_signal"`
+	LogFormat     app.LogFormat      `yaml:"log_format"`
+	LogDateFormat string             `yaml:"log_date_format"`
 }
 
 func parseYAML(path string, b []byte, envName string) ([]app.App, error) {
@@ -193,12 +202,12 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 		return app.App{}, &ConfigError{File: path, Line: n.Line, Msg: "an app must be a mapping"}
 	}
 	// env_<name> blocks are split off before the strict decode.
-	envs := map[string]map[string]string{}
+	envs := map[string]map[string]*string{}
 	plain := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if name, ok := strings.CutPrefix(k.Value, "env_"); ok {
-			m := map[string]string{}
+			m := map[string]*string{}
 			if err := v.Decode(&m); err != nil {
 				return app.App{}, yamlErr(path, err)
 			}
@@ -235,6 +244,7 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 		MaxRestarts: y.MaxRestarts, RestartWindow: y.RestartWindow, MinUptime: y.MinUptime,
 		BackoffInitial: y.Backoff, BackoffMax: y.BackoffMax, Dir: y.Cwd,
 		LogFile: y.LogFile, OutFile: y.OutFile, ErrorFile: y.ErrorFile, NoInstanceLimit: y.NoInstLimit,
+		StopSignal: y.StopSignal, LogFormat: y.LogFormat, LogDateFormat: y.LogDateFormat,
 	}
 	switch {
 	case len(y.Command) > 0 && y.Script != "":
@@ -283,7 +293,17 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 		}
 		a.LogMaxAge = d
 	}
-	a.Env = mergeEnv(y.Env, envs[envName])
+	env := map[string]string{}
+	for _, m := range []map[string]*string{y.Env, envs[envName]} {
+		for k, v := range m {
+			if v == nil {
+				delete(env, k) // null: not set
+			} else {
+				env[k] = *v
+			}
+		}
+	}
+	a.Env = mergeEnv(env, nil)
 	if err := a.Check(); err != nil {
 		var fe *app.FieldError
 		if errors.As(err, &fe) {
@@ -297,7 +317,7 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 var yamlKeys = []string{"name", "command", "script", "args", "cwd", "instances", "ports", "host", "ready", "ready_timeout",
 	"restart", "stop_exit_codes", "kill_timeout", "max_memory", "max_restarts", "restart_window", "min_uptime",
 	"backoff", "backoff_max", "env", "log_file", "out_file", "error_file", "log_max_size", "log_keep", "log_max_age",
-	"no_instance_limit"}
+	"no_instance_limit", "kill_signal", "log_format", "log_date_format"}
 
 func knownYAMLKey(k string) bool {
 	for _, x := range yamlKeys {
@@ -483,66 +503,36 @@ func mergeEnv(base, over map[string]string) []string {
 	return out
 }
 
-// ecoApp is one app of a PM2 ecosystem file.
-type ecoApp struct {
-	Name             string          `json:"name"`
-	Script           string          `json:"script"`
-	Args             json.RawMessage `json:"args"`
-	Interpreter      string          `json:"interpreter"`
-	NodeArgs         json.RawMessage `json:"node_args"`
-	InterpreterArgs  json.RawMessage `json:"interpreter_args"`
-	Instances        json.RawMessage `json:"instances"`
-	ExecMode         string          `json:"exec_mode"`
-	Cwd              string          `json:"cwd"`
-	WaitReady        bool            `json:"wait_ready"`
-	KillTimeout      int64           `json:"kill_timeout"`
-	ListenTimeout    int64           `json:"listen_timeout"`
-	MinUptime        json.RawMessage `json:"min_uptime"`
-	MaxRestarts      int             `json:"max_restarts"`
-	Autorestart      *bool           `json:"autorestart"`
-	StopExitCodes    json.RawMessage `json:"stop_exit_codes"`
-	MaxMemoryRestart string          `json:"max_memory_restart"`
-	LogFile          string          `json:"log_file"`
-	OutFile          string          `json:"out_file"`
-	Output           string          `json:"output"`
-	ErrorFile        string          `json:"error_file"`
-	Error            string          `json:"error"`
-	RestartDelay     int64           `json:"restart_delay"`
-	ExpBackoff       int64           `json:"exp_backoff_restart_delay"`
-	NoInstanceLimit  bool            `json:"no_instance_limit"` // herd's own
-}
-
-// ecoKnown are the ecosystem keys herd acts on (ecoApp's, and env blocks)
-// or that ask for what herd always does: merge_logs and combine_logs (one
-// file for every instance), time (file lines carry timestamps), treekill.
-var ecoKnown = map[string]bool{
-	"name": true, "script": true, "args": true, "interpreter": true, "node_args": true, "interpreter_args": true,
-	"instances": true, "exec_mode": true, "cwd": true, "wait_ready": true, "kill_timeout": true,
-	"listen_timeout": true, "min_uptime": true, "max_restarts": true, "autorestart": true,
-	"stop_exit_codes": true, "max_memory_restart": true, "log_file": true, "out_file": true, "output": true,
-	"error_file": true, "error": true, "restart_delay": true, "exp_backoff_restart_delay": true, "env": true,
-	"merge_logs": true, "combine_logs": true, "time": true, "treekill": true, "no_instance_limit": true,
-}
-
-// ecoUnsupported returns, sorted, the keys of an ecosystem app that herd
-// does not act on (watch, cron_restart, ...).
-func ecoUnsupported(all map[string]json.RawMessage) []string {
-	var out []string
-	for k := range all {
-		if !ecoKnown[k] && !strings.HasPrefix(k, "env_") {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+// Defaults of PM2 7 that apps of an ecosystem file get where herd's own
+// differ.
+const (
+	pm2KillTimeout = 1600 * time.Millisecond // PM2's kill_timeout
+	pm2StopSignal  = "SIGINT"                // PM2's kill signal
+	pm2MaxRestarts = 16                      // PM2's max_restarts
+	pm2TimeFormat  = "YYYY-MM-DDTHH:mm:ss"   // PM2's log_date_format for time: true
+)
 
 func parseEcosystem(path string, b []byte, envName string) ([]app.App, error) {
 	var doc struct {
 		Apps []json.RawMessage `json:"apps"`
+		PM2  []json.RawMessage `json:"pm2"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, jsonErr(path, b, 0, err)
+		// PM2 also takes a list of apps, or one app, as the whole file.
+		var list []json.RawMessage
+		if lerr := json.Unmarshal(b, &list); lerr != nil {
+			return nil, jsonErr(path, b, 0, err)
+		}
+		doc.Apps = list
+	}
+	if doc.Apps == nil && doc.PM2 != nil {
+		doc.Apps = doc.PM2
+	}
+	if doc.Apps == nil && bytes.Contains(b, []byte(`"script"`)) {
+		var one map[string]json.RawMessage
+		if json.Unmarshal(b, &one) == nil && one["script"] != nil {
+			doc.Apps = []json.RawMessage{b}
+		}
 	}
 	// Offsets of each app, for line numbers.
 	offsets := appOffsets(b)
@@ -552,139 +542,409 @@ func parseEcosystem(path string, b []byte, envName string) ([]app.App, error) {
 		if i < len(offsets) {
 			off = offsets[i]
 		}
-		var e ecoApp
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return nil, jsonErr(path, b, off, err)
-		}
-		var all map[string]json.RawMessage
-		_ = json.Unmarshal(raw, &all)
-		bad := func(msg string) ([]app.App, error) {
-			return nil, &ConfigError{File: path, Line: lineAt(b, off), Msg: fmt.Sprintf("app %d (%s): %s", i, e.Name, msg)}
-		}
-		if e.Script == "" {
-			return bad("no script")
-		}
-		args, err := stringOrList(e.Args)
+		a, err := ecoApp(path, raw, envName)
 		if err != nil {
-			return bad("args: " + err.Error())
-		}
-		nodeArgs, err := stringOrList(e.NodeArgs)
-		if err != nil {
-			return bad("node_args: " + err.Error())
-		}
-		if len(nodeArgs) == 0 {
-			if nodeArgs, err = stringOrList(e.InterpreterArgs); err != nil {
-				return bad("interpreter_args: " + err.Error())
+			var ke *keyError
+			line := lineAt(b, off)
+			if errors.As(err, &ke) {
+				if ko, ok := keyOffsets(raw)[ke.key]; ok {
+					line = lineAt(b, off+ko)
+				}
 			}
+			return nil, &ConfigError{File: path, Line: line, Msg: fmt.Sprintf("app %d (%s): %s", i, a.Name, err.Error())}
 		}
-		a := app.App{Name: e.Name, Command: scriptCommand(e.Script, e.Interpreter, nodeArgs, args), Dir: e.Cwd, MaxRestarts: e.MaxRestarts,
-			LogFile: e.LogFile, OutFile: cmp.Or(e.OutFile, e.Output), ErrorFile: cmp.Or(e.ErrorFile, e.Error)}
-		if len(e.Instances) > 0 {
-			s := strings.Trim(string(e.Instances), `"`)
-			if s == "0" || s == "-1" { // PM2: one per CPU
-				s = "max"
-			}
-			if a.Instances, err = app.ParseInstances(s); err != nil {
-				return bad(err.Error())
-			}
-		}
-		a.NoInstanceLimit = e.NoInstanceLimit
-		env := map[string]string{}
-		over := map[string]string{}
-		for k, v := range all {
-			if k != "env" && !(envName != "" && k == "env_"+envName) {
-				continue
-			}
-			var m map[string]any
-			if err := json.Unmarshal(v, &m); err != nil {
-				return bad(k + ": want an object")
-			}
-			dst := env
-			if k != "env" {
-				dst = over
-			}
-			for kk, vv := range m {
-				dst[kk] = fmt.Sprint(vv)
-			}
-		}
-		for k, v := range over {
-			env[k] = v
-		}
-		a.Env = mergeEnv(env, nil)
-		if e.ExecMode == "cluster" || e.ExecMode == "cluster_mode" {
-			p, err := strconv.Atoi(env["PORT"])
-			if err != nil {
-				return bad(`exec_mode "cluster" needs PORT in env: herd opens that port once and shares it`)
-			}
-			a.Ports = []int{p}
-		}
-		if e.WaitReady {
-			a.Ready = app.ReadyMessage
-		}
-		if e.ListenTimeout > 0 {
-			a.ReadyTimeout = time.Duration(e.ListenTimeout) * time.Millisecond
-		}
-		if e.KillTimeout > 0 {
-			a.KillTimeout = time.Duration(e.KillTimeout) * time.Millisecond
-		}
-		if len(e.MinUptime) > 0 {
-			var ms float64
-			if json.Unmarshal(e.MinUptime, &ms) == nil {
-				a.MinUptime = time.Duration(ms) * time.Millisecond
-			} else if d, err := time.ParseDuration(strings.Trim(string(e.MinUptime), `"`)); err == nil {
-				a.MinUptime = d
-			} else {
-				return bad("min_uptime: want milliseconds or a duration")
-			}
-		}
-		if e.Autorestart != nil && !*e.Autorestart {
-			a.Restart = app.RestartNever
-		}
-		if len(e.StopExitCodes) > 0 {
-			var one int
-			if json.Unmarshal(e.StopExitCodes, &one) == nil {
-				a.StopExitCodes = []int{one}
-			} else if err := json.Unmarshal(e.StopExitCodes, &a.StopExitCodes); err != nil {
-				return bad("stop_exit_codes: want a number or a list")
-			}
-		}
-		if e.MaxMemoryRestart != "" {
-			if a.MaxMemory, err = app.ParseSize(e.MaxMemoryRestart); err != nil {
-				return bad("max_memory_restart: " + err.Error())
-			}
-		}
-		switch {
-		case e.RestartDelay < 0 || e.ExpBackoff < 0:
-			return bad("restart_delay and exp_backoff_restart_delay are milliseconds, not negative")
-		case e.ExpBackoff > 0: // PM2: grows from this, capped at 15s
-			a.BackoffInitial, a.BackoffMax = time.Duration(e.ExpBackoff)*time.Millisecond, 15*time.Second
-		case e.RestartDelay > 0: // PM2: the same wait before every restart
-			a.BackoffInitial = time.Duration(e.RestartDelay) * time.Millisecond
-			a.BackoffMax = a.BackoffInitial
-		}
-		if err := a.Check(); err != nil {
-			return bad(err.Error())
-		}
-		a.Unsupported = ecoUnsupported(all)
 		apps = append(apps, a)
+	}
+	if len(apps) > 0 {
+		apps[0].Warnings = append(topLevelWarnings(b), apps[0].Warnings...)
 	}
 	return apps, nil
 }
 
-// stringOrList decodes "a b c" (split on spaces) or ["a","b","c"].
-func stringOrList(raw json.RawMessage) ([]string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+// topLevelWarnings returns a warning for each key of the file beside its
+// apps (or pm2) list, which herd does not read: PM2's deploy and static,
+// and any other.
+func topLevelWarnings(b []byte) []string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(b, &top) != nil || (top["apps"] == nil && top["pm2"] == nil) {
+		return nil
 	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return strings.Fields(s), nil
+	var keys []string
+	for k := range top {
+		if k != "apps" && k != "pm2" {
+			keys = append(keys, k)
+		}
 	}
-	var l []string
-	if err := json.Unmarshal(raw, &l); err != nil {
-		return nil, errors.New("want a string or a list of strings")
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		switch k {
+		case "deploy":
+			out = append(out, "deploy (beside apps): ignored: herd does not deploy")
+		case "static":
+			out = append(out, "static (beside apps): ignored: herd does not serve static files")
+		default:
+			out = append(out, k+" (beside apps): ignored: not a key of a PM2 7 ecosystem file")
+		}
 	}
-	return l, nil
+	return out
+}
+
+// keyError is a bad value of one key of an ecosystem app (key as written
+// in the file), for the line number.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e *keyError) Error() string { return e.err.Error() }
+
+// ecoApp reads one app of an ecosystem file the way PM2 7 reads it (see
+// pm2.go), with a warning for every key herd reads differently or not at
+// all. On an error, the App holds the name, for the message.
+func ecoApp(path string, raw json.RawMessage, envName string) (app.App, error) {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &all); err != nil {
+		return app.App{}, fmt.Errorf("an app must be an object, not %s", short(raw))
+	}
+	p := canonical(all)
+	var a app.App
+	bad := func(key string, err error) (app.App, error) {
+		return a, &keyError{key: p.from[key], err: err}
+	}
+	var err error
+	if a.Name, err = p.str("name"); err != nil {
+		return bad("name", err)
+	}
+	script, err := p.str("script")
+	if err != nil {
+		return bad("script", err)
+	}
+	if script == "" {
+		return a, errors.New("no script: give the program to run, e.g. script: 'app.js'")
+	}
+	if a.Name == "" {
+		a.Name = pm2Name(script)
+	}
+	spec := scriptSpec{script: script}
+	if spec.args, err = p.list("args"); err != nil {
+		return bad("args", err)
+	}
+	if spec.interpArgs, err = p.list("node_args"); err != nil {
+		return bad("node_args", err)
+	}
+	if spec.interpreter, err = p.str("exec_interpreter"); err != nil {
+		return bad("exec_interpreter", err)
+	}
+	if a.Dir, err = p.str("cwd"); err != nil {
+		return bad("cwd", err)
+	}
+	base, _ := filepath.Abs(filepath.Dir(path))
+	spec.dir = a.Dir
+	if !filepath.IsAbs(spec.dir) {
+		spec.dir = filepath.Join(base, spec.dir)
+	}
+	cmd, warns, err := pm2Command(spec)
+	if err != nil {
+		return bad("script", err)
+	}
+	a.Command = cmd
+	a.Warnings = append(p.warnings, warns...)
+
+	if p.has("instances") {
+		if a.Instances, err = pm2Instances(p); err != nil {
+			return bad("instances", err)
+		}
+	}
+	if a.NoInstanceLimit, err = p.boolean("no_instance_limit", false); err != nil {
+		return bad("no_instance_limit", err)
+	}
+
+	// env, then env_<envName> over it; null unsets.
+	env := map[string]string{}
+	for _, blk := range []struct {
+		key string
+		v   json.RawMessage
+	}{{"env", p.vals["env"]}, {"env_" + envName, p.envs[envName]}} {
+		if blk.v == nil || blk.key == "env_" { // no --env: env alone
+			continue
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(blk.v, &m); err != nil {
+			return a, &keyError{key: blk.key, err: fmt.Errorf("%s: want an object of names and values, not %s", blk.key, short(blk.v))}
+		}
+		for k, v := range m {
+			s, set, err := jsString(v)
+			switch {
+			case err != nil:
+				return a, &keyError{key: blk.key, err: fmt.Errorf("%s.%s: %v, not %s", blk.key, k, err, short(v))}
+			case set:
+				env[k] = s
+			default:
+				delete(env, k) // null: not set
+			}
+		}
+	}
+	if p.has("port") {
+		port, _, err := p.number("port")
+		if err != nil {
+			return bad("port", err)
+		}
+		env["PORT"] = jsNumber(port) // PM2 sets PORT from port
+	}
+	if strings.Contains(filepath.Base(a.Command[0]), "python") {
+		if _, ok := env["PYTHONUNBUFFERED"]; !ok {
+			env["PYTHONUNBUFFERED"] = "1" // as PM2, so that lines arrive as written
+		}
+	}
+	a.Env = mergeEnv(env, nil)
+
+	execMode, err := p.str("exec_mode")
+	if err != nil {
+		return bad("exec_mode", err)
+	}
+	switch execMode {
+	case "", "fork", "fork_mode", "cluster", "cluster_mode":
+	default:
+		return bad("exec_mode", fmt.Errorf("exec_mode: want 'fork' or 'cluster', not %q", execMode))
+	}
+	if execMode == "" && p.has("instances") && a.IsNode() {
+		// PM2 7 runs a node app with instances in cluster mode.
+		if _, err := strconv.Atoi(env["PORT"]); err == nil {
+			execMode = "cluster"
+		} else {
+			a.Warnings = append(a.Warnings, "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode; "+
+				"without PORT in env herd runs it in fork mode (every instance binds its own port): "+
+				"write exec_mode: 'cluster' and PORT to share one port")
+		}
+	}
+	if execMode == "cluster" || execMode == "cluster_mode" {
+		// The port, if the file gives one (env, env_<name>, port); else
+		// the command line's or the caller's (see cmd/herd), or none: the
+		// instances share whatever port they listen on.
+		a.Cluster = true
+		if port, err := strconv.Atoi(env["PORT"]); err == nil && port > 0 && port <= 65535 {
+			a.Ports = []int{port}
+		} else if v, ok := env["PORT"]; ok {
+			return a, fmt.Errorf("env.PORT: %q is not a port number (1-65535): exec_mode cluster shares that port", v)
+		}
+	}
+
+	if ok, err := p.boolean("wait_ready", false); err != nil {
+		return bad("wait_ready", err)
+	} else if ok {
+		a.Ready = app.ReadyMessage
+	}
+	ms := func(key string, d *time.Duration) error {
+		n, ok, err := p.millis(key)
+		if ok && err == nil {
+			*d = time.Duration(n) * time.Millisecond
+		}
+		return err
+	}
+	if err := ms("listen_timeout", &a.ReadyTimeout); err != nil {
+		return bad("listen_timeout", err)
+	}
+	a.KillTimeout = pm2KillTimeout
+	if err := ms("kill_timeout", &a.KillTimeout); err != nil {
+		return bad("kill_timeout", err)
+	}
+	if a.KillTimeout == 0 {
+		a.KillTimeout = pm2KillTimeout // PM2 reads 0 as not set
+	}
+	if a.StopSignal, err = p.str("kill_signal"); err != nil {
+		return bad("kill_signal", err)
+	}
+	if a.StopSignal == "" {
+		a.StopSignal = pm2StopSignal
+	}
+	if v, ok := p.vals["min_uptime"]; ok {
+		if err := ms("min_uptime", &a.MinUptime); err != nil {
+			d, perr := time.ParseDuration(strings.Trim(string(v), `"`))
+			if perr != nil || d < 0 {
+				return bad("min_uptime", errors.New("min_uptime: want milliseconds or a duration such as 1s"))
+			}
+			a.MinUptime = d
+		}
+	}
+	a.MaxRestarts = pm2MaxRestarts
+	if n, ok, err := p.number("max_restarts"); err != nil {
+		return bad("max_restarts", err)
+	} else if ok {
+		if n != math.Trunc(n) || n < -1e9 || n > 1e9 {
+			return bad("max_restarts", fmt.Errorf("max_restarts: want a whole number, not %s", short(p.vals["max_restarts"])))
+		}
+		a.MaxRestarts = int(n)
+		if a.MaxRestarts == 0 {
+			a.MaxRestarts = pm2MaxRestarts // PM2 reads 0 as not set
+		}
+	}
+	if ok, err := p.boolean("autorestart", true); err != nil {
+		return bad("autorestart", err)
+	} else if !ok {
+		a.Restart = app.RestartNever
+	}
+	if v, ok := p.vals["stop_exit_codes"]; ok {
+		var one int
+		if json.Unmarshal(v, &one) == nil {
+			a.StopExitCodes = []int{one}
+		} else if err := json.Unmarshal(v, &a.StopExitCodes); err != nil {
+			return bad("stop_exit_codes", errors.New("stop_exit_codes: want a number or a list of numbers"))
+		}
+	}
+	if v, ok := p.vals["max_memory_restart"]; ok {
+		var n float64
+		if json.Unmarshal(v, &n) == nil && n >= 0 {
+			a.MaxMemory = int64(n) // bytes
+		} else {
+			s, _ := p.str("max_memory_restart")
+			if a.MaxMemory, err = app.ParseSize(s); err != nil {
+				return bad("max_memory_restart", errors.New("max_memory_restart: "+err.Error()))
+			}
+		}
+	}
+	restartDelay, _, err := p.millis("restart_delay")
+	if err != nil {
+		return bad("restart_delay", err)
+	}
+	expBackoff, _, err := p.millis("exp_backoff_restart_delay")
+	if err != nil {
+		return bad("exp_backoff_restart_delay", err)
+	}
+	switch {
+	case expBackoff > 0: // PM2: grows from this, capped at 15s
+		a.BackoffInitial, a.BackoffMax = time.Duration(expBackoff)*time.Millisecond, 15*time.Second
+	case restartDelay > 0: // PM2: the same wait before every restart
+		a.BackoffInitial = time.Duration(restartDelay) * time.Millisecond
+		a.BackoffMax = a.BackoffInitial
+	}
+	if err := ecoLogs(p, &a, spec.dir); err != nil {
+		return a, err
+	}
+	if err := a.Check(); err != nil {
+		var fe *app.FieldError
+		if errors.As(err, &fe) {
+			return bad(fe.Key, err)
+		}
+		return a, err
+	}
+	return a, nil
+}
+
+// pm2Instances reads instances as PM2 7 does: 0 or "max" is one per CPU
+// (App's -1), -N is N fewer than the CPUs (at least one), a number in a
+// string counts as that number.
+func pm2Instances(p *pm2App) (int, error) {
+	if s, err := p.str("instances"); err == nil && strings.TrimSpace(s) == "max" {
+		return -1, nil
+	}
+	n, _, err := p.number("instances")
+	if err != nil || n != math.Trunc(n) || math.Abs(n) > 1e9 {
+		return 0, fmt.Errorf("instances: want a whole number, 0 or 'max' (one per CPU) or -N (N fewer than the CPUs), not %s", short(p.vals["instances"]))
+	}
+	switch {
+	case n == 0:
+		return -1, nil
+	case n < 0:
+		return max(runtime.NumCPU()+int(n), 1), nil
+	}
+	return int(n), nil
+}
+
+// ecoLogs reads the log keys of an ecosystem app: log_file, out_file and
+// error_file (and their aliases; /dev/null or NULL means no file; a
+// relative path is relative to the app's cwd dir, ~/ is $HOME, as PM2
+// reads them), log_date_format and time, merge_logs, and herd's
+// log_format.
+func ecoLogs(p *pm2App, a *app.App, dir string) error {
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"log_file", &a.LogFile}, {"out_file", &a.OutFile}, {"error_file", &a.ErrorFile}} {
+		v, ok := p.vals[f.key]
+		if !ok {
+			continue
+		}
+		var b bool
+		if f.key == "log_file" && json.Unmarshal(v, &b) == nil {
+			if b {
+				a.Warnings = append(a.Warnings, p.from[f.key]+": true: ignored: PM2 writes ~/.pm2/logs/NAME.log; herd writes a log file only to a path you give")
+			}
+			continue
+		}
+		s, err := p.str(f.key)
+		if err != nil {
+			return &keyError{key: p.from[f.key], err: err}
+		}
+		if rest, ok := strings.CutPrefix(s, "~/"); ok {
+			if home, err := os.UserHomeDir(); err == nil {
+				s = filepath.Join(home, rest)
+			}
+		}
+		if s != "" && s != "/dev/null" && s != "NULL" {
+			if !filepath.IsAbs(s) {
+				s = filepath.Join(dir, s)
+			}
+			*f.dst = s
+		}
+	}
+	var err error
+	if a.LogDateFormat, err = p.str("log_date_format"); err != nil {
+		return &keyError{key: p.from["log_date_format"], err: err}
+	}
+	if t, err := p.boolean("time", false); err != nil {
+		return &keyError{key: p.from["time"], err: err}
+	} else if t {
+		a.LogDateFormat = pm2TimeFormat // PM2: time wins over log_date_format
+	}
+	if merge, err := p.boolean("merge_logs", true); err != nil {
+		return &keyError{key: p.from["merge_logs"], err: err}
+	} else if !merge {
+		a.Warnings = append(a.Warnings, p.from["merge_logs"]+": false: ignored: herd writes every instance's lines to the app's one file")
+	}
+	if tk, err := p.boolean("treekill", true); err != nil {
+		return &keyError{key: p.from["treekill"], err: err}
+	} else if !tk {
+		a.Warnings = append(a.Warnings, p.from["treekill"]+": false: ignored: herd always stops an instance's whole process tree")
+	}
+	f, err := p.str("log_format")
+	if err != nil {
+		return &keyError{key: p.from["log_format"], err: err}
+	}
+	a.LogFormat = app.LogFormat(f)
+	return nil
+}
+
+// keyOffsets returns the byte offsets, in the object raw, of its
+// top-level keys.
+func keyOffsets(raw []byte) map[string]int64 {
+	out := map[string]int64{}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	depth, wantKey := 0, false
+	for {
+		off := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return out
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			if t == '{' || t == '[' {
+				depth++
+			} else {
+				depth--
+			}
+			wantKey = depth == 1
+			continue
+		case string:
+			if depth == 1 && wantKey {
+				out[t] = skipSpace(raw, off)
+				wantKey = false
+				continue
+			}
+		}
+		wantKey = depth == 1
+	}
 }
 
 // appOffsets returns the byte offsets of the elements of the top-level

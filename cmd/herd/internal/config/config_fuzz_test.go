@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/herdrun/herd/cmd/herd/internal/app"
@@ -27,6 +29,17 @@ var fuzzSeeds = []string{
 	"apps:\n  - name: a\n    command: [/tmp]\n    min_uptime: -1s\n    backoff: 1\n",
 	"apps:\n  - name: a\n    command: node app.js\n    env: [A]\n",
 	"{\"apps\": [ {,} ]}",
+	// PM2's forms, aliases and value styles.
+	`{"apps":[{"script":"app.js","args":"--title \"My App\" --x='a b' k=\"v w\"","node_args":"--inspect","env":{"BIG":10485760,"N":null,"F":1e21,"B":true}}]}`,
+	`{"apps":[{"script":"app.js","instances":-1},{"script":"app.js","instances":"max"},{"script":"app.js","instances":"-3"},{"script":"app.js","instances":2.5}]}`,
+	`{"apps":[{"cmd":"worker.py","interpreter_args":["-u"],"output":"o.log","err":"e.log","error":"x","logDateFormat":"YYYY Z","time":true}]}`,
+	`[{"script":"app.js","port":3000,"kill_signal":"SIGQUIT","kill_timeout":"5000","max_memory_restart":1048576}]`,
+	`{"script":"npm run a && npm run b","args":"x","watch":["src"],"cron_restart":"* * * * *","instaces":2}`,
+	`{"pm2":[{"script":"a","env":{"A":{"nested":1}}}]}`,
+	`{"apps":[{"script":"app.js","log_file":true,"out_file":"/dev/null","error_file":"NULL","log_format":"herd","merge_logs":false}]}`,
+	`{"apps":[{"script":"app.js","env":[1],"env_production":"x","min_uptime":"soon","max_restarts":"x"}]}`,
+	"apps:\n  - name: a\n    command: [sh]\n    kill_signal: INT\n    log_format: herd\n    log_date_format: YYYY-MM-DD\n",
+	"apps:\n  - name: a\n    command: [sh]\n    kill_signal: SIGNOPE\n    log_format: pm2\n    log_date_format: Y\n",
 }
 
 // FuzzLoadAndValidate feeds arbitrary bytes to every config reader that
@@ -38,8 +51,23 @@ func FuzzLoadAndValidate(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
+	// The corpus's JSON files too.
+	files, _ := filepath.Glob(filepath.Join("testdata", "pm2", "*", "*.json"))
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	// The scripts the seeds name exist, so that the readers go past the
+	// script look-up.
+	dir := f.TempDir()
+	for _, s := range []string{"a", "a.js", "app.js", "server.js", "worker.py", "index.js"} {
+		if err := os.WriteFile(filepath.Join(dir, s), nil, 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, name := range []string{"/etc/herd/herd.yaml", "/etc/herd/ecosystem.json"} {
+		for _, name := range []string{filepath.Join(dir, "herd.yaml"), filepath.Join(dir, "ecosystem.json")} {
 			apps, err := load(name, b, "production")
 			if err != nil {
 				var ce *ConfigError

@@ -20,11 +20,19 @@ func TestMain(m *testing.M) {
 	testutil.VerifyTestMain(m)
 }
 
-func writeFile(t *testing.T, name, src string) string {
+// writeFile writes src to name in a new temporary folder, with an empty
+// file for each of scripts beside it, and returns its path.
+func writeFile(t *testing.T, name, src string, scripts ...string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
+	dir := t.TempDir()
+	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	for _, s := range scripts {
+		if err := os.WriteFile(filepath.Join(dir, s), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return p
 }
@@ -38,8 +46,8 @@ const goodYAML = `apps:
     ready: message
     kill_timeout: 5s
     max_memory: 300M
-    env: {LOG: info, A: "1"}
-    env_production: {LOG: warn}
+    env: {LOG: info, A: "1", BIG: 10485760, GONE: x}
+    env_production: {LOG: warn, GONE: null}
   - name: jobs
     command: [python3, worker.py]
     instances: 2
@@ -60,7 +68,7 @@ func TestLoadYAML(t *testing.T) {
 		w.Ready != "message" || w.KillTimeout != 5*time.Second || w.MaxMemory != 300<<20 || w.Dir != filepath.Dir(p) {
 		t.Errorf("web = %+v", w)
 	}
-	if !reflect.DeepEqual(w.Env, []string{"A=1", "LOG=warn"}) {
+	if !reflect.DeepEqual(w.Env, []string{"A=1", "BIG=10485760", "LOG=warn"}) {
 		t.Errorf("env %v", w.Env)
 	}
 	j := apps[1]
@@ -123,7 +131,7 @@ const ecosystem = `{
 `
 
 func TestLoadEcosystem(t *testing.T) {
-	p := writeFile(t, "ecosystem.json", ecosystem)
+	p := writeFile(t, "ecosystem.json", ecosystem, "app.js", "cron.sh")
 	apps, err := Load(p, "production")
 	if err != nil {
 		t.Fatal(err)
@@ -134,27 +142,36 @@ func TestLoadEcosystem(t *testing.T) {
 		!reflect.DeepEqual(a.Env, []string{"NODE_ENV=production", "PORT=8080"}) {
 		t.Errorf("api = %+v", a)
 	}
-	if a.BackoffInitial != 100*time.Millisecond || a.BackoffMax != 15*time.Second || !reflect.DeepEqual(a.Unsupported, []string{"cron_restart", "watch"}) {
-		t.Errorf("api backoff %v..%v, unsupported %q", a.BackoffInitial, a.BackoffMax, a.Unsupported)
+	wantWarn := []string{"cron_restart: ignored: herd has no cron restarts: send SIGHUP to herd from cron or a systemd timer",
+		"watch: ignored: herd does not watch files: reload after a change with kill -HUP <herd pid>"}
+	if a.BackoffInitial != 100*time.Millisecond || a.BackoffMax != 15*time.Second || !reflect.DeepEqual(a.Warnings, wantWarn) {
+		t.Errorf("api backoff %v..%v, warnings %q", a.BackoffInitial, a.BackoffMax, a.Warnings)
 	}
 	c := apps[1]
 	if !reflect.DeepEqual(c.Command, []string{"bash", "-e", "./cron.sh", "--every", "5m"}) || c.Restart != "never" || len(c.Ports) != 0 ||
-		c.BackoffInitial != 250*time.Millisecond || c.BackoffMax != 250*time.Millisecond || c.Unsupported != nil {
+		c.BackoffInitial != 250*time.Millisecond || c.BackoffMax != 250*time.Millisecond || c.Warnings != nil {
 		t.Errorf("cron = %+v", c)
 	}
 }
 
 func TestLoadEcosystemErrorsHaveLines(t *testing.T) {
 	bad := strings.Replace(ecosystem, `"kill_timeout": 3000`, `"kill_timeout": "3s"`, 1)
-	_, err := Load(writeFile(t, "ecosystem.json", bad), "")
+	_, err := Load(writeFile(t, "ecosystem.json", bad, "app.js", "cron.sh"), "")
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Line != 9 {
 		t.Errorf("type error: %v (want line 9)", err)
 	}
 	noPort := strings.Replace(ecosystem, `"PORT": 8080, `, ``, 1)
-	_, err = Load(writeFile(t, "ecosystem.json", noPort), "")
-	if !errors.As(err, &ce) || ce.Line != 3 || !strings.Contains(ce.Msg, "needs PORT") {
-		t.Errorf("cluster without PORT: %v (want line 3)", err)
+	// Cluster mode without PORT: the instances share whatever port they
+	// listen on (herd opens it when the first asks).
+	apps, err := Load(writeFile(t, "ecosystem.json", noPort, "app.js", "cron.sh"), "")
+	if err != nil || !apps[0].Cluster || len(apps[0].Ports) != 0 || !apps[0].ClusterMode() {
+		t.Errorf("cluster without PORT: %+v, %v; want cluster mode with no port", apps, err)
+	}
+	badPort := strings.Replace(ecosystem, `"PORT": 8080, `, `"PORT": "http", `, 1)
+	_, err = Load(writeFile(t, "ecosystem.json", badPort, "app.js", "cron.sh"), "")
+	if !errors.As(err, &ce) || ce.Line != 3 || !strings.Contains(ce.Msg, `env.PORT: "http" is not a port number`) {
+		t.Errorf("cluster with PORT=http: %v (want line 3)", err)
 	}
 	_, err = Load(writeFile(t, "ecosystem.json", "{\n  \"apps\": [\n    {,}\n  ]\n}\n"), "")
 	if !errors.As(err, &ce) || ce.Line != 3 {
@@ -193,6 +210,8 @@ func TestConfigLogKeys(t *testing.T) {
 	}
 
 	eco := filepath.Join(dir, "ecosystem.config.json")
+	os.WriteFile(filepath.Join(dir, "server.js"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "old.js"), nil, 0o644)
 	os.WriteFile(eco, []byte(`{"apps": [
   {"name": "api", "script": "server.js", "log_file": "logs/api.log", "out_file": "/tmp/api.out", "error_file": "api.err", "max_size": "10M"},
   {"name": "old", "script": "old.js", "output": "old.out", "error": "/dev/null"}
@@ -201,10 +220,12 @@ func TestConfigLogKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := apps[0]; a.LogFile != filepath.Join(dir, "logs/api.log") || a.OutFile != "/tmp/api.out" || a.ErrorFile != filepath.Join(dir, "api.err") || a.LogMaxSize != 0 {
+	if a := apps[0]; a.LogFile != filepath.Join(dir, "logs/api.log") || a.OutFile != "/tmp/api.out" || a.ErrorFile != filepath.Join(dir, "api.err") || a.LogMaxSize != 0 ||
+		!reflect.DeepEqual(a.Warnings, []string{"max_size: ignored: not a key of a PM2 7 ecosystem file"}) {
 		t.Errorf("api = %+v", a)
 	}
-	if o := apps[1]; o.OutFile != filepath.Join(dir, "old.out") || o.ErrorFile != "/dev/null" {
+	// PM2's aliases; /dev/null is no file.
+	if o := apps[1]; o.OutFile != filepath.Join(dir, "old.out") || o.ErrorFile != "" {
 		t.Errorf("old = %+v", o)
 	}
 }
@@ -276,15 +297,15 @@ func TestConfigErrorsSayWhatToWrite(t *testing.T) {
 		{`{"apps": [{"script": "a", "max_restarts": -5}]}`, "max_restarts must be 0 or more"},
 		{`{"apps": [{"script": "a", "instances": 100000}]}`, "instances: 100000 is more than"},
 	} {
-		p := writeFile(t, "eco.json", tc.src)
+		p := writeFile(t, "eco.json", tc.src, "a")
 		if _, err := Load(p, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.src, err, tc.want)
 		}
 	}
-	// PM2's instances 0 and -1 still mean one per CPU; no_instance_limit
-	// lifts the bound in both formats.
-	p := writeFile(t, "eco.json", `{"apps": [{"script": "a", "instances": 0}, {"script": "b", "instances": 100000, "no_instance_limit": true}]}`)
-	if apps, err := Load(p, ""); err != nil || apps[0].Instances != -1 || !apps[1].NoInstanceLimit || len(apps[1].Unsupported) != 0 {
+	// PM2's instances 0 means one per CPU; no_instance_limit lifts the
+	// bound in both formats.
+	p := writeFile(t, "eco.json", `{"apps": [{"script": "a", "instances": 0}, {"script": "b", "instances": 100000, "no_instance_limit": true}]}`, "a", "b")
+	if apps, err := Load(p, ""); err != nil || apps[0].Instances != -1 || !apps[1].NoInstanceLimit {
 		t.Errorf("ecosystem instances: %+v, %v", apps, err)
 	}
 	p = writeFile(t, "herd.yaml", "apps:\n  - name: a\n    command: [x]\n    instances: 100000\n    no_instance_limit: true\n")

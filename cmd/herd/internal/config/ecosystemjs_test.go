@@ -33,7 +33,7 @@ func TestLoadEcosystemJS(t *testing.T) {
 		// A function is called for its config.
 		{"fn.config.js", ecosystemJS + "const cfg = module.exports;\nmodule.exports = async () => cfg;\n"},
 	} {
-		apps, err := Load(writeFile(t, tc.name, tc.src), "production")
+		apps, err := Load(writeFile(t, tc.name, tc.src, "app.js", "cron.sh"), "production")
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
@@ -47,7 +47,7 @@ func TestLoadEcosystemJS(t *testing.T) {
 			!reflect.DeepEqual(a.Env, []string{"NODE_ENV=production", "PORT=8080"}) {
 			t.Errorf("%s: api = %+v", tc.name, a)
 		}
-		if c := apps[1]; !reflect.DeepEqual(c.Command, []string{"./cron.sh", "--every", "5m"}) || c.Restart != "never" {
+		if c := apps[1]; !reflect.DeepEqual(c.Command, []string{"bash", "./cron.sh", "--every", "5m"}) || c.Restart != "never" {
 			t.Errorf("%s: cron = %+v", tc.name, c)
 		}
 	}
@@ -58,10 +58,10 @@ func TestLoadEcosystemJSErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"module.exports = {apps: [", "node could not load it: "},
 		{"throw new Error('no config here')", "no config here"},
-		{"module.exports = {apps: [{name: 'x', script: 'a.js', exec_mode: 'cluster'}]}", `app 0 (x): exec_mode "cluster" needs PORT`},
+		{"module.exports = {apps: [{name: 'x', script: 'a.js', exec_mode: 'cluster', env: {PORT: 'http'}}]}", `app 0 (x): env.PORT: "http" is not a port number`},
 		{"module.exports = {apps: []}", "no apps"},
 	} {
-		p := writeFile(t, "ecosystem.config.js", tc.src)
+		p := writeFile(t, "ecosystem.config.js", tc.src, "a.js")
 		_, err := Load(p, "")
 		var ce *ConfigError
 		if !errors.As(err, &ce) || !strings.Contains(ce.Msg, tc.want) || ce.Line != 0 || !strings.HasPrefix(err.Error(), p+": ") {

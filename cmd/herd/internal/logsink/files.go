@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -86,8 +87,11 @@ func (s *fileSet) release(path string) error {
 // each distinct file once.
 type appFiles struct {
 	herd, out, err []*RotatingFile
+	prefixed       bool        // Files.Prefixed
+	date           *DateFormat // Files.Date
 	set            *fileSet
 	held           []string // paths acquired from set, released by close
+	created        []string // folders ForApp created
 	once           sync.Once
 }
 
@@ -102,12 +106,22 @@ type Files struct {
 	Log, Out, Error string
 	// Rotate are the limits of files this app opens first.
 	Rotate RotateOptions
+	// Prefixed writes the console's lines to the files (herd's format:
+	// "app[i] | line" or JSON, herd's own lines included), each plain-text
+	// line after an RFC 3339 timestamp. Without it the files get the app's
+	// lines as it wrote them, as PM2's do, and nothing of herd's.
+	Prefixed bool
+	// Date, if set and not Prefixed, starts each line with the time in
+	// this format and ": " (PM2's log_date_format).
+	Date *DateFormat
 }
 
 // ForApp returns the Logs for one app: l itself when f names no file, else
 // a Logs derived from l that also writes the app's lines to its files,
-// never colored, each plain-text line starting with a timestamp (RFC 3339,
-// milliseconds). Files are opened in (or shared through) the file set of
+// never colored, as they were written (see Files.Date), or with
+// Files.Prefixed as the console shows them, each plain-text line starting
+// with a timestamp (RFC 3339, milliseconds). A file's missing folder is
+// created (mode 0755), as PM2 does; CreatedDirs lists them. Files are opened in (or shared through) the file set of
 // l's root: each distinct path once, with the limits of the first app
 // that opened it; l's own File, when it is a *RotatingFile, counts as
 // open, and an app naming its path shares it. It fails with a
@@ -118,7 +132,7 @@ func (l *Logs) ForApp(f Files) (*Logs, error) {
 		return l, nil
 	}
 	root := l.root()
-	af := &appFiles{set: &root.files}
+	af := &appFiles{set: &root.files, prefixed: f.Prefixed, date: f.Date}
 	o := f.Rotate
 	open := func(p string) (*RotatingFile, error) {
 		if p == "" {
@@ -130,6 +144,12 @@ func (l *Logs) ForApp(f Files) (*Logs, error) {
 		}
 		if g, ok := root.File.(*RotatingFile); ok && absPath(g.path) == abs {
 			return g, nil
+		}
+		if dir := filepath.Dir(abs); !exists(dir) {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, &LogFileError{App: f.App, Path: abs, Err: fmt.Errorf("creating its folder %s: %w", dir, err)}
+			}
+			af.created = append(af.created, dir)
 		}
 		rf, err := root.files.acquire(abs, o)
 		if err != nil {
@@ -158,6 +178,21 @@ func (l *Logs) ForApp(f Files) (*Logs, error) {
 	af.out = addFile(addFile(nil, all), out)
 	af.err = addFile(addFile(nil, all), stderr)
 	return &Logs{Out: root.Out, Color: root.Color, JSON: root.JSON, File: root.File, parent: root, app: af}, nil
+}
+
+// CreatedDirs returns the folders that ForApp created for the app's log
+// files, or nil.
+func (l *Logs) CreatedDirs() []string {
+	if l.app == nil {
+		return nil
+	}
+	return l.app.created
+}
+
+// exists reports whether path names something (a broken link too).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // root returns the Logs that l was derived from, or l.
@@ -189,10 +224,16 @@ func addFile(fs []*RotatingFile, f *RotatingFile) []*RotatingFile {
 	return append(fs, f)
 }
 
-// write writes the console line p of stream to the app's files for that
-// stream: uncolored, and with a timestamp first unless it is JSON. It
-// reports whether one of those files is global (which then has the line).
-func (a *appFiles) write(stream string, p []byte, json bool, global io.Writer) (wroteGlobal bool) {
+// write writes a line of stream to the app's files for that stream: the
+// console line p, uncolored and with a timestamp first unless it is JSON,
+// when the files are prefixed; else raw, the app's line as written
+// (without its newline; herd's own lines have none and are left out), after
+// the date if the files have a format for it. It reports whether one of
+// those files is global (which then has the line).
+func (a *appFiles) write(stream string, p, raw []byte, json bool, global io.Writer) (wroteGlobal bool) {
+	if !a.prefixed && stream == streamHerd {
+		return false
+	}
 	fs := a.herd
 	switch stream {
 	case StreamStdout:
@@ -204,7 +245,14 @@ func (a *appFiles) write(stream string, p []byte, json bool, global io.Writer) (
 		return false
 	}
 	line := p
-	if !json {
+	switch {
+	case !a.prefixed:
+		line = make([]byte, 0, len(raw)+40)
+		if a.date != nil {
+			line = append(append(line, a.date.Format(time.Now())...), ": "...)
+		}
+		line = append(append(line, raw...), '\n')
+	case !json:
 		line = append([]byte(time.Now().Format(stampFormat)+" "), stripColor(p)...)
 	}
 	for _, f := range fs {

@@ -196,11 +196,11 @@ func TestRotateNotRegularFile(t *testing.T) {
 func TestAppFilesReleaseKeepsSharedOpen(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "x.log")
 	logs := &Logs{}
-	a, err := logs.ForApp(Files{App: "a", Log: p})
+	a, err := logs.ForApp(Files{App: "a", Log: p, Prefixed: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := logs.ForApp(Files{App: "b", Out: p})
+	b, err := logs.ForApp(Files{App: "b", Out: p, Prefixed: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,10 +51,12 @@ func (l *Logs) Logger(app string) *slog.Logger {
 }
 
 // lockedWriter writes one console line of stream (streamHerd, "stdout" or
-// "stderr") to Out, File and the app's own files.
+// "stderr") to Out, File and the app's own files; raw is the app's line as
+// it wrote it, for files in the raw format.
 type lockedWriter struct {
 	l      *Logs
 	stream string
+	raw    []byte
 }
 
 func (w *lockedWriter) Write(p []byte) (int, error) {
@@ -62,7 +64,7 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	root.mu.Lock()
 	defer root.mu.Unlock()
 	file := root.File
-	if w.l.app != nil && w.l.app.write(w.stream, p, root.JSON, file) {
+	if w.l.app != nil && w.l.app.write(w.stream, p, w.raw, root.JSON, file) {
 		file = nil // the app already wrote the line to that same file
 	}
 	if file != nil {
@@ -183,7 +185,7 @@ func (w *LineWriter) line(b []byte) {
 	default:
 		fmt.Fprintf(&out, "%s[%d] | %s\n", w.app, w.instance, s)
 	}
-	_, _ = (&lockedWriter{l: w.l, stream: w.stream}).Write(out.Bytes())
+	_, _ = (&lockedWriter{l: w.l, stream: w.stream, raw: []byte(s)}).Write(out.Bytes())
 }
 
 // Tail keeps the last lines added: an app's last stderr lines, for an

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ func TestAppFilesSplitTimestampNoColor(t *testing.T) {
 	var out bytes.Buffer
 	logs := &logsink.Logs{Out: &out, Color: true}
 	a := app.App{
+		LogFormat: app.LogFormatHerd,
 		Name:      "web",
 		Command:   []string{"sh", "-c", `echo out 1; printf '\033[31mred\033[0m\n'; echo err 1 >&2`},
 		LogFile:   filepath.Join(dir, "web.log"),
@@ -83,10 +85,11 @@ func TestAppFilesJSON(t *testing.T) {
 	var out bytes.Buffer
 	logs := &logsink.Logs{Out: &out, JSON: true, Color: true}
 	a := app.App{
-		Name:    "api",
-		Command: []string{"sh", "-c", "echo hello; echo oops >&2"},
-		LogFile: filepath.Join(dir, "api.log"),
-		OutFile: filepath.Join(dir, "api.out"),
+		LogFormat: app.LogFormatHerd,
+		Name:      "api",
+		Command:   []string{"sh", "-c", "echo hello; echo oops >&2"},
+		LogFile:   filepath.Join(dir, "api.log"),
+		OutFile:   filepath.Join(dir, "api.out"),
 	}
 	runApp(t, a, logs)
 	streams := map[string]int{}
@@ -111,9 +114,9 @@ func TestAppFilesSharedPath(t *testing.T) {
 	shared := filepath.Join(dir, "shared.log")
 	var out bytes.Buffer
 	logs := &logsink.Logs{Out: &out}
-	one := app.App{Name: "one", Command: []string{"sh", "-c", "echo one-out; echo one-err >&2"}, Ready: app.ReadyStart, Restart: app.RestartNever,
+	one := app.App{Name: "one", Command: []string{"sh", "-c", "echo one-out; echo one-err >&2"}, Ready: app.ReadyStart, Restart: app.RestartNever, LogFormat: app.LogFormatHerd,
 		LogFile: shared, OutFile: shared} // the same file twice: each line once
-	two := app.App{Name: "two", Command: []string{"sh", "-c", "echo two-out; echo two-err >&2"}, Ready: app.ReadyStart, Restart: app.RestartNever,
+	two := app.App{Name: "two", Command: []string{"sh", "-c", "echo two-out; echo two-err >&2"}, Ready: app.ReadyStart, Restart: app.RestartNever, LogFormat: app.LogFormatHerd,
 		ErrorFile: shared, OutFile: filepath.Join(dir, "two.out")}
 	var rs []*Runner
 	for _, a := range []app.App{one, two} {
@@ -163,7 +166,7 @@ func TestAppFileSharesGlobalFile(t *testing.T) {
 	}
 	defer g.Close()
 	logs := &logsink.Logs{File: g}
-	runApp(t, app.App{Name: "web", Command: []string{"sh", "-c", "echo hi; echo oops >&2"}, OutFile: p}, logs)
+	runApp(t, app.App{Name: "web", Command: []string{"sh", "-c", "echo hi; echo oops >&2"}, OutFile: p, LogFormat: app.LogFormatHerd}, logs)
 	if n := testutil.FDsOn(t, p); n != 1 {
 		t.Errorf("%d descriptors open on the global file, want 1", n)
 	}
@@ -181,11 +184,12 @@ func TestAppFileSharesGlobalFile(t *testing.T) {
 
 func TestAppFileOpenError(t *testing.T) {
 	dir := t.TempDir()
+	good := filepath.Join(dir, "good.log")
+	os.WriteFile(good, nil, 0o644)
 	for _, tc := range []struct{ path, cause string }{
-		{filepath.Join(dir, "no", "such", "dir.log"), "no such file or directory"},
+		{filepath.Join(good, "sub", "x.log"), "creating its folder " + filepath.Join(good, "sub") + ": mkdir " + good + ": not a directory"},
 		{dir, "is a directory"},
 	} {
-		good := filepath.Join(dir, "good.log")
 		_, err := New(app.App{Name: "web", Command: []string{"sh"}, LogFile: good, ErrorFile: tc.path}, &logsink.Logs{})
 		var le *logsink.LogFileError
 		want := "app web: log file " + tc.path + ": " + tc.cause
@@ -195,6 +199,16 @@ func TestAppFileOpenError(t *testing.T) {
 		if n := testutil.FDsOn(t, good); n != 0 {
 			t.Errorf("%d descriptors left open on the file opened before the failure", n)
 		}
+	}
+	// A missing folder is created, as PM2 does, and herd says so.
+	var out testutil.SyncBuffer
+	deep := filepath.Join(dir, "logs", "web", "out.log")
+	runApp(t, app.App{Name: "web", Command: []string{"sh", "-c", "echo hi"}, OutFile: deep}, &logsink.Logs{Out: &out})
+	if b, err := os.ReadFile(deep); err != nil || string(b) != "hi\n" {
+		t.Errorf("%s: %q %v", deep, b, err)
+	}
+	if want := "herd web | created the log folder " + filepath.Dir(deep); !strings.Contains(out.String(), want) {
+		t.Errorf("output %q, want %q", out.String(), want)
 	}
 	// Relative paths are relative to the working directory.
 	t.Chdir(dir)
@@ -212,7 +226,7 @@ func TestAppFileOpenError(t *testing.T) {
 }
 
 // An app whose stdout and stderr go to files of their own, besides the
-// console.
+// console: the app's lines as it wrote them, as PM2 writes its files.
 func ExampleNew_logFiles() {
 	dir, err := os.MkdirTemp("", "herd-example-")
 	if err != nil {
@@ -243,24 +257,56 @@ func ExampleNew_logFiles() {
 	fmt.Println(r.Run(ctx))
 	for _, name := range []string{"hello.out.log", "hello.err.log"} {
 		b, _ := os.ReadFile(filepath.Join(dir, name))
-		_, line, _ := strings.Cut(string(b), " ") // after the timestamp
-		fmt.Printf("%s: %s", name, line)
+		fmt.Printf("%s: %s", name, b)
 	}
 	// Output:
 	// <nil>
-	// hello.out.log: hello[0] | hi
-	// hello.err.log: hello[0] | oops
+	// hello.out.log: hi
+	// hello.err.log: oops
 }
 
-// New warns about the ecosystem keys herd does not act on.
-func TestUnsupportedKeysWarn(t *testing.T) {
+// New logs the config reader's warnings about the app, one a line.
+func TestWarningsLogged(t *testing.T) {
 	var out testutil.SyncBuffer
-	r, err := New(app.App{Name: "api", Command: []string{"sh"}, Unsupported: []string{"cron_restart", "watch"}}, &logsink.Logs{Out: &out})
+	r, err := New(app.App{Name: "api", Command: []string{"sh"}, Warnings: []string{"cron_restart: ignored: no cron", "watch: ignored: no watching"}}, &logsink.Logs{Out: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if want := "herd api | WARN ecosystem keys herd does not support are ignored: cron_restart, watch"; !strings.Contains(out.String(), want) {
-		t.Fatalf("output %q, want %q", out.String(), want)
+	for _, want := range []string{"herd api | WARN cron_restart: ignored: no cron\n", "herd api | WARN watch: ignored: no watching\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output %q, want %q", out.String(), want)
+		}
+	}
+}
+
+// By default an app's files hold its lines as it wrote them, as PM2's do:
+// no prefix, no herd lines, and a time only with LogDateFormat.
+func TestAppFilesRaw(t *testing.T) {
+	dir := t.TempDir()
+	var out testutil.SyncBuffer
+	a := app.App{Name: "web", Command: []string{"sh", "-c", `echo "out 1"; echo "  spaced | x"; echo err 1 >&2`},
+		LogFile: filepath.Join(dir, "all.log"), OutFile: filepath.Join(dir, "out.log")}
+	runApp(t, a, &logsink.Logs{Out: &out})
+	if b, _ := os.ReadFile(filepath.Join(dir, "out.log")); string(b) != "out 1\n  spaced | x\n" {
+		t.Errorf("out.log = %q", b)
+	}
+	lines := testutil.ReadLines(t, filepath.Join(dir, "all.log"))
+	slices.Sort(lines)
+	if want := []string{"  spaced | x", "err 1", "out 1"}; !reflect.DeepEqual(lines, want) {
+		t.Errorf("all.log = %q, want %q (no herd lines)", lines, want)
+	}
+	if !strings.Contains(out.String(), "web[0] | out 1") {
+		t.Errorf("the console lost its prefix: %q", out.String())
+	}
+
+	a.LogFile, a.OutFile = "", filepath.Join(dir, "dated.log")
+	a.LogDateFormat = "YYYY-MM-DD HH:mm:ss.SSS"
+	runApp(t, a, &logsink.Logs{})
+	for _, l := range testutil.ReadLines(t, a.OutFile) {
+		stamp, text, ok := strings.Cut(l, ": ")
+		if _, err := time.ParseInLocation("2006-01-02 15:04:05.000", stamp, time.Local); !ok || err != nil || !strings.HasPrefix(text, "out 1") && !strings.HasPrefix(text, "  spaced") {
+			t.Errorf("dated line %q: want YYYY-MM-DD HH:mm:ss.SSS: line (%v)", l, err)
+		}
 	}
 }

@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/herdrun/herd/cluster"
 	"github.com/herdrun/herd/cmd/herd/internal/app"
 	"github.com/herdrun/herd/cmd/herd/internal/logsink"
 	"github.com/herdrun/herd/cmd/herd/internal/nodeshim"
+	"golang.org/x/sys/unix"
 )
 
 // BootError reports an app whose instance failed while it started: it
@@ -92,11 +95,35 @@ func (e *ExitedError) Error() string {
 }
 
 // Guard, when not nil, rewrites the command of every instance of a
-// Runner created afterwards, given the app's directory and kill timeout:
-// the herd command runs each instance under a guard process
+// Runner created afterwards, given the app's directory, kill timeout and
+// stop signal: the herd command runs each instance under a guard process
 // (internal/guard) with it. Set it before New, and only in a program whose
 // binary can act as that guard.
-var Guard func(cmd []string, dir string, grace time.Duration) []string
+var Guard func(cmd []string, dir string, grace time.Duration, stop syscall.Signal) []string
+
+// Option changes how New sets up a Runner.
+type Option func(*options)
+
+type options struct {
+	noSignals bool
+	listeners []*os.File
+}
+
+// WithListeners makes the app share the listening sockets files (one per
+// port of App.Ports, in order) instead of opening its ports: the sockets
+// of a runner in another process that is being replaced (herd update), so
+// that no connection is refused meanwhile. See cluster.Addr.File.
+func WithListeners(files []*os.File) Option { return func(o *options) { o.listeners = files } }
+
+// WithoutSignals makes Run handle no signal: a process that runs many
+// apps (the daemon) drives each with Reload, Scale and Shutdown instead.
+func WithoutSignals() Option { return func(o *options) { o.noSignals = true } }
+
+// Relay, when not empty, is the path of a binary that acts as the Node
+// shim's listen relay (nodeshim.RelayMain) when its first argument is
+// nodeshim.RelayArg. Without it, a Node app in cluster mode cannot ask herd
+// for its ports. Set it before New.
+var Relay string
 
 // Runner runs one app.App. Create it with New; Run runs it, and Reload,
 // Scale and Shutdown drive it meanwhile.
@@ -120,6 +147,8 @@ type Runner struct {
 	lastFailure string
 	shimPath    string
 	nodeShim    bool
+	preopen     bool             // the ports are opened before the instances start
+	broker      *nodeshim.Broker // answers the shim's listen requests
 	instances   int
 
 	// Per worker ID, until it exits: its slot, when it was ready and its
@@ -150,15 +179,27 @@ type inst struct {
 // It opens the app's log files (a *logsink.LogFileError if one cannot be
 // opened) and writes the Node shim to its cache file when the app needs
 // it.
-func New(a app.App, logs *logsink.Logs) (*Runner, error) {
+func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	if logs == nil {
 		logs = &logsink.Logs{}
 	}
 	a = a.WithDefaults()
-	logs, err := logs.ForApp(logsink.Files{ // the app's own log files, if any
+	if err := a.Check(); err != nil {
+		return nil, err
+	}
+	files := logsink.Files{ // the app's own log files, if any
 		App: a.Name, Log: a.LogFile, Out: a.OutFile, Error: a.ErrorFile,
-		Rotate: logsink.RotateOptions{MaxSize: a.LogMaxSize, Keep: a.LogKeep, MaxAge: a.LogMaxAge},
-	})
+		Rotate:   logsink.RotateOptions{MaxSize: a.LogMaxSize, Keep: a.LogKeep, MaxAge: a.LogMaxAge},
+		Prefixed: a.LogFormat == app.LogFormatHerd,
+	}
+	if a.LogDateFormat != "" {
+		files.Date, _ = logsink.ParseDateFormat(a.LogDateFormat) // Check parsed it
+	}
+	logs, err := logs.ForApp(files)
 	if err != nil {
 		return nil, err
 	}
@@ -166,8 +207,11 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		insts: map[int]*inst{}, cur: map[int]int{}, next: map[int]int{}, unstable: map[int]int{}, memKilled: map[int]string{}}
 	lg := logs.Logger(a.Name)
 	r.log = lg
-	if len(a.Unsupported) > 0 {
-		lg.Warn("ecosystem keys herd does not support are ignored: " + strings.Join(a.Unsupported, ", "))
+	for _, w := range a.Warnings {
+		lg.Warn(w)
+	}
+	for _, d := range logs.CreatedDirs() {
+		lg.Info("created the log folder " + d)
 	}
 	cfg := cluster.Config{
 		Workers: r.instances,
@@ -183,6 +227,7 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		Dir:               a.Dir,
 		ReadyTimeout:      a.ReadyTimeout,
 		ShutdownTimeout:   a.KillTimeout,
+		StopSignal:        a.Signal(),
 		HeartbeatInterval: -1,
 		BackoffInitial:    a.BackoffInitial,
 		BackoffMax:        a.BackoffMax,
@@ -192,6 +237,7 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		Logger:            lg,
 		OnEvent:           r.onEvent,
 		Output:            r.output,
+		NoSignals:         o.noSignals,
 	}
 	// The restart policy; and once the app is errored (see onExit, which
 	// runs first), no instance is restarted while herd stops it.
@@ -202,24 +248,46 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		return !errored && a.Respawn(s.Code)
 	}
 	cmd := append([]string(nil), a.Command...)
-	if len(a.Ports) > 0 {
-		for _, p := range a.Ports {
-			cfg.Listen = append(cfg.Listen, cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)})
+	if a.ClusterMode() {
+		// A node started by herd asks for its ports itself (the shim, on
+		// demand, at the host it gives listen); any other program gets them
+		// open before it starts, as do all when the host is given or the
+		// listeners were handed over (WithListeners).
+		handed := len(a.Ports) > 0 && len(o.listeners) == len(a.Ports)
+		r.preopen = !a.IsNode() || a.Host != "" || handed
+		if r.preopen {
+			for i, p := range a.Ports {
+				ad := cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)}
+				if handed {
+					ad.File = o.listeners[i]
+				}
+				cfg.Listen = append(cfg.Listen, ad)
+			}
 		}
-		cfg.Env = append(cfg.Env, "PORT="+strconv.Itoa(a.Ports[0]))
+		if len(a.Ports) > 0 {
+			cfg.Env = append(cfg.Env, "PORT="+strconv.Itoa(a.Ports[0]))
+		}
 		shim, err := nodeshim.Path("")
 		if err != nil {
 			logs.Release()
 			return nil, err
 		}
 		r.shimPath = shim
+		r.broker, err = nodeshim.NewBroker("", r.openListener)
+		if err != nil {
+			logs.Release()
+			return nil, err
+		}
+		cfg.Env = append(cfg.Env, nodeshim.EnvSocket+"="+r.broker.Path(), nodeshim.EnvStopSignal+"="+unix.SignalName(a.Signal()))
+		if Relay != "" {
+			cfg.Env = append(cfg.Env, nodeshim.EnvRelay+"="+Relay)
+		}
 		if a.IsNode() {
 			r.nodeShim = true
 			cmd = append([]string{cmd[0], "--require", shim}, cmd[1:]...)
 		} else {
 			// Any node the command starts (npm start, a script) loads it
-			// too; the shim does nothing in a process whose pid is not
-			// LISTEN_PID.
+			// too, and asks herd for its ports through the broker.
 			cfg.Env = append(cfg.Env, "NODE_OPTIONS="+strings.TrimSpace(getenv("NODE_OPTIONS")+` --require "`+shim+`"`))
 		}
 	}
@@ -229,7 +297,7 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 		cfg.NotifySocket = true
 	case a.Ready == app.ReadyStart:
 		cfg.ReadyOnStart = true
-	case a.Ready == app.ReadyListen && len(a.Ports) == 0:
+	case a.Ready == app.ReadyListen && !a.ClusterMode():
 		cfg.ReadyOnStart = true // nothing to listen on in fork mode
 	case a.Ready == app.ReadyListen && !r.nodeShim:
 		// Any other program is ready once it waits for connections on
@@ -238,7 +306,7 @@ func New(a app.App, logs *logsink.Logs) (*Runner, error) {
 	}
 	// Guard: each instance under a guard process (see Guard).
 	if Guard != nil {
-		cmd = Guard(cmd, a.Dir, a.KillTimeout)
+		cmd = Guard(cmd, a.Dir, a.KillTimeout, a.Signal())
 	}
 	// End guard.
 	cfg.Command = cmd
@@ -263,7 +331,7 @@ func (r *Runner) onEvent(e cluster.Event) {
 	switch e.Kind {
 	case cluster.EventFork:
 		r.mu.Lock()
-		if len(r.app.Ports) > 0 {
+		if r.app.ClusterMode() {
 			r.started[e.Worker] = forked{at: e.Time, pid: e.PID, slot: e.Slot}
 		}
 		if r.cur[e.Slot] == 0 {
@@ -312,9 +380,11 @@ func (r *Runner) onEvent(e cluster.Event) {
 // and applies the crash-loop rule of consecutive unstable exits: an
 // instance that exits more than MaxRestarts times in a row, each time
 // before it had been ready for MinUptime, makes the app errored, whatever
-// the backoff and the number of instances (the cluster's own rule, more
-// than MaxRestarts exits within RestartWindow, cannot trip for a single
-// instance whose backoff spreads its restarts wider than the window).
+// the backoff and the number of instances. The cluster gives up by the
+// same rule (a *cluster.CrashLoopError with InARow); this one runs first,
+// on the exit event, so that Run returns the *UnstableError that names
+// herd's flags. A clean exit after MinUptime (kill <pid>) starts the count
+// afresh, as any stable run does, and the cluster logs it at Info.
 func (r *Runner) onExit(e cluster.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -358,8 +428,9 @@ func (r *Runner) onExit(e cluster.Event) {
 }
 
 // Run runs the app in the foreground until ctx ends, SIGTERM or SIGINT
-// arrives (graceful stop: SIGTERM to every instance, SIGKILL to its process
-// group after KillTimeout), or Shutdown is called. SIGHUP reloads, SIGTTIN
+// arrives (graceful stop: the app's StopSignal, SIGTERM by default, to
+// every instance, SIGKILL to its process group after KillTimeout; not with
+// WithoutSignals), or Shutdown is called. SIGHUP reloads, SIGTTIN
 // and SIGTTOU add and remove an instance. It returns nil after a clean stop,
 // a *cluster.ListenError for a port that cannot be opened, a *BootError for
 // an instance that fails at start, an *ErroredError for a crash loop (see
@@ -371,14 +442,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	if len(r.app.Ports) > 0 {
+	if r.app.ClusterMode() {
 		wg.Go(func() { r.watchSockets(wctx) })
 	}
 	if r.app.MaxMemory > 0 {
 		wg.Go(func() { r.watchMemory(wctx, r.app.MemoryInterval) })
 	}
 	mode := "fork"
-	if len(r.app.Ports) > 0 {
+	if r.app.ClusterMode() {
 		mode = "cluster"
 	}
 	r.log.Info(fmt.Sprintf("starting %d instance(s) in %s mode", r.instances, mode), "command", strings.Join(r.app.Command, " "))
@@ -428,6 +499,11 @@ func (r *Runner) Ready() <-chan struct{} { return r.c.Ready() }
 // Addrs returns the bound addresses in cluster mode.
 func (r *Runner) Addrs() []net.Addr { return r.c.Addrs() }
 
+// ListenerFiles returns duplicates of the app's listening sockets, in the
+// order of App.Ports, for WithListeners in another process; the caller
+// closes them.
+func (r *Runner) ListenerFiles() ([]*os.File, error) { return r.c.ListenerFiles() }
+
 // Instances returns the live instances.
 func (r *Runner) Instances() []cluster.WorkerInfo { return r.c.Workers() }
 
@@ -436,4 +512,9 @@ func (r *Runner) Instances() []cluster.WorkerInfo { return r.c.Workers() }
 // it. Run calls it when it returns; call it for a Runner that is never
 // run. Lines written after it are dropped from those files. Calling it
 // again does nothing.
-func (r *Runner) Close() error { return r.logs.Release() }
+func (r *Runner) Close() error {
+	if r.broker != nil {
+		r.broker.Close()
+	}
+	return r.logs.Release()
+}

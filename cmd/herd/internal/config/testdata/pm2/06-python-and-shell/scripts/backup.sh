@@ -1,0 +1,2 @@
+#!/bin/bash
+tar czf "$2/backup.tgz" /srv/data

@@ -1,0 +1,3 @@
+module.exports = {
+  apps: [{ name: 'api-ts', script: 'src/index.ts', env: { PORT: 7000 } }],
+};

@@ -1,0 +1,280 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config configures a Daemon.
+type Config struct {
+	// Home is the state directory.
+	Home Home
+	// Version is the daemon's version; a client of another version is
+	// refused (see VersionHeader).
+	Version string
+	// Log receives the daemon's own lines; nil discards them.
+	Log *slog.Logger
+	// Resurrect restores the saved process list once the socket listens.
+	Resurrect bool
+	// NotifySocket is systemd's $NOTIFY_SOCKET, if any: Run sends it
+	// READY=1 once it serves (after Resurrect), and STOPPING=1.
+	NotifySocket string
+}
+
+// ErrRunning is wrapped by the error of a Run whose Home already has a
+// running daemon.
+var ErrRunning = errors.New("a daemon is already running")
+
+// Daemon supervises many apps and serves the control protocol on its
+// socket. Create it with New and call Run.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	hub     *hub
+	started time.Time
+
+	mu     sync.Mutex
+	apps   []*proc
+	nextID int
+
+	cpuMu sync.Mutex
+	cpu   map[int]cpuSample
+
+	evMu sync.Mutex
+	evs  map[chan Event]struct{}
+
+	bg     sync.WaitGroup // the runs of the apps
+	killed chan struct{}  // closed by POST /v1/kill
+	kill   sync.Once
+	saveMu sync.Mutex
+}
+
+// Event is one line of GET /v1/events: a change of an app's state.
+type Event struct {
+	Time   time.Time `json:"time"`
+	App    string    `json:"app"`
+	Event  string    `json:"event"` // launching, online, stopped, errored, reloaded, scaled, deleted
+	Detail string    `json:"detail,omitempty"`
+}
+
+// New returns a Daemon for cfg.
+func New(cfg Config) *Daemon {
+	lg := cfg.Log
+	if lg == nil {
+		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Daemon{cfg: cfg, log: lg, hub: newHub(cfg.Home.Logs), started: time.Now(), cpu: map[int]cpuSample{},
+		evs: map[chan Event]struct{}{}, killed: make(chan struct{})}
+}
+
+func (d *Daemon) event(app, ev, detail string) {
+	e := Event{Time: time.Now(), App: app, Event: ev, Detail: detail}
+	d.evMu.Lock()
+	defer d.evMu.Unlock()
+	for ch := range d.evs {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}
+
+// Run takes the state directory (its pid file locked, so that one daemon
+// runs per Home), listens on the socket, tells systemd it is ready
+// (READY=1 to $NOTIFY_SOCKET, if set), and serves until ctx ends or a
+// client sends POST /v1/kill; then it stops every app gracefully and
+// returns. It returns an error wrapping ErrRunning if another daemon holds
+// the Home.
+func (d *Daemon) Run(ctx context.Context) error {
+	h := d.cfg.Home
+	if err := h.Prepare(); err != nil {
+		return err
+	}
+	pf, err := os.OpenFile(h.Pid, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	if err := unix.Flock(int(pf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(h.Pid)
+		return fmt.Errorf("%w in %s (pid %s)", ErrRunning, h.Dir, string(trimSpace(b)))
+	}
+	_ = pf.Truncate(0)
+	if _, err := pf.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		return err
+	}
+	defer os.Remove(h.Pid)
+	_ = os.Remove(h.Sock) // a dead daemon's: the lock says none runs
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", h.Sock)
+	syscall.Umask(old)
+	if err != nil {
+		return err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(true)
+	if err := os.Chmod(h.Sock, 0o600); err != nil {
+		ln.Close()
+		return err
+	}
+	d.log.Info("daemon started", "pid", os.Getpid(), "version", d.cfg.Version, "socket", h.Sock)
+	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(&credListener{Listener: ln, log: d.log}) }()
+	if dump, err := readDump(h.Handover); err == nil {
+		// herd update: the list of the daemon this one replaces.
+		res := d.restore(ctx, dump, "")
+		for _, r := range res.Results {
+			if !r.OK {
+				d.log.Warn("handover: " + r.Error)
+			}
+		}
+		d.log.Info("restored the list of the replaced daemon", "apps", len(dump.Apps), "from", dump.Herd)
+		os.Remove(h.Handover)
+	} else if d.cfg.Resurrect {
+		res, err := d.resurrect(ctx)
+		switch {
+		case err != nil:
+			d.log.Warn("resurrect: " + err.Error())
+		default:
+			if res.Note != "" {
+				d.log.Warn("resurrect: " + res.Note)
+			}
+			for _, r := range res.Results {
+				if !r.OK {
+					d.log.Warn("resurrect: " + r.Error)
+				}
+			}
+		}
+	}
+	_ = sdNotify(d.cfg.NotifySocket, "READY=1\nMAINPID="+strconv.Itoa(os.Getpid()))
+	select {
+	case <-ctx.Done():
+		d.log.Info("stopping: " + context.Cause(ctx).Error())
+	case <-d.killed:
+		d.log.Info("stopping: herd kill")
+	case err := <-served:
+		d.log.Warn("serving ended", "err", err)
+	}
+	_ = sdNotify(d.cfg.NotifySocket, "STOPPING=1")
+	d.stopAll()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	d.bg.Wait()
+	d.log.Info("daemon stopped")
+	return nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// stopAll stops every app at once, each gracefully.
+func (d *Daemon) stopAll() {
+	d.mu.Lock()
+	ps := append([]*proc(nil), d.apps...)
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Go(func() {
+			p.op.Lock()
+			defer p.op.Unlock()
+			_ = d.stop(context.Background(), p)
+		})
+	}
+	wg.Wait()
+}
+
+// credListener refuses connections from other users (SO_PEERCRED) and logs
+// each refusal.
+type credListener struct {
+	net.Listener
+	log *slog.Logger
+}
+
+// Accept returns the next connection from a process of this uid.
+func (l *credListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		uc, ok := c.(*net.UnixConn)
+		if !ok {
+			c.Close()
+			continue
+		}
+		cred, err := peerCred(uc)
+		if err != nil {
+			l.log.Warn("refused a connection: cannot read its credentials", "err", err)
+			c.Close()
+			continue
+		}
+		if int(cred.Uid) != os.Getuid() {
+			l.log.Warn("refused a connection from another user", "uid", cred.Uid, "pid", cred.Pid)
+			c.Close()
+			continue
+		}
+		return c, nil
+	}
+}
+
+func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	return cred, cerr
+}
+
+// sdNotify sends state to the socket path (systemd's sd_notify), if set.
+func sdNotify(path, state string) error {
+	if path == "" {
+		return nil
+	}
+	if path[0] == '@' {
+		path = "\x00" + path[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Write([]byte(state))
+	return err
+}
+
+// writeJSON writes v with status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, ErrorBody{Error: err.Error()})
+}
