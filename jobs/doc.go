@@ -39,9 +39,10 @@
 //	                 │ heartbeats (InProgress) every AckWait/4 while it runs
 //	                 ▼
 //	KV herd_jobs   key <id> = the job's record, written with compare-and-swap:
-//	               the running state (after 10 ms, or at once for a retry)
-//	               and the outcome (published asynchronously; the work
-//	               message is acknowledged once the outcome is stored)
+//	               the running state (before the handler starts; the one
+//	               write a worker waits for) and the outcome (published
+//	               asynchronously; the work message is acknowledged once
+//	               the outcome is stored)
 //	KV herd_kinds  the kinds that workers registered (Submit checks them)
 //	KV herd_unique unique keys, each with its own TTL
 //	OS herd_results results larger than DefaultInlineResult
@@ -51,9 +52,8 @@
 //
 // A job that waits has no record yet: its work message is its record, and
 // Get reads it from the stream by subject. So a submit is one stored
-// message, and a job that runs in under 10 ms adds one more (its outcome);
-// the message's ID (Nats-Msg-Id) is the job ID, so a retried Submit never
-// makes two jobs.
+// message (its Nats-Msg-Id is the job ID, so a retried Submit never makes
+// two jobs), and a run adds two record writes: running, then the outcome.
 //
 // Wait and Watch do not poll: each Client keeps one watch of herd_jobs and
 // hands every change to the waiters of that job, so 10,000 waiters cost a
@@ -66,11 +66,10 @@
 // they run again, as their next attempt. A job whose message reaches
 // MaxDeliver deliveries (a worker that dies before it can record anything,
 // every time) is marked failed from the max-deliveries advisory and its
-// message removed. A cancelled job is never retried; a job cancelled while
-// it waits does not start (a worker that took it in that instant sees the
-// cancel before it starts the handler, or cancels the handler's ctx at
-// once and discards its outcome); a running job's ctx is cancelled on
-// whichever process runs it, within milliseconds on one machine.
+// message removed. A cancelled job is never retried. A job cancelled while
+// it waits never starts: the cancel and the worker both create the job's
+// record, and only one create succeeds. A running job's ctx is cancelled
+// on whichever process runs it, within milliseconds on one machine.
 //
 // The embedded server (Config.Dir) syncs its files every SyncInterval (1 s
 // by default, like Redis's appendfsync everysec): a machine crash may lose
