@@ -95,17 +95,22 @@ func Load(path, envName string) ([]app.App, error) {
 			return nil, err
 		}
 	}
-	return load(path, b, envName)
+	return load(path, b, envName, true)
 }
 
 // load is Load with the file's bytes b already read (nil for a JavaScript
-// file, which node reads).
-func load(path string, b []byte, envName string) ([]app.App, error) {
+// file, which node reads). With jsonAsJS, a .json file that is not strict
+// JSON is read as PM2 reads every .json file, as a JavaScript expression
+// (comments, trailing commas, unquoted keys), by node.
+func load(path string, b []byte, envName string, jsonAsJS bool) ([]app.App, error) {
 	var apps []app.App
 	var err error
 	switch {
 	case strings.HasSuffix(path, ".json"):
 		apps, err = parseEcosystem(path, b, envName)
+		if err != nil && jsonAsJS && !json.Valid(b) && inPath("node") {
+			apps, err = jsonAsJavaScript(path, envName, err)
+		}
 	case isScriptConfig(path):
 		apps, err = parseEcosystemJS(path, envName)
 	default:
@@ -501,6 +506,27 @@ func mergeEnv(base, over map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// jsonAsJavaScript reads a .json file that is not strict JSON (strict is
+// that error) as PM2 does, as JavaScript, with a warning that says so. A
+// file that is not JavaScript either gets the strict error, which has a
+// line.
+func jsonAsJavaScript(path, envName string, strict error) ([]app.App, error) {
+	apps, err := parseJSONAsJS(path, envName)
+	var ce *ConfigError
+	switch {
+	case errors.As(err, &ce) && strings.HasPrefix(ce.Msg, "node could not load it"):
+		return nil, strict
+	case err != nil || len(apps) == 0:
+		return apps, err
+	}
+	why := strict.Error()
+	if errors.As(strict, &ce) {
+		why = fmt.Sprintf("line %d: %s", ce.Line, ce.Msg)
+	}
+	apps[0].Warnings = append([]string{"the file is not strict JSON (" + why + "): read as JavaScript, as PM2 reads .json files"}, apps[0].Warnings...)
+	return apps, nil
 }
 
 // Defaults of PM2 7 that apps of an ecosystem file get where herd's own

@@ -208,6 +208,14 @@ var corpus = []corpusCase{{
 		{name: "queue", cmd: []string{"node", "queue.js"}, env: []string{"CONCURRENCY=8", "PORT=6000"}},
 		{name: "metrics", cmd: []string{"node", "metrics.js"}},
 	},
+}, {
+	file: "16-json-as-javascript/ecosystem.json",
+	pm2: "PM2 evaluates a .json file as a JavaScript expression, so comments, unquoted keys, single quotes and " +
+		"trailing commas pass; herd reads it the same way, through node, and says so",
+	apps: []corpusApp{{name: "billing", cmd: []string{"node", "billing.js"}, instances: 2, ports: []int{9100},
+		env: []string{"PORT=9100", "RETRIES=3"}, warnings: []string{"the file is not strict JSON (line 2: invalid character '/' " +
+			"looking for beginning of object key string): read as JavaScript, as PM2 reads .json files"}}},
+	needs: "node",
 }}
 
 // TestPM2Corpus reads every ecosystem file of testdata/pm2 and checks the
