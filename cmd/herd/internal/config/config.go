@@ -34,10 +34,11 @@ func (e *ConfigError) Error() string {
 }
 
 // Load reads the apps of a herd YAML file (.yaml, .yml) or of a PM2
-// ecosystem file: JSON (.json), or JavaScript (.js, .cjs, .mjs, such as
-// PM2's ecosystem.config.js), which node evaluates in the file's directory
-// (module.exports or the default export, or what it returns when it is a
-// function) within 10s. The env block of environment envName ("" for none)
+// ecosystem file: JSON (.json; one that is not strict JSON node reads as
+// a JavaScript expression, as PM2 does), or JavaScript (.js, .cjs, .mjs,
+// such as PM2's ecosystem.config.js), which node evaluates in the file's
+// directory (module.exports or the default export, or what it returns
+// when it is a function) within 10s. The env block of environment envName ("" for none)
 // is merged over each app's env. A bad line is a *ConfigError (for a
 // JavaScript file it names the app, not the line).
 //
