@@ -17,6 +17,7 @@ import (
 	"github.com/herdrun/herd/cmd/herd/internal/app"
 	"github.com/herdrun/herd/cmd/herd/internal/logsink"
 	"github.com/herdrun/herd/cmd/herd/internal/nodeshim"
+	"golang.org/x/sys/unix"
 )
 
 // BootError reports an app whose instance failed while it started: it
@@ -239,7 +240,7 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		return !errored && a.Respawn(s.Code)
 	}
 	cmd := append([]string(nil), a.Command...)
-	if len(a.Ports) > 0 {
+	if a.ClusterMode() {
 		// A node started by herd asks for its ports itself (the shim, on
 		// demand, at the host it gives listen); any other program gets them
 		// open before it starts, as do all when the host is given.
@@ -249,7 +250,9 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 				cfg.Listen = append(cfg.Listen, cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)})
 			}
 		}
-		cfg.Env = append(cfg.Env, "PORT="+strconv.Itoa(a.Ports[0]))
+		if len(a.Ports) > 0 {
+			cfg.Env = append(cfg.Env, "PORT="+strconv.Itoa(a.Ports[0]))
+		}
 		shim, err := nodeshim.Path("")
 		if err != nil {
 			logs.Release()
@@ -261,7 +264,7 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 			logs.Release()
 			return nil, err
 		}
-		cfg.Env = append(cfg.Env, nodeshim.EnvSocket+"="+r.broker.Path())
+		cfg.Env = append(cfg.Env, nodeshim.EnvSocket+"="+r.broker.Path(), nodeshim.EnvStopSignal+"="+unix.SignalName(a.Signal()))
 		if Relay != "" {
 			cfg.Env = append(cfg.Env, nodeshim.EnvRelay+"="+Relay)
 		}
@@ -280,7 +283,7 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		cfg.NotifySocket = true
 	case a.Ready == app.ReadyStart:
 		cfg.ReadyOnStart = true
-	case a.Ready == app.ReadyListen && len(a.Ports) == 0:
+	case a.Ready == app.ReadyListen && !a.ClusterMode():
 		cfg.ReadyOnStart = true // nothing to listen on in fork mode
 	case a.Ready == app.ReadyListen && !r.nodeShim:
 		// Any other program is ready once it waits for connections on
@@ -314,7 +317,7 @@ func (r *Runner) onEvent(e cluster.Event) {
 	switch e.Kind {
 	case cluster.EventFork:
 		r.mu.Lock()
-		if len(r.app.Ports) > 0 {
+		if r.app.ClusterMode() {
 			r.started[e.Worker] = forked{at: e.Time, pid: e.PID, slot: e.Slot}
 		}
 		if r.cur[e.Slot] == 0 {
@@ -425,14 +428,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	if len(r.app.Ports) > 0 {
+	if r.app.ClusterMode() {
 		wg.Go(func() { r.watchSockets(wctx) })
 	}
 	if r.app.MaxMemory > 0 {
 		wg.Go(func() { r.watchMemory(wctx, r.app.MemoryInterval) })
 	}
 	mode := "fork"
-	if len(r.app.Ports) > 0 {
+	if r.app.ClusterMode() {
 		mode = "cluster"
 	}
 	r.log.Info(fmt.Sprintf("starting %d instance(s) in %s mode", r.instances, mode), "command", strings.Join(r.app.Command, " "))
