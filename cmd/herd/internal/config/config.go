@@ -736,14 +736,7 @@ func ecoApp(path string, raw json.RawMessage, envName string) (app.App, error) {
 		return bad("exec_mode", fmt.Errorf("exec_mode: want 'fork' or 'cluster', not %q", execMode))
 	}
 	if execMode == "" && p.has("instances") && a.IsNode() {
-		// PM2 7 runs a node app with instances in cluster mode.
-		if _, err := strconv.Atoi(env["PORT"]); err == nil {
-			execMode = "cluster"
-		} else {
-			a.Warnings = append(a.Warnings, "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode; "+
-				"without PORT in env herd runs it in fork mode (every instance binds its own port): "+
-				"write exec_mode: 'cluster' and PORT to share one port")
-		}
+		execMode = "cluster" // PM2 7 runs a node app with instances in cluster mode
 	}
 	if execMode == "cluster" || execMode == "cluster_mode" {
 		// The port, if the file gives one (env, env_<name>, port); else
