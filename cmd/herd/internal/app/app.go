@@ -106,8 +106,11 @@ type App struct {
 	Instances int `json:"instances,omitempty"`
 	// NoInstanceLimit lifts the bound of MaxInstances on Instances.
 	NoInstanceLimit bool `json:"no_instance_limit,omitempty"`
-	// Ports, if any, puts the app in cluster mode: each is opened once on
-	// Host and shared by every instance.
+	// Ports, if any, puts the app in cluster mode: each is opened once and
+	// shared by every instance, and PORT is set to the first. A program
+	// other than node gets them open before it starts, on Host; a node
+	// command opens each when it listens, on the host its listen gives (or
+	// Host, if set), so that herd never binds wider than the app asked.
 	Ports []int `json:"ports,omitempty"`
 	// Cluster puts the app in cluster mode without Ports: the instances
 	// share whatever TCP ports their Node processes listen on (herd's
