@@ -35,8 +35,10 @@ type Ready string
 // Readiness modes.
 const (
 	// ReadyListen: a Node app is ready when its server takes the shared
-	// socket (the preload shim reports it); any other program when it waits
-	// for connections on it, as /proc shows; in fork mode once started.
+	// socket (the preload shim reports it); any app, Node or not, when a
+	// process of its tree waits for connections on a shared socket, as
+	// /proc shows (a node:cluster primary, a server in a forked process);
+	// in fork mode once started.
 	ReadyListen Ready = "listen"
 	// ReadyMessage: the app sends 'ready' (or {"herd":"ready"}) on the
 	// Node IPC channel, as PM2's wait_ready.

@@ -285,9 +285,11 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		cfg.ReadyOnStart = true
 	case a.Ready == app.ReadyListen && !a.ClusterMode():
 		cfg.ReadyOnStart = true // nothing to listen on in fork mode
-	case a.Ready == app.ReadyListen && !r.nodeShim:
-		// Any other program is ready once it waits for connections on
-		// the shared socket, as /proc shows.
+	case a.Ready == app.ReadyListen:
+		// Any other program is ready once its process tree waits for
+		// connections on a shared socket, as /proc shows. So is a node
+		// app whose server runs in a process it forked (the shim reports
+		// only from the node herd started), whichever comes first.
 		cfg.ReadyProbe = r.probeAccepting
 	}
 	// Guard: each instance under a guard process (see Guard).
