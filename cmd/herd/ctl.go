@@ -321,15 +321,15 @@ app, and the exit status is 1.`,
 			if err != nil {
 				return err
 			}
-			keep := map[string]bool{}
+			keep, missing := map[string]bool{}, map[string]bool{}
 			for _, n := range only {
-				keep[n] = true
+				keep[n], missing[n] = true, true
 			}
 			for _, ca := range apps {
 				if len(keep) > 0 && !keep[ca.Name] {
 					continue
 				}
-				delete(keep, ca.Name)
+				delete(missing, ca.Name)
 				if err := absolutize(&ca, cwd); err != nil {
 					return err
 				}
@@ -338,7 +338,7 @@ app, and the exit status is 1.`,
 				}
 				specs = append(specs, daemon.Spec{App: ca, Env: environ})
 			}
-			for n := range keep {
+			for n := range missing {
 				return &usageError{fmt.Errorf("--only %s: %s has no app of that name", n, args[0])}
 			}
 		default:

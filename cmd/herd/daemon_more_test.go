@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
+	"github.com/herdrun/herd/internal/loadgen"
 	"github.com/herdrun/herd/internal/procfs"
 	"github.com/herdrun/herd/internal/testutil"
 )
@@ -355,5 +356,54 @@ func TestStartupSudoLine(t *testing.T) {
 	}
 	if want := "herd: writing /etc/systemd/system/herd-" + u + ".service needs root; run:\n"; errb.String() != want {
 		t.Errorf("stderr %q, want %q", errb.String(), want)
+	}
+}
+
+// 5 herd reloads under keep-alive and new-connection load: no request
+// fails, and each reload replaces both instances.
+func TestDaemonReloadUnderLoad(t *testing.T) {
+	testutil.RequireNode(t)
+	home := t.TempDir()
+	env := daemonEnv(t, home)
+	port := testutil.FreePort(t)
+	mustHerd(t, env, "start", writeApp(t, helloApp), "--name", "web", "-i", "2", "-p", strconv.Itoa(port), "--host", "127.0.0.1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ka, nc loadgen.Result
+	var wg sync.WaitGroup
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	wg.Go(func() {
+		ka = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, KeepAlive: true, Duration: 120 * time.Second, Timeout: 20 * time.Second})
+	})
+	wg.Go(func() {
+		nc = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, Duration: 120 * time.Second, Timeout: 20 * time.Second})
+	})
+	pids := func() []int {
+		l, err := lsJSON(env)
+		if err != nil || len(l.Apps) != 1 {
+			t.Fatalf("ls: %+v %v", l, err)
+		}
+		return l.Apps[0].Pids
+	}
+	prev := pids()
+	time.Sleep(200 * time.Millisecond)
+	for i := range 5 {
+		if out := mustHerd(t, env, "reload", "web"); out != "reloaded web (id 0)\n" {
+			t.Fatalf("reload %d: %q", i, out)
+		}
+		// The old instances drain after the reload returns.
+		var now []int
+		testutil.WaitFor(t, "2 new instances", func() bool {
+			now = pids()
+			return len(now) == 2 && !contains(prev, now[0]) && !contains(prev, now[1])
+		})
+		prev = now
+	}
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	t.Logf("5 herd reloads under load: keep-alive %d ok %d failed, new connections %d ok %d failed", ka.OK, ka.Failed, nc.OK, nc.Failed)
+	if ka.Failed != 0 || nc.Failed != 0 || ka.OK == 0 || nc.OK == 0 {
+		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
 	}
 }

@@ -173,7 +173,7 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	return withOrphans(stderr, a.WithDefaults().KillTimeout, func() error { return runErr(r.Run(cmd.Context())) })
+	return withOrphans(stderr, a.WithDefaults().KillTimeout, func() error { return runErr(r.Run(cmd.Context()), []app.App{a}) })
 }
 
 // commandErrorCode returns the exit status of an error about the command
@@ -190,19 +190,28 @@ func commandErrorCode(err error) int {
 	return 0
 }
 
-// runErr maps a runner error to herd's exit statuses.
-func runErr(err error) error {
+// runErr maps a runner error to herd's exit statuses; apps are the apps
+// that ran, for the hints.
+func runErr(err error, apps []app.App) error {
 	var be *runner.BootError
 	var ee *runner.ErroredError
 	var le *cluster.ListenError
 	var xe *runner.ExitedError
+	fork := func(name string) bool {
+		for _, a := range apps {
+			if a.Name == name {
+				return len(a.Ports) == 0
+			}
+		}
+		return false
+	}
 	switch {
 	case errors.As(err, &xe):
-		return withTail(err, xe.Tail)
+		return withTail(err, xe.Tail, fork(xe.App))
 	case errors.As(err, &be):
-		return &exitCodeError{code: exitError, err: withTail(err, be.Tail)}
+		return &exitCodeError{code: exitError, err: withTail(err, be.Tail, fork(be.App))}
 	case errors.As(err, &ee):
-		return &exitCodeError{code: exitErrored, err: withTail(err, ee.Tail)}
+		return &exitCodeError{code: exitErrored, err: withTail(err, ee.Tail, fork(ee.App))}
 	case errors.As(err, &le):
 		return err
 	}
@@ -210,8 +219,9 @@ func runErr(err error) error {
 }
 
 // withTail adds the app's last stderr lines to err's message, and a hint
-// when they show the app binding a port itself.
-func withTail(err error, tail []string) error {
+// when they show the app failing to bind a port: in cluster mode, one that
+// herd holds for it; in fork mode (fork), one another process holds.
+func withTail(err error, tail []string, fork bool) error {
 	if len(tail) == 0 {
 		return fmt.Errorf("%w (no output on stderr)", err)
 	}
@@ -219,6 +229,13 @@ func withTail(err error, tail []string) error {
 	for _, l := range tail {
 		// Node says EADDRINUSE, Go "address already in use", Python
 		// "Address already in use".
+		if fork && (strings.Contains(l, "EADDRINUSE") || strings.Contains(strings.ToLower(l), "address already in use")) {
+			msg += "\nhint: another process holds the port the app binds: another app of the config file (run one" +
+				" with --only NAME, or give each its own PORT), another instance of this one (in fork mode each binds" +
+				" the port itself: share it in cluster mode, -p PORT or exec_mode: 'cluster'), or a program outside" +
+				" herd (ss -ltnp shows which)."
+			break
+		}
 		if strings.Contains(l, "EADDRINUSE") || strings.Contains(strings.ToLower(l), "address already in use") {
 			msg += "\nhint: the app bound a port that herd already holds for it. It must serve on the socket herd" +
 				" passes (fd 3, LISTEN_FDS); a Node app does so unchanged, also under npm, yarn or a script, as herd's" +
@@ -343,7 +360,7 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 	for _, a := range apps {
 		grace = max(grace, a.WithDefaults().KillTimeout)
 	}
-	return withOrphans(stderr, grace, func() error { return runErr(runner.RunAll(cmd.Context(), rs)) })
+	return withOrphans(stderr, grace, func() error { return runErr(runner.RunAll(cmd.Context(), rs), apps) })
 }
 
 // portsOverConfig applies the command line's -p, --host and -e to the apps

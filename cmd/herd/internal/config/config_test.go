@@ -46,8 +46,8 @@ const goodYAML = `apps:
     ready: message
     kill_timeout: 5s
     max_memory: 300M
-    env: {LOG: info, A: "1"}
-    env_production: {LOG: warn}
+    env: {LOG: info, A: "1", BIG: 10485760, GONE: x}
+    env_production: {LOG: warn, GONE: null}
   - name: jobs
     command: [python3, worker.py]
     instances: 2
@@ -68,7 +68,7 @@ func TestLoadYAML(t *testing.T) {
 		w.Ready != "message" || w.KillTimeout != 5*time.Second || w.MaxMemory != 300<<20 || w.Dir != filepath.Dir(p) {
 		t.Errorf("web = %+v", w)
 	}
-	if !reflect.DeepEqual(w.Env, []string{"A=1", "LOG=warn"}) {
+	if !reflect.DeepEqual(w.Env, []string{"A=1", "BIG=10485760", "LOG=warn"}) {
 		t.Errorf("env %v", w.Env)
 	}
 	j := apps[1]

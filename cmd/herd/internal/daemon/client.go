@@ -275,6 +275,34 @@ func (c *Client) Logs(ctx context.Context, app string, lines int, stream string,
 	return sc.Err()
 }
 
+// Events calls f with each Event (a change of an app's state) until ctx
+// ends or f returns an error, which Events returns.
+func (c *Client) Events(ctx context.Context, f func(Event) error) error {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		b, _ := io.ReadAll(resp.Body)
+		return &CallError{Status: resp.StatusCode, Msg: string(bytes.TrimSpace(b))}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var e Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			continue
+		}
+		if err := f(e); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return sc.Err()
+}
+
 // DaemonPID returns the pid in the Home's pid file, or 0.
 func (h Home) DaemonPID() int {
 	b, err := os.ReadFile(h.Pid)

@@ -199,6 +199,39 @@ func TestDaemonRunsApps(t *testing.T) {
 			t.Errorf("follow: %q are not consecutive", ticks)
 		}
 	}
+	// Events: a stop of tick is seen as "stopped".
+	evc := make(chan Event, 16)
+	ectx, ecancel := context.WithCancel(ctx)
+	evDone := make(chan error, 1)
+	go func() {
+		evDone <- c.Events(ectx, func(e Event) error { evc <- e; return nil })
+	}()
+	// The stream is open once a state change reaches it: scale until one does.
+	for seen := false; !seen; {
+		if _, err := c.Action(ctx, "tick", "scale", ActionRequest{Instances: "1"}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-evc:
+			seen = e.App == "tick" && e.Event == "scaled"
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if rs, err := c.Action(ctx, "tick", "stop", ActionRequest{}); err != nil || !rs.Results[0].OK {
+		t.Fatalf("stop tick: %+v %v", rs, err)
+	}
+	for stopped, deadline := false, time.After(30*time.Second); !stopped; {
+		select {
+		case e := <-evc:
+			stopped = e.App == "tick" && e.Event == StatusStopped
+		case <-deadline:
+			t.Fatal("no stopped event for tick")
+		}
+	}
+	ecancel()
+	if err := <-evDone; err != nil {
+		t.Errorf("events: %v", err)
+	}
 	if _, err := c.Action(ctx, "nope", "stop", ActionRequest{}); err == nil || err.Error() != "no app named nope: herd ls lists the apps (names and ids)" {
 		t.Errorf("unknown app: %v", err)
 	}

@@ -125,35 +125,46 @@ func (d *Daemon) postApps(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Added in order (ids follow the file), then started at once.
 	res := make([]Result, len(req.Apps))
-	var wg sync.WaitGroup
+	ps := make([]*proc, len(req.Apps))
 	for i, s := range req.Apps {
-		wg.Go(func() { res[i] = d.startOne(r.Context(), s) })
+		p, err := d.add(s)
+		if err != nil {
+			// An app of that name that is stopped or errored is
+			// started again with the new spec.
+			q, rerr := d.resolve(s.App.Name)
+			if rerr != nil || q[0].running() {
+				res[i] = Result{Name: s.App.Name, ID: -1, Error: err.Error()}
+				continue
+			}
+			p = q[0]
+		}
+		ps[i] = p
+	}
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		if p == nil {
+			continue
+		}
+		// A client that goes away does not change what happens to the app.
+		wg.Go(func() { res[i] = d.startOne(context.WithoutCancel(r.Context()), p, req.Apps[i]) })
 	}
 	wg.Wait()
 	writeResults(w, Results{Results: res})
 }
 
-// startOne adds and starts an app; an app of that name that is stopped or
-// errored is started again with the new spec.
-func (d *Daemon) startOne(ctx context.Context, s Spec) Result {
-	p, err := d.add(s)
-	if err != nil {
-		ps, rerr := d.resolve(s.App.Name)
-		if rerr != nil || ps[0].running() {
-			return Result{Name: s.App.Name, Error: err.Error()}
-		}
-		p = ps[0]
-		p.op.Lock()
-		defer p.op.Unlock()
-		_ = d.stop(ctx, p)
-		p.mu.Lock()
-		p.spec = s
-		p.mu.Unlock()
-	} else {
-		p.op.Lock()
-		defer p.op.Unlock()
+// startOne starts p with spec s.
+func (d *Daemon) startOne(ctx context.Context, p *proc, s Spec) Result {
+	p.op.Lock()
+	defer p.op.Unlock()
+	if p.running() {
+		return Result{Name: s.App.Name, ID: p.id, Error: fmt.Sprintf("app %s is already running (id %d): herd restart %s restarts it", s.App.Name, p.id, s.App.Name)}
 	}
+	_ = d.stop(ctx, p) // an errored run: release it
+	p.mu.Lock()
+	p.spec = s
+	p.mu.Unlock()
 	res := Result{Name: s.App.Name, ID: p.id, OK: true}
 	if err := d.run(ctx, p); err != nil {
 		res.OK, res.Error = false, err.Error()
@@ -230,7 +241,9 @@ func (d *Daemon) postAction(w http.ResponseWriter, r *http.Request) {
 			p.op.Lock()
 			defer p.op.Unlock()
 			res[i] = Result{Name: p.name(), ID: p.id, OK: true}
-			if err := do(r.Context(), p); err != nil {
+			// A client that goes away (Ctrl-C) does not turn a
+			// graceful stop or a reload into something else.
+			if err := do(context.WithoutCancel(r.Context()), p); err != nil {
 				res[i].OK, res[i].Error = false, err.Error()
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,7 +106,14 @@ type Option func(*options)
 
 type options struct {
 	noSignals bool
+	listeners []*os.File
 }
+
+// WithListeners makes the app share the listening sockets files (one per
+// port of App.Ports, in order) instead of opening its ports: the sockets
+// of a runner in another process that is being replaced (herd update), so
+// that no connection is refused meanwhile. See cluster.Addr.File.
+func WithListeners(files []*os.File) Option { return func(o *options) { o.listeners = files } }
 
 // WithoutSignals makes Run handle no signal: a process that runs many
 // apps (the daemon) drives each with Reload, Scale and Shutdown instead.
@@ -244,11 +252,17 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 	if a.ClusterMode() {
 		// A node started by herd asks for its ports itself (the shim, on
 		// demand, at the host it gives listen); any other program gets them
-		// open before it starts, as do all when the host is given.
-		r.preopen = !a.IsNode() || a.Host != ""
+		// open before it starts, as do all when the host is given or the
+		// listeners were handed over (WithListeners).
+		handed := len(a.Ports) > 0 && len(o.listeners) == len(a.Ports)
+		r.preopen = !a.IsNode() || a.Host != "" || handed
 		if r.preopen {
-			for _, p := range a.Ports {
-				cfg.Listen = append(cfg.Listen, cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)})
+			for i, p := range a.Ports {
+				ad := cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)}
+				if handed {
+					ad.File = o.listeners[i]
+				}
+				cfg.Listen = append(cfg.Listen, ad)
 			}
 		}
 		if len(a.Ports) > 0 {
@@ -489,6 +503,11 @@ func (r *Runner) Ready() <-chan struct{} { return r.c.Ready() }
 
 // Addrs returns the bound addresses in cluster mode.
 func (r *Runner) Addrs() []net.Addr { return r.c.Addrs() }
+
+// ListenerFiles returns duplicates of the app's listening sockets, in the
+// order of App.Ports, for WithListeners in another process; the caller
+// closes them.
+func (r *Runner) ListenerFiles() ([]*os.File, error) { return r.c.ListenerFiles() }
 
 // Instances returns the live instances.
 func (r *Runner) Instances() []cluster.WorkerInfo { return r.c.Workers() }
