@@ -185,6 +185,14 @@ func (c *Client) Handover(ctx context.Context) (pid, apps int, err error) {
 	return out.PID, out.Apps, err
 }
 
+// Update asks the daemon, of any version, to hand over to a daemon of the
+// herd binary exe, its apps' sockets included (see UpdateResult).
+func (c *Client) Update(ctx context.Context, exe string) (UpdateResult, error) {
+	var out UpdateResult
+	err := c.do(ctx, http.MethodPost, "/v1/update", UpdateRequest{Exe: exe}, &out)
+	return out, err
+}
+
 // Start starts apps.
 func (c *Client) Start(ctx context.Context, specs []Spec) (Results, error) {
 	var rs Results

@@ -29,10 +29,11 @@ func (d *Daemon) handler() http.Handler {
 	m.HandleFunc("POST /v1/save", d.postSave)
 	m.HandleFunc("POST /v1/resurrect", d.postResurrect)
 	m.HandleFunc("POST /v1/handover", d.postHandover)
+	m.HandleFunc("POST /v1/update", d.postUpdate)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(VersionHeader, d.cfg.Version)
 		switch r.URL.Path {
-		case "/v1/version", "/v1/ping", "/v1/kill", "/v1/handover":
+		case "/v1/version", "/v1/ping", "/v1/kill", "/v1/handover", "/v1/update":
 		default:
 			// A client that says its version must match; curl, which
 			// does not, is served.
@@ -53,7 +54,7 @@ type VersionError struct{ Client, Daemon string }
 
 // Error names both versions and what to do.
 func (e *VersionError) Error() string {
-	return fmt.Sprintf("the daemon runs herd %s, this command is herd %s: run herd update to replace the daemon with this binary (its apps are restarted with their settings), or herd kill to stop it and its apps",
+	return fmt.Sprintf("the daemon runs herd %s, this command is herd %s: run herd update to replace the daemon with this binary (its apps keep serving), or herd kill to stop it and its apps",
 		e.Daemon, e.Client)
 }
 
