@@ -149,16 +149,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.bg.Wait()
 			return err
 		}
-	} else if dump, err := readDump(h.Handover); err == nil {
-		// herd update: the list of the daemon this one replaces.
-		res := d.restore(ctx, dump, "")
-		for _, r := range res.Results {
-			if !r.OK {
-				d.log.Warn("handover: " + r.Error)
-			}
-		}
-		d.log.Info("restored the list of the replaced daemon", "apps", len(dump.Apps), "from", dump.Herd)
-		os.Remove(h.Handover)
 	} else if d.cfg.Resurrect {
 		res, err := d.resurrect(ctx)
 		switch {
