@@ -48,11 +48,14 @@ type Cluster struct {
 	workers  map[int]*wproc
 	nextID   int
 	stopping bool
-	booted   bool
-	starting bool // the initial workers are being started
-	fatal    error
-	crash    supervise.CrashLoop
-	backoff  supervise.Backoff
+	// stopSignalAt is when the SIGTERM or SIGINT that began the stop was
+	// handled; another within DuplicateSignalWindow is the same request.
+	stopSignalAt time.Time
+	booted       bool
+	starting     bool // the initial workers are being started
+	fatal        error
+	crash        supervise.CrashLoop
+	backoff      supervise.Backoff
 }
 
 // slot is a position in the cluster, 0..Workers-1, that one worker fills at

@@ -312,6 +312,13 @@ const (
 	DefaultRecycleJitter     = 0.1
 )
 
+// DuplicateSignalWindow is how soon after the SIGTERM or SIGINT that began
+// a stop another one counts as the same request, not as the second signal
+// that kills the workers at once: supervisors such as GNU timeout and
+// systemd (KillMode=control-group) send SIGTERM to the process and to its
+// process group together, so herd can get it twice within microseconds.
+const DuplicateSignalWindow = time.Second
+
 // withDefaults returns c with its zero fields filled.
 func (c Config) withDefaults() Config {
 	if c.Workers <= 0 {

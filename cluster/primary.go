@@ -166,12 +166,19 @@ func (c *Cluster) onSignal(sig syscall.Signal) {
 			}
 		}()
 	case syscall.SIGTERM, syscall.SIGINT:
+		if c.stopping && !c.stopSignalAt.IsZero() && time.Since(c.stopSignalAt) < DuplicateSignalWindow {
+			// GNU timeout and systemd (KillMode=control-group) signal the
+			// process and its group at once: the same request, twice.
+			c.log().Info("cluster: " + unix.SignalName(sig) + " again within " + DuplicateSignalWindow.String() + " of the first: taken as the same stop")
+			return
+		}
 		if c.stopping {
 			c.log().Warn("cluster: second " + unix.SignalName(sig) + ": killing the workers now")
 			c.killAll()
 			return
 		}
 		c.beginStop(nil, unix.SignalName(sig))
+		c.stopSignalAt = time.Now()
 	case syscall.SIGTTIN:
 		if err := c.scale(len(c.slots) + 1); err == nil {
 			c.log().Info("cluster: SIGTTIN: scaled up", "workers", len(c.slots))

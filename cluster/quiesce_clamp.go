@@ -50,8 +50,9 @@ const (
 // fdClamp is one process whose RLIMIT_NOFILE was lowered, and its limit
 // before.
 type fdClamp struct {
-	pid int
-	old unix.Rlimit
+	pid   int
+	pidfd int // tells when pid has exited, so that a reused pid is never touched
+	old   unix.Rlimit
 }
 
 // clampAccepts clamps every Go process of the stopped group that holds one
@@ -64,14 +65,21 @@ func (q *quiescer) clampAccepts() []fdClamp {
 		if !ok || !isGoProgram(pid) {
 			continue
 		}
+		pidfd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue
+		}
 		var old unix.Rlimit
 		if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &old); err != nil || uint64(low) >= old.Cur {
+			unix.Close(pidfd)
 			continue
 		}
 		lim := unix.Rlimit{Cur: uint64(low), Max: old.Max}
-		if unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil) == nil {
-			out = append(out, fdClamp{pid: pid, old: old})
+		if unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil) != nil {
+			unix.Close(pidfd)
+			continue
 		}
+		out = append(out, fdClamp{pid: pid, pidfd: pidfd, old: old})
 	}
 	return out
 }
@@ -152,11 +160,28 @@ func isGoProgram(pid int) bool {
 	return f.Section(".go.buildinfo") != nil
 }
 
-// releaseClamps puts back the limits of clamps at once.
+// releaseClamps puts back the limits of clamps at once, for the processes
+// that have not exited, and closes their pidfds.
 func releaseClamps(clamps []fdClamp) {
 	for _, cl := range clamps {
+		cl.release()
+	}
+}
+
+// release puts back cl's limit unless its process has exited, and closes
+// its pidfd.
+func (cl fdClamp) release() {
+	if !cl.exited() {
 		_ = unix.Prlimit(cl.pid, unix.RLIMIT_NOFILE, &cl.old, nil)
 	}
+	unix.Close(cl.pidfd)
+}
+
+// exited reports whether cl's process has exited (its pidfd is readable).
+func (cl fdClamp) exited() bool {
+	fds := []unix.PollFd{{Fd: int32(cl.pidfd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0
 }
 
 // watchClamps puts back each clamp's limit once its process is gone or
@@ -174,9 +199,10 @@ func watchClamps(clamps []fdClamp, sig syscall.Signal) {
 			}
 			st, ok := readSigState(cl.pid)
 			switch {
-			case !ok: // gone: nothing to put back
+			case !ok || cl.exited(): // gone: nothing to put back
+				unix.Close(cl.pidfd)
 			case now.Sub(start) >= clampMax:
-				releaseClamps(clamps[i : i+1])
+				cl.release()
 			case st.pending&sigBit(sig) != 0 || st.caught&sigBit(sig) == 0:
 				continue // not taken yet, or dying by the default action
 			case taken[i].IsZero():
@@ -185,7 +211,7 @@ func watchClamps(clamps []fdClamp, sig syscall.Signal) {
 			case now.Sub(taken[i]) < clampGrace:
 				continue
 			default: // it lives on and catches the signal: it handles it
-				releaseClamps(clamps[i : i+1])
+				cl.release()
 			}
 			clamps[i].pid = 0
 			left--

@@ -192,26 +192,7 @@ func (c *Cluster) listenFor(w *wproc, req ctl) {
 	if network == "" {
 		network = "tcp"
 	}
-	var found *shared
-	for _, s := range c.lns {
-		if s.network == network && (s.address == req.Addr || s.addr.String() == req.Addr) {
-			found = s
-			break
-		}
-	}
-	var err error
-	switch {
-	case found != nil:
-	case c.cfg.Policy != PolicyShared:
-		err = fmt.Errorf("%w: %s %s is not in Config.Listen (on-demand listeners need PolicyShared)", ErrNoListener, network, req.Addr)
-	case c.stopping:
-		err = ErrStopping
-	default:
-		found, err = openShared(context.Background(), PolicyShared, Addr{Network: network, Address: req.Addr})
-		if err == nil {
-			c.addShared(found)
-		}
-	}
+	found, err := c.sharedFor(network, req.Addr)
 	var f *os.File
 	if err == nil {
 		f = found.file

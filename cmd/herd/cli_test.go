@@ -19,6 +19,7 @@ func TestHelp(t *testing.T) {
 			"herd demo",
 			"\n  demo ",
 			"\n  version ",
+			"\n  jobs ",
 			"Usage:\n  herd [command]",
 		} {
 			if !strings.Contains(out, want) {
@@ -30,7 +31,7 @@ func TestHelp(t *testing.T) {
 	if code != 0 {
 		t.Errorf("herd demo --help: exit %d", code)
 	}
-	for _, want := range []string{"GET /heavy", "Result is 209999997829288740", "--port", "(default $PORT, else 3000)", "--grace", "HERD_DEMO_LIMIT", "SIGTERM"} {
+	for _, want := range []string{"GET /heavy", "Result is 209999997829288740", "--port", "(default $PORT, else 3000)", "--grace", "HERD_DEMO_LIMIT", "SIGTERM", "--jobs-dir", "POST /jobs"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("herd demo --help lacks %q:\n%s", want, out)
 		}
@@ -69,6 +70,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"demo"}, []string{"PORT=x"}, `herd: PORT: port "x": want a number from 0 to 65535`},
 		{[]string{"demo", "--port", "0"}, []string{"HERD_DEMO_LIMIT=-3"}, `herd: HERD_DEMO_LIMIT="-3": want a positive whole number`},
 		{[]string{"version", "now"}, nil, `herd: unknown command "now" for "herd version"`},
+		{[]string{"jobs", "get"}, nil, "herd: accepts 1 arg(s), received 0"},
+		{[]string{"jobs", "submit", "resize", "--max-attempts", "x"}, nil, `herd: invalid argument "x" for "--max-attempts" flag`},
+		{[]string{"jobs", "wait", "x", "--timeout", "soon"}, nil, `herd: invalid argument "soon" for "--timeout" flag`},
 	} {
 		code, out, errOut := runHerd(t, c.env, c.args...)
 		if code != 2 {

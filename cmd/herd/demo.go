@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,15 @@ and supervises N worker processes (this same binary) sharing it.
                for i < 1e8 in float64 as JavaScript does it, and answers
                "Result is 209999997829288740", the text Node prints.
 
+Its port also serves durable jobs (package jobs, on an embedded NATS
+JetStream) over the jobs HTTP API: POST /jobs {"kind":"resize"} answers a
+job ID at once; a worker resizes and blurs an image (a generated one) with
+the standard library; GET /jobs/{id}, /jobs/{id}/wait and /jobs/{id}/events
+follow it, GET /resized/{id} serves the image, and "herd jobs" is the
+command-line client. The jobs live in a temporary directory removed at exit,
+or in --jobs-dir, kept across runs and locked so that two demos never share
+it. In a cluster the primary runs the jobs and the workers forward to it.
+
 A worker that crashes (kill <its pid>) is respawned; SIGHUP replaces the
 workers one by one, each new one ready before the old one drains; SIGTTIN and
 SIGTTOU add and remove a worker; SIGTERM or Ctrl-C stops everything, letting
@@ -45,6 +55,7 @@ type demoOptions struct {
 	host    string
 	port    int
 	grace   time.Duration
+	jobsDir string
 }
 
 func newDemoCmd(getenv env) *cobra.Command {
@@ -67,6 +78,7 @@ func newDemoCmd(getenv env) *cobra.Command {
 	f.StringVar(&o.host, "host", "127.0.0.1", "address to listen on; 0.0.0.0 for every interface")
 	f.IntVarP(&o.workers, "workers", "w", 2, "cluster workers sharing the port; 0 runs the single-process fork server of the tutorial's first part")
 	f.DurationVar(&o.grace, "grace", demo.DefaultGrace, "at shutdown, how long requests in flight may finish before their workers are killed")
+	f.StringVar(&o.jobsDir, "jobs-dir", "", "keep the jobs in this directory, across runs (default: a temporary one, removed at exit)")
 	return cmd
 }
 
@@ -100,7 +112,7 @@ func runDemo(cmd *cobra.Command, o demoOptions, getenv env) error {
 	if o.workers > 0 {
 		err := demo.RunCluster(cmd.Context(), demo.ClusterOptions{
 			Host: o.host, Port: port, Workers: o.workers, Limit: limit, Grace: o.grace,
-			Out: cmd.OutOrStdout(), Log: demoLog,
+			Out: cmd.OutOrStdout(), Log: demoLog, JobsDir: o.jobsDir,
 		})
 		if errors.Is(err, demo.ErrPortInUse) {
 			return fmt.Errorf("%w; stop the program using it, or pick another port with --port", err)
@@ -117,17 +129,35 @@ func runDemo(cmd *cobra.Command, o demoOptions, getenv env) error {
 	if err != nil {
 		return err
 	}
-	printIntro(cmd.OutOrStdout(), ln.Addr(), limit, o.grace)
+	defer ln.Close()
+	j, err := demo.OpenJobs(ctx, demo.JobsOptions{Dir: o.jobsDir, Logger: demoLog})
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	// The jobs' workers stop after the server: requests in flight may still
+	// wait for jobs during the grace period.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	worked := make(chan error, 1)
+	go func() { worked <- j.Work(workCtx, o.grace) }()
+	defer func() {
+		stopWork()
+		if err := <-worked; err != nil {
+			demoLog.Error("jobs workers stopped", "err", err)
+		}
+	}()
+	printIntro(cmd.OutOrStdout(), ln.Addr(), limit, o.grace, j)
 	s := &demo.Server{
 		Limit:  limit,
 		Grace:  grace,
 		Logger: demoLog,
+		Jobs:   j.Handler(),
 	}
 	return s.Serve(ctx, ln)
 }
 
 // printIntro says where the server listens and what to try.
-func printIntro(w io.Writer, addr net.Addr, limit int64, grace time.Duration) {
+func printIntro(w io.Writer, addr net.Addr, limit int64, grace time.Duration, j *demo.Jobs) {
 	host, port := "127.0.0.1", ""
 	if ta, ok := addr.(*net.TCPAddr); ok {
 		port = strconv.Itoa(ta.Port)
@@ -149,6 +179,7 @@ Try it:
   curl %s/heavy    # forks a worker that sums i*42 for i < %s, answers "Result is ..."
 
 While /heavy computes, / keeps answering: the work runs in another process.
+%s
 Stop with Ctrl-C (or kill -TERM %d); requests in flight get %v to finish.
-`, pid, url, url, url, bound, pid, grace)
+`, pid, url, url, url, bound, demo.JobsIntro(url, j), pid, grace)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/herdrun/herd/child"
 	"github.com/herdrun/herd/cmd/herd/internal/demo"
+	"github.com/herdrun/herd/cmd/herd/internal/nodeshim"
 	"github.com/herdrun/herd/internal/guard"
 )
 
@@ -28,6 +29,11 @@ func main() {
 	// anything else: it must not touch the instance's descriptors.
 	if code, ok := guard.Dispatch(os.Args); ok {
 		os.Exit(code)
+	}
+	// The Node shim's listen relay (see nodeshim.RelayMain), started by a
+	// node process of an instance.
+	if len(os.Args) > 1 && os.Args[1] == nodeshim.RelayArg {
+		os.Exit(nodeshim.RelayMain(os.Args[2:]))
 	}
 	guardInstances()
 	// Roles first: a worker forked by this binary becomes that worker here

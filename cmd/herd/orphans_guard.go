@@ -23,6 +23,7 @@ func guardInstances() {
 		return // instances run unguarded; the reaper still covers herd's life
 	}
 	self := os.Getpid()
+	runner.Relay = exe
 	runner.Guard = func(cmd []string, dir string, grace time.Duration, stop syscall.Signal) []string {
 		if len(cmd) == 0 || !startable(cmd[0], dir) {
 			// The cluster reports the command that cannot start, as

@@ -2,7 +2,10 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,5 +107,71 @@ func TestRunOnly(t *testing.T) {
 	code, _, errOut = runHerd(t, nil, "run", "--only", "prod", "--", "true")
 	if code != 2 || !strings.Contains(errOut, "--only needs --config") {
 		t.Errorf("--only without --config: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// The interpreters herd infers run for real: a script with shell
+// operators under bash -c, .py under python3, .sh under bash, a text file
+// without an extension under node, a program found in PATH.
+func TestRunEcosystemInterpreters(t *testing.T) {
+	testutil.RequireNode(t)
+	dir := t.TempDir()
+	files := map[string]string{
+		"job.py":     "import sys\nprint('py', sys.argv[1])\n",
+		"job.sh":     "[ -n \"$BASH_VERSION\" ] && echo bash $1\n",
+		"bin/worker": "console.log('node', process.argv[2])\n", // no extension, not executable
+	}
+	for name, src := range files {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644)
+	}
+	py := `{"name": "py", "script": "job.py", "args": "ok", "autorestart": false},`
+	wants := []string{"chain[0] | one\n", "chain[0] | TWO\n", "py[0] | py ok\n", "sh[0] | bash ok\n", "www[0] | node ok\n", "path[0] | --from-path\n"}
+	if _, err := exec.LookPath("python3"); err != nil {
+		py, wants = "", slices.DeleteFunc(wants, func(s string) bool { return strings.HasPrefix(s, "py[") })
+	}
+	p := filepath.Join(dir, "ecosystem.json")
+	os.WriteFile(p, []byte(`{"apps": [
+  {"name": "chain", "script": "echo one && echo two | tr a-z A-Z", "autorestart": false},
+  `+py+`
+  {"name": "sh", "script": "job.sh", "args": ["ok"], "autorestart": false},
+  {"name": "www", "script": "bin/worker", "args": "ok", "autorestart": false},
+  {"name": "path", "script": "echo", "args": "--from-path", "interpreter": "none", "autorestart": false}
+]}`), 0o644)
+	code, out, errOut := runHerd(t, []string{"NO_COLOR=1"}, "run", "-c", p)
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if code != 0 || t.Failed() {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+// A file with a prod and a dev app on the same port: started together,
+// one of them fails with EADDRINUSE and the hint names the other app and
+// --only (not the shared socket of cluster mode); with --only, one runs.
+func TestRunForkPortInUseHint(t *testing.T) {
+	testutil.RequireNode(t)
+	dir := t.TempDir()
+	port := strconv.Itoa(testutil.FreePort(t))
+	os.WriteFile(filepath.Join(dir, "server.js"), []byte(`require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT, '127.0.0.1', () => console.log('listening'));`+"\n"), 0o644)
+	p := filepath.Join(dir, "ecosystem.config.js")
+	os.WriteFile(p, []byte(`module.exports = { apps: [
+  { name: 'prod', script: 'server.js', autorestart: false, env: { PORT: `+port+` } },
+  { name: 'dev', script: 'server.js', autorestart: false, env: { PORT: `+port+`, NODE_ENV: 'development' } },
+] };
+`), 0o644)
+	code, out, errOut := runHerd(t, []string{"NO_COLOR=1"}, "run", "-c", p)
+	if code != 1 || !strings.Contains(errOut, "EADDRINUSE") || !strings.Contains(errOut, "hint: another process holds the port the app binds: another app of the config file (run one with --only NAME") ||
+		strings.Contains(errOut, "herd already holds") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-c", p, "--only", "prod")
+	waitOut(t, h, "prod[0] | listening", 1)
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 || strings.Contains(h.stdout.String(), "dev") {
+		t.Fatalf("--only prod: exit %d\n%s\n%s", code, h.stdout.String(), h.stderr.String())
 	}
 }

@@ -83,13 +83,15 @@ startup (see "herd start --help" and the README's PM2 cheat-sheet).
 sharing its ports (cluster mode, for Node apps unmodified too) or not (fork
 mode), like pm2-runtime or gunicorn. "herd demo" runs the Node tutorial's
 whole system: a cluster on :3000 whose workers answer / at once and send
-/heavy to a worker pool.`
+/heavy to a worker pool, and durable jobs over HTTP; "herd jobs" submits
+and follows those jobs.`
 
 const rootExample = `  herd start app.js -i max -p 3000      # in the background daemon; then herd ls, herd logs
   herd run -i 2 -p 3000 -- node app.js   # a Node app on 2 cores, unmodified
   herd run -c herd.yaml --env production
   herd demo                # the tutorial's system on 127.0.0.1:3000
   herd demo --port 8080    # or PORT=8080 herd demo
+  herd jobs submit resize --wait   # a job on the demo's jobs API
   herd version`
 
 // newRootCmd builds the command tree.
@@ -110,7 +112,7 @@ func newRootCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("herd {{.Version}}\n")
-	root.AddCommand(newDemoCmd(getenv), newRunCmd(stdout, stderr, getenv), newVersionCmd(getenv))
+	root.AddCommand(newDemoCmd(getenv), newRunCmd(stdout, stderr, getenv), newJobsCmd(getenv), newVersionCmd(getenv))
 	root.AddCommand(newCtlCmds(stdout, stderr, getenv)...)
 	return root
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,12 +29,18 @@ const (
 const runLong = `Run any program as N supervised instances in the foreground, like
 pm2-runtime or gunicorn -w N, for programs in any language.
 
-Cluster mode (one or more -p): herd opens each port once and every instance
-inherits the listening sockets as fds 3, 4, ... (LISTEN_FDS, LISTEN_FDNAMES
-"port-<n>", LISTEN_PID; systemd socket activation), with PORT set to the first
-port. Node apps need no change: herd starts node with a preload shim that makes
-server.listen(PORT) use the inherited socket. Other programs must accept on the
-inherited fd (socket activation).
+Cluster mode (one or more -p, or --cluster): the instances share their ports.
+A Node app needs no change: herd starts node with a preload shim (also through
+NODE_OPTIONS for npm start, yarn start or a script) that makes every TCP
+listen(port, host) ask herd for that exact address; herd opens it once, on the
+host the app gave (never a wider one), and hands the same socket to every
+instance, as Node's cluster does. -p HOST:PORT or --host binds the ports to
+HOST. Other programs get the -p ports open before they start, inherited as fds
+3, 4, ... (LISTEN_FDS, LISTEN_FDNAMES "port-<n>", LISTEN_PID; systemd socket
+activation), on --host or every interface. PORT is set to the first port. With
+--cluster and no -p, herd sets no PORT and shares whatever ports the app's node
+processes listen on. With -c, a cluster app's port comes from -p, then
+-e PORT=, then the file's env, then herd's own PORT.
 
 Fork mode (no -p): N independent instances.
 
@@ -166,7 +173,7 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	return withOrphans(stderr, a.WithDefaults().KillTimeout, func() error { return runErr(r.Run(cmd.Context())) })
+	return withOrphans(stderr, a.WithDefaults().KillTimeout, func() error { return runErr(r.Run(cmd.Context()), []app.App{a}) })
 }
 
 // commandErrorCode returns the exit status of an error about the command
@@ -183,19 +190,28 @@ func commandErrorCode(err error) int {
 	return 0
 }
 
-// runErr maps a runner error to herd's exit statuses.
-func runErr(err error) error {
+// runErr maps a runner error to herd's exit statuses; apps are the apps
+// that ran, for the hints.
+func runErr(err error, apps []app.App) error {
 	var be *runner.BootError
 	var ee *runner.ErroredError
 	var le *cluster.ListenError
 	var xe *runner.ExitedError
+	fork := func(name string) bool {
+		for _, a := range apps {
+			if a.Name == name {
+				return len(a.Ports) == 0
+			}
+		}
+		return false
+	}
 	switch {
 	case errors.As(err, &xe):
-		return withTail(err, xe.Tail)
+		return withTail(err, xe.Tail, fork(xe.App))
 	case errors.As(err, &be):
-		return &exitCodeError{code: exitError, err: withTail(err, be.Tail)}
+		return &exitCodeError{code: exitError, err: withTail(err, be.Tail, fork(be.App))}
 	case errors.As(err, &ee):
-		return &exitCodeError{code: exitErrored, err: withTail(err, ee.Tail)}
+		return &exitCodeError{code: exitErrored, err: withTail(err, ee.Tail, fork(ee.App))}
 	case errors.As(err, &le):
 		return err
 	}
@@ -203,8 +219,9 @@ func runErr(err error) error {
 }
 
 // withTail adds the app's last stderr lines to err's message, and a hint
-// when they show the app binding a port itself.
-func withTail(err error, tail []string) error {
+// when they show the app failing to bind a port: in cluster mode, one that
+// herd holds for it; in fork mode (fork), one another process holds.
+func withTail(err error, tail []string, fork bool) error {
 	if len(tail) == 0 {
 		return fmt.Errorf("%w (no output on stderr)", err)
 	}
@@ -212,10 +229,17 @@ func withTail(err error, tail []string) error {
 	for _, l := range tail {
 		// Node says EADDRINUSE, Go "address already in use", Python
 		// "Address already in use".
+		if fork && (strings.Contains(l, "EADDRINUSE") || strings.Contains(strings.ToLower(l), "address already in use")) {
+			msg += "\nhint: another process holds the port the app binds: another app of the config file (run one" +
+				" with --only NAME, or give each its own PORT), another instance of this one (in fork mode each binds" +
+				" the port itself: share it in cluster mode, -p PORT or exec_mode: 'cluster'), or a program outside" +
+				" herd (ss -ltnp shows which)."
+			break
+		}
 		if strings.Contains(l, "EADDRINUSE") || strings.Contains(strings.ToLower(l), "address already in use") {
 			msg += "\nhint: the app bound a port that herd already holds for it. It must serve on the socket herd" +
-				" passes (fd 3, LISTEN_FDS). A Node app does so unchanged when node is the command, or is started by a" +
-				" script that runs it (not through npm or yarn, which close inherited descriptors)."
+				" passes (fd 3, LISTEN_FDS); a Node app does so unchanged, also under npm, yarn or a script, as herd's" +
+				" preload shim asks herd for its ports. Or another program holds the port: ss -ltnp shows which."
 			break
 		}
 	}
@@ -304,6 +328,9 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 	if apps, err = onlyApps(o.config, apps, o.only); err != nil {
 		return &usageError{err}
 	}
+	if err := portsOverConfig(o, apps, getenv); err != nil {
+		return &usageError{err}
+	}
 	logs, closeLogs, err := newLogs(o.json, o.app.LogFile, o.app, stdout, getenv)
 	if err != nil {
 		return err
@@ -333,5 +360,69 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 	for _, a := range apps {
 		grace = max(grace, a.WithDefaults().KillTimeout)
 	}
-	return withOrphans(stderr, grace, func() error { return runErr(runner.RunAll(cmd.Context(), rs)) })
+	return withOrphans(stderr, grace, func() error { return runErr(runner.RunAll(cmd.Context(), rs), apps) })
+}
+
+// portsOverConfig applies the command line's -p, --host and -e to the apps
+// of a config file, and gives a cluster-mode app without a port the one
+// the environment names. An app's port comes from, first to last:
+//
+//  1. -p (one app only: with several, pick it with --only);
+//  2. -e PORT=N;
+//  3. the file's env (env_<name> over env, or PM2's port key);
+//  4. PORT in herd's own environment (PORT=3200 herd run -c ...), for an
+//     app in cluster mode;
+//  5. none: a cluster-mode app's instances share whatever port they
+//     listen on, which herd opens when the first one asks.
+//
+// -e's other variables are added to every app's environment, over the
+// file's.
+func portsOverConfig(o runOptions, apps []app.App, getenv env) error {
+	for _, kv := range o.app.Env {
+		if !strings.Contains(kv, "=") {
+			return fmt.Errorf("--env-var %q: want KEY=VALUE", kv)
+		}
+	}
+	if len(o.app.Ports) > 0 && len(apps) > 1 {
+		return fmt.Errorf("-p with --config sets the port of one app, and %s has %d: add --only NAME", o.config, len(apps))
+	}
+	envPort := func(kvs []string) (int, bool, error) {
+		port, ok := 0, false
+		for _, kv := range kvs {
+			if v, found := strings.CutPrefix(kv, "PORT="); found {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 65535 {
+					return 0, true, fmt.Errorf("PORT=%s: want a port number from 1 to 65535", v)
+				}
+				port, ok = n, true
+			}
+		}
+		return port, ok, nil
+	}
+	flagPort, hasFlagPort, err := envPort(o.app.Env)
+	if err != nil {
+		return fmt.Errorf("-e %w", err)
+	}
+	callerPort, hasCallerPort, err := envPort([]string{"PORT=" + getenv("PORT")})
+	if getenv("PORT") == "" {
+		hasCallerPort, err = false, nil
+	}
+	for i := range apps {
+		a := &apps[i]
+		a.Env = append(a.Env, o.app.Env...)
+		switch {
+		case len(o.app.Ports) > 0:
+			a.Ports = append([]int(nil), o.app.Ports...)
+		case hasFlagPort && a.ClusterMode():
+			a.Ports = []int{flagPort}
+		case len(a.Ports) == 0 && a.Cluster && hasCallerPort:
+			a.Ports = []int{callerPort}
+		case len(a.Ports) == 0 && a.Cluster && err != nil:
+			return fmt.Errorf("app %s: the environment's %w", a.Name, err)
+		}
+		if o.app.Host != "" {
+			a.Host = o.app.Host
+		}
+	}
+	return nil
 }

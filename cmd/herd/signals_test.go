@@ -226,3 +226,41 @@ func TestRunForkModeScaleSignals(t *testing.T) {
 		}
 	}
 }
+
+// An app that cleans up on SIGTERM, as PM2's docs show, and says so.
+const sigtermCleanupApp = `const http = require('http');
+const s = http.createServer((req, res) => res.end('ok'));
+s.listen(Number(process.env.PORT));
+process.on('SIGTERM', () => { console.log('cleanup ran ' + process.pid); s.close(() => process.exit(0)); });
+`
+
+// GNU timeout and systemd (KillMode=control-group) send SIGTERM to herd and
+// to its process group at once, so herd gets it twice. 20 runs, the second
+// signal back to back with the first or 50ms after it: every one is a
+// graceful stop (each instance's own SIGTERM handler runs, herd exits 0),
+// never the forced stop of a deliberate second signal.
+func TestRunDuplicateSIGTERMIsGraceful(t *testing.T) {
+	testutil.RequireNode(t)
+	app := writeApp(t, sigtermCleanupApp)
+	for i := range 20 {
+		port := strconv.Itoa(testutil.FreePort(t))
+		h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "--host", "127.0.0.1", "-p", port, "--ready", "listen", "--", "node", app)
+		waitOut(t, h, "cluster: ready workers=2", 1)
+		// herd leads its own process group (child.Spawn): as timeout
+		// does, signal the process, then the group.
+		pgid, err := syscall.Getpgid(h.p.Pid)
+		if err != nil || pgid != h.p.Pid {
+			t.Fatalf("herd's process group %d (%v), want its pid %d", pgid, err, h.p.Pid)
+		}
+		syscall.Kill(h.p.Pid, syscall.SIGTERM)
+		if i%2 == 1 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		syscall.Kill(-pgid, syscall.SIGTERM)
+		code := h.wait(t)
+		out := h.stdout.String()
+		if code != 0 || strings.Contains(out, "killing the workers now") || strings.Count(out, "cleanup ran") != 2 {
+			t.Fatalf("run %d: exit %d, want 0 with 2 cleanups and no forced stop\nstdout:\n%s\nstderr:\n%s", i, code, out, h.stderr.String())
+		}
+	}
+}

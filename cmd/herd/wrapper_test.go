@@ -43,22 +43,36 @@ func TestRunThroughWrapperScript(t *testing.T) {
 	}
 }
 
-// npm closes the descriptors it inherited, so an app it starts binds the
-// port itself and fails: herd says why.
-func TestRunThroughNpmExplainsTheFailure(t *testing.T) {
+// Launchers in cluster mode: npm start, yarn start and a shell script that
+// runs node as its child. The final node inherits nothing from herd (npm's
+// and yarn's node mark inherited descriptors close-on-exec), so its shim
+// asks herd for the port through the listen relay; both instances serve,
+// reloads under load lose nothing, and a stop leaves no process behind.
+func TestRunThroughLaunchers(t *testing.T) {
 	testutil.RequireNode(t)
-	if _, err := exec.LookPath("npm"); err != nil {
-		if os.Getenv("HERD_REQUIRE_NODE") == "1" {
-			t.Fatal("npm is required with node (HERD_REQUIRE_NODE=1) but not in PATH")
-		}
-		t.Skip("npm is not in PATH; it comes with Node 20: install Node 20 with its npm (HERD_REQUIRE_NODE=1 makes this a failure)")
-	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"app","version":"1.0.0","scripts":{"start":"node server.js"}}`), 0o644)
 	os.WriteFile(filepath.Join(dir, "server.js"), []byte(helloApp), 0o644)
-	port := strconv.Itoa(testutil.FreePort(t))
-	code, _, errOut := runHerd(t, []string{"NO_COLOR=1"}, "run", "--host", "127.0.0.1", "-p", port, "--", "sh", "-c", "cd "+dir+" && exec npm start --silent")
-	if code != 1 || !strings.Contains(errOut, "EADDRINUSE") || !strings.Contains(errOut, "hint: the app bound a port that herd already holds") {
-		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\nnode server.js\nexit $?\n"), 0o755)
+	// A node:cluster app through npm: readiness comes from /proc, where
+	// the primary, a grandchild of the instance, waits on the socket.
+	os.WriteFile(filepath.Join(dir, "cluster.js"), []byte(nodeClusterApp), 0o644)
+	os.WriteFile(filepath.Join(dir, "package-cluster.json"), []byte(`{"name":"app","version":"1.0.0","scripts":{"start":"node cluster.js"}}`), 0o644)
+	for _, tc := range []struct{ name, tool, cmd string }{
+		{"npm", "npm", "exec npm start --silent"},
+		{"yarn", "yarn", "exec yarn --silent start"},
+		{"script", "sh", "exec ./run.sh"},
+		{"npm-node-cluster", "npm", "mkdir -p c && cp cluster.js c/ && cp package-cluster.json c/package.json && cd c && exec npm start --silent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := exec.LookPath(tc.tool); err != nil {
+				if tc.tool == "npm" && os.Getenv("HERD_REQUIRE_NODE") == "1" {
+					t.Fatal("npm is required with node (HERD_REQUIRE_NODE=1) but not in PATH")
+				}
+				t.Skipf("%s is not in PATH (npm comes with Node 20; yarn 1 installs with npm i -g yarn@1.22.22)", tc.tool)
+			}
+			port := testutil.FreePort(t)
+			reloadUnderLoadKA(t, port, true, "run", "-i", "2", "-p", strconv.Itoa(port), "--", "sh", "-c", "cd "+dir+" && "+tc.cmd)
+		})
 	}
 }

@@ -52,7 +52,9 @@ const (
 type Options struct {
 	// Command is the supervisor's argv, e.g. herd run -i 2 -p PORT -- node
 	// app.js. Its output must include "cluster: ready" once the first
-	// instances are ready.
+	// instances are ready, and a line with "cluster: SIGTTIN:" or
+	// "cluster: SIGTTOU:" for each of those signals it handles (Run sends
+	// the next one of a kind only after that line).
 	Command []string
 	// Env is added to this process's environment for the supervisor.
 	Env []string
@@ -351,13 +353,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.Reloads++
 			out.logf("SIGHUP")
 		case n < 8 && count < o.MaxInstances:
-			syscall.Kill(herd, syscall.SIGTTIN)
+			scaleSignal(ctx, out, herd, syscall.SIGTTIN)
 			count++
 			rep.Faults = append(rep.Faults, Fault{time.Now(), fmt.Sprintf("SIGTTIN -> %d", count)})
 			rep.ScaleUps++
 			out.logf("SIGTTIN -> %d", count)
 		case count > 1:
-			syscall.Kill(herd, syscall.SIGTTOU)
+			scaleSignal(ctx, out, herd, syscall.SIGTTOU)
 			count--
 			rep.Faults = append(rep.Faults, Fault{time.Now(), fmt.Sprintf("SIGTTOU -> %d", count)})
 			rep.ScaleDowns++
@@ -366,10 +368,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	// Back to the initial count, then let the tree settle.
 	for ; count < o.Instances; count++ {
-		syscall.Kill(herd, syscall.SIGTTIN)
+		scaleSignal(ctx, out, herd, syscall.SIGTTIN)
 	}
 	for ; count > o.Instances; count-- {
-		syscall.Kill(herd, syscall.SIGTTOU)
+		scaleSignal(ctx, out, herd, syscall.SIGTTOU)
 	}
 	out.logf("faults done; back to %d instance(s)", o.Instances)
 	if err := settle(ctx, herd, o.Instances); err != nil {
@@ -463,6 +465,34 @@ func instances(herd int) []int {
 		}
 	}
 	return out
+}
+
+// scaleSignal sends sig (SIGTTIN or SIGTTOU) to the supervisor and waits,
+// for at most 10s, until its output has one more line that says it handled
+// one ("cluster: SIGTTOU: ..."). Two standard signals of one kind that
+// arrive before the first is handled are one signal, so sent back to back
+// (as when the count goes back to its initial value) the second would be
+// lost.
+func scaleSignal(ctx context.Context, out *lines, herd int, sig syscall.Signal) {
+	key := "cluster: SIGTTIN:"
+	if sig == syscall.SIGTTOU {
+		key = "cluster: SIGTTOU:"
+	}
+	before := out.count(key)
+	syscall.Kill(herd, sig)
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for out.count(key) <= before {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			out.logf("no %q line within 10s", key)
+			return
+		case <-out.added:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // settle waits until the supervisor has n children and its tree and

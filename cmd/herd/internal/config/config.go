@@ -60,7 +60,7 @@ func (e *ConfigError) Error() string {
 //	    backoff: 100ms               # restart delay, doubling up to backoff_max
 //	    backoff_max: 10s
 //	    env: {LOG_LEVEL: info}
-//	    env_production: {LOG_LEVEL: warn}
+//	    env_production: {LOG_LEVEL: warn, DEBUG: null}  # null: not set
 //	    log_file: logs/web.log       # every line of the app, herd's own too
 //	    out_file: logs/web.out.log   # stdout lines only
 //	    error_file: logs/web.err.log # stderr lines only
@@ -134,36 +134,36 @@ func load(path string, b []byte, envName string) ([]app.App, error) {
 }
 
 type yamlApp struct {
-	Name          string            `yaml:"name"`
-	Command       []string          `yaml:"command"`
-	Script        string            `yaml:"script"`
-	Args          []string          `yaml:"args"`
-	Cwd           string            `yaml:"cwd"`
-	Instances     yaml.Node         `yaml:"instances"`
-	Ports         []int             `yaml:"ports"`
-	Host          string            `yaml:"host"`
-	Ready         app.Ready         `yaml:"ready"`
-	ReadyTimeout  time.Duration     `yaml:"ready_timeout"`
-	Restart       app.Restart       `yaml:"restart"`
-	StopExitCodes []int             `yaml:"stop_exit_codes"`
-	KillTimeout   time.Duration     `yaml:"kill_timeout"`
-	MaxMemory     string            `yaml:"max_memory"`
-	MaxRestarts   int               `yaml:"max_restarts"`
-	RestartWindow time.Duration     `yaml:"restart_window"`
-	MinUptime     time.Duration     `yaml:"min_uptime"`
-	Backoff       time.Duration     `yaml:"backoff"`
-	BackoffMax    time.Duration     `yaml:"backoff_max"`
-	Env           map[string]string `yaml:"env"`
-	LogFile       string            `yaml:"log_file"`
-	OutFile       string            `yaml:"out_file"`
-	ErrorFile     string            `yaml:"error_file"`
-	LogMaxSize    string            `yaml:"log_max_size"`
-	LogKeep       *int              `yaml:"log_keep"`
-	LogMaxAge     string            `yaml:"log_max_age"`
-	NoInstLimit   bool              `yaml:"no_instance_limit"`
-	StopSignal    string            `yaml:"kill_signal"`
-	LogFormat     app.LogFormat     `yaml:"log_format"`
-	LogDateFormat string            `yaml:"log_date_format"`
+	Name          string             `yaml:"name"`
+	Command       []string           `yaml:"command"`
+	Script        string             `yaml:"script"`
+	Args          []string           `yaml:"args"`
+	Cwd           string             `yaml:"cwd"`
+	Instances     yaml.Node          `yaml:"instances"`
+	Ports         []int              `yaml:"ports"`
+	Host          string             `yaml:"host"`
+	Ready         app.Ready          `yaml:"ready"`
+	ReadyTimeout  time.Duration      `yaml:"ready_timeout"`
+	Restart       app.Restart        `yaml:"restart"`
+	StopExitCodes []int              `yaml:"stop_exit_codes"`
+	KillTimeout   time.Duration      `yaml:"kill_timeout"`
+	MaxMemory     string             `yaml:"max_memory"`
+	MaxRestarts   int                `yaml:"max_restarts"`
+	RestartWindow time.Duration      `yaml:"restart_window"`
+	MinUptime     time.Duration      `yaml:"min_uptime"`
+	Backoff       time.Duration      `yaml:"backoff"`
+	BackoffMax    time.Duration      `yaml:"backoff_max"`
+	Env           map[string]*string `yaml:"env"` // nil: not set
+	LogFile       string             `yaml:"log_file"`
+	OutFile       string             `yaml:"out_file"`
+	ErrorFile     string             `yaml:"error_file"`
+	LogMaxSize    string             `yaml:"log_max_size"`
+	LogKeep       *int               `yaml:"log_keep"`
+	LogMaxAge     string             `yaml:"log_max_age"`
+	NoInstLimit   bool               `yaml:"no_instance_limit"`
+	StopSignal    string             `yaml:"kill_signal"`
+	LogFormat     app.LogFormat      `yaml:"log_format"`
+	LogDateFormat string             `yaml:"log_date_format"`
 }
 
 func parseYAML(path string, b []byte, envName string) ([]app.App, error) {
@@ -202,12 +202,12 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 		return app.App{}, &ConfigError{File: path, Line: n.Line, Msg: "an app must be a mapping"}
 	}
 	// env_<name> blocks are split off before the strict decode.
-	envs := map[string]map[string]string{}
+	envs := map[string]map[string]*string{}
 	plain := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if name, ok := strings.CutPrefix(k.Value, "env_"); ok {
-			m := map[string]string{}
+			m := map[string]*string{}
 			if err := v.Decode(&m); err != nil {
 				return app.App{}, yamlErr(path, err)
 			}
@@ -293,7 +293,17 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 		}
 		a.LogMaxAge = d
 	}
-	a.Env = mergeEnv(y.Env, envs[envName])
+	env := map[string]string{}
+	for _, m := range []map[string]*string{y.Env, envs[envName]} {
+		for k, v := range m {
+			if v == nil {
+				delete(env, k) // null: not set
+			} else {
+				env[k] = *v
+			}
+		}
+	}
+	a.Env = mergeEnv(env, nil)
 	if err := a.Check(); err != nil {
 		var fe *app.FieldError
 		if errors.As(err, &fe) {
@@ -545,7 +555,39 @@ func parseEcosystem(path string, b []byte, envName string) ([]app.App, error) {
 		}
 		apps = append(apps, a)
 	}
+	if len(apps) > 0 {
+		apps[0].Warnings = append(topLevelWarnings(b), apps[0].Warnings...)
+	}
 	return apps, nil
+}
+
+// topLevelWarnings returns a warning for each key of the file beside its
+// apps (or pm2) list, which herd does not read: PM2's deploy and static,
+// and any other.
+func topLevelWarnings(b []byte) []string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(b, &top) != nil || (top["apps"] == nil && top["pm2"] == nil) {
+		return nil
+	}
+	var keys []string
+	for k := range top {
+		if k != "apps" && k != "pm2" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		switch k {
+		case "deploy":
+			out = append(out, "deploy (beside apps): ignored: herd does not deploy")
+		case "static":
+			out = append(out, "static (beside apps): ignored: herd does not serve static files")
+		default:
+			out = append(out, k+" (beside apps): ignored: not a key of a PM2 7 ecosystem file")
+		}
+	}
+	return out
 }
 
 // keyError is a bad value of one key of an ecosystem app (key as written
@@ -624,7 +666,7 @@ func ecoApp(path string, raw json.RawMessage, envName string) (app.App, error) {
 		key string
 		v   json.RawMessage
 	}{{"env", p.vals["env"]}, {"env_" + envName, p.envs[envName]}} {
-		if blk.v == nil || envName == "" && blk.key == "env_" {
+		if blk.v == nil || blk.key == "env_" { // no --env: env alone
 			continue
 		}
 		var m map[string]json.RawMessage
@@ -661,16 +703,31 @@ func ecoApp(path string, raw json.RawMessage, envName string) (app.App, error) {
 	if err != nil {
 		return bad("exec_mode", err)
 	}
-	if execMode == "cluster" || execMode == "cluster_mode" {
-		p, err := strconv.Atoi(env["PORT"])
-		if err != nil {
-			return a, errors.New(`exec_mode "cluster" needs PORT in env: herd opens that port once and shares it`)
-		}
-		a.Ports = []int{p}
+	switch execMode {
+	case "", "fork", "fork_mode", "cluster", "cluster_mode":
+	default:
+		return bad("exec_mode", fmt.Errorf("exec_mode: want 'fork' or 'cluster', not %q", execMode))
 	}
-	if execMode == "" && p.has("instances") && a.Command[0] == "node" {
-		a.Warnings = append(a.Warnings, "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode, herd in fork mode "+
-			"(every instance binds its own port): write exec_mode: 'cluster' to share the port")
+	if execMode == "" && p.has("instances") && a.IsNode() {
+		// PM2 7 runs a node app with instances in cluster mode.
+		if _, err := strconv.Atoi(env["PORT"]); err == nil {
+			execMode = "cluster"
+		} else {
+			a.Warnings = append(a.Warnings, "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode; "+
+				"without PORT in env herd runs it in fork mode (every instance binds its own port): "+
+				"write exec_mode: 'cluster' and PORT to share one port")
+		}
+	}
+	if execMode == "cluster" || execMode == "cluster_mode" {
+		// The port, if the file gives one (env, env_<name>, port); else
+		// the command line's or the caller's (see cmd/herd), or none: the
+		// instances share whatever port they listen on.
+		a.Cluster = true
+		if port, err := strconv.Atoi(env["PORT"]); err == nil && port > 0 && port <= 65535 {
+			a.Ports = []int{port}
+		} else if v, ok := env["PORT"]; ok {
+			return a, fmt.Errorf("env.PORT: %q is not a port number (1-65535): exec_mode cluster shares that port", v)
+		}
 	}
 
 	if ok, err := p.boolean("wait_ready", false); err != nil {

@@ -46,8 +46,8 @@ const goodYAML = `apps:
     ready: message
     kill_timeout: 5s
     max_memory: 300M
-    env: {LOG: info, A: "1"}
-    env_production: {LOG: warn}
+    env: {LOG: info, A: "1", BIG: 10485760, GONE: x}
+    env_production: {LOG: warn, GONE: null}
   - name: jobs
     command: [python3, worker.py]
     instances: 2
@@ -68,7 +68,7 @@ func TestLoadYAML(t *testing.T) {
 		w.Ready != "message" || w.KillTimeout != 5*time.Second || w.MaxMemory != 300<<20 || w.Dir != filepath.Dir(p) {
 		t.Errorf("web = %+v", w)
 	}
-	if !reflect.DeepEqual(w.Env, []string{"A=1", "LOG=warn"}) {
+	if !reflect.DeepEqual(w.Env, []string{"A=1", "BIG=10485760", "LOG=warn"}) {
 		t.Errorf("env %v", w.Env)
 	}
 	j := apps[1]
@@ -162,9 +162,16 @@ func TestLoadEcosystemErrorsHaveLines(t *testing.T) {
 		t.Errorf("type error: %v (want line 9)", err)
 	}
 	noPort := strings.Replace(ecosystem, `"PORT": 8080, `, ``, 1)
-	_, err = Load(writeFile(t, "ecosystem.json", noPort, "app.js", "cron.sh"), "")
-	if !errors.As(err, &ce) || ce.Line != 3 || !strings.Contains(ce.Msg, "needs PORT") {
-		t.Errorf("cluster without PORT: %v (want line 3)", err)
+	// Cluster mode without PORT: the instances share whatever port they
+	// listen on (herd opens it when the first asks).
+	apps, err := Load(writeFile(t, "ecosystem.json", noPort, "app.js", "cron.sh"), "")
+	if err != nil || !apps[0].Cluster || len(apps[0].Ports) != 0 || !apps[0].ClusterMode() {
+		t.Errorf("cluster without PORT: %+v, %v; want cluster mode with no port", apps, err)
+	}
+	badPort := strings.Replace(ecosystem, `"PORT": 8080, `, `"PORT": "http", `, 1)
+	_, err = Load(writeFile(t, "ecosystem.json", badPort, "app.js", "cron.sh"), "")
+	if !errors.As(err, &ce) || ce.Line != 3 || !strings.Contains(ce.Msg, `env.PORT: "http" is not a port number`) {
+		t.Errorf("cluster with PORT=http: %v (want line 3)", err)
 	}
 	_, err = Load(writeFile(t, "ecosystem.json", "{\n  \"apps\": [\n    {,}\n  ]\n}\n"), "")
 	if !errors.As(err, &ce) || ce.Line != 3 {

@@ -37,6 +37,9 @@ type corpusCase struct {
 	pm2  string
 	apps []corpusApp
 	err  string // herd's error, instead of apps
+	// needs names a program the case needs in PATH (the test skips
+	// without it).
+	needs string
 }
 
 // pm2Defaults fills the fields every app of an ecosystem file has unless
@@ -66,15 +69,16 @@ func norm(a corpusApp) corpusApp {
 
 var cpusMinusOne = max(runtime.NumCPU()-1, 1)
 
-const pm2ClusterWarning = "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode, herd in fork mode " +
-	"(every instance binds its own port): write exec_mode: 'cluster' to share the port"
+const pm2ClusterWarning = "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode; " +
+	"without PORT in env herd runs it in fork mode (every instance binds its own port): " +
+	"write exec_mode: 'cluster' and PORT to share one port"
 
 var corpus = []corpusCase{{
 	file: "01-express-generator/ecosystem.config.js", env: "production",
 	pm2: "node ./bin/www (bin/www has no extension and is text: PM2 runs it with node) in cluster mode on every CPU; " +
-		"env NODE_ENV=production PORT=3000; watch: false is PM2's default",
+		"env NODE_ENV=production PORT=3000; watch: false is PM2's default; deploy is for pm2 deploy",
 	apps: []corpusApp{{name: "shop", cmd: []string{"node", "./bin/www"}, instances: -1, ports: []int{3000},
-		env: []string{"NODE_ENV=production", "PORT=3000"}}},
+		env: []string{"NODE_ENV=production", "PORT=3000"}, warnings: []string{"deploy (beside apps): ignored: herd does not deploy"}}},
 }, {
 	file: "02-env-numbers/ecosystem.json", env: "production",
 	pm2: "env values pass through String(): MAX_BODY=10485760, TINY=1e-7, HUGE=1e+21, VERBOSE=true; kill_timeout '5000' is " +
@@ -84,14 +88,15 @@ var corpus = []corpusCase{{
 }, {
 	file: "03-instance-counts/ecosystem.config.cjs",
 	pm2: "all-cores: instances 0 is one per CPU; leave-one: -1 is CPUs-1; three: '3' is 3. Without exec_mode PM2 puts a " +
-		"node app with instances in cluster mode; herd runs fork mode and says so",
+		"node app with instances in cluster mode: herd too when env has PORT (web), else fork mode, and says so",
 	apps: []corpusApp{
 		{name: "all-cores", cmd: []string{"node", "worker.js"}, instances: -1, warnings: []string{pm2ClusterWarning}},
 		{name: "leave-one", cmd: []string{"node", "worker.js"}, instances: cpusMinusOne, warnings: []string{pm2ClusterWarning}},
 		{name: "three", cmd: []string{"node", "worker.js"}, instances: 3},
+		{name: "web", cmd: []string{"node", "worker.js"}, instances: 2, ports: []int{3300}, env: []string{"PORT=3300"}},
 	},
 }, {
-	file: "04-npm-start/ecosystem.json",
+	file: "04-npm-start/ecosystem.json", needs: "npm",
 	pm2: "script npm is found in PATH; it is a text file, so PM2 runs node /usr/bin/npm start (herd: npm start, by its #! line, " +
 		"the same program); args as a list are passed as they are (4001 as '4001')",
 	apps: []corpusApp{
@@ -108,7 +113,7 @@ var corpus = []corpusCase{{
 		{name: "main", cmd: []string{"bash", "-c", "node dist/main.js --port 5000"}},
 	},
 }, {
-	file: "06-python-and-shell/ecosystem.json",
+	file: "06-python-and-shell/ecosystem.json", needs: "python3",
 	pm2: "worker.py runs under python (python3 when python is missing) with interpreter_args first and PYTHONUNBUFFERED=1 " +
 		"unless env sets it; backup.sh runs under bash; autorestart: false never restarts",
 	apps: []corpusApp{
@@ -217,6 +222,9 @@ func TestPM2Corpus(t *testing.T) {
 			if strings.HasSuffix(tc.file, "js") {
 				testutil.RequireNode(t)
 			}
+			if tc.needs != "" && !inPath(tc.needs) {
+				t.Skip(tc.needs + " is not in PATH")
+			}
 			path := filepath.Join("testdata", "pm2", tc.file)
 			dir, _ := filepath.Abs(filepath.Dir(path))
 			apps, err := Load(path, tc.env)
@@ -266,7 +274,7 @@ func TestPM2Corpus(t *testing.T) {
 func TestPM2CorpusValidates(t *testing.T) {
 	testutil.RequireNode(t)
 	for _, tc := range corpus {
-		if tc.err != "" {
+		if tc.err != "" || tc.needs != "" && !inPath(tc.needs) {
 			continue
 		}
 		apps, err := Load(filepath.Join("testdata", "pm2", tc.file), tc.env)

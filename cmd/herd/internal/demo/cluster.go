@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -35,7 +37,15 @@ type ClusterOptions struct {
 	// primary's log lines.
 	Out io.Writer
 	Log *slog.Logger
+	// NoJobs leaves the jobs API out.
+	NoJobs bool
+	// JobsDir is JobsOptions.Dir of the primary's jobs.
+	JobsDir string
 }
+
+// envJobsSocket names the variable that tells a cluster worker the Unix
+// socket on which the primary serves the jobs API.
+const envJobsSocket = "HERD_DEMO_JOBS_SOCKET"
 
 // RunCluster runs the tutorial's whole system: a cluster of Workers
 // processes of this program sharing one port; each serves GET / at once and
@@ -58,8 +68,29 @@ func RunCluster(ctx context.Context, o ClusterOptions) error {
 		o.Out = io.Discard
 	}
 	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
-	var c *cluster.Cluster
+	var (
+		c    *cluster.Cluster
+		env  []string
+		jobs *Jobs
+	)
+	if !cluster.IsWorker() && !o.NoJobs {
+		// The primary owns the jobs: their store, the workers that run
+		// them, and the API, served on a Unix socket to which every
+		// cluster worker forwards /jobs, /queues and /resized/.
+		var (
+			sock string
+			stop func()
+			err  error
+		)
+		jobs, sock, stop, err = startPrimaryJobs(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		env = []string{envJobsSocket + "=" + sock}
+	}
 	cfg := cluster.Config{
+		Env:             env,
 		Workers:         o.Workers,
 		Listen:          []cluster.Addr{{Address: addr}},
 		ShutdownTimeout: o.Grace,
@@ -81,7 +112,7 @@ func RunCluster(ctx context.Context, o ClusterOptions) error {
 	go func() {
 		select {
 		case <-c.Ready():
-			printClusterIntro(o.Out, c, o)
+			printClusterIntro(o.Out, c, o, jobs)
 		case <-c.Done():
 		}
 	}()
@@ -110,6 +141,15 @@ func serveWorker(ctx context.Context, w *cluster.Worker, addr string, limit int6
 	}
 	pid := strconv.Itoa(os.Getpid())
 	mux := http.NewServeMux()
+	if sock := os.Getenv(envJobsSocket); sock != "" {
+		proxy := jobsProxy(sock)
+		for _, p := range JobsRoutes {
+			mux.Handle(p, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				rw.Header().Set("X-Herd-Worker", pid)
+				proxy.ServeHTTP(rw, r)
+			}))
+		}
+	}
 	mux.HandleFunc("GET /{$}", func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("X-Herd-Worker", pid)
 		io.WriteString(rw, "OK")
@@ -126,8 +166,73 @@ func serveWorker(ctx context.Context, w *cluster.Worker, addr string, limit int6
 	return w.Serve(ctx, ln, mux)
 }
 
+// startPrimaryJobs opens the jobs, runs their workers and serves their API
+// on a Unix socket in a new private directory. stop undoes it all.
+func startPrimaryJobs(ctx context.Context, o ClusterOptions) (j *Jobs, sock string, stop func(), err error) {
+	j, err = OpenJobs(ctx, JobsOptions{Dir: o.JobsDir, Logger: o.Log})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	sockDir, err := os.MkdirTemp("", "herd-demo-api-")
+	if err != nil {
+		j.Close()
+		return nil, "", nil, err
+	}
+	sock = filepath.Join(sockDir, "jobs.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		os.RemoveAll(sockDir)
+		j.Close()
+		return nil, "", nil, err
+	}
+	hs := &http.Server{Handler: j.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan struct{})
+	go func() { hs.Serve(ln); close(served) }()
+	wctx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	worked := make(chan struct{})
+	go func() {
+		if err := j.Work(wctx, o.Grace); err != nil && o.Log != nil {
+			o.Log.Error("jobs workers stopped", "err", err)
+		}
+		close(worked)
+	}()
+	stop = func() {
+		sctx, cancel := context.WithTimeout(context.Background(), o.Grace)
+		if hs.Shutdown(sctx) != nil {
+			hs.Close()
+		}
+		cancel()
+		<-served
+		cancelWork()
+		<-worked
+		j.Close()
+		os.RemoveAll(sockDir)
+	}
+	return j, sock, stop, nil
+}
+
+// jobsProxy forwards requests to the jobs API on the Unix socket sock.
+func jobsProxy(sock string) http.Handler {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+		MaxIdleConnsPerHost: 16,
+	}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = "herd-demo-jobs"
+			pr.Out.Host = pr.In.Host
+		},
+		Transport:     tr,
+		FlushInterval: -1, // the event stream: every write at once
+	}
+}
+
 // printClusterIntro says where the cluster listens and what to try.
-func printClusterIntro(out io.Writer, c *cluster.Cluster, o ClusterOptions) {
+func printClusterIntro(out io.Writer, c *cluster.Cluster, o ClusterOptions, j *Jobs) {
 	host, port := "127.0.0.1", ""
 	if addrs := c.Addrs(); len(addrs) > 0 {
 		if ta, ok := addrs[0].(*net.TCPAddr); ok {
@@ -153,7 +258,7 @@ Try it:
   kill <worker pid>   # the primary respawns it; / keeps answering
   kill -HUP %d        # rolling reload: new workers first, then the old ones drain
   kill -TTIN %d       # one worker more (kill -TTOU: one less)
-
+%s
 Stop with Ctrl-C (or kill -TERM %d); requests in flight get %v to finish.
-`, me, o.Workers, url, pids, url, url, url, o.Limit, me, me, me, o.Grace)
+`, me, o.Workers, url, pids, url, url, url, o.Limit, me, me, JobsIntro(url, j), me, o.Grace)
 }

@@ -32,4 +32,16 @@
 // byte for byte what the Node version answers: for the tutorial's n = 42 and
 // 1e8 iterations, "Result is 209999997829288740" (not the exact integer
 // 209999995800000000, which float64 cannot hold).
+//
+// The same port serves the tutorial's last answer, durable jobs: Jobs opens
+// an embedded jobs.Client in a locked directory (OpenJobs), runs the resize
+// kind (Resize: a generated PNG resized and blurred with the standard
+// library, progress reported at each step) and serves the jobs HTTP API of
+// package jobshttp under /jobs and /queues, plus GET /resized/{id} for the
+// image. In the cluster the primary owns the jobs and serves the API on a
+// Unix socket; each cluster worker forwards those paths to it.
+//
+//	client ── POST /jobs {"kind":"resize"} ──▶ server ── Submit ──▶ JetStream ──▶ resize worker
+//	       ◀── 202 {"id"} at once ───────────
+//	client ── GET /jobs/{id}/wait ──────────▶ server ── Wait (a KV watch) ◀── result stored
 package demo

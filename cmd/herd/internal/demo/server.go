@@ -55,6 +55,10 @@ type Server struct {
 	// just after it starts, before it is sent its task.
 	OnFork func(pid int)
 
+	// Jobs, if not nil, serves the paths in JobsRoutes: the jobs HTTP API
+	// under /jobs and /queues, and /resized/ (see Jobs.Handler).
+	Jobs http.Handler
+
 	inflight atomic.Int64
 }
 
@@ -75,9 +79,10 @@ func (s *Server) log() *slog.Logger {
 	return s.Logger
 }
 
-// Handler returns the server's routes: GET / and GET /heavy. A /heavy
-// worker is killed when the request's context is done: the client went
-// away, or Serve ran out of grace at shutdown.
+// Handler returns the server's routes: GET / and GET /heavy, and the
+// jobs routes when Jobs is set. A /heavy worker is killed when the
+// request's context is done: the client went away, or Serve ran out of
+// grace at shutdown.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -85,6 +90,11 @@ func (s *Server) Handler() http.Handler {
 		io.WriteString(w, "OK")
 	})
 	mux.HandleFunc("GET /heavy", s.serveHeavy)
+	if s.Jobs != nil {
+		for _, p := range JobsRoutes {
+			mux.Handle(p, s.Jobs)
+		}
+	}
 	return mux
 }
 

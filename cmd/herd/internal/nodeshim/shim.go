@@ -1,16 +1,33 @@
-// Package nodeshim holds herd's preload shim for unmodified Node apps and
-// writes it where node can load it.
+// Package nodeshim holds herd's preload shim for unmodified Node apps, the
+// broker that answers the shim's requests for listening sockets, and the
+// relay between the two.
 //
-// herd run, in cluster mode, passes each port to every instance as an
-// inherited listening socket (fd 3, 4, ...) named "port-<n>" in
-// LISTEN_FDNAMES. A Node app written as http.createServer(h).listen(3000)
-// would bind port 3000 itself and fail; the shim, loaded with
-// `node --require <file>` (or NODE_OPTIONS=--require=<file>), patches
-// net.Server.prototype.listen so that listen(port), listen({port}) and
-// listen(port, host, cb) use the inherited descriptor instead. It reports
-// {"herd":"listening"} on the Node IPC channel when a server takes its
-// socket, {"herd":"ready"} as well when HERD_READY=listen, and on SIGTERM
-// closes the servers it adopted so that requests in flight finish.
+// herd run starts node with `--require <shim>` (or puts it in NODE_OPTIONS
+// for a command such as npm start or a shell script that starts node). The
+// shim patches net.Server.prototype.listen: a TCP listen(port[, host]) asks
+// herd for a socket bound to exactly that host and port, and listens on the
+// socket herd sends. herd opens each address once (cluster's on-demand
+// listeners) and sends the same socket to every instance, so instances share
+// the port as Node's cluster workers do, and bind only what the app asked
+// for:
+//
+//	node (shim) --spawn, Node IPC--> relay --unix socket--> Broker (herd)
+//	     <---- NODE_HANDLE + fd ----       <--- SCM_RIGHTS ----
+//
+// Node can receive a socket only over a Node IPC channel, and the final node
+// of `npm start` has none to herd (Node marks inherited descriptors
+// close-on-exec, so nothing herd opened reaches it). So the shim starts the
+// relay (herd's own binary with RelayArg, named in EnvRelay) with such a
+// channel; the relay asks the Broker on the unix socket named in EnvSocket
+// and passes the socket on. In a node:cluster worker listen is left to Node,
+// which asks the primary, whose own listen goes through the shim.
+//
+// The first node of an instance that has herd's IPC channel reports
+// {"herd":"listening"} when a server listens, and {"herd":"ready"} as well
+// when HERD_READY=listen. On SIGTERM, unless the app handles SIGTERM
+// itself, the shim closes its servers so that requests in flight finish (a
+// node:cluster primary also waits for its workers) and exits; a duplicate
+// SIGTERM changes nothing.
 package nodeshim
 
 import (
@@ -28,7 +45,8 @@ var source []byte
 // Source returns the shim's JavaScript.
 func Source() []byte { return append([]byte(nil), source...) }
 
-// FDName returns the LISTEN_FDNAMES name the shim matches for port.
+// FDName returns the LISTEN_FDNAMES name herd gives the socket of port
+// when it opens the port before the program starts.
 func FDName(port int) string { return fmt.Sprintf("port-%d", port) }
 
 // Path writes the shim to a file named by its content hash under dir (""

@@ -9,13 +9,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/herdrun/herd/internal/testutil"
 )
 
-func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// This binary is the shim's listen relay in the tests.
+	if len(os.Args) > 1 && os.Args[1] == RelayArg {
+		os.Exit(RelayMain(os.Args[2:]))
+	}
+	testutil.VerifyTestMain(m)
+}
 
 func TestPathWritesOnce(t *testing.T) {
 	dir := t.TempDir()
@@ -33,56 +41,76 @@ func TestPathWritesOnce(t *testing.T) {
 	}
 }
 
-// The shim makes listen(port, host, cb) of an unmodified app take the
-// inherited fd 3 named port-<port>, even though the port is already bound by
-// this test, as herd would have it.
-func TestShimAdoptsInheritedSocket(t *testing.T) {
+// The shim makes listen(port, host, cb) of an unmodified app ask herd's
+// broker for (host, port) through the relay (this test binary), and listen
+// on the socket it sends: the one the test opened, bound to the host the
+// app asked for.
+func TestShimAsksForItsSocket(t *testing.T) {
 	testutil.RequireNode(t)
 	shim, err := Path(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port := testutil.FreePort(t)
+	var (
+		mu   sync.Mutex
+		asks []Request
+		lns  []*os.File
+	)
+	defer func() {
+		for _, f := range lns {
+			f.Close()
+		}
+	}()
+	b, err := NewBroker(t.TempDir(), func(r Request) (*os.File, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asks = append(asks, r)
+		ln, err := net.Listen("tcp", net.JoinHostPort(r.Host, strconv.Itoa(r.Port)))
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		f, err := ln.(*net.TCPListener).File()
+		if err == nil {
+			lns = append(lns, f)
+		}
+		return f, err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	defer b.Close()
 	app := filepath.Join(t.TempDir(), "app.js")
-	os.WriteFile(app, []byte(fmt.Sprintf(`require('http').createServer((q, s) => s.end('adopted ' + process.pid)).listen(%d, '127.0.0.1', () => console.log('cb'));`, port)), 0o644)
-	// sh sets LISTEN_PID to the pid node will have (exec keeps it).
-	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"`, "node", "--require", shim, app)
-	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES="+FDName(port))
-	cmd.ExtraFiles = []*os.File{f}
-	var out bytes.Buffer
+	os.WriteFile(app, []byte(fmt.Sprintf(`const s = require('http').createServer((q, r) => r.end('adopted ' + process.pid + ' ' + s.address().address));
+s.listen(%d, '127.0.0.1', () => console.log('cb'));
+const bad = require('net').createServer();
+bad.on('error', (e) => console.log('refused ' + e.code));
+bad.listen(%d, '127.0.0.1');`, port, port)), 0o644)
+	cmd := exec.Command("node", "--require", shim, app)
+	cmd.Env = append(os.Environ(), EnvSocket+"="+b.Path(), EnvRelay+"="+os.Args[0])
+	var out testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	want := "adopted " + strconv.Itoa(cmd.Process.Pid)
-	// The test's own listener shares the queue: keep asking until node
-	// answers (Go never accepts on ln here), giving each request 2s.
-	ask := func() (code int, body string) {
+	want := "adopted " + strconv.Itoa(cmd.Process.Pid) + " 127.0.0.1"
+	testutil.WaitFor(t, "node to answer on the socket herd sent", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
-		code, body, _ = testutil.Get(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/")
-		return code, body
-	}
-	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		code, body := ask()
-		if code == 0 { // no answer yet
-			continue
-		}
-		if body != want {
+		code, body, _ := testutil.Get(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/")
+		if code != 0 && body != want {
 			t.Fatalf("body %q, want %q", body, want)
 		}
-		return
+		return code == 200
+	})
+	// The second server asked for the same address: the test's open
+	// failed (EADDRINUSE), and the app's server got that error.
+	testutil.WaitFor(t, "the second listen to fail", func() bool { return strings.Contains(out.String(), "refused EADDRINUSE") })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asks) != 2 || asks[0].Host != "127.0.0.1" || asks[0].Port != port || asks[0].PID <= 0 {
+		t.Fatalf("requests %+v; output:\n%s", asks, out.String())
 	}
-	t.Fatalf("node never answered on the inherited socket; output:\n%s", out.String())
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/herdrun/herd/cmd/herd/internal/app"
 	"github.com/herdrun/herd/cmd/herd/internal/logsink"
 	"github.com/herdrun/herd/cmd/herd/internal/nodeshim"
+	"golang.org/x/sys/unix"
 )
 
 // BootError reports an app whose instance failed while it started: it
@@ -118,6 +119,12 @@ func WithListeners(files []*os.File) Option { return func(o *options) { o.listen
 // apps (the daemon) drives each with Reload, Scale and Shutdown instead.
 func WithoutSignals() Option { return func(o *options) { o.noSignals = true } }
 
+// Relay, when not empty, is the path of a binary that acts as the Node
+// shim's listen relay (nodeshim.RelayMain) when its first argument is
+// nodeshim.RelayArg. Without it, a Node app in cluster mode cannot ask herd
+// for its ports. Set it before New.
+var Relay string
+
 // Runner runs one app.App. Create it with New; Run runs it, and Reload,
 // Scale and Shutdown drive it meanwhile.
 type Runner struct {
@@ -140,6 +147,8 @@ type Runner struct {
 	lastFailure string
 	shimPath    string
 	nodeShim    bool
+	preopen     bool             // the ports are opened before the instances start
+	broker      *nodeshim.Broker // answers the shim's listen requests
 	instances   int
 
 	// Per worker ID, until it exits: its slot, when it was ready and its
@@ -239,28 +248,46 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		return !errored && a.Respawn(s.Code)
 	}
 	cmd := append([]string(nil), a.Command...)
-	if len(a.Ports) > 0 {
-		for i, p := range a.Ports {
-			ad := cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)}
-			if len(o.listeners) == len(a.Ports) {
-				ad.File = o.listeners[i]
+	if a.ClusterMode() {
+		// A node started by herd asks for its ports itself (the shim, on
+		// demand, at the host it gives listen); any other program gets them
+		// open before it starts, as do all when the host is given or the
+		// listeners were handed over (WithListeners).
+		handed := len(a.Ports) > 0 && len(o.listeners) == len(a.Ports)
+		r.preopen = !a.IsNode() || a.Host != "" || handed
+		if r.preopen {
+			for i, p := range a.Ports {
+				ad := cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)}
+				if handed {
+					ad.File = o.listeners[i]
+				}
+				cfg.Listen = append(cfg.Listen, ad)
 			}
-			cfg.Listen = append(cfg.Listen, ad)
 		}
-		cfg.Env = append(cfg.Env, "PORT="+strconv.Itoa(a.Ports[0]))
+		if len(a.Ports) > 0 {
+			cfg.Env = append(cfg.Env, "PORT="+strconv.Itoa(a.Ports[0]))
+		}
 		shim, err := nodeshim.Path("")
 		if err != nil {
 			logs.Release()
 			return nil, err
 		}
 		r.shimPath = shim
+		r.broker, err = nodeshim.NewBroker("", r.openListener)
+		if err != nil {
+			logs.Release()
+			return nil, err
+		}
+		cfg.Env = append(cfg.Env, nodeshim.EnvSocket+"="+r.broker.Path(), nodeshim.EnvStopSignal+"="+unix.SignalName(a.Signal()))
+		if Relay != "" {
+			cfg.Env = append(cfg.Env, nodeshim.EnvRelay+"="+Relay)
+		}
 		if a.IsNode() {
 			r.nodeShim = true
 			cmd = append([]string{cmd[0], "--require", shim}, cmd[1:]...)
 		} else {
 			// Any node the command starts (npm start, a script) loads it
-			// too; the shim does nothing in a process whose pid is not
-			// LISTEN_PID.
+			// too, and asks herd for its ports through the broker.
 			cfg.Env = append(cfg.Env, "NODE_OPTIONS="+strings.TrimSpace(getenv("NODE_OPTIONS")+` --require "`+shim+`"`))
 		}
 	}
@@ -270,7 +297,7 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		cfg.NotifySocket = true
 	case a.Ready == app.ReadyStart:
 		cfg.ReadyOnStart = true
-	case a.Ready == app.ReadyListen && len(a.Ports) == 0:
+	case a.Ready == app.ReadyListen && !a.ClusterMode():
 		cfg.ReadyOnStart = true // nothing to listen on in fork mode
 	case a.Ready == app.ReadyListen && !r.nodeShim:
 		// Any other program is ready once it waits for connections on
@@ -304,7 +331,7 @@ func (r *Runner) onEvent(e cluster.Event) {
 	switch e.Kind {
 	case cluster.EventFork:
 		r.mu.Lock()
-		if len(r.app.Ports) > 0 {
+		if r.app.ClusterMode() {
 			r.started[e.Worker] = forked{at: e.Time, pid: e.PID, slot: e.Slot}
 		}
 		if r.cur[e.Slot] == 0 {
@@ -415,14 +442,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	if len(r.app.Ports) > 0 {
+	if r.app.ClusterMode() {
 		wg.Go(func() { r.watchSockets(wctx) })
 	}
 	if r.app.MaxMemory > 0 {
 		wg.Go(func() { r.watchMemory(wctx, r.app.MemoryInterval) })
 	}
 	mode := "fork"
-	if len(r.app.Ports) > 0 {
+	if r.app.ClusterMode() {
 		mode = "cluster"
 	}
 	r.log.Info(fmt.Sprintf("starting %d instance(s) in %s mode", r.instances, mode), "command", strings.Join(r.app.Command, " "))
@@ -485,4 +512,9 @@ func (r *Runner) Instances() []cluster.WorkerInfo { return r.c.Workers() }
 // it. Run calls it when it returns; call it for a Runner that is never
 // run. Lines written after it are dropped from those files. Calling it
 // again does nothing.
-func (r *Runner) Close() error { return r.logs.Release() }
+func (r *Runner) Close() error {
+	if r.broker != nil {
+		r.broker.Close()
+	}
+	return r.logs.Release()
+}

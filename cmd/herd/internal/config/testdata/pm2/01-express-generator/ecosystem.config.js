@@ -17,4 +17,7 @@ module.exports = {
       },
     },
   ],
+  deploy: {
+    production: { user: 'deploy', host: 'shop.example', ref: 'origin/main', repo: 'git@example:shop.git', path: '/srv/shop' },
+  },
 };

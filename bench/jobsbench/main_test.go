@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herdrun/herd/internal/testutil"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// require skips the test, or fails it when HERD_REQUIRE_NODE=1 or CI is
+// set, if a tool the contenders need is missing; the message names the
+// command that installs it.
+func require(t *testing.T, nodeDir string) {
+	t.Helper()
+	var missing []string
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		missing = append(missing, "redis-server is not installed: run `"+installRedis+"`")
+	}
+	if _, err := os.Stat(filepath.Join(postgresBin, "postgres")); err != nil {
+		missing = append(missing, "PostgreSQL 15 is not installed in "+postgresBin+": run `"+installPostgres+"`")
+	}
+	if os.Geteuid() != 0 {
+		missing = append(missing, "the PostgreSQL contender runs its server as the postgres user, which needs root: run the test as root")
+	}
+	if len(missing) > 0 {
+		msg := strings.Join(missing, "; ")
+		if os.Getenv(testutil.RequireNodeEnv) == "1" || os.Getenv("CI") != "" {
+			t.Fatalf("the jobs benchmark's contenders are required (%s=1 or CI set): %s", testutil.RequireNodeEnv, msg)
+		}
+		t.Skipf("%s (set %s=1 to make this a failure)", msg, testutil.RequireNodeEnv)
+	}
+	testutil.RequireNode(t, bullMQModule(nodeDir))
+}
+
+// TestSmoke starts every contender and runs one tiny round of every row:
+// each must measure something. It asserts no speed: the machine may be busy.
+func TestSmoke(t *testing.T) {
+	nodeDir, _ := filepath.Abs("../node")
+	require(t, nodeDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var srv testutil.SyncBuffer
+	b, err := start(ctx, smoke, nodeDir, testWriter{t}, &srv)
+	if err != nil {
+		t.Fatalf("start: %v\nserver logs:\n%s", err, srv.String())
+	}
+	r, err := b.run(ctx, "test")
+	if cerr := b.Close(); cerr != nil {
+		t.Errorf("close: %v", cerr)
+	}
+	if err != nil {
+		t.Fatalf("run: %v\nserver logs:\n%s", err, srv.String())
+	}
+	if len(r.Rows) != 9 {
+		t.Errorf("%d rows, want 9", len(r.Rows))
+	}
+	for _, row := range r.Rows {
+		for _, s := range append(row.Peers, row.Herd) {
+			if len(s.Samples) == 0 {
+				t.Errorf("%s / %s: no samples", row.Name, s.Name)
+			}
+			for _, x := range s.Samples {
+				if math.IsNaN(x) || math.IsInf(x, 0) || x <= 0 {
+					t.Errorf("%s / %s: bad sample %v", row.Name, s.Name, x)
+				}
+			}
+		}
+	}
+	for _, d := range b.dirs {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind (%v)", d, err)
+		}
+	}
+	var sb strings.Builder
+	r.Print(&sb)
+	printVerdicts(&sb, r)
+	t.Log("\n" + sb.String())
+}
+
+// TestMissingTool checks the error that names the install command.
+func TestMissingTool(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, _, err := startRedis(context.Background(), t.TempDir(), nil)
+	var me *missingToolError
+	if !errors.As(err, &me) || !strings.Contains(err.Error(), installRedis) {
+		t.Fatalf("startRedis without redis-server on PATH: %v, want a *missingToolError naming %q", err, installRedis)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
