@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
@@ -58,6 +59,10 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		// not the daemon's: nothing of the daemon's own environment may
 		// reach it, or a variable removed with --update-env would stay.
 		home, notify := os.Getenv("HOME"), os.Getenv("NOTIFY_SOCKET")
+		var takeover *os.File
+		if fd, err := strconv.Atoi(os.Getenv(daemon.TakeoverEnv)); err == nil && fd > 2 {
+			takeover = os.NewFile(uintptr(fd), "takeover") // herd update's report channel
+		}
 		os.Clearenv()
 		if home != "" {
 			os.Setenv("HOME", home) // for the Node shim's cache directory
@@ -65,7 +70,7 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
-		err = daemon.New(daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect, NotifySocket: notify}).Run(ctx)
+		err = daemon.New(daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect, NotifySocket: notify, TakeoverReady: takeover}).Run(ctx)
 		if errors.Is(err, daemon.ErrRunning) {
 			return err
 		}
