@@ -475,3 +475,27 @@ func TestDaemonUpdateUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// herd ls --watch redraws the table until interrupted.
+func TestDaemonLsWatch(t *testing.T) {
+	home := t.TempDir()
+	env := daemonEnv(t, home)
+	mustHerd(t, env, "start", "--name", "w", "--", "sleep", "300")
+	cmd := exec.Command(herdBin, "ls", "--watch", "--interval", "20ms")
+	cmd.Env = env
+	var out testutil.SyncBuffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	testutil.WaitFor(t, "3 tables", func() bool { return strings.Count(out.String(), "\x1b[H\x1b[2J") >= 3 })
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	for _, table := range strings.Split(out.String(), "\x1b[H\x1b[2J")[1:3] {
+		if !strings.HasPrefix(table, "ID  NAME  MODE  INST  PIDS") || !strings.Contains(table, "\n0   w     fork  1/1 ") {
+			t.Errorf("table %q", table)
+		}
+	}
+}
