@@ -264,3 +264,27 @@ func TestMonitNeedsTerminal(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+// HERD_METRICS in the environment of the herd start that launches the
+// daemon makes it serve Prometheus metrics there; --metrics off loopback
+// is refused as a usage error that says what to write.
+func TestDaemonMetricsEnv(t *testing.T) {
+	home := t.TempDir()
+	port := testutil.FreePort(t)
+	env := append(daemonEnv(t, home), "HERD_METRICS=127.0.0.1:"+strconv.Itoa(port))
+	mustHerd(t, env, "start", "--name", "m", "--", "sleep", "300")
+	ctx := t.Context()
+	var body string
+	testutil.WaitFor(t, "herd_app_up of m", func() bool {
+		code, b, err := testutil.Get(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/metrics")
+		body = b
+		return err == nil && code == 200 && strings.Contains(b, `herd_app_up{app="m"} 1`)
+	})
+	if !regexp.MustCompile(`(?m)^herd_instance_resident_memory_bytes\{app="m",slot="0"\} [0-9.e+]+$`).MatchString(body) {
+		t.Errorf("no memory series of m:\n%s", body)
+	}
+	code, _, errOut := herdCmd(t, env, "daemon", "--metrics", "0.0.0.0:9595")
+	if code != 2 || !strings.Contains(errOut, `metrics address "0.0.0.0:9595": the host is not a loopback address`) {
+		t.Fatalf("--metrics 0.0.0.0:9595: exit %d, %s", code, errOut)
+	}
+}

@@ -31,6 +31,8 @@ type proc struct {
 	stopping  bool
 	startedAt time.Time
 	restarts  int // restarts and reloads by command
+
+	reloadsOK, reloadsFailed int // rolling reloads by outcome (metrics)
 }
 
 // ErrUnknownApp is wrapped by the error for a name or id that is not in the
@@ -226,7 +228,9 @@ func (d *Daemon) reload(ctx context.Context, p *proc, req ActionRequest) error {
 	p.mu.Lock()
 	r := p.r
 	p.mu.Unlock()
-	if err := r.Reload(ctx); err != nil {
+	err := r.Reload(ctx)
+	p.countReload(err)
+	if err != nil {
 		return fmt.Errorf("reload of %s aborted: %v; the old instances keep serving; herd logs %s shows why the new one failed", p.name(), err, p.name())
 	}
 	p.mu.Lock()

@@ -32,6 +32,10 @@ type Config struct {
 	// NotifySocket is systemd's $NOTIFY_SOCKET, if any: Run sends it
 	// READY=1 once it serves (after Resurrect), and STOPPING=1.
 	NotifySocket string
+	// MetricsAddr, if set, is a loopback HOST:PORT on which the daemon
+	// serves Prometheus metrics at MetricsPath (see MetricsHandler). Run
+	// refuses an address that is not loopback (CheckMetricsAddr).
+	MetricsAddr string
 }
 
 // ErrRunning is wrapped by the error of a Run whose Home already has a
@@ -129,6 +133,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	stopMetrics, err := d.serveMetrics()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	d.log.Info("daemon started", "pid", os.Getpid(), "version", d.cfg.Version, "socket", h.Sock)
 	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
