@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"os"
 	"context"
 	"io"
 	"log/slog"
@@ -73,6 +74,12 @@ type Addr struct {
 	// Name is the listener's name in LISTEN_FDNAMES. It must not contain
 	// ':'. "" means a name made of the network and the port or path.
 	Name string
+	// File, if set, is a listening socket to share instead of opening
+	// Address (PolicyShared only): a primary that takes over the sockets
+	// of another, whose workers keep accepting on them meanwhile, so that
+	// no connection is refused (herd update). The cluster uses a duplicate
+	// of its descriptor; the caller keeps File and closes it.
+	File *os.File
 }
 
 // Config configures a cluster. The zero value is a good default: one worker

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,5 +185,43 @@ func TestCommandWorkers(t *testing.T) {
 	_ = evs
 	if _, err := get("http://" + addr + "/"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Listener gives a supervisor the primary's shared socket for an address:
+// a configured one as written or as bound, or one it opens on demand, the
+// same file for the same address from then on, and a worker started later
+// inherits it.
+func TestListenerForASupervisor(t *testing.T) {
+	c, _, addr := startLocal(t, "hello", nil)
+	f, err := c.Listener("", addr)
+	if err != nil || f == nil {
+		t.Fatalf("Listener(%s) = %v, %v", addr, f, err)
+	}
+	g, err := c.Listener("tcp", "localhost:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Listener("tcp", "localhost:0")
+	if err != nil || again != g {
+		t.Fatalf("second Listener for the same address = %v, %v; want the same file", again, err)
+	}
+	addrs := c.Addrs()
+	if len(addrs) != 2 {
+		t.Fatalf("Addrs = %v, want the configured address and the new one", addrs)
+	}
+	if _, err := c.Listener("tcp", addrs[0].String()); err != nil {
+		t.Fatalf("Listener(as bound %s): %v", addrs[0], err)
+	}
+	// The new socket is a listening one: a connection to it is queued.
+	conn, err := net.DialTimeout("tcp", addrs[1].String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if _, err := c.Listener("tcp", "256.0.0.1:1"); err == nil {
+		t.Fatal("Listener for an address that cannot be opened: no error")
+	} else if _, ok := errors.AsType[*ListenError](err); !ok {
+		t.Fatalf("Listener(bad address) = %v, want a *ListenError", err)
 	}
 }

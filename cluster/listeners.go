@@ -68,6 +68,17 @@ func openShared(ctx context.Context, policy Policy, a Addr) (*shared, error) {
 	fail := func(err error) (*shared, error) {
 		return nil, &ListenError{Network: network, Address: a.Address, Err: unwrapOp(err)}
 	}
+	if a.File != nil {
+		if policy != PolicyShared {
+			return fail(fmt.Errorf("Addr.File needs PolicyShared"))
+		}
+		f, addr, err := adoptSocket(a.File)
+		if err != nil {
+			return fail(err)
+		}
+		s.file, s.addr = f, addr
+		return s, nil
+	}
 	if policy == PolicyReusePort {
 		if !strings.HasPrefix(network, "tcp") {
 			return fail(fmt.Errorf("PolicyReusePort needs a TCP address"))
@@ -227,4 +238,87 @@ func unwrapOp(err error) error {
 		return oe.Err
 	}
 	return err
+}
+
+// adoptSocket returns a duplicate of the listening socket f, made as
+// socketFile makes one (not watched by this process's netpoller), and its
+// bound address. Workers of another primary may be accepting on it: the
+// descriptor stays non-blocking but for the instant NewFile looks at it.
+func adoptSocket(f *os.File) (*os.File, net.Addr, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, nil, err
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, nil, err
+	}
+	if derr != nil {
+		return nil, nil, os.NewSyscallError("fcntl", derr)
+	}
+	if ok, err := unix.GetsockoptInt(nfd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || ok == 0 {
+		unix.Close(nfd)
+		if err == nil {
+			err = fmt.Errorf("%s is not a listening socket", f.Name())
+		}
+		return nil, nil, err
+	}
+	sa, err := unix.Getsockname(nfd)
+	if err != nil {
+		unix.Close(nfd)
+		return nil, nil, os.NewSyscallError("getsockname", err)
+	}
+	var addr net.Addr
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		addr = &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}
+	case *unix.SockaddrInet6:
+		addr = &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
+	case *unix.SockaddrUnix:
+		addr = &net.UnixAddr{Name: sa.Name, Net: "unix"}
+	default:
+		unix.Close(nfd)
+		return nil, nil, fmt.Errorf("%s: a socket of an unknown family", f.Name())
+	}
+	if err := unix.SetNonblock(nfd, false); err != nil {
+		unix.Close(nfd)
+		return nil, nil, os.NewSyscallError("fcntl", err)
+	}
+	nf := os.NewFile(uintptr(nfd), "listener "+addr.String())
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		nf.Close()
+		return nil, nil, os.NewSyscallError("fcntl", err)
+	}
+	return nf, addr, nil
+}
+
+// ListenerFiles returns duplicates of the listening sockets that the
+// workers share (PolicyShared), in the order of Config.Listen, for another
+// primary to take over with Addr.File; the caller closes them. It returns
+// nil before the listeners are open or under another policy.
+func (c *Cluster) ListenerFiles() ([]*os.File, error) {
+	var out []*os.File
+	var err error
+	if e := c.do(func() {
+		for _, s := range c.lns {
+			if s.file == nil {
+				continue
+			}
+			var nf *os.File
+			if nf, _, err = adoptSocket(s.file); err != nil {
+				return
+			}
+			out = append(out, nf)
+		}
+	}); e != nil {
+		return nil, e
+	}
+	if err != nil {
+		for _, f := range out {
+			f.Close()
+		}
+		return nil, err
+	}
+	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -36,7 +35,7 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 			return &StateError{ID: id, State: r.State, Op: "cancel"}
 		}
 		next := *r
-		next.State, next.Finished, next.Error = StateCancelled, time.Now().UTC(), "cancelled"
+		next.State, next.Finished, next.Error = StateCancelled, stampNow(), "cancelled"
 		if rev == 0 {
 			// Only a waiting message: the record's creation decides the
 			// race with a worker that fetched it, whose creation of the
@@ -89,7 +88,7 @@ func (c *Client) Retry(ctx context.Context, id string) error {
 		next.Gen++
 		next.State, next.Attempt, next.Progress, next.Note = StateQueued, 0, 0, ""
 		next.Result, next.ResultRef, next.Error = nil, false, ""
-		next.Started, next.Finished, next.RunAt, next.Worker = time.Time{}, time.Time{}, time.Time{}, ""
+		next.Started, next.Finished, next.RunAt, next.Worker = 0, 0, 0, ""
 		nrev, err := c.state.Update(ctx, id, next.encode(), rev)
 		if errWrongRev(err) {
 			continue

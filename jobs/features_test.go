@@ -204,14 +204,15 @@ func TestCancelRunningLatencyAndRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-started
-	if in, _ := c.Get(ctx, id); in.State != StateRunning {
-		t.Fatalf("state %s", in.State)
-	}
 	wch, err := c.Watch(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-wch // running
+	for in := range wch {
+		if in.State == StateRunning {
+			break
+		}
+	}
 	t0 := time.Now()
 	if err := c.Cancel(ctx, id); err != nil {
 		t.Fatal(err)
@@ -243,8 +244,8 @@ func TestCancelRunningLatencyAndRetry(t *testing.T) {
 	<-started
 	// Make the new run finish: it blocks too (Args 1), so cancel the old
 	// generation again by hand and check it does nothing.
-	c.nc.Publish(c.cancelSubj(), cancelMsg(id, 0))
-	c.nc.Flush()
+	_ = c.nc.Publish(c.cancelSubj(), cancelMsg(id, 0))
+	_ = c.nc.Flush()
 	time.Sleep(50 * time.Millisecond)
 	if in, _ := c.Get(ctx, id); in.State != StateRunning {
 		t.Fatalf("the old generation's cancel hit the retry: %s", in.State)

@@ -369,10 +369,10 @@ func (c *Client) Stats(ctx context.Context) ([]QueueStats, error) {
 			s.Cancelled++
 		}
 		s.Retried += uint64(r.Retried)
-		if r.Created.After(since) {
+		if r.Created.time().After(since) {
 			s.SubmitRate++
 		}
-		if r.State.Final() && r.Finished.After(since) {
+		if r.State.Final() && r.Finished.time().After(since) {
 			s.CompleteRate++
 		}
 	}

@@ -28,10 +28,10 @@ type record struct {
 	ResultRef   bool            `json:"result_ref,omitempty"` // the result is in the object store
 	Error       string          `json:"error,omitempty"`
 	Retried     int             `json:"retried,omitempty"` // attempts after the first, over all generations
-	Created     time.Time       `json:"created,omitzero"`
-	Started     time.Time       `json:"started,omitzero"`
-	Finished    time.Time       `json:"finished,omitzero"`
-	RunAt       time.Time       `json:"run_at,omitzero"`
+	Created     stamp           `json:"created,omitempty"`
+	Started     stamp           `json:"started,omitempty"`
+	Finished    stamp           `json:"finished,omitempty"`
+	RunAt       stamp           `json:"run_at,omitempty"`
 	Worker      string          `json:"worker,omitempty"`
 }
 
@@ -75,8 +75,28 @@ func (r *record) info() Info {
 		ID: r.ID, Kind: r.Kind, Queue: r.Queue, Priority: r.Priority, State: r.State,
 		Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, Progress: r.Progress, Note: r.Note,
 		Args: r.Args, Result: r.Result, Error: r.Error,
-		Created: r.Created, Started: r.Started, Finished: r.Finished, RunAt: r.RunAt, Worker: r.Worker,
+		Created: r.Created.time(), Started: r.Started.time(), Finished: r.Finished.time(), RunAt: r.RunAt.time(), Worker: r.Worker,
 	}
+}
+
+// stamp is a time in a record: Unix nanoseconds, 0 for none. Integers
+// keep the records cheap to encode and decode.
+type stamp int64
+
+func stampOf(t time.Time) stamp {
+	if t.IsZero() {
+		return 0
+	}
+	return stamp(t.UnixNano())
+}
+
+func stampNow() stamp { return stamp(time.Now().UnixNano()) }
+
+func (s stamp) time() time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s)).UTC()
 }
 
 // validID reports whether s is a ULID: 26 characters of Crockford base 32,

@@ -83,7 +83,7 @@ func (c *Client) kindKnown(ctx context.Context, kind string) error {
 
 // newRecord checks a submit and makes the job's record.
 func (c *Client) newRecord(kind string, args any, o SubmitOptions, now time.Time) (*record, error) {
-	r := &record{Kind: kind, Queue: o.Queue, Priority: o.Priority, MaxAttempts: o.MaxAttempts, Timeout: o.Timeout, Created: now, State: StateQueued}
+	r := &record{Kind: kind, Queue: o.Queue, Priority: o.Priority, MaxAttempts: o.MaxAttempts, Timeout: o.Timeout, Created: stampOf(now), State: StateQueued}
 	r.ID = o.ID
 	if r.ID == "" {
 		r.ID = newID()
@@ -114,11 +114,11 @@ func (c *Client) newRecord(kind string, args any, o SubmitOptions, now time.Time
 		return nil, &ValidationError{Field: "delay", Problem: fmt.Sprintf("%v is negative", o.Delay)}
 	}
 	if !o.RunAt.IsZero() {
-		r.RunAt = o.RunAt.UTC()
+		r.RunAt = stampOf(o.RunAt)
 	} else if o.Delay > 0 {
-		r.RunAt = now.Add(o.Delay)
+		r.RunAt = stampOf(now.Add(o.Delay))
 	}
-	if !r.RunAt.IsZero() && r.RunAt.After(now) {
+	if r.RunAt != 0 && r.RunAt.time().After(now) {
 		r.State = StateScheduled
 	}
 	if o.UniqueTTL < 0 {
@@ -149,7 +149,7 @@ func (c *Client) message(r *record) *nats.Msg {
 	m.Data = r.encode()
 	m.Header.Set(jetstream.MsgIDHeader, msgID(r))
 	if r.State == StateScheduled {
-		m.Header.Set("Nats-Schedule", "@at "+r.RunAt.UTC().Format(time.RFC3339Nano))
+		m.Header.Set("Nats-Schedule", "@at "+r.RunAt.time().Format(time.RFC3339Nano))
 		m.Header.Set("Nats-Schedule-Target", m.Subject)
 		m.Subject = c.schedSubj(r.Queue, r.Priority.level(), r.ID)
 	}

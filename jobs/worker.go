@@ -8,13 +8,11 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/time/rate"
 )
 
 // DefaultConcurrency is QueueConfig.Concurrency's default: runtime.NumCPU().
@@ -108,7 +106,7 @@ func Register[A, R any](c *Client, kind string, h Handler[A, R]) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.handlers[kind] = &handler{run: func(ctx context.Context, rn *running, r *record) (json.RawMessage, error) {
-		j := &Job[A]{ID: r.ID, Kind: r.Kind, Queue: r.Queue, Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, Priority: r.Priority, Created: r.Created, run: rn}
+		j := &Job[A]{ID: r.ID, Kind: r.Kind, Queue: r.Queue, Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, Priority: r.Priority, Created: r.Created.time(), run: rn}
 		if len(r.Args) > 0 {
 			if err := json.Unmarshal(r.Args, &j.Args); err != nil {
 				return nil, fmt.Errorf("%w: decode args as %T: %v", ErrPermanent, j.Args, err)
@@ -134,7 +132,35 @@ type running struct {
 	cancel context.CancelCauseFunc
 	mu     sync.Mutex
 	rec    *record
-	rev    uint64
+	rev    uint64 // the stored record's revision; 0 while it is not stored
+	ended  bool   // the attempt is over: store nothing more
+	timer  *time.Timer
+}
+
+// DefaultRunningAfter is how long a first attempt runs before its running
+// state is stored. A job that ends sooner is stored once, with its outcome;
+// until then Get shows it queued. Retries, and jobs that report Progress,
+// store their running state at once.
+const DefaultRunningAfter = 10 * time.Millisecond
+
+// store writes the running record if it is not stored yet; rn.mu is held.
+// A record that exists already can only be a cancel: the attempt's ctx is
+// cancelled.
+func (rn *running) storeLocked() error {
+	if rn.rev != 0 || rn.ended {
+		return nil
+	}
+	rev, err := rn.c.state.Create(context.Background(), rn.id, rn.rec.encode())
+	if errWrongRev(err) {
+		rn.ended = true
+		rn.cancel(ErrCancelled)
+		return ErrCancelled
+	}
+	if err != nil {
+		return rn.c.wrap("store running state", err)
+	}
+	rn.rev = rev
+	return nil
 }
 
 func (rn *running) progress(f float64, note string) error {
@@ -143,6 +169,12 @@ func (rn *running) progress(f float64, note string) error {
 	}
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
+	if rn.ended {
+		return ErrCancelled
+	}
+	if err := rn.storeLocked(); err != nil {
+		return err
+	}
 	next := *rn.rec
 	next.Progress, next.Note = f, note
 	rev, err := rn.c.state.Update(context.Background(), rn.id, next.encode(), rn.rev)
@@ -177,6 +209,7 @@ type worker struct {
 	jobs    sync.WaitGroup
 	mu      sync.Mutex
 	live    map[string]*running
+	cancels map[cancelKey]time.Time // cancel broadcasts of the last minute
 }
 
 // Work runs the jobs of opts.Queues with the handlers registered on c
@@ -215,7 +248,7 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 			return c.wrap("record kind "+k, err)
 		}
 	}
-	w := &worker{c: c, opts: opts, live: map[string]*running{}}
+	w := &worker{c: c, opts: opts, live: map[string]*running{}, cancels: map[cancelKey]time.Time{}}
 	w.runCtx, w.stopRun = context.WithCancelCause(context.Background())
 	defer w.stopRun(nil)
 
@@ -287,10 +320,24 @@ func (w *worker) onCancel(m *nats.Msg) {
 	}
 	w.mu.Lock()
 	rn := w.live[id]
+	now := time.Now()
+	w.cancels[cancelKey{id, gen}] = now
+	if len(w.cancels) > 4096 {
+		for k, at := range w.cancels {
+			if now.Sub(at) > time.Minute {
+				delete(w.cancels, k)
+			}
+		}
+	}
 	w.mu.Unlock()
 	if rn != nil && rn.gen == gen {
 		rn.cancel(ErrCancelled)
 	}
+}
+
+type cancelKey struct {
+	id  string
+	gen int
 }
 
 // onMaxDeliveries handles JetStream's advisory that a work message was
@@ -329,7 +376,7 @@ func (w *worker) onMaxDeliveries(data []byte) {
 		if cur != nil {
 			next = *cur
 		}
-		next.State, next.Finished = StateFailed, time.Now().UTC()
+		next.State, next.Finished = StateFailed, stampNow()
 		next.Error = fmt.Sprintf("jobs: delivered %d times without an outcome (max deliveries); last error: %s", adv.Deliveries, next.Error)
 		if cur == nil {
 			_, err = c.state.Create(ctx, r.ID, next.encode())
@@ -343,218 +390,8 @@ func (w *worker) onMaxDeliveries(data []byte) {
 	_ = c.work.DeleteMsg(ctx, adv.StreamSeq)
 }
 
-// queue takes jobs from one queue.
-type queue struct {
-	w        *worker
-	name     string
-	cons     [levels]jetstream.Consumer
-	slots    chan struct{}
-	lim      *rate.Limiter
-	arrivals chan jetstream.Msg
-	pollDone chan int
-	polling  [levels]bool
-	empty    [levels]time.Time
-	held     []jetstream.Msg
-	tokens   jetstream.Consumer // GlobalConcurrency: a job runs only while its process holds a token
-}
-
-const (
-	maxBatch   = 256
-	longPoll   = 10 * time.Second
-	emptyFresh = 20 * time.Millisecond // how long a priority found empty is skipped while busy
-)
-
-func (w *worker) newQueue(ctx context.Context, name string, qc QueueConfig) (*queue, error) {
-	n := qc.Concurrency
-	if n <= 0 {
-		n = DefaultConcurrency
-	}
-	q := &queue{w: w, name: name, slots: make(chan struct{}, n), arrivals: make(chan jetstream.Msg, levels), pollDone: make(chan int, levels)}
-	if qc.RateLimit > 0 {
-		q.lim = rate.NewLimiter(rate.Limit(qc.RateLimit), max(qc.Burst, 1))
-	}
-	if err := w.c.ensureQueue(ctx, name); err != nil {
-		return nil, err
-	}
-	if qc.GlobalConcurrency > 0 {
-		tc, err := w.c.ensureTokens(ctx, name, qc.GlobalConcurrency)
-		if err != nil {
-			return nil, err
-		}
-		q.tokens = tc
-	}
-	for l := range levels {
-		cons, err := w.c.consumer(ctx, name, l)
-		if err != nil {
-			return nil, err
-		}
-		q.cons[l] = cons
-	}
-	return q, nil
-}
-
-// loop hands fetched jobs to free slots, highest priority first, until ctx
-// ends; then it puts back what it holds.
-func (q *queue) loop(ctx context.Context) {
-	pollCtx, stopPolls := context.WithCancel(ctx)
-	defer func() {
-		stopPolls()
-		for l := range levels {
-			if q.polling[l] {
-				<-q.pollDone
-			}
-		}
-		close(q.arrivals)
-		for m := range q.arrivals {
-			q.held = append(q.held, m)
-		}
-		for _, m := range q.held {
-			_ = m.Nak()
-		}
-	}()
-	for {
-		select {
-		case q.slots <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		n := 1
-		var tok *heldToken
-		if q.tokens != nil {
-			if tok = q.acquireToken(ctx); tok == nil {
-				<-q.slots
-				return
-			}
-		}
-		if q.lim != nil {
-			if err := q.lim.Wait(ctx); err != nil {
-				<-q.slots
-				return
-			}
-		} else if tok == nil {
-		more:
-			for n < maxBatch {
-				select {
-				case q.slots <- struct{}{}:
-					n++
-				default:
-					break more
-				}
-			}
-		}
-		msgs := q.take(nil, n)
-		if len(msgs) < n {
-			msgs = q.fetch(msgs, n)
-		}
-		for len(msgs) == 0 {
-			q.startPolls(pollCtx)
-			select {
-			case m := <-q.arrivals:
-				q.held = append(q.held, m)
-				msgs = q.take(msgs, n)
-			case l := <-q.pollDone:
-				q.polling[l] = false
-			case <-ctx.Done():
-				for range n {
-					<-q.slots
-				}
-				tok.release()
-				return
-			}
-		}
-		for range n - len(msgs) {
-			<-q.slots
-		}
-		for _, m := range msgs {
-			q.w.jobs.Add(1)
-			go q.run(m, tok)
-		}
-	}
-}
-
-func level(m jetstream.Msg) int {
-	s := m.Subject()
-	// PREFIX.work.QUEUE.L.ID: L is the character before the last dot.
-	for i := len(s) - 1; i > 1; i-- {
-		if s[i] == '.' {
-			return int(s[i-1] - '0')
-		}
-	}
-	return 0
-}
-
-// take moves up to n-len(dst) held or arrived messages, highest priority
-// first, into dst.
-func (q *queue) take(dst []jetstream.Msg, n int) []jetstream.Msg {
-	for {
-		select {
-		case m := <-q.arrivals:
-			q.held = append(q.held, m)
-			q.empty[level(m)] = time.Time{}
-			continue
-		default:
-		}
-		break
-	}
-	if len(q.held) == 0 {
-		return dst
-	}
-	sort.SliceStable(q.held, func(i, j int) bool { return level(q.held[i]) > level(q.held[j]) })
-	k := min(n-len(dst), len(q.held))
-	dst = append(dst, q.held[:k]...)
-	q.held = append(q.held[:0], q.held[k:]...)
-	return dst
-}
-
-// fetch takes what waits now, highest priority first, without waiting.
-func (q *queue) fetch(dst []jetstream.Msg, n int) []jetstream.Msg {
-	now := time.Now()
-	for l := levels - 1; l >= 0 && len(dst) < n; l-- {
-		if now.Sub(q.empty[l]) < emptyFresh {
-			continue
-		}
-		want := n - len(dst)
-		b, err := q.cons[l].FetchNoWait(want)
-		if err != nil {
-			continue
-		}
-		got := 0
-		for m := range b.Messages() {
-			dst = append(dst, m)
-			got++
-		}
-		if got < want {
-			q.empty[l] = now
-		}
-	}
-	return dst
-}
-
-// startPolls keeps one waiting pull request (batch 1) on every priority,
-// so an idle worker gets a new job the moment it is stored.
-func (q *queue) startPolls(ctx context.Context) {
-	for l := range levels {
-		if q.polling[l] {
-			continue
-		}
-		q.polling[l] = true
-		go func() {
-			defer func() { q.pollDone <- l }()
-			pctx, cancel := context.WithTimeout(ctx, longPoll)
-			defer cancel()
-			b, err := q.cons[l].Fetch(1, jetstream.FetchContext(pctx))
-			if err != nil {
-				return
-			}
-			for m := range b.Messages() {
-				q.arrivals <- m
-			}
-		}()
-	}
-}
-
 // run runs one delivered job and releases its slot.
-func (q *queue) run(m jetstream.Msg, tok *heldToken) {
+func (q *queue) run(m *nats.Msg, tok *heldToken) {
 	w, c := q.w, q.w.c
 	defer w.jobs.Done()
 	defer tok.release()
@@ -562,7 +399,7 @@ func (q *queue) run(m jetstream.Msg, tok *heldToken) {
 	release := func() {
 		if !released {
 			released = true
-			<-q.slots
+			q.freed <- struct{}{}
 		}
 	}
 	defer release()
@@ -571,9 +408,9 @@ func (q *queue) run(m jetstream.Msg, tok *heldToken) {
 		_ = m.Term()
 		return
 	}
-	r, err := decodeRecord(m.Data())
+	r, err := decodeRecord(m.Data)
 	if err != nil {
-		c.log.Warn("jobs: dropping an undecodable work message", "subject", m.Subject(), "err", err)
+		c.log.Warn("jobs: dropping an undecodable work message", "subject", m.Subject, "err", err)
 		_ = m.Term()
 		return
 	}
@@ -583,7 +420,12 @@ func (q *queue) run(m jetstream.Msg, tok *heldToken) {
 	rn := &running{c: c, id: r.ID, gen: r.Gen, cancel: cancel}
 	w.mu.Lock()
 	w.live[r.ID] = rn
+	_, gone := w.cancels[cancelKey{r.ID, r.Gen}]
 	w.mu.Unlock()
+	if gone {
+		_ = m.Ack()
+		return
+	}
 	defer func() {
 		w.mu.Lock()
 		if w.live[r.ID] == rn {
@@ -621,18 +463,26 @@ func (q *queue) run(m jetstream.Msg, tok *heldToken) {
 	release()
 
 	cause := context.Cause(hctx)
+	rn.mu.Lock()
+	rn.ended = true
+	if rn.timer != nil {
+		rn.timer.Stop()
+	}
+	next := *rn.rec
+	rev := rn.rev
+	rn.mu.Unlock()
 	if errors.Is(cause, ErrCancelled) {
 		// The canceller wrote the state and removed the message.
 		_ = m.Ack()
 		return
 	}
-	rn.mu.Lock()
-	next := *rn.rec
-	rev := rn.rev
-	rn.mu.Unlock()
+	if errors.Is(cause, errShutdown) && rev == 0 {
+		_ = m.Nak() // nothing stored: it is still queued
+		return
+	}
 	if errors.Is(cause, errShutdown) {
 		// Back to the queue for another worker; the attempt does not count.
-		next.State, next.Attempt, next.Started, next.Worker = StateQueued, next.Attempt-1, time.Time{}, ""
+		next.State, next.Attempt, next.Started, next.Worker = StateQueued, next.Attempt-1, 0, ""
 		if f, err := c.putState(r.ID, &next, rev); err == nil {
 			select {
 			case <-f.Ok():
@@ -643,7 +493,7 @@ func (q *queue) run(m jetstream.Msg, tok *heldToken) {
 		_ = m.Nak()
 		return
 	}
-	now := time.Now().UTC()
+	now := stampNow()
 	retry := time.Duration(-1)
 	switch {
 	case runErr == nil:
@@ -691,23 +541,27 @@ func (q *queue) run(m jetstream.Msg, tok *heldToken) {
 // begin records the attempt as running, before the handler runs. It
 // reports false (having settled the message) when the job must not run:
 // cancelled, finished, out of attempts, or an older generation.
-func (q *queue) begin(m jetstream.Msg, r *record, attempt int, rn *running) bool {
+func (q *queue) begin(m *nats.Msg, r *record, attempt int, rn *running) bool {
 	c := q.w.c
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	now := time.Now().UTC()
+	now := stampNow()
 	if r.Gen == 0 && attempt == 1 {
+		// The first attempt stores nothing now: its running state after
+		// DefaultRunningAfter, or its outcome, whichever comes first, with
+		// a create that fails if a cancel got there first.
 		next := *r
 		next.State, next.Attempt, next.Started, next.Worker = StateRunning, 1, now, c.worker
-		rev, err := c.state.Create(ctx, r.ID, next.encode())
-		if err == nil {
-			rn.rec, rn.rev = &next, rev
-			return q.known(m, &next)
-		}
-		if !errWrongRev(err) {
-			_ = m.NakWithDelay(time.Second)
+		rn.rec = &next
+		if !q.known(m, &next) {
 			return false
 		}
+		rn.timer = time.AfterFunc(DefaultRunningAfter, func() {
+			rn.mu.Lock()
+			defer rn.mu.Unlock()
+			_ = rn.storeLocked()
+		})
+		return true
 	}
 	for try := 0; try < 20; try++ {
 		cur, rev, err := c.stored(ctx, r.ID)
@@ -768,7 +622,7 @@ func (q *queue) begin(m jetstream.Msg, r *record, attempt int, rn *running) bool
 }
 
 // known fails the job at once if this worker has no handler for its kind.
-func (q *queue) known(m jetstream.Msg, r *record) bool {
+func (q *queue) known(m *nats.Msg, r *record) bool {
 	c := q.w.c
 	c.mu.Lock()
 	h := c.handlers[r.Kind]

@@ -3,10 +3,12 @@
 #   - start of 10 apps x 2 instances (cluster mode) until every port answers,
 #     daemon launch included, ROUNDS rounds alternating herd and PM2;
 #   - `herd ls` vs `pm2 ls` with those 10 apps, CLI start to exit, LS runs alternating;
-#   - each daemon's RSS, and its CPU over IDLE seconds of idleness.
+#   - each daemon's RSS, and its CPU over IDLE seconds of idleness;
+#   - failed requests during RELOADS reloads of one app under keep-alive and
+#     new-connection load (bench/daemon/load).
 # Usage: bash bench/daemon/run.sh   (from the repository root; npm ci --prefix bench/node first)
 set -euo pipefail
-ROUNDS=${ROUNDS:-3} LS=${LS:-21} IDLE=${IDLE:-10}
+ROUNDS=${ROUNDS:-3} LS=${LS:-21} IDLE=${IDLE:-10} RELOADS=${RELOADS:-5}
 root=$(pwd)
 pm2="$root/bench/node/node_modules/.bin/pm2"
 [ -x "$pm2" ] || { echo "no pm2: run npm ci --prefix bench/node" >&2; exit 1; }
@@ -14,6 +16,7 @@ work=$(mktemp -d)
 export HERD_HOME="$work/herd" PM2_HOME="$work/pm2"
 herd="$work/herd-bin"
 go build -o "$herd" ./cmd/herd
+go build -o "$work/load" ./bench/daemon/load
 cleanup() { "$herd" kill >/dev/null 2>&1 || true; "$pm2" kill >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 cat > "$work/app.js" <<'JS'
@@ -48,9 +51,21 @@ rss() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
 cpu() { awk '{print $14 + $15}' /proc/$1/stat; }
 h0=$(cpu $hpid); p0=$(cpu $ppid); sleep "$IDLE"; h1=$(cpu $hpid); p1=$(cpu $ppid)
 hz=$(getconf CLK_TCK)
+underload() { # $1 port, then the reload command
+  local port=$1; shift
+  "$work/load" -addr "127.0.0.1:$port" > "$work/load.out" & local lp=$!
+  sleep 0.5
+  for _ in $(seq 1 "$RELOADS"); do "$@" >/dev/null; done
+  sleep 0.5
+  kill -INT $lp; wait $lp
+  cat "$work/load.out"
+}
+rh=$(underload $base "$herd" reload a0)
+rp=$(underload $((base + 100)) "$pm2" reload p0)
 echo "uptime: $(uptime)"
 echo "start 10 apps x 2 until all answer, ms (median of $ROUNDS): herd $(median < "$work/start.herd")  pm2 $(median < "$work/start.pm2")  [herd: $(tr '\n' ' ' < "$work/start.herd")] [pm2: $(tr '\n' ' ' < "$work/start.pm2")]"
 lh=$(median < "$work/ls.herd"); lp=$(median < "$work/ls.pm2")
 echo "ls with 10 apps, CLI start to exit, us (median of $LS): herd $lh  pm2 $lp  ratio $(awk "BEGIN {printf \"%.3f\", $lh / $lp}")"
 echo "daemon RSS with 10 apps x 2, KiB: herd $(rss $hpid)  pm2 $(rss $ppid)"
+echo "$RELOADS reloads under load: herd $rh | pm2 $rp"
 echo "daemon CPU over ${IDLE}s idle, % of a core: herd $(awk "BEGIN {printf \"%.2f\", 100 * ($h1 - $h0) / $hz / $IDLE}")  pm2 $(awk "BEGIN {printf \"%.2f\", 100 * ($p1 - $p0) / $hz / $IDLE}")"

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
+	"strings"
 
 	"github.com/herdrun/herd/cmd/herd/internal/app"
 	"github.com/spf13/cobra"
@@ -17,8 +19,10 @@ import (
 func appFlags(f *pflag.FlagSet, a *app.App) {
 	f.VarP(instancesFlag{&a.Instances}, "instances", "i", "number of instances, or max for one per CPU; at most "+strconv.Itoa(app.InstancesPerCPU)+" per CPU unless --no-instance-limit")
 	f.BoolVar(&a.NoInstanceLimit, "no-instance-limit", false, "allow more than "+strconv.Itoa(app.InstancesPerCPU)+" instances per CPU")
-	f.IntSliceVarP(&a.Ports, "port", "p", nil, "port to share among the instances (cluster mode); repeatable")
-	f.StringVar(&a.Host, "host", "", "address to open the ports on (default every interface)")
+	hp := &hostPorts{a: a}
+	f.VarP(portFlag{hp}, "port", "p", "port to share among the instances (cluster mode), PORT or HOST:PORT; repeatable")
+	f.Var(hostFlag{hp}, "host", "address to open the ports on (default: every interface, or for a node app's own listen, the host it gives)")
+	f.BoolVar(&a.Cluster, "cluster", false, "cluster mode without -p: the instances share every port their node processes listen on")
 	f.StringVar(&a.Name, "name", "", "app name for log prefixes (default from the command)")
 	f.Var(textFlag[app.Ready]{&a.Ready}, "ready", "readiness signal: listen, notify, message or start")
 	f.Var(textFlag[app.Restart]{&a.Restart}, "restart", "restart policy: always, on-failure or never")
@@ -86,6 +90,78 @@ func flagError(_ *cobra.Command, err error) error {
 }
 
 // instancesFlag sets App.Instances from a count or "max".
+// hostPorts is what -p and --host set: App.Ports and App.Host, where a host
+// given with -p HOST:PORT and one given with --host must agree.
+type hostPorts struct {
+	a      *app.App
+	byPort bool // Host came from -p HOST:PORT
+	byFlag bool // Host came from --host
+}
+
+func (h *hostPorts) setHost(host string, byPort bool) error {
+	if (h.byPort || h.byFlag) && host != h.a.Host && (h.byPort || byPort) {
+		return &flagValueError{fmt.Errorf("host %q differs from %q given before: ports of one app share one host", host, h.a.Host)}
+	}
+	h.a.Host = host
+	if byPort {
+		h.byPort = true
+	} else {
+		h.byFlag = true
+	}
+	return nil
+}
+
+// portFlag adds a port to App.Ports from PORT or HOST:PORT ([::1]:3000).
+type portFlag struct{ h *hostPorts }
+
+func (v portFlag) String() string {
+	if v.h == nil || len(v.h.a.Ports) == 0 {
+		return ""
+	}
+	return fmt.Sprint(v.h.a.Ports)
+}
+
+func (v portFlag) Set(s string) error {
+	host, ps, hasHost := "", s, false
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		h, p, err := net.SplitHostPort(s)
+		if err != nil {
+			return &flagValueError{fmt.Errorf("port %q: want PORT or HOST:PORT (an IPv6 host in brackets: [::1]:3000)", s)}
+		}
+		host, ps, hasHost = h, p, true
+	}
+	n, err := strconv.Atoi(ps)
+	if err != nil {
+		return &flagValueError{fmt.Errorf("port %q: want a number from 1 to 65535, or HOST:PORT", s)}
+	}
+	if n < 1 || n > 65535 {
+		return &flagValueError{fmt.Errorf("port %d out of range 1-65535", n)}
+	}
+	if hasHost {
+		if err := v.h.setHost(host, true); err != nil {
+			return err
+		}
+	}
+	v.h.a.Ports = append(v.h.a.Ports, n)
+	return nil
+}
+
+func (portFlag) Type() string { return "[host:]port" }
+
+// hostFlag sets App.Host.
+type hostFlag struct{ h *hostPorts }
+
+func (v hostFlag) String() string {
+	if v.h == nil {
+		return ""
+	}
+	return v.h.a.Host
+}
+
+func (v hostFlag) Set(s string) error { return v.h.setHost(s, false) }
+
+func (hostFlag) Type() string { return "string" }
+
 type instancesFlag struct{ p *int }
 
 func (v instancesFlag) String() string {

@@ -42,6 +42,19 @@ func TestAppFlags(t *testing.T) {
 	if a, _ := parseAppFlags("--log-keep", "3"); a.LogKeep != 3 {
 		t.Errorf("--log-keep 3: LogKeep %d", a.LogKeep)
 	}
+	// -p HOST:PORT sets the host; --host may repeat it.
+	for _, args := range [][]string{{"-p", "127.0.0.1:3000", "-p", "3001"}, {"--host", "127.0.0.1", "-p", "127.0.0.1:3000", "-p", "3001"},
+		{"-p", "127.0.0.1:3000", "--host", "127.0.0.1", "-p", "3001"}} {
+		if a, err := parseAppFlags(args...); err != nil || a.Host != "127.0.0.1" || !reflect.DeepEqual(a.Ports, []int{3000, 3001}) {
+			t.Errorf("%q: Host %q Ports %v, %v", args, a.Host, a.Ports, err)
+		}
+	}
+	if a, err := parseAppFlags("-p", "[::1]:3000"); err != nil || a.Host != "::1" || !reflect.DeepEqual(a.Ports, []int{3000}) {
+		t.Errorf("-p [::1]:3000: Host %q Ports %v, %v", a.Host, a.Ports, err)
+	}
+	if a, err := parseAppFlags("--cluster"); err != nil || !a.Cluster || !a.ClusterMode() {
+		t.Errorf("--cluster: %+v, %v", a, err)
+	}
 }
 
 // A value an App field cannot take is a usage error with herd's message.
@@ -50,6 +63,11 @@ func TestAppFlagErrors(t *testing.T) {
 		{"-i zero", `instances must be a positive number or max, not "zero"`},
 		{"--max-memory lots", `--max-memory: bad size "lots"`},
 		{"--log-max-size lots", `--log-max-size: bad size "lots"`},
+		{"-p 127.0.0.1:3000 --host 0.0.0.0", `host "0.0.0.0" differs from "127.0.0.1" given before`},
+		{"--host 0.0.0.0 -p 127.0.0.1:3000", `host "127.0.0.1" differs from "0.0.0.0" given before`},
+		{"-p 127.0.0.1:3000 -p 10.0.0.1:3001", `host "10.0.0.1" differs from "127.0.0.1" given before`},
+		{"-p 3000x", `port "3000x": want a number from 1 to 65535`},
+		{"-p ::1:3000", `port "::1:3000": want PORT or HOST:PORT`},
 	} {
 		_, err := parseAppFlags(strings.Fields(tc.args)...)
 		var ue *usageError

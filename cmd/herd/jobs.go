@@ -40,6 +40,7 @@ type jobsFlags struct {
 	url     string
 	json    bool
 	timeout time.Duration // of the whole command; 0 = none
+	follow  bool          // print each change while waiting
 }
 
 func newJobsCmd(getenv env) *cobra.Command {
@@ -160,6 +161,7 @@ func newJobsSubmitCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Com
 	fl.StringVar(&req.Timeout, "timeout", "", "how long one attempt may run, such as 5m")
 	fl.StringVar(&req.UniqueKey, "unique-key", "", "a second submit with this key returns the first job's ID")
 	fl.BoolVar(&wait, "wait", false, "wait for the job to end and print it")
+	fl.BoolVarP(&f.follow, "follow", "f", false, "with --wait: print each change of state and progress as it happens")
 	return cmd
 }
 
@@ -189,6 +191,7 @@ func newJobsWaitCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Comma
 		return waitAndPrint(cmd, f, client(), args[0])
 	})
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "give up after this long (exit 1); 0 waits as long as it takes")
+	cmd.Flags().BoolVarP(&f.follow, "follow", "f", false, "print each change of state and progress as it happens (with --json: one JSON line each)")
 	return cmd
 }
 
@@ -201,7 +204,18 @@ func waitAndPrint(cmd *cobra.Command, f *jobsFlags, c *jobsclient.Client, id str
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
-	info, err := c.Wait(ctx, id)
+	var (
+		info jobs.Info
+		err  error
+	)
+	if f.follow {
+		info, err = follow(ctx, cmd.OutOrStdout(), f, c, id)
+		if err == nil && f.json {
+			return endState(id, info) // every change, the last included, is printed
+		}
+	} else {
+		info, err = c.Wait(ctx, id)
+	}
 	if errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil {
 		if info, err = c.Get(cmd.Context(), id); err == nil {
 			printInfo(cmd.OutOrStdout(), f, info)
@@ -214,6 +228,11 @@ func waitAndPrint(cmd *cobra.Command, f *jobsFlags, c *jobsclient.Client, id str
 	if err := printInfo(cmd.OutOrStdout(), f, info); err != nil {
 		return err
 	}
+	return endState(id, info)
+}
+
+// endState fails unless the job succeeded.
+func endState(id string, info jobs.Info) error {
 	switch info.State {
 	case jobs.StateFailed:
 		return fmt.Errorf("job %s failed after %d attempts: %s", id, info.Attempt, firstLine(info.Error))
@@ -221,6 +240,37 @@ func waitAndPrint(cmd *cobra.Command, f *jobsFlags, c *jobsclient.Client, id str
 		return fmt.Errorf("job %s was cancelled; run it again with `herd jobs retry %s`", id, id)
 	}
 	return nil
+}
+
+// follow prints the job's event stream, one line per event, until the job
+// ends, and returns its final Info.
+func follow(ctx context.Context, w io.Writer, f *jobsFlags, c *jobsclient.Client, id string) (jobs.Info, error) {
+	return c.Events(ctx, id, func(ev jobsclient.Event) error {
+		if f.json {
+			b, err := json.Marshal(ev.Info)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(w, "%s\n", b)
+			return err
+		}
+		j := ev.Info
+		line := time.Now().Format(time.TimeOnly) + "  " + string(j.State)
+		if j.State == jobs.StateRunning || ev.Name == jobshttp.EventProgress {
+			line += "  " + percent(j.Progress)
+			if j.Note != "" {
+				line += " " + j.Note
+			}
+		}
+		if j.MaxAttempts > 0 && j.Attempt > 0 {
+			line += fmt.Sprintf("  (attempt %d of %d)", j.Attempt, j.MaxAttempts)
+		}
+		if j.Error != "" && (j.State == jobs.StateFailed || j.State == jobs.StateRetrying) {
+			line += "  " + firstLine(j.Error)
+		}
+		_, err := fmt.Fprintln(w, line)
+		return err
+	})
 }
 
 // notFound rewrites a 404 as a line that names the ID and what to do.

@@ -48,7 +48,7 @@ func stopHerd(t *testing.T, h *herdRun) {
 }
 
 func TestJobsCLI(t *testing.T) {
-	h, url := startDemoJobs(t, "--workers", "0")
+	h, url := startDemoJobs(t, "--workers", "0", "--grace", "1s")
 	if out := h.stdout.String(); !strings.Contains(out, "curl -s -d '{\"kind\":\"resize\"}' "+url+"/jobs ") ||
 		!strings.Contains(out, "curl -sN "+url+"/jobs/<id>/events") || !strings.Contains(out, "herd jobs submit resize --wait --url "+url) {
 		t.Errorf("banner lacks the jobs lines:\n%s", out)
@@ -103,6 +103,20 @@ func TestJobsCLI(t *testing.T) {
 	}
 	if code, out, errOut = herdJobs(t, url, "submit", "resize", "--wait", "--json"); code != 0 || !strings.Contains(out, `"state": "succeeded"`) {
 		t.Fatalf("submit --wait --json: exit %d\n%.300s%s", code, out, errOut)
+	}
+
+	// --follow prints every change: as lines, or as JSON lines.
+	code, out, errOut = herdJobs(t, url, "submit", "resize", `{"width":8,"pause":"100ms"}`, "--wait", "--follow", "--json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var first, last jobs.Info
+	json.Unmarshal([]byte(lines[0]), &first)
+	json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	if code != 0 || len(lines) < 3 || first.State.Final() || last.State != jobs.StateSucceeded || last.ID != first.ID {
+		t.Fatalf("submit --wait --follow --json: exit %d\n%.2000s%s", code, out, errOut)
+	}
+	code, out, _ = herdJobs(t, url, "wait", last.ID, "-f")
+	if code != 0 || !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  succeeded  \(attempt 1 of 3\)$`).MatchString(out) || !strings.Contains(out, "\nstate     succeeded\n") {
+		t.Fatalf("wait -f of an ended job: exit %d\n%s", code, out)
 	}
 
 	// The environment variable gives the URL.

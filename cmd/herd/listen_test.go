@@ -81,3 +81,28 @@ func TestRunRefusesToWidenAPreopenedPort(t *testing.T) {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
+
+// -p HOST:PORT is honoured for a command herd cannot ask first: the port is
+// opened on HOST before the start, and the node that npm or a script starts
+// gets it when it asks for that host.
+func TestRunHostPortForAWrappedApp(t *testing.T) {
+	testutil.RequireNode(t)
+	other := otherAddr()
+	port := strconv.Itoa(testutil.FreePort(t))
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-p", "127.0.0.1:"+port, "--", "sh", "-c", "exec node "+writeApp(t, loopbackApp))
+	waitOut(t, h, "cluster: ready workers=1", 1)
+	code, body, err := testutil.Get(context.Background(), "http://127.0.0.1:"+port+"/")
+	if err != nil || code != 200 || body != "127.0.0.1 0" {
+		t.Fatalf("GET 127.0.0.1 = %d %q %v", code, body, err)
+	}
+	if other != "" {
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(other, port), 5*time.Second); err == nil {
+			c.Close()
+			t.Fatalf("port %s answers on %s", port, other)
+		}
+	}
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, h.stderr.String())
+	}
+}

@@ -6,6 +6,9 @@
 //	go run ./cmd/herd demo
 //	go run ./cmd/herd run -i 2 -p 3000 -- node app.js
 //
+// `herd start` runs apps in a per-user background daemon instead (herd ls,
+// logs, reload, save, resurrect, startup; see package daemon).
+//
 // Run `herd --help` for the commands. Exit status: 0 on success, 1 when a
 // command fails, 2 for a command line herd cannot parse; herd run adds 3 for
 // an app that kept crashing (errored) and 127 for a command not found.

@@ -76,6 +76,9 @@ language: child processes that cannot leak, workers forked from the same
 binary with a message channel (wire-compatible with Node's fork()), worker
 pools, clusters that share a port, and a supervisor.
 
+"herd start" hands apps to a per-user daemon that keeps them running in the
+background, the PM2 way: herd ls, logs, reload, scale, stop, save, resurrect,
+startup (see "herd start --help" and the README's PM2 cheat-sheet).
 "herd run" runs any program as N supervised instances in the foreground,
 sharing its ports (cluster mode, for Node apps unmodified too) or not (fork
 mode), like pm2-runtime or gunicorn. "herd demo" runs the Node tutorial's
@@ -83,7 +86,8 @@ whole system: a cluster on :3000 whose workers answer / at once and send
 /heavy to a worker pool, and durable jobs over HTTP; "herd jobs" submits
 and follows those jobs.`
 
-const rootExample = `  herd run -i 2 -p 3000 -- node app.js   # a Node app on 2 cores, unmodified
+const rootExample = `  herd start app.js -i max -p 3000      # in the background daemon; then herd ls, herd logs
+  herd run -i 2 -p 3000 -- node app.js   # a Node app on 2 cores, unmodified
   herd run -c herd.yaml --env production
   herd demo                # the tutorial's system on 127.0.0.1:3000
   herd demo --port 8080    # or PORT=8080 herd demo

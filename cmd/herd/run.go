@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,12 +29,18 @@ const (
 const runLong = `Run any program as N supervised instances in the foreground, like
 pm2-runtime or gunicorn -w N, for programs in any language.
 
-Cluster mode (one or more -p): herd opens each port once and every instance
-inherits the listening sockets as fds 3, 4, ... (LISTEN_FDS, LISTEN_FDNAMES
-"port-<n>", LISTEN_PID; systemd socket activation), with PORT set to the first
-port. Node apps need no change: herd starts node with a preload shim that makes
-server.listen(PORT) use the inherited socket. Other programs must accept on the
-inherited fd (socket activation).
+Cluster mode (one or more -p, or --cluster): the instances share their ports.
+A Node app needs no change: herd starts node with a preload shim (also through
+NODE_OPTIONS for npm start, yarn start or a script) that makes every TCP
+listen(port, host) ask herd for that exact address; herd opens it once, on the
+host the app gave (never a wider one), and hands the same socket to every
+instance, as Node's cluster does. -p HOST:PORT or --host binds the ports to
+HOST. Other programs get the -p ports open before they start, inherited as fds
+3, 4, ... (LISTEN_FDS, LISTEN_FDNAMES "port-<n>", LISTEN_PID; systemd socket
+activation), on --host or every interface. PORT is set to the first port. With
+--cluster and no -p, herd sets no PORT and shares whatever ports the app's node
+processes listen on. With -c, a cluster app's port comes from -p, then
+-e PORT=, then the file's env, then herd's own PORT.
 
 Fork mode (no -p): N independent instances.
 
@@ -321,6 +328,9 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 	if apps, err = onlyApps(o.config, apps, o.only); err != nil {
 		return &usageError{err}
 	}
+	if err := portsOverConfig(o, apps, getenv); err != nil {
+		return &usageError{err}
+	}
 	logs, closeLogs, err := newLogs(o.json, o.app.LogFile, o.app, stdout, getenv)
 	if err != nil {
 		return err
@@ -351,4 +361,68 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 		grace = max(grace, a.WithDefaults().KillTimeout)
 	}
 	return withOrphans(stderr, grace, func() error { return runErr(runner.RunAll(cmd.Context(), rs), apps) })
+}
+
+// portsOverConfig applies the command line's -p, --host and -e to the apps
+// of a config file, and gives a cluster-mode app without a port the one
+// the environment names. An app's port comes from, first to last:
+//
+//  1. -p (one app only: with several, pick it with --only);
+//  2. -e PORT=N;
+//  3. the file's env (env_<name> over env, or PM2's port key);
+//  4. PORT in herd's own environment (PORT=3200 herd run -c ...), for an
+//     app in cluster mode;
+//  5. none: a cluster-mode app's instances share whatever port they
+//     listen on, which herd opens when the first one asks.
+//
+// -e's other variables are added to every app's environment, over the
+// file's.
+func portsOverConfig(o runOptions, apps []app.App, getenv env) error {
+	for _, kv := range o.app.Env {
+		if !strings.Contains(kv, "=") {
+			return fmt.Errorf("--env-var %q: want KEY=VALUE", kv)
+		}
+	}
+	if len(o.app.Ports) > 0 && len(apps) > 1 {
+		return fmt.Errorf("-p with --config sets the port of one app, and %s has %d: add --only NAME", o.config, len(apps))
+	}
+	envPort := func(kvs []string) (int, bool, error) {
+		port, ok := 0, false
+		for _, kv := range kvs {
+			if v, found := strings.CutPrefix(kv, "PORT="); found {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 65535 {
+					return 0, true, fmt.Errorf("PORT=%s: want a port number from 1 to 65535", v)
+				}
+				port, ok = n, true
+			}
+		}
+		return port, ok, nil
+	}
+	flagPort, hasFlagPort, err := envPort(o.app.Env)
+	if err != nil {
+		return fmt.Errorf("-e %w", err)
+	}
+	callerPort, hasCallerPort, err := envPort([]string{"PORT=" + getenv("PORT")})
+	if getenv("PORT") == "" {
+		hasCallerPort, err = false, nil
+	}
+	for i := range apps {
+		a := &apps[i]
+		a.Env = append(a.Env, o.app.Env...)
+		switch {
+		case len(o.app.Ports) > 0:
+			a.Ports = append([]int(nil), o.app.Ports...)
+		case hasFlagPort && a.ClusterMode():
+			a.Ports = []int{flagPort}
+		case len(a.Ports) == 0 && a.Cluster && hasCallerPort:
+			a.Ports = []int{callerPort}
+		case len(a.Ports) == 0 && a.Cluster && err != nil:
+			return fmt.Errorf("app %s: the environment's %w", a.Name, err)
+		}
+		if o.app.Host != "" {
+			a.Host = o.app.Host
+		}
+	}
+	return nil
 }

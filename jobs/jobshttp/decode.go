@@ -65,9 +65,9 @@ type wireSubmit struct {
 // submitFields lists the body's fields, for the error about an unknown one.
 const submitFields = "kind, args, queue, priority, delay, run_at, max_attempts, timeout, unique_key"
 
-// Error is an answer other than success: the HTTP status and the text of
+// reqError is an answer other than success: the HTTP status and the text of
 // the JSON body {"error": Message, "field": Field}.
-type Error struct {
+type reqError struct {
 	Status  int
 	Field   string // the request field at fault, or ""
 	Message string // names the field and what to write instead
@@ -75,10 +75,10 @@ type Error struct {
 	RetryAfter time.Duration
 }
 
-func (e *Error) Error() string { return e.Message }
+func (e *reqError) Error() string { return e.Message }
 
-func badField(field, format string, args ...any) *Error {
-	return &Error{Status: 400, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+func badField(field, format string, args ...any) *reqError {
+	return &reqError{Status: 400, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
 }
 
 // priorityNames maps the names a request may use to the priorities.
@@ -124,7 +124,7 @@ func PriorityName(p jobs.Priority) string {
 }
 
 // parseDuration reads a non-negative Go duration string for field.
-func parseDuration(field, s string) (time.Duration, *Error) {
+func parseDuration(field, s string) (time.Duration, *reqError) {
 	d, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
 		return 0, badField(field, "%q is not a duration; write one such as \"90s\", \"5m\" or \"1h30m\"", s)
@@ -137,7 +137,7 @@ func parseDuration(field, s string) (time.Duration, *Error) {
 
 // decodeSubmit reads a submit body from r into a jobs.Request; now is used
 // in the example of an error message only.
-func decodeSubmit(r io.Reader, now time.Time) (jobs.Request, *Error) {
+func decodeSubmit(r io.Reader, now time.Time) (jobs.Request, *reqError) {
 	var w wireSubmit
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
@@ -148,13 +148,13 @@ func decodeSubmit(r io.Reader, now time.Time) (jobs.Request, *Error) {
 		if isTooLarge(err) {
 			return jobs.Request{}, decodeError(err)
 		}
-		return jobs.Request{}, &Error{Status: 400, Field: "body", Message: "body: more than one JSON value; send one object such as {\"kind\":\"resize\"}"}
+		return jobs.Request{}, &reqError{Status: 400, Field: "body", Message: "body: more than one JSON value; send one object such as {\"kind\":\"resize\"}"}
 	}
 	return w.request(now)
 }
 
 // request checks w and converts it.
-func (w *wireSubmit) request(now time.Time) (jobs.Request, *Error) {
+func (w *wireSubmit) request(now time.Time) (jobs.Request, *reqError) {
 	var req jobs.Request
 	kind := strings.TrimSpace(w.Kind)
 	if kind == "" {
@@ -227,25 +227,25 @@ func isTooLarge(err error) bool {
 	return errors.As(err, &mbe)
 }
 
-// decodeError turns an error of encoding/json into an *Error naming the
+// decodeError turns an error of encoding/json into an *reqError naming the
 // field.
-func decodeError(err error) *Error {
+func decodeError(err error) *reqError {
 	var (
 		se *json.SyntaxError
 		te *json.UnmarshalTypeError
 	)
 	switch {
 	case isTooLarge(err):
-		return &Error{Status: 413, Field: "body", Message: "body: too large; send a smaller request"}
+		return &reqError{Status: 413, Field: "body", Message: "body: too large; send a smaller request"}
 	case errors.Is(err, io.EOF):
-		return &Error{Status: 400, Field: "body", Message: "body: empty; send a JSON object such as {\"kind\":\"resize\"}"}
+		return &reqError{Status: 400, Field: "body", Message: "body: empty; send a JSON object such as {\"kind\":\"resize\"}"}
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &Error{Status: 400, Field: "body", Message: "body: the JSON ends early; send a whole object such as {\"kind\":\"resize\"}"}
+		return &reqError{Status: 400, Field: "body", Message: "body: the JSON ends early; send a whole object such as {\"kind\":\"resize\"}"}
 	case errors.As(err, &se):
-		return &Error{Status: 400, Field: "body", Message: fmt.Sprintf("body: invalid JSON at byte %d (%s); send an object such as {\"kind\":\"resize\"}", se.Offset, strings.TrimPrefix(se.Error(), "json: "))}
+		return &reqError{Status: 400, Field: "body", Message: fmt.Sprintf("body: invalid JSON at byte %d (%s); send an object such as {\"kind\":\"resize\"}", se.Offset, strings.TrimPrefix(se.Error(), "json: "))}
 	case errors.As(err, &te):
 		if te.Field == "" {
-			return &Error{Status: 400, Field: "body", Message: fmt.Sprintf("body: a JSON %s; send an object such as {\"kind\":\"resize\"}", te.Value)}
+			return &reqError{Status: 400, Field: "body", Message: fmt.Sprintf("body: a JSON %s; send an object such as {\"kind\":\"resize\"}", te.Value)}
 		}
 		field := te.Field
 		want := "a string"
@@ -264,9 +264,9 @@ func decodeError(err error) *Error {
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		field, _ := strconv.Unquote(name)
 		field = fieldName(field)
-		return &Error{Status: 400, Field: field, Message: fmt.Sprintf("%s: unknown field; the fields are %s", name, submitFields)}
+		return &reqError{Status: 400, Field: field, Message: fmt.Sprintf("%s: unknown field; the fields are %s", name, submitFields)}
 	}
-	return &Error{Status: 400, Field: "body", Message: "body: " + strings.TrimPrefix(err.Error(), "json: ")}
+	return &reqError{Status: 400, Field: "body", Message: "body: " + strings.TrimPrefix(err.Error(), "json: ")}
 }
 
 // Query parameters of the routes.
@@ -280,7 +280,7 @@ var states = []jobs.State{jobs.StateQueued, jobs.StateScheduled, jobs.StateRunni
 	jobs.StateSucceeded, jobs.StateFailed, jobs.StateCancelled}
 
 // checkParams refuses parameters other than allowed, and repeated ones.
-func checkParams(q url.Values, allowed []string) *Error {
+func checkParams(q url.Values, allowed []string) *reqError {
 	keys := make([]string, 0, len(q))
 	for k := range q {
 		keys = append(keys, k)
@@ -302,7 +302,7 @@ func checkParams(q url.Values, allowed []string) *Error {
 }
 
 // parseFilter reads the query of GET /jobs.
-func parseFilter(q url.Values, maxLimit int) (jobs.Filter, *Error) {
+func parseFilter(q url.Values, maxLimit int) (jobs.Filter, *reqError) {
 	var f jobs.Filter
 	if e := checkParams(q, listParams); e != nil {
 		return f, e
@@ -331,7 +331,7 @@ func parseFilter(q url.Values, maxLimit int) (jobs.Filter, *Error) {
 }
 
 // parseWait reads the query of GET /jobs/{id}/wait.
-func parseWait(q url.Values, def, maxWait time.Duration) (time.Duration, *Error) {
+func parseWait(q url.Values, def, maxWait time.Duration) (time.Duration, *reqError) {
 	if e := checkParams(q, waitParams); e != nil {
 		return 0, e
 	}

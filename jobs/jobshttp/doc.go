@@ -32,7 +32,8 @@
 //
 //	400  bad input (the field named), or a kind no worker handles
 //	404  no job with that id
-//	409  the job's state does not allow it (retry of a running job, cancel of a finished one)
+//	409  the job's state does not allow it (retry of a job that did not fail or was not
+//	     cancelled, cancel of a succeeded or failed one)
 //	413  the body is larger than Options.MaxBodyBytes
 //	429  the queue is full; Retry-After says when to try again (seconds)
 //	503  the jobs.Client is closed

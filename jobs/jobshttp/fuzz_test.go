@@ -13,7 +13,7 @@ var fuzzNow = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 
 // checkError checks what every refusal must be: a 4xx naming a field, in
 // one line of valid text.
-func checkError(t *testing.T, e *Error) {
+func checkError(t *testing.T, e *reqError) {
 	t.Helper()
 	if e.Status < 400 || e.Status > 499 || e.Field == "" || e.Message == "" || strings.Contains(e.Message, "\n") || !utf8.ValidString(e.Field) {
 		t.Fatalf("bad error %+v", e)

@@ -250,7 +250,7 @@ func (s *server) queues(w http.ResponseWriter, r *http.Request) {
 }
 
 // jobsError maps an error of the jobs.Client to an answer.
-func (s *server) jobsError(err error, kind string) *Error {
+func (s *server) jobsError(err error, kind string) *reqError {
 	var (
 		qf *jobs.QueueFullError
 		se *jobs.StateError
@@ -258,23 +258,23 @@ func (s *server) jobsError(err error, kind string) *Error {
 	)
 	switch {
 	case errors.As(err, &qf):
-		return &Error{Status: http.StatusTooManyRequests, Field: "queue",
+		return &reqError{Status: http.StatusTooManyRequests, Field: "queue",
 			Message:    "queue " + strconv.Quote(qf.Queue) + " is full (" + strconv.Itoa(qf.Depth) + " of " + strconv.Itoa(qf.Max) + " jobs waiting); retry after the Retry-After seconds",
 			RetryAfter: qf.RetryAfter}
 	case errors.Is(err, jobs.ErrUnknownKind):
-		return &Error{Status: http.StatusBadRequest, Field: "kind",
+		return &reqError{Status: http.StatusBadRequest, Field: "kind",
 			Message: "kind: " + strconv.Quote(kind) + " is not a kind any worker handles; register a handler for it, or use a known kind"}
 	case errors.As(err, &ve):
 		field := snake(ve.Field)
-		return &Error{Status: http.StatusBadRequest, Field: field, Message: field + ": " + ve.Problem}
+		return &reqError{Status: http.StatusBadRequest, Field: field, Message: field + ": " + ve.Problem}
 	case errors.Is(err, jobs.ErrNotFound):
-		return &Error{Status: http.StatusNotFound, Field: "id", Message: "no such job; check the id (GET /jobs lists them)"}
+		return &reqError{Status: http.StatusNotFound, Field: "id", Message: "no such job; check the id (GET /jobs lists them)"}
 	case errors.As(err, &se):
-		return &Error{Status: http.StatusConflict, Message: "job " + se.ID + " is " + string(se.State) + ": cannot " + se.Op + " it" + stateHint(se)}
+		return &reqError{Status: http.StatusConflict, Message: "job " + se.ID + " is " + string(se.State) + ": cannot " + se.Op + " it" + stateHint(se)}
 	case errors.Is(err, jobs.ErrClosed):
-		return &Error{Status: http.StatusServiceUnavailable, Message: "the jobs service is shutting down; try again later"}
+		return &reqError{Status: http.StatusServiceUnavailable, Message: "the jobs service is shutting down; try again later"}
 	}
-	return &Error{Status: http.StatusInternalServerError, Message: "internal error: " + err.Error()}
+	return &reqError{Status: http.StatusInternalServerError, Message: "internal error: " + err.Error()}
 }
 
 // stateHint says what a refused operation would need.
@@ -306,7 +306,7 @@ func snake(s string) string {
 
 // fail writes e as JSON. An error after the client went away is not
 // written: nobody reads it.
-func (s *server) fail(w http.ResponseWriter, r *http.Request, e *Error) {
+func (s *server) fail(w http.ResponseWriter, r *http.Request, e *reqError) {
 	if r.Context().Err() != nil && e.Status >= 500 {
 		return
 	}

@@ -99,6 +99,7 @@ func TestBadInput(t *testing.T) {
 		{"events unknown id", "GET", "/jobs/01NOSUCHJOB/events", "", 404, "id", "no such job"},
 		{"cancel unknown id", "POST", "/jobs/01NOSUCHJOB/cancel", "", 404, "id", "no such job"},
 		{"retry unknown id", "POST", "/jobs/01NOSUCHJOB/retry", "", 404, "id", "no such job"},
+		{"cancel succeeded", "POST", "/jobs/" + done + "/cancel", "", 409, "", "it has already ended"},
 		{"retry succeeded", "POST", "/jobs/" + done + "/retry", "", 409, "", "only a failed or cancelled job"},
 		{"list state", "GET", "/jobs?state=done", "", 400, "state", "queued, scheduled, running"},
 		{"list limit zero", "GET", "/jobs?limit=0", "", 400, "limit", "from 1 to 50"},
@@ -311,8 +312,8 @@ func TestCancelRetry(t *testing.T) {
 	if got.State != jobs.StateCancelled {
 		t.Fatalf("after cancel: %+v", got)
 	}
-	code, _, b := e.do("POST", "/jobs/"+id+"/cancel", "")
-	if code != 409 && code != 200 {
+	// Cancelling a cancelled job does nothing.
+	if code, _, b := e.do("POST", "/jobs/"+id+"/cancel", ""); code != 200 {
 		t.Fatalf("second cancel: %d %s", code, b)
 	}
 	close(e.gate.release)

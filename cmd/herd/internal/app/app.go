@@ -109,7 +109,13 @@ type App struct {
 	// Ports, if any, puts the app in cluster mode: each is opened once on
 	// Host and shared by every instance.
 	Ports []int `json:"ports,omitempty"`
-	// Host is the address the ports are opened on; "" means every interface.
+	// Cluster puts the app in cluster mode without Ports: the instances
+	// share whatever TCP ports their Node processes listen on (herd's
+	// preload shim asks herd for each, which opens it on first request), as
+	// Node's cluster workers and PM2's cluster mode do. herd sets no PORT.
+	Cluster bool `json:"cluster,omitempty"`
+	// Host is the address the ports are opened on; "" means every interface
+	// (for a Node app's own listen calls: the host each one gives).
 	Host string `json:"host,omitempty"`
 	// Ready is the readiness mode; "" means DefaultReady.
 	Ready Ready `json:"ready,omitempty"`
@@ -296,6 +302,10 @@ func (a *App) Count() int {
 	}
 	return a.Instances
 }
+
+// ClusterMode reports whether the instances share ports: Ports or
+// Cluster is set.
+func (a *App) ClusterMode() bool { return len(a.Ports) > 0 || a.Cluster }
 
 // IsNode reports whether the command is node itself.
 func (a *App) IsNode() bool {

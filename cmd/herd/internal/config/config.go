@@ -708,7 +708,7 @@ func ecoApp(path string, raw json.RawMessage, envName string) (app.App, error) {
 	default:
 		return bad("exec_mode", fmt.Errorf("exec_mode: want 'fork' or 'cluster', not %q", execMode))
 	}
-	if execMode == "" && p.has("instances") && a.Command[0] == "node" {
+	if execMode == "" && p.has("instances") && a.IsNode() {
 		// PM2 7 runs a node app with instances in cluster mode.
 		if _, err := strconv.Atoi(env["PORT"]); err == nil {
 			execMode = "cluster"
@@ -719,11 +719,15 @@ func ecoApp(path string, raw json.RawMessage, envName string) (app.App, error) {
 		}
 	}
 	if execMode == "cluster" || execMode == "cluster_mode" {
-		p, err := strconv.Atoi(env["PORT"])
-		if err != nil {
-			return a, errors.New(`exec_mode "cluster" needs PORT in env: herd opens that port once and shares it`)
+		// The port, if the file gives one (env, env_<name>, port); else
+		// the command line's or the caller's (see cmd/herd), or none: the
+		// instances share whatever port they listen on.
+		a.Cluster = true
+		if port, err := strconv.Atoi(env["PORT"]); err == nil && port > 0 && port <= 65535 {
+			a.Ports = []int{port}
+		} else if v, ok := env["PORT"]; ok {
+			return a, fmt.Errorf("env.PORT: %q is not a port number (1-65535): exec_mode cluster shares that port", v)
 		}
-		a.Ports = []int{p}
 	}
 
 	if ok, err := p.boolean("wait_ready", false); err != nil {

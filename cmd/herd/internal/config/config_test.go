@@ -162,9 +162,16 @@ func TestLoadEcosystemErrorsHaveLines(t *testing.T) {
 		t.Errorf("type error: %v (want line 9)", err)
 	}
 	noPort := strings.Replace(ecosystem, `"PORT": 8080, `, ``, 1)
-	_, err = Load(writeFile(t, "ecosystem.json", noPort, "app.js", "cron.sh"), "")
-	if !errors.As(err, &ce) || ce.Line != 3 || !strings.Contains(ce.Msg, "needs PORT") {
-		t.Errorf("cluster without PORT: %v (want line 3)", err)
+	// Cluster mode without PORT: the instances share whatever port they
+	// listen on (herd opens it when the first asks).
+	apps, err := Load(writeFile(t, "ecosystem.json", noPort, "app.js", "cron.sh"), "")
+	if err != nil || !apps[0].Cluster || len(apps[0].Ports) != 0 || !apps[0].ClusterMode() {
+		t.Errorf("cluster without PORT: %+v, %v; want cluster mode with no port", apps, err)
+	}
+	badPort := strings.Replace(ecosystem, `"PORT": 8080, `, `"PORT": "http", `, 1)
+	_, err = Load(writeFile(t, "ecosystem.json", badPort, "app.js", "cron.sh"), "")
+	if !errors.As(err, &ce) || ce.Line != 3 || !strings.Contains(ce.Msg, `env.PORT: "http" is not a port number`) {
+		t.Errorf("cluster with PORT=http: %v (want line 3)", err)
 	}
 	_, err = Load(writeFile(t, "ecosystem.json", "{\n  \"apps\": [\n    {,}\n  ]\n}\n"), "")
 	if !errors.As(err, &ce) || ce.Line != 3 {

@@ -58,7 +58,7 @@ func TestLoadEcosystemJSErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"module.exports = {apps: [", "node could not load it: "},
 		{"throw new Error('no config here')", "no config here"},
-		{"module.exports = {apps: [{name: 'x', script: 'a.js', exec_mode: 'cluster'}]}", `app 0 (x): exec_mode "cluster" needs PORT`},
+		{"module.exports = {apps: [{name: 'x', script: 'a.js', exec_mode: 'cluster', env: {PORT: 'http'}}]}", `app 0 (x): env.PORT: "http" is not a port number`},
 		{"module.exports = {apps: []}", "no apps"},
 	} {
 		p := writeFile(t, "ecosystem.config.js", tc.src, "a.js")

@@ -173,3 +173,26 @@ func TestPM2Command(t *testing.T) {
 		}
 	}
 }
+
+// A bad value in an ecosystem file names the app, the key as written and
+// its line.
+func TestPM2ErrorsNameKeyAndLine(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{`"instances": "lots"`, `:4: app 0 (web): instances: want a whole number, 0 or 'max' (one per CPU) or -N (N fewer than the CPUs), not "lots"`},
+		{`"env": {"A": {"b": 1}}`, `:4: app 0 (web): env.A: want a string, number or boolean, not {"b": 1}`},
+		{`"exec_mode": "forks"`, `:4: app 0 (web): exec_mode: want 'fork' or 'cluster', not "forks"`},
+		{`"killTimeout": -5`, `:4: app 0 (web): killTimeout: want whole milliseconds, 0 or more, not -5`},
+		{`"args": {"a": 1}`, `:4: app 0 (web): args: want a string or a list of strings, not {"a": 1}`},
+		{`"output": 5`, `:4: app 0 (web): output: want a string, not 5`},
+		{`"kill_signal": "SIGNOPE"`, `:4: app 0 (web): kill_signal: unknown signal "SIGNOPE": want a name such as SIGINT, SIGTERM or SIGQUIT`},
+		{`"log_date_format": "Y-M"`, `:4: app 0 (web): log_date_format: "Y-M": dayjs has no token Y: use YYYY or YY for the year`},
+		{`"wait_ready": "yes"`, `:4: app 0 (web): wait_ready: want true or false, not "yes"`},
+	} {
+		src := "{\"apps\": [{\n  \"name\": \"web\",\n  \"script\": \"app.js\",\n  " + tc.line + "\n}]}\n"
+		p := writeFile(t, "ecosystem.json", src, "app.js")
+		_, err := Load(p, "")
+		if err == nil || err.Error() != p+tc.want {
+			t.Errorf("%s:\n got %v\nwant %s", tc.line, err, p+tc.want)
+		}
+	}
+}

@@ -141,14 +141,24 @@ func (d *Daemon) run(ctx context.Context, p *proc) error {
 		d.event(a.Name, st, msg)
 		close(done)
 	})
-	select {
-	case <-r.Ready():
-		p.mu.Lock()
-		if p.status == StatusLaunching {
-			p.status = StatusOnline
+	// Online once every instance is ready, whether or not the caller
+	// still waits.
+	online := make(chan struct{})
+	d.bg.Go(func() {
+		select {
+		case <-r.Ready():
+			p.mu.Lock()
+			if p.status == StatusLaunching && p.r == r {
+				p.status = StatusOnline
+			}
+			p.mu.Unlock()
+			d.event(a.Name, StatusOnline, "")
+			close(online)
+		case <-done:
 		}
-		p.mu.Unlock()
-		d.event(a.Name, StatusOnline, "")
+	})
+	select {
+	case <-online:
 		return nil
 	case <-done:
 		p.mu.Lock()

@@ -18,10 +18,17 @@
 //     version refuses it (409) except for /v1/version, /v1/ping and
 //     /v1/kill, so that a CLI never silently drives another version.
 //   - An app is a Spec: the App and the environment of the command that
-//     started it. The daemon clears nothing of it and adds nothing of its
-//     own: an app sees the caller's environment, with the App's Env over
-//     it. restart keeps it; an update replaces it whole, so that variables
-//     removed from the caller's environment disappear.
+//     started it. An app sees that environment with the App's Env over it,
+//     and nothing of the daemon's own (`herd daemon` clears its environment
+//     at start, since package cluster adds a worker's environment to the
+//     primary's). restart keeps it; --update-env replaces it whole, so that
+//     variables removed from the caller's environment disappear.
+//   - Commands on one app are serialized; commands on different apps run
+//     at once. An app's lines go to its files under logs/ and to the
+//     followers of GET /v1/logs; its state changes to GET /v1/events.
+//   - herd update: the daemon of any version writes its list to
+//     handover.json, stops its apps and exits; the next daemon restores it
+//     (the apps restart).
 //   - Every app's instances run under herd's guard (internal/guard), so
 //     that when the daemon dies, even of SIGKILL, its apps die with it and
 //     free their ports: no orphan is left. A daemon started with Resurrect

@@ -147,7 +147,8 @@ func (d *Daemon) postApps(w http.ResponseWriter, r *http.Request) {
 		if p == nil {
 			continue
 		}
-		wg.Go(func() { res[i] = d.startOne(r.Context(), p, req.Apps[i]) })
+		// A client that goes away does not change what happens to the app.
+		wg.Go(func() { res[i] = d.startOne(context.WithoutCancel(r.Context()), p, req.Apps[i]) })
 	}
 	wg.Wait()
 	writeResults(w, Results{Results: res})
@@ -240,7 +241,9 @@ func (d *Daemon) postAction(w http.ResponseWriter, r *http.Request) {
 			p.op.Lock()
 			defer p.op.Unlock()
 			res[i] = Result{Name: p.name(), ID: p.id, OK: true}
-			if err := do(r.Context(), p); err != nil {
+			// A client that goes away (Ctrl-C) does not turn a
+			// graceful stop or a reload into something else.
+			if err := do(context.WithoutCancel(r.Context()), p); err != nil {
 				res[i].OK, res[i].Error = false, err.Error()
 			}
 		})

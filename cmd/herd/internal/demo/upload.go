@@ -13,9 +13,13 @@ import (
 	_ "image/png"  // or PNG
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/herdrun/herd/jobs"
 	"github.com/herdrun/herd/jobs/jobshttp"
@@ -57,6 +61,54 @@ func loadUpload(dir, name string) (image.Image, error) {
 	return img, nil
 }
 
+// uploadError is a refused upload: its status, field and message.
+type uploadError struct {
+	code       int
+	field, msg string
+}
+
+// parseUpload checks the query and the body of POST /resize-upload and
+// returns the resize job's args for it (Upload still empty).
+func parseUpload(q url.Values, body []byte) (ResizeArgs, *uploadError) {
+	var args ResizeArgs
+	for k := range q {
+		if k != "width" && k != "height" {
+			return args, &uploadError{400, fieldName(k), fmt.Sprintf("%s: unknown parameter; the parameters are width, height", strconv.Quote(k))}
+		}
+	}
+	for _, p := range []struct {
+		name string
+		v    *int
+	}{{"width", &args.Width}, {"height", &args.Height}} {
+		if len(q[p.name]) > 1 {
+			return args, &uploadError{400, p.name, p.name + ": given more than once; give it once"}
+		}
+		if s := q.Get(p.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > MaxResizeSide {
+				return args, &uploadError{400, p.name, fmt.Sprintf("%s: %q; write a whole number from 1 to %d", p.name, s, MaxResizeSide)}
+			}
+			*p.v = n
+		}
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(body))
+	if err != nil {
+		return args, &uploadError{400, "body", "body: not a PNG, JPEG or GIF image; send one with curl --data-binary @photo.png"}
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > MaxUploadPixels/cfg.Height {
+		return args, &uploadError{413, "body", fmt.Sprintf("body: a %s of %dx%d pixels; send one of 1 to %d pixels", format, cfg.Width, cfg.Height, MaxUploadPixels)}
+	}
+	return args, nil
+}
+
+// fieldName returns k, or k quoted when it is not plain printable text.
+func fieldName(k string) string {
+	if k == "" || strings.ContainsFunc(k, func(r rune) bool { return !unicode.IsPrint(r) || r == ' ' || r == utf8.RuneError }) {
+		return strconv.Quote(k)
+	}
+	return k
+}
+
 // serveUpload takes an image as the body of POST
 // /resize-upload?width=&height=, keeps it in dir and submits a resize job
 // for it: 202 {"id"} with Location, as POST /jobs answers.
@@ -65,27 +117,6 @@ func serveUpload(w http.ResponseWriter, r *http.Request, c *jobs.Client, dir str
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(jobshttp.ErrorResponse{Error: msg, Field: field})
-	}
-	args := ResizeArgs{}
-	q := r.URL.Query()
-	for _, p := range []struct {
-		name string
-		v    *int
-	}{{"width", &args.Width}, {"height", &args.Height}} {
-		if s := q.Get(p.name); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > MaxResizeSide {
-				fail(http.StatusBadRequest, p.name, fmt.Sprintf("%s: %q; write a whole number from 1 to %d", p.name, s, MaxResizeSide))
-				return
-			}
-			*p.v = n
-		}
-	}
-	for k := range q {
-		if k != "width" && k != "height" {
-			fail(http.StatusBadRequest, k, fmt.Sprintf("%s: unknown parameter; the parameters are width, height", strconv.Quote(k)))
-			return
-		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxUploadBytes))
 	var mbe *http.MaxBytesError
@@ -97,13 +128,9 @@ func serveUpload(w http.ResponseWriter, r *http.Request, c *jobs.Client, dir str
 		fail(http.StatusBadRequest, "body", "body: "+err.Error())
 		return
 	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(body))
-	if err != nil {
-		fail(http.StatusBadRequest, "body", "body: not a PNG, JPEG or GIF image; send one with curl --data-binary @photo.png")
-		return
-	}
-	if cfg.Width*cfg.Height > MaxUploadPixels {
-		fail(http.StatusRequestEntityTooLarge, "body", fmt.Sprintf("body: a %s of %dx%d pixels; send one of at most %d pixels", format, cfg.Width, cfg.Height, MaxUploadPixels))
+	args, ue := parseUpload(r.URL.Query(), body)
+	if ue != nil {
+		fail(ue.code, ue.field, ue.msg)
 		return
 	}
 	sum := sha256.Sum256(body)

@@ -90,7 +90,26 @@ func TestClient(t *testing.T) {
 	if info, err = cl.Wait(ctx, long); err != nil || info.State != jobs.StateCancelled {
 		t.Fatalf("Wait after Cancel = %+v, %v", info, err)
 	}
+	// Events: every change until the end.
+	evID, err := cl.Submit(ctx, jobshttp.SubmitRequest{Kind: "sleep", Args: []byte(`"200ms"`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	last, err := cl.Events(ctx, evID, func(ev jobsclient.Event) error {
+		if ev.Info.ID != evID {
+			t.Errorf("event of job %q", ev.Info.ID)
+		}
+		names = append(names, ev.Name+" "+string(ev.Info.State))
+		return nil
+	})
+	if err != nil || last.State != jobs.StateSucceeded || len(names) < 2 || names[0][:6] != "state " || names[len(names)-1] != "state succeeded" {
+		t.Fatalf("Events = %v, %+v, %v", names, last, err)
+	}
 	var ae *jobsclient.APIError
+	if _, err := cl.Events(ctx, "01NOSUCHJOB", func(jobsclient.Event) error { return nil }); !errors.As(err, &ae) || !ae.NotFound() {
+		t.Fatalf("Events of no job: %v", err)
+	}
 	if _, err := cl.Get(ctx, "01NOSUCHJOB"); !errors.As(err, &ae) || !ae.NotFound() {
 		t.Fatalf("Get of no job: %v", err)
 	}

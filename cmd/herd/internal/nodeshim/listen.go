@@ -27,6 +27,10 @@ const (
 	// EnvRelay names the relay program: a binary that calls RelayMain when
 	// its first argument is RelayArg (the herd command does).
 	EnvRelay = "HERD_LISTEN_RELAY"
+	// EnvStopSignal names the signal that stops an instance gracefully
+	// (SIGTERM when unset): the shim drains the app's servers on it unless
+	// the app handles it itself.
+	EnvStopSignal = "HERD_STOP_SIGNAL"
 	// RelayArg is the relay's first argument; the host and the port follow.
 	RelayArg = "__herd-listen-relay"
 )

@@ -18,7 +18,8 @@
 // herd when its server listens ({"herd":"listening"}, and {"herd":"ready"}
 // when HERD_READY=listen).
 //
-// stop: on SIGTERM, unless the app handles SIGTERM itself, the servers stop
+// stop: on SIGTERM (or the signal in HERD_STOP_SIGNAL, such as a PM2 app's
+// SIGINT), unless the app handles it itself, the servers stop
 // accepting and answer with "Connection: close" until their connections are
 // gone; then the process exits. In a node:cluster app the primary stops
 // accepting first, tells its workers to stop once each connection it
@@ -222,8 +223,11 @@ if (isWorker) {
   });
 }
 
-process.on('SIGTERM', function herdStop() {
-  if (process.listenerCount('SIGTERM') > 1) return;
+// The signal herd stops the instance with: SIGTERM, or the app's
+// kill_signal (SIGINT for a PM2 ecosystem file).
+const stopSignal = /^SIG[A-Z0-9]+$/.test(process.env.HERD_STOP_SIGNAL || '') ? process.env.HERD_STOP_SIGNAL : 'SIGTERM';
+function herdStop() {
+  if (process.listenerCount(stopSignal) > 1) return;
   if (isWorker && process.connected) {
     try {
       process.send({ cmd: 'NODE_HERD_TERM' });
@@ -231,4 +235,7 @@ process.on('SIGTERM', function herdStop() {
     } catch (_) { /* the primary is gone: stop alone */ }
   }
   stop(() => process.exit(0));
-});
+}
+try {
+  process.on(stopSignal, herdStop);
+} catch (_) { /* a signal Node cannot catch (SIGKILL): nothing to drain on */ }

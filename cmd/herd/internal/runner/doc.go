@@ -18,12 +18,17 @@
 // are flushed when it exits, so that a last line without a newline is
 // logged and kept for the stderr tail of errors.
 //
-// With Ports an app runs in cluster mode: herd opens every port once and
-// each instance inherits the listening sockets as fds 3, 4, ...
-// (LISTEN_FDS, LISTEN_FDNAMES "port-<n>", LISTEN_PID) with PORT set to the
-// first port. A Node app is started with herd's preload shim (package
-// nodeshim) so that its unmodified server.listen(port) takes the inherited
-// socket. Without Ports it runs in fork mode: N independent instances.
+// With Ports, or Cluster, an app runs in cluster mode: its instances share
+// their ports. A Node process of an instance (node itself, or one that npm,
+// yarn or a script starts: the shim travels in NODE_OPTIONS) loads herd's
+// preload shim (package nodeshim), whose listen(port, host) asks the
+// Runner's broker for that address: the Runner opens it through the
+// cluster (once, then shared; cluster.Cluster.Listener), on the host the
+// app gave unless App.Host says otherwise, and refuses with a *HostError
+// what would widen it. Other programs get the Ports open before they start
+// (on App.Host, or every interface), inherited as fds 3, 4, ... (LISTEN_FDS,
+// LISTEN_FDNAMES "port-<n>", LISTEN_PID). PORT is set to the first port.
+// Without either it runs in fork mode: N independent instances.
 // Every instance starts in App.Dir and gets HERD_INSTANCE and
 // NODE_APP_INSTANCE (its slot, 0..N-1), HERD_APP (the app's name) and
 // HERD_READY (the readiness mode), and none of the cluster's own

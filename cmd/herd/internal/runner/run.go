@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/herdrun/herd/cmd/herd/internal/app"
 	"github.com/herdrun/herd/cmd/herd/internal/logsink"
 	"github.com/herdrun/herd/cmd/herd/internal/nodeshim"
+	"golang.org/x/sys/unix"
 )
 
 // BootError reports an app whose instance failed while it started: it
@@ -104,7 +106,14 @@ type Option func(*options)
 
 type options struct {
 	noSignals bool
+	listeners []*os.File
 }
+
+// WithListeners makes the app share the listening sockets files (one per
+// port of App.Ports, in order) instead of opening its ports: the sockets
+// of a runner in another process that is being replaced (herd update), so
+// that no connection is refused meanwhile. See cluster.Addr.File.
+func WithListeners(files []*os.File) Option { return func(o *options) { o.listeners = files } }
 
 // WithoutSignals makes Run handle no signal: a process that runs many
 // apps (the daemon) drives each with Reload, Scale and Shutdown instead.
@@ -239,17 +248,25 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		return !errored && a.Respawn(s.Code)
 	}
 	cmd := append([]string(nil), a.Command...)
-	if len(a.Ports) > 0 {
+	if a.ClusterMode() {
 		// A node started by herd asks for its ports itself (the shim, on
 		// demand, at the host it gives listen); any other program gets them
-		// open before it starts, as do all when the host is given.
-		r.preopen = !a.IsNode() || a.Host != ""
+		// open before it starts, as do all when the host is given or the
+		// listeners were handed over (WithListeners).
+		handed := len(a.Ports) > 0 && len(o.listeners) == len(a.Ports)
+		r.preopen = !a.IsNode() || a.Host != "" || handed
 		if r.preopen {
-			for _, p := range a.Ports {
-				cfg.Listen = append(cfg.Listen, cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)})
+			for i, p := range a.Ports {
+				ad := cluster.Addr{Address: net.JoinHostPort(a.Host, strconv.Itoa(p)), Name: nodeshim.FDName(p)}
+				if handed {
+					ad.File = o.listeners[i]
+				}
+				cfg.Listen = append(cfg.Listen, ad)
 			}
 		}
-		cfg.Env = append(cfg.Env, "PORT="+strconv.Itoa(a.Ports[0]))
+		if len(a.Ports) > 0 {
+			cfg.Env = append(cfg.Env, "PORT="+strconv.Itoa(a.Ports[0]))
+		}
 		shim, err := nodeshim.Path("")
 		if err != nil {
 			logs.Release()
@@ -261,7 +278,7 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 			logs.Release()
 			return nil, err
 		}
-		cfg.Env = append(cfg.Env, nodeshim.EnvSocket+"="+r.broker.Path())
+		cfg.Env = append(cfg.Env, nodeshim.EnvSocket+"="+r.broker.Path(), nodeshim.EnvStopSignal+"="+unix.SignalName(a.Signal()))
 		if Relay != "" {
 			cfg.Env = append(cfg.Env, nodeshim.EnvRelay+"="+Relay)
 		}
@@ -280,7 +297,7 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		cfg.NotifySocket = true
 	case a.Ready == app.ReadyStart:
 		cfg.ReadyOnStart = true
-	case a.Ready == app.ReadyListen && len(a.Ports) == 0:
+	case a.Ready == app.ReadyListen && !a.ClusterMode():
 		cfg.ReadyOnStart = true // nothing to listen on in fork mode
 	case a.Ready == app.ReadyListen && !r.nodeShim:
 		// Any other program is ready once it waits for connections on
@@ -314,7 +331,7 @@ func (r *Runner) onEvent(e cluster.Event) {
 	switch e.Kind {
 	case cluster.EventFork:
 		r.mu.Lock()
-		if len(r.app.Ports) > 0 {
+		if r.app.ClusterMode() {
 			r.started[e.Worker] = forked{at: e.Time, pid: e.PID, slot: e.Slot}
 		}
 		if r.cur[e.Slot] == 0 {
@@ -425,14 +442,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	if len(r.app.Ports) > 0 {
+	if r.app.ClusterMode() {
 		wg.Go(func() { r.watchSockets(wctx) })
 	}
 	if r.app.MaxMemory > 0 {
 		wg.Go(func() { r.watchMemory(wctx, r.app.MemoryInterval) })
 	}
 	mode := "fork"
-	if len(r.app.Ports) > 0 {
+	if r.app.ClusterMode() {
 		mode = "cluster"
 	}
 	r.log.Info(fmt.Sprintf("starting %d instance(s) in %s mode", r.instances, mode), "command", strings.Join(r.app.Command, " "))
@@ -481,6 +498,11 @@ func (r *Runner) Ready() <-chan struct{} { return r.c.Ready() }
 
 // Addrs returns the bound addresses in cluster mode.
 func (r *Runner) Addrs() []net.Addr { return r.c.Addrs() }
+
+// ListenerFiles returns duplicates of the app's listening sockets, in the
+// order of App.Ports, for WithListeners in another process; the caller
+// closes them.
+func (r *Runner) ListenerFiles() ([]*os.File, error) { return r.c.ListenerFiles() }
 
 // Instances returns the live instances.
 func (r *Runner) Instances() []cluster.WorkerInfo { return r.c.Workers() }

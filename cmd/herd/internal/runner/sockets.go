@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/herdrun/herd/cmd/herd/internal/app"
@@ -19,12 +20,26 @@ type forked struct {
 
 // probed reports whether readiness comes from probeAccepting.
 func (r *Runner) probed() bool {
-	return len(r.app.Ports) > 0 && !r.nodeShim && r.app.Ready == app.ReadyListen
+	return r.app.ClusterMode() && !r.nodeShim && r.app.Ready == app.ReadyListen
 }
 
-// listenInodes returns the inodes of the app's shared sockets, found once in
-// /proc/net and then kept (they live as long as the cluster).
+// listenInodes returns the inodes of the app's shared sockets: those of its
+// ports, found once in /proc/net and then kept (they live as long as the
+// cluster), and without ports those of every address the cluster opened
+// so far on the instances' request, looked up each time.
 func (r *Runner) listenInodes() (map[uint64]bool, error) {
+	if len(r.app.Ports) == 0 {
+		var ports []int
+		for _, a := range r.c.Addrs() {
+			if ta, ok := a.(*net.TCPAddr); ok {
+				ports = append(ports, ta.Port)
+			}
+		}
+		if len(ports) == 0 {
+			return nil, sockwatch.ErrNoSocket
+		}
+		return sockwatch.ListenInodes(ports)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.inodes != nil {
@@ -108,10 +123,14 @@ func (r *Runner) watchSockets(ctx context.Context) {
 			if !warn {
 				continue
 			}
-			if r.nodeShim {
+			switch {
+			case len(r.app.Ports) == 0:
+				r.log.Warn(fmt.Sprintf("the app has not listened on any port after %v: does it call listen()? (cluster mode with no port: "+
+					"herd sets no PORT; give one with -p, -e PORT= or the file's env)", after), "instance", late[0].slot, "pid", late[0].pid)
+			case r.nodeShim:
 				r.log.Warn(fmt.Sprintf("the app has not taken its socket after %v: does it call listen() on port %d? (PORT is set)", after, r.app.Ports[0]),
 					"instance", late[0].slot, "pid", late[0].pid)
-			} else {
+			default:
 				r.log.Warn(fmt.Sprintf("the app is not accepting connections on its socket after %v: does it serve on the socket herd passes "+
 					"(fd 3, LISTEN_FDS), or bind port %d itself?", after, r.app.Ports[0]), "instance", late[0].slot, "pid", late[0].pid)
 			}

@@ -1,0 +1,230 @@
+package jobs
+
+import (
+	"context"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The benchmarks report jobs/s (and latency) per operation; b.N is the
+// number of jobs. Compare burn-down with raw JetStream:
+//
+//	go test ./jobs -run '^$' -bench 'BurnDown' -benchtime 50000x -count 3
+
+func openBench(b *testing.B) *Client {
+	b.Helper()
+	c, err := Open(context.Background(), Config{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func submitN(b *testing.B, c *Client, n int) {
+	b.Helper()
+	reqs := make([]Request, 0, 1000)
+	for done := 0; done < n; done += len(reqs) {
+		reqs = reqs[:0]
+		for i := 0; i < min(1000, n-done); i++ {
+			reqs = append(reqs, Request{Kind: "noop"})
+		}
+		if _, err := c.SubmitMany(context.Background(), reqs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// waitEmpty waits until the work stream holds no message: every job
+// acknowledged.
+func waitEmpty(b *testing.B, s jetstream.Stream) {
+	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		si, err := s.Info(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if si.State.Msgs == 0 {
+			return
+		}
+	}
+	b.Fatal("the stream never emptied")
+}
+
+// BenchmarkBurnDown: b.N queued no-op jobs run by one worker at
+// concurrency 64, with herd's state records.
+func BenchmarkBurnDown(b *testing.B) {
+	c := openBench(b)
+	Register(c, "noop", func(ctx context.Context, j *Job[struct{}]) (struct{}, error) { return struct{}{}, nil })
+	submitN(b, c, b.N)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	b.ResetTimer()
+	t0 := time.Now()
+	go func() {
+		done <- c.Work(ctx, WorkOptions{Queues: map[string]QueueConfig{DefaultQueue: {Concurrency: 64}}})
+	}()
+	waitEmpty(b, c.work)
+	el := time.Since(t0)
+	b.StopTimer()
+	cancel()
+	<-done
+	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
+}
+
+// BenchmarkBurnDownRawJetStream: the floor: b.N messages published to a
+// work-queue stream, then consumed (pull, 64 outstanding, pipelined) and acknowledged, with
+// no state kept.
+func BenchmarkBurnDownRawJetStream(b *testing.B) {
+	c := openBench(b)
+	ctx := context.Background()
+	s, err := c.js.CreateStream(ctx, jetstream.StreamConfig{Name: "raw", Subjects: []string{"raw.>"}, Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		if _, err := c.js.PublishAsync("raw.q", []byte(`{"kind":"noop"}`)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-c.js.PublishAsyncComplete()
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 64})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	t0 := time.Now()
+	var got atomic.Int64
+	all := make(chan struct{})
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		_ = m.Ack()
+		if got.Add(1) == int64(b.N) {
+			close(all)
+		}
+	}, jetstream.PullMaxMessages(64))
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-all
+	cc.Stop()
+	waitEmpty(b, s)
+	el := time.Since(t0)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
+}
+
+// BenchmarkSubmit: one Submit at a time.
+func BenchmarkSubmit(b *testing.B) {
+	c := openBench(b)
+	_ = c.Declare(context.Background(), "noop")
+	ctx := context.Background()
+	b.ResetTimer()
+	t0 := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Submit(ctx, "noop", nil, SubmitOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "jobs/s")
+}
+
+// BenchmarkSubmitMany: SubmitMany in batches of 1000.
+func BenchmarkSubmitMany(b *testing.B) {
+	c := openBench(b)
+	_ = c.Declare(context.Background(), "noop")
+	b.ResetTimer()
+	t0 := time.Now()
+	submitN(b, c, b.N)
+	b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "jobs/s")
+}
+
+// BenchmarkSubmitToResult: Submit then Wait, one job at a time; reports
+// the p50 and p99 of the round trip.
+func BenchmarkSubmitToResult(b *testing.B) {
+	c := openBench(b)
+	Register(c, "noop", func(ctx context.Context, j *Job[struct{}]) (struct{}, error) { return struct{}{}, nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Work(ctx, WorkOptions{}) }()
+	defer func() { cancel(); <-done }()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		id, err := c.Submit(ctx, "noop", nil, SubmitOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Wait(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkWaits: b.N concurrent Waits on queued jobs; reports the memory
+// they add (heap and goroutine stacks) in MB.
+func BenchmarkWaits(b *testing.B) {
+	c := openBench(b)
+	_ = c.Declare(context.Background(), "noop")
+	ids := make([]string, 0, b.N)
+	for done := 0; done < b.N; {
+		reqs := make([]Request, min(1000, b.N-done))
+		for i := range reqs {
+			reqs[i] = Request{Kind: "noop"}
+		}
+		got, err := c.SubmitMany(context.Background(), reqs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, got...)
+		done += len(got)
+	}
+	// Start the shared watch before measuring.
+	w, _ := c.hub.add(context.Background(), "x")
+	c.hub.remove("x", w)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var waiting atomic.Int64
+	b.ResetTimer()
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			waiting.Add(1)
+			_, _ = c.Wait(ctx, id)
+		}()
+	}
+	for waiting.Load() < int64(len(ids)) {
+		time.Sleep(time.Millisecond)
+	}
+	for {
+		c.hub.mu.Lock()
+		n := len(c.hub.w)
+		c.hub.mu.Unlock()
+		if n == len(ids) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // let the Gets return
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.StopTimer()
+	added := float64(after.HeapInuse+after.StackInuse) - float64(before.HeapInuse+before.StackInuse)
+	b.ReportMetric(added/(1<<20), "MB")
+	cancel()
+	wg.Wait()
+}
