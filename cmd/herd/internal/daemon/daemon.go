@@ -36,6 +36,11 @@ type Config struct {
 	// serves Prometheus metrics at MetricsPath (see MetricsHandler). Run
 	// refuses an address that is not loopback (CheckMetricsAddr).
 	MetricsAddr string
+	// OnServe, if set, runs in its own goroutine once the socket listens
+	// (the Home is this daemon's); its ctx ends when the daemon begins to
+	// stop, and Run waits for it to return. herd daemon serves the web
+	// dashboard from it.
+	OnServe func(ctx context.Context)
 }
 
 // ErrRunning is wrapped by the error of a Run whose Home already has a
@@ -144,6 +149,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(&credListener{Listener: ln, log: d.log}) }()
+	stopServe := func() {}
+	if d.cfg.OnServe != nil {
+		octx, ocancel := context.WithCancel(ctx)
+		odone := make(chan struct{})
+		go func() {
+			defer close(odone)
+			d.cfg.OnServe(octx)
+		}()
+		stopServe = func() { ocancel(); <-odone }
+		defer stopServe()
+	}
 	if dump, err := readDump(h.Handover); err == nil {
 		// herd update: the list of the daemon this one replaces.
 		res := d.restore(ctx, dump, "")
@@ -180,6 +196,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("serving ended", "err", err)
 	}
 	_ = sdNotify(d.cfg.NotifySocket, "STOPPING=1")
+	stopServe()
 	d.stopAll()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
