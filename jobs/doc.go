@@ -1,2 +1,77 @@
-// Package jobs runs durable jobs on NATS JetStream.
+// Package jobs runs durable jobs on NATS JetStream: submit work, get an ID
+// back at once, and check, wait for, watch, cancel or retry the job from
+// any process, while workers in any number of processes run it.
+//
+// # Model
+//
+// A job has a kind (a name with a registered Handler), JSON arguments, a
+// queue, a priority and a few limits (SubmitOptions). Submit stores it and
+// returns its ID, a ULID, so IDs sort in submission order. A worker
+// (Client.Work) takes jobs from its queues and runs each with the handler
+// of its kind; a handler's result is stored as JSON, its error as text.
+// A job moves through these states:
+//
+//	          ┌──────────── Cancel ─────────────┐
+//	          │                                  ▼
+//	scheduled ─► queued ─► running ─► succeeded │ failed │ cancelled
+//	                ▲         │
+//	                └─ retrying ◄┘ (error, panic, timeout, lost worker;
+//	                               backoff with jitter; MaxAttempts)
+//
+// Retry starts a failed or cancelled job again as a new generation; a
+// cancel of the old generation never reaches the new one.
+//
+// # Streams and consumers
+//
+// Everything lives under a prefix (Config.Prefix, "herd" by default):
+//
+//	Submit ──► stream herd_work (work queue, file store, dedupe window 10 min)
+//	           subjects herd.work.<queue>.<level>.<id>     a job that may run now
+//	                    herd.sched.<queue>.<level>.<id>    a job waiting for RunAt
+//	                      (Nats-Schedule "@at": JetStream itself moves it to
+//	                       herd.work... at that time)
+//	           consumers w_<queue>_<level>, one per queue and priority level
+//	             (0 low … 3 critical): durable, pull, explicit ack,
+//	             AckWait = Config.AckWait, MaxDeliver = MaxAttemptsLimit+1
+//	                 │ pull requests (no-wait, highest level first;
+//	                 ▼ a waiting one per level when all are empty)
+//	           worker ──► handler
+//	                 │ heartbeats (InProgress) every AckWait/4 while it runs
+//	                 ▼
+//	KV herd_jobs   key <id> = the job's record, written with compare-and-swap:
+//	               the running state (before the handler starts; the one
+//	               write a worker waits for) and the outcome (published
+//	               asynchronously; the work message is acknowledged once
+//	               the outcome is stored)
+//	KV herd_kinds  the kinds that workers registered (Submit checks them)
+//	KV herd_unique unique keys, each with its own TTL
+//	OS herd_results results larger than DefaultInlineResult
+//	stream herd_tokens  GlobalConcurrency tokens, one message per token
+//	core herd.cancel    cancel broadcasts: "<id> <generation>"
+//	advisory $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.herd_work.*
+//
+// A job that waits has no record yet: its work message is its record, and
+// Get reads it from the stream by subject. So a submit is one stored
+// message (its Nats-Msg-Id is the job ID, so a retried Submit never makes
+// two jobs), and a run adds two record writes: running, then the outcome.
+//
+// Wait and Watch do not poll: each Client keeps one watch of herd_jobs and
+// hands every change to the waiters of that job, so 10,000 waiters cost a
+// map entry and a channel each.
+//
+// # Guarantees
+//
+// A job is run at least once and, while its worker lives and heartbeats, by
+// one worker at a time. A worker that dies loses its jobs after AckWait;
+// they run again, as their next attempt. A job whose message reaches
+// MaxDeliver deliveries (a worker that dies before it can record anything,
+// every time) is marked failed from the max-deliveries advisory and its
+// message removed. A cancelled job is never retried. A job cancelled while
+// it waits never starts: the cancel and the worker both create the job's
+// record, and only one create succeeds. A running job's ctx is cancelled
+// on whichever process runs it, within milliseconds on one machine.
+//
+// The embedded server (Config.Dir) syncs its files every SyncInterval (1 s
+// by default, like Redis's appendfsync everysec): a machine crash may lose
+// the last second of submits and outcomes; a process crash loses nothing.
 package jobs

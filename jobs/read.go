@@ -91,30 +91,48 @@ func (c *Client) info(ctx context.Context, r *record) (Info, error) {
 
 // Wait returns the job's Info once it is succeeded, failed or cancelled.
 // It does not poll: one watch of the state bucket per Client pushes every
-// change to the waiters of that job, so many Waits cost little.
+// change to the waiters of that job, and the first read of the job runs on
+// the Client's few lookup goroutines, so a waiting caller holds little more
+// than a small stack and a channel: 10,000 Waits are cheap.
 func (c *Client) Wait(ctx context.Context, id string) (Info, error) {
-	w, err := c.hub.add(ctx, id)
+	r, err := c.waitRecord(ctx, id)
 	if err != nil {
-		return Info{}, err
-	}
-	defer c.hub.remove(id, w)
-	r, _, _, err := c.lookup(ctx, id)
-	if err != nil {
-		return Info{}, err
-	}
-	for !r.State.Final() {
-		select {
-		case <-w.sig:
-			if l := w.latest(); l != nil {
-				r = l
-			}
-		case <-ctx.Done():
-			return r.info(), ctx.Err()
-		case <-c.done:
-			return r.info(), ErrClosed
+		if r != nil {
+			return r.info(), err
 		}
+		return Info{}, err
 	}
 	return c.info(ctx, r)
+}
+
+// waitRecord is Wait's waiting part, kept small: a waiting goroutine's
+// stack is mostly this frame.
+//
+//go:noinline
+func (c *Client) waitRecord(ctx context.Context, id string) (*record, error) {
+	if err := c.hub.start(); err != nil {
+		return nil, err
+	}
+	w := &watcher{sig: make(chan struct{}, 1), final: true}
+	defer c.hub.remove(id, w)
+	// A lookup goroutine registers w, then reads the job, so this
+	// goroutine's stack stays small.
+	if err := c.hub.lookup(ctx, id, w); err != nil {
+		return nil, err
+	}
+	for {
+		select {
+		case <-w.sig:
+		case <-ctx.Done():
+			r, _ := w.state()
+			return r, ctx.Err()
+		case <-c.done:
+			return nil, ErrClosed
+		}
+		if r, err := w.state(); err != nil || r != nil && r.State.Final() {
+			return r, err
+		}
+	}
 }
 
 // Watch sends the job's Info now and after every change (state, attempt,
@@ -175,13 +193,17 @@ type hub struct {
 	kw      jetstream.KeyWatcher
 	stop    context.CancelFunc
 	w       map[string][]*watcher
+	lookups chan lookupReq
 	wg      sync.WaitGroup
 }
 
 type watcher struct {
-	mu   sync.Mutex
-	last *record
-	sig  chan struct{}
+	mu      sync.Mutex
+	last    *record
+	lastRev uint64 // the state bucket revision of last; 0 for a waiting message
+	err     error  // the first read failed
+	sig     chan struct{}
+	final   bool // keep only a final record (Wait), to stay small
 }
 
 func (w *watcher) latest() *record {
@@ -190,28 +212,111 @@ func (w *watcher) latest() *record {
 	return w.last
 }
 
-func (h *hub) init(c *Client) { h.c = c; h.w = map[string][]*watcher{} }
+func (w *watcher) state() (*record, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last, w.err
+}
+
+// offer keeps r if it is newer than what w has, and wakes w.
+func (w *watcher) offer(r *record, rev uint64, err error) {
+	w.mu.Lock()
+	switch {
+	case err != nil:
+		if w.last == nil {
+			w.err = err
+		}
+	case w.final && !r.State.Final():
+		if rev > w.lastRev {
+			w.lastRev = rev
+		}
+	case w.last == nil || rev > w.lastRev:
+		w.last, w.lastRev = r, rev
+	}
+	w.mu.Unlock()
+	select {
+	case w.sig <- struct{}{}:
+	default:
+	}
+}
+
+// lookupWorkers is how many goroutines of a Client read jobs for Wait.
+const lookupWorkers = 8
+
+type lookupReq struct {
+	id  string
+	w   *watcher
+	add bool // register w first
+}
+
+// lookup has a lookup goroutine read the job and offer it to w.
+func (h *hub) lookup(ctx context.Context, id string, w *watcher) error {
+	select {
+	case h.lookups <- lookupReq{id, w, w.final}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-h.c.done:
+		return ErrClosed
+	}
+}
+
+func (h *hub) lookupLoop(ctx context.Context) {
+	defer h.wg.Done()
+	for {
+		select {
+		case q := <-h.lookups:
+			if q.add {
+				h.mu.Lock()
+				h.w[q.id] = append(h.w[q.id], q.w)
+				h.mu.Unlock()
+			}
+			r, rev, _, err := h.c.lookup(ctx, q.id)
+			q.w.offer(r, rev, err)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (h *hub) init(c *Client) {
+	h.c, h.w, h.lookups = c, map[string][]*watcher{}, make(chan lookupReq, 1024)
+}
 
 func (h *hub) add(ctx context.Context, id string) (*watcher, error) {
+	if err := h.start(); err != nil {
+		return nil, err
+	}
+	w := &watcher{sig: make(chan struct{}, 1)}
+	h.mu.Lock()
+	h.w[id] = append(h.w[id], w)
+	h.mu.Unlock()
+	return w, nil
+}
+
+// start starts the watch and the lookup goroutines, once.
+func (h *hub) start() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || h.c.isClosed() {
-		return nil, ErrClosed
+		return ErrClosed
 	}
-	if !h.started {
-		wctx, stop := context.WithCancel(context.Background())
-		kw, err := h.c.state.WatchAll(wctx, jetstream.UpdatesOnly(), jetstream.IgnoreDeletes())
-		if err != nil {
-			stop()
-			return nil, h.c.wrap("watch", err)
-		}
-		h.kw, h.stop, h.started = kw, stop, true
-		h.wg.Add(1)
-		go h.run(kw)
+	if h.started {
+		return nil
 	}
-	w := &watcher{sig: make(chan struct{}, 1)}
-	h.w[id] = append(h.w[id], w)
-	return w, nil
+	wctx, stop := context.WithCancel(context.Background())
+	kw, err := h.c.state.WatchAll(wctx, jetstream.UpdatesOnly(), jetstream.IgnoreDeletes())
+	if err != nil {
+		stop()
+		return h.c.wrap("watch", err)
+	}
+	h.kw, h.stop, h.started = kw, stop, true
+	h.wg.Add(1 + lookupWorkers)
+	go h.run(kw)
+	for range lookupWorkers {
+		go h.lookupLoop(wctx)
+	}
+	return nil
 }
 
 func (h *hub) remove(id string, w *watcher) {
@@ -251,13 +356,7 @@ func (h *hub) run(kw jetstream.KeyWatcher) {
 			continue
 		}
 		for _, w := range ws {
-			w.mu.Lock()
-			w.last = r
-			w.mu.Unlock()
-			select {
-			case w.sig <- struct{}{}:
-			default:
-			}
+			w.offer(r, e.Revision(), nil)
 		}
 	}
 }

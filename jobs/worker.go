@@ -132,20 +132,13 @@ type running struct {
 	cancel context.CancelCauseFunc
 	mu     sync.Mutex
 	rec    *record
-	rev    uint64 // the stored record's revision; 0 while it is not stored
+	rev    uint64 // the stored record's revision
 	ended  bool   // the attempt is over: store nothing more
-	timer  *time.Timer
 }
 
-// DefaultRunningAfter is how long a first attempt runs before its running
-// state is stored. A job that ends sooner is stored once, with its outcome;
-// until then Get shows it queued. Retries, and jobs that report Progress,
-// store their running state at once.
-const DefaultRunningAfter = 10 * time.Millisecond
-
-// store writes the running record if it is not stored yet; rn.mu is held.
-// A record that exists already can only be a cancel: the attempt's ctx is
-// cancelled.
+// storeLocked creates the running record if it is not stored yet; rn.mu is
+// held. If a record exists already (a cancel got there first) it reports
+// ErrCancelled.
 func (rn *running) storeLocked() error {
 	if rn.rev != 0 || rn.ended {
 		return nil
@@ -153,7 +146,6 @@ func (rn *running) storeLocked() error {
 	rev, err := rn.c.state.Create(context.Background(), rn.id, rn.rec.encode())
 	if errWrongRev(err) {
 		rn.ended = true
-		rn.cancel(ErrCancelled)
 		return ErrCancelled
 	}
 	if err != nil {
@@ -171,9 +163,6 @@ func (rn *running) progress(f float64, note string) error {
 	defer rn.mu.Unlock()
 	if rn.ended {
 		return ErrCancelled
-	}
-	if err := rn.storeLocked(); err != nil {
-		return err
 	}
 	next := *rn.rec
 	next.Progress, next.Note = f, note
@@ -465,19 +454,12 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 	cause := context.Cause(hctx)
 	rn.mu.Lock()
 	rn.ended = true
-	if rn.timer != nil {
-		rn.timer.Stop()
-	}
 	next := *rn.rec
 	rev := rn.rev
 	rn.mu.Unlock()
 	if errors.Is(cause, ErrCancelled) {
 		// The canceller wrote the state and removed the message.
 		_ = m.Ack()
-		return
-	}
-	if errors.Is(cause, errShutdown) && rev == 0 {
-		_ = m.Nak() // nothing stored: it is still queued
 		return
 	}
 	if errors.Is(cause, errShutdown) {
@@ -547,21 +529,23 @@ func (q *queue) begin(m *nats.Msg, r *record, attempt int, rn *running) bool {
 	defer cancel()
 	now := stampNow()
 	if r.Gen == 0 && attempt == 1 {
-		// The first attempt stores nothing now: its running state after
-		// DefaultRunningAfter, or its outcome, whichever comes first, with
-		// a create that fails if a cancel got there first.
+		// The first attempt creates the record: this fails if a cancel
+		// created it first.
 		next := *r
 		next.State, next.Attempt, next.Started, next.Worker = StateRunning, 1, now, c.worker
 		rn.rec = &next
-		if !q.known(m, &next) {
+		rn.mu.Lock()
+		err := rn.storeLocked()
+		rn.mu.Unlock()
+		switch {
+		case err == nil:
+			return q.known(m, &next)
+		case !errors.Is(err, ErrCancelled):
+			_ = m.NakWithDelay(time.Second)
 			return false
 		}
-		rn.timer = time.AfterFunc(DefaultRunningAfter, func() {
-			rn.mu.Lock()
-			defer rn.mu.Unlock()
-			_ = rn.storeLocked()
-		})
-		return true
+		// A record exists: a cancel, or an earlier delivery's. Look.
+		rn.rec, rn.ended = nil, false
 	}
 	for try := 0; try < 20; try++ {
 		cur, rev, err := c.stored(ctx, r.ID)

@@ -64,6 +64,11 @@ func main() {
 			fatal(err)
 		}
 		printReport(r, *md)
+		if *jsonOut != "" {
+			if err := r.Save(*jsonOut, ""); err != nil {
+				fatal(err)
+			}
+		}
 		return
 	}
 	if *q {

@@ -39,7 +39,7 @@ func require(t *testing.T, nodeDir string) {
 		if os.Getenv(testutil.RequireNodeEnv) == "1" || os.Getenv("CI") != "" {
 			t.Fatalf("the jobs benchmark's contenders are required (%s=1 or CI set): %s", testutil.RequireNodeEnv, msg)
 		}
-		t.Skipf("%s (set %s=1 to make this a failure)", msg, testutil.RequireNodeEnv)
+		t.Skipf("%s (set %s=1 or CI to make this a failure)", msg, testutil.RequireNodeEnv)
 	}
 	testutil.RequireNode(t, bullMQModule(nodeDir))
 }

@@ -407,3 +407,71 @@ func TestDaemonReloadUnderLoad(t *testing.T) {
 		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
 	}
 }
+
+// herd update under keep-alive and new-connection load, from a daemon of
+// another version: no request fails, the apps keep their settings, and the
+// new daemon's instances serve.
+func TestDaemonUpdateUnderLoad(t *testing.T) {
+	testutil.RequireNode(t)
+	other := herdOtherBin(t)
+	home := t.TempDir()
+	env := daemonEnv(t, home)
+	port := testutil.FreePort(t)
+	run := func(bin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %q: %v\n%s", filepath.Base(bin), args, err, out)
+		}
+		return string(out)
+	}
+	run(other, "start", writeApp(t, helloApp), "--name", "web", "-i", "2", "-p", strconv.Itoa(port), "--host", "127.0.0.1", "-e", "K=v")
+	oldPid := daemon.HomeAt(home).DaemonPID()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ka, nc loadgen.Result
+	var wg sync.WaitGroup
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	wg.Go(func() {
+		ka = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, KeepAlive: true, Duration: 120 * time.Second, Timeout: 20 * time.Second})
+	})
+	wg.Go(func() {
+		nc = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, Duration: 120 * time.Second, Timeout: 20 * time.Second})
+	})
+	time.Sleep(300 * time.Millisecond)
+	out := mustHerd(t, env, "update")
+	if !strings.HasPrefix(out, "updated the daemon: herd "+otherVersion) || !strings.Contains(out, "1 app(s), 1 socket(s) handed over") {
+		t.Fatalf("update: %q", out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	t.Logf("herd update under load: keep-alive %d ok %d failed, new connections %d ok %d failed", ka.OK, ka.Failed, nc.OK, nc.Failed)
+	if ka.Failed != 0 || nc.Failed != 0 || ka.OK == 0 || nc.OK == 0 {
+		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
+	}
+	newPid := daemon.HomeAt(home).DaemonPID()
+	if newPid == oldPid || !testutil.Gone(oldPid) {
+		t.Fatalf("daemon pid %d after %d (gone: %v)", newPid, oldPid, testutil.Gone(oldPid))
+	}
+	if err := waitApp(env, "web", daemon.StatusOnline, 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustHerd(t, env, "env", "web"); !strings.Contains(out, "\nK=v\n") {
+		t.Errorf("env after update: %s", out)
+	}
+	// The instances are the new daemon's.
+	l, _ := lsJSON(env)
+	for _, pid := range l.Apps[0].Pids {
+		st, err := procfs.ReadStat(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guard, _ := procfs.ReadStat(st.PPID)
+		if guard.PPID != newPid {
+			t.Errorf("instance %d: its guard %d is the child of %d, not of the new daemon %d", pid, st.PPID, guard.PPID, newPid)
+		}
+	}
+}

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
 	"github.com/herdrun/herd/cmd/herd/internal/dashboard"
@@ -91,6 +93,10 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		// not the daemon's: nothing of the daemon's own environment may
 		// reach it, or a variable removed with --update-env would stay.
 		home, notify := os.Getenv("HOME"), os.Getenv("NOTIFY_SOCKET")
+		var takeover *os.File
+		if fd, err := strconv.Atoi(os.Getenv(daemon.TakeoverEnv)); err == nil && fd > 2 {
+			takeover = os.NewFile(uintptr(fd), "takeover") // herd update's report channel
+		}
 		os.Clearenv()
 		if home != "" {
 			os.Setenv("HOME", home) // for the Node shim's cache directory
@@ -98,7 +104,8 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
-		cfg := daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect, NotifySocket: notify, MetricsAddr: metrics}
+		cfg := daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect, NotifySocket: notify, TakeoverReady: takeover,
+			MetricsAddr: metrics}
 		var d *daemon.Daemon
 		if dash != "" {
 			cfg.OnServe = func(ctx context.Context) { serveDashboard(ctx, h, dash, d, lg) }
@@ -123,17 +130,28 @@ const dashboardEnv = "HERD_DASHBOARD"
 
 // serveDashboard serves the web dashboard on addr until ctx ends, with the
 // token of the Home (made on first use), and writes its URL for herd
-// dashboard. A failure is logged: the daemon runs on without it.
+// dashboard. While addr is taken (by the daemon this one replaces, during
+// herd update) it tries again each second. A failure is logged: the
+// daemon runs on without it.
 func serveDashboard(ctx context.Context, h daemon.Home, addr string, d *daemon.Daemon, lg *slog.Logger) {
 	tok, err := dashboard.LoadToken(filepath.Join(h.Dir, dashboard.TokenFile))
 	if err != nil {
 		lg.Error("dashboard: " + err.Error())
 		return
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		lg.Error("dashboard: " + err.Error())
-		return
+	var ln net.Listener
+	for logged := false; ; logged = true {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		if !logged {
+			lg.Warn("dashboard: " + err.Error() + "; trying again each second")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
 	}
 	url := "http://" + ln.Addr().String() + "/"
 	urlFile := filepath.Join(h.Dir, dashboard.URLFile)

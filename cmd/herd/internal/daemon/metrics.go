@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/herdrun/herd/cluster"
@@ -218,19 +219,43 @@ type slogPrinter struct{ d *Daemon }
 
 func (s slogPrinter) Println(v ...any) { s.d.log.Warn("metrics: " + fmt.Sprint(v...)) }
 
-// serveMetrics serves MetricsHandler on cfg.MetricsAddr, if set, until
-// the returned stop is called.
-func (d *Daemon) serveMetrics() (stop func(), err error) {
-	addr := d.cfg.MetricsAddr
-	if addr == "" {
-		return func() {}, nil
+// serveExtras starts what serves beside the socket: the metrics
+// listener (MetricsAddr) and OnServe. The returned stop ends both and
+// waits for them; it may be called more than once.
+func (d *Daemon) serveExtras(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if d.cfg.MetricsAddr != "" {
+		wg.Go(func() { d.serveMetrics(ctx) })
 	}
-	if err := CheckMetricsAddr(addr); err != nil {
-		return nil, err
+	if d.cfg.OnServe != nil {
+		wg.Go(func() { d.cfg.OnServe(ctx) })
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// serveMetrics serves MetricsHandler on cfg.MetricsAddr until ctx ends.
+// While the address is taken (by the daemon this one replaces, during
+// herd update), it tries again each second, and logs the first failure.
+func (d *Daemon) serveMetrics(ctx context.Context) {
+	var ln net.Listener
+	for logged := false; ; logged = true {
+		var err error
+		ln, err = net.Listen("tcp", d.cfg.MetricsAddr)
+		if err == nil {
+			break
+		}
+		if !logged {
+			d.log.Warn("metrics: " + err.Error() + "; trying again each second")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+MetricsPath, d.MetricsHandler())
@@ -241,10 +266,9 @@ func (d *Daemon) serveMetrics() (stop func(), err error) {
 		_ = srv.Serve(ln)
 	}()
 	d.log.Info("serving metrics", "url", "http://"+ln.Addr().String()+MetricsPath)
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	}, nil
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	<-done
 }
