@@ -107,8 +107,12 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		cfg := daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect, NotifySocket: notify, TakeoverReady: takeover,
 			MetricsAddr: metrics}
 		var d *daemon.Daemon
+		if metrics != "" {
+			cfg.PassEnv = append(cfg.PassEnv, daemon.MetricsEnv+"="+metrics)
+		}
 		if dash != "" {
 			cfg.OnServe = func(ctx context.Context) { serveDashboard(ctx, h, dash, d, lg) }
+			cfg.PassEnv = append(cfg.PassEnv, dashboardEnv+"="+dash)
 		}
 		d = daemon.New(cfg)
 		err = d.Run(ctx)

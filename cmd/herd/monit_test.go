@@ -283,6 +283,22 @@ func TestDaemonMetricsEnv(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^herd_instance_resident_memory_bytes\{app="m",slot="0"\} [0-9.e+]+$`).MatchString(body) {
 		t.Errorf("no memory series of m:\n%s", body)
 	}
+	// herd update: the daemon that takes over serves the metrics too.
+	startTime := regexp.MustCompile(`(?m)^herd_daemon_start_time_seconds (\S+)$`)
+	first := startTime.FindStringSubmatch(body)
+	if first == nil {
+		t.Fatalf("no herd_daemon_start_time_seconds:\n%s", body)
+	}
+	oldPID := daemon.HomeAt(home).DaemonPID()
+	mustHerd(t, env, "update")
+	testutil.WaitFor(t, "the new daemon's metrics", func() bool {
+		code, b, err := testutil.Get(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/metrics")
+		m := startTime.FindStringSubmatch(b)
+		return err == nil && code == 200 && m != nil && m[1] != first[1] && strings.Contains(b, `herd_app_up{app="m"} 1`)
+	})
+	if pid := daemon.HomeAt(home).DaemonPID(); pid == oldPID {
+		t.Errorf("the daemon's pid is still %d after herd update", pid)
+	}
 	code, _, errOut := herdCmd(t, env, "daemon", "--metrics", "0.0.0.0:9595")
 	if code != 2 || !strings.Contains(errOut, `metrics address "0.0.0.0:9595": the host is not a loopback address`) {
 		t.Fatalf("--metrics 0.0.0.0:9595: exit %d, %s", code, errOut)

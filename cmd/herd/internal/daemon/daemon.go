@@ -48,6 +48,10 @@ type Config struct {
 	// stop, and Run waits for it to return. herd daemon serves the web
 	// dashboard from it.
 	OnServe func(ctx context.Context)
+	// PassEnv are KEY=VALUE variables given to the daemon that herd
+	// update starts in this one's place, such as the MetricsEnv that
+	// made this one serve its metrics.
+	PassEnv []string
 }
 
 // ErrRunning is wrapped by the error of a Run whose Home already has a
