@@ -82,6 +82,9 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
 	}
+	if err := checkReplicas(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
 	}
@@ -203,7 +206,7 @@ func (c *Client) setup(ctx context.Context) error {
 		AllowDirect:       true,
 	})
 	if err != nil {
-		return fmt.Errorf("jobs: stream %s: %w", c.workStream(), err)
+		return fmt.Errorf("jobs: stream %s: %w", c.workStream(), placementHint(err, c.cfg.Replicas))
 	}
 	c.state, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: c.stateBucket(), History: 1, Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas,
