@@ -47,7 +47,8 @@ func fatal(err error) {
 func main() {
 	child.Dispatch() // worker processes and the benchmark's herd server
 	q := flag.Bool("quick", false, "smoke run: one short round of each row (under 30s)")
-	jsonOut := flag.String("json", "", "also write the raw samples as JSON to this file")
+	outDir := flag.String("out", "", "save the raw samples as DIR/workers.json (default: a new temp dir; -out bench/results keeps them in the repo)")
+	jsonOut := flag.String("json", "", "save the raw samples to this file (overrides -out)")
 	md := flag.Bool("md", false, "print the table as Markdown")
 	nodeDir := flag.String("node", "", "directory of the Node scripts (default: bench/node next to this package)")
 	from := flag.String("from", "", "print the report saved in this JSON file (by -json) instead of measuring")
@@ -87,11 +88,14 @@ func main() {
 	} else {
 		r.Print(os.Stdout)
 	}
-	if *jsonOut != "" {
-		if err := r.SaveJSON(*jsonOut); err != nil {
-			fatal(err)
-		}
+	path, err := report.SamplesPath(*jsonOut, *outDir, "workers")
+	if err != nil {
+		fatal(err)
 	}
+	if err := r.Save(path, ""); err != nil {
+		fatal(err)
+	}
+	fmt.Fprintln(os.Stderr, "raw samples:", path)
 }
 
 // findNodeDir finds bench/node from the working directory upwards.
