@@ -136,6 +136,9 @@ func (b *bench) contenders() []contender {
 		}
 		rtt("rtt.fast", func() ([]float64, error) { return b.roundTrips(ipc.ModeFast, c.RTTWarm, c.RTTN) })
 		rtt("rtt.nodejson", func() ([]float64, error) { return b.node("ipc-rtt.js", itoa(c.RTTWarm), itoa(c.RTTN), "json") })
+		rtt("rtt.nodeadv", func() ([]float64, error) {
+			return b.node("ipc-rtt.js", itoa(c.RTTWarm), itoa(c.RTTN), "advanced")
+		})
 		rtt("rtt.nodemode", func() ([]float64, error) { return b.roundTrips(ipc.ModeNode, c.RTTWarm, c.RTTN) })
 		rtt("rtt.floor", func() ([]float64, error) { return b.floorRoundTrips(c.RTTWarm, c.RTTN, floorMsgSize) })
 	}

@@ -154,14 +154,14 @@ func run(p params, cmd, nodeDir string, log io.Writer) (*report.Report, error) {
 		Herd:       report.Series{Name: "herd goroutines", Samples: s[0]},
 		Peers:      []report.Series{{Name: "piscina", Samples: s[1]}, {Name: "ants", Samples: s[2]}, {Name: "pond", Samples: s[3]}, {Name: "goroutine floor", Samples: s[4]}},
 		TargetPeer: "piscina", TargetRatio: 50,
-		Note: fmt.Sprintf("%d workers; herd and pond keep 1024 tasks in flight and wait on each result, ants is fed by a blocking Submit, Piscina keeps 64 in flight (maxThreads=2)", ncpu),
+		Note: fmt.Sprintf("%d workers; herd and pond keep 1024 tasks in flight and wait on each result, ants is fed by a blocking Submit, Piscina keeps 64 in flight (maxThreads=2, its fastest settings of this run: %s)", ncpu, nb.noopVariant),
 	})
 	rep.Add(report.Row{
 		Suite: "workers", Name: "no-op throughput, process backend, 64 in flight", Unit: "tasks/s", Better: "higher",
 		Herd:       report.Series{Name: "herd processes", Samples: s[5]},
 		Peers:      []report.Series{{Name: "piscina", Samples: s[1]}, {Name: "goroutine floor", Samples: s[4]}},
 		TargetPeer: "piscina", TargetRatio: 3,
-		Note: fmt.Sprintf("%d worker processes x %d tasks in flight", ncpu, 64/ncpu),
+		Note: fmt.Sprintf("%d worker processes x %d tasks in flight; Piscina: %s", ncpu, 64/ncpu, nb.noopVariant),
 	})
 
 	fmt.Fprintln(log, "1ms CPU tasks ...")
@@ -190,7 +190,7 @@ func run(p params, cmd, nodeDir string, log io.Writer) (*report.Report, error) {
 			Herd:       report.Series{Name: "herd " + name, Samples: s[i]},
 			Peers:      []report.Series{target, {Name: "piscina", Samples: s[2]}, {Name: "ants", Samples: s[3]}, {Name: "pond", Samples: s[4]}},
 			TargetPeer: "target", TargetRatio: 1,
-			Note: "ideal = tasks x 1ms / cores; the target is an absolute 0.95",
+			Note: "ideal = tasks x 1ms / cores; the target is an absolute 0.95; Piscina at its fastest settings of this run: " + nb.spinVariant,
 		})
 	}
 
