@@ -83,6 +83,9 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
 	}
+	if err := checkReplicas(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
 	}
@@ -204,7 +207,7 @@ func (c *Client) setup(ctx context.Context) error {
 		AllowDirect:       true,
 	})
 	if err != nil {
-		return fmt.Errorf("jobs: stream %s: %w", c.workStream(), err)
+		return fmt.Errorf("jobs: stream %s: %w", c.workStream(), placementHint(err, c.cfg.Replicas))
 	}
 	// One message that no consumer takes keeps the work stream from ever
 	// being empty: the file store then keeps its block instead of deleting
