@@ -158,6 +158,13 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("apps listed %v after the navigation began", time.Since(began).Round(time.Millisecond))
+	// The page's own clock: first contentful paint, and the first table
+	// of apps drawn, in ms since the navigation started (logged, not
+	// asserted: the machine is shared).
+	if paint, err := chromedp.Run(bctx, chromedp.Evaluate[string](
+		`JSON.stringify({fcp: (performance.getEntriesByName("first-contentful-paint")[0] || {}).startTime, apps: window.herdFirstRender})`)); err == nil {
+		t.Logf("page timings (ms): %s", paint)
+	}
 	if err := chromedp.Do(bctx,
 		poll("web online with 2 instances", cell("web", "status")+` === "online" && `+cell("web", "inst")+` === "2/2"`),
 		poll("2 instance rows of web", `document.querySelectorAll('tr.inst[data-app="web"]').length === 2`),
