@@ -43,4 +43,3 @@ func (l tlog) Write(b []byte) (int, error) { l.t.Log(string(b)); return len(b), 
 func TestFailoverLeader(t *testing.T)   { run(t, failover.KillLeader, 1500) }
 func TestFailoverFollower(t *testing.T) { run(t, failover.KillFollower, 500) }
 func TestFailoverWorker(t *testing.T)   { run(t, failover.KillWorker, 500) }
-
