@@ -1,7 +1,8 @@
 // Command jobsfailover runs the jobs failover scenario at full size: 10,000
 // jobs on a three-node JetStream cluster on loopback (nodes and workers as
 // separate processes), with the work stream's leader SIGKILLed partway
-// through and started again, then a follower, then a worker process. It
+// through and started again, then the leader of a work consumer, a
+// follower, and a worker process. It
 // prints what each run measured: jobs that succeeded, duplicate runs
 // against the jobs in flight at the kill, the longest gap in completions
 // and the time from the kill to the next completion.
@@ -24,7 +25,7 @@ import (
 func main() {
 	failover.Dispatch()
 	n := flag.Int("jobs", 10_000, "jobs per run")
-	kills := flag.String("kill", "leader,follower,worker", "what to kill, comma-separated runs: leader, follower, worker")
+	kills := flag.String("kill", "leader,consumer-leader,follower,worker", "what to kill, comma-separated runs: leader (of the work stream), consumer-leader, follower, worker")
 	conc := flag.Int("concurrency", failover.DefaultConcurrency, "concurrency of each of the two worker processes")
 	work := flag.Duration("work", failover.DefaultWork, "how long each handler runs")
 	ackWait := flag.Duration("ack-wait", failover.DefaultAckWait, "jobs.Config.AckWait of every client")
@@ -40,8 +41,10 @@ func main() {
 			kill = failover.KillFollower
 		case "worker":
 			kill = failover.KillWorker
+		case "consumer-leader":
+			kill = failover.KillConsumerLeader
 		default:
-			fmt.Fprintf(os.Stderr, "jobsfailover: -kill: unknown %q (write leader, follower or worker)\n", k)
+			fmt.Fprintf(os.Stderr, "jobsfailover: -kill: unknown %q (write leader, consumer-leader, follower or worker)\n", k)
 			os.Exit(2)
 		}
 		dir, err := os.MkdirTemp("", "jobsfailover-")

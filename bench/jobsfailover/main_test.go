@@ -18,11 +18,13 @@ func TestMain(m *testing.M) {
 // something SIGKILLed partway through. It fails the test when a job is lost
 // or did not succeed, when Wait did not return for one, or when the handlers
 // ran more duplicates than there were jobs in flight at the kill.
-func run(t *testing.T, kill failover.Kill, n int) failover.Result {
+func run(t *testing.T, cfg failover.Config) failover.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	res, err := failover.Run(ctx, failover.Config{Jobs: n, Kill: kill, Dir: t.TempDir(), Log: tlog{t}})
+	cfg.Dir, cfg.Log = t.TempDir(), tlog{t}
+	n := cfg.Jobs
+	res, err := failover.Run(ctx, cfg)
 	t.Log(res)
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +42,23 @@ type tlog struct{ t *testing.T }
 
 func (l tlog) Write(b []byte) (int, error) { l.t.Log(string(b)); return len(b), nil }
 
-func TestFailoverLeader(t *testing.T)   { run(t, failover.KillLeader, 1500) }
-func TestFailoverFollower(t *testing.T) { run(t, failover.KillFollower, 500) }
-func TestFailoverWorker(t *testing.T)   { run(t, failover.KillWorker, 500) }
+func TestFailoverLeader(t *testing.T) {
+	run(t, failover.Config{Jobs: 1500, Kill: failover.KillLeader})
+}
+
+func TestFailoverConsumerLeader(t *testing.T) {
+	run(t, failover.Config{Jobs: 1000, Kill: failover.KillConsumerLeader})
+}
+
+func TestFailoverFollower(t *testing.T) {
+	run(t, failover.Config{Jobs: 500, Kill: failover.KillFollower})
+}
+
+// TestFailoverWorker kills a worker process running 100 ms jobs, so that
+// it dies with jobs in flight.
+func TestFailoverWorker(t *testing.T) {
+	res := run(t, failover.Config{Jobs: 500, Kill: failover.KillWorker, Work: 100 * time.Millisecond})
+	if res.InFlightAtKill == 0 {
+		t.Errorf("the worker died with no job in flight: the test proved nothing")
+	}
+}

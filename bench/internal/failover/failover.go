@@ -49,10 +49,14 @@ const (
 	KillLeader   Kill = iota // the node that leads the work stream
 	KillFollower             // a node that holds a replica of it, not the leader
 	KillWorker               // worker process 1 (connected to n1); not restarted
+	// KillConsumerLeader kills the node that leads the consumer of the
+	// default queue's normal-priority jobs (its own raft group, which may
+	// sit on another node than the stream's leader).
+	KillConsumerLeader
 )
 
 func (k Kill) String() string {
-	return [...]string{"leader", "follower", "worker"}[k]
+	return [...]string{"leader", "follower", "worker", "consumer-leader"}[k]
 }
 
 // Defaults for a zero Config field.
@@ -91,18 +95,19 @@ type Result struct {
 	Killed          string // what was killed, e.g. "n2 (leader of fo_work)"
 	Runs            int    // handler starts over all jobs
 	Duplicates      int    // handler starts beyond one per job
-	InFlightAtKill  int    // jobs started by a handler and not yet seen finished by Wait just before the kill (of the killed worker, for KillWorker)
+	InFlightAtKill  int    // jobs started by a handler and not yet seen finished by Wait, counted just after the kill (of the killed worker, for KillWorker)
 	LongestGap      time.Duration
-	Recovery        time.Duration // kill -> the first completion after it
+	Recovery        time.Duration // the longest wait for a completion within 30 s after the kill, counted from the kill
+	Elected         time.Duration // kill -> the stream's new leader seen (KillLeader)
 	SubmitRetries   int
 	WaitRetries     int
 	Elapsed         time.Duration // first submit -> last completion
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("kill %s: %d/%d succeeded in %v; runs %d, duplicates %d, in flight at the kill %d; longest completion gap %v, kill->next completion %v; submit retries %d, wait retries %d",
+	return fmt.Sprintf("kill %s: %d/%d succeeded in %v; runs %d, duplicates %d, in flight at the kill %d; longest completion gap %v, longest wait for a completion after the kill %v, new leader after %v; submit retries %d, wait retries %d",
 		r.Killed, r.Succeeded, r.Jobs, r.Elapsed.Round(time.Millisecond), r.Runs, r.Duplicates, r.InFlightAtKill,
-		r.LongestGap.Round(time.Millisecond), r.Recovery.Round(time.Millisecond), r.SubmitRetries, r.WaitRetries)
+		r.LongestGap.Round(time.Millisecond), r.Recovery.Round(time.Millisecond), r.Elected.Round(time.Millisecond), r.SubmitRetries, r.WaitRetries)
 }
 
 const roleEnv = "HERD_FAILOVER_ROLE"
@@ -152,9 +157,7 @@ func workerMain() int {
 		return 1
 	}
 	defer f.Close()
-	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	c, err := jobs.Open(octx, jobs.Config{URLs: []string{os.Getenv("FO_URL")}, Replicas: 3, Prefix: prefix, AckWait: ackWait, WorkerName: os.Getenv("FO_NAME")})
-	cancel()
+	c, err := open(ctx, jobs.Config{URLs: []string{os.Getenv("FO_URL")}, Replicas: 3, Prefix: prefix, AckWait: ackWait, WorkerName: os.Getenv("FO_NAME")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -177,6 +180,22 @@ func workerMain() int {
 		return 1
 	}
 	return 0
+}
+
+// open opens cfg, each try bounded by 10 s, for up to two minutes: a
+// JetStream API request that reaches a node still catching up with the
+// cluster can go unanswered.
+func open(ctx context.Context, cfg jobs.Config) (*jobs.Client, error) {
+	end := time.Now().Add(2 * time.Minute)
+	for {
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c, err := jobs.Open(octx, cfg)
+		cancel()
+		if err == nil || time.Now().After(end) || ctx.Err() != nil {
+			return c, err
+		}
+		fmt.Fprintln(os.Stderr, "open, trying again:", err)
+	}
 }
 
 // proc is a process Run started.
@@ -352,9 +371,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	logf("nodes ready: %s %s %s", url(0), url(1), url(2))
 
 	// The submitter on n3; it makes the streams.
-	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	sub, err := jobs.Open(octx, jobs.Config{URLs: []string{url(2)}, Replicas: 3, Prefix: prefix, AckWait: cfg.AckWait, WorkerName: "submitter"})
-	cancel()
+	sub, err := open(ctx, jobs.Config{URLs: []string{url(2)}, Replicas: 3, Prefix: prefix, AckWait: cfg.AckWait, WorkerName: "submitter"})
 	if err != nil {
 		return res, err
 	}
@@ -458,11 +475,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 				time.Sleep(5 * time.Millisecond)
 			}
 			if cfg.Kill == KillWorker {
-				res.InFlightAtKill = inflight(logs[0])
 				killTime = time.Now()
 				mu.Lock()
 				workers[0].kill()
 				mu.Unlock()
+				res.InFlightAtKill = inflight(logs[0])
 				res.Killed = "worker w1"
 				logf("killed worker w1 with %d jobs in flight", res.InFlightAtKill)
 				return nil
@@ -471,40 +488,84 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			if err != nil {
 				return err
 			}
-			si, err := s.Info(ctx)
+			// The raft group to hit: the work stream, or the consumer of
+			// normal-priority jobs of the default queue.
+			group := "stream " + prefix + "_work"
+			if cfg.Kill == KillConsumerLeader {
+				group = "consumer " + prefix + "_work/w_default_1"
+			}
+			clusterOf := func(c context.Context) (*jetstream.ClusterInfo, error) {
+				if cfg.Kill == KillConsumerLeader {
+					cons, err := s.Consumer(c, "w_default_1")
+					if err != nil {
+						return nil, err
+					}
+					ci, err := cons.Info(c)
+					if err != nil {
+						return nil, err
+					}
+					return ci.Cluster, nil
+				}
+				si, err := s.Info(c)
+				if err != nil {
+					return nil, err
+				}
+				return si.Cluster, nil
+			}
+			cl, err := clusterOf(ctx)
 			if err != nil {
 				return err
 			}
-			if si.Cluster == nil || si.Cluster.Leader == "" {
-				return fmt.Errorf("stream %s_work has no leader: %+v", prefix, si.Cluster)
+			if cl == nil || cl.Leader == "" {
+				return fmt.Errorf("%s has no leader: %+v", group, cl)
 			}
-			victim := si.Cluster.Leader
-			res.Killed = victim + " (leader of " + prefix + "_work)"
+			victim := cl.Leader
+			res.Killed = victim + " (leader of " + group + ")"
 			if cfg.Kill == KillFollower {
-				if len(si.Cluster.Replicas) == 0 {
-					return fmt.Errorf("stream %s_work has no followers", prefix)
+				if len(cl.Replicas) == 0 {
+					return fmt.Errorf("%s has no followers", group)
 				}
-				victim = si.Cluster.Replicas[0].Name
-				res.Killed = victim + " (follower of " + prefix + "_work, led by " + si.Cluster.Leader + ")"
+				victim = cl.Replicas[0].Name
+				res.Killed = victim + " (follower of " + group + ", led by " + cl.Leader + ")"
 			}
 			i, err := strconv.Atoi(strings.TrimPrefix(victim, "n"))
 			if err != nil || i < 1 || i > 3 {
 				return fmt.Errorf("unknown node %q", victim)
 			}
 			i--
-			res.InFlightAtKill = inflight(logs...)
 			killTime = time.Now()
 			mu.Lock()
 			nodes[i].kill()
 			nodes[i] = nil
 			mu.Unlock()
+			// Counted once the node is dead: a job the node had delivered
+			// may reach its handler a moment later, and is in flight too.
+			res.InFlightAtKill = inflight(logs...)
 			logf("killed %s with %d jobs in flight", res.Killed, res.InFlightAtKill)
-			// Restart it once completions resume, or after 3 s.
-			select {
-			case <-completed:
-			case <-time.After(3 * time.Second):
-			case <-ctx.Done():
-				return ctx.Err()
+			// Restart it once the stream has a leader again (a follower:
+			// after a second).
+			if cfg.Kill != KillFollower {
+				elect := time.Now().Add(60 * time.Second)
+				for {
+					ictx, icancel := context.WithTimeout(ctx, time.Second)
+					cl, err := clusterOf(ictx)
+					icancel()
+					if err == nil && cl != nil && cl.Leader != "" && cl.Leader != victim {
+						res.Elected = time.Since(killTime)
+						logf("%s leads %s after %v", cl.Leader, group, res.Elected.Round(time.Millisecond))
+						break
+					}
+					if time.Now().After(elect) || ctx.Err() != nil {
+						return fmt.Errorf("no new leader of %s within 60 s of the kill", group)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			} else {
+				select {
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			}
 			p, err := start(ctx, nodeEnv(i))
 			if err != nil {
@@ -573,10 +634,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		res.LongestGap = max(res.LongestGap, times[i].Sub(times[i-1]))
 	}
 	if !killTime.IsZero() {
+		prev := killTime
 		for _, t := range times {
-			if t.After(killTime) {
-				res.Recovery = t.Sub(killTime)
-				break
+			if t.After(killTime) && t.Before(killTime.Add(30*time.Second)) {
+				res.Recovery = max(res.Recovery, t.Sub(prev))
+				prev = t
 			}
 		}
 	}
