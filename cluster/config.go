@@ -1,10 +1,10 @@
 package cluster
 
 import (
-	"os"
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"syscall"
 	"time"

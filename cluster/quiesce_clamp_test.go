@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"regexp"
 	"strconv"
@@ -124,4 +125,35 @@ func TestAcceptClampReleasedForAHandler(t *testing.T) {
 		t.Errorf("the log does not say the worker was clamped")
 	}
 	t.Logf("clamp: %d opens failed, released after %dms", failed, after)
+}
+
+// isGoProgram tells a Go binary (this test) from a C one (a shell), and
+// readSigState reads a live process's caught signals and says a gone one
+// is gone.
+func TestClampHelpers(t *testing.T) {
+	if !isGoProgram(os.Getpid()) {
+		t.Error("isGoProgram(this test) = false")
+	}
+	cmd := exec.Command("/bin/sh", "-c", "read x")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if isGoProgram(cmd.Process.Pid) {
+		t.Error("isGoProgram(/bin/sh) = true")
+	}
+	stdin.Close()
+	cmd.Wait()
+	if _, ok := readSigState(cmd.Process.Pid); ok {
+		t.Error("readSigState of a reaped process says it is there")
+	}
+	// This process catches SIGTERM once it asks for it (Go's runtime
+	// catches it always).
+	st, ok := readSigState(os.Getpid())
+	if !ok || st.caught&sigBit(syscall.SIGTERM) == 0 {
+		t.Errorf("readSigState(self) = %+v, %v; want SIGTERM caught", st, ok)
+	}
 }

@@ -15,7 +15,7 @@
 //
 // Usage, from the repository root:
 //
-//	go run ./bench/clusterbench [-quick] [-rounds N] [-json out.json] [-md out.md]
+//	go run ./bench/clusterbench [-quick] [-rounds N] [-out DIR] [-json out.json] [-md out.md]
 //
 // -quick is a smoke pass of a few seconds; its numbers mean nothing.
 package main
@@ -37,7 +37,8 @@ func main() {
 	var cfg config
 	flag.IntVar(&cfg.Rounds, "rounds", 0, "alternating rounds per measurement (0: 5, or 1 with -quick)")
 	flag.BoolVar(&cfg.Quick, "quick", false, "smoke pass: short runs, numbers not meaningful")
-	flag.StringVar(&cfg.JSONPath, "json", "", "where to save the raw samples (default <repo>/bench/results/cluster.json)")
+	flag.StringVar(&cfg.OutDir, "out", "", "save the raw samples as DIR/cluster.json (default: a new temp dir; -out bench/results keeps them in the repo)")
+	flag.StringVar(&cfg.JSONPath, "json", "", "save the raw samples to this file (overrides -out)")
 	flag.StringVar(&cfg.MarkdownPath, "md", "", "also write the table as Markdown to this file")
 	flag.StringVar(&cfg.NodeDir, "node-dir", "", "directory of the Node scripts (default <repo>/bench/node)")
 	flag.StringVar(&cfg.Only, "only", "", "comma-separated groups: rps,respawn,balance (default all)")

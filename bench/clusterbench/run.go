@@ -21,7 +21,8 @@ import (
 type config struct {
 	Rounds       int
 	Quick        bool
-	JSONPath     string
+	JSONPath     string // raw samples; "" means OutDir/<suite>.json
+	OutDir       string // where JSONPath defaults to; "" means a new temp dir
 	MarkdownPath string
 	NodeDir      string
 	Only         string
@@ -48,15 +49,12 @@ func run(cfg *config, out, log io.Writer) error {
 			cfg.Rounds = 1
 		}
 	}
-	root, rerr := report.RepoRoot()
 	if cfg.NodeDir == "" {
-		if rerr != nil {
-			return rerr
+		root, err := report.RepoRoot()
+		if err != nil {
+			return err
 		}
 		cfg.NodeDir = filepath.Join(root, "bench", "node")
-	}
-	if cfg.JSONPath == "" && rerr == nil {
-		cfg.JSONPath = filepath.Join(root, "bench", "results", "cluster.json")
 	}
 	if _, err := exec.LookPath("node"); err != nil {
 		return errors.New("node is not on PATH; the Node peers need it")
@@ -86,12 +84,14 @@ func run(cfg *config, out, log io.Writer) error {
 		}
 	}
 	rep.Print(out)
-	if err := rep.Save(cfg.JSONPath, cfg.MarkdownPath); err != nil {
+	jsonPath, err := report.SamplesPath(cfg.JSONPath, cfg.OutDir, "cluster")
+	if err != nil {
 		return err
 	}
-	if cfg.JSONPath != "" {
-		fmt.Fprintln(log, "raw samples:", cfg.JSONPath)
+	if err := rep.Save(jsonPath, cfg.MarkdownPath); err != nil {
+		return err
 	}
+	fmt.Fprintln(log, "raw samples:", jsonPath)
 	return nil
 }
 

@@ -16,7 +16,8 @@ import (
 type config struct {
 	Rounds       int    // alternating rounds; 0 means 9 (1 with Quick)
 	Quick        bool   // smoke pass: tiny counts
-	JSONPath     string // raw samples; "" means <repo>/bench/results/ipc.json
+	JSONPath     string // raw samples; "" means OutDir/ipc.json
+	OutDir       string // where JSONPath defaults to; "" means a new temp dir
 	MarkdownPath string // the table as Markdown; "" means none
 	NodeDir      string // the Node scripts; "" means <repo>/bench/node
 	Only         string // comma-separated groups to run; "" means all
@@ -85,17 +86,12 @@ func (c *config) fill() error {
 			return fmt.Errorf("unknown group %q in -only (groups: %s)", g, strings.Join(groups, ","))
 		}
 	}
-	if c.JSONPath == "" || c.NodeDir == "" {
+	if c.NodeDir == "" {
 		root, err := report.RepoRoot()
 		if err != nil {
 			return err
 		}
-		if c.JSONPath == "" {
-			c.JSONPath = filepath.Join(root, "bench", "results", "ipc.json")
-		}
-		if c.NodeDir == "" {
-			c.NodeDir = filepath.Join(root, "bench", "node")
-		}
+		c.NodeDir = filepath.Join(root, "bench", "node")
 	}
 	if c.Out == nil {
 		c.Out = io.Discard

@@ -9,7 +9,7 @@
 //
 // Usage, from the repository root:
 //
-//	go run ./bench/ipcbench [-rounds N] [-only groups] [-msg-batch N] [-quick] [-json out.json] [-md out.md]
+//	go run ./bench/ipcbench [-rounds N] [-only groups] [-msg-batch N] [-quick] [-out DIR] [-json out.json] [-md out.md]
 //
 // -quick is a smoke pass of a few seconds with tiny counts; its numbers mean
 // nothing, it only keeps the harness working.
@@ -30,7 +30,8 @@ func main() {
 	cfg := defaultConfig()
 	flag.IntVar(&cfg.Rounds, "rounds", 0, "alternating rounds per measurement (0: 9, or 1 with -quick)")
 	flag.BoolVar(&cfg.Quick, "quick", false, "smoke pass: one round, tiny counts, numbers not meaningful")
-	flag.StringVar(&cfg.JSONPath, "json", "", "where to save the raw samples (default <repo>/bench/results/ipc.json)")
+	flag.StringVar(&cfg.OutDir, "out", "", "save the raw samples as DIR/ipc.json (default: a new temp dir; -out bench/results keeps them in the repo)")
+	flag.StringVar(&cfg.JSONPath, "json", "", "save the raw samples to this file (overrides -out)")
 	flag.StringVar(&cfg.MarkdownPath, "md", "", "also write the table as Markdown to this file")
 	flag.StringVar(&cfg.NodeDir, "node-dir", "", "directory of the Node scripts (default <repo>/bench/node)")
 	flag.IntVar(&cfg.MsgBatch, "msg-batch", 0, "messages per SendBatch call in the msgs group's \"herd batch\" side (0: 128)")

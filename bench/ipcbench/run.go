@@ -98,23 +98,14 @@ func run(cfg config) (rep *report.Report, err error) {
 		rep.Add(row)
 	}
 	rep.Print(cfg.Out)
-	if err := os.MkdirAll(filepath.Dir(cfg.JSONPath), 0o755); err != nil {
+	jsonPath, err := report.SamplesPath(cfg.JSONPath, cfg.OutDir, "ipc")
+	if err != nil {
 		return rep, err
 	}
-	if err := rep.SaveJSON(cfg.JSONPath); err != nil {
+	if err := rep.Save(jsonPath, cfg.MarkdownPath); err != nil {
 		return rep, err
 	}
-	fmt.Fprintf(cfg.Out, "\nraw samples: %s\n", cfg.JSONPath)
-	if cfg.MarkdownPath != "" {
-		f, err := os.Create(cfg.MarkdownPath)
-		if err != nil {
-			return rep, err
-		}
-		rep.Markdown(f)
-		if err := f.Close(); err != nil {
-			return rep, err
-		}
-	}
+	fmt.Fprintf(cfg.Out, "\nraw samples: %s\n", jsonPath)
 	return rep, nil
 }
 
@@ -145,6 +136,9 @@ func (b *bench) contenders() []contender {
 		}
 		rtt("rtt.fast", func() ([]float64, error) { return b.roundTrips(ipc.ModeFast, c.RTTWarm, c.RTTN) })
 		rtt("rtt.nodejson", func() ([]float64, error) { return b.node("ipc-rtt.js", itoa(c.RTTWarm), itoa(c.RTTN), "json") })
+		rtt("rtt.nodeadv", func() ([]float64, error) {
+			return b.node("ipc-rtt.js", itoa(c.RTTWarm), itoa(c.RTTN), "advanced")
+		})
 		rtt("rtt.nodemode", func() ([]float64, error) { return b.roundTrips(ipc.ModeNode, c.RTTWarm, c.RTTN) })
 		rtt("rtt.floor", func() ([]float64, error) { return b.floorRoundTrips(c.RTTWarm, c.RTTN, floorMsgSize) })
 	}

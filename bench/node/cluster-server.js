@@ -3,6 +3,10 @@
 // scheduling policy from NODE_CLUSTER_SCHED_POLICY ("rr" or "none"), which
 // Node reads itself. Prints READY once every worker listens; respawns a
 // worker that dies, as the tutorial does.
+//
+// Why this is Node at its best: the Go side runs it with both scheduling
+// policies (round-robin in the primary, and the kernel's shared accept) and
+// each worker answers with a fixed string and no middleware.
 const cluster = require('node:cluster');
 const http = require('node:http');
 

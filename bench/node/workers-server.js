@@ -1,6 +1,13 @@
 // The tutorial's server with Piscina, for herd's responsiveness benchmark:
 // GET / answers OK on the main thread; GET /heavy?n=N runs heavy(N) on a
 // 2-thread Piscina pool. Prints {"port":N} once listening on 127.0.0.1.
+//
+// The pool has 2 threads, one per core of the benchmark machine, kept up
+// (minThreads = maxThreads, a long idleTimeout), so no request waits for a
+// thread to start; heavy() is a plain synchronous function, the fast shape
+// for a Piscina task. Its concurrentTasksPerWorker and atomics settings are
+// Piscina's defaults here; workers-bench.js measures which settings are
+// fastest for throughput.
 'use strict';
 const http = require('http');
 const path = require('path');

@@ -20,7 +20,8 @@ import (
 type config struct {
 	Rounds       int
 	Quick        bool
-	JSONPath     string
+	JSONPath     string // raw samples; "" means OutDir/<suite>.json
+	OutDir       string // where JSONPath defaults to; "" means a new temp dir
 	MarkdownPath string
 	Command      string
 }
@@ -38,9 +39,6 @@ func run(cfg *config, out, log io.Writer) error {
 		return err
 	}
 	nodeDir := filepath.Join(root, "bench", "node")
-	if cfg.JSONPath == "" {
-		cfg.JSONPath = filepath.Join(root, "bench", "results", "run.json")
-	}
 	if _, err := exec.LookPath("node"); err != nil {
 		return errors.New("node is not on PATH; the app and the peers need it")
 	}
@@ -73,10 +71,14 @@ func run(cfg *config, out, log io.Writer) error {
 	}
 	rep.Add(row)
 	rep.Print(out)
-	if err := rep.Save(cfg.JSONPath, cfg.MarkdownPath); err != nil {
+	jsonPath, err := report.SamplesPath(cfg.JSONPath, cfg.OutDir, "run")
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(log, "raw samples:", cfg.JSONPath)
+	if err := rep.Save(jsonPath, cfg.MarkdownPath); err != nil {
+		return err
+	}
+	fmt.Fprintln(log, "raw samples:", jsonPath)
 	return nil
 }
 

@@ -47,7 +47,8 @@ func fatal(err error) {
 func main() {
 	child.Dispatch() // worker processes and the benchmark's herd server
 	q := flag.Bool("quick", false, "smoke run: one short round of each row (under 30s)")
-	jsonOut := flag.String("json", "", "also write the raw samples as JSON to this file")
+	outDir := flag.String("out", "", "save the raw samples as DIR/workers.json (default: a new temp dir; -out bench/results keeps them in the repo)")
+	jsonOut := flag.String("json", "", "save the raw samples to this file (overrides -out)")
 	md := flag.Bool("md", false, "print the table as Markdown")
 	nodeDir := flag.String("node", "", "directory of the Node scripts (default: bench/node next to this package)")
 	from := flag.String("from", "", "print the report saved in this JSON file (by -json) instead of measuring")
@@ -87,11 +88,14 @@ func main() {
 	} else {
 		r.Print(os.Stdout)
 	}
-	if *jsonOut != "" {
-		if err := r.SaveJSON(*jsonOut); err != nil {
-			fatal(err)
-		}
+	path, err := report.SamplesPath(*jsonOut, *outDir, "workers")
+	if err != nil {
+		fatal(err)
 	}
+	if err := r.Save(path, ""); err != nil {
+		fatal(err)
+	}
+	fmt.Fprintln(os.Stderr, "raw samples:", path)
 }
 
 // findNodeDir finds bench/node from the working directory upwards.
@@ -150,14 +154,14 @@ func run(p params, cmd, nodeDir string, log io.Writer) (*report.Report, error) {
 		Herd:       report.Series{Name: "herd goroutines", Samples: s[0]},
 		Peers:      []report.Series{{Name: "piscina", Samples: s[1]}, {Name: "ants", Samples: s[2]}, {Name: "pond", Samples: s[3]}, {Name: "goroutine floor", Samples: s[4]}},
 		TargetPeer: "piscina", TargetRatio: 50,
-		Note: fmt.Sprintf("%d workers; herd and pond keep 1024 tasks in flight and wait on each result, ants is fed by a blocking Submit, Piscina keeps 64 in flight (maxThreads=2)", ncpu),
+		Note: fmt.Sprintf("%d workers; herd and pond keep 1024 tasks in flight and wait on each result, ants is fed by a blocking Submit, Piscina keeps 64 in flight (maxThreads=2, its fastest settings of this run: %s)", ncpu, nb.noopVariant),
 	})
 	rep.Add(report.Row{
 		Suite: "workers", Name: "no-op throughput, process backend, 64 in flight", Unit: "tasks/s", Better: "higher",
 		Herd:       report.Series{Name: "herd processes", Samples: s[5]},
 		Peers:      []report.Series{{Name: "piscina", Samples: s[1]}, {Name: "goroutine floor", Samples: s[4]}},
 		TargetPeer: "piscina", TargetRatio: 3,
-		Note: fmt.Sprintf("%d worker processes x %d tasks in flight", ncpu, 64/ncpu),
+		Note: fmt.Sprintf("%d worker processes x %d tasks in flight; Piscina: %s", ncpu, 64/ncpu, nb.noopVariant),
 	})
 
 	fmt.Fprintln(log, "1ms CPU tasks ...")
@@ -186,7 +190,7 @@ func run(p params, cmd, nodeDir string, log io.Writer) (*report.Report, error) {
 			Herd:       report.Series{Name: "herd " + name, Samples: s[i]},
 			Peers:      []report.Series{target, {Name: "piscina", Samples: s[2]}, {Name: "ants", Samples: s[3]}, {Name: "pond", Samples: s[4]}},
 			TargetPeer: "target", TargetRatio: 1,
-			Note: "ideal = tasks x 1ms / cores; the target is an absolute 0.95",
+			Note: "ideal = tasks x 1ms / cores; the target is an absolute 0.95; Piscina at its fastest settings of this run: " + nb.spinVariant,
 		})
 	}
 

@@ -17,6 +17,10 @@ type nodeBench struct {
 	cmd *exec.Cmd
 	in  io.WriteCloser
 	out *bufio.Reader
+
+	// The Piscina settings workers-bench.js found fastest for each kind of
+	// task, for the table's notes.
+	noopVariant, spinVariant string
 }
 
 func startNodeBench(dir string) (*nodeBench, error) {
@@ -34,11 +38,15 @@ func startNodeBench(dir string) (*nodeBench, error) {
 		return nil, err
 	}
 	nb := &nodeBench{cmd: cmd, in: in, out: bufio.NewReader(out)}
-	var ready struct{ Ready bool }
+	var ready struct {
+		Ready      bool
+		Noop, Spin string
+	}
 	if err := nb.read(&ready); err != nil || !ready.Ready {
 		nb.close()
 		return nil, fmt.Errorf("node bench did not start: %v", err)
 	}
+	nb.noopVariant, nb.spinVariant = ready.Noop, ready.Spin
 	return nb, nil
 }
 

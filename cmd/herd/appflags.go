@@ -37,7 +37,7 @@ func appFlags(f *pflag.FlagSet, a *app.App) {
 	f.StringArrayVarP(&a.Env, "env-var", "e", nil, "KEY=VALUE added to the instances' environment; repeatable")
 	f.Var(sizeFlag{&a.MaxMemory, "max-memory"}, "max-memory", "memory limit of one instance and its children, e.g. 300M, from its start: a ready instance over it is replaced gracefully, one not ready yet is killed (a failed start)")
 	f.DurationVar(&a.MemoryInterval, "memory-interval", 0, "how often memory is sampled for --max-memory")
-	f.StringVar(&a.LogFile, "log-file", "", "also write every log line, herd's own included, uncolored and timestamped, to this file (with --config: every app's lines, not timestamped)")
+	f.StringVar(&a.LogFile, "log-file", "", "also write the app's stdout and stderr lines to this file, as --log-format says (with --config: the console lines of every app, herd's included, not timestamped)")
 	f.StringVar(&a.OutFile, "out-file", "", "also write the app's stdout lines to this file (not with --config: use out_file)")
 	f.StringVar(&a.ErrorFile, "error-file", "", "also write the app's stderr lines to this file (not with --config: use error_file)")
 	f.Var(sizeFlag{&a.LogMaxSize, "log-max-size"}, "log-max-size", "rotate a log file when a line would take it past this size")

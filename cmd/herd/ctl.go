@@ -911,13 +911,16 @@ func (c *ctl) killCmd() *cobra.Command {
 func (c *ctl) updateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "update",
-		Short: "Replace the running daemon, of any version, by this binary's; its apps are restarted with their settings and environment",
-		Long: `Replace the running daemon, of any version, by a daemon of this binary: the old
-daemon writes its list (stopped apps as stopped, each app's environment) for the
-new one, stops its apps and exits; this command then starts the new daemon, which
-restores the list. The apps are restarted: each is down from its stop in the old
-daemon to its start in the new one (a handover that keeps them running is not
-done yet).`,
+		Short: "Replace the running daemon, of any version, by this binary's, without refusing a connection",
+		Long: `Replace the running daemon, of any version, by a daemon of this binary. The old
+daemon writes its list (settings, environment, stopped apps as stopped) and hands
+its apps' listening sockets to the new daemon, which starts every app that ran,
+its instances accepting on those same sockets; once they are ready, the old
+instances drain and the old daemon exits. No connection is refused meanwhile.
+The new daemon is a new process (another pid; under systemd, the old one tells
+systemd its MAINPID), and the apps' processes are new ones, started while the
+old ones still serve, as in a reload. If the new daemon fails to start an app,
+the old one keeps running and this command says why.`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.client()
@@ -933,41 +936,29 @@ done yet).`,
 			if err != nil {
 				return err
 			}
-			pid, n, err := cl.Handover(ctx)
+			exe, err := os.Executable()
 			if err != nil {
 				return err
 			}
-			for end := time.Now().Add(60 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
-				if time.Now().After(end) {
-					return fmt.Errorf("the old daemon (pid %d) did not exit within 60s after handing over: %s says why", pid, cl.Home().Log)
-				}
+			res, err := cl.Update(ctx, exe)
+			if err != nil {
+				return err
 			}
 			cl.Close()
-			if err := launchDaemon(ctx, cl.Home()); err != nil {
-				return err
-			}
-			l, err := cl.List(ctx)
-			if err != nil {
-				return err
+			for end := time.Now().Add(60 * time.Second); syscall.Kill(res.OldPID, 0) == nil; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(end) {
+					return fmt.Errorf("the old daemon (pid %d) did not exit within 60s after handing over: %s says why", res.OldPID, cl.Home().Log)
+				}
 			}
 			v, err := cl.Version(ctx)
 			if err != nil {
 				return err
 			}
 			if c.json {
-				return c.printJSON(map[string]any{"from": old.Version, "from_pid": old.PID, "to": v.Version, "to_pid": v.PID, "apps": l.Apps})
+				return c.printJSON(map[string]any{"from": old.Version, "from_pid": res.OldPID, "to": v.Version, "to_pid": v.PID, "apps": res.Apps, "sockets": res.Sockets})
 			}
-			fmt.Fprintf(c.stdout, "updated the daemon: herd %s (pid %d) -> herd %s (pid %d); %d app(s) handed over\n", old.Version, old.PID, v.Version, v.PID, n)
-			failed := 0
-			for _, a := range l.Apps {
-				if a.Status == daemon.StatusErrored {
-					failed++
-					fmt.Fprintf(c.stderr, "herd: app %s did not come back: %s; herd logs %s shows why\n", a.Name, a.Error, a.Name)
-				}
-			}
-			if failed > 0 {
-				return &reportedError{failed}
-			}
+			fmt.Fprintf(c.stdout, "updated the daemon: herd %s (pid %d) -> herd %s (pid %d); %d app(s), %d socket(s) handed over\n",
+				old.Version, res.OldPID, v.Version, v.PID, res.Apps, res.Sockets)
 			return nil
 		}),
 	}

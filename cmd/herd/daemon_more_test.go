@@ -99,25 +99,25 @@ func TestDaemonConcurrentCommands(t *testing.T) {
 	if len(failures) > 0 {
 		t.Fatalf("%d of 50 commands failed:\n%s", len(failures), strings.Join(failures, "\n"))
 	}
-	if err := waitApp(env, "c", daemon.StatusOnline, 11, 11); err != nil {
-		t.Fatal(err)
-	}
-	l, err := lsJSON(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(l.Apps) != 1 || len(l.Apps[0].Pids) != 11 {
-		t.Fatalf("ls: %+v", l)
-	}
-	// Every listed pid is one of the 11 programs, and nothing else runs
-	// under the daemon: 11 guards and their 11 sleeps.
-	testutil.WaitFor(t, "11 sleeps", func() bool { return len(pidsOf(sleep, marker)) == 11 })
-	sleeps := pidsOf(sleep, marker)
-	for _, pid := range l.Apps[0].Pids {
-		if !contains(sleeps, pid) {
-			t.Errorf("listed pid %d is not one of the sleeps %v", pid, sleeps)
+	// Scaling down drains an instance after the command returns: wait
+	// until the list and the processes agree, 11 of each.
+	var l daemon.List
+	var sleeps []int
+	consistent := func() bool {
+		var err error
+		if l, err = lsJSON(env); err != nil || len(l.Apps) != 1 || l.Apps[0].Status != daemon.StatusOnline ||
+			l.Apps[0].Instances != 11 || len(l.Apps[0].Pids) != 11 {
+			return false
 		}
+		sleeps = pidsOf(sleep, marker)
+		for _, in := range l.Apps[0].Live {
+			if in.State != "ready" || !contains(sleeps, in.PID) {
+				return false
+			}
+		}
+		return len(sleeps) == 11
 	}
+	testutil.WaitFor(t, "11 instances, 11 sleeps", consistent)
 	pid := daemon.HomeAt(home).DaemonPID()
 	testutil.WaitFor(t, "the daemon's tree of 23", func() bool { return len(procfs.Tree(pid)) == 23 })
 	if r := l.Apps[0].Restarts; r < 10 {
@@ -405,5 +405,97 @@ func TestDaemonReloadUnderLoad(t *testing.T) {
 	t.Logf("5 herd reloads under load: keep-alive %d ok %d failed, new connections %d ok %d failed", ka.OK, ka.Failed, nc.OK, nc.Failed)
 	if ka.Failed != 0 || nc.Failed != 0 || ka.OK == 0 || nc.OK == 0 {
 		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
+	}
+}
+
+// herd update under keep-alive and new-connection load, from a daemon of
+// another version: no request fails, the apps keep their settings, and the
+// new daemon's instances serve.
+func TestDaemonUpdateUnderLoad(t *testing.T) {
+	testutil.RequireNode(t)
+	other := herdOtherBin(t)
+	home := t.TempDir()
+	env := daemonEnv(t, home)
+	port := testutil.FreePort(t)
+	run := func(bin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %q: %v\n%s", filepath.Base(bin), args, err, out)
+		}
+		return string(out)
+	}
+	run(other, "start", writeApp(t, helloApp), "--name", "web", "-i", "2", "-p", strconv.Itoa(port), "--host", "127.0.0.1", "-e", "K=v")
+	oldPid := daemon.HomeAt(home).DaemonPID()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ka, nc loadgen.Result
+	var wg sync.WaitGroup
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	wg.Go(func() {
+		ka = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, KeepAlive: true, Duration: 120 * time.Second, Timeout: 20 * time.Second})
+	})
+	wg.Go(func() {
+		nc = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, Duration: 120 * time.Second, Timeout: 20 * time.Second})
+	})
+	time.Sleep(300 * time.Millisecond)
+	out := mustHerd(t, env, "update")
+	if !strings.HasPrefix(out, "updated the daemon: herd "+otherVersion) || !strings.Contains(out, "1 app(s), 1 socket(s) handed over") {
+		t.Fatalf("update: %q", out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	t.Logf("herd update under load: keep-alive %d ok %d failed, new connections %d ok %d failed", ka.OK, ka.Failed, nc.OK, nc.Failed)
+	if ka.Failed != 0 || nc.Failed != 0 || ka.OK == 0 || nc.OK == 0 {
+		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
+	}
+	newPid := daemon.HomeAt(home).DaemonPID()
+	if newPid == oldPid || !testutil.Gone(oldPid) {
+		t.Fatalf("daemon pid %d after %d (gone: %v)", newPid, oldPid, testutil.Gone(oldPid))
+	}
+	if err := waitApp(env, "web", daemon.StatusOnline, 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustHerd(t, env, "env", "web"); !strings.Contains(out, "\nK=v\n") {
+		t.Errorf("env after update: %s", out)
+	}
+	// The instances are the new daemon's.
+	l, _ := lsJSON(env)
+	for _, pid := range l.Apps[0].Pids {
+		st, err := procfs.ReadStat(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guard, _ := procfs.ReadStat(st.PPID)
+		if guard.PPID != newPid {
+			t.Errorf("instance %d: its guard %d is the child of %d, not of the new daemon %d", pid, st.PPID, guard.PPID, newPid)
+		}
+	}
+}
+
+// herd ls --watch redraws the table until interrupted.
+func TestDaemonLsWatch(t *testing.T) {
+	home := t.TempDir()
+	env := daemonEnv(t, home)
+	mustHerd(t, env, "start", "--name", "w", "--", "sleep", "300")
+	cmd := exec.Command(herdBin, "ls", "--watch", "--interval", "20ms")
+	cmd.Env = env
+	var out testutil.SyncBuffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	testutil.WaitFor(t, "3 tables", func() bool { return strings.Count(out.String(), "\x1b[H\x1b[2J") >= 3 })
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	for _, table := range strings.Split(out.String(), "\x1b[H\x1b[2J")[1:3] {
+		if !strings.HasPrefix(table, "ID  NAME  MODE  INST  PIDS") || !strings.Contains(table, "\n0   w     fork  1/1 ") {
+			t.Errorf("table %q", table)
+		}
 	}
 }

@@ -23,6 +23,7 @@ const jobsLong = `Submit durable jobs and follow them, through the jobs HTTP API
 
   herd jobs submit resize '{"width":64}'   # prints the new job's ID
   herd jobs wait <id>                      # waits until it ends
+  herd jobs wait <id> --follow             # ... printing each change as it happens
   herd jobs get <id>                       # its state, progress, result
   herd jobs ls --state running             # a page of jobs
   herd jobs cancel <id> / retry <id>
@@ -70,6 +71,8 @@ func newJobsCmd(getenv env) *cobra.Command {
 			(*jobsclient.Client).Cancel),
 		newJobsActCmd(&f, client, "retry", "Queue a failed or cancelled job again", (*jobsclient.Client).Retry),
 		newJobsStatsCmd(&f, client),
+		newJobsNodeCmd(),
+		newJobsDevClusterCmd(),
 	)
 	return cmd
 }

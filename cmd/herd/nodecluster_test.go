@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/herdrun/herd/internal/testutil"
@@ -34,5 +35,22 @@ func TestRunNodeClusterApp(t *testing.T) {
 			port := testutil.FreePort(t)
 			reloadUnderLoadKA(t, port, ka, "run", "-i", "2", "-p", strconv.Itoa(port), "--", "node", writeApp(t, nodeClusterApp))
 		})
+	}
+}
+
+// A node app whose server runs in a process it forks (child_process.fork):
+// only the node herd started talks to herd, so readiness comes from /proc,
+// where the instance's process tree waits on the socket.
+func TestRunNodeAppWithForkedServer(t *testing.T) {
+	testutil.RequireNode(t)
+	server := writeApp(t, helloApp)
+	main := writeApp(t, "require('child_process').fork("+strconv.Quote(server)+");\n")
+	port := testutil.FreePort(t)
+	h := startHerd(t, []string{"NO_COLOR=1"}, "run", "-i", "2", "-p", strconv.Itoa(port), "--", "node", main)
+	waitOut(t, h, "cluster: ready workers=2", 1)
+	answers(t, port, 4)
+	syscall.Kill(h.p.Pid, syscall.SIGTERM)
+	if code := h.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, h.stderr.String())
 	}
 }

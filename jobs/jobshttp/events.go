@@ -42,6 +42,11 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, s.jobsError(err, ""))
 		return
 	}
+	// Each write gets its own deadline: a client that stops reading ends
+	// the stream instead of holding the handler forever, and a server's
+	// WriteTimeout does not cut a stream that is alive.
+	deadline := func() { rc.SetWriteDeadline(time.Now().Add(writeTimeout)) }
+	deadline()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -62,6 +67,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return // Watch closes ch after ctx
 		case <-tick.C:
+			deadline()
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}
@@ -77,6 +83,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 				continue // nothing changed: the watch may repeat the job as it began
 			}
 			seq++
+			deadline()
 			name := EventProgress
 			if seq == 1 || info.State != last {
 				name = EventState

@@ -31,6 +31,10 @@ const (
 	DefaultKeepAlive = 15 * time.Second
 )
 
+// writeTimeout bounds each write of a wait's answer or of an event: a
+// client that stops reading cannot hold a handler longer.
+const writeTimeout = 30 * time.Second
+
 // Options configures the handler New returns. The zero value is ready to
 // use.
 type Options struct {
@@ -87,7 +91,9 @@ type server struct {
 }
 
 // New returns a handler that serves c's jobs over HTTP, the routes listed
-// in the package doc. The handler never closes c.
+// in the package doc. The handler never closes c. Waits and event streams
+// set their own write deadlines, so they outlast an http.Server's
+// WriteTimeout; a client that stops reading for 30s loses its stream.
 func New(c *jobs.Client, opts Options) http.Handler {
 	s := &server{c: c, opts: opts.withDefaults(), now: time.Now}
 	mux := http.NewServeMux()
@@ -165,6 +171,8 @@ func (s *server) wait(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	// A server's WriteTimeout shorter than the wait would cut the answer.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d + writeTimeout))
 	ctx, cancel := context.WithTimeout(r.Context(), d)
 	defer cancel()
 	info, err := s.c.Wait(ctx, id)

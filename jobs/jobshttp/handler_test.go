@@ -183,8 +183,8 @@ func TestWaitTimeout(t *testing.T) {
 	var got jobs.Info
 	start := time.Now()
 	e.doJSON("GET", "/jobs/"+id+"/wait?timeout=200ms", "", 202, &got)
-	if got.ID != id || got.State != jobs.StateRunning {
-		t.Fatalf("wait at the timeout = %+v, want running", got)
+	if got.ID != id || got.State.Final() {
+		t.Fatalf("wait at the timeout = %+v, want the job before its end", got)
 	}
 	if d := time.Since(start); d < 200*time.Millisecond {
 		t.Fatalf("wait answered after %v, before its timeout", d)
@@ -287,8 +287,9 @@ func TestEventsClientGone(t *testing.T) {
 			keepAlives++
 		}
 	}
-	if events != 1 || keepAlives != 2 {
-		t.Fatalf("%d events and %d keep-alives before the stream ended (%v); want 1 and 2", events, keepAlives, sc.Err())
+	// The job runs, but its stream may still be catching up from queued.
+	if events < 1 || events > 2 || keepAlives != 2 {
+		t.Fatalf("%d events and %d keep-alives before the stream ended (%v); want 1 or 2 and 2", events, keepAlives, sc.Err())
 	}
 	if e.active.Load() != 1 {
 		t.Fatalf("%d requests in the handler, want the stream's", e.active.Load())
@@ -365,5 +366,37 @@ func TestListAndPrefix(t *testing.T) {
 	e.doJSON("GET", "/jobs?queue=nothing", "", 200, &page)
 	if len(page.Jobs) != 0 || page.Next != "" {
 		t.Fatalf("queue nothing: %+v", page)
+	}
+}
+
+// TestServerWriteTimeout: a wait and an event stream outlast the server's
+// WriteTimeout.
+func TestServerWriteTimeout(t *testing.T) {
+	e := newEnv(t, envOptions{writeTimeout: 300 * time.Millisecond, opts: jobshttp.Options{KeepAlive: 100 * time.Millisecond}})
+	id := e.submit(`{"kind":"gate"}`)
+	e.started()
+	var got jobs.Info
+	e.doJSON("GET", "/jobs/"+id+"/wait?timeout=900ms", "", 202, &got)
+	if got.State.Final() {
+		t.Fatalf("wait = %+v", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.url+"/jobs/"+id+"/events", nil)
+	resp, err := testutil.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	evs := make(chan sseEvent, 64)
+	go readEvents(t, resp.Body, evs)
+	<-evs
+	time.Sleep(900 * time.Millisecond) // three WriteTimeouts, with keep-alives
+	close(e.gate.release)
+	for ev := range evs {
+		got = ev.info
+	}
+	if got.State != jobs.StateSucceeded {
+		t.Fatalf("the stream's last event: %+v; want succeeded", got)
 	}
 }

@@ -42,6 +42,8 @@ type envOptions struct {
 	cfg    jobs.Config
 	opts   jobshttp.Options
 	prefix string // mount under this path ("" or "/api")
+	// writeTimeout is the http.Server's WriteTimeout (0: none).
+	writeTimeout time.Duration
 }
 
 type echoArgs struct {
@@ -104,7 +106,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		mux.Handle(o.prefix+"/", http.StripPrefix(o.prefix, count))
 		root = mux
 	}
-	e.srv = httptest.NewServer(root)
+	e.srv = httptest.NewUnstartedServer(root)
+	e.srv.Config.WriteTimeout = o.writeTimeout
+	e.srv.Start()
 	e.url = e.srv.URL + o.prefix
 	t.Cleanup(func() {
 		e.srv.CloseClientConnections()

@@ -35,8 +35,10 @@ type Ready string
 // Readiness modes.
 const (
 	// ReadyListen: a Node app is ready when its server takes the shared
-	// socket (the preload shim reports it); any other program when it waits
-	// for connections on it, as /proc shows; in fork mode once started.
+	// socket (the preload shim reports it); any app, Node or not, when a
+	// process of its tree waits for connections on a shared socket, as
+	// /proc shows (a node:cluster primary, a server in a forked process);
+	// in fork mode once started.
 	ReadyListen Ready = "listen"
 	// ReadyMessage: the app sends 'ready' (or {"herd":"ready"}) on the
 	// Node IPC channel, as PM2's wait_ready.
@@ -106,8 +108,11 @@ type App struct {
 	Instances int `json:"instances,omitempty"`
 	// NoInstanceLimit lifts the bound of MaxInstances on Instances.
 	NoInstanceLimit bool `json:"no_instance_limit,omitempty"`
-	// Ports, if any, puts the app in cluster mode: each is opened once on
-	// Host and shared by every instance.
+	// Ports, if any, puts the app in cluster mode: each is opened once and
+	// shared by every instance, and PORT is set to the first. A program
+	// other than node gets them open before it starts, on Host; a node
+	// command opens each when it listens, on the host its listen gives (or
+	// Host, if set), so that herd never binds wider than the app asked.
 	Ports []int `json:"ports,omitempty"`
 	// Cluster puts the app in cluster mode without Ports: the instances
 	// share whatever TCP ports their Node processes listen on (herd's

@@ -34,10 +34,11 @@ func (e *ConfigError) Error() string {
 }
 
 // Load reads the apps of a herd YAML file (.yaml, .yml) or of a PM2
-// ecosystem file: JSON (.json), or JavaScript (.js, .cjs, .mjs, such as
-// PM2's ecosystem.config.js), which node evaluates in the file's directory
-// (module.exports or the default export, or what it returns when it is a
-// function) within 10s. The env block of environment envName ("" for none)
+// ecosystem file: JSON (.json; one that is not strict JSON node reads as
+// a JavaScript expression, as PM2 does), or JavaScript (.js, .cjs, .mjs,
+// such as PM2's ecosystem.config.js), which node evaluates in the file's
+// directory (module.exports or the default export, or what it returns
+// when it is a function) within 10s. The env block of environment envName ("" for none)
 // is merged over each app's env. A bad line is a *ConfigError (for a
 // JavaScript file it names the app, not the line).
 //
@@ -49,6 +50,7 @@ func (e *ConfigError) Error() string {
 //	    instances: 2                 # or max; at most 32 per CPU unless
 //	    no_instance_limit: true      # lifts that bound
 //	    ports: [3000]                # cluster mode
+//	    cluster: true                # cluster mode with no port: share what the app listens on
 //	    ready: listen                # notify, message, start
 //	    restart: always              # on-failure, never
 //	    stop_exit_codes: [0]
@@ -95,17 +97,22 @@ func Load(path, envName string) ([]app.App, error) {
 			return nil, err
 		}
 	}
-	return load(path, b, envName)
+	return load(path, b, envName, true)
 }
 
 // load is Load with the file's bytes b already read (nil for a JavaScript
-// file, which node reads).
-func load(path string, b []byte, envName string) ([]app.App, error) {
+// file, which node reads). With jsonAsJS, a .json file that is not strict
+// JSON is read as PM2 reads every .json file, as a JavaScript expression
+// (comments, trailing commas, unquoted keys), by node.
+func load(path string, b []byte, envName string, jsonAsJS bool) ([]app.App, error) {
 	var apps []app.App
 	var err error
 	switch {
 	case strings.HasSuffix(path, ".json"):
 		apps, err = parseEcosystem(path, b, envName)
+		if err != nil && jsonAsJS && !json.Valid(b) && inPath("node") {
+			apps, err = jsonAsJavaScript(path, envName, err)
+		}
 	case isScriptConfig(path):
 		apps, err = parseEcosystemJS(path, envName)
 	default:
@@ -141,6 +148,7 @@ type yamlApp struct {
 	Cwd           string             `yaml:"cwd"`
 	Instances     yaml.Node          `yaml:"instances"`
 	Ports         []int              `yaml:"ports"`
+	Cluster       bool               `yaml:"cluster"`
 	Host          string             `yaml:"host"`
 	Ready         app.Ready          `yaml:"ready"`
 	ReadyTimeout  time.Duration      `yaml:"ready_timeout"`
@@ -239,7 +247,7 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 		return app.App{}, &ConfigError{File: path, Line: line(key), Msg: msg}
 	}
 	a := app.App{
-		Name: y.Name, Ports: y.Ports, Host: y.Host, Ready: y.Ready, ReadyTimeout: y.ReadyTimeout,
+		Name: y.Name, Ports: y.Ports, Cluster: y.Cluster, Host: y.Host, Ready: y.Ready, ReadyTimeout: y.ReadyTimeout,
 		Restart: y.Restart, StopExitCodes: y.StopExitCodes, KillTimeout: y.KillTimeout,
 		MaxRestarts: y.MaxRestarts, RestartWindow: y.RestartWindow, MinUptime: y.MinUptime,
 		BackoffInitial: y.Backoff, BackoffMax: y.BackoffMax, Dir: y.Cwd,
@@ -314,7 +322,7 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 	return a, nil
 }
 
-var yamlKeys = []string{"name", "command", "script", "args", "cwd", "instances", "ports", "host", "ready", "ready_timeout",
+var yamlKeys = []string{"name", "command", "script", "args", "cwd", "instances", "ports", "cluster", "host", "ready", "ready_timeout",
 	"restart", "stop_exit_codes", "kill_timeout", "max_memory", "max_restarts", "restart_window", "min_uptime",
 	"backoff", "backoff_max", "env", "log_file", "out_file", "error_file", "log_max_size", "log_keep", "log_max_age",
 	"no_instance_limit", "kill_signal", "log_format", "log_date_format"}
@@ -501,6 +509,27 @@ func mergeEnv(base, over map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// jsonAsJavaScript reads a .json file that is not strict JSON (strict is
+// that error) as PM2 does, as JavaScript, with a warning that says so. A
+// file that is not JavaScript either gets the strict error, which has a
+// line.
+func jsonAsJavaScript(path, envName string, strict error) ([]app.App, error) {
+	apps, err := parseJSONAsJS(path, envName)
+	var ce *ConfigError
+	switch {
+	case errors.As(err, &ce) && strings.HasPrefix(ce.Msg, "node could not load it"):
+		return nil, strict
+	case err != nil || len(apps) == 0:
+		return apps, err
+	}
+	why := strict.Error()
+	if errors.As(strict, &ce) {
+		why = fmt.Sprintf("line %d: %s", ce.Line, ce.Msg)
+	}
+	apps[0].Warnings = append([]string{"the file is not strict JSON (" + why + "): read as JavaScript, as PM2 reads .json files"}, apps[0].Warnings...)
+	return apps, nil
 }
 
 // Defaults of PM2 7 that apps of an ecosystem file get where herd's own
@@ -709,14 +738,7 @@ func ecoApp(path string, raw json.RawMessage, envName string) (app.App, error) {
 		return bad("exec_mode", fmt.Errorf("exec_mode: want 'fork' or 'cluster', not %q", execMode))
 	}
 	if execMode == "" && p.has("instances") && a.IsNode() {
-		// PM2 7 runs a node app with instances in cluster mode.
-		if _, err := strconv.Atoi(env["PORT"]); err == nil {
-			execMode = "cluster"
-		} else {
-			a.Warnings = append(a.Warnings, "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode; "+
-				"without PORT in env herd runs it in fork mode (every instance binds its own port): "+
-				"write exec_mode: 'cluster' and PORT to share one port")
-		}
+		execMode = "cluster" // PM2 7 runs a node app with instances in cluster mode
 	}
 	if execMode == "cluster" || execMode == "cluster_mode" {
 		// The port, if the file gives one (env, env_<name>, port); else

@@ -68,7 +68,7 @@ func FuzzLoadAndValidate(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, name := range []string{filepath.Join(dir, "herd.yaml"), filepath.Join(dir, "ecosystem.json")} {
-			apps, err := load(name, b, "production")
+			apps, err := load(name, b, "production", false)
 			if err != nil {
 				var ce *ConfigError
 				if !errors.As(err, &ce) || ce.Msg == "" {

@@ -19,6 +19,7 @@ type corpusApp struct {
 	cmd       []string
 	instances int // App.Instances: -1 is one per CPU
 	ports     []int
+	cluster   bool // App.Cluster: cluster mode on the ports the app listens on
 	env       []string
 	stop      string
 	kill      time.Duration
@@ -69,38 +70,34 @@ func norm(a corpusApp) corpusApp {
 
 var cpusMinusOne = max(runtime.NumCPU()-1, 1)
 
-const pm2ClusterWarning = "exec_mode: not set: PM2 7 runs a node app with instances in cluster mode; " +
-	"without PORT in env herd runs it in fork mode (every instance binds its own port): " +
-	"write exec_mode: 'cluster' and PORT to share one port"
-
 var corpus = []corpusCase{{
 	file: "01-express-generator/ecosystem.config.js", env: "production",
 	pm2: "node ./bin/www (bin/www has no extension and is text: PM2 runs it with node) in cluster mode on every CPU; " +
 		"env NODE_ENV=production PORT=3000; watch: false is PM2's default; deploy is for pm2 deploy",
-	apps: []corpusApp{{name: "shop", cmd: []string{"node", "./bin/www"}, instances: -1, ports: []int{3000},
+	apps: []corpusApp{{name: "shop", cmd: []string{"node", "./bin/www"}, instances: -1, ports: []int{3000}, cluster: true,
 		env: []string{"NODE_ENV=production", "PORT=3000"}, warnings: []string{"deploy (beside apps): ignored: herd does not deploy"}}},
 }, {
 	file: "02-env-numbers/ecosystem.json", env: "production",
 	pm2: "env values pass through String(): MAX_BODY=10485760, TINY=1e-7, HUGE=1e+21, VERBOSE=true; kill_timeout '5000' is " +
 		"read as 5000 ms; instances -1 is CPUs-1; env_production's LEGACY_FLAG: null gives the string 'null' (herd: not set)",
-	apps: []corpusApp{{name: "uploader", cmd: []string{"node", "server.js"}, instances: cpusMinusOne, ports: []int{8080}, kill: 5 * time.Second,
+	apps: []corpusApp{{name: "uploader", cmd: []string{"node", "server.js"}, instances: cpusMinusOne, ports: []int{8080}, cluster: true, kill: 5 * time.Second,
 		env: []string{"HUGE=1e+21", "MAX_BODY=10485760", "PORT=8080", "RATIO=1", "SENTRY_DSN=https://key@sentry.example/1", "TINY=1e-7", "VERBOSE=true"}}},
 }, {
 	file: "03-instance-counts/ecosystem.config.cjs",
 	pm2: "all-cores: instances 0 is one per CPU; leave-one: -1 is CPUs-1; three: '3' is 3. Without exec_mode PM2 puts a " +
-		"node app with instances in cluster mode: herd too when env has PORT (web), else fork mode, and says so",
+		"node app with instances in cluster mode, sharing the ports it listens on (PORT for web); herd too",
 	apps: []corpusApp{
-		{name: "all-cores", cmd: []string{"node", "worker.js"}, instances: -1, warnings: []string{pm2ClusterWarning}},
-		{name: "leave-one", cmd: []string{"node", "worker.js"}, instances: cpusMinusOne, warnings: []string{pm2ClusterWarning}},
+		{name: "all-cores", cmd: []string{"node", "worker.js"}, instances: -1, cluster: true},
+		{name: "leave-one", cmd: []string{"node", "worker.js"}, instances: cpusMinusOne, cluster: true},
 		{name: "three", cmd: []string{"node", "worker.js"}, instances: 3},
-		{name: "web", cmd: []string{"node", "worker.js"}, instances: 2, ports: []int{3300}, env: []string{"PORT=3300"}},
+		{name: "web", cmd: []string{"node", "worker.js"}, instances: 2, ports: []int{3300}, cluster: true, env: []string{"PORT=3300"}},
 	},
 }, {
 	file: "04-npm-start/ecosystem.json", needs: "npm",
 	pm2: "script npm is found in PATH; it is a text file, so PM2 runs node /usr/bin/npm start (herd: npm start, by its #! line, " +
 		"the same program); args as a list are passed as they are (4001 as '4001')",
 	apps: []corpusApp{
-		{name: "next-site", cmd: []string{"npm", "start"}, instances: 2, ports: []int{4000}, env: []string{"NODE_ENV=production", "PORT=4000"}},
+		{name: "next-site", cmd: []string{"npm", "start"}, instances: 2, ports: []int{4000}, cluster: true, env: []string{"NODE_ENV=production", "PORT=4000"}},
 		{name: "next-site-dev", cmd: []string{"npm", "run", "dev", "--", "--port", "4001"}},
 	},
 }, {
@@ -208,6 +205,14 @@ var corpus = []corpusCase{{
 		{name: "queue", cmd: []string{"node", "queue.js"}, env: []string{"CONCURRENCY=8", "PORT=6000"}},
 		{name: "metrics", cmd: []string{"node", "metrics.js"}},
 	},
+}, {
+	file: "16-json-as-javascript/ecosystem.json",
+	pm2: "PM2 evaluates a .json file as a JavaScript expression, so comments, unquoted keys, single quotes and " +
+		"trailing commas pass; herd reads it the same way, through node, and says so",
+	apps: []corpusApp{{name: "billing", cmd: []string{"node", "billing.js"}, instances: 2, ports: []int{9100}, cluster: true,
+		env: []string{"PORT=9100", "RETRIES=3"}, warnings: []string{"the file is not strict JSON (line 2: invalid character '/' " +
+			"looking for beginning of object key string): read as JavaScript, as PM2 reads .json files"}}},
+	needs: "node",
 }}
 
 // TestPM2Corpus reads every ecosystem file of testdata/pm2 and checks the
@@ -252,7 +257,7 @@ func TestPM2Corpus(t *testing.T) {
 					r, _ := filepath.Rel(dir, p)
 					return r
 				}
-				got := corpusApp{name: a.Name, cmd: a.Command, instances: a.Instances, ports: a.Ports, env: a.Env,
+				got := corpusApp{name: a.Name, cmd: a.Command, instances: a.Instances, ports: a.Ports, cluster: a.Cluster, env: a.Env,
 					stop: a.StopSignal, kill: a.KillTimeout, logs: [3]string{rel(a.LogFile), rel(a.OutFile), rel(a.ErrorFile)},
 					date: a.LogDateFormat, warnings: a.Warnings}
 				if !reflect.DeepEqual(norm(got), norm(w)) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,11 @@ type proc struct {
 	stopping  bool
 	startedAt time.Time
 	restarts  int // restarts and reloads by command
+
+	reloadsOK, reloadsFailed int // rolling reloads by outcome (metrics)
+	// inherit are listening sockets handed over by the daemon this one
+	// replaces (herd update), for the next run only.
+	inherit []*os.File
 }
 
 // ErrUnknownApp is wrapped by the error for a name or id that is not in the
@@ -110,7 +116,17 @@ func (d *Daemon) run(ctx context.Context, p *proc) error {
 	a := s.App
 	a.Env = append(append([]string(nil), s.Env...), s.App.Env...)
 	logs := &logsink.Logs{JSON: true, Out: d.hub.writer(a.Name)}
-	r, err := runner.New(a, logs, runner.WithoutSignals())
+	p.mu.Lock()
+	inherit := p.inherit
+	p.inherit = nil
+	p.mu.Unlock()
+	// The cluster takes duplicates of inherited sockets once it runs.
+	defer func() {
+		for _, f := range inherit {
+			f.Close()
+		}
+	}()
+	r, err := runner.New(a, logs, runner.WithoutSignals(), runner.WithListeners(inherit))
 	if err != nil {
 		p.setFailed(err)
 		return fmt.Errorf("app %s: %w", a.Name, err)
@@ -236,7 +252,9 @@ func (d *Daemon) reload(ctx context.Context, p *proc, req ActionRequest) error {
 	p.mu.Lock()
 	r := p.r
 	p.mu.Unlock()
-	if err := r.Reload(ctx); err != nil {
+	err := r.Reload(ctx)
+	p.countReload(err)
+	if err != nil {
 		return fmt.Errorf("reload of %s aborted: %v; the old instances keep serving; herd logs %s shows why the new one failed", p.name(), err, p.name())
 	}
 	p.mu.Lock()

@@ -173,16 +173,12 @@ func (c *Client) Kill(ctx context.Context) (int, error) {
 	return out.PID, err
 }
 
-// Handover asks the daemon, of any version, to write its list for the
-// next daemon, stop every app and exit (herd update). It returns the
-// daemon's pid and the number of apps handed over.
-func (c *Client) Handover(ctx context.Context) (pid, apps int, err error) {
-	var out struct {
-		PID  int `json:"pid"`
-		Apps int `json:"apps"`
-	}
-	err = c.do(ctx, http.MethodPost, "/v1/handover", struct{}{}, &out)
-	return out.PID, out.Apps, err
+// Update asks the daemon, of any version, to hand over to a daemon of the
+// herd binary exe, its apps' sockets included (see UpdateResult).
+func (c *Client) Update(ctx context.Context, exe string) (UpdateResult, error) {
+	var out UpdateResult
+	err := c.do(ctx, http.MethodPost, "/v1/update", UpdateRequest{Exe: exe}, &out)
+	return out, err
 }
 
 // Start starts apps.

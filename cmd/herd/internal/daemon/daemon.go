@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +33,25 @@ type Config struct {
 	// NotifySocket is systemd's $NOTIFY_SOCKET, if any: Run sends it
 	// READY=1 once it serves (after Resurrect), and STOPPING=1.
 	NotifySocket string
+	// TakeoverReady, set in a daemon that herd update starts, receives
+	// "ok" once the handed-over apps run, or "error: ..." (then Run
+	// returns); the handover's ListenFDs are valid descriptors.
+	TakeoverReady *os.File
+	// MetricsAddr, if set, is a loopback HOST:PORT on which the daemon
+	// serves Prometheus metrics at MetricsPath (see MetricsHandler). Run
+	// refuses an address that is not loopback (CheckMetricsAddr); while
+	// the port is taken (by the daemon this one replaces), it tries again
+	// each second.
+	MetricsAddr string
+	// OnServe, if set, runs in its own goroutine once the socket listens
+	// (the Home is this daemon's); its ctx ends when the daemon begins to
+	// stop, and Run waits for it to return. herd daemon serves the web
+	// dashboard from it.
+	OnServe func(ctx context.Context)
+	// PassEnv are KEY=VALUE variables given to the daemon that herd
+	// update starts in this one's place, such as the MetricsEnv that
+	// made this one serve its metrics.
+	PassEnv []string
 }
 
 // ErrRunning is wrapped by the error of a Run whose Home already has a
@@ -60,6 +80,15 @@ type Daemon struct {
 	killed chan struct{}  // closed by POST /v1/kill
 	kill   sync.Once
 	saveMu sync.Mutex
+
+	// The socket and the pid file's lock, which an update hands over.
+	srv      *http.Server
+	ln       *net.UnixListener
+	pf       *os.File
+	served   chan error
+	updateMu sync.Mutex
+	updating atomic.Bool // the socket is being handed over
+	gone     atomic.Bool // handed over: the socket and pid file are the next daemon's
 }
 
 // Event is one line of GET /v1/events: a change of an app's state.
@@ -100,50 +129,48 @@ func (d *Daemon) event(app, ev, detail string) {
 // the Home.
 func (d *Daemon) Run(ctx context.Context) error {
 	h := d.cfg.Home
+	if d.cfg.MetricsAddr != "" {
+		if err := CheckMetricsAddr(d.cfg.MetricsAddr); err != nil {
+			return err
+		}
+	}
 	if err := h.Prepare(); err != nil {
 		return err
 	}
-	pf, err := os.OpenFile(h.Pid, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	defer pf.Close()
-	if err := unix.Flock(int(pf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		b, _ := os.ReadFile(h.Pid)
-		return fmt.Errorf("%w in %s (pid %s)", ErrRunning, h.Dir, string(trimSpace(b)))
-	}
-	_ = pf.Truncate(0)
-	if _, err := pf.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
-		return err
-	}
-	defer os.Remove(h.Pid)
-	_ = os.Remove(h.Sock) // a dead daemon's: the lock says none runs
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", h.Sock)
-	syscall.Umask(old)
-	if err != nil {
-		return err
-	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(true)
-	if err := os.Chmod(h.Sock, 0o600); err != nil {
-		ln.Close()
-		return err
-	}
-	d.log.Info("daemon started", "pid", os.Getpid(), "version", d.cfg.Version, "socket", h.Sock)
-	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(&credListener{Listener: ln, log: d.log}) }()
-	if dump, err := readDump(h.Handover); err == nil {
-		// herd update: the list of the daemon this one replaces.
-		res := d.restore(ctx, dump, "")
-		for _, r := range res.Results {
-			if !r.OK {
-				d.log.Warn("handover: " + r.Error)
-			}
+	if err := d.take(); err != nil {
+		if d.cfg.TakeoverReady != nil {
+			fmt.Fprintf(d.cfg.TakeoverReady, "error: %v\n", err)
 		}
-		d.log.Info("restored the list of the replaced daemon", "apps", len(dump.Apps), "from", dump.Herd)
-		os.Remove(h.Handover)
+		return err
+	}
+	defer func() {
+		d.pf.Close()
+		if !d.gone.Load() {
+			os.Remove(h.Pid)
+		}
+	}()
+	d.log.Info("daemon started", "pid", os.Getpid(), "version", d.cfg.Version, "socket", h.Sock)
+	d.srv = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	d.served = make(chan error, 1)
+	d.serve()
+	stopServing := d.serveExtras(ctx)
+	defer stopServing()
+	if d.cfg.TakeoverReady != nil {
+		err := d.takeover(ctx)
+		if err != nil {
+			fmt.Fprintf(d.cfg.TakeoverReady, "error: %v\n", err)
+		} else {
+			fmt.Fprintf(d.cfg.TakeoverReady, "ok\n")
+		}
+		d.cfg.TakeoverReady.Close()
+		if err != nil {
+			d.log.Warn("takeover failed: " + err.Error())
+			d.stopAll()
+			d.ln.Close()
+			d.bg.Wait()
+			return err
+		}
 	} else if d.cfg.Resurrect {
 		res, err := d.resurrect(ctx)
 		switch {
@@ -161,22 +188,77 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	_ = sdNotify(d.cfg.NotifySocket, "READY=1\nMAINPID="+strconv.Itoa(os.Getpid()))
-	select {
-	case <-ctx.Done():
-		d.log.Info("stopping: " + context.Cause(ctx).Error())
-	case <-d.killed:
-		d.log.Info("stopping: herd kill")
-	case err := <-served:
-		d.log.Warn("serving ended", "err", err)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("stopping: " + context.Cause(ctx).Error())
+			break wait
+		case <-d.killed:
+			d.log.Info("stopping: herd kill")
+			break wait
+		case err := <-d.served:
+			if d.updating.Load() || d.gone.Load() {
+				continue // the socket was handed over (or is taken back)
+			}
+			d.log.Warn("serving ended", "err", err)
+			break wait
+		}
 	}
-	_ = sdNotify(d.cfg.NotifySocket, "STOPPING=1")
+	if !d.gone.Load() {
+		_ = sdNotify(d.cfg.NotifySocket, "STOPPING=1")
+	}
+	stopServing()
 	d.stopAll()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(sctx)
+	_ = d.srv.Shutdown(sctx)
 	d.bg.Wait()
 	d.log.Info("daemon stopped")
 	return nil
+}
+
+// take locks the pid file and listens on the socket.
+func (d *Daemon) take() error {
+	h := d.cfg.Home
+	pf, err := os.OpenFile(h.Pid, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := unix.Flock(int(pf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		pf.Close()
+		b, _ := os.ReadFile(h.Pid)
+		return fmt.Errorf("%w in %s (pid %s)", ErrRunning, h.Dir, string(trimSpace(b)))
+	}
+	_ = pf.Truncate(0)
+	if _, err := pf.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		pf.Close()
+		return err
+	}
+	_ = os.Remove(h.Sock) // a dead daemon's: the lock says none runs
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", h.Sock)
+	syscall.Umask(old)
+	if err == nil {
+		err = os.Chmod(h.Sock, 0o600)
+	}
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		pf.Close()
+		return err
+	}
+	d.ln = ln.(*net.UnixListener)
+	d.ln.SetUnlinkOnClose(true)
+	d.pf = pf
+	return nil
+}
+
+// serve serves the socket in the background; its end goes to d.served.
+func (d *Daemon) serve() {
+	srv, ln, served := d.srv, d.ln, d.served
+	go func() { served <- srv.Serve(&credListener{Listener: ln, log: d.log}) }()
 }
 
 func trimSpace(b []byte) []byte {

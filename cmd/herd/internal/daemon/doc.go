@@ -26,9 +26,11 @@
 //   - Commands on one app are serialized; commands on different apps run
 //     at once. An app's lines go to its files under logs/ and to the
 //     followers of GET /v1/logs; its state changes to GET /v1/events.
-//   - herd update: the daemon of any version writes its list to
-//     handover.json, stops its apps and exits; the next daemon restores it
-//     (the apps restart).
+//   - herd update (POST /v1/update, any version): the daemon writes its
+//     list to handover.json and starts a daemon of the new binary, handing
+//     it its apps' listening sockets; the new daemon starts the apps on
+//     them and reports on a pipe (TakeoverEnv); then the old instances
+//     drain and the old daemon exits. No connection is refused.
 //   - Every app's instances run under herd's guard (internal/guard), so
 //     that when the daemon dies, even of SIGKILL, its apps die with it and
 //     free their ports: no orphan is left. A daemon started with Resurrect

@@ -27,6 +27,9 @@ type DumpedApp struct {
 	// Stopped records an app that was stopped when saved: resurrect
 	// lists it, stopped.
 	Stopped bool `json:"stopped,omitempty"`
+	// ListenFDs, in a handover of herd update only, are the descriptors
+	// (in the new daemon) of the app's listening sockets, one per port.
+	ListenFDs []int `json:"listen_fds,omitempty"`
 }
 
 // ErrEmptySave is returned by a save of an empty list without force.

@@ -26,8 +26,8 @@ type Home struct {
 	Dump string // dump.json: the saved process list (and dump.json.bak)
 	Log  string // daemon.log: the daemon's own log
 	Pid  string // herd.pid: the daemon's pid, locked while it runs
-	// Handover is the list that a daemon replaced by herd update leaves
-	// for the next one, which restores it and removes the file.
+	// Handover is the list that a daemon replaced by herd update writes
+	// for the next one, which starts it and removes the file.
 	Handover string
 }
 

@@ -133,3 +133,18 @@ type LogLine struct {
 type ErrorBody struct {
 	Error string `json:"error"`
 }
+
+// UpdateRequest is the body of POST /v1/update: the herd binary whose
+// daemon takes over.
+type UpdateRequest struct {
+	Exe string `json:"exe"`
+}
+
+// UpdateResult is the answer of POST /v1/update.
+type UpdateResult struct {
+	OldPID int `json:"old_pid"`
+	NewPID int `json:"new_pid"`
+	Apps   int `json:"apps"`
+	// Sockets is the number of listening sockets the new daemon took over.
+	Sockets int `json:"sockets"`
+}

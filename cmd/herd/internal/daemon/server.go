@@ -28,11 +28,11 @@ func (d *Daemon) handler() http.Handler {
 	m.HandleFunc("GET /v1/events", d.getEvents)
 	m.HandleFunc("POST /v1/save", d.postSave)
 	m.HandleFunc("POST /v1/resurrect", d.postResurrect)
-	m.HandleFunc("POST /v1/handover", d.postHandover)
+	m.HandleFunc("POST /v1/update", d.postUpdate)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(VersionHeader, d.cfg.Version)
 		switch r.URL.Path {
-		case "/v1/version", "/v1/ping", "/v1/kill", "/v1/handover":
+		case "/v1/version", "/v1/ping", "/v1/kill", "/v1/update":
 		default:
 			// A client that says its version must match; curl, which
 			// does not, is served.
@@ -53,7 +53,7 @@ type VersionError struct{ Client, Daemon string }
 
 // Error names both versions and what to do.
 func (e *VersionError) Error() string {
-	return fmt.Sprintf("the daemon runs herd %s, this command is herd %s: run herd update to replace the daemon with this binary (its apps are restarted with their settings), or herd kill to stop it and its apps",
+	return fmt.Sprintf("the daemon runs herd %s, this command is herd %s: run herd update to replace the daemon with this binary (its apps keep serving), or herd kill to stop it and its apps",
 		e.Daemon, e.Client)
 }
 
@@ -446,19 +446,4 @@ func (d *Daemon) snapshot() Dump {
 		p.mu.Unlock()
 	}
 	return dump
-}
-
-// postHandover writes the list to Home.Handover, stops every app and then
-// the daemon: the next daemon (herd update starts it) restores the list.
-// It works across versions.
-func (d *Daemon) postHandover(w http.ResponseWriter, _ *http.Request) {
-	dump := d.snapshot()
-	_ = os.Remove(d.cfg.Home.Handover)
-	if _, err := WriteDump(d.cfg.Home.Handover, dump); err != nil {
-		writeErr(w, http.StatusInternalServerError, fmt.Errorf("handover: %w; the daemon keeps running", err))
-		return
-	}
-	d.stopAll()
-	writeJSON(w, http.StatusOK, map[string]any{"apps": len(dump.Apps), "pid": os.Getpid()})
-	d.kill.Do(func() { close(d.killed) })
 }

@@ -36,10 +36,12 @@
 //
 // Readiness (App.Ready) is one of:
 //   - "listen": a Node app is ready when its server takes the socket (the
-//     shim reports it); any other program is ready when it waits for
-//     connections on the socket, which herd reads from /proc (the socket in
-//     one of its epoll sets, or a thread in accept; see package sockwatch);
-//     in fork mode, once started;
+//     shim reports it); any program, Node or not, is ready when a process of
+//     its tree waits for connections on a shared socket, which herd reads
+//     from /proc (the socket in one of its epoll sets, or a thread in
+//     accept; see package sockwatch): a node:cluster primary, a server in a
+//     process the app forked, the node of npm start; in fork mode, once
+//     started;
 //   - "notify": the app sends READY=1 to $NOTIFY_SOCKET (systemd's
 //     sd_notify); herd gives each instance its own unixgram socket;
 //   - "message": the app sends 'ready' on the Node IPC channel (PM2's

@@ -149,6 +149,7 @@ type Runner struct {
 	nodeShim    bool
 	preopen     bool             // the ports are opened before the instances start
 	broker      *nodeshim.Broker // answers the shim's listen requests
+	readyPIDs   map[int]bool     // the instances that are ready, until they exit
 	instances   int
 
 	// Per worker ID, until it exits: its slot, when it was ready and its
@@ -204,7 +205,7 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{app: a, logs: logs, tail: logsink.NewTail(12), started: map[int]forked{}, instances: a.Count(),
-		insts: map[int]*inst{}, cur: map[int]int{}, next: map[int]int{}, unstable: map[int]int{}, memKilled: map[int]string{}}
+		insts: map[int]*inst{}, cur: map[int]int{}, next: map[int]int{}, unstable: map[int]int{}, memKilled: map[int]string{}, readyPIDs: map[int]bool{}}
 	lg := logs.Logger(a.Name)
 	r.log = lg
 	for _, w := range a.Warnings {
@@ -299,9 +300,11 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 		cfg.ReadyOnStart = true
 	case a.Ready == app.ReadyListen && !a.ClusterMode():
 		cfg.ReadyOnStart = true // nothing to listen on in fork mode
-	case a.Ready == app.ReadyListen && !r.nodeShim:
-		// Any other program is ready once it waits for connections on
-		// the shared socket, as /proc shows.
+	case a.Ready == app.ReadyListen:
+		// Any other program is ready once its process tree waits for
+		// connections on a shared socket, as /proc shows. So is a node
+		// app whose server runs in a process it forked (the shim reports
+		// only from the node herd started), whichever comes first.
 		cfg.ReadyProbe = r.probeAccepting
 	}
 	// Guard: each instance under a guard process (see Guard).
@@ -362,6 +365,7 @@ func (r *Runner) onEvent(e cluster.Event) {
 		if in := r.insts[e.Worker]; in != nil {
 			in.readyAt = e.Time
 		}
+		r.readyPIDs[e.PID] = true
 		if r.next[e.Slot] == e.Worker { // the replacement takes over
 			r.cur[e.Slot], r.next[e.Slot] = e.Worker, 0
 		}
@@ -390,6 +394,7 @@ func (r *Runner) onExit(e cluster.Event) {
 	defer r.mu.Unlock()
 	in := r.insts[e.Worker]
 	delete(r.insts, e.Worker)
+	delete(r.readyPIDs, e.PID)
 	delete(r.started, e.Worker)
 	if in != nil {
 		// The cluster reports the exit after the output pipes are

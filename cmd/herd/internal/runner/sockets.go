@@ -60,14 +60,18 @@ func (r *Runner) accepting(pid int) bool {
 	return err == nil && sockwatch.Accepting(pid, ino)
 }
 
-// probeAccepting is the cluster's ReadyProbe for programs other than Node
-// in cluster mode: it polls /proc until the instance waits for connections
-// on its socket (in an epoll set, or blocked in accept), every 2 ms at
-// first and every 25 ms after a while.
+// probeAccepting is the cluster's ReadyProbe in cluster mode: it polls
+// /proc until the instance's process tree waits for connections on a
+// shared socket (in an epoll set, or blocked in accept), every 2 ms at
+// first and every 25 ms after a while, or until the instance is ready by
+// another signal (a Node app's shim).
 func (r *Runner) probeAccepting(ctx context.Context, pid int) error {
 	wait := 2 * time.Millisecond
 	for {
-		if r.accepting(pid) {
+		r.mu.Lock()
+		ready := r.readyPIDs[pid] // by another signal (the shim's message)
+		r.mu.Unlock()
+		if ready || r.accepting(pid) {
 			return nil
 		}
 		t := time.NewTimer(wait)
