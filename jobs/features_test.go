@@ -146,6 +146,21 @@ func TestRetriedSubmitDedupe(t *testing.T) {
 	if err != nil || len(p.Jobs) != 2 {
 		t.Fatalf("want 2 jobs, got %+v %v", p.Jobs, err)
 	}
+	// Pages: one job each, in ID order, with a cursor.
+	p1, err := c.List(ctx, Filter{Limit: 1})
+	if err != nil || len(p1.Jobs) != 1 || p1.Next == "" {
+		t.Fatalf("first page %+v %v", p1, err)
+	}
+	p2, err := c.List(ctx, Filter{Limit: 1, Cursor: p1.Next})
+	if err != nil || len(p2.Jobs) != 1 || p2.Next != "" || p2.Jobs[0].ID <= p1.Jobs[0].ID {
+		t.Fatalf("second page %+v %v", p2, err)
+	}
+	if p, err := c.List(ctx, Filter{State: StateSucceeded}); err != nil || len(p.Jobs) != 0 {
+		t.Fatalf("filter by state: %+v %v", p, err)
+	}
+	if p, err := c.List(ctx, Filter{Kind: "k", Queue: DefaultQueue, State: StateQueued}); err != nil || len(p.Jobs) != 2 {
+		t.Fatalf("filter by kind, queue and state: %+v %v", p, err)
+	}
 	si, err := c.work.Info(ctx)
 	if err != nil || si.State.Msgs != 2+1 { // and the keep message
 		t.Fatalf("stream holds %d messages, want 2 jobs and the keep message (%v)", si.State.Msgs, err)
