@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
 	"github.com/herdrun/herd/internal/testutil"
@@ -212,6 +214,20 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#logs-filter`), "tick 1"),
 		poll("only lines with tick 1", `[...document.querySelectorAll("#logs-lines div")].every(d => d.textContent.includes("tick 1")) && document.querySelectorAll("#logs-lines div").length > 0`),
 		shot("3-logs"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	// Light and dark themes follow the system's preference.
+	bg := `getComputedStyle(document.body).backgroundColor`
+	if err := chromedp.Do(bctx,
+		poll("the light background", bg+` === "rgb(255, 255, 255)"`),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+			return err
+		}),
+		poll("the dark background", bg+` === "rgb(13, 17, 23)"`),
+		shot("4-dark"),
 	); err != nil {
 		t.Fatal(err)
 	}
