@@ -62,6 +62,7 @@ func (c *Client) schedSubj(q string, l int, id string) string {
 }
 func (c *Client) stateSubj(id string) string { return "$KV." + c.stateBucket() + "." + id }
 func (c *Client) cancelSubj() string         { return c.cfg.Prefix + ".cancel" }
+func (c *Client) keepSubj() string           { return c.cfg.Prefix + ".sched.keep" }
 func (c *Client) consumerName(q string, l int) string {
 	return "w_" + q + "_" + strconv.Itoa(l)
 }
@@ -81,6 +82,9 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
+	}
+	if err := checkReplicas(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
@@ -203,7 +207,15 @@ func (c *Client) setup(ctx context.Context) error {
 		AllowDirect:       true,
 	})
 	if err != nil {
-		return fmt.Errorf("jobs: stream %s: %w", c.workStream(), err)
+		return fmt.Errorf("jobs: stream %s: %w", c.workStream(), placementHint(err, c.cfg.Replicas))
+	}
+	// One message that no consumer takes keeps the work stream from ever
+	// being empty: the file store then keeps its block instead of deleting
+	// the file and creating a new one each time a queue drains.
+	if _, err := c.work.GetLastMsgForSubject(ctx, c.keepSubj()); errors.Is(err, jetstream.ErrMsgNotFound) {
+		if _, err := c.js.Publish(ctx, c.keepSubj(), nil); err != nil {
+			return fmt.Errorf("jobs: stream %s: %w", c.workStream(), err)
+		}
 	}
 	c.state, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: c.stateBucket(), History: 1, Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas,

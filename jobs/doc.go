@@ -30,13 +30,16 @@
 //	                    herd.sched.<queue>.<level>.<id>    a job waiting for RunAt
 //	                      (Nats-Schedule "@at": JetStream itself moves it to
 //	                       herd.work... at that time)
+//	                    herd.sched.keep   one message no consumer takes: the
+//	                      stream never empties, so its file is not re-created
 //	           consumers w_<queue>_<level>, one per queue and priority level
 //	             (0 low … 3 critical): durable, pull, explicit ack,
 //	             AckWait = Config.AckWait, MaxDeliver = MaxAttemptsLimit+1
 //	                 │ pull requests (no-wait, highest level first;
 //	                 ▼ a waiting one per level when all are empty)
 //	           worker ──► handler
-//	                 │ heartbeats (InProgress) every AckWait/4 while it runs
+//	                 │ heartbeats (InProgress) every AckWait/4 while it runs,
+//	                 │ from one loop per worker
 //	                 ▼
 //	KV herd_jobs   key <id> = the job's record, written with compare-and-swap:
 //	               the running state (before the handler starts; the one

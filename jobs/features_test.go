@@ -146,9 +146,24 @@ func TestRetriedSubmitDedupe(t *testing.T) {
 	if err != nil || len(p.Jobs) != 2 {
 		t.Fatalf("want 2 jobs, got %+v %v", p.Jobs, err)
 	}
+	// Pages: one job each, in ID order, with a cursor.
+	p1, err := c.List(ctx, Filter{Limit: 1})
+	if err != nil || len(p1.Jobs) != 1 || p1.Next == "" {
+		t.Fatalf("first page %+v %v", p1, err)
+	}
+	p2, err := c.List(ctx, Filter{Limit: 1, Cursor: p1.Next})
+	if err != nil || len(p2.Jobs) != 1 || p2.Next != "" || p2.Jobs[0].ID <= p1.Jobs[0].ID {
+		t.Fatalf("second page %+v %v", p2, err)
+	}
+	if p, err := c.List(ctx, Filter{State: StateSucceeded}); err != nil || len(p.Jobs) != 0 {
+		t.Fatalf("filter by state: %+v %v", p, err)
+	}
+	if p, err := c.List(ctx, Filter{Kind: "k", Queue: DefaultQueue, State: StateQueued}); err != nil || len(p.Jobs) != 2 {
+		t.Fatalf("filter by kind, queue and state: %+v %v", p, err)
+	}
 	si, err := c.work.Info(ctx)
-	if err != nil || si.State.Msgs != 2 {
-		t.Fatalf("stream holds %d messages, want 2 (%v)", si.State.Msgs, err)
+	if err != nil || si.State.Msgs != 2+1 { // and the keep message
+		t.Fatalf("stream holds %d messages, want 2 jobs and the keep message (%v)", si.State.Msgs, err)
 	}
 }
 
@@ -323,5 +338,40 @@ func TestFailuresRetries(t *testing.T) {
 	st, err := c.Stats(ctx)
 	if err != nil || len(st) != 1 || st[0].Succeeded != 1 || st[0].Failed != 3 || st[0].Retried != 2 {
 		t.Fatalf("%+v %v", st, err)
+	}
+}
+
+// TestCancelOverTCP: a client connected by URL cancels a job that a worker
+// on another connection runs; the handler's ctx ends within 100 ms.
+func TestCancelOverTCP(t *testing.T) {
+	srv := open(t, Config{Listen: "127.0.0.1:0"})
+	ctx := bg(t)
+	started := make(chan struct{}, 1)
+	stopped := make(chan time.Time, 1)
+	Register(srv, "block", func(ctx context.Context, j *Job[int]) (int, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		stopped <- time.Now()
+		return 0, ctx.Err()
+	})
+	work(t, srv, WorkOptions{})
+	remote := open(t, Config{URLs: []string{srv.URL()}})
+	_ = remote.Declare(ctx, "block")
+	id, err := remote.Submit(ctx, "block", 1, SubmitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	t0 := time.Now()
+	if err := remote.Cancel(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	lat := (<-stopped).Sub(t0)
+	t.Logf("the handler's ctx ended %v after Cancel was called on the other connection", lat)
+	if lat > 100*time.Millisecond {
+		t.Errorf("cancel took %v", lat)
+	}
+	if in, err := remote.Wait(ctx, id); err != nil || in.State != StateCancelled || in.Attempt != 1 {
+		t.Fatalf("%+v %v", in, err)
 	}
 }

@@ -100,7 +100,7 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if si.State.Msgs == 0 {
+		if si.State.Msgs == 1 { // the keep message
 			break
 		}
 		if time.Now().After(deadline) {
@@ -198,5 +198,31 @@ func TestPoolHandler(t *testing.T) {
 	}
 	if in, err := c.Wait(ctx, hang); err != nil || in.State != StateFailed {
 		t.Fatalf("%+v %v", in, err)
+	}
+}
+
+// TestHeartbeats: a job that runs past AckWait is not handed to another
+// worker while its own worker lives.
+func TestHeartbeats(t *testing.T) {
+	srv := open(t, Config{Listen: "127.0.0.1:0", AckWait: time.Second})
+	other := open(t, Config{URLs: []string{srv.URL()}, AckWait: time.Second})
+	ctx := bg(t)
+	var runs atomic.Int32
+	h := func(ctx context.Context, j *Job[int]) (int, error) {
+		runs.Add(1)
+		time.Sleep(2500 * time.Millisecond)
+		return j.Attempt, nil
+	}
+	Register(srv, "long", h)
+	Register(other, "long", h)
+	work(t, srv, WorkOptions{})
+	work(t, other, WorkOptions{})
+	id, err := srv.Submit(ctx, "long", 0, SubmitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := srv.Wait(ctx, id)
+	if err != nil || in.State != StateSucceeded || in.Attempt != 1 || runs.Load() != 1 {
+		t.Fatalf("%+v %v runs=%d", in, err, runs.Load())
 	}
 }

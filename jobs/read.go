@@ -96,13 +96,24 @@ func (c *Client) info(ctx context.Context, r *record) (Info, error) {
 // than a small stack and a channel: 10,000 Waits are cheap.
 func (c *Client) Wait(ctx context.Context, id string) (Info, error) {
 	r, err := c.waitRecord(ctx, id)
+	in, err := c.waitInfo(ctx, r, err)
+	return *in, err
+}
+
+// waitInfo builds Wait's answer outside Wait's frame (which a waiting
+// goroutine keeps on its stack, so it is kept to a few words).
+//
+//go:noinline
+func (c *Client) waitInfo(ctx context.Context, r *record, err error) (*Info, error) {
+	in := new(Info)
 	if err != nil {
 		if r != nil {
-			return r.info(), err
+			*in = r.info()
 		}
-		return Info{}, err
+		return in, err
 	}
-	return c.info(ctx, r)
+	*in, err = c.info(ctx, r)
+	return in, err
 }
 
 // waitRecord is Wait's waiting part, kept small: a waiting goroutine's

@@ -225,8 +225,6 @@ var (
 	// ErrCancelled is the cause (context.Cause) of a running job's context
 	// when the job is cancelled.
 	ErrCancelled = errors.New("jobs: job cancelled")
-	// ErrNotImplemented is returned by what this version does not do.
-	ErrNotImplemented = errors.New("jobs: not implemented")
 )
 
 // QueueFullError is returned by Submit when the queue holds Max jobs.

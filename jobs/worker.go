@@ -134,6 +134,11 @@ type running struct {
 	rec    *record
 	rev    uint64 // the stored record's revision
 	ended  bool   // the attempt is over: store nothing more
+
+	hbMu  sync.Mutex
+	msg   *nats.Msg  // while the handler runs: the work message to heartbeat
+	tok   *heldToken // and the token
+	since time.Time  // when the handler started
 }
 
 // storeLocked creates the running record if it is not stored yet; rn.mu is
@@ -259,6 +264,7 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 	}
 	defer func() { _ = csub.Unsubscribe() }()
 	var side sync.WaitGroup
+	defer side.Wait()
 	asub, err := c.nc.QueueSubscribe("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."+c.workStream()+".*", c.cfg.Prefix+"_maxdeliver", func(m *nats.Msg) {
 		side.Add(1)
 		go func() { defer side.Done(); w.onMaxDeliveries(m.Data) }()
@@ -268,6 +274,11 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 	}
 	defer func() { _ = asub.Unsubscribe() }()
 
+	beats := make(chan struct{})
+	stopBeats := sync.OnceFunc(func() { close(beats) })
+	defer stopBeats()
+	side.Add(1)
+	go func() { defer side.Done(); w.heartbeats(beats) }()
 	var loops sync.WaitGroup
 	for name, qc := range opts.Queues {
 		if !tokenRE.MatchString(name) {
@@ -295,10 +306,45 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 		w.stopRun(errShutdown)
 		<-drained
 	}
+	stopBeats()
 	_ = csub.Unsubscribe()
 	_ = asub.Unsubscribe()
 	side.Wait()
 	return nil
+}
+
+// heartbeats tells JetStream every AckWait/4 that the jobs running here
+// (those started at least AckWait/8 ago) are alive, until stop is closed.
+func (w *worker) heartbeats(stop <-chan struct{}) {
+	every := w.c.cfg.AckWait / 4
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			w.beat(every)
+		case <-stop:
+			return
+		}
+	}
+}
+
+func (w *worker) beat(every time.Duration) {
+	w.mu.Lock()
+	live := make([]*running, 0, len(w.live))
+	for _, rn := range w.live {
+		live = append(live, rn)
+	}
+	w.mu.Unlock()
+	now := time.Now()
+	for _, rn := range live {
+		rn.hbMu.Lock()
+		if rn.msg != nil && now.Sub(rn.since) >= every/2 {
+			_ = rn.msg.InProgress()
+			rn.tok.beat()
+		}
+		rn.hbMu.Unlock()
+	}
 }
 
 // onCancel cancels the named attempt if it runs here.
@@ -430,25 +476,15 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 	h := c.handlers[r.Kind]
 	c.mu.Unlock()
 
-	// Heartbeats keep the message ours while the handler runs.
-	hbEvery := c.cfg.AckWait / 4
-	var hbMu sync.Mutex
-	hbStopped := false
-	var hb *time.Timer
-	hb = time.AfterFunc(hbEvery, func() {
-		hbMu.Lock()
-		defer hbMu.Unlock()
-		if !hbStopped {
-			_ = m.InProgress()
-			tok.beat()
-			hb.Reset(hbEvery)
-		}
-	})
+	// The worker's heartbeat loop keeps the message (and token) ours
+	// while the handler runs.
+	rn.hbMu.Lock()
+	rn.msg, rn.tok, rn.since = m, tok, time.Now()
+	rn.hbMu.Unlock()
 	result, runErr := q.invoke(hctx, h, rn)
-	hbMu.Lock()
-	hbStopped = true
-	hb.Stop()
-	hbMu.Unlock()
+	rn.hbMu.Lock()
+	rn.msg, rn.tok = nil, nil
+	rn.hbMu.Unlock()
 	release()
 
 	cause := context.Cause(hctx)
@@ -525,8 +561,7 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 // cancelled, finished, out of attempts, or an older generation.
 func (q *queue) begin(m *nats.Msg, r *record, attempt int, rn *running) bool {
 	c := q.w.c
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := context.Background() // jetstream bounds each request by its default timeout
 	now := stampNow()
 	if r.Gen == 0 && attempt == 1 {
 		// The first attempt creates the record: this fails if a cancel

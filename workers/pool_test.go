@@ -103,7 +103,10 @@ func TestQueueFull(t *testing.T) {
 			if _, err := p.Run(ctx, 0); err != nil {
 				t.Fatal(err)
 			}
-			first, err := p.Submit(ctx, 300)
+			// The first task runs until it is cancelled below: a short
+			// one could end, and make room, before the queue is checked
+			// full (a 300ms one did, under load).
+			first, err := p.Submit(ctx, 60_000)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +134,8 @@ func TestQueueFull(t *testing.T) {
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("blocked Submit: %v", err)
 			}
-			// A blocked Submit gets in once there is room.
+			// A blocked Submit gets in once there is room: the first
+			// task ends, a queued one starts.
 			got := make(chan error, 1)
 			go func() {
 				h, err := p.Submit(ctx, 2)
@@ -140,6 +144,7 @@ func TestQueueFull(t *testing.T) {
 				}
 				got <- err
 			}()
+			first.Cancel()
 			select {
 			case <-p.Drained():
 			case <-time.After(20 * time.Second):
@@ -148,8 +153,8 @@ func TestQueueFull(t *testing.T) {
 			if err := <-got; err != nil {
 				t.Fatal(err)
 			}
-			if _, err := first.Wait(ctx); err != nil {
-				t.Fatal(err)
+			if _, err := first.Wait(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("first task: %v, want context.Canceled", err)
 			}
 			for _, h := range queued {
 				if _, err := h.Wait(ctx); err != nil {

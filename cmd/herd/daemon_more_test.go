@@ -99,25 +99,25 @@ func TestDaemonConcurrentCommands(t *testing.T) {
 	if len(failures) > 0 {
 		t.Fatalf("%d of 50 commands failed:\n%s", len(failures), strings.Join(failures, "\n"))
 	}
-	if err := waitApp(env, "c", daemon.StatusOnline, 11, 11); err != nil {
-		t.Fatal(err)
-	}
-	l, err := lsJSON(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(l.Apps) != 1 || len(l.Apps[0].Pids) != 11 {
-		t.Fatalf("ls: %+v", l)
-	}
-	// Every listed pid is one of the 11 programs, and nothing else runs
-	// under the daemon: 11 guards and their 11 sleeps.
-	testutil.WaitFor(t, "11 sleeps", func() bool { return len(pidsOf(sleep, marker)) == 11 })
-	sleeps := pidsOf(sleep, marker)
-	for _, pid := range l.Apps[0].Pids {
-		if !contains(sleeps, pid) {
-			t.Errorf("listed pid %d is not one of the sleeps %v", pid, sleeps)
+	// Scaling down drains an instance after the command returns: wait
+	// until the list and the processes agree, 11 of each.
+	var l daemon.List
+	var sleeps []int
+	consistent := func() bool {
+		var err error
+		if l, err = lsJSON(env); err != nil || len(l.Apps) != 1 || l.Apps[0].Status != daemon.StatusOnline ||
+			l.Apps[0].Instances != 11 || len(l.Apps[0].Pids) != 11 {
+			return false
 		}
+		sleeps = pidsOf(sleep, marker)
+		for _, in := range l.Apps[0].Live {
+			if in.State != "ready" || !contains(sleeps, in.PID) {
+				return false
+			}
+		}
+		return len(sleeps) == 11
 	}
+	testutil.WaitFor(t, "11 instances, 11 sleeps", consistent)
 	pid := daemon.HomeAt(home).DaemonPID()
 	testutil.WaitFor(t, "the daemon's tree of 23", func() bool { return len(procfs.Tree(pid)) == 23 })
 	if r := l.Apps[0].Restarts; r < 10 {
@@ -198,9 +198,16 @@ func TestDaemonSaveOnFullDisk(t *testing.T) {
 		t.Skipf("mount tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount: %v: %s", err, out)
+		// The daemon's last thread may still hold its files for a moment
+		// after its main thread is gone.
+		var out []byte
+		var err error
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if out, err = exec.Command("umount", mnt).CombinedOutput(); err == nil {
+				return
+			}
 		}
+		t.Errorf("umount: %v: %s", err, out)
 	})
 	home := filepath.Join(mnt, "herd")
 	env := daemonEnv(t, home) // stopped before the unmount (cleanups run last first)
@@ -472,6 +479,30 @@ func TestDaemonUpdateUnderLoad(t *testing.T) {
 		guard, _ := procfs.ReadStat(st.PPID)
 		if guard.PPID != newPid {
 			t.Errorf("instance %d: its guard %d is the child of %d, not of the new daemon %d", pid, st.PPID, guard.PPID, newPid)
+		}
+	}
+}
+
+// herd ls --watch redraws the table until interrupted.
+func TestDaemonLsWatch(t *testing.T) {
+	home := t.TempDir()
+	env := daemonEnv(t, home)
+	mustHerd(t, env, "start", "--name", "w", "--", "sleep", "300")
+	cmd := exec.Command(herdBin, "ls", "--watch", "--interval", "20ms")
+	cmd.Env = env
+	var out testutil.SyncBuffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	testutil.WaitFor(t, "3 tables", func() bool { return strings.Count(out.String(), "\x1b[H\x1b[2J") >= 3 })
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	for _, table := range strings.Split(out.String(), "\x1b[H\x1b[2J")[1:3] {
+		if !strings.HasPrefix(table, "ID  NAME  MODE  INST  PIDS") || !strings.Contains(table, "\n0   w     fork  1/1 ") {
+			t.Errorf("table %q", table)
 		}
 	}
 }

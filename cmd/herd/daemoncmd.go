@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
+	"github.com/herdrun/herd/cmd/herd/internal/dashboard"
 	"github.com/herdrun/herd/cmd/herd/internal/logsink"
 	"github.com/spf13/cobra"
 )
@@ -24,10 +29,21 @@ container.
 SIGTERM or SIGINT stops every app gracefully, then the daemon. If the daemon
 is killed (SIGKILL), its apps stop with it (each instance's guard ends its
 whole process tree), so no process is left holding a port; --resurrect then
-brings back the saved list (herd save) when it starts again.`
+brings back the saved list (herd save) when it starts again.
+
+--metrics 127.0.0.1:9595 (or HERD_METRICS=127.0.0.1:9595, also in the
+environment of the herd start that launches the daemon) serves Prometheus
+metrics at http://127.0.0.1:9595/metrics: each app's and instance's state,
+restarts, CPU, memory, open files and start time, and reload outcomes. Only
+a loopback address is accepted: the metrics have no authentication.
+
+--dashboard 127.0.0.1:9596 (or HERD_DASHBOARD) serves the web dashboard
+there: the apps live, with charts, actions and logs, and /metrics. herd
+dashboard prints its URL with the token that every request needs.`
 
 func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 	var resurrect, background bool
+	var metrics, dash string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the daemon in the foreground (for systemd and containers)",
@@ -37,7 +53,25 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 	cmd.Flags().BoolVar(&resurrect, "resurrect", false, "start the saved list of apps (herd save) once listening")
 	cmd.Flags().BoolVar(&background, "background", false, "log to the daemon's log file only (herd start launches the daemon so)")
 	_ = cmd.Flags().MarkHidden("background")
+	cmd.Flags().StringVar(&dash, "dashboard", "", "serve the web dashboard on this loopback HOST:PORT (default $"+dashboardEnv+"; off if empty)")
+	cmd.Flags().StringVar(&metrics, "metrics", "", "serve Prometheus metrics on this loopback HOST:PORT (default $"+daemon.MetricsEnv+"; off if empty)")
 	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		if !cmd.Flags().Changed("metrics") {
+			metrics = getenv(daemon.MetricsEnv)
+		}
+		if metrics != "" {
+			if err := daemon.CheckMetricsAddr(metrics); err != nil {
+				return &usageError{err}
+			}
+		}
+		if !cmd.Flags().Changed("dashboard") {
+			dash = getenv(dashboardEnv)
+		}
+		if dash != "" {
+			if err := dashboard.CheckAddr(dash); err != nil {
+				return &usageError{err}
+			}
+		}
 		h, err := daemon.FindHome(getenv)
 		if err != nil {
 			return err
@@ -70,7 +104,18 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
-		err = daemon.New(daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect, NotifySocket: notify, TakeoverReady: takeover}).Run(ctx)
+		cfg := daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect, NotifySocket: notify, TakeoverReady: takeover,
+			MetricsAddr: metrics}
+		var d *daemon.Daemon
+		if metrics != "" {
+			cfg.PassEnv = append(cfg.PassEnv, daemon.MetricsEnv+"="+metrics)
+		}
+		if dash != "" {
+			cfg.OnServe = func(ctx context.Context) { serveDashboard(ctx, h, dash, d, lg) }
+			cfg.PassEnv = append(cfg.PassEnv, dashboardEnv+"="+dash)
+		}
+		d = daemon.New(cfg)
+		err = d.Run(ctx)
 		if errors.Is(err, daemon.ErrRunning) {
 			return err
 		}
@@ -81,4 +126,48 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		return nil
 	})
 	return cmd
+}
+
+// dashboardEnv is the environment variable that, like herd daemon
+// --dashboard ADDR, makes the daemon serve the web dashboard on ADDR.
+const dashboardEnv = "HERD_DASHBOARD"
+
+// serveDashboard serves the web dashboard on addr until ctx ends, with the
+// token of the Home (made on first use), and writes its URL for herd
+// dashboard. While addr is taken (by the daemon this one replaces, during
+// herd update) it tries again each second. A failure is logged: the
+// daemon runs on without it.
+func serveDashboard(ctx context.Context, h daemon.Home, addr string, d *daemon.Daemon, lg *slog.Logger) {
+	tok, err := dashboard.LoadToken(filepath.Join(h.Dir, dashboard.TokenFile))
+	if err != nil {
+		lg.Error("dashboard: " + err.Error())
+		return
+	}
+	var ln net.Listener
+	for logged := false; ; logged = true {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		if !logged {
+			lg.Warn("dashboard: " + err.Error() + "; trying again each second")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	url := "http://" + ln.Addr().String() + "/"
+	urlFile := filepath.Join(h.Dir, dashboard.URLFile)
+	if err := os.WriteFile(urlFile, []byte(url+"\n"), 0o600); err != nil {
+		lg.Warn("dashboard: " + err.Error())
+	}
+	defer os.Remove(urlFile)
+	cl := daemon.NewClient(h, versionString())
+	defer cl.Close()
+	lg.Info("serving the dashboard", "url", url)
+	srv := dashboard.New(dashboard.Config{Client: cl, Token: tok, Metrics: d.MetricsHandler(), Log: lg})
+	if err := srv.Serve(ctx, ln); err != nil {
+		lg.Error("dashboard: " + err.Error())
+	}
 }

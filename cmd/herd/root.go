@@ -114,5 +114,6 @@ func newRootCmd(stdout, stderr io.Writer, getenv env) *cobra.Command {
 	root.SetVersionTemplate("herd {{.Version}}\n")
 	root.AddCommand(newDemoCmd(getenv), newRunCmd(stdout, stderr, getenv), newJobsCmd(getenv), newVersionCmd(getenv))
 	root.AddCommand(newCtlCmds(stdout, stderr, getenv)...)
+	root.AddCommand(newMonitCmd(stdout, getenv), newDashboardCmd(stdout, getenv))
 	return root
 }

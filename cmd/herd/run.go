@@ -200,7 +200,7 @@ func runErr(err error, apps []app.App) error {
 	fork := func(name string) bool {
 		for _, a := range apps {
 			if a.Name == name {
-				return len(a.Ports) == 0
+				return !a.ClusterMode()
 			}
 		}
 		return false

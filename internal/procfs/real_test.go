@@ -32,14 +32,21 @@ func startGroup(t *testing.T, cmd *exec.Cmd) *exec.Cmd {
 }
 
 func TestRealSelf(t *testing.T) {
-	// Burn a little CPU so that the counter moves.
-	deadline := time.Now().Add(50 * time.Millisecond)
-	for time.Now().Before(deadline) {
-	}
+	// Burn CPU until the counter moves (it counts clock ticks of 10ms):
+	// a busy loop of a fixed wall time may get no tick at all on a loaded
+	// machine.
 	me := os.Getpid()
-	s, err := procfs.ReadStat(me)
-	if err != nil {
-		t.Fatal(err)
+	var s procfs.Stat
+	for deadline := time.Now().Add(testutil.WaitTimeout); ; {
+		var err error
+		if s, err = procfs.ReadStat(me); err != nil {
+			t.Fatal(err)
+		}
+		if s.CPU() > 0 || time.Now().After(deadline) {
+			break
+		}
+		for spin := time.Now().Add(5 * time.Millisecond); time.Now().Before(spin); {
+		}
 	}
 	if s.PID != me || s.PPID != os.Getppid() || s.State == 0 || s.Zombie() {
 		t.Fatalf("Stat = %+v, want pid %d, ppid %d, alive", s, me, os.Getppid())

@@ -50,6 +50,7 @@ func (e *ConfigError) Error() string {
 //	    instances: 2                 # or max; at most 32 per CPU unless
 //	    no_instance_limit: true      # lifts that bound
 //	    ports: [3000]                # cluster mode
+//	    cluster: true                # cluster mode with no port: share what the app listens on
 //	    ready: listen                # notify, message, start
 //	    restart: always              # on-failure, never
 //	    stop_exit_codes: [0]
@@ -147,6 +148,7 @@ type yamlApp struct {
 	Cwd           string             `yaml:"cwd"`
 	Instances     yaml.Node          `yaml:"instances"`
 	Ports         []int              `yaml:"ports"`
+	Cluster       bool               `yaml:"cluster"`
 	Host          string             `yaml:"host"`
 	Ready         app.Ready          `yaml:"ready"`
 	ReadyTimeout  time.Duration      `yaml:"ready_timeout"`
@@ -245,7 +247,7 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 		return app.App{}, &ConfigError{File: path, Line: line(key), Msg: msg}
 	}
 	a := app.App{
-		Name: y.Name, Ports: y.Ports, Host: y.Host, Ready: y.Ready, ReadyTimeout: y.ReadyTimeout,
+		Name: y.Name, Ports: y.Ports, Cluster: y.Cluster, Host: y.Host, Ready: y.Ready, ReadyTimeout: y.ReadyTimeout,
 		Restart: y.Restart, StopExitCodes: y.StopExitCodes, KillTimeout: y.KillTimeout,
 		MaxRestarts: y.MaxRestarts, RestartWindow: y.RestartWindow, MinUptime: y.MinUptime,
 		BackoffInitial: y.Backoff, BackoffMax: y.BackoffMax, Dir: y.Cwd,
@@ -320,7 +322,7 @@ func yamlToApp(path string, n *yaml.Node, envName string) (app.App, error) {
 	return a, nil
 }
 
-var yamlKeys = []string{"name", "command", "script", "args", "cwd", "instances", "ports", "host", "ready", "ready_timeout",
+var yamlKeys = []string{"name", "command", "script", "args", "cwd", "instances", "ports", "cluster", "host", "ready", "ready_timeout",
 	"restart", "stop_exit_codes", "kill_timeout", "max_memory", "max_restarts", "restart_window", "min_uptime",
 	"backoff", "backoff_max", "env", "log_file", "out_file", "error_file", "log_max_size", "log_keep", "log_max_age",
 	"no_instance_limit", "kill_signal", "log_format", "log_date_format"}

@@ -313,3 +313,11 @@ func TestConfigErrorsSayWhatToWrite(t *testing.T) {
 		t.Errorf("no_instance_limit: %+v, %v", apps, err)
 	}
 }
+
+// cluster: true is cluster mode without ports.
+func TestYAMLCluster(t *testing.T) {
+	apps, err := Load(writeFile(t, "herd.yaml", "apps:\n  - name: a\n    command: [node, app.js]\n    cluster: true\n"), "")
+	if err != nil || len(apps) != 1 || !apps[0].Cluster || len(apps[0].Ports) != 0 || !apps[0].ClusterMode() {
+		t.Fatalf("%+v, %v", apps, err)
+	}
+}

@@ -32,6 +32,8 @@ type proc struct {
 	stopping  bool
 	startedAt time.Time
 	restarts  int // restarts and reloads by command
+
+	reloadsOK, reloadsFailed int // rolling reloads by outcome (metrics)
 	// inherit are listening sockets handed over by the daemon this one
 	// replaces (herd update), for the next run only.
 	inherit []*os.File
@@ -250,7 +252,9 @@ func (d *Daemon) reload(ctx context.Context, p *proc, req ActionRequest) error {
 	p.mu.Lock()
 	r := p.r
 	p.mu.Unlock()
-	if err := r.Reload(ctx); err != nil {
+	err := r.Reload(ctx)
+	p.countReload(err)
+	if err != nil {
 		return fmt.Errorf("reload of %s aborted: %v; the old instances keep serving; herd logs %s shows why the new one failed", p.name(), err, p.name())
 	}
 	p.mu.Lock()

@@ -37,6 +37,21 @@ type Config struct {
 	// "ok" once the handed-over apps run, or "error: ..." (then Run
 	// returns); the handover's ListenFDs are valid descriptors.
 	TakeoverReady *os.File
+	// MetricsAddr, if set, is a loopback HOST:PORT on which the daemon
+	// serves Prometheus metrics at MetricsPath (see MetricsHandler). Run
+	// refuses an address that is not loopback (CheckMetricsAddr); while
+	// the port is taken (by the daemon this one replaces), it tries again
+	// each second.
+	MetricsAddr string
+	// OnServe, if set, runs in its own goroutine once the socket listens
+	// (the Home is this daemon's); its ctx ends when the daemon begins to
+	// stop, and Run waits for it to return. herd daemon serves the web
+	// dashboard from it.
+	OnServe func(ctx context.Context)
+	// PassEnv are KEY=VALUE variables given to the daemon that herd
+	// update starts in this one's place, such as the MetricsEnv that
+	// made this one serve its metrics.
+	PassEnv []string
 }
 
 // ErrRunning is wrapped by the error of a Run whose Home already has a
@@ -114,6 +129,11 @@ func (d *Daemon) event(app, ev, detail string) {
 // the Home.
 func (d *Daemon) Run(ctx context.Context) error {
 	h := d.cfg.Home
+	if d.cfg.MetricsAddr != "" {
+		if err := CheckMetricsAddr(d.cfg.MetricsAddr); err != nil {
+			return err
+		}
+	}
 	if err := h.Prepare(); err != nil {
 		return err
 	}
@@ -134,6 +154,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	d.served = make(chan error, 1)
 	d.serve()
+	stopServing := d.serveExtras(ctx)
+	defer stopServing()
 	if d.cfg.TakeoverReady != nil {
 		err := d.takeover(ctx)
 		if err != nil {
@@ -186,6 +208,7 @@ wait:
 	if !d.gone.Load() {
 		_ = sdNotify(d.cfg.NotifySocket, "STOPPING=1")
 	}
+	stopServing()
 	d.stopAll()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

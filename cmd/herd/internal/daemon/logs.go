@@ -145,14 +145,18 @@ func (w hubWriter) Write(p []byte) (int, error) {
 func (h *hub) record(name string, rec []byte) {
 	var m map[string]any
 	l := LogLine{Time: time.Now(), App: name, Instance: -1, Stream: "herd"}
-	if err := json.Unmarshal(rec, &m); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(rec))
+	dec.UseNumber() // 4000000, not 4e+06
+	if err := dec.Decode(&m); err != nil {
 		l.Msg = string(rec)
 	} else {
 		l.Msg, _ = m["msg"].(string)
 		if s, ok := m["stream"].(string); ok {
 			l.Stream = s
-			if f, ok := m["instance"].(float64); ok {
-				l.Instance = int(f)
+			if n, ok := m["instance"].(json.Number); ok {
+				if v, err := n.Int64(); err == nil {
+					l.Instance = int(v)
+				}
 			}
 		} else {
 			// herd's own line: the level when it matters, and the

@@ -126,6 +126,7 @@ func (d *Daemon) update(exe string) (res UpdateResult, err error) {
 	if d.cfg.NotifySocket != "" {
 		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+d.cfg.NotifySocket)
 	}
+	cmd.Env = append(cmd.Env, d.cfg.PassEnv...)
 	cmd.ExtraFiles = files
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

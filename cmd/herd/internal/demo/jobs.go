@@ -16,6 +16,7 @@ import (
 
 	"github.com/herdrun/herd/jobs"
 	"github.com/herdrun/herd/jobs/jobshttp"
+	"github.com/herdrun/herd/jobs/jobsmetrics"
 )
 
 // ErrJobsDirInUse is wrapped by the error OpenJobs returns when another
@@ -145,7 +146,8 @@ func (j *Jobs) cleanup() {
 // Handler serves the jobs HTTP API (package jobshttp) under /jobs and
 // /queues; GET /resized/{id}, the image a succeeded resize job made; and
 // POST /resize-upload?width=&height=, which takes an image (PNG, JPEG or
-// GIF, at most MaxUploadBytes) as its body and submits a resize job for it.
+// GIF, at most MaxUploadBytes) as its body and submits a resize job for it;
+// and GET /metrics, the queues in Prometheus text (package jobsmetrics).
 func (j *Jobs) Handler() http.Handler {
 	c, uploads := j.Client, j.uploads()
 	api := jobshttp.New(c, jobshttp.Options{})
@@ -159,12 +161,13 @@ func (j *Jobs) Handler() http.Handler {
 	mux.HandleFunc("POST /resize-upload", func(w http.ResponseWriter, r *http.Request) {
 		serveUpload(w, r, c, uploads)
 	})
+	mux.Handle("GET /metrics", jobsmetrics.Handler(c, jobsmetrics.Options{}))
 	return mux
 }
 
 // JobsRoutes are the path patterns Handler serves, for a mux in front of
 // it.
-var JobsRoutes = []string{"/jobs", "/jobs/", "/queues", "/resized/", "/resize-upload"}
+var JobsRoutes = []string{"/jobs", "/jobs/", "/queues", "/resized/", "/resize-upload", "/metrics"}
 
 // serveResized answers the PNG of a succeeded resize job.
 func serveResized(w http.ResponseWriter, r *http.Request, c *jobs.Client) {

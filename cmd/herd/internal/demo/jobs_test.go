@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,6 +91,11 @@ func TestServerJobs(t *testing.T) {
 	img, err := png.Decode(bytes.NewReader(b))
 	if err != nil || img.Bounds().Dx() != 40 || img.Bounds().Dy() != 30 {
 		t.Fatalf("resized image: %v %v", err, img)
+	}
+	// The queues in Prometheus text: the job counted as succeeded.
+	code, _, b = httpDo(t, "GET", url+"/metrics", "")
+	if code != 200 || !regexp.MustCompile(`(?m)^herd_jobs_completed_total\{outcome="succeeded",queue="[a-z]+"\} 1$`).Match(b) {
+		t.Fatalf("metrics: %d\n%s", code, b)
 	}
 	// A slow job: cancelled while it runs, it has no image.
 	code, _, b = httpDo(t, "POST", url+"/jobs", `{"kind":"resize","args":{"pause":"10s"}}`)

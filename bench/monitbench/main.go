@@ -1,0 +1,287 @@
+// Command monitbench measures what watching costs the daemon: its resident
+// memory and CPU with 10 apps of 4 instances, alone and with the web
+// dashboard open (one page's event stream and one log stream), and the time
+// of one /metrics scrape of those 40 instances. The two daemons run in
+// alternation, round after round, and the tables quote medians.
+//
+//	go run ./bench/monitbench                 # 3 rounds of 20 s per mode
+//	go run ./bench/monitbench -quick          # a smoke pass; numbers mean nothing
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/herdrun/herd/bench/internal/report"
+)
+
+// daemonGOGC, if set, is the daemons' GOGC.
+var daemonGOGC string
+
+// result is one daemon's measurement.
+type result struct {
+	rssMB, cpuPct, scrapeMs float64
+}
+
+type config struct {
+	apps, instances, rounds, scrapes int
+	measure                          time.Duration
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "a smoke pass of a few seconds (numbers mean nothing)")
+	rounds := flag.Int("rounds", 3, "rounds per mode")
+	measure := flag.Duration("measure", 20*time.Second, "time over which the daemon's CPU is measured")
+	jsonPath := flag.String("json", "", "write the raw samples here")
+	flag.StringVar(&daemonGOGC, "gogc", "", "GOGC of the daemons (default: the Go runtime's, 100)")
+	flag.Parse()
+	cfg := config{apps: 10, instances: 4, rounds: *rounds, scrapes: 100, measure: *measure}
+	if *quick {
+		cfg = config{apps: 2, instances: 2, rounds: 1, scrapes: 5, measure: time.Second}
+	}
+	rep, err := run(context.Background(), cfg, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "monitbench:", err)
+		os.Exit(1)
+	}
+	rep.Print(os.Stdout)
+	if *jsonPath != "" {
+		if err := rep.SaveJSON(*jsonPath); err != nil {
+			fmt.Fprintln(os.Stderr, "monitbench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// run builds herd and measures both modes in alternation.
+func run(ctx context.Context, cfg config, log io.Writer) (*report.Report, error) {
+	root, err := report.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "monitbench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	herd := filepath.Join(dir, "herd")
+	build := exec.CommandContext(ctx, "go", "build", "-o", herd, "./cmd/herd")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	var plain, dash []result
+	for i := range cfg.rounds {
+		for _, withDash := range []bool{false, true} {
+			r, err := measureDaemon(ctx, herd, filepath.Join(dir, fmt.Sprintf("home-%d-%v", i, withDash)), withDash, cfg)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(log, "round %d, dashboard %v: RSS %.1f MB, CPU %.2f%%, scrape %.2f ms\n", i+1, withDash, r.rssMB, r.cpuPct, r.scrapeMs)
+			if withDash {
+				dash = append(dash, r)
+			} else {
+				plain = append(plain, r)
+			}
+		}
+	}
+	pick := func(rs []result, f func(result) float64) []float64 {
+		var out []float64
+		for _, r := range rs {
+			out = append(out, f(r))
+		}
+		return out
+	}
+	shape := fmt.Sprintf("%d apps x %d instances", cfg.apps, cfg.instances)
+	rep := report.New("go run ./bench/monitbench")
+	rep.Add(report.Row{Suite: "monit", Name: "daemon RSS, " + shape, Unit: "MB", Better: "lower",
+		Herd:  report.Series{Name: "with dashboard", Samples: pick(dash, func(r result) float64 { return r.rssMB })},
+		Peers: []report.Series{{Name: "daemon alone", Samples: pick(plain, func(r result) float64 { return r.rssMB })}},
+		Note:  "target: at most +10 MB over the daemon alone"})
+	rep.Add(report.Row{Suite: "monit", Name: "daemon CPU, " + shape, Unit: "% of a core", Better: "lower",
+		Herd:  report.Series{Name: "with dashboard", Samples: pick(dash, func(r result) float64 { return r.cpuPct })},
+		Peers: []report.Series{{Name: "daemon alone", Samples: pick(plain, func(r result) float64 { return r.cpuPct })}},
+		Note:  "target: at most 1% of a core with the dashboard open"})
+	rep.Add(report.Row{Suite: "monit", Name: "/metrics scrape, " + shape, Unit: "ms", Better: "lower",
+		Herd: report.Series{Name: "herd", Samples: pick(append(plain, dash...), func(r result) float64 { return r.scrapeMs })},
+		Note: "median of each daemon's scrapes; target: at most 5 ms"})
+	return rep, nil
+}
+
+// measureDaemon runs one daemon in home with cfg's apps and measures it.
+func measureDaemon(ctx context.Context, herd, home string, withDash bool, cfg config) (res result, err error) {
+	mport, err := freePort()
+	if err != nil {
+		return res, err
+	}
+	args := []string{"daemon", "--metrics", "127.0.0.1:" + strconv.Itoa(mport)}
+	dport := 0
+	if withDash {
+		if dport, err = freePort(); err != nil {
+			return res, err
+		}
+		args = append(args, "--dashboard", "127.0.0.1:"+strconv.Itoa(dport))
+	}
+	env := []string{"HERD_HOME=" + home, "HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	d := exec.Command(herd, args...)
+	d.Env = env
+	if daemonGOGC != "" {
+		d.Env = append(d.Env, "GOGC="+daemonGOGC)
+	}
+	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.Start(); err != nil {
+		return res, err
+	}
+	defer func() {
+		d.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { d.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			syscall.Kill(-d.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}()
+	herdCmd := func(args ...string) error {
+		c := exec.CommandContext(ctx, herd, args...)
+		c.Env = env
+		out, err := c.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("herd %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	for end := time.Now().Add(30 * time.Second); herdCmd("ping") != nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			return res, errors.New("the daemon did not answer within 30s")
+		}
+	}
+	for i := range cfg.apps {
+		if err := herdCmd("start", "--name", fmt.Sprintf("a%d", i), "-i", strconv.Itoa(cfg.instances), "--", "sleep", "600"); err != nil {
+			return res, err
+		}
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if withDash {
+		tok, err := os.ReadFile(filepath.Join(home, "dashboard.token"))
+		if err != nil {
+			return res, err
+		}
+		base := "http://127.0.0.1:" + strconv.Itoa(dport)
+		for _, path := range []string{"/api/stream", "/api/logs?app=a0"} {
+			if err := openStream(sctx, base+path, strings.TrimSpace(string(tok))); err != nil {
+				return res, err
+			}
+		}
+	}
+	time.Sleep(min(3*time.Second, cfg.measure)) // the samplers settle
+	pid := d.Process.Pid
+	c0, err := cpuTicks(pid)
+	if err != nil {
+		return res, err
+	}
+	t0 := time.Now()
+	time.Sleep(cfg.measure)
+	c1, err := cpuTicks(pid)
+	if err != nil {
+		return res, err
+	}
+	res.cpuPct = float64(c1-c0) / 100 / time.Since(t0).Seconds() * 100 // USER_HZ is 100
+	if res.rssMB, err = rssMB(pid); err != nil {
+		return res, err
+	}
+	var lat []float64
+	url := "http://127.0.0.1:" + strconv.Itoa(mport) + "/metrics"
+	for range cfg.scrapes {
+		began := time.Now()
+		resp, err := http.Get(url)
+		if err != nil {
+			return res, err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			return res, fmt.Errorf("scrape: %d %v", resp.StatusCode, err)
+		}
+		lat = append(lat, float64(time.Since(began).Microseconds())/1000)
+	}
+	res.scrapeMs = report.Median(lat)
+	return res, nil
+}
+
+// openStream reads an event stream of the dashboard until ctx ends, as an
+// open page does.
+func openStream(ctx context.Context, url, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 {
+		resp.Body.Close()
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	go func() {
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+	}()
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// cpuTicks returns pid's user+system CPU time in clock ticks.
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + st, nil
+}
+
+// rssMB returns pid's VmRSS in MB.
+func rssMB(pid int) (float64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}

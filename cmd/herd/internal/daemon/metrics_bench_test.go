@@ -1,0 +1,55 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/herdrun/herd/cmd/herd/internal/app"
+)
+
+// BenchmarkMetricsScrape times one /metrics scrape of a daemon with 10
+// apps of 4 instances each (go test -bench MetricsScrape -run '^$').
+func BenchmarkMetricsScrape(b *testing.B) {
+	h := HomeAt(filepath.Join(b.TempDir(), "home"))
+	d := New(Config{Home: h, Version: "bench"})
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(context.Background()) }()
+	c := NewClient(h, "bench")
+	defer c.Close()
+	ctx := context.Background()
+	for end := 0; ; end++ {
+		if _, err := c.Ping(ctx); err == nil {
+			break
+		}
+		if end > 1000 {
+			b.Fatal("no daemon")
+		}
+	}
+	var specs []Spec
+	for i := range 10 {
+		specs = append(specs, Spec{App: app.App{Name: fmt.Sprintf("a%d", i), Command: []string{"/bin/sh", "-c", "exec sleep 300"}, Instances: 4}})
+	}
+	if rs, err := c.Start(ctx, specs); err != nil || len(rs.Results) != 10 {
+		b.Fatalf("start: %+v %v", rs, err)
+	}
+	defer func() {
+		c.Kill(ctx)
+		<-ran
+	}()
+	srv := httptest.NewServer(d.MetricsHandler())
+	defer srv.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}

@@ -1,0 +1,224 @@
+// herd dashboard: the apps page. One EventSource keeps it live; actions
+// are POSTs with the page's CSRF value.
+"use strict";
+(function () {
+  const csrf = document.querySelector('meta[name="herd-csrf"]').content;
+  const tbody = document.querySelector("#apps tbody");
+  const rings = {}; // "app/slot" -> [{t, cpu, mem}]
+  const maxSamples = 150;
+  let apps = [];
+  let logSource = null;
+
+  const $ = (id) => document.getElementById(id);
+  function el(tag, attrs, text) {
+    const e = document.createElement(tag);
+    for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function dur(ms) {
+    if (!ms) return "-";
+    const s = Math.floor(ms / 1000);
+    if (s < 60) return s + "s";
+    if (s < 3600) return Math.floor(s / 60) + "m" + String(s % 60).padStart(2, "0") + "s";
+    if (s < 172800) return Math.floor(s / 3600) + "h" + String(Math.floor(s / 60) % 60).padStart(2, "0") + "m";
+    return Math.floor(s / 86400) + "d";
+  }
+  function bytes(n) {
+    if (n >= 1 << 30) return (n / (1 << 30)).toFixed(1) + " GiB";
+    if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + " MiB";
+    if (n >= 1 << 10) return (n / (1 << 10)).toFixed(1) + " KiB";
+    return n + " B";
+  }
+  function chart(cls, samples, key, label) {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "chart " + cls);
+    svg.setAttribute("viewBox", "0 0 90 20");
+    svg.setAttribute("preserveAspectRatio", "none");
+    svg.setAttribute("role", "img");
+    const vals = samples.map((s) => s[key]);
+    const hi = Math.max(1e-9, ...vals);
+    const step = vals.length > 1 ? 90 / (maxSamples - 1) : 0;
+    const x0 = 90 - step * (vals.length - 1);
+    const pts = vals.map((v, i) => (x0 + i * step).toFixed(1) + "," + (19 - (v / hi) * 18).toFixed(1)).join(" ");
+    const pl = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    pl.setAttribute("points", pts);
+    svg.appendChild(pl);
+    const t = document.createElementNS("http://www.w3.org/2000/svg", "title");
+    t.textContent = label;
+    svg.appendChild(t);
+    return svg;
+  }
+  function say(text, bad) {
+    const m = $("msg");
+    m.textContent = text;
+    m.className = bad ? "bad" : "";
+  }
+
+  // Actions ask first; Yes runs, No or Escape cancels.
+  let pending = null;
+  function ask(question, run) {
+    pending = run;
+    $("confirm-q").textContent = question + "?";
+    $("confirm").hidden = false;
+    $("confirm-yes").focus();
+  }
+  function closeConfirm() {
+    pending = null;
+    $("confirm").hidden = true;
+  }
+  $("confirm-yes").addEventListener("click", () => { const run = pending; closeConfirm(); if (run) run(); });
+  $("confirm-no").addEventListener("click", closeConfirm);
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("confirm").hidden) closeConfirm(); });
+
+  async function act(app, action, query) {
+    say(action + " " + app + "…");
+    try {
+      const r = await fetch("/api/apps/" + encodeURIComponent(app) + "/" + action + (query || ""), {
+        method: "POST", headers: { "X-Herd-CSRF": csrf }, credentials: "same-origin",
+      });
+      const body = await r.json();
+      if (!r.ok) {
+        const errs = (body.results || []).filter((x) => !x.ok).map((x) => x.error);
+        say(errs.length ? errs.join("; ") : body.error || r.statusText, true);
+        return;
+      }
+      say(action + " " + app + ": done");
+    } catch (err) {
+      say(action + " " + app + ": " + err, true);
+    }
+  }
+
+  function button(label, title, onClick) {
+    const b = el("button", { type: "button", title: title }, label);
+    b.addEventListener("click", onClick);
+    return b;
+  }
+  function actions(a) {
+    const td = el("td", { class: "actions" });
+    const stopped = a.status === "stopped" || a.status === "errored";
+    td.append(
+      button("Restart", "restart " + a.name, () => ask((stopped ? "Start " : "Restart ") + a.name, () => act(a.name, "restart"))),
+      button("Reload", "rolling reload of " + a.name, () => ask("Reload " + a.name + " (one instance at a time)", () => act(a.name, "reload"))),
+      stopped
+        ? button("Start", "start " + a.name, () => act(a.name, "start"))
+        : button("Stop", "stop " + a.name, () => ask("Stop " + a.name, () => act(a.name, "stop"))),
+      button("+", "one instance more", () => act(a.name, "scale", "?n=%2B1")),
+      button("−", "one instance less", () => ask("Scale " + a.name + " down to " + (a.instances - 1), () => act(a.name, "scale", "?n=-1"))),
+      button("Logs", "show the logs of " + a.name, () => showLogs(a.name)),
+    );
+    return td;
+  }
+  function cells(tr, vals) {
+    tr.replaceChildren(...vals);
+  }
+  function render() {
+    const rows = [];
+    for (const a of apps) {
+      const tr = el("tr", { "data-app": a.name, class: "app" });
+      cells(tr, [
+        el("td", { class: "name" }, a.name),
+        el("td", { class: "status st-" + a.status }, a.status + (a.error ? ": " + a.error : "")),
+        el("td", { class: "inst num" }, a.live.length + "/" + a.instances),
+        el("td", { class: "uptime num" }, dur(a.uptime_ms)),
+        el("td", { class: "restarts num" }, String(a.restarts)),
+        el("td", { class: "cpu num" }, a.cpu.toFixed(1) + "%"),
+        el("td", { class: "mem num" }, bytes(a.memory)),
+        el("td"),
+        actions(a),
+      ]);
+      rows.push(tr);
+      for (const i of a.live) {
+        const key = a.name + "/" + i.slot;
+        const r = rings[key] || [];
+        const charts = el("td", { class: "charts" });
+        charts.append(chart("cpu", r, "cpu", "CPU of " + key), chart("mem", r, "mem", "memory of " + key));
+        const itr = el("tr", { "data-app": a.name, "data-slot": String(i.slot), class: "inst" });
+        cells(itr, [
+          el("td", { class: "name" }, "#" + i.slot + " pid " + i.pid),
+          el("td", { class: "status st-" + i.state }, i.state),
+          el("td"),
+          el("td", { class: "uptime num" }, dur(i.uptime_ms)),
+          el("td", { class: "restarts num" }, String(i.restarts)),
+          el("td", { class: "cpu num" }, i.cpu.toFixed(1) + "%"),
+          el("td", { class: "mem num" }, bytes(i.memory)),
+          charts,
+          el("td"),
+        ]);
+        rows.push(itr);
+      }
+    }
+    // Keep the focused button across the redraw (keyboard users).
+    const f = document.activeElement;
+    const focusKey = f && f.tagName === "BUTTON" && f.closest("tr") ? [f.closest("tr").dataset.app, f.textContent] : null;
+    tbody.replaceChildren(...rows);
+    if (focusKey) {
+      for (const b of tbody.querySelectorAll('tr.app[data-app="' + CSS.escape(focusKey[0]) + '"] button')) {
+        if (b.textContent === focusKey[1]) b.focus();
+      }
+    }
+    $("empty").hidden = apps.length > 0;
+    if (window.herdFirstRender === undefined) window.herdFirstRender = performance.now();
+  }
+
+  function connect() {
+    const es = new EventSource("/api/stream");
+    es.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").className = "conn on"; });
+    es.addEventListener("error", () => { $("conn").textContent = "reconnecting…"; $("conn").className = "conn off"; });
+    es.addEventListener("history", (e) => history(JSON.parse(e.data)));
+    es.addEventListener("apps", (e) => update(JSON.parse(e.data)));
+  }
+  function history(h) {
+    for (const k in h) rings[k] = h[k];
+  }
+  function update(d) {
+    apps = d.apps;
+    const live = {};
+    for (const a of apps) for (const i of a.live) {
+      const k = a.name + "/" + i.slot;
+      live[k] = true;
+      const r = (rings[k] = rings[k] || []);
+      if (!r.length || r[r.length - 1].t < d.t) r.push({ t: d.t, cpu: i.cpu, mem: i.memory });
+      if (r.length > maxSamples) r.splice(0, r.length - maxSamples);
+    }
+    for (const k in rings) if (!live[k]) delete rings[k];
+    render();
+  }
+
+  // The log tail of one app, with a filter.
+  let lines = [];
+  function drawLogs() {
+    const f = $("logs-filter").value.toLowerCase();
+    const pre = $("logs-lines");
+    const shown = lines.filter((l) => !f || l.msg.toLowerCase().includes(f)).slice(-300);
+    pre.replaceChildren(...shown.map((l) => {
+      const prefix = l.instance < 0 ? "herd " + l.app : l.app + "[" + l.instance + "]";
+      return el("div", { class: l.stream === "stderr" ? "err" : "" }, prefix + " | " + l.msg);
+    }));
+    pre.scrollTop = pre.scrollHeight;
+  }
+  function showLogs(app) {
+    if (logSource) logSource.close();
+    lines = [];
+    $("logs").hidden = false;
+    $("logs-app").textContent = app;
+    drawLogs();
+    logSource = new EventSource("/api/logs?app=" + encodeURIComponent(app));
+    logSource.addEventListener("line", (e) => {
+      lines.push(JSON.parse(e.data));
+      if (lines.length > 1000) lines.splice(0, lines.length - 1000);
+      drawLogs();
+    });
+    logSource.addEventListener("failure", (e) => say(JSON.parse(e.data).error, true));
+    $("logs-filter").focus();
+  }
+  $("logs-filter").addEventListener("input", drawLogs);
+  $("logs-close").addEventListener("click", () => { if (logSource) logSource.close(); logSource = null; $("logs").hidden = true; });
+
+  // The page comes with the last list, so that its first paint shows the
+  // apps; the stream then keeps them live.
+  const initial = JSON.parse(document.getElementById("herd-initial").textContent);
+  history(initial.history || {});
+  if (initial.apps) update(initial.apps);
+  connect();
+})();

@@ -1,0 +1,129 @@
+package dashboard
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/herdrun/herd/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
+
+// LoadToken makes a 0600 token once and reads the same one after; a token
+// file others can read, or that holds no token, is refused by name.
+func TestLoadToken(t *testing.T) {
+	p := filepath.Join(t.TempDir(), TokenFile)
+	a, err := LoadToken(p)
+	if err != nil || len(a) != 64 {
+		t.Fatalf("first: %q %v", a, err)
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+	if b, err := LoadToken(p); err != nil || b != a {
+		t.Fatalf("second: %q %v, want %q", b, err, a)
+	}
+	os.Chmod(p, 0o644)
+	if _, err := LoadToken(p); err == nil || !strings.Contains(err.Error(), "chmod 600 "+p) {
+		t.Fatalf("0644: %v", err)
+	}
+	os.Chmod(p, 0o600)
+	os.WriteFile(p, []byte("short\n"), 0o600)
+	if _, err := LoadToken(p); err == nil || !strings.Contains(err.Error(), "not a dashboard token") {
+		t.Fatalf("short: %v", err)
+	}
+}
+
+func TestCheckAddr(t *testing.T) {
+	for _, a := range []string{"127.0.0.1:9596", "[::1]:0", "localhost:9596"} {
+		if err := CheckAddr(a); err != nil {
+			t.Errorf("%s: %v", a, err)
+		}
+	}
+	for _, a := range []string{":9596", "0.0.0.0:9596", "192.0.2.1:80", "127.0.0.1", "127.0.0.1:99999"} {
+		if err := CheckAddr(a); err == nil || !strings.Contains(err.Error(), "such as 127.0.0.1:9596") {
+			t.Errorf("%s: %v", a, err)
+		}
+	}
+}
+
+// The guard, without a daemon: each refusal is made before any call to it.
+func TestGuard(t *testing.T) {
+	tok := strings.Repeat("ab", 32)
+	s := New(Config{Token: tok})
+	srv := httptest.NewServer(nil)
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	srv.Config.Handler = s.Handler(addr)
+	do := func(method, path string, hdr map[string]string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		for k, v := range hdr {
+			if k == "Host" {
+				req.Host = v
+			} else {
+				req.Header.Set(k, v)
+			}
+		}
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	bearer := map[string]string{"Authorization": "Bearer " + tok}
+	for _, c := range []struct {
+		name, method, path string
+		hdr                map[string]string
+		want               int
+	}{
+		{"no token", "GET", "/", nil, 401},
+		{"no token, api", "GET", "/api/history", nil, 401},
+		{"wrong token in the URL", "GET", "/?token=x", nil, 401},
+		{"token in the URL", "GET", "/?token=" + tok, nil, 303},
+		{"bearer", "GET", "/api/history", bearer, 200},
+		{"page", "GET", "/", bearer, 200},
+		{"asset", "GET", "/assets/app.js", bearer, 200},
+		{"cookie", "GET", "/api/history", map[string]string{"Cookie": cookieName + "=" + tok}, 200},
+		{"other Host", "GET", "/", map[string]string{"Authorization": "Bearer " + tok, "Host": "evil.example"}, 421},
+		{"POST without CSRF", "POST", "/api/apps/a/stop", bearer, 403},
+		{"POST from another origin", "POST", "/api/apps/a/stop", map[string]string{"Authorization": "Bearer " + tok, "X-Herd-CSRF": csrfFor(tok), "Origin": "http://evil.example"}, 403},
+		{"unknown action", "POST", "/api/apps/a/explode", map[string]string{"Authorization": "Bearer " + tok, "X-Herd-CSRF": csrfFor(tok)}, 404},
+	} {
+		if resp := do(c.method, c.path, c.hdr); resp.StatusCode != c.want {
+			t.Errorf("%s: %d, want %d", c.name, resp.StatusCode, c.want)
+		} else if c.want == 303 {
+			ck := resp.Cookies()
+			if len(ck) != 1 || ck[0].Value != tok || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
+				t.Errorf("%s: cookie %+v", c.name, ck)
+			}
+		}
+	}
+}
+
+// CheckAddr never panics, and what it accepts is a loopback host and a
+// port that net.Listen takes.
+func FuzzCheckAddr(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:9596", "[::1]:0", "localhost:1", ":80", "0.0.0.0:1", "[::]:1", "127.0.0.1:-1", "x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		if CheckAddr(addr) != nil {
+			return
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || port == "" {
+			t.Fatalf("%q accepted: %v", addr, err)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			t.Fatalf("%q accepted with host %q", addr, host)
+		}
+	})
+}

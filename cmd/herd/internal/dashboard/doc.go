@@ -1,0 +1,27 @@
+// Package dashboard is the web view of the daemon's apps that `herd daemon
+// --dashboard ADDR` serves: an apps page kept live over Server-Sent Events,
+// with CPU and memory charts per instance, restart, reload, stop, start and
+// scale actions, and the selected app's log tail with a filter.
+//
+// The model:
+//
+//	browser ──GET /?token=T──▶ cookie herd_token (HttpOnly, SameSite=Strict) ──303──▶ /
+//	        ──GET /api/stream (SSE)──▶ "history" once, then "apps" every Interval
+//	                                   and at each event of the daemon
+//	        ──GET /api/logs?app=NAME (SSE)──▶ "line" per log line
+//	        ──POST /api/apps/NAME/ACTION + X-Herd-CSRF──▶ daemon.Client.Action
+//	Server ──daemon.Client (the control socket)──▶ the daemon
+//	sampler: List every Interval -> a ring of Samples per instance (the charts)
+//
+// The server talks to the daemon only through its Client, as the herd
+// commands do, so it runs in the daemon's process (herd daemon starts it)
+// without reaching into the daemon's state.
+//
+// Security: every request needs the token (the cookie, or Authorization:
+// Bearer TOKEN for scripts and Prometheus), created once in
+// $HERD_HOME/dashboard.token (0600) and printed by `herd dashboard`. A
+// POST also needs the header X-Herd-CSRF, a value derived from the token
+// that only the served page holds, and an Origin, if sent, of the
+// dashboard itself; the Host header must name the listener (no DNS
+// rebinding). The assets are embedded (go:embed): no CDN, no build step.
+package dashboard
