@@ -9,6 +9,7 @@
 //
 //	go run ./bench/jobsfailover                   # 10,000 jobs, all three kills
 //	go run ./bench/jobsfailover -jobs 2000 -kill leader
+//	go run ./bench/jobsfailover -replicas -jobs 5000    # R1 against R3 cost
 package main
 
 import (
@@ -30,7 +31,16 @@ func main() {
 	work := flag.Duration("work", failover.DefaultWork, "how long each handler runs")
 	ackWait := flag.Duration("ack-wait", failover.DefaultAckWait, "jobs.Config.AckWait of every client")
 	verbose := flag.Bool("v", false, "print each event")
+	replicas := flag.Bool("replicas", false, "instead: measure enqueue and burn-down of -jobs no-op jobs on embedded R1, cluster R1 and cluster R3 (loopback, in-process nodes)")
+	rounds := flag.Int("rounds", 3, "alternating rounds of -replicas")
 	flag.Parse()
+	if *replicas {
+		if err := replicaCost(*n, *rounds); err != nil {
+			fmt.Fprintln(os.Stderr, "jobsfailover:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	failed := false
 	for _, k := range strings.Split(*kills, ",") {
 		var kill failover.Kill
