@@ -65,9 +65,13 @@ const (
 	DefaultWork        = 10 * time.Millisecond
 	DefaultAckWait     = 2 * time.Second
 	DefaultKillAt      = 0.3
-	prefix             = "fo"
-	kind               = "fo"
-	batch              = 50
+	// killSettle is how long after a kill the jobs handed out before it
+	// may still reach a handler and count as in flight at the kill; well
+	// under DefaultAckWait, so no redelivery is counted as one.
+	killSettle = 500 * time.Millisecond
+	prefix     = "fo"
+	kind       = "fo"
+	batch      = 50
 )
 
 // Config is one run.
@@ -454,19 +458,34 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			// In flight: started by a handler, and not yet seen finished by
 			// Wait (a job whose handler returned but whose outcome is not
 			// stored yet is in flight too).
-			inflight := func(files ...string) int {
+			// inFlight adds to seen every job the handlers of files have
+			// started and Wait has not seen finish, and returns how many
+			// it added.
+			inFlight := func(seen map[string]bool, files ...string) int {
 				n := 0
 				cmu.Lock()
 				defer cmu.Unlock()
 				for _, f := range files {
 					s, _ := readLog(f)
 					for id := range s {
-						if !done[id] {
+						if !done[id] && !seen[id] {
+							seen[id] = true
 							n++
 						}
 					}
 				}
 				return n
+			}
+			inflight := func(files ...string) int { return inFlight(map[string]bool{}, files...) }
+			// atKill counts the jobs in flight at a kill: those running
+			// just after it, and those a dead node (or worker) had handed
+			// out that reach a handler within killSettle after it. No
+			// newly elected leader hands out jobs that soon.
+			atKill := func(files ...string) int {
+				seen := map[string]bool{}
+				n := inFlight(seen, files...)
+				time.Sleep(killSettle)
+				return n + inFlight(seen, files...)
 			}
 			// Then wait (up to 5 s) until jobs are in flight, so that the
 			// kill catches some.
@@ -479,7 +498,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 				mu.Lock()
 				workers[0].kill()
 				mu.Unlock()
-				res.InFlightAtKill = inflight(logs[0])
+				res.InFlightAtKill = atKill(logs[0])
 				res.Killed = "worker w1"
 				logf("killed worker w1 with %d jobs in flight", res.InFlightAtKill)
 				return nil
@@ -538,9 +557,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			nodes[i].kill()
 			nodes[i] = nil
 			mu.Unlock()
-			// Counted once the node is dead: a job the node had delivered
-			// may reach its handler a moment later, and is in flight too.
-			res.InFlightAtKill = inflight(logs...)
+			// Counted once the node is dead, and again a moment later: a
+			// job the node had delivered may reach its handler after the
+			// kill, and is in flight too.
+			res.InFlightAtKill = atKill(logs...)
 			logf("killed %s with %d jobs in flight", res.Killed, res.InFlightAtKill)
 			// Restart it once the stream has a leader again (a follower:
 			// after a second).
