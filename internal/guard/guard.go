@@ -298,6 +298,10 @@ func (g *guard) run(sigs <-chan os.Signal) int {
 				// The signal itself went out above: only the SIGKILL.
 				esc = killer.Escalation{Signal: ssig, Grace: g.spec.grace * 9 / 10}.Start(func(s syscall.Signal) error {
 					if s == syscall.SIGKILL {
+						// The group first: a process that the kernel's
+						// children lists skip while others fork and exit
+						// around it is still in it.
+						_ = unix.Kill(-g.pid, syscall.SIGKILL)
 						signalTree(os.Getpid(), syscall.SIGKILL)
 					}
 					return nil
@@ -335,6 +339,7 @@ func (g *guard) endAll(grace time.Duration) int {
 		}
 	}
 	kill := killer.Escalation{Signal: syscall.SIGTERM, Grace: grace}.Start(func(sig syscall.Signal) error {
+		_ = unix.Kill(-g.pid, sig) // the program's group, whatever the lists show
 		signalTree(self, sig)
 		return nil
 	})
@@ -350,6 +355,7 @@ func (g *guard) endAll(grace time.Duration) int {
 			return n
 		case <-tick.C:
 			if kill.Escalated() {
+				_ = unix.Kill(-g.pid, syscall.SIGKILL)
 				signalTree(self, syscall.SIGKILL) // what was adopted since
 			}
 		}

@@ -478,12 +478,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			}
 			inflight := func(files ...string) int { return inFlight(map[string]bool{}, files...) }
 			// atKill counts the jobs in flight at a kill: those running
-			// just after it, and those a dead node (or worker) had handed
-			// out that reach a handler within killSettle after it. No
-			// newly elected leader hands out jobs that soon.
-			atKill := func(files ...string) int {
-				seen := map[string]bool{}
-				n := inFlight(seen, files...)
+			// just before it (seen, filled by inFlight then; a job that
+			// ends between that look and the kill only widens the
+			// allowance), those running just after it, and those a dead
+			// node had handed out that reach a handler within killSettle
+			// after it. No newly elected leader hands out jobs that soon.
+			atKill := func(seen map[string]bool, before int, files ...string) int {
+				n := before + inFlight(seen, files...)
 				time.Sleep(killSettle)
 				return n + inFlight(seen, files...)
 			}
@@ -494,11 +495,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 				time.Sleep(5 * time.Millisecond)
 			}
 			if cfg.Kill == KillWorker {
+				seen := map[string]bool{}
+				before := inFlight(seen, logs[0])
 				killTime = time.Now()
 				mu.Lock()
 				workers[0].kill()
 				mu.Unlock()
-				res.InFlightAtKill = atKill(logs[0])
+				res.InFlightAtKill = atKill(seen, before, logs[0])
 				res.Killed = "worker w1"
 				logf("killed worker w1 with %d jobs in flight", res.InFlightAtKill)
 				return nil
@@ -552,6 +555,8 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 				return fmt.Errorf("unknown node %q", victim)
 			}
 			i--
+			seen := map[string]bool{}
+			before := inFlight(seen, logs...)
 			killTime = time.Now()
 			mu.Lock()
 			nodes[i].kill()
@@ -560,7 +565,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			// Counted once the node is dead, and again a moment later: a
 			// job the node had delivered may reach its handler after the
 			// kill, and is in flight too.
-			res.InFlightAtKill = atKill(logs...)
+			res.InFlightAtKill = atKill(seen, before, logs...)
 			logf("killed %s with %d jobs in flight", res.Killed, res.InFlightAtKill)
 			// Restart it once the stream has a leader again (a follower:
 			// after a second).
