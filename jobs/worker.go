@@ -148,7 +148,7 @@ func (rn *running) storeLocked() error {
 	if rn.rev != 0 || rn.ended {
 		return nil
 	}
-	rev, err := rn.c.state.Create(context.Background(), rn.id, rn.rec.encode())
+	rev, err := rn.c.createState(rn.id, rn.rec.encode())
 	if errWrongRev(err) {
 		rn.ended = true
 		return ErrCancelled
@@ -761,6 +761,32 @@ func (q *queue) acquireToken(ctx context.Context) *heldToken {
 		return t
 	}
 	return nil
+}
+
+// stateWait bounds the wait for the store's reply to createState.
+const stateWait = 10 * time.Second
+
+// createState stores data as the job's first record, failing (errWrongRev)
+// if the job has one. It is kvs.Create without its key check and with an
+// asynchronous publish, whose reply costs less than a request's; a key
+// that was deleted fails here, and the caller's slower path handles it.
+func (c *Client) createState(id string, data []byte) (uint64, error) {
+	sm := nats.NewMsg(c.stateSubj(id))
+	sm.Data = data
+	f, err := c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(0))
+	if err != nil {
+		return 0, err
+	}
+	t := time.NewTimer(stateWait)
+	defer t.Stop()
+	select {
+	case a := <-f.Ok():
+		return a.Sequence, nil
+	case err := <-f.Err():
+		return 0, err
+	case <-t.C:
+		return 0, fmt.Errorf("jobs: no reply from the store within %v", stateWait)
+	}
 }
 
 // putState publishes r as the job's record if its revision is still rev,
