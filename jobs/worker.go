@@ -201,6 +201,9 @@ type worker struct {
 	runCtx  context.Context // cancelled at the shutdown deadline
 	stopRun context.CancelCauseFunc
 	jobs    sync.WaitGroup
+	idle    chan slotJob   // idle runner goroutines take jobs here
+	stop    chan struct{}  // closed when Work returns: idle runners end
+	runners sync.WaitGroup // the runner goroutines
 	mu      sync.Mutex
 	live    map[string]*running
 	cancels map[cancelKey]time.Time // cancel broadcasts of the last minute
@@ -242,7 +245,8 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 			return c.wrap("record kind "+k, err)
 		}
 	}
-	w := &worker{c: c, opts: opts, live: map[string]*running{}, cancels: map[cancelKey]time.Time{}}
+	w := &worker{c: c, opts: opts, live: map[string]*running{}, cancels: map[cancelKey]time.Time{}, idle: make(chan slotJob), stop: make(chan struct{})}
+	defer func() { close(w.stop); w.runners.Wait() }()
 	w.runCtx, w.stopRun = context.WithCancelCause(context.Background())
 	defer w.stopRun(nil)
 
@@ -423,6 +427,39 @@ func (w *worker) onMaxDeliveries(data []byte) {
 		}
 	}
 	_ = c.work.DeleteMsg(ctx, adv.StreamSeq)
+}
+
+// slotJob is a delivered job for a runner goroutine.
+type slotJob struct {
+	q   *queue
+	m   *nats.Msg
+	tok *heldToken
+}
+
+// start runs the job on an idle runner goroutine, or on a new one if none
+// is idle. Runners stay for the next job until Work returns, so a job
+// costs no goroutine start and no stack growth: the runners' stacks have
+// grown already.
+func (w *worker) start(q *queue, m *nats.Msg, tok *heldToken) {
+	j := slotJob{q, m, tok}
+	select {
+	case w.idle <- j:
+	default:
+		w.runners.Add(1)
+		go w.runner(j)
+	}
+}
+
+func (w *worker) runner(j slotJob) {
+	defer w.runners.Done()
+	for {
+		j.q.run(j.m, j.tok)
+		select {
+		case j = <-w.idle:
+		case <-w.stop:
+			return
+		}
+	}
 }
 
 // run runs one delivered job and releases its slot.
