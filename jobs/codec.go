@@ -181,9 +181,7 @@ func (r *record) setField(key, v []byte) bool {
 		n, ok = plainInt(v)
 		r.Priority = Priority(n)
 	case "state":
-		var s string
-		s, ok = plainStr(v)
-		r.State = State(s)
+		r.State, ok = plainState(v)
 	case "gen":
 		var n int64
 		n, ok = plainInt(v)
@@ -259,6 +257,19 @@ func plainStr(v []byte) (string, bool) {
 		}
 	}
 	return string(s), true
+}
+
+// plainState reads a state; the known ones cost no allocation.
+func plainState(v []byte) (State, bool) {
+	if len(v) >= 2 {
+		for _, s := range [...]State{StateQueued, StateScheduled, StateRunning, StateRetrying, StateSucceeded, StateFailed, StateCancelled} {
+			if string(v[1:len(v)-1]) == string(s) && v[0] == '"' && v[len(v)-1] == '"' {
+				return s, true
+			}
+		}
+	}
+	s, ok := plainStr(v)
+	return State(s), ok
 }
 
 // plainInt reads a JSON integer: an optional '-' and digits without a

@@ -54,3 +54,15 @@ func FuzzRecordCodec(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidToken: validToken agrees with tokenRE.
+func FuzzValidToken(f *testing.F) {
+	for _, s := range []string{"", "default", "a-b_c9", "a.b", "é", "a b", "-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if validToken(s) != tokenRE.MatchString(s) {
+			t.Fatalf("%q: validToken %v, tokenRE %v", s, validToken(s), tokenRE.MatchString(s))
+		}
+	})
+}

@@ -47,7 +47,7 @@ func decodeRecord(b []byte) (*record, error) {
 	if !validID(r.ID) {
 		return nil, fmt.Errorf("jobs: bad job record: id %q is not a ULID", r.ID)
 	}
-	if !tokenRE.MatchString(r.Queue) {
+	if !validToken(r.Queue) {
 		return nil, fmt.Errorf("jobs: bad job record %s: queue %q", r.ID, r.Queue)
 	}
 	switch r.State {
@@ -100,6 +100,19 @@ func (s stamp) time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, int64(s)).UTC()
+}
+
+// validToken reports whether s matches tokenRE (letters, digits, '-' and
+// '_'), without the regular expression's cost on the per-job path.
+func validToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9', ch == '-', ch == '_':
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 // validID reports whether s is a ULID: 26 characters of Crockford base 32,
