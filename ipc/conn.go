@@ -257,6 +257,7 @@ func newConn(uc *net.UnixConn, opts *Options) (*Conn, error) {
 	c.role <- struct{}{}
 	c.readFn, c.writeFn = c.readReady, c.writeReady
 	c.fr = newFrameReader(c.mode, c.max, c.readWithFDs)
+	c.fr.readv = c.readvWithFDs
 	go c.readLoop()
 	return c, nil
 }

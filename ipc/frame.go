@@ -24,6 +24,11 @@ const (
 // straight into their own allocation.
 const readBufSize = 64 << 10
 
+// scatterTail is how much of the stream after a big frame one read takes
+// into the buffer along with the frame's rest: the next header, and the
+// start of its payload, which is copied.
+const scatterTail = 4 << 10
+
 // frame is one message as it came off the wire, before internal messages
 // are filtered and handles attached.
 type frame struct {
@@ -39,10 +44,13 @@ type frameReader struct {
 	mode Mode
 	max  int
 	read func(p []byte) (int, error)
-	buf  []byte
-	r, w int
-	scan int   // node mode: bytes of buf[r:w] already searched for '\n'
-	off  int64 // stream offset of buf[r]
+	// readv, when set, reads into p and then q in one call. It lets a big
+	// frame's payload be read in place: see nextFast.
+	readv func(p, q []byte) (int, error)
+	buf   []byte
+	r, w  int
+	scan  int   // node mode: bytes of buf[r:w] already searched for '\n'
+	off   int64 // stream offset of buf[r]
 
 	// Fast mode: a frame whose payload is partly read, kept when a read
 	// fails so that next resumes it (a read interrupted by a deadline is
@@ -170,7 +178,18 @@ func (fr *frameReader) nextFast() (frame, error) {
 	for fr.curN < len(fr.cur.data) {
 		var m int
 		var err error
-		if rest := fr.cur.data[fr.curN:]; len(rest) < len(fr.buf)/4 {
+		if rest := fr.cur.data[fr.curN:]; fr.readv != nil && len(fr.cur.data) >= len(fr.buf)/4 {
+			// A big frame: read the rest of it in place and, in the same
+			// call, at most scatterTail bytes of what follows into the
+			// (empty) buffer. The next frame's header arrives with this
+			// read, and its payload is then read in place in turn instead
+			// of being read into the buffer and copied.
+			fr.r, fr.w, fr.scan = 0, 0, 0
+			var n int
+			n, err = fr.readv(rest, fr.buf[:scatterTail])
+			m = min(n, len(rest))
+			fr.w = n - m
+		} else if len(rest) < len(fr.buf)/4 {
 			// A small remainder: refill the buffer, so that the frames
 			// behind this one arrive in the same read.
 			if err = fr.fill(); err == nil {

@@ -329,9 +329,15 @@ func (c *Conn) endRead(err error) {
 // When the socket is empty it calls beforeBlock, then waits in the runtime
 // poller; a deadline (see interruptRead) ends the wait with
 // os.ErrDeadlineExceeded.
-func (c *Conn) readWithFDs(p []byte) (int, error) {
+func (c *Conn) readWithFDs(p []byte) (int, error) { return c.readvWithFDs(p, nil) }
+
+// readvWithFDs is readWithFDs into p and then q, in one recvmsg: the frame
+// reader reads the rest of a big payload straight into it and what follows
+// into its buffer, so that the next frame's payload is not read into the
+// buffer and copied.
+func (c *Conn) readvWithFDs(p, q []byte) (int, error) {
 	r := &c.rd
-	r.p = p
+	r.p, r.q = p, q
 	err := c.rc.Read(c.readFn)
 	n, oobn, rerr := r.n, r.oobn, r.err
 	*r = readOp{}
@@ -346,7 +352,7 @@ func (c *Conn) readWithFDs(p []byte) (int, error) {
 			return n, ferr
 		}
 	}
-	if n == 0 && len(p) > 0 {
+	if n == 0 && len(p)+len(q) > 0 {
 		return 0, io.EOF
 	}
 	return n, nil
@@ -355,7 +361,7 @@ func (c *Conn) readWithFDs(p []byte) (int, error) {
 // readOp is the state of the read in progress, kept in the Conn (the
 // holder of the read role owns it) so that a read allocates nothing.
 type readOp struct {
-	p       []byte
+	p, q    []byte
 	n, oobn int
 	err     error
 }
@@ -365,7 +371,7 @@ type readOp struct {
 func (c *Conn) readReady(fd uintptr) bool {
 	r := &c.rd
 	for {
-		r.n, r.oobn, r.err = recvmsg(int(fd), r.p, c.oob)
+		r.n, r.oobn, r.err = recvmsg(int(fd), r.p, r.q, c.oob)
 		if r.err != unix.EINTR {
 			break
 		}
@@ -377,18 +383,23 @@ func (c *Conn) readReady(fd uintptr) bool {
 	return true
 }
 
-// recvmsg is one recvmsg(2) into p and oob, without the allocations of
-// the standard wrappers (which also decode the sender's address, of no use
-// on a socketpair). Received descriptors are close-on-exec.
-func recvmsg(fd int, p, oob []byte) (n, oobn int, err error) {
-	var iov unix.Iovec
-	if len(p) > 0 {
-		iov.Base = &p[0]
-		iov.SetLen(len(p))
+// recvmsg is one recvmsg(2) into p, then q, and oob, without the
+// allocations of the standard wrappers (which also decode the sender's
+// address, of no use on a socketpair). Received descriptors are
+// close-on-exec.
+func recvmsg(fd int, p, q, oob []byte) (n, oobn int, err error) {
+	var iov [2]unix.Iovec
+	k := 0
+	for _, b := range [2][]byte{p, q} {
+		if len(b) > 0 {
+			iov[k].Base = &b[0]
+			iov[k].SetLen(len(b))
+			k++
+		}
 	}
 	var msg unix.Msghdr
-	msg.Iov = &iov
-	msg.Iovlen = 1
+	msg.Iov = &iov[0]
+	msg.SetIovlen(max(k, 1))
 	if len(oob) > 0 {
 		msg.Control = &oob[0]
 		msg.SetControllen(len(oob))

@@ -25,8 +25,14 @@ func TestChaos(t *testing.T) {
 	if raceEnabled && MemoryLimitMode() == "rlimit" {
 		kinds, memLimit = kinds[:4], 0
 	}
+	// The timeout ends the spins; every other bad kind must end by its
+	// own cause first. A bomb is refused its allocation at once, but its
+	// worker still has to run to die of it: with two busy loops beside a
+	// full go test run, tasks here waited up to 4.4s for a worker and ran
+	// up to 1.3s, and a bomb once ended as a timeout after 1s. 4s leaves
+	// it room; the spins cost 16s of the two workers' time.
 	p := newPool(t, tDouble, Processes, Options{
-		Size: size, Timeout: time.Second, MemoryLimit: memLimit,
+		Size: size, Timeout: 4 * time.Second, MemoryLimit: memLimit,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()

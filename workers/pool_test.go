@@ -103,7 +103,10 @@ func TestQueueFull(t *testing.T) {
 			if _, err := p.Run(ctx, 0); err != nil {
 				t.Fatal(err)
 			}
-			first, err := p.Submit(ctx, 300)
+			// The first task runs until it is cancelled below: a short
+			// one could end, and make room, before the queue is checked
+			// full (a 300ms one did, under load).
+			first, err := p.Submit(ctx, 60_000)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +134,8 @@ func TestQueueFull(t *testing.T) {
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("blocked Submit: %v", err)
 			}
-			// A blocked Submit gets in once there is room.
+			// A blocked Submit gets in once there is room: the first
+			// task ends, a queued one starts.
 			got := make(chan error, 1)
 			go func() {
 				h, err := p.Submit(ctx, 2)
@@ -140,6 +144,7 @@ func TestQueueFull(t *testing.T) {
 				}
 				got <- err
 			}()
+			first.Cancel()
 			select {
 			case <-p.Drained():
 			case <-time.After(20 * time.Second):
@@ -148,8 +153,8 @@ func TestQueueFull(t *testing.T) {
 			if err := <-got; err != nil {
 				t.Fatal(err)
 			}
-			if _, err := first.Wait(ctx); err != nil {
-				t.Fatal(err)
+			if _, err := first.Wait(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("first task: %v, want context.Canceled", err)
 			}
 			for _, h := range queued {
 				if _, err := h.Wait(ctx); err != nil {
@@ -170,9 +175,7 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 			running, _ := p.Submit(rctx, 10_000)
 			qctx, qcancel := context.WithCancel(ctx)
 			queued, _ := p.Submit(qctx, 1)
-			for p.Stats().Running != 1 {
-				time.Sleep(time.Millisecond)
-			}
+			testutil.WaitFor(t, "the first task running", func() bool { return p.Stats().Running == 1 })
 			if s := p.Stats(); s.Queued != 1 {
 				t.Fatalf("queued = %d", s.Queued)
 			}
@@ -206,9 +209,7 @@ func TestCancelIgnoredKillsWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for p.Stats().Running != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, "the task running", func() bool { return p.Stats().Running == 1 })
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	if _, err := h.Wait(context.Background()); !errors.Is(err, context.Canceled) {
@@ -423,10 +424,10 @@ func TestRedispatchUnstarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, _ := p.Submit(ctx, 10_000)
-	for p.Stats().Running != 1 {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond) // acknowledged by now
+	// The worker has said it started the first task (a sleep of a fixed
+	// time could end before that on a loaded machine, and the first task
+	// would then be re-queued instead of failed).
+	testutil.WaitFor(t, "the first task acknowledged", func() bool { return startedAll(p) })
 	if err := syscallKill(pid, "STOP"); err != nil {
 		t.Fatal(err)
 	}
@@ -442,4 +443,31 @@ func TestRedispatchUnstarted(t *testing.T) {
 	if n, err := second.Wait(ctx); n != 1 || err != nil {
 		t.Errorf("second: %d %v", n, err)
 	}
+}
+
+// startedAll reports whether p has one worker process and it has said it
+// started every task it was sent (at least one).
+func startedAll[In, Out any](p *Pool[In, Out]) bool {
+	b, ok := p.p.c.be.(*procBackend)
+	if !ok {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.workers) != 1 {
+		return false
+	}
+	for w := range b.workers {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(w.inflight) == 0 {
+			return false
+		}
+		for seq := range w.inflight {
+			if seq > w.acked {
+				return false
+			}
+		}
+	}
+	return true
 }

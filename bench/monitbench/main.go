@@ -28,6 +28,9 @@ import (
 	"github.com/herdrun/herd/bench/internal/report"
 )
 
+// daemonGOGC, if set, is the daemons' GOGC.
+var daemonGOGC string
+
 // result is one daemon's measurement.
 type result struct {
 	rssMB, cpuPct, scrapeMs float64
@@ -43,6 +46,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds per mode")
 	measure := flag.Duration("measure", 20*time.Second, "time over which the daemon's CPU is measured")
 	jsonPath := flag.String("json", "", "write the raw samples here")
+	flag.StringVar(&daemonGOGC, "gogc", "", "GOGC of the daemons (default: the Go runtime's, 100)")
 	flag.Parse()
 	cfg := config{apps: 10, instances: 4, rounds: *rounds, scrapes: 100, measure: *measure}
 	if *quick {
@@ -134,6 +138,9 @@ func measureDaemon(ctx context.Context, herd, home string, withDash bool, cfg co
 	env := []string{"HERD_HOME=" + home, "HOME=" + home, "PATH=" + os.Getenv("PATH")}
 	d := exec.Command(herd, args...)
 	d.Env = env
+	if daemonGOGC != "" {
+		d.Env = append(d.Env, "GOGC="+daemonGOGC)
+	}
 	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.Start(); err != nil {
 		return res, err

@@ -193,6 +193,13 @@ func run(p params, cmd, nodeDir string, log io.Writer) (*report.Report, error) {
 			Note: "ideal = tasks x 1ms / cores; the target is an absolute 0.95; Piscina at its fastest settings of this run: " + nb.spinVariant,
 		})
 	}
+	rep.Add(report.Row{
+		Suite: "workers", Name: "1ms CPU tasks, process backend vs piscina", Unit: "fraction", Better: "higher",
+		Herd:       report.Series{Name: "herd process", Samples: s[1]},
+		Peers:      []report.Series{{Name: "piscina", Samples: s[2]}},
+		TargetPeer: "piscina", TargetRatio: 1,
+		Note: "same samples as the row above; the process backend must also be at least as efficient as Piscina at its fastest settings (" + nb.spinVariant + ")",
+	})
 
 	fmt.Fprintln(log, "start-up to ready ...")
 	s = report.Alternate(p.rounds,

@@ -198,9 +198,16 @@ func TestDaemonSaveOnFullDisk(t *testing.T) {
 		t.Skipf("mount tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount: %v: %s", err, out)
+		// The daemon's last thread may still hold its files for a moment
+		// after its main thread is gone.
+		var out []byte
+		var err error
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if out, err = exec.Command("umount", mnt).CombinedOutput(); err == nil {
+				return
+			}
 		}
+		t.Errorf("umount: %v: %s", err, out)
 	})
 	home := filepath.Join(mnt, "herd")
 	env := daemonEnv(t, home) // stopped before the unmount (cleanups run last first)

@@ -24,7 +24,7 @@ func TestJobsDevCluster(t *testing.T) {
 		default:
 		}
 		line, _, _ = strings.Cut(h.stdout.String(), "\n")
-		return strings.Contains(h.stdout.String(), "\n")
+		return strings.Contains(h.stdout.String(), "\n") && strings.Contains(h.stderr.String(), "Ctrl-C")
 	})
 	urls := strings.Split(line, ",")
 	if len(urls) != 3 {
@@ -37,7 +37,19 @@ func TestJobsDevCluster(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := jobs.Open(ctx, jobs.Config{URLs: urls, Replicas: 3})
+	// Each try bounded: a JetStream API request that reaches a node still
+	// catching up with the cluster can go unanswered.
+	var c *jobs.Client
+	var err error
+	for try := 0; try < 4; try++ {
+		octx, ocancel := context.WithTimeout(ctx, 15*time.Second)
+		c, err = jobs.Open(octx, jobs.Config{URLs: urls, Replicas: 3})
+		ocancel()
+		if err == nil {
+			break
+		}
+		t.Logf("Open, try %d: %v", try+1, err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

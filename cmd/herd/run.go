@@ -173,7 +173,9 @@ func runRun(cmd *cobra.Command, o runOptions, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	return withOrphans(stderr, a.WithDefaults().KillTimeout, func() error { return runErr(r.Run(cmd.Context()), []app.App{a}) })
+	ctx, release := holdStopSignals(cmd.Context())
+	defer release()
+	return withOrphans(stderr, a.WithDefaults().KillTimeout, func() error { return runErr(r.Run(ctx), []app.App{a}) })
 }
 
 // commandErrorCode returns the exit status of an error about the command
@@ -360,7 +362,9 @@ func runConfig(cmd *cobra.Command, o runOptions, stdout, stderr io.Writer, geten
 	for _, a := range apps {
 		grace = max(grace, a.WithDefaults().KillTimeout)
 	}
-	return withOrphans(stderr, grace, func() error { return runErr(runner.RunAll(cmd.Context(), rs), apps) })
+	ctx, release := holdStopSignals(cmd.Context())
+	defer release()
+	return withOrphans(stderr, grace, func() error { return runErr(runner.RunAll(ctx, rs), apps) })
 }
 
 // portsOverConfig applies the command line's -p, --host and -e to the apps

@@ -45,3 +45,46 @@ func signalName(sig os.Signal) string {
 	}
 	return sig.String()
 }
+
+// stopSignalSettle is how long holdStopSignals waits before it turns a
+// SIGTERM or SIGINT into the end of the run's context: long enough for the
+// cluster's own handler, when it runs, to begin the stop with the signal's
+// name first.
+const stopSignalSettle = 100 * time.Millisecond
+
+// holdStopSignals keeps SIGTERM and SIGINT from ending herd by their
+// default action while `herd run` runs and stops. The cluster handles both
+// while it runs and gives them back their default action when it returns;
+// a duplicate that arrives after that, as when GNU timeout or systemd
+// signal herd and its process group at once, would otherwise kill herd
+// before it has flushed its logs and reported how the apps ended. A signal
+// that arrives before the cluster handles signals ends the returned
+// context after stopSignalSettle, so the run stops gracefully all the
+// same. release ends the watch; the signals stay caught (and dropped)
+// until the process exits, which follows the run.
+func holdStopSignals(parent context.Context) (ctx context.Context, release func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-sigc:
+		case <-quit:
+			return
+		}
+		t := time.NewTimer(stopSignalSettle)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-quit:
+		}
+	}()
+	return ctx, func() {
+		close(quit)
+		<-done
+		cancel()
+	}
+}

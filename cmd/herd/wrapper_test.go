@@ -56,13 +56,15 @@ func TestRunThroughLaunchers(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\nnode server.js\nexit $?\n"), 0o755)
 	// A node:cluster app through npm: readiness comes from /proc, where
 	// the primary, a grandchild of the instance, waits on the socket.
-	os.WriteFile(filepath.Join(dir, "cluster.js"), []byte(nodeClusterApp), 0o644)
-	os.WriteFile(filepath.Join(dir, "package-cluster.json"), []byte(`{"name":"app","version":"1.0.0","scripts":{"start":"node cluster.js"}}`), 0o644)
+	// Its own folder, made here: both instances run the command at once.
+	os.Mkdir(filepath.Join(dir, "c"), 0o755)
+	os.WriteFile(filepath.Join(dir, "c", "cluster.js"), []byte(nodeClusterApp), 0o644)
+	os.WriteFile(filepath.Join(dir, "c", "package.json"), []byte(`{"name":"app","version":"1.0.0","scripts":{"start":"node cluster.js"}}`), 0o644)
 	for _, tc := range []struct{ name, tool, cmd string }{
 		{"npm", "npm", "exec npm start --silent"},
 		{"yarn", "yarn", "exec yarn --silent start"},
 		{"script", "sh", "exec ./run.sh"},
-		{"npm-node-cluster", "npm", "mkdir -p c && cp cluster.js c/ && cp package-cluster.json c/package.json && cd c && exec npm start --silent"},
+		{"npm-node-cluster", "npm", "cd c && exec npm start --silent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := exec.LookPath(tc.tool); err != nil {

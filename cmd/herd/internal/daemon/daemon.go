@@ -81,6 +81,9 @@ type Daemon struct {
 	kill   sync.Once
 	saveMu sync.Mutex
 
+	metricsOnce sync.Once // MetricsHandler's registry, made once
+	metrics     http.Handler
+
 	// The socket and the pid file's lock, which an update hands over.
 	srv      *http.Server
 	ln       *net.UnixListener

@@ -208,11 +208,15 @@ func (p *proc) countReload(err error) {
 
 // MetricsHandler returns the handler of the daemon's Prometheus metrics:
 // the apps and instances (herd_*), and the daemon's own process (process_*)
-// and Go runtime (go_*).
+// and Go runtime (go_*). Every call returns the same handler, so that the
+// metrics listener and the dashboard share one registry.
 func (d *Daemon) MetricsHandler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(d), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{d}, MaxRequestsInFlight: 4, Timeout: 10 * time.Second})
+	d.metricsOnce.Do(func() {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(newCollector(d), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+		d.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{d}, MaxRequestsInFlight: 4, Timeout: 10 * time.Second})
+	})
+	return d.metrics
 }
 
 type slogPrinter struct{ d *Daemon }

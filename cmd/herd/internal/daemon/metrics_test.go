@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -171,4 +172,20 @@ func TestCheckMetricsAddr(t *testing.T) {
 	if err := New(Config{Home: h, Version: "t", MetricsAddr: "0.0.0.0:9595"}).Run(t.Context()); !errors.Is(err, ErrMetricsAddr) {
 		t.Fatalf("Run with 0.0.0.0: %v", err)
 	}
+}
+
+// CheckMetricsAddr never panics, and what it accepts has a loopback host.
+func FuzzCheckMetricsAddr(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:9595", "[::1]:0", "localhost:1", ":80", "0.0.0.0:1", "[::ffff:127.0.0.1]:1", "x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		if CheckMetricsAddr(addr) != nil {
+			return
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if ip := net.ParseIP(host); err != nil || host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			t.Fatalf("%q accepted (host %q, %v)", addr, host, err)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -105,4 +106,24 @@ func TestGuard(t *testing.T) {
 			}
 		}
 	}
+}
+
+// CheckAddr never panics, and what it accepts is a loopback host and a
+// port that net.Listen takes.
+func FuzzCheckAddr(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:9596", "[::1]:0", "localhost:1", ":80", "0.0.0.0:1", "[::]:1", "127.0.0.1:-1", "x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		if CheckAddr(addr) != nil {
+			return
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || port == "" {
+			t.Fatalf("%q accepted: %v", addr, err)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			t.Fatalf("%q accepted with host %q", addr, host)
+		}
+	})
 }

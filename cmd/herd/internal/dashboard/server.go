@@ -290,7 +290,20 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'")
-	_, _ = w.Write([]byte(strings.Replace(string(b), "{{CSRF}}", csrfFor(s.cfg.Token), 1)))
+	// The first paint shows the apps: the last list and the charts'
+	// history come inline (encoding/json escapes <, > and &, so the
+	// data cannot end the script element); the stream takes over.
+	s.mu.Lock()
+	last := s.last
+	s.mu.Unlock()
+	if last == nil {
+		last = []byte("null")
+	}
+	hist, _ := json.Marshal(s.History())
+	initial := `{"apps":` + string(last) + `,"history":` + string(hist) + `}`
+	page := strings.Replace(string(b), "{{CSRF}}", csrfFor(s.cfg.Token), 1)
+	page = strings.Replace(page, "{{INITIAL}}", initial, 1)
+	_, _ = w.Write([]byte(page))
 }
 
 // sse prepares an event stream.

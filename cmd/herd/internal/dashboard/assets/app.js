@@ -158,30 +158,31 @@
       }
     }
     $("empty").hidden = apps.length > 0;
+    if (window.herdFirstRender === undefined) window.herdFirstRender = performance.now();
   }
 
   function connect() {
     const es = new EventSource("/api/stream");
     es.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").className = "conn on"; });
     es.addEventListener("error", () => { $("conn").textContent = "reconnecting…"; $("conn").className = "conn off"; });
-    es.addEventListener("history", (e) => {
-      const h = JSON.parse(e.data);
-      for (const k in h) rings[k] = h[k];
-    });
-    es.addEventListener("apps", (e) => {
-      const d = JSON.parse(e.data);
-      apps = d.apps;
-      const live = {};
-      for (const a of apps) for (const i of a.live) {
-        const k = a.name + "/" + i.slot;
-        live[k] = true;
-        const r = (rings[k] = rings[k] || []);
-        if (!r.length || r[r.length - 1].t < d.t) r.push({ t: d.t, cpu: i.cpu, mem: i.memory });
-        if (r.length > maxSamples) r.splice(0, r.length - maxSamples);
-      }
-      for (const k in rings) if (!live[k]) delete rings[k];
-      render();
-    });
+    es.addEventListener("history", (e) => history(JSON.parse(e.data)));
+    es.addEventListener("apps", (e) => update(JSON.parse(e.data)));
+  }
+  function history(h) {
+    for (const k in h) rings[k] = h[k];
+  }
+  function update(d) {
+    apps = d.apps;
+    const live = {};
+    for (const a of apps) for (const i of a.live) {
+      const k = a.name + "/" + i.slot;
+      live[k] = true;
+      const r = (rings[k] = rings[k] || []);
+      if (!r.length || r[r.length - 1].t < d.t) r.push({ t: d.t, cpu: i.cpu, mem: i.memory });
+      if (r.length > maxSamples) r.splice(0, r.length - maxSamples);
+    }
+    for (const k in rings) if (!live[k]) delete rings[k];
+    render();
   }
 
   // The log tail of one app, with a filter.
@@ -214,5 +215,10 @@
   $("logs-filter").addEventListener("input", drawLogs);
   $("logs-close").addEventListener("click", () => { if (logSource) logSource.close(); logSource = null; $("logs").hidden = true; });
 
+  // The page comes with the last list, so that its first paint shows the
+  // apps; the stream then keeps them live.
+  const initial = JSON.parse(document.getElementById("herd-initial").textContent);
+  history(initial.history || {});
+  if (initial.apps) update(initial.apps);
   connect();
 })();
