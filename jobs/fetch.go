@@ -274,7 +274,7 @@ func (q *queue) dispatch(ctx context.Context) bool {
 		}
 		q.running++
 		q.w.jobs.Add(1)
-		go q.run(h.m, tok)
+		q.w.start(q, h.m, tok)
 	}
 	return true
 }

@@ -148,7 +148,7 @@ func (rn *running) storeLocked() error {
 	if rn.rev != 0 || rn.ended {
 		return nil
 	}
-	rev, err := rn.c.state.Create(context.Background(), rn.id, rn.rec.encode())
+	rev, err := rn.c.createState(rn.id, rn.rec.encode())
 	if errWrongRev(err) {
 		rn.ended = true
 		return ErrCancelled
@@ -201,6 +201,9 @@ type worker struct {
 	runCtx  context.Context // cancelled at the shutdown deadline
 	stopRun context.CancelCauseFunc
 	jobs    sync.WaitGroup
+	idle    chan slotJob   // idle runner goroutines take jobs here
+	stop    chan struct{}  // closed when Work returns: idle runners end
+	runners sync.WaitGroup // the runner goroutines
 	mu      sync.Mutex
 	live    map[string]*running
 	cancels map[cancelKey]time.Time // cancel broadcasts of the last minute
@@ -242,7 +245,8 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 			return c.wrap("record kind "+k, err)
 		}
 	}
-	w := &worker{c: c, opts: opts, live: map[string]*running{}, cancels: map[cancelKey]time.Time{}}
+	w := &worker{c: c, opts: opts, live: map[string]*running{}, cancels: map[cancelKey]time.Time{}, idle: make(chan slotJob), stop: make(chan struct{})}
+	defer func() { close(w.stop); w.runners.Wait() }()
 	w.runCtx, w.stopRun = context.WithCancelCause(context.Background())
 	defer w.stopRun(nil)
 
@@ -423,6 +427,39 @@ func (w *worker) onMaxDeliveries(data []byte) {
 		}
 	}
 	_ = c.work.DeleteMsg(ctx, adv.StreamSeq)
+}
+
+// slotJob is a delivered job for a runner goroutine.
+type slotJob struct {
+	q   *queue
+	m   *nats.Msg
+	tok *heldToken
+}
+
+// start runs the job on an idle runner goroutine, or on a new one if none
+// is idle. Runners stay for the next job until Work returns, so a job
+// costs no goroutine start and no stack growth: the runners' stacks have
+// grown already.
+func (w *worker) start(q *queue, m *nats.Msg, tok *heldToken) {
+	j := slotJob{q, m, tok}
+	select {
+	case w.idle <- j:
+	default:
+		w.runners.Add(1)
+		go w.runner(j)
+	}
+}
+
+func (w *worker) runner(j slotJob) {
+	defer w.runners.Done()
+	for {
+		j.q.run(j.m, j.tok)
+		select {
+		case j = <-w.idle:
+		case <-w.stop:
+			return
+		}
+	}
 }
 
 // run runs one delivered job and releases its slot.
@@ -761,6 +798,32 @@ func (q *queue) acquireToken(ctx context.Context) *heldToken {
 		return t
 	}
 	return nil
+}
+
+// stateWait bounds the wait for the store's reply to createState.
+const stateWait = 10 * time.Second
+
+// createState stores data as the job's first record, failing (errWrongRev)
+// if the job has one. It is kvs.Create without its key check and with an
+// asynchronous publish, whose reply costs less than a request's; a key
+// that was deleted fails here, and the caller's slower path handles it.
+func (c *Client) createState(id string, data []byte) (uint64, error) {
+	sm := nats.NewMsg(c.stateSubj(id))
+	sm.Data = data
+	f, err := c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(0))
+	if err != nil {
+		return 0, err
+	}
+	t := time.NewTimer(stateWait)
+	defer t.Stop()
+	select {
+	case a := <-f.Ok():
+		return a.Sequence, nil
+	case err := <-f.Err():
+		return 0, err
+	case <-t.C:
+		return 0, fmt.Errorf("jobs: no reply from the store within %v", stateWait)
+	}
 }
 
 // putState publishes r as the job's record if its revision is still rev,
