@@ -27,6 +27,7 @@ type queue struct {
 	conc   int
 	cons   [levels]jetstream.Consumer
 	subj   [levels]string // the consumers' next-message API subjects
+	jobs   string         // the subject prefix of the queue's jobs, PREFIX.work.QUEUE.
 	inbox  string
 	sub    *nats.Subscription
 	in     chan *nats.Msg
@@ -99,7 +100,7 @@ func (w *worker) newQueue(ctx context.Context, name string, qc QueueConfig) (*qu
 		n = DefaultConcurrency
 	}
 	c := w.c
-	q := &queue{w: w, name: name, conc: n, freed: make(chan struct{}, n), in: make(chan *nats.Msg, 2*n+4*levels+16)}
+	q := &queue{w: w, name: name, jobs: c.cfg.Prefix + ".work." + name + ".", conc: n, freed: make(chan struct{}, n), in: make(chan *nats.Msg, 2*n+4*levels+16)}
 	if qc.RateLimit > 0 {
 		q.lim = rate.NewLimiter(rate.Limit(qc.RateLimit), max(qc.Burst, 1))
 	}
@@ -213,6 +214,14 @@ func (q *queue) deliver(m *nats.Msg) {
 	switch st {
 	case "":
 		if !isJob(m) {
+			return
+		}
+		if !strings.HasPrefix(m.Subject, q.jobs) {
+			// Only the queue's consumers answer its inbox, so this cannot
+			// happen; if it did, the job goes back to its own queue rather
+			// than run with this queue's handlers and limits.
+			q.w.c.log.Warn("jobs: a job of another queue came to this one; putting it back", "queue", q.name, "subject", m.Subject)
+			_ = m.Nak()
 			return
 		}
 		now := time.Now()
