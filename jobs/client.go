@@ -46,6 +46,10 @@ type Client struct {
 	workStops  []func()
 	maxDeliver int
 
+	// createMu lets one goroutine at a time create work consumers (see
+	// Client.consumer).
+	createMu sync.Mutex
+
 	done chan struct{}
 }
 

@@ -27,6 +27,7 @@ type queue struct {
 	conc   int
 	cons   [levels]jetstream.Consumer
 	subj   [levels]string // the consumers' next-message API subjects
+	jobs   string         // the subject prefix of the queue's jobs, PREFIX.work.QUEUE.
 	inbox  string
 	sub    *nats.Subscription
 	in     chan *nats.Msg
@@ -99,7 +100,7 @@ func (w *worker) newQueue(ctx context.Context, name string, qc QueueConfig) (*qu
 		n = DefaultConcurrency
 	}
 	c := w.c
-	q := &queue{w: w, name: name, conc: n, freed: make(chan struct{}, n), in: make(chan *nats.Msg, 2*n+4*levels+16)}
+	q := &queue{w: w, name: name, jobs: c.cfg.Prefix + ".work." + name + ".", conc: n, freed: make(chan struct{}, n), in: make(chan *nats.Msg, 2*n+4*levels+16)}
 	if qc.RateLimit > 0 {
 		q.lim = rate.NewLimiter(rate.Limit(qc.RateLimit), max(qc.Burst, 1))
 	}
@@ -215,6 +216,14 @@ func (q *queue) deliver(m *nats.Msg) {
 		if !isJob(m) {
 			return
 		}
+		if !strings.HasPrefix(m.Subject, q.jobs) {
+			// Only the queue's consumers answer its inbox, so this cannot
+			// happen; if it did, the job goes back to its own queue rather
+			// than run with this queue's handlers and limits.
+			q.w.c.log.Warn("jobs: a job of another queue came to this one; putting it back", "queue", q.name, "subject", m.Subject)
+			_ = m.Nak()
+			return
+		}
 		now := time.Now()
 		q.held = append(q.held, heldMsg{m: m, level: l, at: now})
 		q.empty[l], q.lastJob[l] = time.Time{}, now
@@ -231,7 +240,10 @@ func (q *queue) deliver(m *nats.Msg) {
 		if len(rs) == 0 {
 			return
 		}
-		if !rs[0].wait && (st == "404" || st == "408") {
+		// Only 404 says the priority is empty: the server's count of its
+		// jobs is zero. 408 on a short request is "Requests Pending",
+		// jobs are there but promised to other requests.
+		if !rs[0].wait && st == "404" {
 			q.empty[l] = time.Now()
 		}
 		if st == "408" && m.Header.Get("Description") == "Requests Pending" {
@@ -329,17 +341,22 @@ func (q *queue) request() {
 	}
 }
 
-// probeWait is how long a short request waits when it finds no job: long
-// enough for a job just stored to show (the consumer counts new messages a
-// moment after they are stored).
+// probeWait is how soon the server answers a short request; only the
+// lost-request timer uses it.
 const probeWait = 5 * time.Millisecond
 
-// pull sends one pull request for n jobs on priority l: a short one
-// (whatever waits now, or the first to come within probeWait) or a
+// pull sends one pull request for n jobs on priority l: a short one or a
 // waiting one (longPoll).
+//
+// A short request is no_wait without expires: the server answers it from
+// its count of the priority's jobs, with the jobs or 404 when it has none.
+// With an expires, a short request that the consumer has not served by
+// then (a loaded machine, the race detector) ends in 408 although jobs
+// wait, and a priority with jobs would count as empty: lower ones would
+// run first.
 func (q *queue) pull(l, n int, wait, probe bool) {
 	d := probeWait
-	b := []byte(`{"batch":` + strconv.Itoa(n) + `,"no_wait":true,"expires":` + strconv.FormatInt(d.Nanoseconds(), 10) + `}`)
+	b := []byte(`{"batch":` + strconv.Itoa(n) + `,"no_wait":true}`)
 	if wait {
 		d = longPoll
 		b = []byte(`{"batch":` + strconv.Itoa(n) + `,"expires":` + strconv.FormatInt(d.Nanoseconds(), 10) + `}`)

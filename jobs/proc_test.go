@@ -33,9 +33,11 @@ type mixArgs struct {
 	N    int    `json:"n"`
 }
 
-// mixHandler is the reliability test's handler, in the test process and in
-// the worker processes. Every start is announced on ranSubject.
-func mixHandler(c *Client) Handler[mixArgs, int] {
+// mixHandler is the reliability test's handler, in the test process (t
+// set) and in the worker processes (t nil). Every start is announced on
+// ranSubject. Only a worker process kills itself on a kill job: in the
+// test process such a job fails the test instead of the test binary.
+func mixHandler(c *Client, t testing.TB) Handler[mixArgs, int] {
 	return func(ctx context.Context, j *Job[mixArgs]) (int, error) {
 		_ = c.nc.Publish(ranSubject, []byte(j.ID+" "+strconv.Itoa(j.Attempt)))
 		switch j.Args.Mode {
@@ -55,6 +57,10 @@ func mixHandler(c *Client) Handler[mixArgs, int] {
 			<-ctx.Done()
 			return 0, ctx.Err()
 		case "kill":
+			if t != nil {
+				t.Errorf("kill job %s of queue %q ran in the test process; only the worker processes of queue \"crash\" may run it", j.ID, j.Queue)
+				return 0, fmt.Errorf("%w: kill job %s of queue %q in the test process", ErrPermanent, j.ID, j.Queue)
+			}
 			if j.Attempt == 1 {
 				_ = c.nc.Flush()
 				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -74,7 +80,7 @@ func workerMain() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	Register(c, "mix", mixHandler(c))
+	Register(c, "mix", mixHandler(c, nil))
 	conc, _ := strconv.Atoi(os.Getenv(workerConc))
 	err = c.Work(ctx, WorkOptions{
 		Queues:          map[string]QueueConfig{os.Getenv(workerQueue): {Concurrency: conc}},
@@ -146,7 +152,7 @@ func TestReliabilityMix(t *testing.T) {
 	_ = sub.SetPendingLimits(-1, -1)
 	defer func() { _ = sub.Unsubscribe() }()
 
-	Register(c, "mix", mixHandler(c))
+	Register(c, "mix", mixHandler(c, t))
 	// The kinds become known when a worker starts; this process's worker
 	// serves the default queue with the two worker processes.
 	work(t, c, WorkOptions{

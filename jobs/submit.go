@@ -333,17 +333,33 @@ func (c *Client) consumer(ctx context.Context, q string, l int) (jetstream.Consu
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, c.wrap("consumer "+name, err)
 	}
-	cons, err = c.work.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       name,
-		FilterSubject: c.workSubj(q, l, "*"),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       c.cfg.AckWait,
-		MaxDeliver:    c.maxDeliver,
-		MaxAckPending: -1,
-		MaxWaiting:    4096,
-	})
-	if errors.Is(err, jetstream.ErrConsumerExists) {
+	// On a cluster, a create that comes while an earlier create of the
+	// same consumer awaits its leader is never answered: the server keeps
+	// the earlier request's reply and the later one times out. Work and
+	// Submit (queueDepth) of one client create the same consumers, so
+	// they take turns; a create racing another process's is retried, and
+	// finds the consumer made.
+	c.createMu.Lock()
+	defer c.createMu.Unlock()
+	for try := 0; ; try++ {
 		cons, err = c.work.Consumer(ctx, name)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			cons, err = c.work.CreateConsumer(ctx, jetstream.ConsumerConfig{
+				Durable:       name,
+				FilterSubject: c.workSubj(q, l, "*"),
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       c.cfg.AckWait,
+				MaxDeliver:    c.maxDeliver,
+				MaxAckPending: -1,
+				MaxWaiting:    4096,
+			})
+			if errors.Is(err, jetstream.ErrConsumerExists) {
+				cons, err = c.work.Consumer(ctx, name)
+			}
+		}
+		if err == nil || try == 2 || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			break
+		}
 	}
 	if err != nil {
 		return nil, c.wrap("consumer "+name, err)
