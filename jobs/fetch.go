@@ -50,6 +50,7 @@ type pullReq struct {
 	n     int
 	wait  bool
 	probe bool      // sent to a priority found empty: lower ones need not wait for it
+	exact bool      // short, without expires: answered from the server's count
 	sent  time.Time // when it was sent
 	end   time.Time // when the server answers at the latest
 }
@@ -240,16 +241,30 @@ func (q *queue) deliver(m *nats.Msg) {
 		if len(rs) == 0 {
 			return
 		}
-		// Only 404 says the priority is empty: the server's count of its
-		// jobs is zero. 408 on a short request is "Requests Pending",
-		// jobs are there but promised to other requests.
-		if !rs[0].wait && st == "404" {
-			q.empty[l] = time.Now()
-		}
-		if st == "408" && m.Header.Get("Description") == "Requests Pending" {
+		desc := m.Header.Get("Description")
+		if st == "408" && desc == "Requests Pending" {
+			// Refuses the newest request: the jobs there are promised to
+			// other requests (they come to those), so skip the priority
+			// for a moment rather than ask again at once.
+			if !rs[0].wait {
+				q.empty[l] = time.Now()
+			}
 			q.reqs[l] = rs[:len(rs)-1]
-		} else {
-			q.reqs[l] = rs[1:]
+			return
+		}
+		r := rs[0]
+		q.reqs[l] = rs[1:]
+		switch {
+		case r.wait:
+		case st == "404":
+			// The server counts no job on the priority.
+			q.empty[l] = time.Now()
+		case st == "408" && !r.exact:
+			// The request expired unserved: the priority was empty, or
+			// the server was too slow to serve it in probeWait (a loaded
+			// machine, the race detector). Ask again without expires;
+			// the server answers from its count, jobs or 404.
+			q.pullExact(l, r.n, r.probe)
 		}
 	}
 }
@@ -341,29 +356,41 @@ func (q *queue) request() {
 	}
 }
 
-// probeWait is how soon the server answers a short request; only the
-// lost-request timer uses it.
+// probeWait is how long a short request waits when it finds no job: long
+// enough for a job just stored to show (the consumer counts new messages a
+// moment after they are stored).
 const probeWait = 5 * time.Millisecond
 
-// pull sends one pull request for n jobs on priority l: a short one or a
+// pull sends one pull request for n jobs on priority l: a short one
+// (whatever waits now, or the first to come within probeWait) or a
 // waiting one (longPoll).
 //
-// A short request is no_wait without expires: the server answers it from
-// its count of the priority's jobs, with the jobs or 404 when it has none.
-// With an expires, a short request that the consumer has not served by
-// then (a loaded machine, the race detector) ends in 408 although jobs
-// wait, and a priority with jobs would count as empty: lower ones would
-// run first.
+// A short request that expires unserved (408) does not make the priority
+// empty: a consumer slow to serve it (a loaded machine, the race detector)
+// expires it too while jobs wait, and lower priorities would run first.
+// It is asked again with pullExact, and only a 404 makes it empty.
 func (q *queue) pull(l, n int, wait, probe bool) {
 	d := probeWait
-	b := []byte(`{"batch":` + strconv.Itoa(n) + `,"no_wait":true}`)
+	b := []byte(`{"batch":` + strconv.Itoa(n) + `,"no_wait":true,"expires":` + strconv.FormatInt(d.Nanoseconds(), 10) + `}`)
 	if wait {
 		d = longPoll
 		b = []byte(`{"batch":` + strconv.Itoa(n) + `,"expires":` + strconv.FormatInt(d.Nanoseconds(), 10) + `}`)
 	}
+	q.send(l, b, pullReq{n: n, wait: wait, probe: probe}, d)
+}
+
+// pullExact sends a short request without expires: the server answers it
+// from its count of the priority's jobs, with jobs or 404, however long it
+// takes to serve it.
+func (q *queue) pullExact(l, n int, probe bool) {
+	q.send(l, []byte(`{"batch":`+strconv.Itoa(n)+`,"no_wait":true}`), pullReq{n: n, probe: probe, exact: true}, probeWait)
+}
+
+func (q *queue) send(l int, b []byte, r pullReq, d time.Duration) {
 	if err := q.w.c.nc.PublishRequest(q.subj[l], q.inbox+"."+strconv.Itoa(l), b); err != nil {
 		return
 	}
-	now := time.Now()
-	q.reqs[l] = append(q.reqs[l], pullReq{n: n, wait: wait, probe: probe, sent: now, end: now.Add(d)})
+	r.sent = time.Now()
+	r.end = r.sent.Add(d)
+	q.reqs[l] = append(q.reqs[l], r)
 }
