@@ -199,7 +199,7 @@ func (c *Client) connect(ctx context.Context) error {
 
 func (c *Client) setup(ctx context.Context) error {
 	var err error
-	c.work, err = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	c.work, err = ensureStream(ctx, c.js, jetstream.StreamConfig{
 		Name:              c.workStream(),
 		Subjects:          []string{c.cfg.Prefix + ".work.>", c.cfg.Prefix + ".sched.>"},
 		Retention:         jetstream.WorkQueuePolicy,
@@ -221,13 +221,13 @@ func (c *Client) setup(ctx context.Context) error {
 			return fmt.Errorf("jobs: stream %s: %w", c.workStream(), err)
 		}
 	}
-	c.state, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	c.state, err = ensureKeyValue(ctx, c.js, jetstream.KeyValueConfig{
 		Bucket: c.stateBucket(), History: 1, Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("jobs: bucket %s: %w", c.stateBucket(), err)
 	}
-	c.tokens, err = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	c.tokens, err = ensureStream(ctx, c.js, jetstream.StreamConfig{
 		Name:                 c.cfg.Prefix + "_tokens",
 		Subjects:             []string{c.cfg.Prefix + ".token.>"},
 		Retention:            jetstream.WorkQueuePolicy,
@@ -240,20 +240,20 @@ func (c *Client) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jobs: stream %s_tokens: %w", c.cfg.Prefix, err)
 	}
-	c.kinds, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	c.kinds, err = ensureKeyValue(ctx, c.js, jetstream.KeyValueConfig{
 		Bucket: c.cfg.Prefix + "_kinds", History: 1, Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("jobs: bucket %s_kinds: %w", c.cfg.Prefix, err)
 	}
-	c.unique, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	c.unique, err = ensureKeyValue(ctx, c.js, jetstream.KeyValueConfig{
 		Bucket: c.cfg.Prefix + "_unique", History: 1, Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas,
 		LimitMarkerTTL: time.Second,
 	})
 	if err != nil {
 		return fmt.Errorf("jobs: bucket %s_unique: %w", c.cfg.Prefix, err)
 	}
-	c.obj, err = c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+	c.obj, err = ensureObjectStore(ctx, c.js, jetstream.ObjectStoreConfig{
 		Bucket: c.cfg.Prefix + "_results", Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas,
 	})
 	if err != nil {
@@ -332,4 +332,49 @@ func (c *Client) wrap(op string, err error) error {
 		return ErrClosed
 	}
 	return fmt.Errorf("jobs: %s: %w", op, err)
+}
+
+// ensureStream opens the stream cfg names, creating it with cfg when it
+// does not exist. An existing stream is used as it is, not updated: a
+// stream update that runs while another client creates consumers on the
+// stream races inside nats-server (the file store's config), and every
+// process that opens the store would otherwise rewrite the same config.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, cfg.Name)
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return s, err
+	}
+	s, err = js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // another client made it first
+		return js.Stream(ctx, cfg.Name)
+	}
+	return s, err
+}
+
+// ensureKeyValue opens the bucket cfg names, creating it with cfg when it
+// does not exist; as ensureStream, it never updates an existing one.
+func ensureKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return kv, err
+	}
+	kv, err = js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.KeyValue(ctx, cfg.Bucket)
+	}
+	return kv, err
+}
+
+// ensureObjectStore opens the object store cfg names, creating it with cfg
+// when it does not exist; as ensureStream, it never updates an existing one.
+func ensureObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	os, err := js.ObjectStore(ctx, cfg.Bucket)
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return os, err
+	}
+	os, err = js.CreateObjectStore(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.ObjectStore(ctx, cfg.Bucket)
+	}
+	return os, err
 }
