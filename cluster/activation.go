@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herdrun/herd/internal/sdnotify"
 	"github.com/herdrun/herd/ipc"
 )
 
@@ -197,20 +198,5 @@ func standIn(peer *ipc.Conn) {
 }
 
 // sdNotify sends state to $NOTIFY_SOCKET (systemd's sd_notify protocol), if
-// set; a leading '@' names an abstract socket.
-func sdNotify(state string) error {
-	path := os.Getenv("NOTIFY_SOCKET")
-	if path == "" {
-		return nil
-	}
-	if path[0] == '@' {
-		path = "\x00" + path[1:]
-	}
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_, err = c.Write([]byte(state))
-	return err
-}
+// set.
+func sdNotify(state string) error { return sdnotify.Send(os.Getenv("NOTIFY_SOCKET"), state) }

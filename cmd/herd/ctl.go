@@ -17,6 +17,7 @@ import (
 	"github.com/herdrun/herd/cmd/herd/internal/app"
 	"github.com/herdrun/herd/cmd/herd/internal/config"
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
+	"github.com/herdrun/herd/cmd/herd/internal/monit"
 	"github.com/spf13/cobra"
 )
 
@@ -478,7 +479,7 @@ func printTable(w io.Writer, l daemon.List) {
 		}
 		inst := fmt.Sprintf("%d/%d", len(a.Live), a.Instances)
 		rows = append(rows, []string{fmt.Sprint(a.ID), a.Name, a.Mode, inst, ps, a.Status, up, fmt.Sprint(a.Restarts),
-			fmt.Sprintf("%.1f%%", a.CPU), humanBytes(a.Memory)})
+			fmt.Sprintf("%.1f%%", a.CPU), monit.HumanBytes(a.Memory)})
 	}
 	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
@@ -511,18 +512,6 @@ func shortDuration(d time.Duration) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1fG", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fK", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%dB", n)
-}
-
 func (c *ctl) describeCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "describe NAME|ID",
@@ -550,10 +539,10 @@ func (c *ctl) describeCmd() *cobra.Command {
 				{"ready", string(s.Ready)}, {"ready_timeout", s.ReadyTimeout.String()},
 				{"restart", string(s.Restart)}, {"max_restarts", fmt.Sprint(s.MaxRestarts)},
 				{"min_uptime", s.MinUptime.String()}, {"kill_timeout", s.KillTimeout.String()},
-				{"max_memory", humanBytes(s.MaxMemory)}, {"restarts", fmt.Sprint(a.Restarts)},
+				{"max_memory", monit.HumanBytes(s.MaxMemory)}, {"restarts", fmt.Sprint(a.Restarts)},
 				{"uptime", shortDuration(time.Duration(a.UptimeMS) * time.Millisecond)},
-				{"cpu", fmt.Sprintf("%.1f%%", a.CPU)}, {"memory", humanBytes(a.Memory)},
-				{"log_max_size", humanBytes(s.LogMaxSize)}, {"log_keep", fmt.Sprint(s.LogKeep)},
+				{"cpu", fmt.Sprintf("%.1f%%", a.CPU)}, {"memory", monit.HumanBytes(a.Memory)},
+				{"log_max_size", monit.HumanBytes(s.LogMaxSize)}, {"log_keep", fmt.Sprint(s.LogKeep)},
 				{"out log", filepath.Join(cl.Home().Logs, a.Name+"-out.log")},
 				{"error log", filepath.Join(cl.Home().Logs, a.Name+"-error.log")},
 			}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/herdrun/herd/internal/sdnotify"
 )
 
 // Config configures a Daemon.
@@ -337,21 +339,7 @@ func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 }
 
 // sdNotify sends state to the socket path (systemd's sd_notify), if set.
-func sdNotify(path, state string) error {
-	if path == "" {
-		return nil
-	}
-	if path[0] == '@' {
-		path = "\x00" + path[1:]
-	}
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_, err = c.Write([]byte(state))
-	return err
-}
+func sdNotify(path, state string) error { return sdnotify.Send(path, state) }
 
 // writeJSON writes v with status code.
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -197,7 +197,7 @@ func (m *model) render() string {
 			}
 			lines = append(lines, m.line(c, cells{id: fmt.Sprint(a.ID), name: mark + a.Name, status: a.Status,
 				inst: fmt.Sprintf("%d/%d", len(a.Live), a.Instances), up: up, rst: fmt.Sprint(a.Restarts),
-				cpu: fmt.Sprintf("%.1f", a.CPU), mem: humanBytes(a.Memory), key: a.Name}, m.st.status(a.Status)))
+				cpu: fmt.Sprintf("%.1f", a.CPU), mem: HumanBytes(a.Memory), key: a.Name}, m.st.status(a.Status)))
 			continue
 		}
 		for _, in := range a.Live {
@@ -206,7 +206,7 @@ func (m *model) render() string {
 			}
 			lines = append(lines, m.line(c, cells{name: fmt.Sprintf("  #%d pid %d", in.Slot, in.PID), status: in.State,
 				up: shortDuration(time.Duration(in.UptimeMS) * time.Millisecond), rst: fmt.Sprint(in.Restarts),
-				cpu: fmt.Sprintf("%.1f", in.CPU), mem: humanBytes(in.Memory), key: instKey(a.Name, in.Slot)}, m.st.status(in.State)))
+				cpu: fmt.Sprintf("%.1f", in.CPU), mem: HumanBytes(in.Memory), key: instKey(a.Name, in.Slot)}, m.st.status(in.State)))
 		}
 	}
 	if len(rows) == 0 {
@@ -349,7 +349,9 @@ func shortDuration(d time.Duration) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
-func humanBytes(n int64) string {
+// HumanBytes writes a byte count as herd's tables show it: 1.5G, 20.3M,
+// 4.0K or 512B.
+func HumanBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1fG", float64(n)/(1<<30))
