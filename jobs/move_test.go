@@ -270,3 +270,21 @@ func TestImportBadLines(t *testing.T) {
 		t.Fatalf("List: %+v, %v", p, err)
 	}
 }
+
+// TestStoreInUse: a second Open of an embedded store in use fails at once
+// and names the holder; after Close the store opens again.
+func TestStoreInUse(t *testing.T) {
+	dir := t.TempDir()
+	ctx := bg(t)
+	c, err := Open(ctx, Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, Config{Dir: dir})
+	if !errors.Is(err, ErrStoreInUse) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("second Open: %v", err)
+	}
+	_ = c.Close()
+	c = open(t, Config{Dir: dir})
+	_ = c.Close()
+}
