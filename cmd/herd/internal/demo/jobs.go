@@ -70,7 +70,7 @@ func OpenJobs(ctx context.Context, o JobsOptions) (*Jobs, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c, err := jobs.Open(ctx, jobs.Config{Dir: filepath.Join(j.dir, "store"), Logger: logger})
+	c, err := jobs.Open(ctx, jobs.Config{Dir: StorePath(j.dir), Logger: logger})
 	if err != nil {
 		j.cleanup()
 		return nil, fmt.Errorf("open the jobs store in %s: %w", j.dir, err)
@@ -79,6 +79,23 @@ func OpenJobs(ctx context.Context, o JobsOptions) (*Jobs, error) {
 	RegisterResize(c, j.uploads())
 	return j, nil
 }
+
+// StorePath is where OpenJobs keeps the jobs store (a jobs.Config.Dir) in
+// a jobs directory (JobsOptions.Dir, herd demo --jobs-dir).
+func StorePath(dir string) string { return filepath.Join(dir, "store") }
+
+// IsJobsDir reports whether dir is a demo's jobs directory: it holds the
+// lock file OpenJobs makes.
+func IsJobsDir(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, lockName))
+	return err == nil
+}
+
+// LockDir takes the lock that OpenJobs holds on a jobs directory, for a
+// command that opens its store itself (herd jobs export and import): the
+// error wraps ErrJobsDirInUse while a demo runs on it. Closing the file
+// releases the lock.
+func LockDir(dir string) (*os.File, error) { return lockDir(dir) }
 
 // lockDir takes the directory's lock file, or says who holds it.
 func lockDir(dir string) (*os.File, error) {
