@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,5 +168,38 @@ func TestJobsMoveFlags(t *testing.T) {
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, tc.code, tc.want)
 		}
+	}
+}
+
+// TestDemoJobsOnCluster: herd demo keeps its jobs on a NATS cluster given
+// by --jobs-nats, and they run and read back from there.
+func TestDemoJobsOnCluster(t *testing.T) {
+	urls := devCluster(t)
+	h, url := startDemoJobs(t, "--workers", "0", "--grace", "1s", "--jobs-nats", strings.Join(urls, ","), "--jobs-replicas", "3")
+	if !strings.Contains(h.stdout.String(), "stored in the NATS cluster at "+strings.Join(urls, ",")) {
+		t.Errorf("intro does not name the cluster:\n%s", h.stdout.String())
+	}
+	code, out, stderr := herdJobs(t, url, "submit", "resize", `{"width":8,"height":6}`, "--wait", "--json")
+	if code != 0 || !strings.Contains(out, `"state": "succeeded"`) {
+		t.Fatalf("submit --wait: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	var in jobs.Info
+	if err := json.Unmarshal([]byte(out), &in); err != nil {
+		t.Fatal(err)
+	}
+	stopHerd(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := jobs.Open(ctx, jobs.Config{URLs: urls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := c.Get(ctx, in.ID); err != nil || got.State != jobs.StateSucceeded {
+		t.Fatalf("the job on the cluster after the demo: %+v, %v", got, err)
+	}
+	code, _, stderr = runHerd(t, nil, "demo", "--port", "0", "--jobs-replicas", "3")
+	if code != 2 || !strings.Contains(stderr, "--jobs-replicas 3 needs a cluster") {
+		t.Errorf("--jobs-replicas without a cluster: exit %d, stderr %q", code, stderr)
 	}
 }
