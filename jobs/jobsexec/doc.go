@@ -41,7 +41,10 @@
 //
 //	{"progress":0.5,"note":"resized 3 of 6"}
 //
-// A kept command may also send the same object as a reply. Progress is
+// A kept command may also send the same object as a reply, which is the
+// surer way for it: its stderr is read apart from its replies, so a
+// progress line written just before the result can arrive after it, and is
+// then dropped. Progress is
 // stored as the job's progress and note (jobs.Job.Progress); updates that
 // come faster than the store takes them are merged, the latest kept. A
 // progress line with a bad value is logged as a warning (Config.Warn); any
