@@ -97,4 +97,3 @@ func TestJobsWorkerFlags(t *testing.T) {
 		}
 	}
 }
-
