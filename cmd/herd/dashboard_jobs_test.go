@@ -38,6 +38,9 @@ func TestDashboardJobsInChromium(t *testing.T) {
 	chrome := chromiumPath(t)
 	demo, api := startDemoJobs(t, "--workers", "0", "--grace", "1s")
 	jc := &jobsclient.Client{URL: api, HTTP: testutil.HTTPClient()}
+	if out := demo.stdout.String(); !strings.Contains(out, "herd daemon --dashboard 127.0.0.1:9596 --jobs-url "+api+"\n") {
+		t.Errorf("the demo's banner does not say how to see its jobs in the dashboard:\n%s", out)
+	}
 	home := t.TempDir()
 	port := testutil.FreePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
@@ -283,4 +286,22 @@ func TestDashboardJobsInChromium(t *testing.T) {
 		}
 	}
 	stopHerd(t, demo)
+}
+
+// A jobs API URL that is not one is refused before the daemon starts,
+// from the flag and from HERD_JOBS_URL alike.
+func TestDaemonJobsURLRefused(t *testing.T) {
+	env := daemonEnv(t, t.TempDir())
+	for _, c := range []struct {
+		env  []string
+		args []string
+	}{
+		{nil, []string{"daemon", "--dashboard", "127.0.0.1:0", "--jobs-url", "127.0.0.1:3000"}},
+		{[]string{"HERD_JOBS_URL=127.0.0.1:3000"}, []string{"daemon", "--dashboard", "127.0.0.1:0"}},
+	} {
+		code, _, errOut := herdCmd(t, append(env[:len(env):len(env)], c.env...), c.args...)
+		if code != 2 || !strings.Contains(errOut, `jobs API URL "127.0.0.1:3000"`) || !strings.Contains(errOut, "such as http://127.0.0.1:3000") {
+			t.Errorf("%v %v: exit %d, %s", c.env, c.args, code, errOut)
+		}
+	}
 }
