@@ -171,11 +171,6 @@ func (s *Server) jobsKicked() <-chan struct{} {
 // jobsPage serves the jobs page, with the queues and the first page of
 // jobs inline when the jobs API answers in time.
 func (s *Server) jobsPage(w http.ResponseWriter, r *http.Request) {
-	b, err := assets.ReadFile("assets/jobs.html")
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
 	initial := []byte("null")
 	if f, err := jobsFilter(r.URL.Query()); err == nil {
 		ctx, cancel := context.WithTimeout(r.Context(), firstPaintWait)
@@ -185,24 +180,7 @@ func (s *Server) jobsPage(w http.ResponseWriter, r *http.Request) {
 			initial, _ = json.Marshal(ev)
 		}
 	}
-	s.page(w, b, initial)
-}
-
-// page writes an HTML page of the assets with its CSRF value, the jobs
-// link and its initial data filled in. encoding/json escapes <, > and &,
-// so the data cannot end its script element.
-func (s *Server) page(w http.ResponseWriter, tmpl, initial []byte) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'")
-	nav := `<span class="muted" title="give the daemon the jobs API's URL: herd daemon --jobs-url URL, or HERD_JOBS_URL">Jobs: not enabled</span>`
-	if s.cfg.Jobs != nil {
-		nav = `<a href="/jobs">Jobs</a>`
-	}
-	page := strings.Replace(string(tmpl), "{{CSRF}}", csrfFor(s.cfg.Token), 1)
-	page = strings.Replace(page, "{{JOBS}}", nav, 1)
-	page = strings.Replace(page, "{{INITIAL}}", string(initial), 1)
-	_, _ = w.Write([]byte(page))
+	s.servePage(w, "jobs.html", initial)
 }
 
 // jobsStream sends a "jobs" event with the queues and a page of jobs (the

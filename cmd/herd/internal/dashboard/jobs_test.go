@@ -227,7 +227,7 @@ func TestJobsPage(t *testing.T) {
 
 	// The page comes with the queues and jobs inline, and a link back.
 	code, page := e.call("GET", "/jobs?state=failed", false)
-	if code != 200 || !strings.Contains(page, `<script src="/assets/jobs.js"`) || !strings.Contains(page, `"id":"`+bad+`"`) ||
+	if code != 200 || !strings.Contains(page, "// herd dashboard: the jobs page.") || !strings.Contains(page, `"id":"`+bad+`"`) ||
 		strings.Contains(page, `"id":"`+ok+`"`) || !strings.Contains(page, `"queue":"other"`) || strings.Contains(page, "{{") {
 		t.Fatalf("GET /jobs?state=failed: %d\n%s", code, page)
 	}

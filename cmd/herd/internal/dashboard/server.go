@@ -305,11 +305,6 @@ func (s *Server) denied(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
-	b, err := assets.ReadFile("assets/index.html")
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
 	// The first paint shows the apps: the last list and the charts'
 	// history come inline; the stream takes over.
 	s.mu.Lock()
@@ -319,8 +314,7 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 		last = []byte("null")
 	}
 	hist, _ := json.Marshal(s.History())
-	initial := `{"apps":` + string(last) + `,"history":` + string(hist) + `}`
-	s.page(w, b, []byte(initial))
+	s.servePage(w, "index.html", []byte(`{"apps":`+string(last)+`,"history":`+string(hist)+`}`))
 }
 
 // sse prepares an event stream.
