@@ -11,9 +11,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/herdrun/herd/child"
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
 	"github.com/herdrun/herd/cmd/herd/internal/dashboard"
 	"github.com/herdrun/herd/cmd/herd/internal/logsink"
@@ -42,7 +44,7 @@ there: the apps live, with charts, actions and logs, and /metrics. herd
 dashboard prints its URL with the token that every request needs.`
 
 func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
-	var resurrect, background bool
+	var resurrect, background, canAdopt bool
 	var metrics, dash string
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -53,9 +55,15 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 	cmd.Flags().BoolVar(&resurrect, "resurrect", false, "start the saved list of apps (herd save) once listening")
 	cmd.Flags().BoolVar(&background, "background", false, "log to the daemon's log file only (herd start launches the daemon so)")
 	_ = cmd.Flags().MarkHidden("background")
+	cmd.Flags().BoolVar(&canAdopt, strings.TrimPrefix(daemon.CanAdoptArg, "--"), false, "print the exec state format this binary takes over (herd update) and exit")
+	_ = cmd.Flags().MarkHidden(strings.TrimPrefix(daemon.CanAdoptArg, "--"))
 	cmd.Flags().StringVar(&dash, "dashboard", "", "serve the web dashboard on this loopback HOST:PORT (default $"+dashboardEnv+"; off if empty)")
 	cmd.Flags().StringVar(&metrics, "metrics", "", "serve Prometheus metrics on this loopback HOST:PORT (default $"+daemon.MetricsEnv+"; off if empty)")
 	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		if canAdopt {
+			fmt.Fprintln(cmd.OutOrStdout(), daemon.CanAdoptLine)
+			return nil
+		}
 		if !cmd.Flags().Changed("metrics") {
 			metrics = getenv(daemon.MetricsEnv)
 		}
@@ -92,7 +100,7 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		// An app gets the environment of the command that started it,
 		// not the daemon's: nothing of the daemon's own environment may
 		// reach it, or a variable removed with --update-env would stay.
-		home, notify := os.Getenv("HOME"), os.Getenv("NOTIFY_SOCKET")
+		home, notify, execState := os.Getenv("HOME"), os.Getenv("NOTIFY_SOCKET"), os.Getenv(daemon.ExecStateEnv)
 		var takeover *os.File
 		if fd, err := strconv.Atoi(os.Getenv(daemon.TakeoverEnv)); err == nil && fd > 2 {
 			takeover = os.NewFile(uintptr(fd), "takeover") // herd update's report channel
@@ -105,7 +113,7 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		defer stop()
 		signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 		cfg := daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect, NotifySocket: notify, TakeoverReady: takeover,
-			MetricsAddr: metrics}
+			MetricsAddr: metrics, ExecState: execState}
 		var d *daemon.Daemon
 		if metrics != "" {
 			cfg.PassEnv = append(cfg.PassEnv, daemon.MetricsEnv+"="+metrics)
@@ -115,7 +123,12 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 			cfg.PassEnv = append(cfg.PassEnv, dashboardEnv+"="+dash)
 		}
 		d = daemon.New(cfg)
-		err = d.Run(ctx)
+		// Every instance is started from this thread, the main one, which
+		// herd update's exec keeps (see child.ServeStarts).
+		run := func() { err = d.Run(ctx) }
+		if child.ServeStarts(run) != nil {
+			run()
+		}
 		if errors.Is(err, daemon.ErrRunning) {
 			return err
 		}
