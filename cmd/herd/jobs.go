@@ -73,6 +73,7 @@ func newJobsCmd(getenv env) *cobra.Command {
 			(*jobsclient.Client).Cancel),
 		newJobsActCmd(&f, client, "retry", "Queue a failed or cancelled job again", (*jobsclient.Client).Retry),
 		newJobsStatsCmd(&f, client),
+		newJobsWorkerCmd(getenv),
 		newJobsNodeCmd(),
 		newJobsDevClusterCmd(),
 		newJobsExportCmd(&f, getenv),

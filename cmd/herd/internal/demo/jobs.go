@@ -260,5 +260,8 @@ stored in %s:
   curl -s -d '{"kind":"resize","args":{"width":64,"pause":"2s"}}' %s/jobs   # a slow one to watch or cancel
   curl -s --data-binary @photo.png '%s/resize-upload?width=200'          # your own image (PNG, JPEG, GIF)
   %s   # the same from the command line
-`, where, url, url, url, url, url, url, url, cli)
+In the web dashboard's jobs page: herd daemon --dashboard 127.0.0.1:9596 --jobs-url %s
+(or HERD_JOBS_URL=%s in the environment of the herd start that launches the daemon),
+then open the URL that herd dashboard prints.
+`, where, url, url, url, url, url, url, url, cli, url, url)
 }
