@@ -162,6 +162,7 @@ func TestJobsMoveFlags(t *testing.T) {
 		{noEnv, []string{"import", "x.jsonl", "--replicas", "7"}, 2, "--replicas 7: want 1 to 5"},
 		{noEnv, []string{"import", "missing.jsonl", "--dir", empty}, 2, "missing.jsonl: no such file"},
 		{noEnv, []string{"import", "-", "-c", yaml}, 2, "herd.yaml:2: jobs.replicas: want a number from 1 to 5"},
+		{noEnv, []string{"import", "-", "--dir", filepath.Join(empty, "new")}, 1, "stdin: jobs: import line 1: the file is empty"},
 		{[]string{jobs.EnvReplicas + "=x"}, []string{"export", "--dir", empty}, 2, "HERD_JOBS_REPLICAS: \"x\""},
 	} {
 		code, _, stderr := runHerd(t, tc.env, append([]string{"jobs"}, tc.args...)...)
