@@ -259,7 +259,7 @@ func (c *Client) Export(ctx context.Context, w io.Writer) (MoveStats, error) {
 		if err != nil {
 			return nil // the keep message
 		}
-		if waiting = append(waiting, r); len(waiting) == importBatch {
+		if waiting = append(waiting, r); len(waiting) == moveBatch {
 			return flush()
 		}
 		return nil
@@ -413,9 +413,10 @@ func (c *Client) Import(ctx context.Context, r io.Reader, opts ImportOptions) (M
 	return st, err
 }
 
-// importBatch is how many job lines Import checks against the store at
-// once (two batched reads: their records and their waiting messages).
-const importBatch = 256
+// moveBatch is how many jobs Import checks against the store at once
+// (two batched reads: their records and their waiting messages), and
+// Export checks for records (one).
+const moveBatch = 256
 
 // importer is one Import.
 type importer struct {
@@ -457,7 +458,7 @@ func (im *importer) run(ctx context.Context) error {
 			im.counts[0]++
 			st.count(r.State)
 			im.batch = append(im.batch, batchJob{lr.line, r})
-			if len(im.batch) == importBatch {
+			if len(im.batch) == moveBatch {
 				if err := im.flush(ctx); err != nil {
 					return err
 				}

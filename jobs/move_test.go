@@ -296,7 +296,7 @@ func TestImportBatches(t *testing.T) {
 	ctx := bg(t)
 	src := open(t, Config{})
 	_ = src.Declare(ctx, "k")
-	const n = 2*importBatch + 88
+	const n = 2*moveBatch + 88
 	reqs := make([]Request, n)
 	for i := range reqs {
 		reqs[i] = Request{Kind: "k", Args: i}
