@@ -199,6 +199,15 @@ func TestDemoJobsOnCluster(t *testing.T) {
 	if got, err := c.Get(ctx, in.ID); err != nil || got.State != jobs.StateSucceeded {
 		t.Fatalf("the job on the cluster after the demo: %+v, %v", got, err)
 	}
+	// In cluster mode the primary opens the store, here named by the
+	// environment, and the job is the same one.
+	h = startHerd(t, []string{"HERD_DEMO_LIMIT=1000", jobs.EnvNATS + "=" + strings.Join(urls, ",")}, "demo", "--port", "0", "--workers", "1", "--grace", "1s")
+	url, _ = waitListening(t, h)
+	code, out, stderr = herdJobs(t, url, "get", in.ID, "--json")
+	if code != 0 || !strings.Contains(out, `"state": "succeeded"`) || !strings.Contains(h.stdout.String(), "stored in the NATS cluster") {
+		t.Errorf("the job through a cluster-mode demo on the same store: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	stopHerd(t, h)
 	code, _, stderr = runHerd(t, nil, "demo", "--port", "0", "--jobs-replicas", "3")
 	if code != 2 || !strings.Contains(stderr, "--jobs-replicas 3 needs a cluster") {
 		t.Errorf("--jobs-replicas without a cluster: exit %d, stderr %q", code, stderr)
