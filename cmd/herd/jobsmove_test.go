@@ -213,3 +213,28 @@ func TestDemoJobsOnCluster(t *testing.T) {
 		t.Errorf("--jobs-replicas without a cluster: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestRunJobsBlock: herd run gives the apps of a herd.yaml its jobs:
+// block as HERD_JOBS_* (an app's own env wins), and the caller's
+// environment does not override the file.
+func TestRunJobsBlock(t *testing.T) {
+	dir := t.TempDir()
+	y := filepath.Join(dir, "herd.yaml")
+	os.WriteFile(y, []byte(`jobs:
+  nats: [nats://10.0.0.1:4222, nats://10.0.0.2:4222]
+  replicas: 3
+apps:
+  - name: api
+    command: [sh, -c, 'echo "store=$HERD_JOBS_NATS r=$HERD_JOBS_REPLICAS"']
+    restart: never
+  - name: solo
+    command: [sh, -c, 'echo "store=$HERD_JOBS_NATS r=$HERD_JOBS_REPLICAS"']
+    env: {HERD_JOBS_REPLICAS: "1"}
+    restart: never
+`), 0o644)
+	code, out, errOut := runHerd(t, []string{"NO_COLOR=1", jobs.EnvReplicas + "=5"}, "run", "-c", y)
+	if code != 0 || !strings.Contains(out, "api[0] | store=nats://10.0.0.1:4222,nats://10.0.0.2:4222 r=3") ||
+		!strings.Contains(out, "solo[0] | store=nats://10.0.0.1:4222,nats://10.0.0.2:4222 r=1") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
