@@ -22,8 +22,17 @@ func marked(marker string) []int {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && len(b) > 0 && strings.Contains(string(b), marker) {
-			out = append(out, pid)
+		if err != nil {
+			continue
+		}
+		// The marker as a whole argument (sleep MARKER), or in a shell
+		// script (sh -c "sleep MARKER &"): not any digits, which another
+		// package's test binary may carry in its path or flags.
+		for _, arg := range strings.Split(string(b), "\x00") {
+			if arg == marker || strings.Contains(arg, "sleep "+marker) {
+				out = append(out, pid)
+				break
+			}
 		}
 	}
 	return out
