@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herdrun/herd/internal/procfs"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
@@ -47,13 +48,25 @@ func sleepsOf(marker string) int { return len(pidsOf("sleep", marker)) }
 func killHerdAndWaitEmpty(t *testing.T, h *herdRun, marker string) {
 	t.Helper()
 	tree := testutil.AllChildrenOf(t, h.p.Pid)
+	// A pid names the same process only with the same start time: pids
+	// are reused quickly while other packages' tests run.
+	started := map[int]uint64{}
+	for _, pid := range tree {
+		if st, err := procfs.ReadStat(pid); err == nil {
+			started[pid] = st.StartTime
+		}
+	}
+	alive := func(pid int) bool {
+		st, err := procfs.ReadStat(pid)
+		return err == nil && !st.Zombie() && st.StartTime == started[pid]
+	}
 	began := time.Now()
 	syscall.Kill(h.p.Pid, syscall.SIGKILL)
 	<-h.p.Done()
 	for end := began.Add(10 * time.Second); ; {
 		left := marked(marker)
 		for _, pid := range tree {
-			if !testutil.Gone(pid) && !contains(left, pid) {
+			if alive(pid) && !contains(left, pid) {
 				left = append(left, pid)
 			}
 		}
