@@ -22,24 +22,7 @@ import (
 // the kinds and unique keys, as JSON lines; Import reads them into another
 // store. JetStream has no in-place move from a single server to a cluster,
 // so this is how an embedded store (Config.Dir) becomes a cluster
-// (Config.URLs) and back.
-//
-// The file format, version 1 (ExportVersion), one JSON object per line:
-//
-//	{"herd_jobs":1,"prefix":"herd","exported":"2026-12-07T14:00:00Z"}    the header, always first
-//	{"type":"kind","name":"resize","worker":"web-1:4242"}                 a kind a worker registered
-//	{"type":"unique","key":"report-2026-11","id":"01J...","expires":"…"}  a unique key and its job
-//	{"type":"job","id":"01J...","kind":"resize","queue":"default",        a job, in any state
-//	 "priority":"normal","state":"queued","max_attempts":3,"timeout":"30m0s",
-//	 "args":{...},"created":"…", ...}
-//	{"type":"end","jobs":1,"kinds":1,"unique":1}                          the last line: the counts
-//
-// A job line has the fields of Info (result inlined, however large, from
-// the object store) plus "gen" (the generation, bumped by Retry),
-// "timeout" (a duration such as "90s"), and "retried" (attempts after the
-// first). Times are RFC 3339; "priority" is low, normal, high or critical
-// (or -1 to 2). Empty fields are left out. The end line lets Import tell a
-// complete file from one cut short.
+// (Config.URLs) and back. The format is in Export's doc.
 
 // ExportVersion is the version of the export format that Export writes
 // and the newest that Import reads.
@@ -169,8 +152,8 @@ func toJobLine(r *record, result json.RawMessage) jobLine {
 	}
 }
 
-// Export writes every job of the store to w in the format above, with
-// the kinds workers registered and the unique keys that live: the jobs
+// Export writes every job of the store to w, with the kinds workers
+// registered and the unique keys that live: the jobs
 // that wait (queued, scheduled, or between attempts), that run, and that
 // ended (succeeded with their results, failed and cancelled ones that may
 // be retried). It streams: it holds a batch of jobs at a time (256,
@@ -178,6 +161,23 @@ func toJobLine(r *record, result json.RawMessage) jobLine {
 // has. It reads the store as it is, without a snapshot, so run it
 // while no worker or submitter uses the store (a job that changes state
 // meanwhile may appear twice; Import keeps the first line of an ID).
+//
+// The format, version 1 (ExportVersion), is one JSON object per line:
+//
+//	{"herd_jobs":1,"prefix":"herd","exported":"2026-12-07T14:00:00Z"}    the header, always first
+//	{"type":"kind","name":"resize","worker":"web-1:4242"}                 a kind a worker registered
+//	{"type":"unique","key":"report-2026-11","id":"01J...","expires":"…"}  a unique key and its job
+//	{"type":"job","id":"01J...","kind":"resize","queue":"default",        a job, in any state
+//	 "priority":"normal","state":"queued","max_attempts":3,"timeout":"30m0s",
+//	 "args":{...},"created":"…", ...}
+//	{"type":"end","jobs":1,"kinds":1,"unique":1}                          the last line: the counts
+//
+// A job line has the fields of Info (result inlined, however large, from
+// the object store) plus "gen" (the generation, bumped by Retry),
+// "timeout" (a duration such as "90s"), and "retried" (attempts after the
+// first). Times are RFC 3339; "priority" is low, normal, high or critical
+// (or -1 to 2). Empty fields are left out. The end line lets Import tell a
+// complete file from one cut short.
 func (c *Client) Export(ctx context.Context, w io.Writer) (MoveStats, error) {
 	var st MoveStats
 	if c.isClosed() {
