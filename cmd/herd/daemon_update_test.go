@@ -148,6 +148,22 @@ func TestDaemonUpdateInPlace(t *testing.T) {
 		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
 	}
 
+	// How long each exec took, to the new image's answer (daemon.log).
+	if b, err := os.ReadFile(filepath.Join(home, "daemon.log")); err == nil {
+		var began time.Time
+		for _, line := range strings.Split(string(b), "\n") {
+			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+			at, err := time.Parse(time.RFC3339Nano, ts)
+			switch {
+			case err != nil:
+			case strings.Contains(line, "replacing the daemon's image"):
+				began = at
+			case strings.Contains(line, "updated in place") && !began.IsZero():
+				t.Logf("exec to the new image's answer: %v", at.Sub(began))
+			}
+		}
+	}
+
 	// The same daemon, of this version, with the same processes.
 	if got := h.DaemonPID(); got != pid || testutil.Gone(pid) {
 		t.Fatalf("daemon pid %d after %d", got, pid)

@@ -290,7 +290,9 @@ func TestDaemonMetricsEnv(t *testing.T) {
 		t.Fatalf("no herd_daemon_start_time_seconds:\n%s", body)
 	}
 	oldPID := daemon.HomeAt(home).DaemonPID()
-	get := func() (int, string, error) { return testutil.Get(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/metrics") }
+	get := func() (int, string, error) {
+		return testutil.Get(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/metrics")
+	}
 	// In place: the same daemon (pid, start time) serves them again
 	// from its new image, the exec having closed the old image's socket.
 	mustHerd(t, env, "update")

@@ -99,6 +99,7 @@ type Daemon struct {
 	updateMu sync.Mutex
 	updating atomic.Bool // the socket is being handed over
 	gone     atomic.Bool // handed over: the socket and pid file are the next daemon's
+	execing  bool        // guarded by mu: herd update in place has taken the list
 }
 
 // Event is one line of GET /v1/events: a change of an app's state.

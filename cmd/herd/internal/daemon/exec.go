@@ -128,6 +128,7 @@ func (d *Daemon) execUpdate(w http.ResponseWriter, exe string) error {
 	d.mu.Lock()
 	ps := append([]*proc(nil), d.apps...)
 	nextID := d.nextID
+	d.execing = true // no app is added from now on
 	d.mu.Unlock()
 	for _, p := range ps {
 		p.op.Lock() // held until the exec: no command on any app
@@ -136,6 +137,9 @@ func (d *Daemon) execUpdate(w http.ResponseWriter, exe string) error {
 		for _, p := range ps {
 			p.op.Unlock()
 		}
+		d.mu.Lock()
+		d.execing = false
+		d.mu.Unlock()
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
