@@ -21,12 +21,16 @@ import (
 	"github.com/herdrun/herd/internal/testutil"
 )
 
-// An HTTP app that also writes a numbered line to stdout every 2 ms, and
-// one to stderr every 20: a gap in the numbers is a lost line.
+// An HTTP app that also writes a numbered line to stdout every 2 ms or so,
+// and one to stderr every 20, each in two writes (10 ms apart on stderr),
+// so that an update is likely to come in the middle of a line: a gap in
+// the numbers is a lost or split line. Each stream is one chain of
+// timers, so that its halves never interleave, however late they run.
 const tickApp = `const http = require('http');
 let n = 0, e = 0;
-setInterval(() => { console.log('tick ' + process.pid + ' ' + (n++)); }, 2);
-setInterval(() => { console.error('etick ' + process.pid + ' ' + (e++)); }, 20);
+function tick() { process.stdout.write('tick ' + process.pid + ' '); setImmediate(() => { process.stdout.write((n++) + '\n'); setTimeout(tick, 2); }); }
+function etick() { process.stderr.write('etick ' + process.pid + ' '); setTimeout(() => { process.stderr.write((e++) + '\n'); setTimeout(etick, 10); }, 10); }
+tick(); etick();
 http.createServer((req, res) => { res.end('hello ' + process.env.HERD_INSTANCE); }).listen(Number(process.env.PORT), '127.0.0.1');
 `
 

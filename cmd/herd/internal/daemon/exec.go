@@ -101,6 +101,9 @@ type execWorker struct {
 	Channel   int       `json:"channel"`
 	Notify    int       `json:"notify"`
 	NotifyDir string    `json:"notify_dir,omitempty"`
+	// Pending is the start of the line it was writing on stdout and
+	// stderr.
+	Pending [2][]byte `json:"pending"`
 }
 
 // canAdopt reports whether the binary exe can take this daemon's state by
@@ -212,7 +215,7 @@ func (d *Daemon) execUpdate(w http.ResponseWriter, exe string) error {
 		for _, hw := range hd.Workers {
 			a.Workers = append(a.Workers, execWorker{ID: hw.ID, Slot: hw.Slot, PID: hw.PID, Restarts: hw.Restarts,
 				Started: hw.Started, Ready: hw.Ready, Draining: hw.Draining, Stdout: pass(hw.Stdout), Stderr: pass(hw.Stderr),
-				Channel: pass(hw.Channel), Notify: pass(hw.Notify), NotifyDir: hw.NotifyDir})
+				Channel: pass(hw.Channel), Notify: pass(hw.Notify), NotifyDir: hw.NotifyDir, Pending: hd.Pending[hw.ID]})
 		}
 		st.Apps = append(st.Apps, a)
 	}
@@ -349,6 +352,12 @@ func (d *Daemon) adoptApps(ctx context.Context, st execState) (int, error) {
 					Started: w.Started, Ready: w.Ready, Draining: w.Draining,
 					Stdout: fdFile(w.Stdout, "stdout"), Stderr: fdFile(w.Stderr, "stderr"),
 					Channel: fdFile(w.Channel, "channel"), Notify: fdFile(w.Notify, "notify"), NotifyDir: w.NotifyDir})
+				if len(w.Pending[0]) > 0 || len(w.Pending[1]) > 0 {
+					if hd.Pending == nil {
+						hd.Pending = map[int][2][]byte{}
+					}
+					hd.Pending[w.ID] = w.Pending
+				}
 				adopted++
 			}
 			p.adopt = hd
