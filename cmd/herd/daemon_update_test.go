@@ -131,6 +131,34 @@ func TestDaemonUpdateInPlace(t *testing.T) {
 	wg.Go(func() {
 		nc = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, Duration: 120 * time.Second, Timeout: 20 * time.Second})
 	})
+	// Commands on the control socket meanwhile (no version header, so any
+	// version serves them): one client that keeps its connection, one
+	// that dials for each; none may fail.
+	var cmdOK, cmdFailed [2]int
+	var cmdErrs []string
+	var cmdMu sync.Mutex
+	for i := range 2 {
+		wg.Go(func() {
+			cl := daemon.NewClient(h, "")
+			defer cl.Close()
+			for ctx.Err() == nil {
+				if i == 1 {
+					cl.Close()
+				}
+				cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, err := cl.List(cctx)
+				ccancel()
+				cmdMu.Lock()
+				if err != nil && ctx.Err() == nil {
+					cmdFailed[i]++
+					cmdErrs = append(cmdErrs, err.Error())
+				} else if err == nil {
+					cmdOK[i]++
+				}
+				cmdMu.Unlock()
+			}
+		})
+	}
 	time.Sleep(300 * time.Millisecond)
 	logs := filepath.Join(home, "logs")
 	var before int
@@ -152,6 +180,10 @@ func TestDaemonUpdateInPlace(t *testing.T) {
 	t.Logf("2 herd updates in place under load: keep-alive %d ok %d failed, new connections %d ok %d failed", ka.OK, ka.Failed, nc.OK, nc.Failed)
 	if ka.Failed != 0 || nc.Failed != 0 || ka.OK == 0 || nc.OK == 0 {
 		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
+	}
+	t.Logf("herd ls requests meanwhile: kept connection %d ok %d failed, new connections %d ok %d failed", cmdOK[0], cmdFailed[0], cmdOK[1], cmdFailed[1])
+	if cmdFailed[0]+cmdFailed[1] != 0 || cmdOK[0] == 0 || cmdOK[1] == 0 {
+		t.Fatalf("requests on the control socket during the updates: %v ok, %v failed: %q", cmdOK, cmdFailed, cmdErrs)
 	}
 
 	// How long each exec took, to the new image's answer (daemon.log).

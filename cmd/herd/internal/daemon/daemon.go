@@ -100,6 +100,7 @@ type Daemon struct {
 	updating atomic.Bool // the socket is being handed over
 	gone     atomic.Bool // handed over: the socket and pid file are the next daemon's
 	execing  bool        // guarded by mu: herd update in place has taken the list
+	conns    conns       // the control socket's connections (quiet.go)
 }
 
 // Event is one line of GET /v1/events: a change of an app's state.
@@ -173,6 +174,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 	d.log.Info("daemon started", "pid", os.Getpid(), "version", d.cfg.Version, "socket", h.Sock)
 	d.srv = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second,
+		ConnState: d.conns.connState, ConnContext: d.conns.connContext,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	d.served = make(chan error, 1)
 	d.serve()
@@ -282,7 +284,7 @@ func (d *Daemon) take() error {
 // serve serves the socket in the background; its end goes to d.served.
 func (d *Daemon) serve() {
 	srv, ln, served := d.srv, d.ln, d.served
-	go func() { served <- srv.Serve(&credListener{Listener: ln, log: d.log}) }()
+	go func() { served <- srv.Serve(&credListener{Listener: ln, log: d.log, gate: d.conns.gate}) }()
 }
 
 func trimSpace(b []byte) []byte {
@@ -312,12 +314,16 @@ func (d *Daemon) stopAll() {
 // each refusal.
 type credListener struct {
 	net.Listener
-	log *slog.Logger
+	log  *slog.Logger
+	gate func() // blocks while accepting is paused
 }
 
 // Accept returns the next connection from a process of this uid.
 func (l *credListener) Accept() (net.Conn, error) {
 	for {
+		if l.gate != nil {
+			l.gate()
+		}
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err

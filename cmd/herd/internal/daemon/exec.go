@@ -117,6 +117,10 @@ func canAdopt(exe string) bool {
 	return err == nil && string(bytes.TrimSpace(out)) == CanAdoptLine
 }
 
+// quietLimit bounds how long an update in place waits for the commands
+// under way on the control socket.
+const quietLimit = 10 * time.Second
+
 // errNoExec says that the update must be a takeover instead.
 var errNoExec = errors.New("no exec")
 
@@ -126,6 +130,10 @@ var errNoExec = errors.New("no exec")
 func (d *Daemon) execUpdate(w http.ResponseWriter, exe string) error {
 	if !canAdopt(exe) {
 		return errNoExec
+	}
+	// The commands under way finish first; new ones wait for the new image.
+	if !d.conns.quiet(quietLimit) {
+		d.log.Warn("update: commands still under way after " + quietLimit.String() + "; their connections end with the exec")
 	}
 	h := d.cfg.Home
 	d.mu.Lock()
@@ -143,6 +151,7 @@ func (d *Daemon) execUpdate(w http.ResponseWriter, exe string) error {
 		d.mu.Lock()
 		d.execing = false
 		d.mu.Unlock()
+		d.conns.resume()
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {

@@ -288,6 +288,7 @@ func (d *Daemon) getLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	var f *follower
 	if q.Get("follow") == "1" {
+		d.conns.markStream(r)
 		f = d.hub.follow(app) // before the history: no line falls between
 		defer d.hub.unfollow(f)
 	}
@@ -332,6 +333,7 @@ func (d *Daemon) getLogs(w http.ResponseWriter, r *http.Request) {
 
 // getEvents streams Events as JSON lines until the client goes.
 func (d *Daemon) getEvents(w http.ResponseWriter, r *http.Request) {
+	d.conns.markStream(r)
 	ch := make(chan Event, 256)
 	d.evMu.Lock()
 	d.evs[ch] = struct{}{}
