@@ -164,7 +164,25 @@ func TestDaemonUpdateInPlace(t *testing.T) {
 	var before int
 	// The second update is from this build, whose version depends on how
 	// it was built (devel, or a pseudo-version in a git checkout).
+	// herd logs --follow, from the first update on (this version's CLI),
+	// through the second.
+	followOut := filepath.Join(t.TempDir(), "follow.out")
+	var follower *exec.Cmd
 	for i, from := range []string{otherVersion, ""} {
+		if i == 1 {
+			f, err := os.Create(followOut)
+			if err != nil {
+				t.Fatal(err)
+			}
+			follower = exec.Command(herdBin, "logs", "web", "--out", "--lines", "0")
+			follower.Env, follower.Stdout, follower.Stderr = env, f, f
+			if err := follower.Start(); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			defer follower.Process.Kill()
+			testutil.WaitFor(t, "herd logs following", func() bool { return len(ticks(t, followOut, "tick")[progs[0]]) > 10 })
+		}
 		before = len(ticks(t, filepath.Join(logs, "web-out.log"), "tick")[progs[0]])
 		start := time.Now()
 		out := mustHerd(t, env, "update")
@@ -233,6 +251,28 @@ func TestDaemonUpdateInPlace(t *testing.T) {
 	})
 	checkTicks(t, filepath.Join(logs, "web-out.log"), "tick", progs, before+200)
 	checkTicks(t, filepath.Join(logs, "web-error.log"), "etick", progs, 0)
+	// The follower is still there and missed no line of the second update.
+	testutil.WaitFor(t, "herd logs following past the second update", func() bool {
+		got := ticks(t, followOut, "tick")
+		for _, p := range progs {
+			if ns := got[p]; len(ns) == 0 || ns[len(ns)-1] <= before+200 {
+				return false
+			}
+		}
+		return true
+	})
+	if follower.ProcessState != nil {
+		t.Fatalf("herd logs exited: %v", follower.ProcessState)
+	}
+	for p, ns := range ticks(t, followOut, "tick") {
+		for i := 1; i < len(ns); i++ {
+			if ns[i] != ns[i-1]+1 {
+				t.Fatalf("herd logs -f: pid %d: line %d after %d: a line was lost or repeated", p, ns[i], ns[i-1])
+			}
+		}
+	}
+	_ = follower.Process.Kill()
+	_ = follower.Wait()
 
 	// The commands work on the adopted instances.
 	if out := mustHerd(t, env, "logs", "web", "--lines", "3", "--nostream", "--out"); strings.Count(out, "tick ") != 3 {

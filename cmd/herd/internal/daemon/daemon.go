@@ -97,10 +97,13 @@ type Daemon struct {
 	pf       *os.File
 	served   chan error
 	updateMu sync.Mutex
-	updating atomic.Bool // the socket is being handed over
-	gone     atomic.Bool // handed over: the socket and pid file are the next daemon's
-	execing  bool        // guarded by mu: herd update in place has taken the list
-	conns    conns       // the control socket's connections (quiet.go)
+	updating atomic.Bool    // the socket is being handed over
+	gone     atomic.Bool    // handed over: the socket and pid file are the next daemon's
+	execing  bool           // guarded by mu: herd update in place has taken the list
+	conns    conns          // the control socket's connections (quiet.go)
+	streams  followers      // the followers of GET /v1/logs (follow.go)
+	streamWG sync.WaitGroup // their goroutines
+	closing  chan struct{}  // closed when Run ends: followers stop
 }
 
 // Event is one line of GET /v1/events: a change of an app's state.
@@ -118,7 +121,7 @@ func New(cfg Config) *Daemon {
 		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Daemon{cfg: cfg, log: lg, hub: newHub(cfg.Home.Logs), started: time.Now(), cpu: map[int]cpuSample{},
-		evs: map[chan Event]struct{}{}, killed: make(chan struct{})}
+		evs: map[chan Event]struct{}{}, killed: make(chan struct{}), closing: make(chan struct{})}
 }
 
 func (d *Daemon) event(app, ev, detail string) {
@@ -240,6 +243,8 @@ wait:
 	defer cancel()
 	_ = d.srv.Shutdown(sctx)
 	d.bg.Wait()
+	close(d.closing)
+	d.streamWG.Wait()
 	d.log.Info("daemon stopped")
 	return nil
 }

@@ -71,6 +71,8 @@ type execState struct {
 	Failed  string    `json:"failed,omitempty"` // the exec of the new binary failed: why
 	Sockets int       `json:"sockets"`
 	Started time.Time `json:"started"`
+	// Streams are the followers of GET /v1/logs, their connections.
+	Streams []execStream `json:"streams,omitempty"`
 }
 
 type execApp struct {
@@ -228,6 +230,12 @@ func (d *Daemon) execUpdate(w http.ResponseWriter, exe string) error {
 		}
 		st.Apps = append(st.Apps, a)
 	}
+	// The followers, once no instance writes any more.
+	es, sfs := d.handStreams()
+	for i, f := range sfs {
+		es[i].FD = pass(f)
+	}
+	st.Streams = es
 	for _, f := range keep {
 		_, _ = unix.FcntlInt(f.Fd(), unix.F_SETFD, 0) // through the exec
 	}
@@ -420,6 +428,7 @@ func answerUpdate(st execState, code int, v any) {
 // execTakeover adopts the apps of st and answers the update that made
 // this image.
 func (d *Daemon) execTakeover(ctx context.Context, st execState) {
+	d.adoptStreams(st.Streams) // first: they see every line of the adopted instances
 	n, err := d.adoptApps(ctx, st)
 	res := UpdateResult{OldPID: os.Getpid(), NewPID: os.Getpid(), Apps: len(st.Apps), Sockets: st.Sockets, Instances: n, InPlace: true}
 	switch {
