@@ -12,9 +12,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/herdrun/herd/child"
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
 	"github.com/herdrun/herd/cmd/herd/internal/dashboard"
 	"github.com/herdrun/herd/cmd/herd/internal/jobsclient"
@@ -49,7 +51,7 @@ demo's port, or any server that mounts jobs/jobshttp), with cancel and
 retry. Without it the dashboard has no jobs page.`
 
 func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
-	var resurrect, background bool
+	var resurrect, background, canAdopt bool
 	var metrics, dash, jobsURL string
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -60,10 +62,16 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 	cmd.Flags().BoolVar(&resurrect, "resurrect", false, "start the saved list of apps (herd save) once listening")
 	cmd.Flags().BoolVar(&background, "background", false, "log to the daemon's log file only (herd start launches the daemon so)")
 	_ = cmd.Flags().MarkHidden("background")
+	cmd.Flags().BoolVar(&canAdopt, strings.TrimPrefix(daemon.CanAdoptArg, "--"), false, "print the exec state format this binary takes over (herd update) and exit")
+	_ = cmd.Flags().MarkHidden(strings.TrimPrefix(daemon.CanAdoptArg, "--"))
 	cmd.Flags().StringVar(&dash, "dashboard", "", "serve the web dashboard on this loopback HOST:PORT (default $"+dashboardEnv+"; off if empty)")
 	cmd.Flags().StringVar(&jobsURL, "jobs-url", "", "the jobs HTTP API whose jobs the dashboard shows (default $"+jobsclient.EnvURL+"; no jobs page if empty)")
 	cmd.Flags().StringVar(&metrics, "metrics", "", "serve Prometheus metrics on this loopback HOST:PORT (default $"+daemon.MetricsEnv+"; off if empty)")
 	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		if canAdopt {
+			fmt.Fprintln(cmd.OutOrStdout(), daemon.CanAdoptLine)
+			return nil
+		}
 		if !cmd.Flags().Changed("metrics") {
 			metrics = getenv(daemon.MetricsEnv)
 		}
@@ -108,7 +116,7 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		// An app gets the environment of the command that started it,
 		// not the daemon's: nothing of the daemon's own environment may
 		// reach it, or a variable removed with --update-env would stay.
-		home, notify := os.Getenv("HOME"), os.Getenv("NOTIFY_SOCKET")
+		home, notify, execState := os.Getenv("HOME"), os.Getenv("NOTIFY_SOCKET"), os.Getenv(daemon.ExecStateEnv)
 		var takeover *os.File
 		if fd, err := strconv.Atoi(os.Getenv(daemon.TakeoverEnv)); err == nil && fd > 2 {
 			takeover = os.NewFile(uintptr(fd), "takeover") // herd update's report channel
@@ -121,7 +129,7 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		defer stop()
 		signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 		cfg := daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect, NotifySocket: notify, TakeoverReady: takeover,
-			MetricsAddr: metrics}
+			MetricsAddr: metrics, ExecState: execState}
 		var d *daemon.Daemon
 		if metrics != "" {
 			cfg.PassEnv = append(cfg.PassEnv, daemon.MetricsEnv+"="+metrics)
@@ -134,7 +142,12 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 			}
 		}
 		d = daemon.New(cfg)
-		err = d.Run(ctx)
+		// Every instance is started from this thread, the main one, which
+		// herd update's exec keeps (see child.ServeStarts).
+		run := func() { err = d.Run(ctx) }
+		if child.ServeStarts(run) != nil {
+			run()
+		}
 		if errors.Is(err, daemon.ErrRunning) {
 			return err
 		}
