@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -135,16 +136,32 @@ func run(ctx context.Context, n int, base, chrome string) (*report.Report, error
 			return nil, fmt.Errorf("%s: %w", b.name, err)
 		}
 	}
-	// The floor: this browser's first paint of a page of one line.
-	const floorPage = "data:text/html,<title>x</title><p>herd</p><script>window.herdFirstRender = performance.now()</script>"
+	// The floor: this browser's first paint of a page of one line, served
+	// from the same site (a page of another site would need another
+	// renderer process, and the page after it would pay for that).
+	one := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!doctype html><title>x</title><p>herd</p><script>window.herdFirstRender = performance.now()</script>")
+	})}
+	oneLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go one.Serve(oneLn)
+	defer one.Close()
 	var floor []float64
-	for range n {
-		t, err := load(bctx, floorPage)
+	for i := range n {
+		t, err := load(bctx, "http://"+oneLn.Addr().String()+"/")
 		if err != nil {
 			return nil, fmt.Errorf("a page of one line: %w", err)
 		}
 		floor = append(floor, t.FCP)
-		for _, b := range builds {
+		order := builds
+		if i%2 == 1 { // each build comes first in every other round
+			order = append([]*build(nil), builds...)
+			slices.Reverse(order)
+		}
+		for _, b := range order {
 			pages := []string{"/"}
 			if b.jobs {
 				pages = append(pages, "/jobs")

@@ -371,3 +371,45 @@ func TestCheckJobsURL(t *testing.T) {
 		}
 	}
 }
+
+// roundTripFunc lets a test cut a client off from a real server.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A jobs page loaded again within JobsInterval paints the last read of its
+// filter without asking the jobs API; after an action it asks again.
+func TestJobsPageRecent(t *testing.T) {
+	e := newJobsEnv(t)
+	id := e.submit("echo", `{}`, "other")
+	var cut atomic.Bool
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if cut.Load() {
+			return nil, errors.New("cut off")
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config.Handler = New(Config{Token: e.token, Jobs: &jobsclient.Client{URL: e.jobs.URL, HTTP: hc}, JobsInterval: time.Minute}).Handler(srv.Listener.Addr().String())
+	srv.Start()
+	defer srv.Close()
+	e.dash = srv.URL
+	if code, page := e.call("GET", "/jobs?queue=other", false); code != 200 || !strings.Contains(page, `"id":"`+id+`"`) {
+		t.Fatalf("first load: %d\n%s", code, page)
+	}
+	cut.Store(true)
+	if code, page := e.call("GET", "/jobs?queue=other", false); code != 200 || !strings.Contains(page, `"id":"`+id+`"`) {
+		t.Fatalf("a reload with the jobs API cut off: %d, the jobs are not inline\n%s", code, page)
+	}
+	if code, page := e.call("GET", "/jobs?queue=default", false); code != 200 || !strings.Contains(page, `id="herd-initial">null<`) {
+		t.Fatalf("another filter with the jobs API cut off: %d\n%s", code, page)
+	}
+	cut.Store(false)
+	if code, body := e.call("POST", "/api/jobs/"+id+"/cancel", false); code != 200 {
+		t.Fatalf("cancel: %d %s", code, body)
+	}
+	cut.Store(true)
+	if code, page := e.call("GET", "/jobs?queue=other", false); code != 200 || !strings.Contains(page, `id="herd-initial">null<`) {
+		t.Fatalf("after an action, the page painted an old read: %d\n%s", code, page)
+	}
+}
