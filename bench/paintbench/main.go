@@ -9,6 +9,7 @@
 //
 //	go run ./bench/paintbench                       # 30 loads of each page
 //	go run ./bench/paintbench -base /path/to/main   # this tree against another
+//	go run ./bench/paintbench -quick                # a smoke pass; numbers mean nothing
 package main
 
 import (
@@ -38,10 +39,14 @@ import (
 
 func main() {
 	n := flag.Int("n", 30, "loads of each page per build")
+	quick := flag.Bool("quick", false, "a smoke pass of 2 loads (numbers mean nothing)")
 	base := flag.String("base", "", "another source tree whose build is measured in alternation")
 	chrome := flag.String("chromium", "chromium", "the browser")
 	jsonPath := flag.String("json", "", "write the raw samples here")
 	flag.Parse()
+	if *quick {
+		*n = 2
+	}
 	rep, err := run(context.Background(), *n, *base, *chrome)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "paintbench:", err)
