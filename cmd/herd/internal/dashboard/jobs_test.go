@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -412,4 +413,24 @@ func TestJobsPageRecent(t *testing.T) {
 	if code, page := e.call("GET", "/jobs?queue=other", false); code != 200 || !strings.Contains(page, `id="herd-initial">null<`) {
 		t.Fatalf("after an action, the page painted an old read: %d\n%s", code, page)
 	}
+}
+
+// CheckJobsURL never panics, and what it accepts is an http or https URL
+// with a host and no query that jobsclient can call.
+func FuzzCheckJobsURL(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1:3000", "https://h/api", "127.0.0.1:3000", "http://", "ftp://x", "http://x/?q", "http://[::1", "", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, u string) {
+		if CheckJobsURL(u) != nil {
+			return
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" {
+			t.Fatalf("%q accepted: %+v %v", u, p, err)
+		}
+		if _, err := http.NewRequest("GET", strings.TrimRight(u, "/")+"/queues", nil); err != nil {
+			t.Fatalf("%q accepted, but no request can be made of it: %v", u, err)
+		}
+	})
 }
