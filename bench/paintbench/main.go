@@ -121,10 +121,10 @@ func run(ctx context.Context, n int, base, chrome string) (*report.Report, error
 		resp.Body.Close()
 	}
 	for _, b := range builds {
+		defer b.stop() // also when start fails after launching the daemon
 		if err := b.start(ctx, jobsURL); err != nil {
 			return nil, err
 		}
-		defer b.stop()
 	}
 
 	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
