@@ -114,7 +114,7 @@ type Conn struct {
 	// would cost a wake-up that is dearer than the system calls of a round
 	// trip. Passing the token through the channel orders one holder's
 	// writes before the next holder's reads. The holder owns the state of
-	// *fr, fds (received descriptors not yet
+	// *fr, waitFirst, fds (received descriptors not yet
 	// claimed by a frame), the bytes of oob, ended (endRead has run), rctx
 	// (the reading Recv's context; nil for the background reader), rstop
 	// (unregisters rctx's watcher, once beforeBlock registered one) and
@@ -186,9 +186,11 @@ type Conn struct {
 	dlSet  atomic.Bool
 	fr     *frameReader
 	ended  bool
-	rctx   context.Context
-	rstop  func() bool
-	rfired chan struct{}
+	// waitFirst: the last read found the socket empty (see readSock).
+	waitFirst bool
+	rctx      context.Context
+	rstop     func() bool
+	rfired    chan struct{}
 
 	fds []int
 	oob []byte

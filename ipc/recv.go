@@ -362,23 +362,40 @@ func (c *Conn) readvWithFDs(p, q []byte) (int, error) {
 }
 
 // readSock is one recvmsg that has read something, or an error; it waits
-// while the socket is empty. The caller holds a ref of the socket.
+// while the socket is empty. The caller holds a ref of the socket and the
+// read role.
+//
+// After a read that found the socket empty, the next one waits first and
+// reads once the socket is readable: in a conversation of messages each
+// read would otherwise begin with a recvmsg that fails with EAGAIN. A read
+// that fills all of p and q means bytes are queued, and reads go back to
+// trying first.
 func (c *Conn) readSock(p, q []byte) (n, oobn int, err error) {
 	for {
 		if c.dlSet.Load() {
 			return 0, 0, os.ErrDeadlineExceeded
 		}
-		n, oobn, err = recvmsg(c.s.fd, p, q, c.oob)
-		switch err {
-		case nil:
-			return n, oobn, nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
+		if c.waitFirst {
 			c.beforeBlock()
 			if err := c.s.wait(unix.POLLIN, c.s.revt); err != nil {
 				return 0, 0, err
 			}
+		}
+		n, oobn, err = recvmsg(c.s.fd, p, q, c.oob)
+		switch err {
+		case nil:
+			if n == len(p)+len(q) {
+				c.waitFirst = false
+			}
+			return n, oobn, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if !c.waitFirst {
+				c.waitFirst = true
+				continue
+			}
+			// Readable, yet nothing to read: another wake-up. Wait again.
 			continue
 		}
 		return 0, 0, os.NewSyscallError("recvmsg", err)
