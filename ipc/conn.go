@@ -116,10 +116,11 @@ type Conn struct {
 	// writes before the next holder's reads. The holder owns the state of
 	// *fr, waitFirst, fds (received descriptors not yet
 	// claimed by a frame), the bytes of oob, ended (endRead has run), rctx
-	// (the reading Recv's context; nil for the background reader), rstop
-	// (unregisters rctx's watcher, once beforeBlock registered one) and
-	// rfired (closed when that watcher has run; the holder waits for it
-	// before it clears rstop, so the watcher never outlives the holder).
+	// (the reading Recv's context; nil for the background reader), rdone
+	// and rstop (the Done channel of the context whose watcher beforeBlock
+	// registered, and the function that unregisters it; the watcher only
+	// calls interruptRead, which is safe at any time, even after Close, so
+	// it may outlive the Recv that registered it: see beforeBlock).
 	// Only the holder sends on inbox, closes it, and calls endRead.
 	//
 	// Handing reading over (atomics, any goroutine). want counts the Recv
@@ -189,8 +190,8 @@ type Conn struct {
 	// waitFirst: the last read found the socket empty (see readSock).
 	waitFirst bool
 	rctx      context.Context
+	rdone     <-chan struct{}
 	rstop     func() bool
-	rfired    chan struct{}
 
 	fds []int
 	oob []byte

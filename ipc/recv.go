@@ -78,16 +78,7 @@ func (c *Conn) recvDirect(ctx context.Context) (Message, error) {
 	}
 	c.resetDeadline()
 	c.rctx = ctx
-	defer func() {
-		c.rctx = nil
-		if c.rstop != nil {
-			if !c.rstop() {
-				<-c.rfired // the watcher ran: it set a deadline
-			}
-			c.rstop, c.rfired = nil, nil
-			c.clearInterrupt()
-		}
-	}()
+	defer func() { c.rctx = nil }()
 	for {
 		f, err := c.fr.next()
 		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -117,24 +108,52 @@ func (c *Conn) recvDirect(ctx context.Context) (Message, error) {
 // read is about to wait: a reading Recv then arranges for its context to
 // interrupt the wait. Registering only here keeps the common case, data
 // already there, free of that cost.
+//
+// The watcher stays registered after the Recv returns: the next Recv with
+// a context of the same Done channel, as in a loop over one context,
+// reuses it instead of registering its own. A watcher that fires when no
+// read of its context is in progress only makes a read return early,
+// which every holder of the read role treats as stale. endRead stops it.
 func (c *Conn) beforeBlock() {
 	ctx := c.rctx
-	if ctx == nil || c.rstop != nil || ctx.Done() == nil {
+	if ctx == nil {
 		return
 	}
-	fired := make(chan struct{})
-	c.rfired = fired
-	c.rstop = context.AfterFunc(ctx, func() {
-		c.interruptRead()
-		close(fired)
-	})
+	done := ctx.Done()
+	if done == nil {
+		return
+	}
+	if done == c.rdone {
+		if ctx.Err() != nil {
+			// Its watcher fired before this read began.
+			c.interruptRead()
+		}
+		return
+	}
+	if c.rstop != nil {
+		c.rstop()
+	}
+	c.rdone = done
+	c.rstop = context.AfterFunc(ctx, c.interruptRead)
+}
+
+// stopWatch unregisters the context watcher of beforeBlock. The caller
+// holds the read role.
+func (c *Conn) stopWatch() {
+	if c.rstop != nil {
+		c.rstop()
+		c.rstop, c.rdone = nil, nil
+	}
 }
 
 // interruptRead makes a read blocked on the socket, or the next one,
 // return os.ErrDeadlineExceeded.
 func (c *Conn) interruptRead() {
 	c.dlSet.Store(true)
-	wake(c.s.revt)
+	if c.s.ref() {
+		wake(c.s.revt)
+		c.s.unref()
+	}
 }
 
 // resetDeadline undoes an interruptRead meant for an earlier holder of
@@ -297,6 +316,7 @@ func (c *Conn) endRead(err error) {
 		return
 	}
 	c.ended = true
+	c.stopWatch()
 	var pe *ProtocolError
 	select {
 	case <-c.closing:
