@@ -73,8 +73,9 @@
 //
 // The channel's descriptor is not registered with the Go runtime's network
 // poller. A goroutine that must wait, a Recv for the next message or a
-// Send for room in a full socket, waits in ppoll(2) on its own thread, and
-// the kernel wakes that thread directly: through the runtime poller the
+// Send for room in a full socket, waits in epoll_pwait(2) on a small epoll
+// set of its own, on its own thread, and the kernel wakes that thread
+// directly: through the runtime poller the
 // same wake-up goes to the thread in epoll_wait first, which then hands
 // the goroutine to a thread that runs it, and on a round trip of small
 // messages that hop cost about a third of the time. The price is an OS

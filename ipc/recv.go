@@ -358,8 +358,8 @@ func (c *Conn) endRead(err error) {
 
 // readWithFDs reads stream bytes and queues any descriptors that came with
 // them. It is the frame reader's source; the caller holds the read role.
-// When the socket is empty it calls beforeBlock, then waits in ppoll(2) on
-// this thread (see sock); interruptRead ends the wait, or the next read,
+// When the socket is empty it calls beforeBlock, then waits in epoll_pwait(2)
+// on this thread (see sock); interruptRead ends the wait, or the next read,
 // with os.ErrDeadlineExceeded.
 func (c *Conn) readWithFDs(p []byte) (int, error) { return c.readvWithFDs(p, nil) }
 
@@ -403,7 +403,7 @@ func (c *Conn) readSock(p, q []byte) (n, oobn int, err error) {
 		}
 		if c.waitFirst {
 			c.beforeBlock()
-			if err := c.s.wait(unix.POLLIN, c.s.revt); err != nil {
+			if err := c.s.wait(true); err != nil {
 				return 0, 0, err
 			}
 		}

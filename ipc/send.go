@@ -186,8 +186,8 @@ func (c *Conn) writeCut(ctx context.Context, bufs [][]byte, h *outHandle, clean 
 
 // writeFrame writes all of bufs, with descriptor fd (if not -1) attached
 // to the first byte, and returns how many bytes went out of how many. The
-// caller holds wmu. Only when the socket is full does it wait, in ppoll(2)
-// on this thread (see sock), and only then does it arrange for ctx to
+// caller holds wmu. Only when the socket is full does it wait, in
+// epoll_pwait(2) on this thread (see sock), and only then does it arrange for ctx to
 // interrupt the wait: a write that goes through at once costs one system
 // call and no context bookkeeping. An interrupted wait returns ctx's error.
 func (c *Conn) writeFrame(ctx context.Context, bufs [][]byte, fd int) (int, int, error) {
@@ -255,7 +255,7 @@ func (c *Conn) writeSock() error {
 				close(fired)
 			})
 		}
-		if err := c.s.wait(unix.POLLOUT, c.s.wevt); err != nil {
+		if err := c.s.wait(false); err != nil {
 			return err
 		}
 	}

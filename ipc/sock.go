@@ -12,8 +12,8 @@ import (
 
 // sock is the channel's socket, kept out of the runtime's network poller.
 //
-// A goroutine that waits for the socket waits in ppoll(2) itself, on its
-// own thread, and the kernel wakes that thread when bytes arrive or room
+// A goroutine that waits for the socket waits in epoll_pwait(2) itself,
+// on its own thread, and the kernel wakes that thread when bytes arrive or room
 // frees up. Through the runtime poller the same wait costs a second
 // wake-up: the thread in epoll_wait is woken, marks the goroutine ready
 // and hands it to a thread that runs it. On a round trip of small
@@ -23,10 +23,14 @@ import (
 //
 // Every send and receive passes MSG_DONTWAIT, so the descriptor's own
 // O_NONBLOCK flag, which it shares with any duplicate, does not matter.
-// A wait polls the socket and one of two eventfds: revt wakes a read
-// (Conn.interruptRead, close) and wevt a write (a send's context, close).
-// An eventfd stays readable until it is drained, so a wake-up written
-// before the wait starts is not lost.
+// A wait is an epoll_pwait on a set of the socket and one of two eventfds:
+// revt wakes a read (Conn.interruptRead, close) and wevt a write (a send's
+// context, close). An eventfd stays readable until it is drained, so a
+// wake-up written before the wait starts is not lost. The sets are private
+// epoll instances, not ppoll(2) arrays, so that /proc shows what a waiting
+// thread waits for: internal/sockwatch must count a thread blocked in
+// ppoll as possibly waiting on a listening socket, and would take every
+// herd process holding one for a process accepting connections.
 //
 // state counts the calls using the descriptors (ref, unref) and has
 // sockClosed set once close has run; the last of close and unref closes
@@ -36,6 +40,8 @@ type sock struct {
 	fd    int
 	revt  int
 	wevt  int
+	rep   int // epoll set of reads: fd (EPOLLIN) and revt
+	wep   int // epoll set of writes: fd (EPOLLOUT) and wevt; -1 until a write waits
 	state atomic.Uint64
 	gone  chan struct{}
 }
@@ -47,18 +53,40 @@ const (
 
 // newSock takes ownership of fd, a connected AF_UNIX SOCK_STREAM socket.
 func newSock(fd int) (*sock, error) {
-	revt, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("ipc: eventfd: %w", err)
+	s := &sock{fd: fd, revt: -1, wevt: -1, rep: -1, wep: -1, gone: make(chan struct{})}
+	var err error
+	if s.revt, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		err = os.NewSyscallError("eventfd", err)
+	} else if s.wevt, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		err = os.NewSyscallError("eventfd", err)
+	} else {
+		s.rep, err = epollSet(fd, unix.EPOLLIN, s.revt)
 	}
-	wevt, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		unix.Close(fd)
-		unix.Close(revt)
-		return nil, fmt.Errorf("ipc: eventfd: %w", err)
+		s.closeFDs()
+		return nil, fmt.Errorf("ipc: channel set-up: %w", err)
 	}
-	return &sock{fd: fd, revt: revt, wevt: wevt, gone: make(chan struct{})}, nil
+	return s, nil
+}
+
+// epollSet makes an epoll instance watching fd for events and evt for
+// EPOLLIN, level-triggered.
+func epollSet(fd int, events uint32, evt int) (int, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return -1, os.NewSyscallError("epoll_create1", err)
+	}
+	for _, w := range [2]struct {
+		fd     int
+		events uint32
+	}{{fd, events}, {evt, unix.EPOLLIN}} {
+		ev := unix.EpollEvent{Events: w.events, Fd: int32(w.fd)}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, w.fd, &ev); err != nil {
+			unix.Close(ep)
+			return -1, os.NewSyscallError("epoll_ctl", err)
+		}
+	}
+	return ep, nil
 }
 
 // dupSock duplicates the descriptor of f, which must be one end of an
@@ -142,10 +170,16 @@ func (s *sock) free() {
 	if !s.state.CompareAndSwap(sockClosed, sockClosed|sockFreed) {
 		return
 	}
-	unix.Close(s.fd)
-	unix.Close(s.revt)
-	unix.Close(s.wevt)
+	s.closeFDs()
 	close(s.gone)
+}
+
+func (s *sock) closeFDs() {
+	for _, fd := range [...]int{s.fd, s.revt, s.wevt, s.rep, s.wep} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
 }
 
 func (s *sock) closed() bool { return s.state.Load()&sockClosed != 0 }
@@ -181,29 +215,46 @@ func drain(evt int) {
 	}
 }
 
-// wait blocks the calling thread until the socket has the events (POLLIN
-// or POLLOUT), or evt is readable. It returns nil for the socket, and for
-// evt net.ErrClosed after close, else errWoken. The caller holds a ref.
-func (s *sock) wait(events int16, evt int) error {
+// wait blocks the calling thread until the socket is readable (read) or
+// writable (!read), or the direction's eventfd is readable. It returns nil
+// for the socket, and for the eventfd net.ErrClosed after close, else
+// errWoken. The caller holds a ref; a writer also holds Conn.wmu, which
+// guards the lazy creation of the write set.
+func (s *sock) wait(read bool) error {
+	ep, evt := s.rep, s.revt
+	if !read {
+		if s.wep < 0 {
+			wep, err := epollSet(s.fd, unix.EPOLLOUT, s.wevt)
+			if err != nil {
+				return err
+			}
+			s.wep = wep
+		}
+		ep, evt = s.wep, s.wevt
+	}
 	for {
 		if s.closed() {
 			return net.ErrClosed
 		}
-		fds := [2]unix.PollFd{{Fd: int32(s.fd), Events: events}, {Fd: int32(evt), Events: unix.POLLIN}}
-		_, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 2, 0, 0, 0, 0)
+		var evs [2]unix.EpollEvent
+		n, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&evs[0])), 2, ^uintptr(0), 0, 0)
 		if e == unix.EINTR {
 			continue
 		}
 		if e != 0 {
-			return os.NewSyscallError("ppoll", e)
+			return os.NewSyscallError("epoll_pwait", e)
 		}
-		if fds[1].Revents != 0 {
-			if s.closed() {
-				return net.ErrClosed
+		sockReady := false
+		for _, ev := range evs[:n] {
+			if int(ev.Fd) == evt {
+				if s.closed() {
+					return net.ErrClosed
+				}
+				return errWoken
 			}
-			return errWoken
+			sockReady = true
 		}
-		if fds[0].Revents != 0 {
+		if sockReady {
 			return nil
 		}
 	}
