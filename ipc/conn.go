@@ -325,3 +325,20 @@ func (c *Conn) Close() error {
 func (c *Conn) shutdown() {
 	c.shutOnce.Do(c.s.shutdown)
 }
+
+// File returns a close-on-exec duplicate of the channel's descriptor, so
+// that the channel can be passed on: to the next image of this program
+// (child.Reexec), which makes a Conn of it again with New. This Conn keeps
+// reading meanwhile; bytes it has already read are not in the duplicate's
+// stream. After Close it returns ErrClosed.
+func (c *Conn) File() (*os.File, error) {
+	if !c.s.ref() {
+		return nil, ErrClosed
+	}
+	defer c.s.unref()
+	fd, err := unix.FcntlInt(uintptr(c.s.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: duplicate the channel's descriptor: %w", os.NewSyscallError("fcntl", err))
+	}
+	return os.NewFile(uintptr(fd), "ipc"), nil
+}
