@@ -226,3 +226,46 @@ func TestHeartbeats(t *testing.T) {
 		t.Fatalf("%+v %v runs=%d", in, err, runs.Load())
 	}
 }
+
+// TestPutBackIsNoAttempt: a worker without the job's kind puts it back
+// before it counts as an attempt, so a job allowed one attempt still gets
+// it on the worker that has the kind.
+func TestPutBackIsNoAttempt(t *testing.T) {
+	srv := open(t, Config{Listen: "127.0.0.1:0"})
+	other := open(t, Config{URLs: []string{srv.URL()}})
+	ctx := bg(t)
+	Register(srv, "unused", func(ctx context.Context, j *Job[int]) (int, error) { return 0, nil })
+	work(t, srv, WorkOptions{})
+	if err := srv.Declare(ctx, "only-other"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := srv.Submit(ctx, "only-other", 21, SubmitOptions{MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the worker without the kind has been handed the job.
+	cons, err := srv.consumer(ctx, DefaultQueue, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci.Delivered.Consumer >= 1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the job was never delivered")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	Register(other, "only-other", func(ctx context.Context, j *Job[int]) (int, error) { return 2 * j.Args, nil })
+	work(t, other, WorkOptions{})
+	in, err := srv.Wait(ctx, id)
+	if err != nil || in.State != StateSucceeded || in.Attempt != 1 || string(in.Result) != "42" {
+		t.Fatalf("%+v %v", in, err)
+	}
+}

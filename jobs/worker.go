@@ -486,7 +486,7 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 		_ = m.Term()
 		return
 	}
-	attempt := int(md.NumDelivered)
+	delivered := int(md.NumDelivered)
 	hctx, cancel := context.WithCancelCause(w.runCtx)
 	defer cancel(nil)
 	rn := &running{c: c, id: r.ID, gen: r.Gen, cancel: cancel}
@@ -505,13 +505,18 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 		}
 		w.mu.Unlock()
 	}()
-	ok := q.begin(m, r, attempt, rn)
-	if !ok {
-		return
-	}
 	c.mu.Lock()
 	h := c.handlers[r.Kind]
 	c.mu.Unlock()
+	if h == nil {
+		// Another worker on the queue may have it: put the job back
+		// before it counts as an attempt.
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
+	if !q.begin(m, r, delivered, rn) {
+		return
+	}
 
 	// The worker's heartbeat loop keeps the message (and token) ours
 	// while the handler runs.
@@ -596,11 +601,15 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 // begin records the attempt as running, before the handler runs. It
 // reports false (having settled the message) when the job must not run:
 // cancelled, finished, out of attempts, or an older generation.
-func (q *queue) begin(m *nats.Msg, r *record, attempt int, rn *running) bool {
+//
+// The attempt's number comes from the stored record, not from the
+// message's delivery count: a delivery put back before its handler ran (held
+// too long, a store error, a shutdown) does not use up an attempt.
+func (q *queue) begin(m *nats.Msg, r *record, delivered int, rn *running) bool {
 	c := q.w.c
 	ctx := context.Background() // jetstream bounds each request by its default timeout
 	now := stampNow()
-	if r.Gen == 0 && attempt == 1 {
+	if r.Gen == 0 && delivered == 1 {
 		// The first attempt creates the record: this fails if a cancel
 		// created it first.
 		next := *r
@@ -611,7 +620,7 @@ func (q *queue) begin(m *nats.Msg, r *record, attempt int, rn *running) bool {
 		rn.mu.Unlock()
 		switch {
 		case err == nil:
-			return q.known(m, &next)
+			return true
 		case !errors.Is(err, ErrCancelled):
 			_ = m.NakWithDelay(time.Second)
 			return false
@@ -643,6 +652,11 @@ func (q *queue) begin(m *nats.Msg, r *record, attempt int, rn *running) bool {
 			}
 			next = *cur
 		}
+		// A record left running means that attempt's worker was lost.
+		attempt := next.Attempt + 1
+		if cur == nil {
+			attempt = 1
+		}
 		if attempt > next.MaxAttempts {
 			next.State, next.Finished = StateFailed, now
 			next.Error = fmt.Sprintf("jobs: worker lost during attempt %d of %d", attempt-1, next.MaxAttempts)
@@ -671,22 +685,8 @@ func (q *queue) begin(m *nats.Msg, r *record, attempt int, rn *running) bool {
 			return false
 		}
 		rn.rec, rn.rev = &next, nrev
-		return q.known(m, &next)
-	}
-	_ = m.NakWithDelay(time.Second)
-	return false
-}
-
-// known fails the job at once if this worker has no handler for its kind.
-func (q *queue) known(m *nats.Msg, r *record) bool {
-	c := q.w.c
-	c.mu.Lock()
-	h := c.handlers[r.Kind]
-	c.mu.Unlock()
-	if h != nil {
 		return true
 	}
-	// Another worker on the queue may have it: put the job back.
 	_ = m.NakWithDelay(time.Second)
 	return false
 }

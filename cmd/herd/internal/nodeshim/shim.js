@@ -217,7 +217,12 @@ if (isWorker) {
         taken++;
         if (handedOff) handedOff();
       } else if (m.cmd === 'NODE_HERD_TERM' && !stopping) {
-        tellStop(w);
+        // herd signals the whole instance at once, so this primary's own
+        // signal is already pending: let its stop take the worker in turn.
+        // Stopping the worker now could leave the round-robin handle with
+        // no worker while it still holds accepted connections, which Node
+        // then resets. A worker signalled alone stops after the wait.
+        setTimeout(() => { if (!stopping) tellStop(w); }, 1000);
       }
     });
   });
