@@ -83,8 +83,8 @@ func TestJobsWorkerFlags(t *testing.T) {
 	}{
 		{[]string{"--dir", "x", "--", "true"}, nil, "--kind is required"},
 		{[]string{"--kind", "k", "--dir", "x"}, nil, "no CMD"},
-		{[]string{"--kind", "k", "--", "true"}, []string{"HERD_JOBS_NATS=", "HERD_JOBS_DIR="}, "no store: give --nats"},
-		{[]string{"--kind", "k", "--dir", "x", "--nats", "nats://127.0.0.1:1", "--", "true"}, nil, "both given"},
+		{[]string{"--kind", "k", "--", "true"}, []string{"HERD_JOBS_NATS=", "HERD_JOBS_DIR="}, "no jobs store: give --dir"},
+		{[]string{"--kind", "k", "--dir", "x", "--nats", "nats://127.0.0.1:1", "--", "true"}, nil, "--dir and --nats are both given"},
 		{[]string{"--kind", "k", "--nats", "nats://127.0.0.1:1", "--listen", "127.0.0.1:0", "--", "true"}, nil, "--listen serves an embedded store"},
 		{[]string{"--kind", "k", "--dir", "x", "--transport", "pipe", "--", "true"}, nil, "--transport"},
 		{[]string{"--kind", "k", "--dir", "x", "--concurrency", "0", "--", "true"}, nil, "--concurrency 0"},
