@@ -139,7 +139,17 @@ func runJobsWorker(cmd *cobra.Command, o workerOptions, args []string, getenv en
 	if err != nil {
 		return usage("%v", err)
 	}
-	defer r.Close()
+	// The worker is the subreaper of what its handlers start: what leaves
+	// a handler's process group is reaped here and stopped at the end.
+	return withOrphans(stderr, o.run.KillGrace, func() error {
+		defer r.Close()
+		return serveJobsWorker(cmd, o, cfg, r)
+	})
+}
+
+// serveJobsWorker opens the store and works until a signal.
+func serveJobsWorker(cmd *cobra.Command, o workerOptions, cfg jobs.Config, r *jobsexec.Runner) error {
+	stderr := cmd.ErrOrStderr()
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -148,7 +158,7 @@ func runJobsWorker(cmd *cobra.Command, o workerOptions, args []string, getenv en
 	if err != nil {
 		var ve *jobs.ValidationError
 		if errors.As(err, &ve) {
-			return usage("%v", err)
+			return &usageError{err}
 		}
 		return err
 	}

@@ -119,6 +119,7 @@ func TestPythonOnce(t *testing.T) {
 		id := h.submit(map[string]any{"mode": "hang", "dir": h.dir, "pidfile": "cancel.pid"}, jobs.SubmitOptions{MaxAttempts: 1})
 		pid, gpid := h.pids("cancel.pid")
 		h.watchProgress(id, 0.5)
+		start := time.Now()
 		if err := h.c.Cancel(ctx(t), id); err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +130,9 @@ func TestPythonOnce(t *testing.T) {
 		if info.State != jobs.StateCancelled {
 			t.Fatalf("state %s, want cancelled", info.State)
 		}
+		waited := time.Since(start)
 		h.reaped(pid, gpid)
+		t.Logf("Cancel to Wait's return %v, to the group gone %v", waited, time.Since(start))
 	})
 }
 
