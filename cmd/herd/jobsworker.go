@@ -44,7 +44,9 @@ Progress, in every mode: a line on stderr (or, kept, a message) such as
 Other stderr lines are the program's log, printed here as "job ID: line".
 
 A timeout (the job's, or --timeout), a cancel or a shutdown sends SIGTERM
-to the program's whole process group, then SIGKILL after --kill-grace.
+to the program's whole process group, then SIGKILL after --kill-grace. A
+process that leaves the group (setsid) is re-parented to the worker,
+reaped, and stopped when the worker stops.
 
 The store is found as for herd jobs export: --dir DIR (an embedded store
 that this worker runs) or --nats URLS (a NATS server or cluster, such as
