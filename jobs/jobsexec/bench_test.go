@@ -91,6 +91,7 @@ func BenchmarkJobs(b *testing.B) {
 					b.Fatalf("%s: %v %s", info.State, err, info.Error)
 				}
 			}
+			b.StopTimer() // not the shutdown of the worker and the store
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 		})
 	}
