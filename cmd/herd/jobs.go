@@ -28,8 +28,9 @@ const jobsLong = `Submit durable jobs and follow them, through the jobs HTTP API
   herd jobs ls --state running             # a page of jobs
   herd jobs cancel <id> / retry <id>
   herd jobs stats                          # queue depths, counts, rates
-  herd jobs export --dir DIR -o FILE       # move a store's jobs (these two open
+  herd jobs export --dir DIR -o FILE       # move a store's jobs (these three open
   herd jobs import FILE --nats URLS        #   the store itself, not the API)
+  herd jobs worker --kind K -- CMD ARGS    # run the jobs of kind K with any program
 
 The API is at --url, else $HERD_JOBS_URL, else http://127.0.0.1:3000 (the
 demo's default). --json prints the API's JSON instead of a table.

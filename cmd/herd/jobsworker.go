@@ -10,8 +10,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -46,15 +44,18 @@ Progress, in every mode: a line on stderr (or, kept, a message) such as
 Other stderr lines are the program's log, printed here as "job ID: line".
 
 A timeout (the job's, or --timeout), a cancel or a shutdown sends SIGTERM
-to the program's whole process group, then SIGKILL after --kill-grace.
+to the program's whole process group, then SIGKILL after --kill-grace. A
+process that leaves the group (setsid) is re-parented to the worker,
+reaped, and stopped when the worker stops.
 
-The store: --nats URLS (or $HERD_JOBS_NATS) for a NATS server or cluster
-(herd jobs dev-cluster, herd jobs node), or --dir DIR (or $HERD_JOBS_DIR)
-for an embedded store that this worker runs; --listen serves it to other
-processes over NATS and --http serves the jobs HTTP API, so that
+The store is found as for herd jobs export: --dir DIR (an embedded store
+that this worker runs) or --nats URLS (a NATS server or cluster, such as
+herd jobs dev-cluster's), else the jobs: block of -c herd.yaml, else
+$HERD_JOBS_DIR or $HERD_JOBS_NATS. --listen serves an embedded store to
+other processes over NATS, and --http serves the jobs HTTP API, so that
 "herd jobs submit" reaches it. When it is ready the worker prints one line:
 
-  ready kind resize queue default concurrency 4 store nats://127.0.0.1:4222 http http://127.0.0.1:3000`
+  ready kind resize queue default concurrency 4 transport stdio keep false store nats://127.0.0.1:4222 http http://127.0.0.1:3000`
 
 // workerOptions are the flags of herd jobs worker.
 type workerOptions struct {
@@ -63,10 +64,8 @@ type workerOptions struct {
 	run             jobsexec.Config
 	transport       string
 	shutdownTimeout time.Duration
-	nats, dir       string
+	store           storeFlags
 	listen, http    string
-	prefix          string
-	replicas        int
 }
 
 func newJobsWorkerCmd(getenv env) *cobra.Command {
@@ -93,67 +92,10 @@ func newJobsWorkerCmd(getenv env) *cobra.Command {
 	f.StringVar(&o.transport, "transport", "auto", "auto, stdio or ipc: how jobs reach CMD (auto: ipc for Node, else stdio)")
 	f.DurationVar(&o.run.KillGrace, "kill-grace", jobsexec.DefaultKillGrace, "time between SIGTERM and SIGKILL to CMD's process group")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", jobs.DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long running jobs may finish before they are killed and put back")
-	f.StringVar(&o.nats, "nats", "", "NATS URLs of the store, comma-separated (default $"+envJobsNATS+")")
-	f.StringVar(&o.dir, "dir", "", "run an embedded store in this directory (default $"+envJobsDir+")")
-	f.StringVar(&o.listen, "listen", "", "with --dir: serve the store over NATS on HOST:PORT")
+	o.store.add(f)
+	f.StringVar(&o.listen, "listen", "", "with an embedded store (--dir): also serve it over NATS on HOST:PORT, for other processes")
 	f.StringVar(&o.http, "http", "", "serve the jobs HTTP API (herd jobs submit ...) on HOST:PORT")
-	f.StringVar(&o.prefix, "prefix", "", "the store's prefix (default $"+envJobsPrefix+", else "+jobs.DefaultPrefix+")")
-	f.IntVar(&o.replicas, "replicas", 0, "copies of each stream on a cluster (default $"+envJobsReplicas+", else 1)")
 	return cmd
-}
-
-// The environment variables that name the store, as for the apps herd
-// runs (jobs.Config's).
-const (
-	envJobsNATS     = "HERD_JOBS_NATS"
-	envJobsDir      = "HERD_JOBS_DIR"
-	envJobsPrefix   = "HERD_JOBS_PREFIX"
-	envJobsReplicas = "HERD_JOBS_REPLICAS"
-)
-
-// storeConfig is the store the flags, else the environment, name.
-func (o workerOptions) storeConfig(getenv env) (jobs.Config, error) {
-	pick := func(flag, name string) string {
-		if flag != "" {
-			return flag
-		}
-		return strings.TrimSpace(getenv(name))
-	}
-	var cfg jobs.Config
-	nats, dir := o.nats, o.dir
-	if nats == "" && dir == "" {
-		nats, dir = getenv(envJobsNATS), getenv(envJobsDir)
-	}
-	switch {
-	case nats != "" && dir != "":
-		return cfg, fmt.Errorf("--nats and --dir are both given (or $%s and $%s): give --nats for a NATS server or cluster, or --dir for an embedded store", envJobsNATS, envJobsDir)
-	case nats != "":
-		for u := range strings.SplitSeq(nats, ",") {
-			if u = strings.TrimSpace(u); u != "" {
-				cfg.URLs = append(cfg.URLs, u)
-			}
-		}
-		if len(cfg.URLs) == 0 {
-			return cfg, fmt.Errorf("--nats %q has no URL: write nats://HOST:PORT, comma-separated for several", nats)
-		}
-		if o.listen != "" {
-			return cfg, errors.New("--listen serves an embedded store: use it with --dir, not --nats")
-		}
-	case dir != "":
-		cfg.Dir, cfg.Listen = dir, o.listen
-	default:
-		return cfg, fmt.Errorf("no store: give --nats URLS (or $%s) for a NATS server or cluster, or --dir DIR (or $%s) for an embedded store", envJobsNATS, envJobsDir)
-	}
-	cfg.Prefix = pick(o.prefix, envJobsPrefix)
-	cfg.Replicas = o.replicas
-	if v := strings.TrimSpace(getenv(envJobsReplicas)); cfg.Replicas == 0 && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > jobs.MaxReplicas {
-			return cfg, fmt.Errorf("$%s %q: write a number from 1 to %d", envJobsReplicas, v, jobs.MaxReplicas)
-		}
-		cfg.Replicas = n
-	}
-	return cfg, nil
 }
 
 func runJobsWorker(cmd *cobra.Command, o workerOptions, args []string, getenv env) error {
@@ -182,9 +124,15 @@ func runJobsWorker(cmd *cobra.Command, o workerOptions, args []string, getenv en
 	if _, err := exec.LookPath(prog); err != nil {
 		return usage("CMD %q: %v", prog, err)
 	}
-	cfg, err := o.storeConfig(getenv)
+	cfg, err := o.store.resolve(getenv)
 	if err != nil {
-		return usage("%v", err)
+		return err
+	}
+	if o.listen != "" {
+		if cfg.Dir == "" {
+			return usage("--listen serves an embedded store: use it with --dir, not with a cluster's URLs")
+		}
+		cfg.Listen = o.listen
 	}
 	stderr := cmd.ErrOrStderr()
 	o.run.Command, o.run.Transport, o.run.Output = args, t, stderr
@@ -193,19 +141,30 @@ func runJobsWorker(cmd *cobra.Command, o workerOptions, args []string, getenv en
 	if err != nil {
 		return usage("%v", err)
 	}
-	defer r.Close()
+	// The worker is the subreaper of what its handlers start: what leaves
+	// a handler's process group is reaped here and stopped at the end.
+	return withOrphans(stderr, o.run.KillGrace, func() error {
+		defer r.Close()
+		return serveJobsWorker(cmd, o, cfg, r)
+	})
+}
+
+// serveJobsWorker opens the store and works until a signal.
+func serveJobsWorker(cmd *cobra.Command, o workerOptions, cfg jobs.Config, r *jobsexec.Runner) error {
+	stderr := cmd.ErrOrStderr()
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	c, err := jobs.Open(ctx, cfg)
+	dir := cfg.Dir
+	c, closeStore, err := openStore(ctx, cfg, stderr, false)
 	if err != nil {
 		var ve *jobs.ValidationError
 		if errors.As(err, &ve) {
-			return usage("%v", err)
+			return &usageError{err}
 		}
 		return err
 	}
-	defer c.Close()
+	defer closeStore()
 	jobsexec.Register(c, o.kind, r)
 	// Work records the kind for every client of the store as it starts;
 	// the HTTP API served here knows it at once.
@@ -236,7 +195,7 @@ func runJobsWorker(cmd *cobra.Command, o workerOptions, args []string, getenv en
 
 	store := c.URL()
 	if store == "" {
-		store = "embedded:" + cfg.Dir
+		store = "embedded:" + dir
 	}
 	line := fmt.Sprintf("ready kind %s queue %s concurrency %d transport %s keep %v store %s", o.kind, o.queue, o.concurrency, r.Transport(), o.run.Keep, store)
 	if httpURL != "" {

@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -45,6 +47,11 @@ func TestJobsWorker(t *testing.T) {
 a = json.load(sys.stdin) or {}
 print("resizing " + os.environ["HERD_JOB_ID"], file=sys.stderr)
 print(json.dumps({"progress": 0.5, "note": "half"}), file=sys.stderr, flush=True)
+if a.get("escape"):
+    import subprocess
+    g = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    print(json.dumps({"pid": g.pid}))
+    sys.exit(0)
 if a.get("fail"):
     print("ValueError: width must be positive", file=sys.stderr)
     sys.exit(2)
@@ -70,7 +77,24 @@ print(json.dumps({"width": a["width"] * 2}))
 	if !strings.Contains(h.stderr.String(), ": resizing ") {
 		t.Errorf("the handler's log is not on the worker's stderr:\n%s", h.stderr.String())
 	}
+	// A process that leaves the handler's group (setsid) is the worker's
+	// to reap, and is stopped when the worker stops.
+	code, out, errOut = herdJobs(t, url, "submit", "resize", `{"escape":true}`, "--wait", "--json")
+	m := regexp.MustCompile(`"pid": (\d+)`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("escaping job: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	if testutil.Gone(pid) {
+		t.Fatalf("the escaped process %d is already gone", pid)
+	}
 	stopHerd(t, h)
+	if !testutil.WaitGone(pid, testutil.WaitTimeout) {
+		t.Errorf("the escaped process %d outlived the worker", pid)
+	}
+	if !strings.Contains(h.stderr.String(), "stopped 1 process(es)") {
+		t.Errorf("the worker did not say it stopped the escaped process:\n%s", h.stderr.String())
+	}
 }
 
 // TestJobsWorkerFlags: bad command lines are usage errors that say what
@@ -83,8 +107,8 @@ func TestJobsWorkerFlags(t *testing.T) {
 	}{
 		{[]string{"--dir", "x", "--", "true"}, nil, "--kind is required"},
 		{[]string{"--kind", "k", "--dir", "x"}, nil, "no CMD"},
-		{[]string{"--kind", "k", "--", "true"}, []string{"HERD_JOBS_NATS=", "HERD_JOBS_DIR="}, "no store: give --nats"},
-		{[]string{"--kind", "k", "--dir", "x", "--nats", "nats://127.0.0.1:1", "--", "true"}, nil, "both given"},
+		{[]string{"--kind", "k", "--", "true"}, []string{"HERD_JOBS_NATS=", "HERD_JOBS_DIR="}, "no jobs store: give --dir"},
+		{[]string{"--kind", "k", "--dir", "x", "--nats", "nats://127.0.0.1:1", "--", "true"}, nil, "--dir and --nats are both given"},
 		{[]string{"--kind", "k", "--nats", "nats://127.0.0.1:1", "--listen", "127.0.0.1:0", "--", "true"}, nil, "--listen serves an embedded store"},
 		{[]string{"--kind", "k", "--dir", "x", "--transport", "pipe", "--", "true"}, nil, "--transport"},
 		{[]string{"--kind", "k", "--dir", "x", "--concurrency", "0", "--", "true"}, nil, "--concurrency 0"},

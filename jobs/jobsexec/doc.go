@@ -58,7 +58,8 @@
 // worker's shutdown), the whole group gets SIGTERM, then SIGKILL after
 // Config.KillGrace, and Handle returns once the process is reaped: no
 // grandchild is left running, no zombie is left behind. A process that
-// escapes its group (setsid) is beyond this. A kept process that exits,
+// escapes its group (setsid) is beyond this; `herd jobs worker` is a child
+// subreaper, so it reaps such processes and stops them when it stops. A kept process that exits,
 // crashes or breaks the protocol while it runs a job fails that attempt
 // and is replaced at the next job; Close ends the idle ones.
 package jobsexec

@@ -138,13 +138,16 @@ func (h *harness) pids(name string) (int, int) {
 // grandchild gpid is gone (dead; a zombie waiting for init counts).
 func (h *harness) reaped(pid, gpid int) {
 	h.t.Helper()
+	t0 := time.Now()
 	if !testutil.WaitGone(gpid, testutil.WaitTimeout) {
 		h.t.Errorf("grandchild %d is still running", gpid)
 	}
+	t1 := time.Now()
 	testutil.WaitFor(h.t, "process "+strconv.Itoa(pid)+" reaped", func() bool {
 		_, err := os.Stat("/proc/" + strconv.Itoa(pid))
 		return err != nil
 	})
+	h.t.Logf("grandchild dead after %v, child reaped after %v", t1.Sub(t0), time.Since(t0))
 	// A grandchild's zombie stays in the group until init reaps it.
 	testutil.WaitFor(h.t, "process group "+strconv.Itoa(pid)+" empty", func() bool { return testutil.GroupGone(pid) })
 }

@@ -100,29 +100,26 @@ func TestPythonOnce(t *testing.T) {
 	})
 
 	t.Run("timeout kills the tree", func(t *testing.T) {
-		start := time.Now()
-		id := h.submit(map[string]any{"mode": "hang", "dir": h.dir, "pidfile": "hang.pid"}, jobs.SubmitOptions{MaxAttempts: 1, Timeout: 3 * time.Second})
+		id := h.submit(map[string]any{"mode": "hang", "dir": h.dir, "pidfile": "hang.pid"}, jobs.SubmitOptions{MaxAttempts: 1, Timeout: 10 * time.Second})
 		pid, gpid := h.pids("hang.pid")
 		info, err := h.c.Wait(ctx(t), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.State != jobs.StateFailed || !strings.Contains(info.Error, "timed out after 3s") {
+		if info.State != jobs.StateFailed || !strings.Contains(info.Error, "timed out after 10s") {
 			t.Fatalf("state %s, error %q; want failed by the timeout", info.State, info.Error)
 		}
 		if !strings.Contains(info.Error, "starting hang") {
 			t.Errorf("error has no stderr tail: %q", info.Error)
 		}
 		h.reaped(pid, gpid)
-		if d := time.Since(start); d > 60*time.Second {
-			t.Errorf("took %v", d)
-		}
 	})
 
 	t.Run("cancel kills the tree", func(t *testing.T) {
 		id := h.submit(map[string]any{"mode": "hang", "dir": h.dir, "pidfile": "cancel.pid"}, jobs.SubmitOptions{MaxAttempts: 1})
 		pid, gpid := h.pids("cancel.pid")
 		h.watchProgress(id, 0.5)
+		start := time.Now()
 		if err := h.c.Cancel(ctx(t), id); err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +130,9 @@ func TestPythonOnce(t *testing.T) {
 		if info.State != jobs.StateCancelled {
 			t.Fatalf("state %s, want cancelled", info.State)
 		}
+		waited := time.Since(start)
 		h.reaped(pid, gpid)
+		t.Logf("Cancel to Wait's return %v, to the group gone %v", waited, time.Since(start))
 	})
 }
 
@@ -164,7 +163,7 @@ for line in sys.stdin:
 
 func TestPythonKept(t *testing.T) {
 	requirePython(t)
-	h := newHarness(t, jobsexec.Config{Command: []string{"python3", "$DIR/kept.py"}, Keep: true, Timeout: 4 * time.Second})
+	h := newHarness(t, jobsexec.Config{Command: []string{"python3", "$DIR/kept.py"}, Keep: true, Timeout: 10 * time.Second})
 	h.script("kept.py", keptpy)
 	type res struct {
 		Pid     int
@@ -174,7 +173,7 @@ func TestPythonKept(t *testing.T) {
 
 	first := result[res](t, h.run(nil, jobs.SubmitOptions{}))
 	if first.Kind != "k" || first.Attempt != 1 {
-		t.Fatalf("result %+v", first)
+		t.Fatalf("result %+v\noutput:\n%s", first, h.out.String())
 	}
 	for range 3 {
 		info := h.run(nil, jobs.SubmitOptions{})
@@ -202,7 +201,9 @@ func TestPythonKept(t *testing.T) {
 	}
 
 	info = h.run(map[string]any{"mode": "crash"}, jobs.SubmitOptions{MaxAttempts: 1})
-	if info.State != jobs.StateFailed || !strings.Contains(info.Error, "exited with code 4: giving up") {
+	// stdout's stray line and stderr's lines come on two pipes: either may
+	// be the last line of the tail.
+	if info.State != jobs.StateFailed || !strings.Contains(info.Error, "exited with code 4: ") || !strings.Contains(info.Error, "\n  giving up") {
 		t.Fatalf("crash: state %s, error %q", info.State, info.Error)
 	}
 	second := result[res](t, h.run(nil, jobs.SubmitOptions{}))
@@ -210,14 +211,14 @@ func TestPythonKept(t *testing.T) {
 		t.Fatalf("the job after a crash ran in the dead pid %d", first.Pid)
 	}
 
-	// Config.Timeout (4s) ends the attempt; the job's own is 30 min.
+	// Config.Timeout (10s: generous, since a loaded machine can take seconds to start python) ends the attempt; the job's own is 30 min.
 	id := h.submit(map[string]any{"mode": "hang", "dir": h.dir, "pidfile": "kept.pid"}, jobs.SubmitOptions{MaxAttempts: 1})
 	pid, gpid := h.pids("kept.pid")
 	info, err := h.c.Wait(ctx(t), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State != jobs.StateFailed || !strings.Contains(info.Error, "timed out after 4s") {
+	if info.State != jobs.StateFailed || !strings.Contains(info.Error, "timed out after 10s") {
 		t.Fatalf("state %s, error %q; want failed by Config.Timeout", info.State, info.Error)
 	}
 	h.reaped(pid, gpid)
