@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,20 @@ import (
 // number of jobs. Compare burn-down with raw JetStream:
 //
 //	go test ./jobs -run '^$' -bench 'BurnDown' -benchtime 50000x -count 3
+//
+// The burn-down benchmarks also report cpu-us/job, the process's CPU time
+// (user + system, every thread, the embedded server's included) over the
+// timed span per job: on a loaded machine jobs/s follows the share of the
+// cores the process gets, CPU per job hardly.
+
+// cpuTime is the process's CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 func openBench(b *testing.B) *Client {
 	b.Helper()
@@ -65,13 +80,14 @@ func BenchmarkBurnDown(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	b.ResetTimer()
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), cpuTime()
 	go func() {
 		done <- c.Work(ctx, WorkOptions{Queues: map[string]QueueConfig{DefaultQueue: {Concurrency: 64}}})
 	}()
 	waitEmpty(b, c.work, 1) // the keep message stays
-	el := time.Since(t0)
+	el, cpu := time.Since(t0), cpuTime()-cpu0
 	b.StopTimer()
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/job")
 	cancel()
 	<-done
 	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
@@ -105,7 +121,7 @@ func BenchmarkBurnDownRawJetStream(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), cpuTime()
 	var got atomic.Int64
 	all := make(chan struct{})
 	cc, err := cons.Consume(func(m jetstream.Msg) {
@@ -120,8 +136,9 @@ func BenchmarkBurnDownRawJetStream(b *testing.B) {
 	<-all
 	cc.Stop()
 	waitEmpty(b, s, 0)
-	el := time.Since(t0)
+	el, cpu := time.Since(t0), cpuTime()-cpu0
 	b.StopTimer()
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/job")
 	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
 }
 
