@@ -35,6 +35,7 @@ type Client struct {
 	worker string
 
 	hub hub
+	pub statePub // a worker's writes to the state bucket
 
 	mu         sync.Mutex
 	closed     bool
@@ -112,6 +113,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		done:     make(chan struct{}),
 		worker:   cfg.WorkerName,
 	}
+	c.pub.c = c
 	c.maxDeliver = MaxAttemptsLimit + 1
 	if testMaxDeliver > 0 {
 		c.maxDeliver = testMaxDeliver
@@ -299,6 +301,7 @@ func (c *Client) Close() error {
 
 func (c *Client) shutdown() {
 	c.hub.close()
+	c.pub.close()
 	if c.nc != nil {
 		if c.js != nil {
 			select {

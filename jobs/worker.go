@@ -148,7 +148,7 @@ func (rn *running) storeLocked() error {
 	if rn.rev != 0 || rn.ended {
 		return nil
 	}
-	rev, err := rn.c.createState(rn.id, rn.rec.encode())
+	rev, err := rn.c.pub.write(rn.id, rn.rec.encode(), 0)
 	if errWrongRev(err) {
 		rn.ended = true
 		return ErrCancelled
@@ -462,10 +462,17 @@ func (w *worker) runner(j slotJob) {
 	}
 }
 
-// run runs one delivered job and releases its slot.
+// run runs one delivered job and releases its slot. The job is done
+// (w.jobs) when its message is settled: for an outcome, when the store's
+// reply comes, which run does not wait for.
 func (q *queue) run(m *nats.Msg, tok *heldToken) {
 	w, c := q.w, q.w.c
-	defer w.jobs.Done()
+	settled := true // false once the outcome's reply settles the message
+	defer func() {
+		if settled {
+			w.jobs.Done()
+		}
+	}()
 	defer tok.release()
 	released := false
 	release := func() {
@@ -543,13 +550,7 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 	if errors.Is(cause, errShutdown) {
 		// Back to the queue for another worker; the attempt does not count.
 		next.State, next.Attempt, next.Started, next.Worker = StateQueued, next.Attempt-1, 0, ""
-		if f, err := c.putState(r.ID, &next, rev); err == nil {
-			select {
-			case <-f.Ok():
-			case <-f.Err():
-			case <-time.After(10 * time.Second):
-			}
-		}
+		_, _ = c.pub.write(r.ID, next.encode(), rev)
 		_ = m.Nak()
 		return
 	}
@@ -575,27 +576,32 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 		next.State, next.Error = StateRetrying, runErr.Error()
 		retry = w.opts.Backoff(next.Attempt)
 	}
-	f, err := c.putState(r.ID, &next, rev)
 	if retry >= 0 {
 		// The next attempt re-reads the record, so it need not wait.
+		_ = c.pub.publish(r.ID, next.encode(), rev, &pendingPub{})
 		_ = m.NakWithDelay(retry)
 		return
 	}
+	// The message is acknowledged once the outcome is stored, from the
+	// store's reply; this runner takes its next job meanwhile.
+	id := r.ID
+	err = c.pub.publish(id, next.encode(), rev, &pendingPub{fn: func(_ uint64, err error) {
+		defer w.jobs.Done()
+		switch {
+		case err == nil:
+			_ = m.Ack()
+		case errWrongRev(err):
+			_ = m.Ack() // cancelled meanwhile: the cancel stands
+		default:
+			c.log.Warn("jobs: store the outcome of a job", "id", id, "err", err)
+			_ = m.Nak()
+		}
+	}})
 	if err != nil {
 		_ = m.Nak()
 		return
 	}
-	select {
-	case <-f.Ok():
-		_ = m.Ack()
-	case err := <-f.Err():
-		if errWrongRev(err) {
-			_ = m.Ack() // cancelled meanwhile: the cancel stands
-			return
-		}
-		c.log.Warn("jobs: store the outcome of a job", "id", r.ID, "err", err)
-		_ = m.Nak()
-	}
+	settled = false
 }
 
 // begin records the attempt as running, before the handler runs. It
@@ -800,36 +806,5 @@ func (q *queue) acquireToken(ctx context.Context) *heldToken {
 	return nil
 }
 
-// stateWait bounds the wait for the store's reply to createState.
+// stateWait bounds the wait for the store's reply to a state write.
 const stateWait = 10 * time.Second
-
-// createState stores data as the job's first record, failing (errWrongRev)
-// if the job has one. It is kvs.Create without its key check and with an
-// asynchronous publish, whose reply costs less than a request's; a key
-// that was deleted fails here, and the caller's slower path handles it.
-func (c *Client) createState(id string, data []byte) (uint64, error) {
-	sm := nats.NewMsg(c.stateSubj(id))
-	sm.Data = data
-	f, err := c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(0))
-	if err != nil {
-		return 0, err
-	}
-	t := time.NewTimer(stateWait)
-	defer t.Stop()
-	select {
-	case a := <-f.Ok():
-		return a.Sequence, nil
-	case err := <-f.Err():
-		return 0, err
-	case <-t.C:
-		return 0, fmt.Errorf("jobs: no reply from the store within %v", stateWait)
-	}
-}
-
-// putState publishes r as the job's record if its revision is still rev,
-// without waiting for the reply.
-func (c *Client) putState(id string, r *record, rev uint64) (jetstream.PubAckFuture, error) {
-	sm := nats.NewMsg(c.stateSubj(id))
-	sm.Data = r.encode()
-	return c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(rev))
-}
