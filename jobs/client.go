@@ -292,6 +292,7 @@ func (c *Client) Close() error {
 	c.workStops = nil
 	close(c.done)
 	c.mu.Unlock()
+	c.hub.wakeAll() // Waits return ErrClosed now, not after Work drains
 	for _, stop := range stops {
 		stop()
 	}
