@@ -262,6 +262,8 @@ func (w *watcher) offer(r *record, rev uint64, err error) {
 		if rev > w.lastRev {
 			w.lastRev = rev
 		}
+		w.mu.Unlock()
+		return // nothing for a Wait: do not wake it
 	case w.last == nil || rev > w.lastRev:
 		w.last, w.lastRev = r, rev
 	}

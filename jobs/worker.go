@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -452,8 +453,14 @@ func (w *worker) start(q *queue, m *nats.Msg, tok *heldToken) {
 
 func (w *worker) runner(j slotJob) {
 	defer w.runners.Done()
+	var hp *helper // runs this runner's handlers
+	defer func() {
+		if hp != nil {
+			close(hp.in)
+		}
+	}()
 	for {
-		j.q.run(j.m, j.tok)
+		j.q.run(j.m, j.tok, &hp)
 		select {
 		case j = <-w.idle:
 		case <-w.stop:
@@ -465,7 +472,7 @@ func (w *worker) runner(j slotJob) {
 // run runs one delivered job and releases its slot. The job is done
 // (w.jobs) when its message is settled: for an outcome, when the store's
 // reply comes, which run does not wait for.
-func (q *queue) run(m *nats.Msg, tok *heldToken) {
+func (q *queue) run(m *nats.Msg, tok *heldToken, hp **helper) {
 	w, c := q.w, q.w.c
 	settled := true // false once the outcome's reply settles the message
 	defer func() {
@@ -530,7 +537,7 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 	rn.hbMu.Lock()
 	rn.msg, rn.tok, rn.since = m, tok, time.Now()
 	rn.hbMu.Unlock()
-	result, runErr := q.invoke(hctx, h, rn)
+	result, runErr := q.invoke(hctx, h, rn, hp)
 	rn.hbMu.Lock()
 	rn.msg, rn.tok = nil, nil
 	rn.hbMu.Unlock()
@@ -697,36 +704,35 @@ func (q *queue) begin(m *nats.Msg, r *record, delivered int, rn *running) bool {
 	return false
 }
 
-// invoke runs the handler with the attempt's timeout; a panic becomes an
-// error with its stack. A handler that ignores its ctx is abandoned
-// errAbandon after the ctx ends.
-func (q *queue) invoke(hctx context.Context, h *handler, rn *running) (json.RawMessage, error) {
+// invoke runs the handler with the attempt's timeout on the runner's
+// helper goroutine (*hp, started on first use); a panic becomes an error
+// with its stack. A handler that ignores its ctx is abandoned errAbandon
+// after the ctx ends: its helper is left to it (it ends when the handler
+// returns) and the runner starts a new one for its next job.
+func (q *queue) invoke(hctx context.Context, h *handler, rn *running, hp **helper) (json.RawMessage, error) {
 	r := rn.rec
 	tctx, cancel := context.WithTimeoutCause(hctx, r.Timeout, &TimeoutError{Timeout: r.Timeout})
 	defer cancel()
-	type outcome struct {
-		res json.RawMessage
-		err error
+	if *hp == nil {
+		*hp = &helper{in: make(chan helperCall), out: make(chan outcome, 1)}
+		go (*hp).loop()
 	}
-	done := make(chan outcome, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- outcome{err: fmt.Errorf("jobs: handler panicked: %v\n%s", p, debug.Stack())}
-			}
-		}()
-		res, err := h.run(tctx, rn, r)
-		done <- outcome{res, err}
-	}()
+	x := *hp
+	x.in <- helperCall{tctx, h, rn, r}
 	var o outcome
 	select {
-	case o = <-done:
+	case o = <-x.out:
 	case <-tctx.Done():
 		select {
-		case o = <-done:
+		case o = <-x.out:
 		case <-time.After(errAbandon):
+			close(x.in)
+			*hp = nil
 			o.err = fmt.Errorf("jobs: handler abandoned: it ignored its context for %v after: %w", errAbandon, context.Cause(tctx))
 		}
+	}
+	if x.dead.Load() {
+		*hp = nil
 	}
 	if o.err != nil && tctx.Err() != nil && hctx.Err() == nil {
 		// The attempt's own deadline.
@@ -735,6 +741,52 @@ func (q *queue) invoke(hctx context.Context, h *handler, rn *running) (json.RawM
 		}
 	}
 	return o.res, o.err
+}
+
+// helper is a runner's goroutine for handlers: kept from job to job, so a
+// job costs no goroutine start and its stack has grown already.
+type helper struct {
+	in   chan helperCall
+	out  chan outcome // buffered: an abandoned handler's outcome is dropped
+	dead atomic.Bool  // its goroutine ended (runtime.Goexit)
+}
+
+type helperCall struct {
+	ctx context.Context
+	h   *handler
+	rn  *running
+	r   *record
+}
+
+type outcome struct {
+	res json.RawMessage
+	err error
+}
+
+func (x *helper) loop() {
+	ended := false
+	defer func() {
+		if !ended {
+			// The handler called runtime.Goexit: this goroutine is
+			// gone, the runner starts another.
+			x.dead.Store(true)
+			x.out <- outcome{err: errors.New("jobs: the handler ended its goroutine (runtime.Goexit)")}
+		}
+	}()
+	for c := range x.in {
+		x.out <- c.call()
+	}
+	ended = true
+}
+
+func (c helperCall) call() (o outcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			o = outcome{err: fmt.Errorf("jobs: handler panicked: %v\n%s", p, debug.Stack())}
+		}
+	}()
+	res, err := c.h.run(c.ctx, c.rn, c.r)
+	return outcome{res, err}
 }
 
 // heldToken is one of a queue's GlobalConcurrency tokens: a message of the
