@@ -29,6 +29,12 @@ func TestMain(m *testing.M) {
 // runHelper runs the helper named h and returns the exit code.
 func runHelper(h string) int {
 	switch h {
+	case "reexec":
+		code := 1
+		if err := ServeStarts(func() { code = reexecHelper() }); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+		}
+		return code
 	case "pdeathsig", "detached":
 		ch := make(chan helperRes)
 		go spawnOnDoomedThread(h == "detached", ch)

@@ -46,11 +46,14 @@ type Process struct {
 	proc *os.Process
 
 	readers  []*pipeReader  // every parent read end: user pipes and copier pipes
+	outR     *pipeReader    // the stdout pipe's read end, if a pipe
+	errR     *pipeReader    // the stderr pipe's read end, if a pipe
 	copiers  sync.WaitGroup // goroutines feeding Options.Stdout/Stderr writers
 	stdinW   *closeOnceFile // write end of the stdin pipe, if any
 	stdinCpy chan struct{}  // closed when the Options.Stdin copier ends; nil if none
 	onExit   []func()       // from spawnExtra, run by the reaper before done
 	exitCode atomic.Int64   // -1 until exited normally
+	detached atomic.Bool    // Detach stopped the copiers: they must not drain
 
 	mu       sync.Mutex
 	exited   bool        // the child has exited (maybe not yet reaped); no more signals
@@ -176,7 +179,7 @@ func spawn(ctx context.Context, name string, args []string, opts *Options, extra
 		src *pipeReader
 	}
 	var copies []copyJob
-	output := func(w io.Writer, user *io.ReadCloser) (*os.File, error) {
+	output := func(w io.Writer, user *io.ReadCloser, keep **pipeReader) (*os.File, error) {
 		if f, ok := w.(*os.File); ok {
 			return f, nil
 		}
@@ -189,6 +192,7 @@ func spawn(ctx context.Context, name string, args []string, opts *Options, extra
 		pr := newPipeReader(r)
 		parentFiles = append(parentFiles, pr)
 		p.readers = append(p.readers, pr)
+		*keep = pr
 		if w == nil {
 			*user = pr
 		} else {
@@ -203,11 +207,11 @@ func spawn(ctx context.Context, name string, args []string, opts *Options, extra
 	if extra.Stderr != nil {
 		errW = extra.Stderr
 	}
-	stdout, err := output(outW, &p.Stdout)
+	stdout, err := output(outW, &p.Stdout, &p.outR)
 	if err != nil {
 		return fail(err)
 	}
-	stderr, err := output(errW, &p.Stderr)
+	stderr, err := output(errW, &p.Stderr, &p.errR)
 	if err != nil {
 		return fail(err)
 	}
@@ -238,6 +242,9 @@ func spawn(ctx context.Context, name string, args []string, opts *Options, extra
 		go func() {
 			defer p.copiers.Done()
 			_, _ = io.Copy(c.dst, c.src)
+			if p.detached.Load() {
+				return // Detach: the rest of the pipe is the next image's
+			}
 			// On a write error keep draining so the child is not blocked.
 			_, _ = io.Copy(io.Discard, c.src)
 		}()
@@ -251,15 +258,20 @@ func spawn(ctx context.Context, name string, args []string, opts *Options, extra
 		}()
 	}
 
+	p.start(ctx)
+	return p, nil
+}
+
+// start arms ctx and Options.Timeout and starts the reaper.
+func (p *Process) start(ctx context.Context) {
+	o := p.opts
 	p.mu.Lock()
 	p.stopCtx = context.AfterFunc(ctx, func() { p.terminate(ctx.Err()) })
 	if o.Timeout > 0 {
 		p.timer = time.AfterFunc(o.Timeout, func() { p.terminate(ErrTimeout) })
 	}
 	p.mu.Unlock()
-
 	go p.reap()
-	return p, nil
 }
 
 // terminate is herd's kill: KillSignal to the group now, SIGKILL after

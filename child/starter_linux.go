@@ -14,6 +14,7 @@ import (
 // for good: that thread lives as long as the process.
 
 type startReq struct {
+	exec  *execReq // Reexec; the fields below are for a start
 	path  string
 	argv  []string
 	attr  *os.ProcAttr
@@ -32,14 +33,19 @@ var (
 
 // startProcess runs os.StartProcess on the starter thread.
 func startProcess(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
-	starterOnce.Do(func() {
-		starterReqs = make(chan startReq)
-		go startLoop(starterReqs)
-	})
+	ensureStarter()
 	reply := make(chan startResp, 1)
 	starterReqs <- startReq{path: path, argv: argv, attr: attr, reply: reply}
 	r := <-reply
 	return r.proc, r.err
+}
+
+// ensureStarter starts startLoop unless ServeStarts serves the starts.
+func ensureStarter() {
+	starterOnce.Do(func() {
+		starterReqs = make(chan startReq)
+		go startLoop(starterReqs)
+	})
 }
 
 // startLoop serves start requests forever on one locked OS thread. It never
@@ -47,7 +53,6 @@ func startProcess(path string, argv []string, attr *os.ProcAttr) (*os.Process, e
 func startLoop(reqs <-chan startReq) {
 	runtime.LockOSThread()
 	for req := range reqs {
-		p, err := os.StartProcess(req.path, req.argv, req.attr)
-		req.reply <- startResp{proc: p, err: err}
+		serve(req)
 	}
 }

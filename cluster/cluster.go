@@ -52,6 +52,7 @@ type Cluster struct {
 	// handled; another within DuplicateSignalWindow is the same request.
 	stopSignalAt time.Time
 	booted       bool
+	handedOver   bool // Handover: the workers are the next image's
 	starting     bool // the initial workers are being started
 	fatal        error
 	crash        supervise.CrashLoop

@@ -175,6 +175,13 @@ type Config struct {
 	// with the instance it came from.
 	Output func(id, slot int) (stdout, stderr io.Writer)
 
+	// Adopt are the workers that an earlier image of this primary handed
+	// over (Cluster.Handover) before it replaced itself with exec
+	// (child.Reexec): Run takes them back instead of starting new ones in
+	// their slots, and starts workers only for the slots none fills. Only
+	// Command workers can be adopted. See HandedWorker.
+	Adopt []HandedWorker
+
 	// WorkerProcs is the GOMAXPROCS of each Go worker. 0 leaves Go's
 	// default (every CPU), so that a worker holding more than its share of
 	// keep-alive connections (the shared socket does not balance them) can
@@ -355,6 +362,9 @@ func (c Config) withDefaults() Config {
 func (c *Config) validate() error {
 	if c.Policy < PolicyShared || c.Policy > PolicyDispatch {
 		return &ConfigError{Field: "Policy", Reason: "unknown policy " + c.Policy.String()}
+	}
+	if len(c.Adopt) > 0 && len(c.Command) == 0 {
+		return &ConfigError{Field: "Adopt", Reason: "only Command workers can be adopted"}
 	}
 	if len(c.Command) > 0 && c.Policy == PolicyDispatch {
 		return &ConfigError{Field: "Command", Reason: "PolicyDispatch needs Go workers of this package; use PolicyShared or PolicyReusePort"}

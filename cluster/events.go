@@ -58,6 +58,10 @@ type Event struct {
 	Slot   int // the worker's slot, 0..Workers-1; a replacement takes its predecessor's slot
 	PID    int
 
+	// Adopted, for EventFork, is true when the worker was not started but
+	// taken over from an earlier image of the primary (Config.Adopt).
+	Adopted bool
+
 	// Addr is the address for EventListening.
 	Addr string
 	// Data is the message for EventMessage.

@@ -74,12 +74,20 @@ func (c *Cluster) runPrimary(ctx context.Context) (err error) {
 	// cannot hold off SIGTERM, SIGINT or ctx; other signals wait for the
 	// loop below.
 	var deferred []os.Signal
+	adopt, rest := c.adoptable()
 	for range c.cfg.Workers {
-		c.addSlot()
+		if hw, ok := adopt[len(c.slots)]; ok {
+			c.addAdopted(hw)
+		} else {
+			c.addSlot()
+		}
 		deferred = c.pollStop(sigc, &ctxDone, deferred)
 		if c.stopping {
 			break
 		}
+	}
+	for _, hw := range rest {
+		c.adoptDraining(hw)
 	}
 	c.starting = false
 	if !c.stopping {
@@ -359,6 +367,9 @@ func (c *Cluster) waitLoop(w *wproc) {
 
 func (c *Cluster) handle(ev wevent) {
 	w := ev.w
+	if c.handedOver {
+		return // the next image of this primary sees it
+	}
 	if ev.exit {
 		c.onExit(w, ev.err)
 		return
@@ -597,6 +608,9 @@ func earliest(a, b time.Time) time.Time {
 }
 
 func (c *Cluster) check(now time.Time) {
+	if c.handedOver {
+		return
+	}
 	hb := c.cfg.HeartbeatInterval > 0
 	for _, w := range c.workers {
 		if w.draining || w.killed {

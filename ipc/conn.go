@@ -340,3 +340,10 @@ func (c *Conn) shutdown() {
 // aLongTimeAgo is a deadline in the past: setting it makes a blocked read
 // or write return at once.
 var aLongTimeAgo = time.Unix(1, 0)
+
+// File returns a close-on-exec duplicate of the channel's descriptor, so
+// that the channel can be passed on: to the next image of this program
+// (child.Reexec), which makes a Conn of it again with New. This Conn keeps
+// reading meanwhile; bytes it has already read are not in the duplicate's
+// stream.
+func (c *Conn) File() (*os.File, error) { return c.uc.File() }

@@ -23,6 +23,7 @@ type Client struct {
 	cfg    Config
 	log    *slog.Logger
 	ns     *server.Server // nil when remote
+	lock   *os.File       // the embedded store's lock; nil when remote
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	work   jetstream.Stream
@@ -139,6 +140,11 @@ var testMaxDeliver int
 func (c *Client) connect(ctx context.Context) error {
 	opts := []nats.Option{nats.Name("herd-jobs"), nats.MaxReconnects(-1)}
 	if c.cfg.Dir != "" {
+		lock, err := lockStore(c.cfg.Dir)
+		if err != nil {
+			return err
+		}
+		c.lock = lock
 		so := &server.Options{
 			ServerName:   "herd-jobs",
 			DontListen:   c.cfg.Listen == "",
@@ -315,6 +321,9 @@ func (c *Client) shutdown() {
 	if c.ns != nil {
 		c.ns.Shutdown()
 		c.ns.WaitForShutdown()
+	}
+	if c.lock != nil {
+		c.lock.Close() // releases the flock
 	}
 }
 

@@ -74,6 +74,17 @@
 // record, and only one create succeeds. A running job's ctx is cancelled
 // on whichever process runs it, within milliseconds on one machine.
 //
+// # Moving between stores
+//
+// JetStream cannot turn a single server into a cluster in place (its
+// streams stay behind: nats-server #5467, #3267), so start on a cluster if
+// you will need one. To move anyway, Client.Export writes every job (those
+// that wait, run or ended, results included), the kinds and the unique
+// keys as versioned JSON lines, and Client.Import reads them into another
+// store, keeping each job's ID: importing twice stores nothing twice.
+// Config.WithEnv finds the store from the environment (HERD_JOBS_NATS,
+// HERD_JOBS_DIR, ...), as the herd command and the apps it runs do.
+//
 // The embedded server (Config.Dir) syncs its files every SyncInterval (1 s
 // by default, like Redis's appendfsync everysec): a machine crash may lose
 // the last second of submits and outcomes; a process crash loses nothing.

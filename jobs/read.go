@@ -2,15 +2,13 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -567,40 +565,8 @@ func (c *Client) Stats(ctx context.Context) ([]QueueStats, error) {
 // read with batched direct gets (a work-queue stream allows no second
 // consumer).
 func (c *Client) eachWaiting(ctx context.Context, fn func(data []byte)) error {
-	inbox := c.nc.NewInbox()
-	sub, err := c.nc.SubscribeSync(inbox)
-	if err != nil {
-		return c.wrap("list", err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	seq := uint64(1)
-	for {
-		req, _ := json.Marshal(map[string]any{"seq": seq, "batch": 1000, "next_by_subj": c.cfg.Prefix + ".>"})
-		if err := c.nc.PublishRequest("$JS.API.DIRECT.GET."+c.workStream(), inbox, req); err != nil {
-			return c.wrap("list", err)
-		}
-		for {
-			m, err := sub.NextMsgWithContext(ctx)
-			if err != nil {
-				return c.wrap("list", err)
-			}
-			switch m.Header.Get("Status") {
-			case "404":
-				return nil
-			case "204":
-				if m.Header.Get("Nats-Num-Pending") == "0" {
-					return nil
-				}
-				goto next
-			case "":
-			default:
-				return fmt.Errorf("jobs: list: direct get: %s %s", m.Header.Get("Status"), m.Header.Get("Description"))
-			}
-			if s, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64); err == nil && s >= seq {
-				seq = s + 1
-			}
-			fn(m.Data)
-		}
-	next:
-	}
+	return c.eachMsg(ctx, c.workStream(), c.cfg.Prefix+".>", func(m *nats.Msg) error {
+		fn(m.Data)
+		return nil
+	})
 }

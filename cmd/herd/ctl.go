@@ -898,18 +898,25 @@ func (c *ctl) killCmd() *cobra.Command {
 }
 
 func (c *ctl) updateCmd() *cobra.Command {
-	return &cobra.Command{
+	var takeover bool
+	cmd := &cobra.Command{
 		Use:   "update",
-		Short: "Replace the running daemon, of any version, by this binary's, without refusing a connection",
-		Long: `Replace the running daemon, of any version, by a daemon of this binary. The old
-daemon writes its list (settings, environment, stopped apps as stopped) and hands
-its apps' listening sockets to the new daemon, which starts every app that ran,
-its instances accepting on those same sockets; once they are ready, the old
-instances drain and the old daemon exits. No connection is refused meanwhile.
-The new daemon is a new process (another pid; under systemd, the old one tells
-systemd its MAINPID), and the apps' processes are new ones, started while the
-old ones still serve, as in a reload. If the new daemon fails to start an app,
-the old one keeps running and this command says why.`,
+		Short: "Replace the running daemon by this binary's, keeping its pid and its apps' processes",
+		Long: `Replace the running daemon by this binary's daemon, without restarting the apps.
+
+In place (the default, when the running daemon and this binary both can): the
+daemon replaces its own image with this binary (exec). It keeps its pid (under
+systemd, nothing changes) and its apps' processes, their listening sockets and
+their output pipes: no request fails, no line of output is lost, and the apps'
+pids stay the same. herd logs followers are disconnected by the exec.
+
+By takeover (--takeover, or a daemon of an older herd): the old daemon writes its
+list and hands its apps' listening sockets to a new daemon process, which starts
+every app that ran on those same sockets; once they are ready, the old instances
+drain and the old daemon exits. No connection is refused meanwhile, but the
+daemon and the apps get new pids.
+
+If the new daemon fails, the old one keeps running and this command says why.`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.client()
@@ -929,12 +936,12 @@ the old one keeps running and this command says why.`,
 			if err != nil {
 				return err
 			}
-			res, err := cl.Update(ctx, exe)
+			res, err := cl.UpdateWith(ctx, daemon.UpdateRequest{Exe: exe, Takeover: takeover})
 			if err != nil {
 				return err
 			}
 			cl.Close()
-			for end := time.Now().Add(60 * time.Second); syscall.Kill(res.OldPID, 0) == nil; time.Sleep(10 * time.Millisecond) {
+			for end := time.Now().Add(60 * time.Second); !res.InPlace && syscall.Kill(res.OldPID, 0) == nil; time.Sleep(10 * time.Millisecond) {
 				if time.Now().After(end) {
 					return fmt.Errorf("the old daemon (pid %d) did not exit within 60s after handing over: %s says why", res.OldPID, cl.Home().Log)
 				}
@@ -944,11 +951,19 @@ the old one keeps running and this command says why.`,
 				return err
 			}
 			if c.json {
-				return c.printJSON(map[string]any{"from": old.Version, "from_pid": res.OldPID, "to": v.Version, "to_pid": v.PID, "apps": res.Apps, "sockets": res.Sockets})
+				return c.printJSON(map[string]any{"from": old.Version, "from_pid": res.OldPID, "to": v.Version, "to_pid": v.PID,
+					"apps": res.Apps, "sockets": res.Sockets, "in_place": res.InPlace, "instances": res.Instances})
+			}
+			if res.InPlace {
+				fmt.Fprintf(c.stdout, "updated the daemon in place: herd %s -> herd %s (pid %d kept); %d app(s), %d instance(s) kept\n",
+					old.Version, v.Version, v.PID, res.Apps, res.Instances)
+				return nil
 			}
 			fmt.Fprintf(c.stdout, "updated the daemon: herd %s (pid %d) -> herd %s (pid %d); %d app(s), %d socket(s) handed over\n",
 				old.Version, res.OldPID, v.Version, v.PID, res.Apps, res.Sockets)
 			return nil
 		}),
 	}
+	cmd.Flags().BoolVar(&takeover, "takeover", false, "replace the daemon by a new process (new pids for the daemon and the apps) even if it could be updated in place")
+	return cmd
 }

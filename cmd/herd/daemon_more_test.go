@@ -415,9 +415,9 @@ func TestDaemonReloadUnderLoad(t *testing.T) {
 	}
 }
 
-// herd update under keep-alive and new-connection load, from a daemon of
-// another version: no request fails, the apps keep their settings, and the
-// new daemon's instances serve.
+// herd update --takeover under keep-alive and new-connection load, from a
+// daemon of another version: no request fails, the apps keep their
+// settings, and the new daemon's instances serve.
 func TestDaemonUpdateUnderLoad(t *testing.T) {
 	testutil.RequireNode(t)
 	other := herdOtherBin(t)
@@ -448,7 +448,7 @@ func TestDaemonUpdateUnderLoad(t *testing.T) {
 		nc = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, Duration: 120 * time.Second, Timeout: 20 * time.Second})
 	})
 	time.Sleep(300 * time.Millisecond)
-	out := mustHerd(t, env, "update")
+	out := mustHerd(t, env, "update", "--takeover")
 	if !strings.HasPrefix(out, "updated the daemon: herd "+otherVersion) || !strings.Contains(out, "1 app(s), 1 socket(s) handed over") {
 		t.Fatalf("update: %q", out)
 	}

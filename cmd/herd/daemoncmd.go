@@ -7,15 +7,19 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/herdrun/herd/child"
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
 	"github.com/herdrun/herd/cmd/herd/internal/dashboard"
+	"github.com/herdrun/herd/cmd/herd/internal/jobsclient"
 	"github.com/herdrun/herd/cmd/herd/internal/logsink"
 	"github.com/spf13/cobra"
 )
@@ -39,11 +43,16 @@ a loopback address is accepted: the metrics have no authentication.
 
 --dashboard 127.0.0.1:9596 (or HERD_DASHBOARD) serves the web dashboard
 there: the apps live, with charts, actions and logs, and /metrics. herd
-dashboard prints its URL with the token that every request needs.`
+dashboard prints its URL with the token that every request needs.
+
+--jobs-url URL (or HERD_JOBS_URL, the variable herd jobs reads) gives the
+dashboard a jobs page: the queues and jobs of the jobs HTTP API at URL (herd
+demo's port, or any server that mounts jobs/jobshttp), with cancel and
+retry. Without it the dashboard has no jobs page.`
 
 func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
-	var resurrect, background bool
-	var metrics, dash string
+	var resurrect, background, canAdopt bool
+	var metrics, dash, jobsURL string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the daemon in the foreground (for systemd and containers)",
@@ -53,9 +62,16 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 	cmd.Flags().BoolVar(&resurrect, "resurrect", false, "start the saved list of apps (herd save) once listening")
 	cmd.Flags().BoolVar(&background, "background", false, "log to the daemon's log file only (herd start launches the daemon so)")
 	_ = cmd.Flags().MarkHidden("background")
+	cmd.Flags().BoolVar(&canAdopt, strings.TrimPrefix(daemon.CanAdoptArg, "--"), false, "print the exec state format this binary takes over (herd update) and exit")
+	_ = cmd.Flags().MarkHidden(strings.TrimPrefix(daemon.CanAdoptArg, "--"))
 	cmd.Flags().StringVar(&dash, "dashboard", "", "serve the web dashboard on this loopback HOST:PORT (default $"+dashboardEnv+"; off if empty)")
+	cmd.Flags().StringVar(&jobsURL, "jobs-url", "", "the jobs HTTP API whose jobs the dashboard shows (default $"+jobsclient.EnvURL+"; no jobs page if empty)")
 	cmd.Flags().StringVar(&metrics, "metrics", "", "serve Prometheus metrics on this loopback HOST:PORT (default $"+daemon.MetricsEnv+"; off if empty)")
 	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		if canAdopt {
+			fmt.Fprintln(cmd.OutOrStdout(), daemon.CanAdoptLine)
+			return nil
+		}
 		if !cmd.Flags().Changed("metrics") {
 			metrics = getenv(daemon.MetricsEnv)
 		}
@@ -69,6 +85,14 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		}
 		if dash != "" {
 			if err := dashboard.CheckAddr(dash); err != nil {
+				return &usageError{err}
+			}
+		}
+		if !cmd.Flags().Changed("jobs-url") {
+			jobsURL = getenv(jobsclient.EnvURL)
+		}
+		if jobsURL != "" {
+			if err := dashboard.CheckJobsURL(jobsURL); err != nil {
 				return &usageError{err}
 			}
 		}
@@ -92,7 +116,7 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		// An app gets the environment of the command that started it,
 		// not the daemon's: nothing of the daemon's own environment may
 		// reach it, or a variable removed with --update-env would stay.
-		home, notify := os.Getenv("HOME"), os.Getenv("NOTIFY_SOCKET")
+		home, notify, execState := os.Getenv("HOME"), os.Getenv("NOTIFY_SOCKET"), os.Getenv(daemon.ExecStateEnv)
 		var takeover *os.File
 		if fd, err := strconv.Atoi(os.Getenv(daemon.TakeoverEnv)); err == nil && fd > 2 {
 			takeover = os.NewFile(uintptr(fd), "takeover") // herd update's report channel
@@ -105,17 +129,25 @@ func newDaemonCmd(stderr io.Writer, getenv env) *cobra.Command {
 		defer stop()
 		signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 		cfg := daemon.Config{Home: h, Version: versionString(), Log: lg, Resurrect: resurrect, NotifySocket: notify, TakeoverReady: takeover,
-			MetricsAddr: metrics}
+			MetricsAddr: metrics, ExecState: execState}
 		var d *daemon.Daemon
 		if metrics != "" {
 			cfg.PassEnv = append(cfg.PassEnv, daemon.MetricsEnv+"="+metrics)
 		}
 		if dash != "" {
-			cfg.OnServe = func(ctx context.Context) { serveDashboard(ctx, h, dash, d, lg) }
+			cfg.OnServe = func(ctx context.Context) { serveDashboard(ctx, h, dash, jobsURL, d, lg) }
 			cfg.PassEnv = append(cfg.PassEnv, dashboardEnv+"="+dash)
+			if jobsURL != "" {
+				cfg.PassEnv = append(cfg.PassEnv, jobsclient.EnvURL+"="+jobsURL)
+			}
 		}
 		d = daemon.New(cfg)
-		err = d.Run(ctx)
+		// Every instance is started from this thread, the main one, which
+		// herd update's exec keeps (see child.ServeStarts).
+		run := func() { err = d.Run(ctx) }
+		if child.ServeStarts(run) != nil {
+			run()
+		}
 		if errors.Is(err, daemon.ErrRunning) {
 			return err
 		}
@@ -134,10 +166,10 @@ const dashboardEnv = "HERD_DASHBOARD"
 
 // serveDashboard serves the web dashboard on addr until ctx ends, with the
 // token of the Home (made on first use), and writes its URL for herd
-// dashboard. While addr is taken (by the daemon this one replaces, during
+// dashboard; with a jobsURL, its jobs page shows that jobs API. While addr is taken (by the daemon this one replaces, during
 // herd update) it tries again each second. A failure is logged: the
 // daemon runs on without it.
-func serveDashboard(ctx context.Context, h daemon.Home, addr string, d *daemon.Daemon, lg *slog.Logger) {
+func serveDashboard(ctx context.Context, h daemon.Home, addr, jobsURL string, d *daemon.Daemon, lg *slog.Logger) {
 	tok, err := dashboard.LoadToken(filepath.Join(h.Dir, dashboard.TokenFile))
 	if err != nil {
 		lg.Error("dashboard: " + err.Error())
@@ -165,8 +197,12 @@ func serveDashboard(ctx context.Context, h daemon.Home, addr string, d *daemon.D
 	defer os.Remove(urlFile)
 	cl := daemon.NewClient(h, versionString())
 	defer cl.Close()
-	lg.Info("serving the dashboard", "url", url)
-	srv := dashboard.New(dashboard.Config{Client: cl, Token: tok, Metrics: d.MetricsHandler(), Log: lg})
+	lg.Info("serving the dashboard", "url", url, "jobs", jobsURL)
+	dc := dashboard.Config{Client: cl, Token: tok, Metrics: d.MetricsHandler(), Log: lg}
+	if jobsURL != "" {
+		dc.Jobs = &jobsclient.Client{URL: jobsURL, HTTP: &http.Client{}, Timeout: 10 * time.Second}
+	}
+	srv := dashboard.New(dc)
 	if err := srv.Serve(ctx, ln); err != nil {
 		lg.Error("dashboard: " + err.Error())
 	}

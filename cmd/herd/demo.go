@@ -12,6 +12,7 @@ import (
 
 	"github.com/herdrun/herd/cmd/herd/internal/demo"
 	"github.com/herdrun/herd/cmd/herd/internal/logsink"
+	"github.com/herdrun/herd/jobs"
 	"github.com/spf13/cobra"
 )
 
@@ -34,7 +35,8 @@ the standard library; GET /jobs/{id}, /jobs/{id}/wait and /jobs/{id}/events
 follow it, GET /resized/{id} serves the image, and "herd jobs" is the
 command-line client. The jobs live in a temporary directory removed at exit,
 or in --jobs-dir, kept across runs and locked so that two demos never share
-it. In a cluster the primary runs the jobs and the workers forward to it.
+it; --jobs-nats keeps them on a NATS cluster (herd jobs dev-cluster starts
+one). In a cluster the primary runs the jobs and the workers forward to it.
 
 A worker that crashes (kill <its pid>) is respawned; SIGHUP replaces the
 workers one by one, each new one ready before the old one drains; SIGTTIN and
@@ -48,14 +50,18 @@ itself is killed.
 
 Environment:
   PORT             the port when --port is not given (default 3000)
+  HERD_JOBS_NATS, HERD_JOBS_REPLICAS, HERD_JOBS_PREFIX
+                   the jobs' cluster when --jobs-nats is not given
   HERD_DEMO_LIMIT  the loop bound instead of 1e8, for tests (e.g. 1000)`
 
 type demoOptions struct {
-	workers int
-	host    string
-	port    int
-	grace   time.Duration
-	jobsDir string
+	workers      int
+	host         string
+	port         int
+	grace        time.Duration
+	jobsDir      string
+	jobsNATS     string
+	jobsReplicas int
 }
 
 func newDemoCmd(getenv env) *cobra.Command {
@@ -79,6 +85,8 @@ func newDemoCmd(getenv env) *cobra.Command {
 	f.IntVarP(&o.workers, "workers", "w", 2, "cluster workers sharing the port; 0 runs the single-process fork server of the tutorial's first part")
 	f.DurationVar(&o.grace, "grace", demo.DefaultGrace, "at shutdown, how long requests in flight may finish before their workers are killed")
 	f.StringVar(&o.jobsDir, "jobs-dir", "", "keep the jobs in this directory, across runs (default: a temporary one, removed at exit)")
+	f.StringVar(&o.jobsNATS, "jobs-nats", "", "keep the jobs on this NATS cluster instead, its URLs comma-separated (default $"+jobs.EnvNATS+"; herd jobs dev-cluster prints them)")
+	f.IntVar(&o.jobsReplicas, "jobs-replicas", 0, "copies of the jobs' streams on the cluster, 1 to 5 (default $"+jobs.EnvReplicas+", else 1)")
 	return cmd
 }
 
@@ -103,6 +111,10 @@ func runDemo(cmd *cobra.Command, o demoOptions, getenv env) error {
 	if grace <= 0 {
 		grace = -1 // demo.Server: cancel at once
 	}
+	store, err := demoStore(cmd, o, getenv)
+	if err != nil {
+		return err
+	}
 	stderr := cmd.ErrOrStderr()
 	if o.workers < 0 {
 		return &usageError{fmt.Errorf("--workers %d: want 0 or more", o.workers)}
@@ -113,6 +125,7 @@ func runDemo(cmd *cobra.Command, o demoOptions, getenv env) error {
 		err := demo.RunCluster(cmd.Context(), demo.ClusterOptions{
 			Host: o.host, Port: port, Workers: o.workers, Limit: limit, Grace: o.grace,
 			Out: cmd.OutOrStdout(), Log: demoLog, JobsDir: o.jobsDir,
+			JobsNATS: store.URLs, JobsReplicas: store.Replicas, JobsPrefix: store.Prefix,
 		})
 		if errors.Is(err, demo.ErrPortInUse) {
 			return fmt.Errorf("%w; stop the program using it, or pick another port with --port", err)
@@ -130,7 +143,8 @@ func runDemo(cmd *cobra.Command, o demoOptions, getenv env) error {
 		return err
 	}
 	defer ln.Close()
-	j, err := demo.OpenJobs(ctx, demo.JobsOptions{Dir: o.jobsDir, Logger: demoLog})
+	j, err := demo.OpenJobs(ctx, demo.JobsOptions{Dir: o.jobsDir, Logger: demoLog,
+		NATS: store.URLs, Replicas: store.Replicas, Prefix: store.Prefix})
 	if err != nil {
 		return err
 	}
@@ -154,6 +168,39 @@ func runDemo(cmd *cobra.Command, o demoOptions, getenv env) error {
 		Jobs:   j.Handler(),
 	}
 	return s.Serve(ctx, ln)
+}
+
+// demoStore reads where the demo keeps its jobs other than in --jobs-dir:
+// a cluster by --jobs-nats and --jobs-replicas, else $HERD_JOBS_NATS,
+// $HERD_JOBS_REPLICAS and $HERD_JOBS_PREFIX. $HERD_JOBS_DIR is not read:
+// --jobs-dir keeps the demo's own layout (the store in DIR/store).
+func demoStore(cmd *cobra.Command, o demoOptions, getenv env) (jobs.Config, error) {
+	cfg, err := jobs.Config{}.WithEnv(func(k string) string {
+		if k == jobs.EnvDir {
+			return ""
+		}
+		return getenv(k)
+	})
+	if err != nil {
+		return cfg, &usageError{err}
+	}
+	if o.jobsNATS != "" {
+		urls, err := jobs.ParseURLs(o.jobsNATS)
+		if err != nil {
+			return cfg, &usageError{fmt.Errorf("--jobs-nats: %w", err)}
+		}
+		cfg.URLs = urls
+	}
+	if cmd.Flags().Changed("jobs-replicas") {
+		if o.jobsReplicas < 1 || o.jobsReplicas > jobs.MaxReplicas {
+			return cfg, &usageError{fmt.Errorf("--jobs-replicas %d: want 1 to %d (3 survives the loss of one node)", o.jobsReplicas, jobs.MaxReplicas)}
+		}
+		cfg.Replicas = o.jobsReplicas
+	}
+	if cfg.Replicas > 1 && len(cfg.URLs) == 0 {
+		return cfg, &usageError{fmt.Errorf("--jobs-replicas %d needs a cluster: give --jobs-nats URLS (herd jobs dev-cluster prints them)", cfg.Replicas)}
+	}
+	return cfg, nil
 }
 
 // printIntro says where the server listens and what to try.

@@ -28,6 +28,8 @@ const jobsLong = `Submit durable jobs and follow them, through the jobs HTTP API
   herd jobs ls --state running             # a page of jobs
   herd jobs cancel <id> / retry <id>
   herd jobs stats                          # queue depths, counts, rates
+  herd jobs export --dir DIR -o FILE       # move a store's jobs (these two open
+  herd jobs import FILE --nats URLS        #   the store itself, not the API)
 
 The API is at --url, else $HERD_JOBS_URL, else http://127.0.0.1:3000 (the
 demo's default). --json prints the API's JSON instead of a table.
@@ -71,8 +73,11 @@ func newJobsCmd(getenv env) *cobra.Command {
 			(*jobsclient.Client).Cancel),
 		newJobsActCmd(&f, client, "retry", "Queue a failed or cancelled job again", (*jobsclient.Client).Retry),
 		newJobsStatsCmd(&f, client),
+		newJobsWorkerCmd(getenv),
 		newJobsNodeCmd(),
 		newJobsDevClusterCmd(),
+		newJobsExportCmd(&f, getenv),
+		newJobsImportCmd(&f, getenv),
 	)
 	return cmd
 }

@@ -17,12 +17,18 @@ package main
 import (
 	"context"
 	"os"
+	"runtime"
 
 	"github.com/herdrun/herd/child"
 	"github.com/herdrun/herd/cmd/herd/internal/demo"
 	"github.com/herdrun/herd/cmd/herd/internal/nodeshim"
 	"github.com/herdrun/herd/internal/guard"
 )
+
+// The main goroutine stays on the main thread: the daemon starts every
+// instance from it, so that herd update's exec, which keeps only the
+// thread that calls it, keeps the instances (see child.ServeStarts).
+func init() { runtime.LockOSThread() }
 
 func main() {
 	// A guard between herd and an instance (see orphans_guard.go) before

@@ -290,14 +290,29 @@ func TestDaemonMetricsEnv(t *testing.T) {
 		t.Fatalf("no herd_daemon_start_time_seconds:\n%s", body)
 	}
 	oldPID := daemon.HomeAt(home).DaemonPID()
+	get := func() (int, string, error) {
+		return testutil.Get(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/metrics")
+	}
+	// In place: the same daemon (pid, start time) serves them again
+	// from its new image, the exec having closed the old image's socket.
 	mustHerd(t, env, "update")
+	testutil.WaitFor(t, "the metrics after herd update in place", func() bool {
+		code, b, err := get()
+		m := startTime.FindStringSubmatch(b)
+		return err == nil && code == 200 && m != nil && m[1] == first[1] && strings.Contains(b, `herd_app_up{app="m"} 1`)
+	})
+	if pid := daemon.HomeAt(home).DaemonPID(); pid != oldPID {
+		t.Errorf("the daemon's pid is %d after herd update in place, was %d", pid, oldPID)
+	}
+	// By takeover: the new daemon serves them.
+	mustHerd(t, env, "update", "--takeover")
 	testutil.WaitFor(t, "the new daemon's metrics", func() bool {
-		code, b, err := testutil.Get(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/metrics")
+		code, b, err := get()
 		m := startTime.FindStringSubmatch(b)
 		return err == nil && code == 200 && m != nil && m[1] != first[1] && strings.Contains(b, `herd_app_up{app="m"} 1`)
 	})
 	if pid := daemon.HomeAt(home).DaemonPID(); pid == oldPID {
-		t.Errorf("the daemon's pid is still %d after herd update", pid)
+		t.Errorf("the daemon's pid is still %d after herd update --takeover", pid)
 	}
 	code, _, errOut := herdCmd(t, env, "daemon", "--metrics", "0.0.0.0:9595")
 	if code != 2 || !strings.Contains(errOut, `metrics address "0.0.0.0:9595": the host is not a loopback address`) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herdrun/herd/internal/procfs"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
@@ -22,8 +23,17 @@ func marked(marker string) []int {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && len(b) > 0 && strings.Contains(string(b), marker) {
-			out = append(out, pid)
+		if err != nil {
+			continue
+		}
+		// The marker as a whole argument (sleep MARKER), or in a shell
+		// script (sh -c "sleep MARKER &"): not any digits, which another
+		// package's test binary may carry in its path or flags.
+		for _, arg := range strings.Split(string(b), "\x00") {
+			if arg == marker || strings.Contains(arg, "sleep "+marker) {
+				out = append(out, pid)
+				break
+			}
 		}
 	}
 	return out
@@ -38,13 +48,25 @@ func sleepsOf(marker string) int { return len(pidsOf("sleep", marker)) }
 func killHerdAndWaitEmpty(t *testing.T, h *herdRun, marker string) {
 	t.Helper()
 	tree := testutil.AllChildrenOf(t, h.p.Pid)
+	// A pid names the same process only with the same start time: pids
+	// are reused quickly while other packages' tests run.
+	started := map[int]uint64{}
+	for _, pid := range tree {
+		if st, err := procfs.ReadStat(pid); err == nil {
+			started[pid] = st.StartTime
+		}
+	}
+	alive := func(pid int) bool {
+		st, err := procfs.ReadStat(pid)
+		return err == nil && !st.Zombie() && st.StartTime == started[pid]
+	}
 	began := time.Now()
 	syscall.Kill(h.p.Pid, syscall.SIGKILL)
 	<-h.p.Done()
 	for end := began.Add(10 * time.Second); ; {
 		left := marked(marker)
 		for _, pid := range tree {
-			if !testutil.Gone(pid) && !contains(left, pid) {
+			if alive(pid) && !contains(left, pid) {
 				left = append(left, pid)
 			}
 		}

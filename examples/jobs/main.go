@@ -3,6 +3,9 @@
 // job to a worker and immediately respond with a job ID, or wait for the
 // worker's response". The jobs are durable (package jobs, on an embedded
 // NATS JetStream in JOBS_DIR), so they outlive the request, and the process.
+// HERD_JOBS_NATS (a cluster's URLs, such as herd.yaml's jobs: block sets
+// for the apps herd runs) or HERD_JOBS_DIR put them elsewhere
+// (jobs.Config.WithEnv).
 //
 //	go run ./examples/jobs                          # PORT=8080, JOBS_DIR=/var/lib/x
 //	curl -s -XPOST localhost:3000/heavy             # {"id":"01J..."} at once (202)
@@ -63,14 +66,17 @@ func run(ctx context.Context, stdout io.Writer, getenv func(string) string) erro
 	if err != nil || limit < 1 {
 		return fmt.Errorf("HERD_DEMO_LIMIT=%q: want a positive number such as 1e8", getenv("HERD_DEMO_LIMIT"))
 	}
-	dir := getenv("JOBS_DIR")
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "jobs-example-"); err != nil {
+	cfg, err := jobs.Config{Dir: getenv("JOBS_DIR")}.WithEnv(getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.Dir == "" && len(cfg.URLs) == 0 {
+		if cfg.Dir, err = os.MkdirTemp("", "jobs-example-"); err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		defer os.RemoveAll(cfg.Dir)
 	}
-	client, err := jobs.Open(ctx, jobs.Config{Dir: dir})
+	client, err := jobs.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -103,3 +103,29 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatalf("the job after a restart: %d %s %v", code, body, err)
 	}
 }
+
+// TestStoreFromEnv: HERD_JOBS_NATS puts the jobs on the NATS server it
+// names (here an embedded one listening on loopback), as herd.yaml's
+// jobs: block does for the apps herd runs.
+func TestStoreFromEnv(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	store, err := jobs.Open(ctx, jobs.Config{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	url, stop := start(t, map[string]string{"PORT": "0", "HERD_DEMO_LIMIT": "1000", "JOBS_DIR": t.TempDir(), jobs.EnvNATS: store.URL()})
+	_, _, body := post(t, url+"/heavy")
+	var sub struct{ ID string }
+	if err := json.Unmarshal([]byte(body), &sub); err != nil {
+		t.Fatalf("submit: %s", body)
+	}
+	info, err := store.Wait(ctx, sub.ID)
+	if err != nil || info.State != jobs.StateSucceeded || string(info.Result) != "20979000" {
+		t.Fatalf("the job in the store HERD_JOBS_NATS names: %+v, %v", info, err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}

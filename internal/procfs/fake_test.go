@@ -215,3 +215,33 @@ func TestFakeFDs(t *testing.T) {
 		t.Errorf("FDs of a missing pid: err = %v", err)
 	}
 }
+
+// ReadFile and ReadPidFile read whole files of any size, as os.ReadFile
+// does, and a missing one is fs.ErrNotExist in an *fs.PathError.
+func TestReadFileSizes(t *testing.T) {
+	files := map[string]string{"net/empty": ""}
+	for _, n := range []int{1, 511, 512, 513, 4096, 100_000} {
+		files["7/f"+strconv.Itoa(n)] = strings.Repeat("x", n-1) + "\n"
+	}
+	fsys := fakeProc(t, files, nil)
+	for name, want := range files {
+		var b []byte
+		var err error
+		if pid, rest, ok := strings.Cut(name, "/"); ok && pid == "7" {
+			b, err = fsys.ReadPidFile(7, rest)
+		} else {
+			b, err = fsys.ReadFile(name)
+		}
+		if err != nil || string(b) != want {
+			t.Errorf("%s: %d bytes, %v; want %d", name, len(b), err, len(want))
+		}
+	}
+	_, err := fsys.ReadPidFile(8, "stat")
+	var pe *fs.PathError
+	if !errors.Is(err, fs.ErrNotExist) || !errors.As(err, &pe) || pe.Op != "open" || pe.Path != fsys.Path("8/stat") {
+		t.Errorf("a missing file: %#v", err)
+	}
+	if b, err := procfs.Default.ReadPidFile(os.Getpid(), "cmdline"); err != nil || !strings.HasPrefix(string(b), os.Args[0]+"\x00") {
+		t.Errorf("this process's cmdline: %q %v", b, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // DefaultRoot is where the proc file system is mounted.
@@ -57,13 +58,50 @@ func (fsys FS) pidPath(pid int, name string) string {
 // ReadFile returns the contents of name (such as "net/tcp") under fsys's
 // root.
 func (fsys FS) ReadFile(name string) ([]byte, error) {
-	return os.ReadFile(fsys.Path(name))
+	return readFile(fsys.Path(name))
 }
 
 // ReadPidFile returns the contents of the file name (such as "cmdline" or
 // "task/42/syscall") in pid's directory.
 func (fsys FS) ReadPidFile(pid int, name string) ([]byte, error) {
-	return os.ReadFile(fsys.pidPath(pid, name))
+	return readFile(fsys.pidPath(pid, name))
+}
+
+// readFile returns the contents of the file at path, read with plain
+// system calls: open, read until it returns 0, close. os.ReadFile spends
+// two more on each file, an fstat for a size that proc files do not have
+// and an attempt to add the file to the poller, which proc files refuse;
+// a /proc reader reads many small files. Errors are *fs.PathError, as
+// os's are (a process that is gone: errors.Is(err, fs.ErrNotExist)).
+func readFile(path string) ([]byte, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer syscall.Close(fd)
+	buf := make([]byte, 0, 512)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		case n == 0:
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
 }
 
 // Stat reads and parses /proc/<pid>/stat.

@@ -72,6 +72,9 @@ func (e *ConfigError) Error() string {
 //	    log_format: raw              # file lines as the app wrote them (default); herd: "web[0] | line"
 //	    log_date_format: YYYY-MM-DD HH:mm:ss  # raw lines start with the time and ": " (dayjs tokens, as PM2)
 //	    kill_signal: SIGTERM         # the graceful stop signal (herd.yaml's default: SIGTERM)
+//	jobs:                            # where the jobs store is (see Jobs): every app gets
+//	  nats: [nats://10.0.0.1:4222]   # HERD_JOBS_NATS, _DIR, _REPLICAS, _PREFIX, which
+//	  replicas: 3                    # jobs.Config.WithEnv reads
 //
 // An ecosystem file (apps[], or PM2's other forms: pm2[], a list of
 // apps, one app) is read as PM2 7 reads it, key by key, aliases and
@@ -184,12 +187,21 @@ func parseYAML(path string, b []byte, envName string) ([]app.App, error) {
 	}
 	root := doc.Content[0]
 	var appsNode *yaml.Node
+	var jobsBlock Jobs
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k := root.Content[i]
-		if k.Value != "apps" {
-			return nil, &ConfigError{File: path, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want apps)", k.Value)}
+		switch k.Value {
+		case "apps":
+			appsNode = root.Content[i+1]
+		case "jobs":
+			j, err := parseJobs(path, root.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			jobsBlock = j
+		default:
+			return nil, &ConfigError{File: path, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want apps, or jobs)", k.Value)}
 		}
-		appsNode = root.Content[i+1]
 	}
 	if appsNode == nil || appsNode.Kind != yaml.SequenceNode {
 		return nil, &ConfigError{File: path, Line: root.Line, Msg: "apps: want a list of apps"}
@@ -200,6 +212,7 @@ func parseYAML(path string, b []byte, envName string) ([]app.App, error) {
 		if err != nil {
 			return nil, err
 		}
+		withJobsEnv(&a, jobsBlock)
 		apps = append(apps, a)
 	}
 	return apps, nil

@@ -37,6 +37,9 @@ type proc struct {
 	// inherit are listening sockets handed over by the daemon this one
 	// replaces (herd update), for the next run only.
 	inherit []*os.File
+	// adopt are the instances an earlier image of this daemon handed
+	// over (herd update by exec), for the next run only.
+	adopt *runner.Handed
 }
 
 // ErrUnknownApp is wrapped by the error for a name or id that is not in the
@@ -117,8 +120,8 @@ func (d *Daemon) run(ctx context.Context, p *proc) error {
 	a.Env = append(append([]string(nil), s.Env...), s.App.Env...)
 	logs := &logsink.Logs{JSON: true, Out: d.hub.writer(a.Name)}
 	p.mu.Lock()
-	inherit := p.inherit
-	p.inherit = nil
+	inherit, adopt := p.inherit, p.adopt
+	p.inherit, p.adopt = nil, nil
 	p.mu.Unlock()
 	// The cluster takes duplicates of inherited sockets once it runs.
 	defer func() {
@@ -126,7 +129,11 @@ func (d *Daemon) run(ctx context.Context, p *proc) error {
 			f.Close()
 		}
 	}()
-	r, err := runner.New(a, logs, runner.WithoutSignals(), runner.WithListeners(inherit))
+	opts := []runner.Option{runner.WithoutSignals(), runner.WithListeners(inherit)}
+	if adopt != nil {
+		opts = append(opts, runner.WithAdopted(*adopt))
+	}
+	r, err := runner.New(a, logs, opts...)
 	if err != nil {
 		p.setFailed(err)
 		return fmt.Errorf("app %s: %w", a.Name, err)

@@ -176,8 +176,13 @@ func (c *Client) Kill(ctx context.Context) (int, error) {
 // Update asks the daemon, of any version, to hand over to a daemon of the
 // herd binary exe, its apps' sockets included (see UpdateResult).
 func (c *Client) Update(ctx context.Context, exe string) (UpdateResult, error) {
+	return c.UpdateWith(ctx, UpdateRequest{Exe: exe})
+}
+
+// UpdateWith is Update with every field of the request.
+func (c *Client) UpdateWith(ctx context.Context, req UpdateRequest) (UpdateResult, error) {
 	var out UpdateResult
-	err := c.do(ctx, http.MethodPost, "/v1/update", UpdateRequest{Exe: exe}, &out)
+	err := c.do(ctx, http.MethodPost, "/v1/update", req, &out)
 	return out, err
 }
 

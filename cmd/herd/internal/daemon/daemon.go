@@ -39,6 +39,11 @@ type Config struct {
 	// "ok" once the handed-over apps run, or "error: ..." (then Run
 	// returns); the handover's ListenFDs are valid descriptors.
 	TakeoverReady *os.File
+	// ExecState, set in a daemon that herd update started by replacing
+	// the image of the running one (exec, same pid), is the path of the
+	// state that image wrote (ExecStateEnv): Run takes its socket, its pid
+	// file and its apps' instances from it, and answers the update.
+	ExecState string
 	// MetricsAddr, if set, is a loopback HOST:PORT on which the daemon
 	// serves Prometheus metrics at MetricsPath (see MetricsHandler). Run
 	// refuses an address that is not loopback (CheckMetricsAddr); while
@@ -142,7 +147,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := h.Prepare(); err != nil {
 		return err
 	}
-	if err := d.take(); err != nil {
+	var st *execState
+	if d.cfg.ExecState != "" {
+		s, err := readExecState(d.cfg.ExecState)
+		if err == nil {
+			err = d.restoreExec(s)
+		}
+		if err != nil {
+			// The apps' processes, if any, die with this process.
+			return fmt.Errorf("taking over from the daemon's earlier image: %w", err)
+		}
+		st = &s
+	} else if err := d.take(); err != nil {
 		if d.cfg.TakeoverReady != nil {
 			fmt.Fprintf(d.cfg.TakeoverReady, "error: %v\n", err)
 		}
@@ -161,7 +177,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.serve()
 	stopServing := d.serveExtras(ctx)
 	defer stopServing()
-	if d.cfg.TakeoverReady != nil {
+	if st != nil {
+		d.execTakeover(ctx, *st)
+	} else if d.cfg.TakeoverReady != nil {
 		err := d.takeover(ctx)
 		if err != nil {
 			fmt.Fprintf(d.cfg.TakeoverReady, "error: %v\n", err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/herdrun/herd/cluster"
@@ -140,12 +141,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			for _, w := range oneBySlot(r.Instances()) {
 				slot := strconv.Itoa(w.Slot)
 				restarts += w.Restarts
-				var cpu time.Duration
-				var rss, fds int64
-				for _, pid := range procfs.Tree(w.PID) {
-					if st, err := procfs.ReadStat(pid); err == nil {
-						cpu += st.CPU()
-						rss += st.RSS()
+				// The root's stat was read by Instances (w.CPU, w.RSS):
+				// only its descendants' are read here.
+				cpu, rss, fds := w.CPU, w.RSS, int64(0)
+				for i, pid := range procfs.Tree(w.PID) {
+					if i > 0 {
+						if st, err := procfs.ReadStat(pid); err == nil {
+							cpu += st.CPU()
+							rss += st.RSS()
+						}
 					}
 					fds += countFDs(pid)
 				}
@@ -184,9 +188,19 @@ func oneBySlot(ws []cluster.WorkerInfo) []cluster.WorkerInfo {
 	return out
 }
 
-// countFDs returns the number of open descriptors of pid (0 if it is gone).
+// countFDs returns the number of open descriptors of pid (0 if it is gone):
+// the size of /proc/PID/fd, one stat (Linux 6.2 and later), else the
+// entries of that directory.
 func countFDs(pid int) int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/fd")
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return 0
+	}
+	if st.Size > 0 {
+		return st.Size
+	}
+	f, err := os.Open(dir)
 	if err != nil {
 		return 0
 	}
@@ -214,7 +228,10 @@ func (d *Daemon) MetricsHandler() http.Handler {
 	d.metricsOnce.Do(func() {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(newCollector(d), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
-		d.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{d}, MaxRequestsInFlight: 4, Timeout: 10 * time.Second})
+		// No gzip: both listeners are loopback only, where compressing
+		// costs a scrape more time than the bytes it saves.
+		d.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{d}, MaxRequestsInFlight: 4, Timeout: 10 * time.Second,
+			DisableCompression: true})
 	})
 	return d.metrics
 }

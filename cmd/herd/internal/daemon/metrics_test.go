@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,12 +109,15 @@ func TestMetrics(t *testing.T) {
 	var text string
 	var fams map[string]*dto.MetricFamily
 	// The reload's new instances are ready when it answers; wait for
-	// both to show ready anyway (a slow machine).
+	// both to show ready anyway (a slow machine), and for their programs
+	// to have memory: one read in the middle of its exec has none yet.
 	testutil.WaitFor(t, "2 ready instances of web", func() bool {
 		text, fams = scrape(t, url)
 		a, _ := value(fams, MetricInstanceUp, map[string]string{"app": "web", "slot": "0"})
 		b, _ := value(fams, MetricInstanceUp, map[string]string{"app": "web", "slot": "1"})
-		return a == 1 && b == 1
+		ma, _ := value(fams, MetricInstanceMemory, map[string]string{"app": "web", "slot": "0"})
+		mb, _ := value(fams, MetricInstanceMemory, map[string]string{"app": "web", "slot": "1"})
+		return a == 1 && b == 1 && ma > 0 && mb > 0
 	})
 	probs, err := promlint.New(strings.NewReader(text)).Lint()
 	if err != nil {
@@ -188,4 +193,42 @@ func FuzzCheckMetricsAddr(f *testing.F) {
 			t.Fatalf("%q accepted (host %q, %v)", addr, host, err)
 		}
 	})
+}
+
+// countFDs counts another process's open descriptors exactly: as many as
+// the entries of /proc/PID/fd.
+func TestCountFDs(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, c := range []struct {
+		extra []*os.File
+		want  int64
+	}{{nil, 3}, {[]*os.File{f}, 4}} {
+		cmd := exec.Command("sleep", "30")
+		cmd.ExtraFiles = c.extra
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// The loader opens and closes libraries as sleep starts: count
+		// when the directory's entries and countFDs agree.
+		dir := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
+		var got int64
+		testutil.WaitFor(t, "countFDs to agree with the entries of "+dir, func() bool {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid))
+			ents, err := os.ReadDir(dir)
+			got = countFDs(cmd.Process.Pid)
+			return string(b) == "sleep\n" && err == nil && got == int64(len(ents))
+		})
+		cmd.Process.Kill()
+		cmd.Wait()
+		if got < c.want {
+			t.Errorf("%d extra files: countFDs = %d, want at least %d", len(c.extra), got, c.want)
+		}
+	}
+	if n := countFDs(1 << 30); n != 0 {
+		t.Errorf("no such process: %d", n)
+	}
 }

@@ -138,6 +138,10 @@ type ErrorBody struct {
 // daemon takes over.
 type UpdateRequest struct {
 	Exe string `json:"exe"`
+	// Takeover asks for the update by takeover (a new daemon process
+	// and new app processes) even when the binary can take the state
+	// over in place.
+	Takeover bool `json:"takeover,omitempty"`
 }
 
 // UpdateResult is the answer of POST /v1/update.
@@ -147,4 +151,9 @@ type UpdateResult struct {
 	Apps   int `json:"apps"`
 	// Sockets is the number of listening sockets the new daemon took over.
 	Sockets int `json:"sockets"`
+	// InPlace is true when the daemon replaced its own image (exec): its
+	// pid and its apps' processes were kept; Instances is the number of
+	// those processes it took back.
+	InPlace   bool `json:"in_place,omitempty"`
+	Instances int  `json:"instances,omitempty"`
 }

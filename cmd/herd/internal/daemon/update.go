@@ -47,6 +47,16 @@ func (d *Daemon) postUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer d.updateMu.Unlock()
+	if !req.Takeover {
+		// In place (exec): returns only if it could not begin.
+		err := d.execUpdate(w, req.Exe)
+		if !errors.Is(err, errNoExec) {
+			d.log.Warn("update: " + err.Error())
+			writeErr(w, http.StatusInternalServerError, err)
+			return
+		}
+		d.log.Info("update: " + req.Exe + " cannot take this daemon's state in place; handing over to a new daemon")
+	}
 	res, err := d.update(req.Exe)
 	if err != nil {
 		d.log.Warn("update: " + err.Error())

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herdrun/herd/cmd/herd/internal/jobsclient"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
@@ -126,4 +128,43 @@ func FuzzCheckAddr(f *testing.F) {
 			t.Fatalf("%q accepted with host %q", addr, host)
 		}
 	})
+}
+
+// Each page comes whole in one response: its stylesheet and script inline,
+// each allowed by its hash in the Content-Security-Policy and by nothing
+// else inline.
+func TestPagesInline(t *testing.T) {
+	tok := strings.Repeat("ab", 32)
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config.Handler = New(Config{Token: tok, Jobs: &jobsclient.Client{URL: "http://127.0.0.1:1"}}).Handler(srv.Listener.Addr().String())
+	srv.Start()
+	defer srv.Close()
+	inner := func(page, open, close string) string {
+		i := strings.Index(page, open)
+		j := strings.Index(page[i+len(open):], close)
+		if i < 0 || j < 0 {
+			t.Fatalf("no %s...%s in the page", open, close)
+		}
+		return page[i+len(open) : i+len(open)+j]
+	}
+	for _, path := range []string{"/", "/jobs"} {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		page, csp := string(b), resp.Header.Get("Content-Security-Policy")
+		if resp.StatusCode != 200 || strings.Contains(page, `src="/assets/`) || strings.Contains(page, `href="/assets/`) || strings.Contains(page, "{{") {
+			t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, page)
+		}
+		script := inner(page[strings.LastIndex(page, "<script>"):], "<script>", "</script>")
+		style := inner(page, "<style>", "</style>")
+		want := "default-src 'self'; img-src 'self' data:; style-src 'self' " + hash(style) + "; script-src 'self' " + hash(script) + "; connect-src 'self'"
+		if csp != want || !strings.Contains(script, `"use strict"`) || !strings.Contains(style, "--bg") {
+			t.Errorf("GET %s: CSP %q, want %q", path, csp, want)
+		}
+	}
 }

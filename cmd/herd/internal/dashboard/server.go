@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
+	"github.com/herdrun/herd/cmd/herd/internal/jobsclient"
 )
 
 //go:embed assets
@@ -47,6 +48,12 @@ type Config struct {
 	// Metrics, if set, is served at GET /metrics (behind the token, as
 	// Authorization: Bearer TOKEN).
 	Metrics http.Handler
+	// Jobs, if set, is the jobs API whose queues and jobs the jobs page
+	// shows (the API that `herd jobs` talks to); nil leaves the page off.
+	Jobs *jobsclient.Client
+	// JobsInterval is the time between two reads of the jobs API by an
+	// open jobs page; 0 means DefaultJobsInterval.
+	JobsInterval time.Duration
 	// Log receives the server's own warnings; nil discards them.
 	Log *slog.Logger
 }
@@ -67,6 +74,9 @@ type Server struct {
 	rings map[string][]Sample // "app/slot" -> samples, oldest first
 	subs  map[chan []byte]struct{}
 	kick  chan struct{}
+	// jobsKick is closed (and replaced) after a job's action: every
+	// open jobs stream reads the jobs API at once.
+	jobsKick chan struct{}
 }
 
 // New returns a Server for cfg.
@@ -77,10 +87,14 @@ func New(cfg Config) *Server {
 	if cfg.History <= 0 {
 		cfg.History = DefaultHistory
 	}
+	if cfg.JobsInterval <= 0 {
+		cfg.JobsInterval = DefaultJobsInterval
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, rings: map[string][]Sample{}, subs: map[chan []byte]struct{}{}, kick: make(chan struct{}, 1)}
+	return &Server{cfg: cfg, rings: map[string][]Sample{}, subs: map[chan []byte]struct{}{}, kick: make(chan struct{}, 1),
+		jobsKick: make(chan struct{})}
 }
 
 // Serve samples the apps and serves the dashboard on ln until ctx ends;
@@ -218,6 +232,15 @@ func (s *Server) Handler(addr string) http.Handler {
 	m.HandleFunc("GET /api/history", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.History()) })
 	m.HandleFunc("GET /api/logs", s.logs)
 	m.HandleFunc("POST /api/apps/{app}/{action}", s.action)
+	if s.cfg.Jobs != nil {
+		m.HandleFunc("GET /jobs", s.jobsPage)
+		m.HandleFunc("GET /api/jobs/stream", s.jobsStream)
+		m.HandleFunc("GET /api/jobs/{id}/events", s.jobEvents)
+		m.HandleFunc("POST /api/jobs/{id}/{action}", s.jobAction)
+	} else {
+		m.HandleFunc("/jobs", jobsOff)
+		m.HandleFunc("/api/jobs/", jobsOff)
+	}
 	if s.cfg.Metrics != nil {
 		m.Handle("GET /metrics", s.cfg.Metrics)
 	}
@@ -282,17 +305,8 @@ func (s *Server) denied(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
-	b, err := assets.ReadFile("assets/index.html")
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'")
 	// The first paint shows the apps: the last list and the charts'
-	// history come inline (encoding/json escapes <, > and &, so the
-	// data cannot end the script element); the stream takes over.
+	// history come inline; the stream takes over.
 	s.mu.Lock()
 	last := s.last
 	s.mu.Unlock()
@@ -300,10 +314,7 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 		last = []byte("null")
 	}
 	hist, _ := json.Marshal(s.History())
-	initial := `{"apps":` + string(last) + `,"history":` + string(hist) + `}`
-	page := strings.Replace(string(b), "{{CSRF}}", csrfFor(s.cfg.Token), 1)
-	page = strings.Replace(page, "{{INITIAL}}", initial, 1)
-	_, _ = w.Write([]byte(page))
+	s.servePage(w, "index.html", []byte(`{"apps":`+string(last)+`,"history":`+string(hist)+`}`))
 }
 
 // sse prepares an event stream.

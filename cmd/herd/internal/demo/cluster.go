@@ -41,6 +41,11 @@ type ClusterOptions struct {
 	NoJobs bool
 	// JobsDir is JobsOptions.Dir of the primary's jobs.
 	JobsDir string
+	// JobsNATS, JobsReplicas and JobsPrefix are JobsOptions.NATS, Replicas
+	// and Prefix: a jobs store on a NATS cluster.
+	JobsNATS     []string
+	JobsReplicas int
+	JobsPrefix   string
 }
 
 // envJobsSocket names the variable that tells a cluster worker the Unix
@@ -169,7 +174,7 @@ func serveWorker(ctx context.Context, w *cluster.Worker, addr string, limit int6
 // startPrimaryJobs opens the jobs, runs their workers and serves their API
 // on a Unix socket in a new private directory. stop undoes it all.
 func startPrimaryJobs(ctx context.Context, o ClusterOptions) (j *Jobs, sock string, stop func(), err error) {
-	j, err = OpenJobs(ctx, JobsOptions{Dir: o.JobsDir, Logger: o.Log})
+	j, err = OpenJobs(ctx, JobsOptions{Dir: o.JobsDir, Logger: o.Log, NATS: o.JobsNATS, Replicas: o.JobsReplicas, Prefix: o.JobsPrefix})
 	if err != nil {
 		return nil, "", nil, err
 	}

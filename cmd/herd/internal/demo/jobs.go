@@ -34,12 +34,19 @@ type JobsOptions struct {
 	Dir string
 	// Logger receives the engine's warnings; nil means none.
 	Logger *slog.Logger
+	// NATS, when set, keeps the jobs on that NATS cluster (its nodes'
+	// URLs, jobs.Config.URLs) instead of an embedded store; Dir then holds
+	// only the uploaded images. Replicas and Prefix are jobs.Config's.
+	NATS     []string
+	Replicas int
+	Prefix   string
 }
 
 // Jobs is the demo's durable jobs: an embedded jobs.Client whose workers
 // run the resize kind, and its HTTP API.
 type Jobs struct {
 	Client *jobs.Client
+	nats   []string
 	dir    string
 	temp   bool
 	lock   *os.File
@@ -70,15 +77,38 @@ func OpenJobs(ctx context.Context, o JobsOptions) (*Jobs, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c, err := jobs.Open(ctx, jobs.Config{Dir: filepath.Join(j.dir, "store"), Logger: logger})
+	cfg := jobs.Config{Dir: StorePath(j.dir), Logger: logger, Replicas: o.Replicas, Prefix: o.Prefix}
+	where := j.dir
+	if len(o.NATS) > 0 {
+		cfg.Dir, cfg.URLs, j.nats = "", o.NATS, o.NATS
+		where = strings.Join(o.NATS, ",")
+	}
+	c, err := jobs.Open(ctx, cfg)
 	if err != nil {
 		j.cleanup()
-		return nil, fmt.Errorf("open the jobs store in %s: %w", j.dir, err)
+		return nil, fmt.Errorf("open the jobs store at %s: %w", where, err)
 	}
 	j.Client = c
 	RegisterResize(c, j.uploads())
 	return j, nil
 }
+
+// StorePath is where OpenJobs keeps the jobs store (a jobs.Config.Dir) in
+// a jobs directory (JobsOptions.Dir, herd demo --jobs-dir).
+func StorePath(dir string) string { return filepath.Join(dir, "store") }
+
+// IsJobsDir reports whether dir is a demo's jobs directory: it holds the
+// lock file OpenJobs makes.
+func IsJobsDir(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, lockName))
+	return err == nil
+}
+
+// LockDir takes the lock that OpenJobs holds on a jobs directory, for a
+// command that opens its store itself (herd jobs export and import): the
+// error wraps ErrJobsDirInUse while a demo runs on it. Closing the file
+// releases the lock.
+func LockDir(dir string) (*os.File, error) { return lockDir(dir) }
 
 // lockDir takes the directory's lock file, or says who holds it.
 func lockDir(dir string) (*os.File, error) {
@@ -209,7 +239,10 @@ func JobsIntro(url string, j *Jobs) string {
 		return ""
 	}
 	where := j.Dir() + " (kept; --jobs-dir)"
-	if j.Temporary() {
+	switch {
+	case len(j.nats) > 0:
+		where = "the NATS cluster at " + strings.Join(j.nats, ",") + " (--jobs-nats)"
+	case j.Temporary():
 		where = j.Dir() + " (removed at exit; --jobs-dir DIR keeps them)"
 	}
 	cli := "herd jobs submit resize --wait"
@@ -227,5 +260,8 @@ stored in %s:
   curl -s -d '{"kind":"resize","args":{"width":64,"pause":"2s"}}' %s/jobs   # a slow one to watch or cancel
   curl -s --data-binary @photo.png '%s/resize-upload?width=200'          # your own image (PNG, JPEG, GIF)
   %s   # the same from the command line
-`, where, url, url, url, url, url, url, url, cli)
+In the web dashboard's jobs page: herd daemon --dashboard 127.0.0.1:9596 --jobs-url %s
+(or HERD_JOBS_URL=%s in the environment of the herd start that launches the daemon),
+then open the URL that herd dashboard prints.
+`, where, url, url, url, url, url, url, url, cli, url, url)
 }

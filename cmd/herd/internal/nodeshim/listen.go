@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -115,6 +116,31 @@ func NewBroker(dir string, open OpenFunc) (*Broker, error) {
 		return nil, fmt.Errorf("nodeshim: broker: %w", err)
 	}
 	b := &Broker{dir: d, path: p, ln: ln, open: open}
+	b.wg.Go(b.serve)
+	return b, nil
+}
+
+// ReopenBroker serves again at path, the Path of a Broker of an earlier
+// image of this program that nobody serves any more (herd update replaced
+// the image with exec): the instances that broker's Path was given to
+// reach this one. path must be the socket "s" in a directory NewBroker
+// made; the stale socket file is replaced.
+func ReopenBroker(path string, open OpenFunc) (*Broker, error) {
+	d := filepath.Dir(path)
+	if filepath.Base(path) != "s" || !strings.HasPrefix(filepath.Base(d), "herd-listen-") {
+		return nil, fmt.Errorf("nodeshim: broker: %s is not a broker's socket", path)
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("nodeshim: broker: %w", err)
+	}
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return nil, fmt.Errorf("nodeshim: broker: %w", err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("nodeshim: broker: %w", err)
+	}
+	b := &Broker{dir: d, path: path, ln: ln, open: open}
 	b.wg.Go(b.serve)
 	return b, nil
 }

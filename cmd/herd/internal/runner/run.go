@@ -107,7 +107,27 @@ type Option func(*options)
 type options struct {
 	noSignals bool
 	listeners []*os.File
+	adopt     *Handed
 }
+
+// Handed is what a Runner hands to the next image of its process (herd
+// update replaces the daemon with exec, keeping its children): see
+// Runner.Handover and WithAdopted.
+type Handed struct {
+	// Workers are the app's instances, with their descriptors.
+	Workers []cluster.HandedWorker
+	// Listeners are the app's listening sockets, in the order of
+	// App.Ports; pass them with WithListeners.
+	Listeners []*os.File
+	// Broker is the path of the socket on which the Node shim's relay
+	// asks for ports (cluster mode), named in the instances' environment.
+	Broker string
+}
+
+// WithAdopted makes Run take back the instances h.Workers (see
+// cluster.Config.Adopt) instead of starting new ones, and serve the Node
+// shim's requests at h.Broker again. Give h.Listeners with WithListeners.
+func WithAdopted(h Handed) Option { return func(o *options) { o.adopt = &h } }
 
 // WithListeners makes the app share the listening sockets files (one per
 // port of App.Ports, in order) instead of opening its ports: the sockets
@@ -274,7 +294,15 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 			return nil, err
 		}
 		r.shimPath = shim
-		r.broker, err = nodeshim.NewBroker("", r.openListener)
+		if o.adopt != nil && o.adopt.Broker != "" {
+			r.broker, err = nodeshim.ReopenBroker(o.adopt.Broker, r.openListener)
+			if err != nil {
+				lg.Warn("the instances taken over cannot ask for new ports: " + err.Error())
+			}
+		}
+		if r.broker == nil {
+			r.broker, err = nodeshim.NewBroker("", r.openListener)
+		}
 		if err != nil {
 			logs.Release()
 			return nil, err
@@ -313,6 +341,9 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 	}
 	// End guard.
 	cfg.Command = cmd
+	if o.adopt != nil {
+		cfg.Adopt = o.adopt.Workers
+	}
 	r.c = cluster.New(cfg, nil)
 	return r, nil
 }
@@ -334,7 +365,7 @@ func (r *Runner) onEvent(e cluster.Event) {
 	switch e.Kind {
 	case cluster.EventFork:
 		r.mu.Lock()
-		if r.app.ClusterMode() {
+		if r.app.ClusterMode() && !e.Adopted {
 			r.started[e.Worker] = forked{at: e.Time, pid: e.PID, slot: e.Slot}
 		}
 		if r.cur[e.Slot] == 0 {
@@ -497,6 +528,40 @@ func (r *Runner) Scale(n int) error { return r.c.Scale(n) }
 
 // Shutdown stops the app gracefully and waits for Run to return.
 func (r *Runner) Shutdown(ctx context.Context) error { return r.c.Shutdown(ctx) }
+
+// Handover freezes the app for an exec of this process (herd update) and
+// returns what the next image needs to take it back with WithAdopted and
+// WithListeners: see cluster.Cluster.Handover. The line an instance was
+// in the middle of writing is written out as it is. The Runner is of no
+// use afterwards.
+func (r *Runner) Handover(ctx context.Context) (Handed, error) {
+	var h Handed
+	if r.app.ClusterMode() && len(r.app.Ports) > 0 {
+		fs, err := r.c.ListenerFiles()
+		if err != nil {
+			return h, err
+		}
+		h.Listeners = fs
+	}
+	ws, err := r.c.Handover(ctx)
+	if err != nil {
+		for _, f := range h.Listeners {
+			f.Close()
+		}
+		return h, err
+	}
+	h.Workers = ws
+	r.mu.Lock()
+	for _, in := range r.insts {
+		in.out.Flush()
+		in.err.Flush()
+	}
+	r.mu.Unlock()
+	if r.broker != nil {
+		h.Broker = r.broker.Path()
+	}
+	return h, nil
+}
 
 // Ready returns a channel closed once every initial instance is ready.
 func (r *Runner) Ready() <-chan struct{} { return r.c.Ready() }

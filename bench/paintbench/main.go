@@ -1,0 +1,274 @@
+// Command paintbench measures the web dashboard's first paint in a real
+// browser (Debian's chromium, driven by chromedp): a daemon with the
+// dashboard, 5 apps of 2 instances, and a jobs page over herd demo's jobs
+// API with 20 jobs; the apps page and the jobs page are loaded again and
+// again in one warm browser, and each load's first contentful paint and
+// the time its table is drawn (both from the page's own clock, ms since
+// the navigation started) are kept. With -base, a build of another tree
+// (such as a checkout of main) is measured in alternation with this one.
+//
+//	go run ./bench/paintbench                       # 30 loads of each page
+//	go run ./bench/paintbench -base /path/to/main   # this tree against another
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/herdrun/herd/bench/internal/report"
+)
+
+func main() {
+	n := flag.Int("n", 30, "loads of each page per build")
+	base := flag.String("base", "", "another source tree whose build is measured in alternation")
+	chrome := flag.String("chromium", "chromium", "the browser")
+	jsonPath := flag.String("json", "", "write the raw samples here")
+	flag.Parse()
+	rep, err := run(context.Background(), *n, *base, *chrome)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "paintbench:", err)
+		os.Exit(1)
+	}
+	rep.Print(os.Stdout)
+	if *jsonPath != "" {
+		if err := rep.SaveJSON(*jsonPath); err != nil {
+			fmt.Fprintln(os.Stderr, "paintbench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// build is one herd binary with its daemon and dashboard.
+type build struct {
+	name, herd, home, url string
+	daemon                *exec.Cmd
+	jobs                  bool // it has a jobs page
+	fcp, drawn            map[string][]float64
+}
+
+func run(ctx context.Context, n int, base, chrome string) (*report.Report, error) {
+	root, err := report.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "paintbench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	trees := [][2]string{{"this tree", root}}
+	if base != "" {
+		trees = append(trees, [2]string{"base", base})
+	}
+	var builds []*build
+	for i, t := range trees {
+		herd := filepath.Join(dir, "herd"+strconv.Itoa(i))
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", herd, "./cmd/herd")
+		cmd.Dir = t[1]
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build in %s: %v\n%s", t[1], err, out)
+		}
+		builds = append(builds, &build{name: t[0], herd: herd, home: filepath.Join(dir, "home"+strconv.Itoa(i)),
+			fcp: map[string][]float64{}, drawn: map[string][]float64{}})
+	}
+	// One jobs API for every build: this tree's herd demo, with jobs.
+	demo := exec.CommandContext(ctx, builds[0].herd, "demo", "--workers", "0", "--port", "0")
+	demo.Env = append(os.Environ(), "HERD_DEMO_LIMIT=1000")
+	out, err := demo.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := demo.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		demo.Process.Signal(syscall.SIGTERM)
+		demo.Wait()
+	}()
+	jobsURL, err := listening(out)
+	if err != nil {
+		return nil, err
+	}
+	go io.Copy(io.Discard, out)
+	for i := range 20 {
+		body := fmt.Sprintf(`{"kind":"resize","args":{"width":%d}}`, 8+i)
+		resp, err := http.Post(jobsURL+"/jobs", "application/json", strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+	}
+	for _, b := range builds {
+		if err := b.start(ctx, jobsURL); err != nil {
+			return nil, err
+		}
+		defer b.stop()
+	}
+
+	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1300, 900),
+		chromedp.UserDataDir(filepath.Join(dir, "chromium")))...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	for _, b := range builds { // the token's cookie, and a warm browser
+		if err := chromedp.Do(bctx, chromedp.Navigate(b.url)); err != nil {
+			return nil, err
+		}
+		if _, err := load(bctx, b.url[:strings.Index(b.url, "?")]); err != nil {
+			return nil, fmt.Errorf("%s: %w", b.name, err)
+		}
+	}
+	for range n {
+		for _, b := range builds {
+			pages := []string{"/"}
+			if b.jobs {
+				pages = append(pages, "/jobs")
+			}
+			for _, p := range pages {
+				t, err := load(bctx, strings.TrimSuffix(b.url[:strings.Index(b.url, "?")], "/")+p)
+				if err != nil {
+					return nil, fmt.Errorf("%s %s: %w", b.name, p, err)
+				}
+				b.fcp[p] = append(b.fcp[p], t.FCP)
+				b.drawn[p] = append(b.drawn[p], t.Drawn)
+			}
+		}
+	}
+
+	rep := report.New("go run ./bench/paintbench")
+	for _, p := range []string{"/", "/jobs"} {
+		for _, m := range []struct {
+			what string
+			of   func(*build) []float64
+		}{
+			{"first contentful paint", func(b *build) []float64 { return b.fcp[p] }},
+			{"table drawn", func(b *build) []float64 { return b.drawn[p] }},
+		} {
+			row := report.Row{Suite: "dashboard", Name: "page " + p + ", " + m.what, Unit: "ms", Better: "lower",
+				Herd: report.Series{Name: builds[0].name, Samples: m.of(builds[0])},
+				Note: "ms since the navigation started, in a warm browser; target: first paint under 100 ms"}
+			for _, b := range builds[1:] {
+				if s := m.of(b); len(s) > 0 {
+					row.Peers = append(row.Peers, report.Series{Name: b.name, Samples: s})
+				}
+			}
+			if len(row.Herd.Samples) > 0 {
+				rep.Add(row)
+			}
+		}
+	}
+	return rep, nil
+}
+
+var listenRE = regexp.MustCompile(`Listening on (http://\S+)`)
+
+// listening reads herd demo's banner until it says where it listens.
+func listening(r io.Reader) (string, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
+			return m[1], nil
+		}
+	}
+	return "", errors.New("herd demo ended before it listened")
+}
+
+// start runs b's daemon with the dashboard on a free port, 5 apps of 2
+// instances, and the jobs page over jobsURL (HERD_JOBS_URL: a build without
+// a jobs page ignores it).
+func (b *build) start(ctx context.Context, jobsURL string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env := append(os.Environ(), "HERD_HOME="+b.home, "HERD_JOBS_URL="+jobsURL)
+	b.daemon = exec.CommandContext(ctx, b.herd, "daemon", "--dashboard", addr)
+	b.daemon.Env = env
+	if err := b.daemon.Start(); err != nil {
+		return err
+	}
+	for i := range 5 {
+		cmd := exec.CommandContext(ctx, b.herd, "start", "--name", "app"+strconv.Itoa(i), "-i", "2", "--", "sleep", "3600")
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s start: %v\n%s", b.name, err, out)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		cmd := exec.CommandContext(ctx, b.herd, "dashboard")
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err == nil {
+			b.url = strings.TrimSpace(string(out))
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: herd dashboard: %v", b.name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := http.Get(b.url)
+	if err != nil {
+		return err
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	b.jobs = bytes.Contains(page, []byte(`href="/jobs"`))
+	return nil
+}
+
+func (b *build) stop() {
+	cmd := exec.Command(b.herd, "kill")
+	cmd.Env = append(os.Environ(), "HERD_HOME="+b.home)
+	_ = cmd.Run()
+	_ = b.daemon.Wait()
+}
+
+type timings struct {
+	FCP   float64 `json:"fcp"`
+	Drawn float64 `json:"drawn"`
+}
+
+// load navigates to url and returns the page's first contentful paint and
+// the time its script drew the table.
+func load(ctx context.Context, url string) (timings, error) {
+	var t timings
+	err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		js := `(() => { const p = performance.getEntriesByName("first-contentful-paint")[0];
+			return p && window.herdFirstRender !== undefined ? JSON.stringify({fcp: p.startTime, drawn: window.herdFirstRender}) : ""; })()`
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			s, err := chromedp.Evaluate[string](js)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			if s != "" {
+				return json.Unmarshal([]byte(s), &t)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return errors.New("no first paint within 30 s")
+	}))
+	return t, err
+}

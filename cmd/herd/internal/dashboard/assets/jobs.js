@@ -1,0 +1,309 @@
+// herd dashboard: the jobs page. One EventSource keeps the queues and the
+// list live (its query is the filter); a second one follows the job whose
+// detail is open. Cancel and retry are POSTs with the page's CSRF value.
+"use strict";
+(function () {
+  const csrf = document.querySelector('meta[name="herd-csrf"]').content;
+  const $ = (id) => document.getElementById(id);
+  const states = ["queued", "scheduled", "running", "retrying", "succeeded", "failed", "cancelled"];
+  const finals = { succeeded: true, failed: true, cancelled: true };
+  const q = new URLSearchParams(location.search);
+  const filter = { state: q.get("state") || "", queue: q.get("queue") || "", kind: q.get("kind") || "", cursor: q.get("cursor") || "" };
+  let data = null; // the last "jobs" event
+  let listSource = null;
+  let jobSource = null;
+  let shown = null; // the job in the detail pane
+
+  function el(tag, attrs, text) {
+    const e = document.createElement(tag);
+    for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function say(text, bad) {
+    const m = $("msg");
+    m.textContent = text;
+    m.className = bad ? "bad" : "";
+  }
+  function dur(ms) {
+    if (ms < 1000) return ms + "ms";
+    const s = Math.floor(ms / 1000);
+    if (s < 60) return (ms / 1000).toFixed(1) + "s";
+    if (s < 3600) return Math.floor(s / 60) + "m" + String(s % 60).padStart(2, "0") + "s";
+    if (s < 172800) return Math.floor(s / 3600) + "h" + String(Math.floor(s / 60) % 60).padStart(2, "0") + "m";
+    return Math.floor(s / 86400) + "d";
+  }
+  function ago(t) {
+    return t ? dur(Math.max(0, Date.now() - t)) + " ago" : "-";
+  }
+  function when(t) {
+    return t ? new Date(t).toLocaleString() : "";
+  }
+  function took(j) {
+    if (!j.started) return "-";
+    return dur((j.finished || Date.now()) - j.started);
+  }
+  function rate(r) {
+    return r ? r.toFixed(2) : "0";
+  }
+
+  // Actions ask first when they destroy; Yes runs, No or Escape cancels.
+  let pending = null;
+  function ask(question, run) {
+    pending = run;
+    $("confirm-q").textContent = question + "?";
+    $("confirm").hidden = false;
+    $("confirm-yes").focus();
+  }
+  function closeConfirm() {
+    pending = null;
+    $("confirm").hidden = true;
+  }
+  $("confirm-yes").addEventListener("click", () => { const run = pending; closeConfirm(); if (run) run(); });
+  $("confirm-no").addEventListener("click", closeConfirm);
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape") return;
+    if (!$("confirm").hidden) closeConfirm();
+    else if (!$("job").hidden) closeJob();
+  });
+
+  async function act(id, action) {
+    say(action + " " + id + "…");
+    try {
+      const r = await fetch("/api/jobs/" + encodeURIComponent(id) + "/" + action, {
+        method: "POST", headers: { "X-Herd-CSRF": csrf }, credentials: "same-origin",
+      });
+      const body = await r.json();
+      if (!r.ok) {
+        say(action + " " + id + ": " + (body.error || r.statusText), true);
+        return;
+      }
+      say(action + " " + id + ": done, " + body.state);
+      if (shown === id && (action === "retry" || !jobSource)) openJob(id); // the old stream ended
+    } catch (err) {
+      say(action + " " + id + ": " + err, true);
+    }
+  }
+  function cancelJob(j) {
+    ask("Cancel job " + j.id + " (" + j.kind + ", " + j.state + ")", () => act(j.id, "cancel"));
+  }
+  function button(label, title, onClick) {
+    const b = el("button", { type: "button", title: title }, label);
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  // The state buttons, the queue list, and the filter in the URL.
+  function drawStates() {
+    const counts = {};
+    for (const qs of (data && data.queues) || []) {
+      counts.queued = (counts.queued || 0) + qs.depth;
+      counts.scheduled = (counts.scheduled || 0) + qs.scheduled;
+      counts.succeeded = (counts.succeeded || 0) + qs.succeeded;
+      counts.failed = (counts.failed || 0) + qs.failed;
+      counts.cancelled = (counts.cancelled || 0) + qs.cancelled;
+    }
+    const bs = [""].concat(states).map((s) => {
+      const label = (s || "all") + (counts[s] !== undefined ? " " + counts[s] : "");
+      const b = button(label, s ? "show the " + s + " jobs" : "show every job", () => setFilter({ state: s }));
+      b.dataset.state = s;
+      b.setAttribute("aria-pressed", String(filter.state === s));
+      return b;
+    });
+    const f = document.activeElement;
+    const focused = f && f.parentNode === $("states") ? f.dataset.state : null;
+    $("states").replaceChildren(...bs);
+    if (focused !== null) for (const b of bs) if (b.dataset.state === focused) b.focus();
+  }
+  function drawQueueOptions() {
+    const sel = $("f-queue");
+    const names = ((data && data.queues) || []).map((x) => x.queue);
+    if (filter.queue && !names.includes(filter.queue)) names.push(filter.queue);
+    const have = [...sel.options].slice(1).map((o) => o.value);
+    if (have.join("\n") === names.join("\n")) return;
+    sel.replaceChildren(el("option", { value: "" }, "all"), ...names.map((n) => el("option", { value: n }, n)));
+    sel.value = filter.queue;
+  }
+  function setFilter(change) {
+    Object.assign(filter, { cursor: "" }, change);
+    const p = new URLSearchParams();
+    for (const k of ["state", "queue", "kind", "cursor"]) if (filter[k]) p.set(k, filter[k]);
+    const s = p.toString();
+    history.replaceState(null, "", "/jobs" + (s ? "?" + s : "") + location.hash);
+    drawStates();
+    connect();
+  }
+  $("f-queue").addEventListener("change", (e) => setFilter({ queue: e.target.value }));
+  let kindTimer = null;
+  $("f-kind").addEventListener("input", (e) => {
+    clearTimeout(kindTimer);
+    kindTimer = setTimeout(() => setFilter({ kind: e.target.value.trim() }), 300);
+  });
+  $("f-text").addEventListener("input", drawJobs);
+  $("next").addEventListener("click", () => setFilter({ cursor: data.next }));
+  $("first").addEventListener("click", () => setFilter({ cursor: "" }));
+
+  function drawQueues() {
+    const rows = ((data && data.queues) || []).map((x) => {
+      const tr = el("tr", { "data-queue": x.queue });
+      tr.append(
+        el("td", { class: "name" }, x.queue),
+        el("td", { class: "depth num" }, String(x.depth)),
+        el("td", { class: "scheduled num" }, String(x.scheduled)),
+        el("td", { class: "running num" }, String(x.running)),
+        el("td", { class: "succeeded num" }, String(x.succeeded)),
+        el("td", { class: "failed num" }, String(x.failed)),
+        el("td", { class: "cancelled num" }, String(x.cancelled)),
+        el("td", { class: "retried num" }, String(x.retried)),
+        el("td", { class: "submit-rate num" }, rate(x.submit_rate)),
+        el("td", { class: "complete-rate num" }, rate(x.complete_rate)),
+      );
+      return tr;
+    });
+    $("queues").tBodies[0].replaceChildren(...rows);
+    $("no-queues").hidden = rows.length > 0;
+  }
+  function drawJobs() {
+    const text = $("f-text").value.toLowerCase();
+    const list = ((data && data.jobs) || []).filter((j) => !text ||
+      [j.id, j.kind, j.note || "", j.error || ""].some((v) => v.toLowerCase().includes(text)));
+    const rows = list.map((j) => {
+      const tr = el("tr", { "data-id": j.id, "data-state": j.state });
+      if (j.id === shown) tr.className = "selected";
+      const open = button(j.id, "show job " + j.id, () => openJob(j.id));
+      open.className = "link id";
+      const prog = el("td", { class: "progress" });
+      const bar = el("progress", { max: "1", value: String(j.progress || 0) });
+      prog.append(bar, " " + Math.round((j.progress || 0) * 100) + "%");
+      const acts = el("td", { class: "actions" });
+      if (!finals[j.state]) acts.append(button("Cancel", "cancel job " + j.id, () => cancelJob(j)));
+      if (j.state === "failed" || j.state === "cancelled") acts.append(button("Retry", "retry job " + j.id, () => act(j.id, "retry")));
+      const idCell = el("td");
+      idCell.append(open);
+      const stateCell = el("td", { class: "state st-" + j.state, title: j.error || j.note || "" }, j.state + (j.state === "scheduled" && j.run_at ? " for " + when(j.run_at) : ""));
+      tr.append(
+        idCell,
+        el("td", { class: "kind" }, j.kind),
+        el("td", { class: "queue" }, j.queue),
+        el("td", { class: "priority" }, j.priority),
+        stateCell,
+        el("td", { class: "attempt num" }, j.attempt + "/" + j.max_attempts),
+        prog,
+        el("td", { class: "created", title: when(j.created) }, ago(j.created)),
+        el("td", { class: "took num" }, took(j)),
+        acts,
+      );
+      return tr;
+    });
+    const f = document.activeElement;
+    const focusKey = f && f.tagName === "BUTTON" && f.closest("#jobs tr") ? [f.closest("tr").dataset.id, f.textContent] : null;
+    $("jobs").tBodies[0].replaceChildren(...rows);
+    if (focusKey) {
+      for (const b of $("jobs").querySelectorAll('tr[data-id="' + CSS.escape(focusKey[0]) + '"] button')) {
+        if (b.textContent === focusKey[1]) b.focus();
+      }
+    }
+    $("no-jobs").hidden = rows.length > 0;
+    $("next").hidden = !(data && data.next);
+    $("first").hidden = !filter.cursor;
+    if (window.herdFirstRender === undefined) window.herdFirstRender = performance.now();
+  }
+  function update(d) {
+    data = d;
+    if (d.error) say("jobs API: " + d.error, true);
+    else if ($("msg").textContent.startsWith("jobs API: ")) say("");
+    drawStates();
+    drawQueueOptions();
+    drawQueues();
+    drawJobs();
+  }
+
+  function connect() {
+    if (listSource) listSource.close();
+    const p = new URLSearchParams();
+    for (const k of ["state", "queue", "kind", "cursor"]) if (filter[k]) p.set(k, filter[k]);
+    const es = new EventSource("/api/jobs/stream?" + p.toString());
+    listSource = es;
+    es.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").className = "conn on"; });
+    es.addEventListener("error", () => { $("conn").textContent = "reconnecting…"; $("conn").className = "conn off"; });
+    es.addEventListener("jobs", (e) => update(JSON.parse(e.data)));
+  }
+
+  // The detail pane of one job, live until its final state.
+  function field(dl, name, value, cls) {
+    if (value === undefined || value === null || value === "") return;
+    dl.append(el("dt", {}, name), el("dd", { class: cls || "" }, String(value)));
+  }
+  function drawJob(j) {
+    const dl = $("job-fields");
+    dl.replaceChildren();
+    field(dl, "Kind", j.kind, "kind");
+    field(dl, "Queue", j.queue, "queue");
+    field(dl, "Priority", j.priority, "priority");
+    field(dl, "State", j.state, "state st-" + j.state);
+    field(dl, "Attempt", j.attempt + " of " + j.max_attempts, "attempts");
+    field(dl, "Worker", j.worker, "worker");
+    field(dl, "Submitted", when(j.created && Date.parse(j.created)), "created");
+    field(dl, "Runs at", when(j.run_at && Date.parse(j.run_at)), "run-at");
+    field(dl, "Started", when(j.started && Date.parse(j.started)), "started");
+    field(dl, "Finished", when(j.finished && Date.parse(j.finished)), "finished");
+    $("job-progress").value = j.progress || 0;
+    $("job-note").textContent = Math.round((j.progress || 0) * 100) + "%" + (j.note ? ": " + j.note : "");
+    $("job-args").textContent = pretty(j.args_text) || "(none)";
+    $("job-result-box").hidden = !j.result_text;
+    $("job-result").textContent = pretty(j.result_text);
+    $("job-result-size").textContent = j.result_bytes ? "(" + j.result_bytes + " bytes" + (j.result_text.endsWith("…") ? ", cut" : "") + ")" : "";
+    $("job-error-box").hidden = !j.error;
+    $("job-error").textContent = j.error || "";
+    $("job-cancel").hidden = j.final;
+    $("job-retry").hidden = !(j.state === "failed" || j.state === "cancelled");
+    $("job").dataset.state = j.state;
+  }
+  function pretty(text) {
+    if (!text) return "";
+    try { return JSON.stringify(JSON.parse(text), null, 2); } catch (e) { return text; }
+  }
+  let current = null;
+  function openJob(id) {
+    if (jobSource) jobSource.close();
+    jobSource = null;
+    if (shown !== id) {
+      current = null;
+      $("job-fields").replaceChildren();
+      $("job-args").textContent = "";
+      $("job-result-box").hidden = true;
+      $("job-error-box").hidden = true;
+    }
+    shown = id;
+    $("job-id").textContent = id;
+    $("job").hidden = false;
+    history.replaceState(null, "", location.pathname + location.search + "#" + encodeURIComponent(id));
+    drawJobs();
+    const es = new EventSource("/api/jobs/" + encodeURIComponent(id) + "/events");
+    jobSource = es;
+    es.addEventListener("job", (e) => { current = JSON.parse(e.data); drawJob(current); });
+    es.addEventListener("end", () => { es.close(); if (jobSource === es) jobSource = null; });
+    es.addEventListener("failure", (e) => { es.close(); if (jobSource === es) jobSource = null; say(JSON.parse(e.data).error, true); });
+    $("job-close").focus();
+  }
+  function closeJob() {
+    if (jobSource) jobSource.close();
+    jobSource = null;
+    shown = null;
+    $("job").hidden = true;
+    history.replaceState(null, "", location.pathname + location.search);
+    drawJobs();
+  }
+  $("job-close").addEventListener("click", closeJob);
+  $("job-cancel").addEventListener("click", () => { if (current) cancelJob(current); });
+  $("job-retry").addEventListener("click", () => { if (current) act(current.id, "retry"); });
+
+  // The page comes with the queues and the first page of jobs, so that its
+  // first paint shows them; the stream then keeps them live.
+  $("f-kind").value = filter.kind;
+  const initial = JSON.parse($("herd-initial").textContent);
+  if (initial) update(initial);
+  else drawStates();
+  connect();
+  if (location.hash.length > 1) openJob(decodeURIComponent(location.hash.slice(1)));
+})();

@@ -1,0 +1,111 @@
+package dashboard
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// page is an HTML page of the assets made ready to serve: its stylesheet
+// and its script inline, so that one response is all the browser needs to
+// paint it (the first paint waits for no other request), and the
+// Content-Security-Policy that allows exactly that stylesheet and script.
+type page struct {
+	html, csp string
+}
+
+var (
+	pagesOnce sync.Once
+	pages     map[string]page
+	pagesErr  error
+)
+
+// stylesheet and scriptTag are how a page of the assets names its
+// stylesheet and its script; the script runs at the end of the body once
+// inline, where a deferred one would run.
+var (
+	stylesheet = `<link rel="stylesheet" href="/assets/style.css">`
+	scriptTag  = regexp.MustCompile(`<script src="/assets/([a-z]+\.js)" defer></script>\n?`)
+)
+
+// loadPages makes every page of the assets ready, once.
+func loadPages() (map[string]page, error) {
+	pagesOnce.Do(func() {
+		pages = map[string]page{}
+		css, err := assets.ReadFile("assets/style.css")
+		if err != nil {
+			pagesErr = err
+			return
+		}
+		for _, name := range []string{"index.html", "jobs.html"} {
+			p, err := inline(name, string(css))
+			if err != nil {
+				pagesErr = err
+				return
+			}
+			pages[name] = p
+		}
+	})
+	return pages, pagesErr
+}
+
+func inline(name, css string) (page, error) {
+	b, err := assets.ReadFile("assets/" + name)
+	if err != nil {
+		return page{}, err
+	}
+	html := string(b)
+	m := scriptTag.FindStringSubmatch(html)
+	if m == nil || !strings.Contains(html, stylesheet) || !strings.Contains(html, "</body>") {
+		return page{}, fmt.Errorf("dashboard: assets/%s names no stylesheet, script or body end as the server expects", name)
+	}
+	js, err := assets.ReadFile("assets/" + m[1])
+	if err != nil {
+		return page{}, err
+	}
+	for _, bad := range []string{"</", "{{"} {
+		if strings.Contains(css, bad) || strings.Contains(string(js), bad) {
+			return page{}, fmt.Errorf("dashboard: assets/style.css or assets/%s holds %q, which would end its element early or be taken for a placeholder", m[1], bad)
+		}
+	}
+	html = strings.Replace(html, stylesheet, "<style>"+css+"</style>", 1)
+	html = strings.Replace(html, m[0], "", 1)
+	html = strings.Replace(html, "</body>", "<script>"+string(js)+"</script>\n</body>", 1)
+	return page{html: html, csp: "default-src 'self'; img-src 'self' data:; style-src 'self' " + hash(css) +
+		"; script-src 'self' " + hash(string(js)) + "; connect-src 'self'"}, nil
+}
+
+// hash is the CSP source of an inline element's text.
+func hash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
+}
+
+// servePage writes the page name with its CSRF value, the jobs link and
+// its initial data filled in. encoding/json escapes <, > and &, so the
+// data cannot end its script element.
+func (s *Server) servePage(w http.ResponseWriter, name string, initial []byte) {
+	ps, err := loadPages()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	p := ps[name]
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", p.csp)
+	nav := `<span class="muted" title="give the daemon the jobs API's URL: herd daemon --jobs-url URL, or HERD_JOBS_URL">Jobs: not enabled</span>`
+	if s.cfg.Jobs != nil {
+		nav = `<a href="/jobs">Jobs</a>`
+	}
+	// The inline stylesheet and script hold no placeholder (inline
+	// checks), so only the page's own are replaced.
+	html := strings.Replace(p.html, "{{CSRF}}", csrfFor(s.cfg.Token), 1)
+	html = strings.Replace(html, "{{JOBS}}", nav, 1)
+	html = strings.Replace(html, "{{INITIAL}}", string(initial), 1)
+	_, _ = w.Write([]byte(html))
+}
