@@ -4,11 +4,14 @@ import (
 	"context"
 	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -16,6 +19,20 @@ import (
 // number of jobs. Compare burn-down with raw JetStream:
 //
 //	go test ./jobs -run '^$' -bench 'BurnDown' -benchtime 50000x -count 3
+//
+// The burn-down benchmarks also report cpu-us/job, the process's CPU time
+// (user + system, every thread, the embedded server's included) over the
+// timed span per job: on a loaded machine jobs/s follows the share of the
+// cores the process gets, CPU per job hardly.
+
+// cpuTime is the process's CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 func openBench(b *testing.B) *Client {
 	b.Helper()
@@ -65,13 +82,14 @@ func BenchmarkBurnDown(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	b.ResetTimer()
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), cpuTime()
 	go func() {
 		done <- c.Work(ctx, WorkOptions{Queues: map[string]QueueConfig{DefaultQueue: {Concurrency: 64}}})
 	}()
 	waitEmpty(b, c.work, 1) // the keep message stays
-	el := time.Since(t0)
+	el, cpu := time.Since(t0), cpuTime()-cpu0
 	b.StopTimer()
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/job")
 	cancel()
 	<-done
 	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
@@ -105,7 +123,7 @@ func BenchmarkBurnDownRawJetStream(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), cpuTime()
 	var got atomic.Int64
 	all := make(chan struct{})
 	cc, err := cons.Consume(func(m jetstream.Msg) {
@@ -120,8 +138,9 @@ func BenchmarkBurnDownRawJetStream(b *testing.B) {
 	<-all
 	cc.Stop()
 	waitEmpty(b, s, 0)
-	el := time.Since(t0)
+	el, cpu := time.Since(t0), cpuTime()-cpu0
 	b.StopTimer()
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/job")
 	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
 }
 
@@ -237,4 +256,108 @@ func BenchmarkWaits(b *testing.B) {
 	b.ReportMetric(float64(after.StackInuse-before.StackInuse)/(1<<20), "stack-MB")
 	cancel()
 	wg.Wait()
+}
+
+// BenchmarkBurnDownRawJetStreamWrites: the floor of any engine that
+// records a job's state per job: the raw burn-down (pull, 64 outstanding,
+// ack) plus 1 or 2 compare-and-swap writes per message to a key of herd's
+// state bucket, the message acknowledged once the last write is stored (as
+// herd acknowledges once the outcome is stored). herd's burn-down writes
+// two (running, then the outcome); the gap between this floor and
+// BenchmarkBurnDown is herd's own code.
+func BenchmarkBurnDownRawJetStreamWrites(b *testing.B) {
+	for _, writes := range []int{1, 2} {
+		b.Run(strconv.Itoa(writes), func(b *testing.B) { benchRawWrites(b, writes) })
+	}
+}
+
+func benchRawWrites(b *testing.B, writes int) {
+	c := openBench(b)
+	ctx := context.Background()
+	s, err := c.js.CreateStream(ctx, jetstream.StreamConfig{Name: "raw", Subjects: []string{"raw.>"}, Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		for try := 0; ; try++ {
+			_, err := c.js.PublishAsync("raw.q", []byte(`{"kind":"noop"}`))
+			if err == nil {
+				break
+			}
+			if try == 100 {
+				b.Fatal(err)
+			}
+			<-c.js.PublishAsyncComplete()
+		}
+	}
+	<-c.js.PublishAsyncComplete()
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 64})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := newBenchRecord().encode()
+	b.ResetTimer()
+	t0, cpu0 := time.Now(), cpuTime()
+	var got atomic.Int64
+	all := make(chan struct{})
+	done := func(m jetstream.Msg) {
+		_ = m.Ack()
+		if got.Add(1) == int64(b.N) {
+			close(all)
+		}
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		subj := c.stateSubj("k" + strconv.FormatUint(md.Sequence.Stream, 10))
+		var rev uint64
+		for w := 1; w <= writes; w++ {
+			sm := nats.NewMsg(subj)
+			sm.Data = rec
+			f, err := c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(rev))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if w < writes { // the running write: wait, as a worker does
+				select {
+				case a := <-f.Ok():
+					rev = a.Sequence
+				case err := <-f.Err():
+					b.Error(err)
+					return
+				}
+				continue
+			}
+			go func() { // the outcome: ack once stored
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					b.Error(err)
+				}
+				done(m)
+			}()
+		}
+	}, jetstream.PullMaxMessages(64), jetstream.PullExpiry(time.Second))
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-all
+	cc.Stop()
+	waitEmpty(b, s, 0)
+	el, cpu := time.Since(t0), cpuTime()-cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/job")
+	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
+}
+
+// newBenchRecord is a running record of the size herd writes for a no-op
+// job.
+func newBenchRecord() *record {
+	now := stampNow()
+	return &record{ID: newID(), Kind: "noop", Queue: DefaultQueue, State: StateRunning, Attempt: 1, MaxAttempts: DefaultMaxAttempts,
+		Timeout: DefaultTimeout, Created: now, Started: now, Worker: "host:1234"}
 }

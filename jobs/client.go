@@ -36,6 +36,7 @@ type Client struct {
 	worker string
 
 	hub hub
+	pub statePub // a worker's writes to the state bucket
 
 	mu         sync.Mutex
 	closed     bool
@@ -113,6 +114,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		done:     make(chan struct{}),
 		worker:   cfg.WorkerName,
 	}
+	c.pub.c = c
 	c.maxDeliver = MaxAttemptsLimit + 1
 	if testMaxDeliver > 0 {
 		c.maxDeliver = testMaxDeliver
@@ -296,6 +298,7 @@ func (c *Client) Close() error {
 	c.workStops = nil
 	close(c.done)
 	c.mu.Unlock()
+	c.hub.wakeAll() // Waits return ErrClosed now, not after Work drains
 	for _, stop := range stops {
 		stop()
 	}
@@ -305,6 +308,7 @@ func (c *Client) Close() error {
 
 func (c *Client) shutdown() {
 	c.hub.close()
+	c.pub.close()
 	if c.nc != nil {
 		if c.js != nil {
 			select {

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -373,5 +374,35 @@ func TestCancelOverTCP(t *testing.T) {
 	}
 	if in, err := remote.Wait(ctx, id); err != nil || in.State != StateCancelled || in.Attempt != 1 {
 		t.Fatalf("%+v %v", in, err)
+	}
+}
+
+// TestHandlerGoexit: a handler that ends its goroutine (runtime.Goexit, as
+// t.FailNow does) fails its attempt at once, and the worker's next job runs
+// on a new goroutine.
+func TestHandlerGoexit(t *testing.T) {
+	c := open(t, Config{})
+	ctx := bg(t)
+	Register(c, "exit", func(ctx context.Context, j *Job[bool]) (string, error) {
+		if j.Args {
+			runtime.Goexit()
+		}
+		return "ok", nil
+	})
+	work(t, c, WorkOptions{Queues: map[string]QueueConfig{DefaultQueue: {Concurrency: 1}}})
+	for _, exit := range []bool{true, false, true, false} {
+		id, err := c.Submit(ctx, "exit", exit, SubmitOptions{MaxAttempts: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := c.Wait(ctx, id)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case exit && (in.State != StateFailed || !strings.Contains(in.Error, "Goexit")):
+			t.Fatalf("a handler that called runtime.Goexit: %+v", in)
+		case !exit && (in.State != StateSucceeded || string(in.Result) != `"ok"`):
+			t.Fatalf("the job after it: %+v", in)
+		}
 	}
 }

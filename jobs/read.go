@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -114,8 +115,11 @@ func (c *Client) waitInfo(ctx context.Context, r *record, err error) (*Info, err
 	return in, err
 }
 
-// waitRecord is Wait's waiting part, kept small: a waiting goroutine's
-// stack is mostly this frame.
+// waitRecord is Wait's waiting part. A waiting goroutine's stack holds
+// its caller's frames and this chain: waitRecord, then one channel receive.
+// Every step before it parks stays as shallow (no select, the hub's lock
+// taken only briefly), so the goroutine keeps the smallest stack Go gives
+// (2 KB): a stack that grows once stays grown while it waits.
 //
 //go:noinline
 func (c *Client) waitRecord(ctx context.Context, id string) (*record, error) {
@@ -123,25 +127,32 @@ func (c *Client) waitRecord(ctx context.Context, id string) (*record, error) {
 		return nil, err
 	}
 	w := &watcher{sig: make(chan struct{}, 1), final: true}
-	defer c.hub.remove(id, w)
-	// A lookup goroutine registers w, then reads the job, so this
-	// goroutine's stack stays small.
-	if err := c.hub.lookup(ctx, id, w); err != nil {
-		return nil, err
+	stop := context.AfterFunc(ctx, w.wake)
+	defer c.waitDone(id, w, stop)
+	// A lookup goroutine reads the job and offers it to w; the watch
+	// offers every later change.
+	if !c.hub.enqueue(id, w) {
+		return nil, ErrClosed
 	}
 	for {
-		select {
-		case <-w.sig:
-		case <-ctx.Done():
-			r, _ := w.state()
-			return r, ctx.Err()
-		case <-c.done:
-			return nil, ErrClosed
-		}
+		<-w.sig
 		if r, err := w.state(); err != nil || r != nil && r.State.Final() {
 			return r, err
 		}
+		if ctx.Err() != nil {
+			r, _ := w.state()
+			return r, ctx.Err()
+		}
+		if c.isClosed() {
+			return nil, ErrClosed
+		}
 	}
+}
+
+// waitDone ends a Wait's watch.
+func (c *Client) waitDone(id string, w *watcher, stop func() bool) {
+	stop()
+	c.hub.remove(id, w)
 }
 
 // Watch sends the job's Info now and after every change (state, attempt,
@@ -198,11 +209,13 @@ type hub struct {
 	c       *Client
 	mu      sync.Mutex
 	started bool
+	running atomic.Bool // started and not closed: start's lock-free path
 	closed  bool
 	kw      jetstream.KeyWatcher
 	stop    context.CancelFunc
 	w       map[string][]*watcher
-	lookups chan lookupReq
+	queue   []lookupReq   // Wait's lookups, for the lookup goroutines
+	queued  chan struct{} // a token when queue has work
 	wg      sync.WaitGroup
 }
 
@@ -213,6 +226,14 @@ type watcher struct {
 	err     error  // the first read failed
 	sig     chan struct{}
 	final   bool // keep only a final record (Wait), to stay small
+}
+
+// wake wakes w's waiter without news (its ctx ended, the Client closed).
+func (w *watcher) wake() {
+	select {
+	case w.sig <- struct{}{}:
+	default:
+	}
 }
 
 func (w *watcher) latest() *record {
@@ -239,6 +260,8 @@ func (w *watcher) offer(r *record, rev uint64, err error) {
 		if rev > w.lastRev {
 			w.lastRev = rev
 		}
+		w.mu.Unlock()
+		return // nothing for a Wait: do not wake it
 	case w.last == nil || rev > w.lastRev:
 		w.last, w.lastRev = r, rev
 	}
@@ -253,43 +276,67 @@ func (w *watcher) offer(r *record, rev uint64, err error) {
 const lookupWorkers = 8
 
 type lookupReq struct {
-	id  string
-	w   *watcher
-	add bool // register w first
+	id string
+	w  *watcher
 }
 
-// lookup has a lookup goroutine read the job and offer it to w.
-func (h *hub) lookup(ctx context.Context, id string, w *watcher) error {
-	select {
-	case h.lookups <- lookupReq{id, w, w.final}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-h.c.done:
-		return ErrClosed
+// enqueue registers w as a waiter of id and has a lookup goroutine read
+// the job and offer it to w, without blocking; false once the hub is
+// closed.
+func (h *hub) enqueue(id string, w *watcher) bool {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return false
 	}
+	h.w[id] = append(h.w[id], w)
+	h.queue = append(h.queue, lookupReq{id, w})
+	h.mu.Unlock()
+	select {
+	case h.queued <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 func (h *hub) lookupLoop(ctx context.Context) {
 	defer h.wg.Done()
 	for {
 		select {
-		case q := <-h.lookups:
-			if q.add {
-				h.mu.Lock()
-				h.w[q.id] = append(h.w[q.id], q.w)
+		case <-h.queued:
+		case <-ctx.Done():
+			return
+		}
+		for {
+			h.mu.Lock()
+			if len(h.queue) == 0 {
+				h.queue = nil // let a burst's array go
 				h.mu.Unlock()
+				break
+			}
+			q := h.queue[0]
+			h.queue[0] = lookupReq{}
+			h.queue = h.queue[1:]
+			more := len(h.queue) > 0
+			h.mu.Unlock()
+			if more {
+				// Share the queue with the other lookup goroutines.
+				select {
+				case h.queued <- struct{}{}:
+				default:
+				}
 			}
 			r, rev, _, err := h.c.lookup(ctx, q.id)
 			q.w.offer(r, rev, err)
-		case <-ctx.Done():
-			return
+			if ctx.Err() != nil {
+				return
+			}
 		}
 	}
 }
 
 func (h *hub) init(c *Client) {
-	h.c, h.w, h.lookups = c, map[string][]*watcher{}, make(chan lookupReq, 1024)
+	h.c, h.w, h.queued = c, map[string][]*watcher{}, make(chan struct{}, 1)
 }
 
 func (h *hub) add(ctx context.Context, id string) (*watcher, error) {
@@ -305,6 +352,9 @@ func (h *hub) add(ctx context.Context, id string) (*watcher, error) {
 
 // start starts the watch and the lookup goroutines, once.
 func (h *hub) start() error {
+	if h.running.Load() {
+		return nil
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || h.c.isClosed() {
@@ -320,6 +370,7 @@ func (h *hub) start() error {
 		return h.c.wrap("watch", err)
 	}
 	h.kw, h.stop, h.started = kw, stop, true
+	h.running.Store(true)
 	h.wg.Add(1 + lookupWorkers)
 	go h.run(kw)
 	for range lookupWorkers {
@@ -370,11 +421,27 @@ func (h *hub) run(kw jetstream.KeyWatcher) {
 	}
 }
 
+// wakeAll wakes every waiter, so that the Waits of a closed Client return.
+func (h *hub) wakeAll() {
+	h.mu.Lock()
+	var ws []*watcher
+	for _, l := range h.w {
+		ws = append(ws, l...)
+	}
+	h.mu.Unlock()
+	for _, w := range ws {
+		w.wake()
+	}
+}
+
 func (h *hub) close() {
 	h.mu.Lock()
 	h.closed = true
+	h.running.Store(false)
 	kw, stop := h.kw, h.stop
+	h.queue = nil
 	h.mu.Unlock()
+	h.wakeAll()
 	if kw != nil {
 		_ = kw.Stop()
 		stop()

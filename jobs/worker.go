@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -148,7 +149,7 @@ func (rn *running) storeLocked() error {
 	if rn.rev != 0 || rn.ended {
 		return nil
 	}
-	rev, err := rn.c.createState(rn.id, rn.rec.encode())
+	rev, err := rn.c.pub.write(rn.id, rn.rec.encode(), 0)
 	if errWrongRev(err) {
 		rn.ended = true
 		return ErrCancelled
@@ -452,8 +453,14 @@ func (w *worker) start(q *queue, m *nats.Msg, tok *heldToken) {
 
 func (w *worker) runner(j slotJob) {
 	defer w.runners.Done()
+	var hp *helper // runs this runner's handlers
+	defer func() {
+		if hp != nil {
+			close(hp.in)
+		}
+	}()
 	for {
-		j.q.run(j.m, j.tok)
+		j.q.run(j.m, j.tok, &hp)
 		select {
 		case j = <-w.idle:
 		case <-w.stop:
@@ -462,10 +469,17 @@ func (w *worker) runner(j slotJob) {
 	}
 }
 
-// run runs one delivered job and releases its slot.
-func (q *queue) run(m *nats.Msg, tok *heldToken) {
+// run runs one delivered job and releases its slot. The job is done
+// (w.jobs) when its message is settled: for an outcome, when the store's
+// reply comes, which run does not wait for.
+func (q *queue) run(m *nats.Msg, tok *heldToken, hp **helper) {
 	w, c := q.w, q.w.c
-	defer w.jobs.Done()
+	settled := true // false once the outcome's reply settles the message
+	defer func() {
+		if settled {
+			w.jobs.Done()
+		}
+	}()
 	defer tok.release()
 	released := false
 	release := func() {
@@ -523,7 +537,7 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 	rn.hbMu.Lock()
 	rn.msg, rn.tok, rn.since = m, tok, time.Now()
 	rn.hbMu.Unlock()
-	result, runErr := q.invoke(hctx, h, rn)
+	result, runErr := q.invoke(hctx, h, rn, hp)
 	rn.hbMu.Lock()
 	rn.msg, rn.tok = nil, nil
 	rn.hbMu.Unlock()
@@ -543,13 +557,7 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 	if errors.Is(cause, errShutdown) {
 		// Back to the queue for another worker; the attempt does not count.
 		next.State, next.Attempt, next.Started, next.Worker = StateQueued, next.Attempt-1, 0, ""
-		if f, err := c.putState(r.ID, &next, rev); err == nil {
-			select {
-			case <-f.Ok():
-			case <-f.Err():
-			case <-time.After(10 * time.Second):
-			}
-		}
+		_, _ = c.pub.write(r.ID, next.encode(), rev)
 		_ = m.Nak()
 		return
 	}
@@ -575,27 +583,32 @@ func (q *queue) run(m *nats.Msg, tok *heldToken) {
 		next.State, next.Error = StateRetrying, runErr.Error()
 		retry = w.opts.Backoff(next.Attempt)
 	}
-	f, err := c.putState(r.ID, &next, rev)
 	if retry >= 0 {
 		// The next attempt re-reads the record, so it need not wait.
+		_ = c.pub.publish(r.ID, next.encode(), rev, &pendingPub{})
 		_ = m.NakWithDelay(retry)
 		return
 	}
+	// The message is acknowledged once the outcome is stored, from the
+	// store's reply; this runner takes its next job meanwhile.
+	id := r.ID
+	err = c.pub.publish(id, next.encode(), rev, &pendingPub{fn: func(_ uint64, err error) {
+		defer w.jobs.Done()
+		switch {
+		case err == nil:
+			_ = m.Ack()
+		case errWrongRev(err):
+			_ = m.Ack() // cancelled meanwhile: the cancel stands
+		default:
+			c.log.Warn("jobs: store the outcome of a job", "id", id, "err", err)
+			_ = m.Nak()
+		}
+	}})
 	if err != nil {
 		_ = m.Nak()
 		return
 	}
-	select {
-	case <-f.Ok():
-		_ = m.Ack()
-	case err := <-f.Err():
-		if errWrongRev(err) {
-			_ = m.Ack() // cancelled meanwhile: the cancel stands
-			return
-		}
-		c.log.Warn("jobs: store the outcome of a job", "id", r.ID, "err", err)
-		_ = m.Nak()
-	}
+	settled = false
 }
 
 // begin records the attempt as running, before the handler runs. It
@@ -691,36 +704,35 @@ func (q *queue) begin(m *nats.Msg, r *record, delivered int, rn *running) bool {
 	return false
 }
 
-// invoke runs the handler with the attempt's timeout; a panic becomes an
-// error with its stack. A handler that ignores its ctx is abandoned
-// errAbandon after the ctx ends.
-func (q *queue) invoke(hctx context.Context, h *handler, rn *running) (json.RawMessage, error) {
+// invoke runs the handler with the attempt's timeout on the runner's
+// helper goroutine (*hp, started on first use); a panic becomes an error
+// with its stack. A handler that ignores its ctx is abandoned errAbandon
+// after the ctx ends: its helper is left to it (it ends when the handler
+// returns) and the runner starts a new one for its next job.
+func (q *queue) invoke(hctx context.Context, h *handler, rn *running, hp **helper) (json.RawMessage, error) {
 	r := rn.rec
 	tctx, cancel := context.WithTimeoutCause(hctx, r.Timeout, &TimeoutError{Timeout: r.Timeout})
 	defer cancel()
-	type outcome struct {
-		res json.RawMessage
-		err error
+	if *hp == nil {
+		*hp = &helper{in: make(chan helperCall), out: make(chan outcome, 1)}
+		go (*hp).loop()
 	}
-	done := make(chan outcome, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- outcome{err: fmt.Errorf("jobs: handler panicked: %v\n%s", p, debug.Stack())}
-			}
-		}()
-		res, err := h.run(tctx, rn, r)
-		done <- outcome{res, err}
-	}()
+	x := *hp
+	x.in <- helperCall{tctx, h, rn, r}
 	var o outcome
 	select {
-	case o = <-done:
+	case o = <-x.out:
 	case <-tctx.Done():
 		select {
-		case o = <-done:
+		case o = <-x.out:
 		case <-time.After(errAbandon):
+			close(x.in)
+			*hp = nil
 			o.err = fmt.Errorf("jobs: handler abandoned: it ignored its context for %v after: %w", errAbandon, context.Cause(tctx))
 		}
+	}
+	if x.dead.Load() {
+		*hp = nil
 	}
 	if o.err != nil && tctx.Err() != nil && hctx.Err() == nil {
 		// The attempt's own deadline.
@@ -729,6 +741,52 @@ func (q *queue) invoke(hctx context.Context, h *handler, rn *running) (json.RawM
 		}
 	}
 	return o.res, o.err
+}
+
+// helper is a runner's goroutine for handlers: kept from job to job, so a
+// job costs no goroutine start and its stack has grown already.
+type helper struct {
+	in   chan helperCall
+	out  chan outcome // buffered: an abandoned handler's outcome is dropped
+	dead atomic.Bool  // its goroutine ended (runtime.Goexit)
+}
+
+type helperCall struct {
+	ctx context.Context
+	h   *handler
+	rn  *running
+	r   *record
+}
+
+type outcome struct {
+	res json.RawMessage
+	err error
+}
+
+func (x *helper) loop() {
+	ended := false
+	defer func() {
+		if !ended {
+			// The handler called runtime.Goexit: this goroutine is
+			// gone, the runner starts another.
+			x.dead.Store(true)
+			x.out <- outcome{err: errors.New("jobs: the handler ended its goroutine (runtime.Goexit)")}
+		}
+	}()
+	for c := range x.in {
+		x.out <- c.call()
+	}
+	ended = true
+}
+
+func (c helperCall) call() (o outcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			o = outcome{err: fmt.Errorf("jobs: handler panicked: %v\n%s", p, debug.Stack())}
+		}
+	}()
+	res, err := c.h.run(c.ctx, c.rn, c.r)
+	return outcome{res, err}
 }
 
 // heldToken is one of a queue's GlobalConcurrency tokens: a message of the
@@ -800,36 +858,5 @@ func (q *queue) acquireToken(ctx context.Context) *heldToken {
 	return nil
 }
 
-// stateWait bounds the wait for the store's reply to createState.
+// stateWait bounds the wait for the store's reply to a state write.
 const stateWait = 10 * time.Second
-
-// createState stores data as the job's first record, failing (errWrongRev)
-// if the job has one. It is kvs.Create without its key check and with an
-// asynchronous publish, whose reply costs less than a request's; a key
-// that was deleted fails here, and the caller's slower path handles it.
-func (c *Client) createState(id string, data []byte) (uint64, error) {
-	sm := nats.NewMsg(c.stateSubj(id))
-	sm.Data = data
-	f, err := c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(0))
-	if err != nil {
-		return 0, err
-	}
-	t := time.NewTimer(stateWait)
-	defer t.Stop()
-	select {
-	case a := <-f.Ok():
-		return a.Sequence, nil
-	case err := <-f.Err():
-		return 0, err
-	case <-t.C:
-		return 0, fmt.Errorf("jobs: no reply from the store within %v", stateWait)
-	}
-}
-
-// putState publishes r as the job's record if its revision is still rev,
-// without waiting for the reply.
-func (c *Client) putState(id string, r *record, rev uint64) (jetstream.PubAckFuture, error) {
-	sm := nats.NewMsg(c.stateSubj(id))
-	sm.Data = r.encode()
-	return c.js.PublishMsgAsync(sm, jetstream.WithExpectLastSequencePerSubject(rev))
-}

@@ -1,0 +1,265 @@
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// statePub writes a worker's records to the state bucket: a publish with
+// compare-and-swap on the key's last revision, whose reply (the store's
+// PubAck) comes to one subscription of the Client. A write costs a message
+// out and a message in, a map entry, and a PubAck read by a small parser;
+// the writer either waits for the reply (wait) or hands a function that
+// runs with it (the outcome's acknowledgement), so no goroutine waits for
+// an outcome.
+//
+// A reply that does not come within stateWait fails the write; a "no
+// responders" status (a stream without a leader for a moment) is published
+// again every pubRetryWait until then. Close fails what is left with
+// ErrClosed.
+type statePub struct {
+	c       *Client
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	inbox   string // the replies' subject prefix, "<inbox>."
+	sub     *nats.Subscription
+	n       uint64
+	wait    map[uint64]*pendingPub
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// pendingPub is one write waiting for its reply.
+type pendingPub struct {
+	msg   *nats.Msg
+	until time.Time
+	ch    chan pubResult              // the reply goes here, or
+	fn    func(seq uint64, err error) // to fn (on the replies' goroutine), or nowhere
+}
+
+type pubResult struct {
+	seq uint64
+	err error
+}
+
+const (
+	expectSeqHdr = "Nats-Expected-Last-Subject-Sequence"
+	pubRetryWait = 250 * time.Millisecond
+)
+
+func (p *pendingPub) finish(seq uint64, err error) {
+	switch {
+	case p.ch != nil:
+		p.ch <- pubResult{seq, err}
+	case p.fn != nil:
+		p.fn(seq, err)
+	}
+}
+
+// startLocked subscribes to the replies and starts the sweeper; s.mu is
+// held.
+func (s *statePub) startLocked() error {
+	s.inbox = s.c.nc.NewInbox() + "."
+	sub, err := s.c.nc.Subscribe(s.inbox+"*", s.onReply)
+	if err != nil {
+		return err
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	s.sub, s.wait, s.stop, s.started = sub, map[uint64]*pendingPub{}, make(chan struct{}), true
+	s.wg.Add(1)
+	go s.sweep()
+	return nil
+}
+
+// publish stores data as the record of job id if the key's last revision
+// is rev (0: the job has no record), and reports the store's reply
+// through p.
+func (s *statePub) publish(id string, data []byte, rev uint64, p *pendingPub) error {
+	m := &nats.Msg{Subject: s.c.stateSubj(id), Data: data, Header: nats.Header{expectSeqHdr: []string{strconv.FormatUint(rev, 10)}}}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if !s.started {
+		if err := s.startLocked(); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	s.n++
+	n := s.n
+	m.Reply = s.inbox + strconv.FormatUint(n, 36)
+	p.msg, p.until = m, time.Now().Add(stateWait)
+	s.wait[n] = p
+	s.mu.Unlock()
+	if err := s.c.nc.PublishMsg(m); err != nil {
+		s.mu.Lock()
+		delete(s.wait, n)
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// write publishes and waits for the reply.
+func (s *statePub) write(id string, data []byte, rev uint64) (uint64, error) {
+	p := &pendingPub{ch: make(chan pubResult, 1)}
+	if err := s.publish(id, data, rev, p); err != nil {
+		return 0, err
+	}
+	r := <-p.ch // the sweeper or close answers at the latest
+	return r.seq, r.err
+}
+
+func (s *statePub) onReply(m *nats.Msg) {
+	n, err := strconv.ParseUint(m.Subject[min(len(s.inbox), len(m.Subject)):], 36, 64)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	p := s.wait[n]
+	if p == nil {
+		s.mu.Unlock()
+		return
+	}
+	if len(m.Data) == 0 && m.Header.Get("Status") == "503" && time.Now().Add(pubRetryWait).Before(p.until) {
+		// No stream answered (a leader election): publish again soon.
+		s.mu.Unlock()
+		time.AfterFunc(pubRetryWait, func() {
+			s.mu.Lock()
+			still := s.wait[n] == p
+			s.mu.Unlock()
+			if still {
+				_ = s.c.nc.PublishMsg(p.msg)
+			}
+		})
+		return
+	}
+	delete(s.wait, n)
+	s.mu.Unlock()
+	var seq uint64
+	if len(m.Data) == 0 {
+		err = fmt.Errorf("jobs: the store answered a write with status %s %s", m.Header.Get("Status"), m.Header.Get("Description"))
+	} else {
+		seq, err = parsePubAck(m.Data)
+	}
+	p.finish(seq, err)
+}
+
+// sweep fails the writes whose reply is overdue, until close.
+func (s *statePub) sweep() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var late []*pendingPub
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			for n, p := range s.wait {
+				if now.After(p.until) {
+					delete(s.wait, n)
+					late = append(late, p)
+				}
+			}
+			s.mu.Unlock()
+			for _, p := range late {
+				p.finish(0, fmt.Errorf("jobs: no reply from the store within %v", stateWait))
+			}
+			clear(late)
+			late = late[:0]
+		}
+	}
+}
+
+// close fails the writes still waiting with ErrClosed and stops.
+func (s *statePub) close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	left := s.wait
+	s.wait = nil
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		return
+	}
+	_ = s.sub.Unsubscribe()
+	close(s.stop)
+	s.wg.Wait()
+	for _, p := range left {
+		p.finish(0, ErrClosed)
+	}
+}
+
+var errBadPubAck = errors.New("jobs: the store's reply to a write is not a PubAck")
+
+// parsePubAck reads the store's reply to a publish: the stored message's
+// sequence, or the store's error (a *jetstream.APIError, which errWrongRev
+// recognizes). The usual reply, {"stream":"NAME","seq":N}, is read by hand;
+// any other goes to encoding/json.
+func parsePubAck(b []byte) (uint64, error) {
+	if seq, ok := parsePubAckFast(b); ok {
+		return seq, nil
+	}
+	var pa struct {
+		Error  *jetstream.APIError `json:"error"`
+		Stream string              `json:"stream"`
+		Seq    uint64              `json:"seq"`
+	}
+	if err := json.Unmarshal(b, &pa); err != nil {
+		return 0, fmt.Errorf("%w: %v", errBadPubAck, err)
+	}
+	if pa.Error != nil {
+		return 0, pa.Error
+	}
+	if pa.Stream == "" {
+		return 0, errBadPubAck
+	}
+	return pa.Seq, nil
+}
+
+// parsePubAckFast reads exactly {"stream":"NAME","seq":N} with NAME of
+// letters, digits, '-' and '_'.
+func parsePubAckFast(b []byte) (uint64, bool) {
+	const head, mid = `{"stream":"`, `","seq":`
+	if len(b) < len(head) || string(b[:len(head)]) != head {
+		return 0, false
+	}
+	i := len(head)
+	for i < len(b) && (b[i] >= 'a' && b[i] <= 'z' || b[i] >= 'A' && b[i] <= 'Z' || b[i] >= '0' && b[i] <= '9' || b[i] == '-' || b[i] == '_') {
+		i++
+	}
+	if i == len(head) || len(b)-i < len(mid) || string(b[i:i+len(mid)]) != mid {
+		return 0, false
+	}
+	i += len(mid)
+	if i+1 >= len(b) || b[len(b)-1] != '}' || len(b)-1-i > 19 {
+		return 0, false
+	}
+	var seq uint64
+	for _, ch := range b[i : len(b)-1] {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		seq = seq*10 + uint64(ch-'0')
+	}
+	if b[i] == '0' && len(b)-1-i > 1 {
+		return 0, false // a leading zero is not JSON
+	}
+	return seq, true
+}
