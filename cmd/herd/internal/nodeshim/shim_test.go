@@ -95,6 +95,13 @@ bad.listen(%d, '127.0.0.1');`, port, port)), 0o644)
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer func() {
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("requests %+v; node's output:\n%s", asks, out.String())
+			mu.Unlock()
+		}
+	}()
 	want := "adopted " + strconv.Itoa(cmd.Process.Pid) + " 127.0.0.1"
 	testutil.WaitFor(t, "node to answer on the socket herd sent", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
