@@ -306,8 +306,12 @@ func msgExpires(m *nats.Msg) (time.Time, bool) {
 // eachMsg calls fn with every message on subj in the stream, in order,
 // with its headers (those of a direct get: Nats-Subject, Nats-Time-Stamp,
 // ...), read with batched direct gets: no consumer, and one batch in
-// memory at a time.
+// memory at a time. On a replicated store it reads from the stream's
+// leader (eachMsgLeader): a follower may lack the newest writes.
 func (c *Client) eachMsg(ctx context.Context, stream, subj string, fn func(m *nats.Msg) error) error {
+	if c.leaderReads() {
+		return c.eachMsgLeader(ctx, stream, subj, fn)
+	}
 	inbox := c.nc.NewInbox()
 	sub, err := c.nc.SubscribeSync(inbox)
 	if err != nil {
