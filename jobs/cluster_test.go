@@ -15,7 +15,7 @@ import (
 
 // startCluster starts three in-process nodes of a loopback cluster and
 // returns their client URLs; the test stops them.
-func startCluster(t *testing.T) []string {
+func startCluster(t testing.TB) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

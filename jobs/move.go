@@ -22,24 +22,7 @@ import (
 // the kinds and unique keys, as JSON lines; Import reads them into another
 // store. JetStream has no in-place move from a single server to a cluster,
 // so this is how an embedded store (Config.Dir) becomes a cluster
-// (Config.URLs) and back.
-//
-// The file format, version 1 (ExportVersion), one JSON object per line:
-//
-//	{"herd_jobs":1,"prefix":"herd","exported":"2026-12-07T14:00:00Z"}    the header, always first
-//	{"type":"kind","name":"resize","worker":"web-1:4242"}                 a kind a worker registered
-//	{"type":"unique","key":"report-2026-11","id":"01J...","expires":"…"}  a unique key and its job
-//	{"type":"job","id":"01J...","kind":"resize","queue":"default",        a job, in any state
-//	 "priority":"normal","state":"queued","max_attempts":3,"timeout":"30m0s",
-//	 "args":{...},"created":"…", ...}
-//	{"type":"end","jobs":1,"kinds":1,"unique":1}                          the last line: the counts
-//
-// A job line has the fields of Info (result inlined, however large, from
-// the object store) plus "gen" (the generation, bumped by Retry),
-// "timeout" (a duration such as "90s"), and "retried" (attempts after the
-// first). Times are RFC 3339; "priority" is low, normal, high or critical
-// (or -1 to 2). Empty fields are left out. The end line lets Import tell a
-// complete file from one cut short.
+// (Config.URLs) and back. The format is in Export's doc.
 
 // ExportVersion is the version of the export format that Export writes
 // and the newest that Import reads.
@@ -169,14 +152,32 @@ func toJobLine(r *record, result json.RawMessage) jobLine {
 	}
 }
 
-// Export writes every job of the store to w in the format above, with
-// the kinds workers registered and the unique keys that live: the jobs
+// Export writes every job of the store to w, with the kinds workers
+// registered and the unique keys that live: the jobs
 // that wait (queued, scheduled, or between attempts), that run, and that
 // ended (succeeded with their results, failed and cancelled ones that may
-// be retried). It streams: it holds one job at a time, however many the
-// store has. It reads the store as it is, without a snapshot, so run it
+// be retried). It streams: it holds a batch of jobs at a time (256,
+// checked against the records in one request), however many the store
+// has. It reads the store as it is, without a snapshot, so run it
 // while no worker or submitter uses the store (a job that changes state
 // meanwhile may appear twice; Import keeps the first line of an ID).
+//
+// The format, version 1 (ExportVersion), is one JSON object per line:
+//
+//	{"herd_jobs":1,"prefix":"herd","exported":"2026-12-07T14:00:00Z"}    the header, always first
+//	{"type":"kind","name":"resize","worker":"web-1:4242"}                 a kind a worker registered
+//	{"type":"unique","key":"report-2026-11","id":"01J...","expires":"…"}  a unique key and its job
+//	{"type":"job","id":"01J...","kind":"resize","queue":"default",        a job, in any state
+//	 "priority":"normal","state":"queued","max_attempts":3,"timeout":"30m0s",
+//	 "args":{...},"created":"…", ...}
+//	{"type":"end","jobs":1,"kinds":1,"unique":1}                          the last line: the counts
+//
+// A job line has the fields of Info (result inlined, however large, from
+// the object store) plus "gen" (the generation, bumped by Retry),
+// "timeout" (a duration such as "90s"), and "retried" (attempts after the
+// first). Times are RFC 3339; "priority" is low, normal, high or critical
+// (or -1 to 2). Empty fields are left out. The end line lets Import tell a
+// complete file from one cut short.
 func (c *Client) Export(ctx context.Context, w io.Writer) (MoveStats, error) {
 	var st MoveStats
 	if c.isClosed() {
@@ -230,20 +231,42 @@ func (c *Client) Export(ctx context.Context, w io.Writer) (MoveStats, error) {
 	// Jobs that only wait (no record yet), then every record. A job has
 	// a message or a record (the record is stored before the message is
 	// acknowledged), so this order misses none.
+	var waiting []*record
+	flush := func() error {
+		ids := make([]string, len(waiting))
+		for i, r := range waiting {
+			ids[i] = r.ID
+		}
+		have, err := c.records(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for _, r := range waiting {
+			if have[r.ID] != nil {
+				continue // exported with the records below
+			}
+			st.Jobs++
+			st.count(r.State)
+			if err := write(toJobLine(r, r.Result)); err != nil {
+				return err
+			}
+		}
+		waiting = waiting[:0]
+		return nil
+	}
 	err = c.eachMsg(ctx, c.workStream(), c.cfg.Prefix+".>", func(m *nats.Msg) error {
 		r, err := decodeRecord(m.Data)
 		if err != nil {
 			return nil // the keep message
 		}
-		if cur, _, err := c.stored(ctx, r.ID); err != nil {
-			return err
-		} else if cur != nil {
-			return nil // exported with the records below
+		if waiting = append(waiting, r); len(waiting) == moveBatch {
+			return flush()
 		}
-		st.Jobs++
-		st.count(r.State)
-		return write(toJobLine(r, r.Result))
+		return nil
 	})
+	if err == nil && len(waiting) > 0 {
+		err = flush()
+	}
 	if err != nil {
 		return st, err
 	}
@@ -369,7 +392,8 @@ type ImportOptions struct {
 // attempt (the attempt it was in was cut short; Retried keeps the count).
 // Ended jobs keep their results, errors and times, and can be retried.
 // Kinds are recorded, so Submit accepts them before a worker starts;
-// unique keys keep the time they have left.
+// unique keys keep the time they have left. Jobs are checked against the
+// store 256 at a time, in two batched reads, and stored in file order.
 //
 // A bad line stops the import with an *ImportError naming it (matching
 // ErrBadImport); the lines before it are stored. So is a file without its
@@ -384,74 +408,157 @@ func (c *Client) Import(ctx context.Context, r io.Reader, opts ImportOptions) (M
 	if max <= 0 {
 		max = DefaultMaxImportLine
 	}
-	lr := &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
-	var counts [3]int // jobs, kinds, unique lines read
-	header := false
-	ended := false
+	im := &importer{c: c, st: &st, lr: &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}}
+	err := im.run(ctx)
+	// The lines before an error are stored.
+	if ferr := im.flush(ctx); err == nil {
+		err = ferr
+	}
+	return st, err
+}
+
+// moveBatch is how many jobs Import checks against the store at once
+// (two batched reads: their records and their waiting messages), and
+// Export checks for records (one).
+const moveBatch = 256
+
+// importer is one Import.
+type importer struct {
+	c      *Client
+	st     *MoveStats
+	lr     *lineReader
+	counts [3]int // job, kind and unique lines read
+	batch  []batchJob
+}
+
+type batchJob struct {
+	line int
+	r    *record
+}
+
+func (im *importer) run(ctx context.Context) error {
+	c, st, lr := im.c, im.st, im.lr
+	header, ended := false, false
 	for {
 		b, err := lr.next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return st, err
+			return err
 		}
 		if err := ctx.Err(); err != nil {
-			return st, err
+			return err
 		}
 		if ended {
-			return st, &ImportError{Line: lr.line, Problem: "a line after the end line: the end line must be the last"}
+			return &ImportError{Line: lr.line, Problem: "a line after the end line: the end line must be the last"}
 		}
 		it, err := parseLine(b, lr.line, !header)
 		if err != nil {
-			return st, err
+			return err
 		}
 		header = true
+		if r, ok := it.(*record); ok {
+			im.counts[0]++
+			st.count(r.State)
+			im.batch = append(im.batch, batchJob{lr.line, r})
+			if len(im.batch) == moveBatch {
+				if err := im.flush(ctx); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := im.flush(ctx); err != nil {
+			return err
+		}
 		switch it := it.(type) {
-		case *headerLine:
 		case *kindLine:
-			counts[1]++
+			im.counts[1]++
 			if err := c.importKind(ctx, it); err != nil {
-				return st, &ImportError{Line: lr.line, Problem: "store kind " + it.Name, Err: err}
+				return &ImportError{Line: lr.line, Problem: "store kind " + it.Name, Err: err}
 			}
 			st.Kinds++
 		case *uniqueLine:
-			counts[2]++
+			im.counts[2]++
 			stored, err := c.importUnique(ctx, it)
 			if err != nil {
-				return st, &ImportError{Line: lr.line, Problem: "store unique key " + strconv.Quote(it.Key), Err: err}
+				return &ImportError{Line: lr.line, Problem: "store unique key " + strconv.Quote(it.Key), Err: err}
 			}
 			if stored {
 				st.UniqueKeys++
 			}
-		case *record:
-			counts[0]++
-			st.count(it.State)
-			stored, err := c.importJob(ctx, it)
-			if err != nil {
-				return st, &ImportError{Line: lr.line, Problem: "store job " + it.ID, Err: err}
-			}
-			if stored {
-				st.Jobs++
-			} else {
-				st.Skipped++
-			}
 		case *endLine:
 			ended = true
 			want := [3]int{*it.Jobs, *it.Kinds, *it.Unique}
-			if want != counts {
-				return st, &ImportError{Line: lr.line, Problem: fmt.Sprintf("the end line counts %d jobs, %d kinds and %d unique keys, but the file has %d, %d and %d: the file was cut or edited; export it again",
-					want[0], want[1], want[2], counts[0], counts[1], counts[2])}
+			if want != im.counts {
+				return &ImportError{Line: lr.line, Problem: fmt.Sprintf("the end line counts %d jobs, %d kinds and %d unique keys, but the file has %d, %d and %d: the file was cut or edited; export it again",
+					want[0], want[1], want[2], im.counts[0], im.counts[1], im.counts[2])}
 			}
 		}
 	}
 	if !header {
-		return st, &ImportError{Line: 1, Problem: "the file is empty: want an export of `herd jobs export` (Client.Export)"}
+		return &ImportError{Line: 1, Problem: "the file is empty: want an export of `herd jobs export` (Client.Export)"}
 	}
 	if !ended {
-		return st, &ImportError{Line: lr.line + 1, Problem: "the file ends without its end line: the export was cut short; the jobs before are imported; export again and import the whole file"}
+		return &ImportError{Line: lr.line + 1, Problem: "the file ends without its end line: the export was cut short; the jobs before are imported; export again and import the whole file"}
 	}
-	return st, nil
+	return nil
+}
+
+// flush stores the batched jobs: it reads what the store has of them in
+// two requests, stores each job it lacks (in file order, so the first
+// line of an ID wins), and waits for the work messages it published.
+func (im *importer) flush(ctx context.Context) error {
+	batch := im.batch
+	im.batch = im.batch[:0]
+	if len(batch) == 0 {
+		return nil
+	}
+	c := im.c
+	ids := make([]string, len(batch))
+	for i, j := range batch {
+		ids[i] = j.r.ID
+	}
+	have, waits, err := c.present(ctx, ids)
+	if err != nil {
+		return &ImportError{Line: batch[0].line, Problem: fmt.Sprintf("look up the jobs of lines %d to %d", batch[0].line, batch[len(batch)-1].line), Err: err}
+	}
+	type sent struct {
+		batchJob
+		f jetstream.PubAckFuture
+	}
+	var pending []sent
+	for _, j := range batch {
+		stored, f, err := c.importJob(ctx, j.r, have, waits)
+		switch {
+		case err != nil:
+			return &ImportError{Line: j.line, Problem: "store job " + j.r.ID, Err: err}
+		case f != nil:
+			pending = append(pending, sent{j, f})
+		case stored:
+			im.st.Jobs++
+		default:
+			im.st.Skipped++
+		}
+	}
+	for _, p := range pending {
+		select {
+		case ack := <-p.f.Ok():
+			if ack.Duplicate { // stored meanwhile by another import
+				im.st.Skipped++
+			} else {
+				im.st.Jobs++
+			}
+		case err := <-p.f.Err():
+			return &ImportError{Line: p.line, Problem: "store job " + p.r.ID, Err: err}
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return ErrClosed
+		}
+	}
+	return nil
 }
 
 // lineReader reads lines of at most max bytes, counting them; it skips
@@ -736,31 +843,101 @@ func (c *Client) importUnique(ctx context.Context, u *uniqueLine) (bool, error) 
 	return err == nil, err
 }
 
-// importJob stores the job unless the store has it; it reports whether it
-// stored anything.
-func (c *Client) importJob(ctx context.Context, r *record) (bool, error) {
-	cur, _, err := c.stored(ctx, r.ID)
+// present reads, in two batched direct gets, the records of the jobs ids
+// and which of them have a waiting message.
+func (c *Client) present(ctx context.Context, ids []string) (map[string]*record, map[string]bool, error) {
+	have, err := c.records(ctx, ids)
 	if err != nil {
-		return false, err
+		return nil, nil, err
 	}
-	if r.State.Final() {
-		if cur != nil {
-			return false, nil
+	waits := map[string]bool{}
+	subjects := make([]string, len(ids))
+	for i, id := range ids {
+		subjects[i] = c.cfg.Prefix + ".*.*.*." + id
+	}
+	err = c.lastMsgs(ctx, c.workStream(), subjects, func(m *nats.Msg) {
+		subj := m.Header.Get("Nats-Subject")
+		waits[subj[strings.LastIndexByte(subj, '.')+1:]] = true
+	})
+	return have, waits, err
+}
+
+// records reads the records of the jobs ids that have one, in one batched
+// direct get.
+func (c *Client) records(ctx context.Context, ids []string) (map[string]*record, error) {
+	have := map[string]*record{}
+	subjects := make([]string, len(ids))
+	for i, id := range ids {
+		subjects[i] = c.stateSubj(id)
+	}
+	err := c.lastMsgs(ctx, "KV_"+c.stateBucket(), subjects, func(m *nats.Msg) {
+		if r, err := decodeRecord(m.Data); err == nil && kvKey(m, c.stateBucket()) == r.ID {
+			have[r.ID] = r
 		}
-		if w, _, err := c.waiting(ctx, r.ID); err != nil || w != nil {
-			return false, err
+	})
+	return have, err
+}
+
+// lastMsgs calls fn with the last message of each subject (wildcards
+// allowed) that has one, in one batched direct get ("multi_last"; at most
+// 1,024 subjects, and answers up to the server's max pending bytes).
+func (c *Client) lastMsgs(ctx context.Context, stream string, subjects []string, fn func(m *nats.Msg)) error {
+	inbox := c.nc.NewInbox()
+	sub, err := c.nc.SubscribeSync(inbox)
+	if err != nil {
+		return c.wrap("read "+stream, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	req, _ := json.Marshal(map[string]any{"multi_last": subjects})
+	if err := c.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
+		return c.wrap("read "+stream, err)
+	}
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return c.wrap("read "+stream, err)
+		}
+		switch m.Header.Get("Status") {
+		case "404":
+			return nil
+		case "204":
+			if np := m.Header.Get("Nats-Num-Pending"); np != "" && np != "0" {
+				return fmt.Errorf("jobs: read %s: %s answers left out of one batch", stream, np)
+			}
+			return nil
+		case "":
+			fn(m)
+		default:
+			return fmt.Errorf("jobs: read %s: direct get: %s %s", stream, m.Header.Get("Status"), m.Header.Get("Description"))
+		}
+	}
+}
+
+// importJob stores the job unless the store has it (have: the records of
+// the batch's jobs; waits: those with a waiting message; both updated
+// with what it stores). It reports whether it stored the job, or returns
+// the future of the work message it published.
+func (c *Client) importJob(ctx context.Context, r *record, have map[string]*record, waits map[string]bool) (bool, jetstream.PubAckFuture, error) {
+	cur := have[r.ID]
+	if r.State.Final() {
+		if cur != nil || waits[r.ID] {
+			return false, nil, nil
 		}
 		if len(r.Result) > DefaultInlineResult {
 			if _, err := c.obj.PutBytes(ctx, r.ID, r.Result); err != nil {
-				return false, err
+				return false, nil, err
 			}
 			r.Result, r.ResultRef = nil, true
 		}
 		_, err := c.state.Create(ctx, r.ID, r.encode())
 		if errWrongRev(err) {
-			return false, nil
+			return false, nil, nil
 		}
-		return err == nil, err
+		if err != nil {
+			return false, nil, err
+		}
+		have[r.ID] = r
+		return true, nil, nil
 	}
 	// A job that waits or was cut short: queued again (or scheduled, if
 	// its time is ahead), from its first attempt.
@@ -773,7 +950,7 @@ func (c *Client) importJob(ctx context.Context, r *record) (bool, error) {
 	if r.Gen == 0 {
 		// Generation 0 waits as a message only, as after Submit.
 		if cur != nil {
-			return false, nil
+			return false, nil, nil
 		}
 	} else {
 		// A later generation (after a Retry) needs its record, as Retry
@@ -784,25 +961,26 @@ func (c *Client) importJob(ctx context.Context, r *record) (bool, error) {
 		case cur == nil:
 			_, err := c.state.Create(ctx, r.ID, r.encode())
 			if errWrongRev(err) {
-				return false, nil
+				return false, nil, nil
 			}
 			if err != nil {
-				return false, err
+				return false, nil, err
 			}
+			have[r.ID] = r
 		case cur.Gen != r.Gen || (cur.State != StateQueued && cur.State != StateScheduled):
-			return false, nil
+			return false, nil, nil
 		}
 	}
-	if w, _, err := c.waiting(ctx, r.ID); err != nil {
-		return false, err
-	} else if w != nil {
-		return false, nil
+	if waits[r.ID] {
+		return false, nil, nil
 	}
 	if err := c.ensureQueue(ctx, r.Queue); err != nil {
-		return false, err
+		return false, nil, err
 	}
-	if _, err := c.js.PublishMsg(ctx, c.message(r)); err != nil {
-		return false, err
+	f, err := c.js.PublishMsgAsync(c.message(r))
+	if err != nil {
+		return false, nil, err
 	}
-	return true, nil
+	waits[r.ID] = true
+	return false, f, nil
 }

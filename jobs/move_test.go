@@ -288,3 +288,54 @@ func TestStoreInUse(t *testing.T) {
 	c = open(t, Config{Dir: dir})
 	_ = c.Close()
 }
+
+// TestImportBatches: more jobs than one batch of lookups, and a job line
+// twice in one file: each job is stored once, and a second import stores
+// nothing.
+func TestImportBatches(t *testing.T) {
+	ctx := bg(t)
+	src := open(t, Config{})
+	_ = src.Declare(ctx, "k")
+	const n = 2*moveBatch + 88
+	reqs := make([]Request, n)
+	for i := range reqs {
+		reqs[i] = Request{Kind: "k", Args: i}
+	}
+	if _, err := src.SubmitMany(ctx, reqs); err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	if st, err := src.Export(ctx, &file); err != nil || st.Jobs != n {
+		t.Fatalf("export: %+v, %v", st, err)
+	}
+	lines := strings.SplitAfter(strings.TrimSuffix(file.String(), "\n"), "\n")
+	// The first job again, in the same batch as itself, before the end line.
+	dup := append(append(append([]string{}, lines[:3]...), lines[1]), lines[3:len(lines)-1]...)
+	dup = append(dup, fmt.Sprintf(`{"type":"end","jobs":%d,"kinds":0,"unique":0}`+"\n", n+1))
+	in := strings.Join(dup, "")
+	dst := open(t, Config{})
+	for round, want := range []MoveStats{{Jobs: n, Skipped: 1}, {Skipped: n + 1}} {
+		st, err := dst.Import(ctx, strings.NewReader(in), ImportOptions{})
+		if err != nil || st.Jobs != want.Jobs || st.Skipped != want.Skipped {
+			t.Fatalf("import %d: %+v, %v; want %d stored, %d skipped", round, st, err, want.Jobs, want.Skipped)
+		}
+	}
+	seen := 0
+	for f := (Filter{Limit: 1000}); ; {
+		p, err := dst.List(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += len(p.Jobs)
+		if p.Next == "" {
+			break
+		}
+		f.Cursor = p.Next
+	}
+	// One work message per job (and the stream's keep message): List
+	// would show one job for two messages of an ID.
+	si, err := dst.work.Info(ctx)
+	if err != nil || seen != n || si.State.Msgs != n+1 {
+		t.Fatalf("after import: %d jobs listed, %d messages, %v; want %d and %d", seen, si.State.Msgs, err, n, n+1)
+	}
+}

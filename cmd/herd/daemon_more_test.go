@@ -274,7 +274,7 @@ func TestDaemonSIGKILLThenResurrectNotify(t *testing.T) {
 	}
 	pid := daemon.HomeAt(home).DaemonPID()
 	tree := procfs.Tree(pid)
-	if len(tree) != 5 { // the daemon, 2 guards, 2 nodes
+	if len(tree) < 5 { // the daemon, 2 guards, 2 nodes (and what is starting now)
 		t.Fatalf("the daemon's tree: %v", tree)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)

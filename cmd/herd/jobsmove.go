@@ -129,12 +129,16 @@ func newJobsExportCmd(f *jobsFlags, getenv env) *cobra.Command {
 				return err
 			}
 		}
-		if f.json {
-			return printJSON(cmd.ErrOrStderr(), st)
-		}
 		to := out
 		if to == "" || to == "-" {
 			to = "stdout"
+		}
+		if f.json {
+			// On stdout unless the file is there.
+			if to == "stdout" {
+				return printJSON(cmd.ErrOrStderr(), st)
+			}
+			return printJSON(cmd.OutOrStdout(), st)
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "exported %d jobs (%s), %d kinds, %d unique keys to %s\n", st.Jobs, byState(st), st.Kinds, st.UniqueKeys, to)
 		return nil
@@ -185,7 +189,11 @@ func newJobsImportCmd(f *jobsFlags, getenv env) *cobra.Command {
 				st.Jobs, st.Kinds, st.UniqueKeys, st.Skipped, byState(st))
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", args[0], err)
+			name := args[0]
+			if name == "-" {
+				name = "stdin"
+			}
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		return nil
 	})

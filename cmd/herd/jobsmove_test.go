@@ -162,6 +162,7 @@ func TestJobsMoveFlags(t *testing.T) {
 		{noEnv, []string{"import", "x.jsonl", "--replicas", "7"}, 2, "--replicas 7: want 1 to 5"},
 		{noEnv, []string{"import", "missing.jsonl", "--dir", empty}, 2, "missing.jsonl: no such file"},
 		{noEnv, []string{"import", "-", "-c", yaml}, 2, "herd.yaml:2: jobs.replicas: want a number from 1 to 5"},
+		{noEnv, []string{"import", "-", "--dir", filepath.Join(empty, "new")}, 1, "stdin: jobs: import line 1: the file is empty"},
 		{[]string{jobs.EnvReplicas + "=x"}, []string{"export", "--dir", empty}, 2, "HERD_JOBS_REPLICAS: \"x\""},
 	} {
 		code, _, stderr := runHerd(t, tc.env, append([]string{"jobs"}, tc.args...)...)
@@ -198,8 +199,42 @@ func TestDemoJobsOnCluster(t *testing.T) {
 	if got, err := c.Get(ctx, in.ID); err != nil || got.State != jobs.StateSucceeded {
 		t.Fatalf("the job on the cluster after the demo: %+v, %v", got, err)
 	}
+	// In cluster mode the primary opens the store, here named by the
+	// environment, and the job is the same one.
+	h = startHerd(t, []string{"HERD_DEMO_LIMIT=1000", jobs.EnvNATS + "=" + strings.Join(urls, ",")}, "demo", "--port", "0", "--workers", "1", "--grace", "1s")
+	url, _ = waitListening(t, h)
+	code, out, stderr = herdJobs(t, url, "get", in.ID, "--json")
+	if code != 0 || !strings.Contains(out, `"state": "succeeded"`) || !strings.Contains(h.stdout.String(), "stored in the NATS cluster") {
+		t.Errorf("the job through a cluster-mode demo on the same store: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	stopHerd(t, h)
 	code, _, stderr = runHerd(t, nil, "demo", "--port", "0", "--jobs-replicas", "3")
 	if code != 2 || !strings.Contains(stderr, "--jobs-replicas 3 needs a cluster") {
 		t.Errorf("--jobs-replicas without a cluster: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestRunJobsBlock: herd run gives the apps of a herd.yaml its jobs:
+// block as HERD_JOBS_* (an app's own env wins), and the caller's
+// environment does not override the file.
+func TestRunJobsBlock(t *testing.T) {
+	dir := t.TempDir()
+	y := filepath.Join(dir, "herd.yaml")
+	os.WriteFile(y, []byte(`jobs:
+  nats: [nats://10.0.0.1:4222, nats://10.0.0.2:4222]
+  replicas: 3
+apps:
+  - name: api
+    command: [sh, -c, 'echo "store=$HERD_JOBS_NATS r=$HERD_JOBS_REPLICAS"']
+    restart: never
+  - name: solo
+    command: [sh, -c, 'echo "store=$HERD_JOBS_NATS r=$HERD_JOBS_REPLICAS"']
+    env: {HERD_JOBS_REPLICAS: "1"}
+    restart: never
+`), 0o644)
+	code, out, errOut := runHerd(t, []string{"NO_COLOR=1", jobs.EnvReplicas + "=5"}, "run", "-c", y)
+	if code != 0 || !strings.Contains(out, "api[0] | store=nats://10.0.0.1:4222,nats://10.0.0.2:4222 r=3") ||
+		!strings.Contains(out, "solo[0] | store=nats://10.0.0.1:4222,nats://10.0.0.2:4222 r=1") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }

@@ -29,6 +29,10 @@ var fuzzSeeds = []string{
 	"apps:\n  - name: a\n    command: [/tmp]\n    min_uptime: -1s\n    backoff: 1\n",
 	"apps:\n  - name: a\n    command: node app.js\n    env: [A]\n",
 	"{\"apps\": [ {,} ]}",
+	// herd.yaml's jobs: block.
+	"jobs:\n  nats: [nats://10.0.0.1:4222, \"tls://u:p@[::1]:4222\"]\n  replicas: 3\n  prefix: t1\napps:\n  - name: a\n    command: [sh]\n    env: {HERD_JOBS_REPLICAS: \"1\"}\n",
+	"jobs: {dir: data/jobs, nats: nats://a}\napps: [{name: a, command: [sh]}]\n",
+	"jobs: [1]\napps: []\n",
 	// PM2's forms, aliases and value styles.
 	`{"apps":[{"script":"app.js","args":"--title \"My App\" --x='a b' k=\"v w\"","node_args":"--inspect","env":{"BIG":10485760,"N":null,"F":1e21,"B":true}}]}`,
 	`{"apps":[{"script":"app.js","instances":-1},{"script":"app.js","instances":"max"},{"script":"app.js","instances":"-3"},{"script":"app.js","instances":2.5}]}`,
