@@ -64,6 +64,11 @@ func (c *Client) leaderGet(ctx context.Context, stream string, req msgGetRequest
 	if err != nil {
 		return nil, err
 	}
+	return parseMsgGet(stream, m.Data)
+}
+
+// parseMsgGet reads a reply of $JS.API.STREAM.MSG.GET.
+func parseMsgGet(stream string, data []byte) (*jetstream.RawStreamMsg, error) {
 	var resp struct {
 		Message *struct {
 			Subject  string    `json:"subject"`
@@ -74,7 +79,7 @@ func (c *Client) leaderGet(ctx context.Context, stream string, req msgGetRequest
 		} `json:"message"`
 		Error *jetstream.APIError `json:"error"`
 	}
-	if err := json.Unmarshal(m.Data, &resp); err != nil {
+	if err := json.Unmarshal(data, &resp); err != nil {
 		return nil, fmt.Errorf("jobs: read %s: bad reply: %w", stream, err)
 	}
 	if resp.Error != nil {
@@ -89,11 +94,25 @@ func (c *Client) leaderGet(ctx context.Context, stream string, req msgGetRequest
 	msg := resp.Message
 	hdr := nats.Header{}
 	if len(msg.Header) > 0 {
+		var err error
 		if hdr, err = nats.DecodeHeadersMsg(msg.Header); err != nil {
 			return nil, fmt.Errorf("jobs: read %s: bad headers: %w", stream, err)
 		}
 	}
 	return &jetstream.RawStreamMsg{Subject: msg.Subject, Sequence: msg.Sequence, Header: hdr, Data: msg.Data, Time: msg.Time}, nil
+}
+
+// directMsg makes m a message as a direct get answers it: with the
+// headers Nats-Subject, Nats-Sequence and Nats-Time-Stamp.
+func directMsg(m *jetstream.RawStreamMsg) *nats.Msg {
+	nm := &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}
+	if nm.Header == nil {
+		nm.Header = nats.Header{}
+	}
+	nm.Header.Set("Nats-Subject", m.Subject)
+	nm.Header.Set("Nats-Sequence", strconv.FormatUint(m.Sequence, 10))
+	nm.Header.Set("Nats-Time-Stamp", m.Time.UTC().Format(time.RFC3339Nano))
+	return nm
 }
 
 // lastMsg reads the last message on subj of stream s: from its leader on
@@ -141,13 +160,48 @@ func (c *Client) eachMsgLeader(ctx context.Context, stream, subj string, fn func
 		if err != nil {
 			return c.wrap("read "+stream, err)
 		}
-		nm := &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}
-		nm.Header.Set("Nats-Subject", m.Subject)
-		nm.Header.Set("Nats-Sequence", strconv.FormatUint(m.Sequence, 10))
-		nm.Header.Set("Nats-Time-Stamp", m.Time.UTC().Format(time.RFC3339Nano))
-		if err := fn(nm); err != nil {
+		if err := fn(directMsg(m)); err != nil {
 			return err
 		}
 		seq = m.Sequence + 1
 	}
+}
+
+// lastMsgsLeader is lastMsgs on a replicated store: one request to the
+// stream's leader per subject (the leader's API has no multi_last), all
+// sent at once on one inbox.
+func (c *Client) lastMsgsLeader(ctx context.Context, stream string, subjects []string, fn func(m *nats.Msg)) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, leaderWait)
+		defer cancel()
+	}
+	inbox := c.nc.NewInbox()
+	sub, err := c.nc.SubscribeSync(inbox)
+	if err != nil {
+		return c.wrap("read "+stream, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	_ = sub.SetPendingLimits(-1, -1)
+	for _, subj := range subjects {
+		req, _ := json.Marshal(msgGetRequest{LastFor: subj})
+		if err := c.nc.PublishRequest("$JS.API.STREAM.MSG.GET."+stream, inbox, req); err != nil {
+			return c.wrap("read "+stream, err)
+		}
+	}
+	for range subjects {
+		r, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return c.wrap("read "+stream, err)
+		}
+		m, err := parseMsgGet(stream, r.Data)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fn(directMsg(m))
+	}
+	return nil
 }
