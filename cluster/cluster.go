@@ -41,6 +41,7 @@ type Cluster struct {
 	reloadNext *reloadRun // the one queued behind it, if any
 	rr         atomic.Uint64
 	live       atomic.Pointer[[]*wproc] // ready, not draining: dispatch targets
+	handed     atomic.Bool              // Handover was called (and has not failed)
 
 	// Owned by the loop goroutine.
 	lns      []*shared

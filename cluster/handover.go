@@ -59,11 +59,16 @@ var ErrHandedOver = errors.New("cluster: already handed over")
 // are the next image's. Only Command workers can be handed over. The
 // Cluster is of no use afterwards: replace the image.
 func (c *Cluster) Handover(ctx context.Context) ([]HandedWorker, error) {
+	if c.handed.Swap(true) {
+		return nil, ErrHandedOver
+	}
 	for !c.replaceMu.TryLock() {
 		select {
 		case <-ctx.Done():
+			c.handed.Store(false)
 			return nil, fmt.Errorf("cluster: handover: a replacement is under way: %w", ctx.Err())
 		case <-c.loopDone:
+			c.handed.Store(false)
 			return nil, ErrNotRunning
 		case <-time.After(10 * time.Millisecond):
 		}
@@ -93,10 +98,12 @@ func (c *Cluster) Handover(ctx context.Context) ([]HandedWorker, error) {
 		}
 	}); e != nil {
 		c.replaceMu.Unlock()
+		c.handed.Store(false)
 		return nil, e
 	}
 	if err != nil {
 		c.replaceMu.Unlock()
+		c.handed.Store(false)
 		return nil, err
 	}
 	out := make([]HandedWorker, 0, len(ws))

@@ -368,7 +368,14 @@ func (c *Cluster) waitLoop(w *wproc) {
 func (c *Cluster) handle(ev wevent) {
 	w := ev.w
 	if c.handedOver {
-		return // the next image of this primary sees it
+		// The next image of this primary sees it; an exit here only
+		// lets a Shutdown (if the image is not replaced) end.
+		if ev.exit {
+			w.exited = true
+			delete(c.workers, w.id)
+			close(w.doneC)
+		}
+		return
 	}
 	if ev.exit {
 		c.onExit(w, ev.err)

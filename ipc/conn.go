@@ -3,12 +3,9 @@ package ipc
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,12 +45,11 @@ type Conn struct {
 	// code has always had (it is left alone so that the memory layout, and
 	// with it the speed, stays the same); the groups are listed here instead.
 	//
-	// Fixed at construction. uc, rc, mode, max, budget, fr (the pointer),
-	// readFn, writeFn, oob (the slice; its bytes belong to the read role)
-	// and every channel field are set by newConn before the reader
-	// goroutine starts and never reassigned: any goroutine may read them.
-	// readFn and writeFn are the method values c.readReady and
-	// c.writeReady, made once so that a read or write allocates nothing.
+	// Fixed at construction. s (the socket; sock.go says how its calls
+	// and its closing interleave), mode, max, budget, fr (the pointer),
+	// oob (the slice; its bytes belong to the read role) and every channel
+	// field are set by newConn before the reader goroutine starts and never
+	// reassigned: any goroutine may read them.
 	//
 	// Write lock. wmu is a one-slot channel used as a mutex: a goroutine
 	// holds it from c.wmu <- struct{}{} until <-c.wmu. It is a channel, not
@@ -63,10 +59,11 @@ type Conn struct {
 	//   - werr: set when an interrupted write cut a frame in two; every later
 	//     holder returns it instead of writing, since the stream can no
 	//     longer be framed.
-	//   - wr: the write in progress (writeFrame, writeReady). Its context
-	//     watcher, which runs on another goroutine, touches only the socket's
-	//     write deadline and closes wr.fired; writeFrame waits for fired
-	//     before it lets wmu go, so the watcher never outlives the holder.
+	//   - wr: the write in progress (writeFrame). Its context watcher,
+	//     which runs on another goroutine, only wakes the write's wait
+	//     (the socket's wevt) and closes wr.fired; writeFrame waits for
+	//     fired, then drains wevt, before it lets wmu go, so the watcher
+	//     never outlives the holder.
 	//
 	// Handle gate (ModeNode only; in ModeFast gate keeps its token and
 	// pending stays nil). gate is a one-slot channel holding a token while
@@ -117,12 +114,13 @@ type Conn struct {
 	// would cost a wake-up that is dearer than the system calls of a round
 	// trip. Passing the token through the channel orders one holder's
 	// writes before the next holder's reads. The holder owns the state of
-	// *fr, rd (the read in progress), fds (received descriptors not yet
+	// *fr, waitFirst, fds (received descriptors not yet
 	// claimed by a frame), the bytes of oob, ended (endRead has run), rctx
-	// (the reading Recv's context; nil for the background reader), rstop
-	// (unregisters rctx's watcher, once beforeBlock registered one) and
-	// rfired (closed when that watcher has run; the holder waits for it
-	// before it clears rstop, so the watcher never outlives the holder).
+	// (the reading Recv's context; nil for the background reader), rdone
+	// and rstop (the Done channel of the context whose watcher beforeBlock
+	// registered, and the function that unregisters it; the watcher only
+	// calls interruptRead, which is safe at any time, even after Close, so
+	// it may outlive the Recv that registered it: see beforeBlock).
 	// Only the holder sends on inbox, closes it, and calls endRead.
 	//
 	// Handing reading over (atomics, any goroutine). want counts the Recv
@@ -137,10 +135,14 @@ type Conn struct {
 	// direct; Recv stores direct and then loads bgIn. Go's atomics are
 	// sequentially consistent, so at least one of them sees the other: the
 	// reader backs off, or Recv interrupts its read. dlSet says that a read
-	// deadline in the past was set to interrupt a read (interruptRead, from
-	// any goroutine, including a context watcher); the role holder clears
-	// it when it clears the deadline, and skips clearing the deadline when
-	// it is not set, which spares the common read that call. queued counts the bytes of messages waiting in inbox,
+	// is to be interrupted (interruptRead, from any goroutine, including a
+	// context watcher, sets it and then wakes the socket's revt): the read
+	// in progress, or the next one, returns os.ErrDeadlineExceeded. The
+	// role holder clears it and then drains revt (clearInterrupt), and
+	// skips the drain when it is not set, which spares the common read that
+	// call; a wake-up that lands after the drain only makes one more read
+	// return early, which every holder treats as stale. queued counts the
+	// bytes of messages waiting in inbox,
 	// plus 64 each: the role holder adds when it queues, Recv subtracts
 	// when it takes (consumed).
 	//
@@ -155,7 +157,7 @@ type Conn struct {
 	// once, by endRead, in the role holder, after it has set rerr and closed
 	// inbox: rerr may be read by whoever has seen readDone or inbox closed,
 	// and by the role holder.
-	uc     *net.UnixConn
+	s      *sock
 	mode   Mode
 	max    int
 	budget int64
@@ -177,7 +179,6 @@ type Conn struct {
 	drained chan struct{}
 
 	role   chan struct{}
-	rc     syscall.RawConn
 	direct atomic.Bool
 	want   atomic.Int32
 	noWant chan struct{}
@@ -186,18 +187,16 @@ type Conn struct {
 	dlSet  atomic.Bool
 	fr     *frameReader
 	ended  bool
-	rctx   context.Context
-	rstop  func() bool
-	rfired chan struct{}
-
-	rd     readOp
-	readFn func(uintptr) bool
+	// waitFirst: the last read found the socket empty (see readSock).
+	waitFirst bool
+	rctx      context.Context
+	rdone     <-chan struct{}
+	rstop     func() bool
 
 	fds []int
 	oob []byte
 
-	wr      writeOp
-	writeFn func(uintptr) bool
+	wr writeOp
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -213,29 +212,22 @@ func New(f *os.File, opts *Options) (*Conn, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	nc, err := net.FileConn(f)
+	fd, err := dupSock(f)
 	if err != nil {
-		return nil, fmt.Errorf("ipc: channel descriptor: %w", err)
+		return nil, err
 	}
-	uc, ok := nc.(*net.UnixConn)
-	if !ok {
-		nc.Close()
-		return nil, fmt.Errorf("ipc: channel descriptor is a %T, want a unix socket", nc)
-	}
-	return newConn(uc, opts)
+	return newConn(fd, opts)
 }
 
-func newConn(uc *net.UnixConn, opts *Options) (*Conn, error) {
-	rc, err := uc.SyscallConn()
+func newConn(fd int, opts *Options) (*Conn, error) {
+	s, err := newSock(fd)
 	if err != nil {
-		uc.Close()
-		return nil, fmt.Errorf("ipc: channel descriptor: %w", err)
+		return nil, err
 	}
 	c := &Conn{
-		rc:       rc,
+		s:        s,
 		role:     make(chan struct{}, 1),
 		noWant:   make(chan struct{}, 1),
-		uc:       uc,
 		mode:     opts.Mode,
 		max:      opts.MaxMessageSize,
 		budget:   int64(opts.RecvBuffer),
@@ -255,7 +247,6 @@ func newConn(uc *net.UnixConn, opts *Options) (*Conn, error) {
 	}
 	c.gate <- struct{}{}
 	c.role <- struct{}{}
-	c.readFn, c.writeFn = c.readReady, c.writeReady
 	c.fr = newFrameReader(c.mode, c.max, c.readWithFDs)
 	c.fr.readv = c.readvWithFDs
 	go c.readLoop()
@@ -312,7 +303,7 @@ func (c *Conn) Close() error {
 		err = nil
 		c.endSockets()
 		close(c.closing)
-		c.uc.Close()
+		c.s.close()
 		<-c.readDone
 		for m := range c.inbox {
 			closeHandle(m.Handle)
@@ -324,6 +315,7 @@ func (c *Conn) Close() error {
 			c.pmu.Unlock()
 		}
 		c.swg.Wait()
+		<-c.s.gone
 	})
 	return err
 }
@@ -331,19 +323,22 @@ func (c *Conn) Close() error {
 // shutdown ends the stream in both directions without releasing the
 // descriptor, so that the peer sees a disconnect and the reader stops.
 func (c *Conn) shutdown() {
-	c.shutOnce.Do(func() {
-		c.uc.CloseWrite()
-		c.uc.CloseRead()
-	})
+	c.shutOnce.Do(c.s.shutdown)
 }
-
-// aLongTimeAgo is a deadline in the past: setting it makes a blocked read
-// or write return at once.
-var aLongTimeAgo = time.Unix(1, 0)
 
 // File returns a close-on-exec duplicate of the channel's descriptor, so
 // that the channel can be passed on: to the next image of this program
 // (child.Reexec), which makes a Conn of it again with New. This Conn keeps
 // reading meanwhile; bytes it has already read are not in the duplicate's
-// stream.
-func (c *Conn) File() (*os.File, error) { return c.uc.File() }
+// stream. After Close it returns ErrClosed.
+func (c *Conn) File() (*os.File, error) {
+	if !c.s.ref() {
+		return nil, ErrClosed
+	}
+	defer c.s.unref()
+	fd, err := unix.FcntlInt(uintptr(c.s.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: duplicate the channel's descriptor: %w", os.NewSyscallError("fcntl", err))
+	}
+	return os.NewFile(uintptr(fd), "ipc"), nil
+}

@@ -44,11 +44,17 @@ func (c *Conn) Recv(ctx context.Context) (Message, error) {
 		}
 	}
 	select {
-	case m, ok := <-c.inbox:
-		return c.took(m, ok)
 	case <-c.role:
-	case <-ctx.Done():
-		return Message{}, ctx.Err()
+		// The common case of a Recv loop: the role is free. Taking it
+		// without the select below spares locking three channels.
+	default:
+		select {
+		case m, ok := <-c.inbox:
+			return c.took(m, ok)
+		case <-c.role:
+		case <-ctx.Done():
+			return Message{}, ctx.Err()
+		}
 	}
 	defer func() { c.role <- struct{}{} }()
 	// Messages queued before this call took the role come first.
@@ -78,17 +84,7 @@ func (c *Conn) recvDirect(ctx context.Context) (Message, error) {
 	}
 	c.resetDeadline()
 	c.rctx = ctx
-	defer func() {
-		c.rctx = nil
-		if c.rstop != nil {
-			if !c.rstop() {
-				<-c.rfired // the watcher ran: it set a deadline
-			}
-			c.rstop, c.rfired = nil, nil
-			c.dlSet.Store(false)
-			c.uc.SetReadDeadline(time.Time{})
-		}
-	}()
+	defer func() { c.rctx = nil }()
 	for {
 		f, err := c.fr.next()
 		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -96,8 +92,7 @@ func (c *Conn) recvDirect(ctx context.Context) (Message, error) {
 				return Message{}, err
 			}
 			// An interrupt meant for the background reader: read on.
-			c.dlSet.Store(false)
-			c.uc.SetReadDeadline(time.Time{})
+			c.clearInterrupt()
 			continue
 		}
 		var m Message
@@ -119,31 +114,68 @@ func (c *Conn) recvDirect(ctx context.Context) (Message, error) {
 // read is about to wait: a reading Recv then arranges for its context to
 // interrupt the wait. Registering only here keeps the common case, data
 // already there, free of that cost.
+//
+// The watcher stays registered after the Recv returns: the next Recv with
+// a context of the same Done channel, as in a loop over one context,
+// reuses it instead of registering its own. A watcher that fires when no
+// read of its context is in progress only makes a read return early,
+// which every holder of the read role treats as stale. endRead stops it.
 func (c *Conn) beforeBlock() {
 	ctx := c.rctx
-	if ctx == nil || c.rstop != nil || ctx.Done() == nil {
+	if ctx == nil {
 		return
 	}
-	fired := make(chan struct{})
-	c.rfired = fired
-	c.rstop = context.AfterFunc(ctx, func() {
-		c.interruptRead()
-		close(fired)
-	})
+	done := ctx.Done()
+	if done == nil {
+		return
+	}
+	if done == c.rdone {
+		if ctx.Err() != nil {
+			// Its watcher fired before this read began.
+			c.interruptRead()
+		}
+		return
+	}
+	if c.rstop != nil {
+		c.rstop()
+	}
+	c.rdone = done
+	c.rstop = context.AfterFunc(ctx, c.interruptRead)
+}
+
+// stopWatch unregisters the context watcher of beforeBlock. The caller
+// holds the read role.
+func (c *Conn) stopWatch() {
+	if c.rstop != nil {
+		c.rstop()
+		c.rstop, c.rdone = nil, nil
+	}
 }
 
 // interruptRead makes a read blocked on the socket, or the next one,
 // return os.ErrDeadlineExceeded.
 func (c *Conn) interruptRead() {
 	c.dlSet.Store(true)
-	c.uc.SetReadDeadline(aLongTimeAgo)
+	if c.s.ref() {
+		wake(c.s.revt)
+		c.s.unref()
+	}
 }
 
 // resetDeadline undoes an interruptRead meant for an earlier holder of
 // the read role.
 func (c *Conn) resetDeadline() {
-	if c.dlSet.Swap(false) {
-		c.uc.SetReadDeadline(time.Time{})
+	if c.dlSet.Load() {
+		c.clearInterrupt()
+	}
+}
+
+// clearInterrupt undoes interruptRead. The caller holds the read role.
+func (c *Conn) clearInterrupt() {
+	c.dlSet.Store(false)
+	if c.s.ref() {
+		drain(c.s.revt)
+		c.s.unref()
 	}
 }
 
@@ -233,8 +265,7 @@ func (c *Conn) backgroundRead() bool {
 	c.bgIn.Store(false)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		// Interrupted for a Recv caller (or stale): give up the role.
-		c.dlSet.Store(false)
-		c.uc.SetReadDeadline(time.Time{})
+		c.clearInterrupt()
 		return true
 	}
 	var m Message
@@ -291,6 +322,7 @@ func (c *Conn) endRead(err error) {
 		return
 	}
 	c.ended = true
+	c.stopWatch()
 	var pe *ProtocolError
 	select {
 	case <-c.closing:
@@ -317,7 +349,7 @@ func (c *Conn) endRead(err error) {
 		// The peer is gone or broke the protocol: nothing more can be
 		// sent, so release the descriptor now rather than at Close.
 		c.shutdown()
-		c.uc.Close()
+		c.s.close()
 	}
 	c.rerr = err
 	close(c.inbox)
@@ -326,9 +358,9 @@ func (c *Conn) endRead(err error) {
 
 // readWithFDs reads stream bytes and queues any descriptors that came with
 // them. It is the frame reader's source; the caller holds the read role.
-// When the socket is empty it calls beforeBlock, then waits in the runtime
-// poller; a deadline (see interruptRead) ends the wait with
-// os.ErrDeadlineExceeded.
+// When the socket is empty it calls beforeBlock, then waits in epoll_pwait(2)
+// on this thread (see sock); interruptRead ends the wait, or the next read,
+// with os.ErrDeadlineExceeded.
 func (c *Conn) readWithFDs(p []byte) (int, error) { return c.readvWithFDs(p, nil) }
 
 // readvWithFDs is readWithFDs into p and then q, in one recvmsg: the frame
@@ -336,16 +368,13 @@ func (c *Conn) readWithFDs(p []byte) (int, error) { return c.readvWithFDs(p, nil
 // into its buffer, so that the next frame's payload is not read into the
 // buffer and copied.
 func (c *Conn) readvWithFDs(p, q []byte) (int, error) {
-	r := &c.rd
-	r.p, r.q = p, q
-	err := c.rc.Read(c.readFn)
-	n, oobn, rerr := r.n, r.oobn, r.err
-	*r = readOp{}
+	if !c.s.ref() {
+		return 0, net.ErrClosed
+	}
+	n, oobn, err := c.readSock(p, q)
+	c.s.unref()
 	if err != nil {
 		return 0, err
-	}
-	if rerr != nil {
-		return 0, os.NewSyscallError("recvmsg", rerr)
 	}
 	if oobn > 0 {
 		if ferr := c.takeFDs(c.oob[:oobn]); ferr != nil {
@@ -358,32 +387,48 @@ func (c *Conn) readvWithFDs(p, q []byte) (int, error) {
 	return n, nil
 }
 
-// readOp is the state of the read in progress, kept in the Conn (the
-// holder of the read role owns it) so that a read allocates nothing.
-type readOp struct {
-	p, q    []byte
-	n, oobn int
-	err     error
-}
-
-// readReady is the RawConn.Read callback of readWithFDs: one recvmsg, or,
-// on an empty socket, beforeBlock and false to wait.
-func (c *Conn) readReady(fd uintptr) bool {
-	r := &c.rd
+// readSock is one recvmsg that has read something, or an error; it waits
+// while the socket is empty. The caller holds a ref of the socket and the
+// read role.
+//
+// After a read that found the socket empty, the next one waits first and
+// reads once the socket is readable: in a conversation of messages each
+// read would otherwise begin with a recvmsg that fails with EAGAIN. A read
+// that fills all of p and q means bytes are queued, and reads go back to
+// trying first.
+func (c *Conn) readSock(p, q []byte) (n, oobn int, err error) {
 	for {
-		r.n, r.oobn, r.err = recvmsg(int(fd), r.p, r.q, c.oob)
-		if r.err != unix.EINTR {
-			break
+		if c.dlSet.Load() {
+			return 0, 0, os.ErrDeadlineExceeded
 		}
+		if c.waitFirst {
+			c.beforeBlock()
+			if err := c.s.wait(true); err != nil {
+				return 0, 0, err
+			}
+		}
+		n, oobn, err = recvmsg(c.s.fd, p, q, c.oob)
+		switch err {
+		case nil:
+			if n == len(p)+len(q) {
+				c.waitFirst = false
+			}
+			return n, oobn, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if !c.waitFirst {
+				c.waitFirst = true
+				continue
+			}
+			// Readable, yet nothing to read: another wake-up. Wait again.
+			continue
+		}
+		return 0, 0, os.NewSyscallError("recvmsg", err)
 	}
-	if r.err == unix.EAGAIN {
-		c.beforeBlock()
-		return false
-	}
-	return true
 }
 
-// recvmsg is one recvmsg(2) into p, then q, and oob, without the
+// recvmsg is one recvmsg(2) with MSG_DONTWAIT into p, then q, and oob, without the
 // allocations of the standard wrappers (which also decode the sender's
 // address, of no use on a socketpair). Received descriptors are
 // close-on-exec.
@@ -404,7 +449,7 @@ func recvmsg(fd int, p, q, oob []byte) (n, oobn int, err error) {
 		msg.Control = &oob[0]
 		msg.SetControllen(len(oob))
 	}
-	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_CMSG_CLOEXEC)
+	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_CMSG_CLOEXEC|unix.MSG_DONTWAIT)
 	if errno != 0 {
 		return 0, 0, errno
 	}

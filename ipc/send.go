@@ -10,7 +10,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -187,27 +186,30 @@ func (c *Conn) writeCut(ctx context.Context, bufs [][]byte, h *outHandle, clean 
 
 // writeFrame writes all of bufs, with descriptor fd (if not -1) attached
 // to the first byte, and returns how many bytes went out of how many. The
-// caller holds wmu. Only when the socket is full does it wait, in the
-// runtime poller, and only then does it arrange for ctx to interrupt the
-// wait: a write that goes through at once costs one system call and no
-// context bookkeeping. An interrupted wait returns ctx's error.
+// caller holds wmu. Only when the socket is full does it wait, in
+// epoll_pwait(2) on this thread (see sock), and only then does it arrange for ctx to
+// interrupt the wait: a write that goes through at once costs one system
+// call and no context bookkeeping. An interrupted wait returns ctx's error.
 func (c *Conn) writeFrame(ctx context.Context, bufs [][]byte, fd int) (int, int, error) {
 	w := &c.wr
 	w.ctx, w.bufs, w.fd = ctx, append(w.arr[:0], bufs...), fd
-	w.written, w.total, w.err = 0, 0, nil
+	w.written, w.total = 0, 0
 	for _, b := range bufs {
 		w.total += len(b)
 	}
-	err := c.rc.Write(c.writeFn)
-	if w.stop != nil && !w.stop() {
-		<-w.fired
-		c.uc.SetWriteDeadline(time.Time{})
-		if err != nil {
-			err = ctx.Err()
+	var err error
+	if c.s.ref() {
+		err = c.writeSock()
+		if w.stop != nil && !w.stop() {
+			<-w.fired // the watcher ran: it woke wevt
+			drain(c.s.wevt)
+			if err != nil && !errors.Is(err, net.ErrClosed) {
+				err = ctx.Err()
+			}
 		}
-	}
-	if err == nil {
-		err = w.err
+		c.s.unref()
+	} else {
+		err = net.ErrClosed
 	}
 	written, total := w.written, w.total
 	*w = writeOp{arr: w.arr}
@@ -224,59 +226,49 @@ type writeOp struct {
 	fd      int
 	written int
 	total   int
-	err     error
 	stop    func() bool   // unregisters the context watcher, once registered
 	fired   chan struct{} // closed when the watcher has run
 }
 
-// writeReady is the RawConn.Write callback of writeFrame: it writes until
-// done, an error, or a full socket (then it returns false to wait).
-func (c *Conn) writeReady(s uintptr) bool {
+// writeSock writes until done or an error, waiting while the socket is
+// full. The caller holds a ref of the socket.
+func (c *Conn) writeSock() error {
 	w := &c.wr
 	for w.written < w.total {
-		n, e := writeSome(int(s), w.bufs, w.written, w.fd)
-		if e == unix.EINTR {
+		n, e := writeSome(c.s.fd, w.bufs, w.written, w.fd)
+		switch e {
+		case nil:
+			w.written += n
 			continue
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+		default:
+			return os.NewSyscallError("write", e)
 		}
-		if e == unix.EAGAIN {
-			if w.stop == nil && w.ctx.Done() != nil {
-				fired := make(chan struct{})
-				w.fired = fired
-				w.stop = context.AfterFunc(w.ctx, func() {
-					c.uc.SetWriteDeadline(aLongTimeAgo)
-					close(fired)
-				})
-			}
-			return false
+		if w.stop == nil && w.ctx.Done() != nil {
+			fired := make(chan struct{})
+			w.fired = fired
+			wevt := c.s.wevt
+			w.stop = context.AfterFunc(w.ctx, func() {
+				wake(wevt)
+				close(fired)
+			})
 		}
-		if e != nil {
-			w.err = os.NewSyscallError("write", e)
-			return true
+		if err := c.s.wait(false); err != nil {
+			return err
 		}
-		w.written += n
 	}
-	return true
+	return nil
 }
 
-// writeSome makes one write system call for bufs from byte offset off:
-// sendmsg with fd as SCM_RIGHTS for the first byte of a handle frame,
-// write for the rest of one buffer, writev across several.
+// writeSome makes one sendmsg system call for bufs from byte offset off,
+// with fd as SCM_RIGHTS for the first byte of a handle frame.
 func writeSome(s int, bufs [][]byte, off, fd int) (int, error) {
 	if off == 0 && fd >= 0 {
-		return unix.SendmsgN(s, bufs[0], unix.UnixRights(fd), nil, 0)
+		return sendmsg(s, bufs[:1], 0, unix.UnixRights(fd))
 	}
-	i := 0
-	for off >= len(bufs[i]) {
-		off -= len(bufs[i])
-		i++
-	}
-	if i == len(bufs)-1 {
-		return unix.Write(s, bufs[i][off:])
-	}
-	rest := make([][]byte, 0, len(bufs)-i)
-	rest = append(rest, bufs[i][off:])
-	rest = append(rest, bufs[i+1:]...)
-	return unix.Writev(s, rest)
+	return sendmsg(s, bufs, off, nil)
 }
 
 func (c *Conn) writeErr(err error) error {

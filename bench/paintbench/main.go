@@ -9,6 +9,7 @@
 //
 //	go run ./bench/paintbench                       # 30 loads of each page
 //	go run ./bench/paintbench -base /path/to/main   # this tree against another
+//	go run ./bench/paintbench -quick                # a smoke pass; numbers mean nothing
 package main
 
 import (
@@ -26,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,10 +39,14 @@ import (
 
 func main() {
 	n := flag.Int("n", 30, "loads of each page per build")
+	quick := flag.Bool("quick", false, "a smoke pass of 2 loads (numbers mean nothing)")
 	base := flag.String("base", "", "another source tree whose build is measured in alternation")
 	chrome := flag.String("chromium", "chromium", "the browser")
 	jsonPath := flag.String("json", "", "write the raw samples here")
 	flag.Parse()
+	if *quick {
+		*n = 2
+	}
 	rep, err := run(context.Background(), *n, *base, *chrome)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "paintbench:", err)
@@ -58,9 +64,8 @@ func main() {
 // build is one herd binary with its daemon and dashboard.
 type build struct {
 	name, herd, home, url string
-	daemon                *exec.Cmd
 	jobs                  bool // it has a jobs page
-	fcp, drawn            map[string][]float64
+	fcp, drawn, response  map[string][]float64
 }
 
 func run(ctx context.Context, n int, base, chrome string) (*report.Report, error) {
@@ -86,7 +91,7 @@ func run(ctx context.Context, n int, base, chrome string) (*report.Report, error
 			return nil, fmt.Errorf("go build in %s: %v\n%s", t[1], err, out)
 		}
 		builds = append(builds, &build{name: t[0], herd: herd, home: filepath.Join(dir, "home"+strconv.Itoa(i)),
-			fcp: map[string][]float64{}, drawn: map[string][]float64{}})
+			fcp: map[string][]float64{}, drawn: map[string][]float64{}, response: map[string][]float64{}})
 	}
 	// One jobs API for every build: this tree's herd demo, with jobs.
 	demo := exec.CommandContext(ctx, builds[0].herd, "demo", "--workers", "0", "--port", "0")
@@ -116,10 +121,10 @@ func run(ctx context.Context, n int, base, chrome string) (*report.Report, error
 		resp.Body.Close()
 	}
 	for _, b := range builds {
+		defer b.stop() // also when start fails after launching the daemon
 		if err := b.start(ctx, jobsURL); err != nil {
 			return nil, err
 		}
-		defer b.stop()
 	}
 
 	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
@@ -136,29 +141,61 @@ func run(ctx context.Context, n int, base, chrome string) (*report.Report, error
 			return nil, fmt.Errorf("%s: %w", b.name, err)
 		}
 	}
-	for range n {
-		for _, b := range builds {
+	// The floor: this browser's first paint of a page of one line, served
+	// from the same site (a page of another site would need another
+	// renderer process, and the page after it would pay for that).
+	one := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!doctype html><title>x</title><p>herd</p><script>window.herdFirstRender = performance.now()</script>")
+	})}
+	oneLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go one.Serve(oneLn)
+	defer one.Close()
+	var floor []float64
+	for i := range n {
+		order := builds
+		if i%2 == 1 { // each build comes first in every other round
+			order = append([]*build(nil), builds...)
+			slices.Reverse(order)
+		}
+		for _, b := range order {
 			pages := []string{"/"}
 			if b.jobs {
 				pages = append(pages, "/jobs")
 			}
 			for _, p := range pages {
-				t, err := load(bctx, strings.TrimSuffix(b.url[:strings.Index(b.url, "?")], "/")+p)
+				// Each page follows the page of one line: what the page
+				// before leaves to do (its streams, its teardown) would
+				// count against the next.
+				t, err := load(bctx, "http://"+oneLn.Addr().String()+"/")
+				if err != nil {
+					return nil, fmt.Errorf("a page of one line: %w", err)
+				}
+				floor = append(floor, t.FCP)
+				t, err = load(bctx, strings.TrimSuffix(b.url[:strings.Index(b.url, "?")], "/")+p)
 				if err != nil {
 					return nil, fmt.Errorf("%s %s: %w", b.name, p, err)
 				}
 				b.fcp[p] = append(b.fcp[p], t.FCP)
 				b.drawn[p] = append(b.drawn[p], t.Drawn)
+				b.response[p] = append(b.response[p], t.Response)
 			}
 		}
 	}
 
 	rep := report.New("go run ./bench/paintbench")
+	rep.Add(report.Row{Suite: "dashboard", Name: "a page of one line, first contentful paint", Unit: "ms", Better: "lower",
+		Herd: report.Series{Name: "chromium", Samples: floor},
+		Note: "the floor: what this browser on this machine takes to paint anything"})
 	for _, p := range []string{"/", "/jobs"} {
 		for _, m := range []struct {
 			what string
 			of   func(*build) []float64
 		}{
+			{"page received", func(b *build) []float64 { return b.response[p] }},
 			{"first contentful paint", func(b *build) []float64 { return b.fcp[p] }},
 			{"table drawn", func(b *build) []float64 { return b.drawn[p] }},
 		} {
@@ -191,9 +228,9 @@ func listening(r io.Reader) (string, error) {
 	return "", errors.New("herd demo ended before it listened")
 }
 
-// start runs b's daemon with the dashboard on a free port, 5 apps of 2
-// instances, and the jobs page over jobsURL (HERD_JOBS_URL: a build without
-// a jobs page ignores it).
+// start launches b's daemon with the dashboard on a free port, 5 apps of
+// 2 instances, and the jobs page over jobsURL (HERD_JOBS_URL: a build
+// without a jobs page ignores it).
 func (b *build) start(ctx context.Context, jobsURL string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -201,12 +238,16 @@ func (b *build) start(ctx context.Context, jobsURL string) error {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	env := append(os.Environ(), "HERD_HOME="+b.home, "HERD_JOBS_URL="+jobsURL)
-	b.daemon = exec.CommandContext(ctx, b.herd, "daemon", "--dashboard", addr)
-	b.daemon.Env = env
-	if err := b.daemon.Start(); err != nil {
+	// Every build gets the same token: a browser keeps one cookie per
+	// host, whatever the port.
+	if err := os.MkdirAll(b.home, 0o700); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(b.home, "dashboard.token"), []byte(strings.Repeat("5a", 32)+"\n"), 0o600); err != nil {
+		return err
+	}
+	// The first herd start launches the daemon, with the dashboard.
+	env := append(os.Environ(), "HERD_HOME="+b.home, "HERD_DASHBOARD="+addr, "HERD_JOBS_URL="+jobsURL)
 	for i := range 5 {
 		cmd := exec.CommandContext(ctx, b.herd, "start", "--name", "app"+strconv.Itoa(i), "-i", "2", "--", "sleep", "3600")
 		cmd.Env = env
@@ -228,7 +269,13 @@ func (b *build) start(ctx context.Context, jobsURL string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	resp, err := http.Get(b.url)
+	home, token, _ := strings.Cut(b.url, "?token=")
+	req, err := http.NewRequestWithContext(ctx, "GET", home, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
@@ -242,12 +289,13 @@ func (b *build) stop() {
 	cmd := exec.Command(b.herd, "kill")
 	cmd.Env = append(os.Environ(), "HERD_HOME="+b.home)
 	_ = cmd.Run()
-	_ = b.daemon.Wait()
 }
 
 type timings struct {
-	FCP   float64 `json:"fcp"`
-	Drawn float64 `json:"drawn"`
+	FCP         float64 `json:"fcp"`
+	Drawn       float64 `json:"drawn"`
+	Response    float64 `json:"response"`    // the page's last byte
+	Interactive float64 `json:"interactive"` // parsed
 }
 
 // load navigates to url and returns the page's first contentful paint and
@@ -256,7 +304,9 @@ func load(ctx context.Context, url string) (timings, error) {
 	var t timings
 	err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		js := `(() => { const p = performance.getEntriesByName("first-contentful-paint")[0];
-			return p && window.herdFirstRender !== undefined ? JSON.stringify({fcp: p.startTime, drawn: window.herdFirstRender}) : ""; })()`
+			const n = performance.getEntriesByType("navigation")[0];
+			return p && window.herdFirstRender !== undefined ? JSON.stringify({fcp: p.startTime, drawn: window.herdFirstRender,
+				response: n.responseEnd, interactive: n.domInteractive}) : ""; })()`
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
 			s, err := chromedp.Evaluate[string](js)(ctx, tg)
@@ -268,7 +318,8 @@ func load(ctx context.Context, url string) (timings, error) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		return errors.New("no first paint within 30 s")
+		s, err := chromedp.Evaluate[string](`JSON.stringify({url: location.href, paint: performance.getEntriesByType("paint").map(e => e.name), drawn: window.herdFirstRender, conn: document.getElementById("conn").textContent, initial: document.getElementById("herd-initial").textContent.slice(0, 100), rows: document.querySelectorAll("tbody tr").length})`)(ctx, tg)
+		return fmt.Errorf("no first paint within 30 s: %s %v", s, err)
 	}))
 	return t, err
 }

@@ -713,7 +713,7 @@ func (c *ctl) logsCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&lines, "lines", 15, "lines of history to print first")
+	f.IntVar(&lines, "lines", 15, "lines of history to print first (read from the rotated files too when the current one holds fewer)")
 	f.BoolVar(&nostream, "nostream", false, "print the history and exit")
 	f.BoolVar(&errOnly, "err", false, "stderr lines only")
 	f.BoolVar(&outOnly, "out", false, "stdout lines only")

@@ -21,12 +21,16 @@ import (
 	"github.com/herdrun/herd/internal/testutil"
 )
 
-// An HTTP app that also writes a numbered line to stdout every 2 ms, and
-// one to stderr every 20: a gap in the numbers is a lost line.
+// An HTTP app that also writes a numbered line to stdout every 2 ms or so,
+// and one to stderr every 20, each in two writes (10 ms apart on stderr),
+// so that an update is likely to come in the middle of a line: a gap in
+// the numbers is a lost or split line. Each stream is one chain of
+// timers, so that its halves never interleave, however late they run.
 const tickApp = `const http = require('http');
 let n = 0, e = 0;
-setInterval(() => { console.log('tick ' + process.pid + ' ' + (n++)); }, 2);
-setInterval(() => { console.error('etick ' + process.pid + ' ' + (e++)); }, 20);
+function tick() { process.stdout.write('tick ' + process.pid + ' '); setImmediate(() => { process.stdout.write((n++) + '\n'); setTimeout(tick, 2); }); }
+function etick() { process.stderr.write('etick ' + process.pid + ' '); setTimeout(() => { process.stderr.write((e++) + '\n'); setTimeout(etick, 10); }, 10); }
+tick(); etick();
 http.createServer((req, res) => { res.end('hello ' + process.env.HERD_INSTANCE); }).listen(Number(process.env.PORT), '127.0.0.1');
 `
 
@@ -127,12 +131,58 @@ func TestDaemonUpdateInPlace(t *testing.T) {
 	wg.Go(func() {
 		nc = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, Duration: 120 * time.Second, Timeout: 20 * time.Second})
 	})
+	// Commands on the control socket meanwhile (no version header, so any
+	// version serves them): one client that keeps its connection, one
+	// that dials for each; none may fail.
+	var cmdOK, cmdFailed [2]int
+	var cmdErrs []string
+	var cmdMu sync.Mutex
+	for i := range 2 {
+		wg.Go(func() {
+			cl := daemon.NewClient(h, "")
+			defer cl.Close()
+			for ctx.Err() == nil {
+				if i == 1 {
+					cl.Close()
+				}
+				cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, err := cl.List(cctx)
+				ccancel()
+				cmdMu.Lock()
+				if err != nil && ctx.Err() == nil {
+					cmdFailed[i]++
+					cmdErrs = append(cmdErrs, err.Error())
+				} else if err == nil {
+					cmdOK[i]++
+				}
+				cmdMu.Unlock()
+			}
+		})
+	}
 	time.Sleep(300 * time.Millisecond)
 	logs := filepath.Join(home, "logs")
 	var before int
 	// The second update is from this build, whose version depends on how
 	// it was built (devel, or a pseudo-version in a git checkout).
+	// herd logs --follow, from the first update on (this version's CLI),
+	// through the second.
+	followOut := filepath.Join(t.TempDir(), "follow.out")
+	var follower *exec.Cmd
 	for i, from := range []string{otherVersion, ""} {
+		if i == 1 {
+			f, err := os.Create(followOut)
+			if err != nil {
+				t.Fatal(err)
+			}
+			follower = exec.Command(herdBin, "logs", "web", "--out", "--lines", "0")
+			follower.Env, follower.Stdout, follower.Stderr = env, f, f
+			if err := follower.Start(); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			defer follower.Process.Kill()
+			testutil.WaitFor(t, "herd logs following", func() bool { return len(ticks(t, followOut, "tick")[progs[0]]) > 10 })
+		}
 		before = len(ticks(t, filepath.Join(logs, "web-out.log"), "tick")[progs[0]])
 		start := time.Now()
 		out := mustHerd(t, env, "update")
@@ -148,6 +198,26 @@ func TestDaemonUpdateInPlace(t *testing.T) {
 	t.Logf("2 herd updates in place under load: keep-alive %d ok %d failed, new connections %d ok %d failed", ka.OK, ka.Failed, nc.OK, nc.Failed)
 	if ka.Failed != 0 || nc.Failed != 0 || ka.OK == 0 || nc.OK == 0 {
 		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
+	}
+	t.Logf("herd ls requests meanwhile: kept connection %d ok %d failed, new connections %d ok %d failed", cmdOK[0], cmdFailed[0], cmdOK[1], cmdFailed[1])
+	if cmdFailed[0]+cmdFailed[1] != 0 || cmdOK[0] == 0 || cmdOK[1] == 0 {
+		t.Fatalf("requests on the control socket during the updates: %v ok, %v failed: %q", cmdOK, cmdFailed, cmdErrs)
+	}
+
+	// How long each exec took, to the new image's answer (daemon.log).
+	if b, err := os.ReadFile(filepath.Join(home, "daemon.log")); err == nil {
+		var began time.Time
+		for _, line := range strings.Split(string(b), "\n") {
+			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+			at, err := time.Parse(time.RFC3339Nano, ts)
+			switch {
+			case err != nil:
+			case strings.Contains(line, "replacing the daemon's image"):
+				began = at
+			case strings.Contains(line, "updated in place") && !began.IsZero():
+				t.Logf("exec to the new image's answer: %v", at.Sub(began))
+			}
+		}
 	}
 
 	// The same daemon, of this version, with the same processes.
@@ -181,6 +251,28 @@ func TestDaemonUpdateInPlace(t *testing.T) {
 	})
 	checkTicks(t, filepath.Join(logs, "web-out.log"), "tick", progs, before+200)
 	checkTicks(t, filepath.Join(logs, "web-error.log"), "etick", progs, 0)
+	// The follower is still there and missed no line of the second update.
+	testutil.WaitFor(t, "herd logs following past the second update", func() bool {
+		got := ticks(t, followOut, "tick")
+		for _, p := range progs {
+			if ns := got[p]; len(ns) == 0 || ns[len(ns)-1] <= before+200 {
+				return false
+			}
+		}
+		return true
+	})
+	if follower.ProcessState != nil {
+		t.Fatalf("herd logs exited: %v", follower.ProcessState)
+	}
+	for p, ns := range ticks(t, followOut, "tick") {
+		for i := 1; i < len(ns); i++ {
+			if ns[i] != ns[i-1]+1 {
+				t.Fatalf("herd logs -f: pid %d: line %d after %d: a line was lost or repeated", p, ns[i], ns[i-1])
+			}
+		}
+	}
+	_ = follower.Process.Kill()
+	_ = follower.Wait()
 
 	// The commands work on the adopted instances.
 	if out := mustHerd(t, env, "logs", "web", "--lines", "3", "--nostream", "--out"); strings.Count(out, "tick ") != 3 {

@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/herdrun/herd/cmd/herd/internal/jobsclient"
 	"github.com/herdrun/herd/internal/testutil"
 	"github.com/herdrun/herd/jobs"
@@ -32,7 +33,8 @@ import (
 // queue and text filters narrow the list; a job's detail shows its
 // arguments, attempts and result; a failed job retried on the page
 // succeeds; a job that waits for a free worker moves from queued to
-// succeeded on the open page when a running job is cancelled on the page.
+// succeeded on the open page when a running job is cancelled on the page;
+// Escape and Enter work where a mouse would.
 // Screenshots go to a temp dir named in the log.
 func TestDashboardJobsInChromium(t *testing.T) {
 	chrome := chromiumPath(t)
@@ -204,6 +206,21 @@ func TestDashboardJobsInChromium(t *testing.T) {
 		poll("its progress", `document.getElementById("job-progress").value === 1`),
 		poll("the job in the URL", `location.hash === "#`+ok+`"`),
 		shot("3-detail"),
+	); err != nil {
+		t.Fatal(err)
+	}
+
+	// The keyboard: Escape closes the detail; a state button takes Enter.
+	if err := chromedp.Do(bctx,
+		chromedp.KeyEvent(kb.Escape),
+		poll("the detail closed", `document.getElementById("job").hidden && location.hash === ""`),
+		chromedp.Focus(chromedp.CSS(`#states button[data-state="failed"]`)),
+		chromedp.KeyEvent(kb.Enter),
+		poll("only the failed job, from the keyboard", listed+` === "`+failed+`"`),
+		poll("the focus kept on its button across the redraws", `document.activeElement.dataset.state === "failed"`),
+		chromedp.Focus(chromedp.CSS(`#states button[data-state=""]`)),
+		chromedp.KeyEvent(kb.Enter),
+		poll("every job again", listed+` === "`+ok+` `+failed+` `+idle+`"`),
 	); err != nil {
 		t.Fatal(err)
 	}

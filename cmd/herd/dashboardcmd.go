@@ -21,7 +21,8 @@ func newDashboardCmd(stdout io.Writer, getenv env) *cobra.Command {
 --dashboard 127.0.0.1:PORT (or HERD_DASHBOARD=127.0.0.1:PORT in the environment
 of the herd start that launches it). The URL carries the token (kept in
 $HERD_HOME/dashboard.token, mode 0600) that every request needs; opening it
-once keeps the token in a cookie.`,
+once keeps the token in a cookie. The dashboard has a jobs page when the
+daemon was given the jobs API's URL (--jobs-url, or HERD_JOBS_URL).`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
 			h, err := daemon.FindHome(getenv)

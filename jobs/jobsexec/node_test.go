@@ -20,7 +20,9 @@ process.on('message', (job) => {
   const a = job.args || {};
   console.error('job ' + job.id + ' ' + (a.mode || 'ok'));
   console.log('a line on stdout');
-  process.send({ progress: 0.5, note: 'half' });
+  // Not before a stderr progress line: the channel and stderr are read
+  // apart, so the later update could be stored first.
+  if (a.mode !== 'stderr-progress') process.send({ progress: 0.5, note: 'half' });
   switch (a.mode) {
     case 'fail':
       process.send({ id: job.id, error: 'bad width ' + a.width, permanent: true });

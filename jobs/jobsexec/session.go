@@ -188,16 +188,24 @@ func (s *session) onStderr(line []byte, truncated bool) {
 			return
 		}
 	}
-	s.onLog(line, truncated)
+	s.logLine(line, true)
 }
 
-// onLog keeps a log line in the tail and writes it to Output.
-func (s *session) onLog(line []byte, _ bool) {
+// onLog writes a stdout line that is not a reply to Output.
+func (s *session) onLog(line []byte, _ bool) { s.logLine(line, false) }
+
+// logLine writes a log line to Output and, from stderr during an attempt,
+// keeps it in the tail that the attempt's error carries. Stdout stays out
+// of the tail: it is read apart from stderr, so its lines would land among
+// stderr's in no fixed order.
+func (s *session) logLine(line []byte, stderr bool) {
 	s.mu.Lock()
 	who := s.who
 	if s.cur != nil {
 		who = "job " + s.cur.job.ID
-		s.tl.add(line)
+		if stderr {
+			s.tl.add(line)
+		}
 	}
 	s.mu.Unlock()
 	s.r.log(who, line)

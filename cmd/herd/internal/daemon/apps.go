@@ -82,6 +82,9 @@ func (p *proc) name() string {
 func (d *Daemon) add(s Spec) (*proc, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.execing {
+		return nil, fmt.Errorf("app %s: herd update is replacing the daemon: run the command again once it is done", s.App.Name)
+	}
 	for _, p := range d.apps {
 		if p.name() == s.App.Name {
 			return nil, fmt.Errorf("app %s is already in the list (id %d): herd restart %s restarts it, herd delete %s removes it, or give --name another name",

@@ -97,8 +97,13 @@ type Daemon struct {
 	pf       *os.File
 	served   chan error
 	updateMu sync.Mutex
-	updating atomic.Bool // the socket is being handed over
-	gone     atomic.Bool // handed over: the socket and pid file are the next daemon's
+	updating atomic.Bool    // the socket is being handed over
+	gone     atomic.Bool    // handed over: the socket and pid file are the next daemon's
+	execing  bool           // guarded by mu: herd update in place has taken the list
+	conns    conns          // the control socket's connections (quiet.go)
+	streams  followers      // the followers of GET /v1/logs (follow.go)
+	streamWG sync.WaitGroup // their goroutines
+	closing  chan struct{}  // closed when Run ends: followers stop
 }
 
 // Event is one line of GET /v1/events: a change of an app's state.
@@ -116,7 +121,7 @@ func New(cfg Config) *Daemon {
 		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Daemon{cfg: cfg, log: lg, hub: newHub(cfg.Home.Logs), started: time.Now(), cpu: map[int]cpuSample{},
-		evs: map[chan Event]struct{}{}, killed: make(chan struct{})}
+		evs: map[chan Event]struct{}{}, killed: make(chan struct{}), closing: make(chan struct{})}
 }
 
 func (d *Daemon) event(app, ev, detail string) {
@@ -172,6 +177,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 	d.log.Info("daemon started", "pid", os.Getpid(), "version", d.cfg.Version, "socket", h.Sock)
 	d.srv = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second,
+		ConnState: d.conns.connState, ConnContext: d.conns.connContext,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	d.served = make(chan error, 1)
 	d.serve()
@@ -237,6 +243,8 @@ wait:
 	defer cancel()
 	_ = d.srv.Shutdown(sctx)
 	d.bg.Wait()
+	close(d.closing)
+	d.streamWG.Wait()
 	d.log.Info("daemon stopped")
 	return nil
 }
@@ -281,7 +289,7 @@ func (d *Daemon) take() error {
 // serve serves the socket in the background; its end goes to d.served.
 func (d *Daemon) serve() {
 	srv, ln, served := d.srv, d.ln, d.served
-	go func() { served <- srv.Serve(&credListener{Listener: ln, log: d.log}) }()
+	go func() { served <- srv.Serve(&credListener{Listener: ln, log: d.log, gate: d.conns.gate}) }()
 }
 
 func trimSpace(b []byte) []byte {
@@ -311,12 +319,16 @@ func (d *Daemon) stopAll() {
 // each refusal.
 type credListener struct {
 	net.Listener
-	log *slog.Logger
+	log  *slog.Logger
+	gate func() // blocks while accepting is paused
 }
 
 // Accept returns the next connection from a process of this uid.
 func (l *credListener) Accept() (net.Conn, error) {
 	for {
+		if l.gate != nil {
+			l.gate()
+		}
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err

@@ -263,3 +263,49 @@ func TestDaemonRunsApps(t *testing.T) {
 		t.Errorf("ping after kill: %v", err)
 	}
 }
+
+// herd logs --lines N reads on into the rotated files (NAME-out.log.1,
+// .2, ...) when the current one holds fewer than N lines, and returns
+// every line once, in order.
+func TestHistoryReadsRotatedFiles(t *testing.T) {
+	dir := t.TempDir()
+	h := newHub(dir)
+	a := app.App{Name: "web", Command: []string{"/bin/true"}, LogMaxSize: 4096, LogKeep: 3}
+	if err := h.open(a); err != nil {
+		t.Fatal(err)
+	}
+	defer h.close("web")
+	base := time.Unix(1700000000, 0).UTC()
+	const total = 500
+	for i := range total {
+		h.publish(LogLine{Time: base.Add(time.Duration(i) * time.Millisecond), App: "web", Instance: 0, Stream: "stdout", Msg: fmt.Sprintf("line %d", i)})
+	}
+	rotated, _ := filepath.Glob(filepath.Join(dir, "web-out.log.*"))
+	cur := len(tailLines(filepath.Join(dir, "web-out.log"), total))
+	if len(rotated) < 2 || cur >= 200 {
+		t.Fatalf("%d rotated files, %d lines in the current one: the test needs at least 2 and fewer than 200", len(rotated), cur)
+	}
+	for _, n := range []int{cur, cur + 1, 200} {
+		got := h.history([]string{"web"}, n, "")
+		if len(got) != n {
+			t.Fatalf("history(%d): %d lines", n, len(got))
+		}
+		for i, l := range got {
+			if want := fmt.Sprintf("line %d", total-n+i); l.Msg != want {
+				t.Fatalf("history(%d): line %d is %q, want %q", n, i, l.Msg, want)
+			}
+		}
+	}
+	// More than every file holds: all that is kept, in order.
+	all := h.history([]string{"web"}, 10*total, "")
+	if len(all) == 0 || len(all) >= total || all[len(all)-1].Msg != fmt.Sprintf("line %d", total-1) {
+		t.Fatalf("history(all): %d lines, last %+v", len(all), all[len(all)-1])
+	}
+	first := 0
+	fmt.Sscanf(all[0].Msg, "line %d", &first)
+	for i, l := range all {
+		if want := fmt.Sprintf("line %d", first+i); l.Msg != want {
+			t.Fatalf("history(all): line %d is %q, want %q", i, l.Msg, want)
+		}
+	}
+}

@@ -26,11 +26,19 @@
 //   - Commands on one app are serialized; commands on different apps run
 //     at once. An app's lines go to its files under logs/ and to the
 //     followers of GET /v1/logs; its state changes to GET /v1/events.
-//   - herd update (POST /v1/update, any version): the daemon writes its
-//     list to handover.json and starts a daemon of the new binary, handing
-//     it its apps' listening sockets; the new daemon starts the apps on
-//     them and reports on a pipe (TakeoverEnv); then the old instances
-//     drain and the old daemon exits. No connection is refused.
+//   - herd update (POST /v1/update, any version), in place: the daemon
+//     freezes its apps (runner.Runner.Handover), writes its state with the
+//     descriptors to keep (exec-state.json, ExecStateEnv) and execs the new
+//     binary from the thread that started every instance (child.Reexec),
+//     so it keeps its pid and its children; the new image adopts them
+//     (runner.WithAdopted) and answers the update on the request's own
+//     connection. See exec.go. A binary that cannot adopt (CanAdoptArg),
+//     or UpdateRequest.Takeover, gets the takeover instead: the daemon
+//     writes its list to handover.json and starts a daemon of the new
+//     binary, handing it its apps' listening sockets; the new daemon starts
+//     the apps on them and reports on a pipe (TakeoverEnv); then the old
+//     instances drain and the old daemon exits. Neither refuses a
+//     connection.
 //   - Every app's instances run under herd's guard (internal/guard), so
 //     that when the daemon dies, even of SIGKILL, its apps die with it and
 //     free their ports: no orphan is left. A daemon started with Resurrect

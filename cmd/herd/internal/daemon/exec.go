@@ -71,6 +71,8 @@ type execState struct {
 	Failed  string    `json:"failed,omitempty"` // the exec of the new binary failed: why
 	Sockets int       `json:"sockets"`
 	Started time.Time `json:"started"`
+	// Streams are the followers of GET /v1/logs, their connections.
+	Streams []execStream `json:"streams,omitempty"`
 }
 
 type execApp struct {
@@ -101,6 +103,9 @@ type execWorker struct {
 	Channel   int       `json:"channel"`
 	Notify    int       `json:"notify"`
 	NotifyDir string    `json:"notify_dir,omitempty"`
+	// Pending is the start of the line it was writing on stdout and
+	// stderr.
+	Pending [2][]byte `json:"pending"`
 }
 
 // canAdopt reports whether the binary exe can take this daemon's state by
@@ -114,6 +119,10 @@ func canAdopt(exe string) bool {
 	return err == nil && string(bytes.TrimSpace(out)) == CanAdoptLine
 }
 
+// quietLimit bounds how long an update in place waits for the commands
+// under way on the control socket.
+const quietLimit = 10 * time.Second
+
 // errNoExec says that the update must be a takeover instead.
 var errNoExec = errors.New("no exec")
 
@@ -124,10 +133,15 @@ func (d *Daemon) execUpdate(w http.ResponseWriter, exe string) error {
 	if !canAdopt(exe) {
 		return errNoExec
 	}
+	// The commands under way finish first; new ones wait for the new image.
+	if !d.conns.quiet(quietLimit) {
+		d.log.Warn("update: commands still under way after " + quietLimit.String() + "; their connections end with the exec")
+	}
 	h := d.cfg.Home
 	d.mu.Lock()
 	ps := append([]*proc(nil), d.apps...)
 	nextID := d.nextID
+	d.execing = true // no app is added from now on
 	d.mu.Unlock()
 	for _, p := range ps {
 		p.op.Lock() // held until the exec: no command on any app
@@ -136,6 +150,10 @@ func (d *Daemon) execUpdate(w http.ResponseWriter, exe string) error {
 		for _, p := range ps {
 			p.op.Unlock()
 		}
+		d.mu.Lock()
+		d.execing = false
+		d.mu.Unlock()
+		d.conns.resume()
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -208,10 +226,16 @@ func (d *Daemon) execUpdate(w http.ResponseWriter, exe string) error {
 		for _, hw := range hd.Workers {
 			a.Workers = append(a.Workers, execWorker{ID: hw.ID, Slot: hw.Slot, PID: hw.PID, Restarts: hw.Restarts,
 				Started: hw.Started, Ready: hw.Ready, Draining: hw.Draining, Stdout: pass(hw.Stdout), Stderr: pass(hw.Stderr),
-				Channel: pass(hw.Channel), Notify: pass(hw.Notify), NotifyDir: hw.NotifyDir})
+				Channel: pass(hw.Channel), Notify: pass(hw.Notify), NotifyDir: hw.NotifyDir, Pending: hd.Pending[hw.ID]})
 		}
 		st.Apps = append(st.Apps, a)
 	}
+	// The followers, once no instance writes any more.
+	es, sfs := d.handStreams()
+	for i, f := range sfs {
+		es[i].FD = pass(f)
+	}
+	st.Streams = es
 	for _, f := range keep {
 		_, _ = unix.FcntlInt(f.Fd(), unix.F_SETFD, 0) // through the exec
 	}
@@ -345,6 +369,12 @@ func (d *Daemon) adoptApps(ctx context.Context, st execState) (int, error) {
 					Started: w.Started, Ready: w.Ready, Draining: w.Draining,
 					Stdout: fdFile(w.Stdout, "stdout"), Stderr: fdFile(w.Stderr, "stderr"),
 					Channel: fdFile(w.Channel, "channel"), Notify: fdFile(w.Notify, "notify"), NotifyDir: w.NotifyDir})
+				if len(w.Pending[0]) > 0 || len(w.Pending[1]) > 0 {
+					if hd.Pending == nil {
+						hd.Pending = map[int][2][]byte{}
+					}
+					hd.Pending[w.ID] = w.Pending
+				}
 				adopted++
 			}
 			p.adopt = hd
@@ -398,6 +428,7 @@ func answerUpdate(st execState, code int, v any) {
 // execTakeover adopts the apps of st and answers the update that made
 // this image.
 func (d *Daemon) execTakeover(ctx context.Context, st execState) {
+	d.adoptStreams(st.Streams) // first: they see every line of the adopted instances
 	n, err := d.adoptApps(ctx, st)
 	res := UpdateResult{OldPID: os.Getpid(), NewPID: os.Getpid(), Apps: len(st.Apps), Sockets: st.Sockets, Instances: n, InPlace: true}
 	switch {

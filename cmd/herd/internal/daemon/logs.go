@@ -267,7 +267,7 @@ func (h *hub) history(names []string, n int, stream string) []LogLine {
 			if stream != "" && stream != f.stream {
 				continue
 			}
-			for _, s := range tailLines(f.path, n) {
+			for _, s := range tailRotated(f.path, n) {
 				if l, ok := parseLine(s, f.stream); ok {
 					if stream != "" && l.Stream == "herd" {
 						continue
@@ -282,6 +282,21 @@ func (h *hub) history(names []string, n int, stream string) []LogLine {
 		all = all[len(all)-n:]
 	}
 	return all
+}
+
+// tailRotated returns the last n lines of the file at path and, when it
+// holds fewer, of its rotated files before it (path.1, then path.2, ...,
+// as logsink.RotatingFile names them), oldest first.
+func tailRotated(path string, n int) []string {
+	lines := tailLines(path, n)
+	for i := 1; len(lines) < n; i++ {
+		p := path + "." + strconv.Itoa(i)
+		if _, err := os.Stat(p); err != nil {
+			break
+		}
+		lines = append(tailLines(p, n-len(lines)), lines...)
+	}
+	return lines
 }
 
 // tailLines returns the last n lines of the file at path, reading it

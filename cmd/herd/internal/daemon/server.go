@@ -286,52 +286,21 @@ func (d *Daemon) getLogs(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("stream=%q: give stdout or stderr", stream))
 		return
 	}
-	var f *follower
 	if q.Get("follow") == "1" {
-		f = d.hub.follow(app) // before the history: no line falls between
-		defer d.hub.unfollow(f)
+		d.followLogs(w, names, app, n, stream)
+		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
-	hist := d.hub.history(names, n, stream)
-	var last time.Time
-	for _, l := range hist {
+	for _, l := range d.hub.history(names, n, stream) {
 		_ = enc.Encode(l)
-		last = l.Time
-	}
-	fl, _ := w.(http.Flusher)
-	if fl != nil {
-		fl.Flush()
-	}
-	if f == nil {
-		return
-	}
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-d.killed:
-			return
-		case l := <-f.ch:
-			// A line both in the files and in the channel (written
-			// between follow and history) is sent once; the files
-			// keep milliseconds.
-			if stream != "" && l.Stream != stream || len(hist) > 0 && !l.Time.Truncate(time.Millisecond).After(last) {
-				continue
-			}
-			if err := enc.Encode(l); err != nil {
-				return
-			}
-			if fl != nil && len(f.ch) == 0 {
-				fl.Flush()
-			}
-		}
 	}
 }
 
 // getEvents streams Events as JSON lines until the client goes.
 func (d *Daemon) getEvents(w http.ResponseWriter, r *http.Request) {
+	d.conns.markStream(r)
 	ch := make(chan Event, 256)
 	d.evMu.Lock()
 	d.evs[ch] = struct{}{}

@@ -33,6 +33,7 @@ const takeoverTimeout = 3 * time.Minute
 // fails, this one takes its socket back and keeps running. It works across
 // versions.
 func (d *Daemon) postUpdate(w http.ResponseWriter, r *http.Request) {
+	d.conns.markStream(r) // not waited for by the update itself
 	var req UpdateRequest
 	if err := decode(r, &req); err != nil {
 		writeErr(w, http.StatusBadRequest, err)

@@ -173,14 +173,51 @@ func (s *Server) jobsKicked() <-chan struct{} {
 func (s *Server) jobsPage(w http.ResponseWriter, r *http.Request) {
 	initial := []byte("null")
 	if f, err := jobsFilter(r.URL.Query()); err == nil {
-		ctx, cancel := context.WithTimeout(r.Context(), firstPaintWait)
-		ev := s.readJobs(ctx, f)
-		cancel()
-		if ev.Error == "" {
-			initial, _ = json.Marshal(ev)
+		if b, ok := s.recentJobs(f); ok {
+			initial = b
+		} else {
+			ctx, cancel := context.WithTimeout(r.Context(), firstPaintWait)
+			ev := s.readJobs(ctx, f)
+			cancel()
+			if ev.Error == "" {
+				initial, _ = json.Marshal(ev)
+				s.keepJobs(f, initial)
+			}
 		}
 	}
 	s.servePage(w, "jobs.html", initial)
+}
+
+// maxRecent bounds the filters whose last read is kept.
+const maxRecent = 64
+
+// recentJobs returns the last "jobs" event of filter f if it was read
+// within JobsInterval: a page reloaded, or opened beside another, paints
+// at once; its stream reads again as it opens.
+func (s *Server) recentJobs(f jobs.Filter) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recent[f]
+	if !ok || time.Since(r.at) > s.cfg.JobsInterval {
+		return nil, false
+	}
+	return r.event, true
+}
+
+// keepJobs keeps b as the last "jobs" event of filter f.
+func (s *Server) keepJobs(f jobs.Filter, b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.recent) >= maxRecent {
+		clear(s.recent)
+	}
+	s.recent[f] = recentEvent{event: b, at: time.Now()}
+}
+
+// recentEvent is the last "jobs" event of a filter and when it was read.
+type recentEvent struct {
+	event []byte
+	at    time.Time
 }
 
 // jobsStream sends a "jobs" event with the queues and a page of jobs (the
@@ -223,6 +260,9 @@ func (s *Server) jobsStream(w http.ResponseWriter, r *http.Request) {
 		case string(b) != string(last):
 			ev.T = time.Now().UnixMilli()
 			out, _ := json.Marshal(ev)
+			if ev.Error == "" {
+				s.keepJobs(f, out)
+			}
 			_, err = fmt.Fprintf(w, "event: jobs\ndata: %s\n\n", out)
 			last, sent = b, time.Now()
 		case time.Since(sent) >= 30*time.Second:
@@ -298,6 +338,9 @@ func (s *Server) jobAction(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, code, daemon.ErrorBody{Error: err.Error()})
 		return
 	}
+	s.mu.Lock()
+	clear(s.recent) // no page may paint what was before the action
+	s.mu.Unlock()
 	s.kickJobs()
 	writeJSON(w, http.StatusOK, detail(info))
 }

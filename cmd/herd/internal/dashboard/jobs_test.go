@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -370,4 +371,66 @@ func TestCheckJobsURL(t *testing.T) {
 			t.Errorf("%s: %v", u, err)
 		}
 	}
+}
+
+// roundTripFunc lets a test cut a client off from a real server.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A jobs page loaded again within JobsInterval paints the last read of its
+// filter without asking the jobs API; after an action it asks again.
+func TestJobsPageRecent(t *testing.T) {
+	e := newJobsEnv(t)
+	id := e.submit("echo", `{}`, "other")
+	var cut atomic.Bool
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if cut.Load() {
+			return nil, errors.New("cut off")
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config.Handler = New(Config{Token: e.token, Jobs: &jobsclient.Client{URL: e.jobs.URL, HTTP: hc}, JobsInterval: time.Minute}).Handler(srv.Listener.Addr().String())
+	srv.Start()
+	defer srv.Close()
+	e.dash = srv.URL
+	if code, page := e.call("GET", "/jobs?queue=other", false); code != 200 || !strings.Contains(page, `"id":"`+id+`"`) {
+		t.Fatalf("first load: %d\n%s", code, page)
+	}
+	cut.Store(true)
+	if code, page := e.call("GET", "/jobs?queue=other", false); code != 200 || !strings.Contains(page, `"id":"`+id+`"`) {
+		t.Fatalf("a reload with the jobs API cut off: %d, the jobs are not inline\n%s", code, page)
+	}
+	if code, page := e.call("GET", "/jobs?queue=default", false); code != 200 || !strings.Contains(page, `id="herd-initial">null<`) {
+		t.Fatalf("another filter with the jobs API cut off: %d\n%s", code, page)
+	}
+	cut.Store(false)
+	if code, body := e.call("POST", "/api/jobs/"+id+"/cancel", false); code != 200 {
+		t.Fatalf("cancel: %d %s", code, body)
+	}
+	cut.Store(true)
+	if code, page := e.call("GET", "/jobs?queue=other", false); code != 200 || !strings.Contains(page, `id="herd-initial">null<`) {
+		t.Fatalf("after an action, the page painted an old read: %d\n%s", code, page)
+	}
+}
+
+// CheckJobsURL never panics, and what it accepts is an http or https URL
+// with a host and no query that jobsclient can call.
+func FuzzCheckJobsURL(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1:3000", "https://h/api", "127.0.0.1:3000", "http://", "ftp://x", "http://x/?q", "http://[::1", "", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, u string) {
+		if CheckJobsURL(u) != nil {
+			return
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" {
+			t.Fatalf("%q accepted: %+v %v", u, p, err)
+		}
+		if _, err := http.NewRequest("GET", strings.TrimRight(u, "/")+"/queues", nil); err != nil {
+			t.Fatalf("%q accepted, but no request can be made of it: %v", u, err)
+		}
+	})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
 	"github.com/herdrun/herd/cmd/herd/internal/jobsclient"
+	"github.com/herdrun/herd/jobs"
 )
 
 //go:embed assets
@@ -77,6 +78,9 @@ type Server struct {
 	// jobsKick is closed (and replaced) after a job's action: every
 	// open jobs stream reads the jobs API at once.
 	jobsKick chan struct{}
+	// recent is the last "jobs" event read for each filter, for the
+	// first paint of a jobs page.
+	recent map[jobs.Filter]recentEvent
 }
 
 // New returns a Server for cfg.
@@ -94,7 +98,7 @@ func New(cfg Config) *Server {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{cfg: cfg, rings: map[string][]Sample{}, subs: map[chan []byte]struct{}{}, kick: make(chan struct{}, 1),
-		jobsKick: make(chan struct{})}
+		jobsKick: make(chan struct{}), recent: map[jobs.Filter]recentEvent{}}
 }
 
 // Serve samples the apps and serves the dashboard on ln until ctx ends;

@@ -171,6 +171,15 @@ func (w *LineWriter) Flush() {
 	}
 }
 
+// Take returns what is left without a newline and forgets it, so that
+// another Writer can go on with the stream (herd update hands an
+// instance's output to the daemon's next image): Write it there first.
+func (w *LineWriter) Take() []byte {
+	b := append([]byte(nil), w.buf...)
+	w.buf = w.buf[:0]
+	return b
+}
+
 func (w *LineWriter) line(b []byte) {
 	s := string(bytes.TrimSuffix(b, []byte("\r")))
 	if w.tail != nil && w.stream == "stderr" {

@@ -122,6 +122,10 @@ type Handed struct {
 	// Broker is the path of the socket on which the Node shim's relay
 	// asks for ports (cluster mode), named in the instances' environment.
 	Broker string
+	// Pending holds, per worker ID, the start of the line each instance
+	// was writing on stdout and stderr (no newline yet), which the next
+	// image's line writers go on from.
+	Pending map[int][2][]byte
 }
 
 // WithAdopted makes Run take back the instances h.Workers (see
@@ -170,7 +174,10 @@ type Runner struct {
 	preopen     bool             // the ports are opened before the instances start
 	broker      *nodeshim.Broker // answers the shim's listen requests
 	readyPIDs   map[int]bool     // the instances that are ready, until they exit
-	instances   int
+	// pending holds the handed-over start of a line per adopted worker
+	// ID (Handed.Pending), until output gives it to its writers.
+	pending   map[int][2][]byte
+	instances int
 
 	// Per worker ID, until it exits: its slot, when it was ready and its
 	// line writers (flushed at its exit, for a last line without newline).
@@ -343,6 +350,7 @@ func New(a app.App, logs *logsink.Logs, opts ...Option) (*Runner, error) {
 	cfg.Command = cmd
 	if o.adopt != nil {
 		cfg.Adopt = o.adopt.Workers
+		r.pending = o.adopt.Pending
 	}
 	r.c = cluster.New(cfg, nil)
 	return r, nil
@@ -355,6 +363,11 @@ func (r *Runner) output(id, slot int) (io.Writer, io.Writer) {
 		out: r.logs.Writer(r.app.Name, slot, logsink.StreamStdout, nil),
 		err: r.logs.Writer(r.app.Name, slot, logsink.StreamStderr, r.tail)}
 	r.mu.Lock()
+	if p, ok := r.pending[id]; ok { // an adopted instance's line in progress
+		_, _ = in.out.Write(p[0])
+		_, _ = in.err.Write(p[1])
+		delete(r.pending, id)
+	}
 	r.insts[id] = in
 	r.mu.Unlock()
 	return in.out, in.err
@@ -532,7 +545,7 @@ func (r *Runner) Shutdown(ctx context.Context) error { return r.c.Shutdown(ctx) 
 // Handover freezes the app for an exec of this process (herd update) and
 // returns what the next image needs to take it back with WithAdopted and
 // WithListeners: see cluster.Cluster.Handover. The line an instance was
-// in the middle of writing is written out as it is. The Runner is of no
+// in the middle of writing goes in Handed.Pending. The Runner is of no
 // use afterwards.
 func (r *Runner) Handover(ctx context.Context) (Handed, error) {
 	var h Handed
@@ -552,9 +565,14 @@ func (r *Runner) Handover(ctx context.Context) (Handed, error) {
 	}
 	h.Workers = ws
 	r.mu.Lock()
-	for _, in := range r.insts {
-		in.out.Flush()
-		in.err.Flush()
+	for id, in := range r.insts {
+		out, errb := in.out.Take(), in.err.Take()
+		if len(out) > 0 || len(errb) > 0 {
+			if h.Pending == nil {
+				h.Pending = map[int][2][]byte{}
+			}
+			h.Pending[id] = [2][]byte{out, errb}
+		}
 	}
 	r.mu.Unlock()
 	if r.broker != nil {
