@@ -329,8 +329,12 @@ func msgExpires(m *nats.Msg) (time.Time, bool) {
 // eachMsg calls fn with every message on subj in the stream, in order,
 // with its headers (those of a direct get: Nats-Subject, Nats-Time-Stamp,
 // ...), read with batched direct gets: no consumer, and one batch in
-// memory at a time.
+// memory at a time. On a replicated store it reads from the stream's
+// leader (eachMsgLeader): a follower may lack the newest writes.
 func (c *Client) eachMsg(ctx context.Context, stream, subj string, fn func(m *nats.Msg) error) error {
+	if c.leaderReads() {
+		return c.eachMsgLeader(ctx, stream, subj, fn)
+	}
 	inbox := c.nc.NewInbox()
 	sub, err := c.nc.SubscribeSync(inbox)
 	if err != nil {
@@ -876,8 +880,13 @@ func (c *Client) records(ctx context.Context, ids []string) (map[string]*record,
 
 // lastMsgs calls fn with the last message of each subject (wildcards
 // allowed) that has one, in one batched direct get ("multi_last"; at most
-// 1,024 subjects, and answers up to the server's max pending bytes).
+// 1,024 subjects, and answers up to the server's max pending bytes). On a
+// replicated store it asks the stream's leader (lastMsgsLeader): a
+// follower may lack the newest writes.
 func (c *Client) lastMsgs(ctx context.Context, stream string, subjects []string, fn func(m *nats.Msg)) error {
+	if c.leaderReads() {
+		return c.lastMsgsLeader(ctx, stream, subjects, fn)
+	}
 	inbox := c.nc.NewInbox()
 	sub, err := c.nc.SubscribeSync(inbox)
 	if err != nil {

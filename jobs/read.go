@@ -13,24 +13,25 @@ import (
 )
 
 // stored reads the job's record from the state bucket; nil if it has none.
+// Like waiting, it sees every acknowledged write (see consistent.go).
 func (c *Client) stored(ctx context.Context, id string) (*record, uint64, error) {
-	e, err := c.state.Get(ctx, id)
+	data, rev, err := c.kvGet(ctx, c.state, c.stateBucket(), id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, c.wrap("get", err)
 	}
-	r, err := decodeRecord(e.Value())
+	r, err := decodeRecord(data)
 	if err != nil {
 		return nil, 0, err
 	}
-	return r, e.Revision(), nil
+	return r, rev, nil
 }
 
 // waiting reads the job's work (or schedule) message; nil if none.
 func (c *Client) waiting(ctx context.Context, id string) (*record, uint64, error) {
-	m, err := c.work.GetLastMsgForSubject(ctx, c.cfg.Prefix+".*.*.*."+id)
+	m, err := c.lastMsg(ctx, c.work, c.workStream(), c.cfg.Prefix+".*.*.*."+id)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, 0, nil
 	}

@@ -69,7 +69,7 @@ func (c *Client) kindKnown(ctx context.Context, kind string) error {
 	if ok {
 		return nil
 	}
-	if _, err := c.kinds.Get(ctx, kind); err != nil {
+	if _, _, err := c.kvGet(ctx, c.kinds, c.cfg.Prefix+"_kinds", kind); err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return &UnknownKindError{Kind: kind}
 		}
@@ -293,14 +293,14 @@ func (c *Client) claimUnique(ctx context.Context, id string, o SubmitOptions) (s
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return "", c.wrap("unique key", err)
 		}
-		e, err := c.unique.Get(ctx, key)
+		v, _, err := c.kvGet(ctx, c.unique, c.cfg.Prefix+"_unique", key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // expired in between
 		}
 		if err != nil {
 			return "", c.wrap("unique key", err)
 		}
-		return string(e.Value()), nil
+		return string(v), nil
 	}
 	return "", fmt.Errorf("jobs: unique key %q: the key keeps changing", o.UniqueKey)
 }
