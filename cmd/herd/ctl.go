@@ -908,7 +908,8 @@ In place (the default, when the running daemon and this binary both can): the
 daemon replaces its own image with this binary (exec). It keeps its pid (under
 systemd, nothing changes) and its apps' processes, their listening sockets and
 their output pipes: no request fails, no line of output is lost, and the apps'
-pids stay the same. herd logs followers are disconnected by the exec.
+pids stay the same. herd logs followers go on following; event streams
+(herd monit, the dashboard) reconnect.
 
 By takeover (--takeover, or a daemon of an older herd): the old daemon writes its
 list and hands its apps' listening sockets to a new daemon process, which starts
