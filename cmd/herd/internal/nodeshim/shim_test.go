@@ -83,10 +83,11 @@ func TestShimAsksForItsSocket(t *testing.T) {
 	defer b.Close()
 	app := filepath.Join(t.TempDir(), "app.js")
 	os.WriteFile(app, []byte(fmt.Sprintf(`const s = require('http').createServer((q, r) => r.end('adopted ' + process.pid + ' ' + s.address().address));
-s.listen(%d, '127.0.0.1', () => console.log('cb'));
 const bad = require('net').createServer();
 bad.on('error', (e) => console.log('refused ' + e.code));
-bad.listen(%d, '127.0.0.1');`, port, port)), 0o644)
+// The second listen only once the first has its socket: each asks through
+// a relay process of its own, and those may reach the broker in any order.
+s.listen(%d, '127.0.0.1', () => { console.log('cb'); bad.listen(%d, '127.0.0.1'); });`, port, port)), 0o644)
 	cmd := exec.Command("node", "--require", shim, app)
 	cmd.Env = append(os.Environ(), EnvSocket+"="+b.Path(), EnvRelay+"="+os.Args[0])
 	var out testutil.SyncBuffer
