@@ -36,6 +36,11 @@ func TestRunClusterPackageApp(t *testing.T) {
 			if len(kids) != 2 {
 				t.Fatalf("herd has %d instances, want 2: %v", len(kids), kids)
 			}
+			// An instance's line on stdout and its readiness come apart: the
+			// line may be read just after the cluster is ready.
+			testutil.WaitFor(t, "both instances' serving lines", func() bool {
+				return len(serving.FindAllStringSubmatch(h.stdout.String(), -1)) >= 2
+			})
 			lines := serving.FindAllStringSubmatch(h.stdout.String(), -1)
 			if len(lines) != 2 {
 				t.Fatalf("%d serving lines, want 2:\n%s", len(lines), h.stdout.String())
