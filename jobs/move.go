@@ -67,6 +67,8 @@ type ImportError struct {
 	Err     error  // the store's error, if the line was good
 }
 
+// Error returns "jobs: import line <Line>: ", the field if there is one,
+// the problem, and the store's error if there is one.
 func (e *ImportError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "jobs: import line %d: ", e.Line)

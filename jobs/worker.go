@@ -21,11 +21,14 @@ var DefaultConcurrency = runtime.NumCPU()
 
 // Job is one attempt of a job, as its handler sees it.
 type Job[A any] struct {
+	// ID, Kind and Queue are the job's ID, kind and queue.
 	ID, Kind, Queue string
 	// Attempt counts from 1; MaxAttempts is the job's bound.
 	Attempt, MaxAttempts int
-	Priority             Priority
-	Created              time.Time
+	// Priority is the job's priority in its queue.
+	Priority Priority
+	// Created is when the job was submitted.
+	Created time.Time
 	// Args are the job's arguments, decoded from JSON.
 	Args A
 
@@ -189,8 +192,12 @@ var (
 )
 
 // TimeoutError is an attempt's error when it ran past its Timeout.
-type TimeoutError struct{ Timeout time.Duration }
+type TimeoutError struct {
+	// Timeout is the attempt's bound that it ran past.
+	Timeout time.Duration
+}
 
+// Error returns "jobs: attempt timed out after <Timeout>".
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("jobs: attempt timed out after %v", e.Timeout)
 }
