@@ -92,7 +92,9 @@ func servePool(ctx context.Context, conn *ipc.Conn, ob *outbox, shared []*shm.Bu
 		wg      sync.WaitGroup
 	)
 	entries := map[string]*taskEntry{}
-	send(ob, func(b []byte) []byte { return append(b, recReady) })
+	if sendReady(conn) != nil {
+		return nil // the parent went away
+	}
 
 	runner := func() {
 		defer wg.Done()
@@ -210,6 +212,14 @@ func servePool(ctx context.Context, conn *ipc.Conn, ob *outbox, shared []*shm.Bu
 	cond.Broadcast()
 	wg.Wait()
 	return rerr
+}
+
+// sendReady tells the parent this worker is ready, with a write of its own
+// on this goroutine: through the outbox, whose writer yields first to let
+// other records join, the write tends to move to another thread, and at
+// start-up on a busy machine each such hop waits for a core.
+func sendReady(conn *ipc.Conn) error {
+	return conn.SendBytes(context.Background(), []byte{recReady})
 }
 
 // send appends one record with fn and returns its ticket.
