@@ -120,15 +120,21 @@ func BenchmarkSendSmall(b *testing.B) {
 }
 
 // BenchmarkSend64K is one-way throughput of 64 KiB SendBytes payloads over
-// the fast framing, between two Conns in this process.
+// the fast framing, between two Conns in this process, received with Recv
+// (a new slice per payload) and with RecvView (the receive buffer lent).
 func BenchmarkSend64K(b *testing.B) {
+	b.Run("Recv", func(b *testing.B) { benchmarkSend64K(b, (*ipc.Conn).Recv) })
+	b.Run("RecvView", func(b *testing.B) { benchmarkSend64K(b, (*ipc.Conn).RecvView) })
+}
+
+func benchmarkSend64K(b *testing.B, recv func(*ipc.Conn, context.Context) (ipc.Message, error)) {
 	tx, rx := pair(b, &ipc.Options{Mode: ipc.ModeFast})
 	ctx := context.Background()
 	payload := make([]byte, 64<<10)
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	n := b.N
-	done := drain(ctx, rx, n, func(m ipc.Message) error {
+	done := drainWith(ctx, rx, recv, n, func(m ipc.Message) error {
 		if len(m.Data) != len(payload) {
 			return errors.New("short payload")
 		}
@@ -189,10 +195,15 @@ func BenchmarkSend64KSocketpair(b *testing.B) {
 // drain receives n messages on rx in a goroutine, checking each, and
 // reports the first error (or nil) on the returned channel.
 func drain(ctx context.Context, rx *ipc.Conn, n int, check func(ipc.Message) error) <-chan error {
+	return drainWith(ctx, rx, (*ipc.Conn).Recv, n, check)
+}
+
+// drainWith is drain with recv (Recv or RecvView) as the receiving call.
+func drainWith(ctx context.Context, rx *ipc.Conn, recv func(*ipc.Conn, context.Context) (ipc.Message, error), n int, check func(ipc.Message) error) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		for range n {
-			m, err := rx.Recv(ctx)
+			m, err := recv(rx, ctx)
 			if err == nil {
 				err = check(m)
 			}

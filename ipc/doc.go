@@ -69,6 +69,18 @@
 // eight goroutines it gained about a third, because each waiting sender
 // still costs a goroutine wake-up, while SendBatch removes both costs.
 //
+// # Receiving without allocating
+//
+// Recv returns each message in a slice of its own, which the caller may
+// keep. A caller that is done with each message before it asks for the
+// next (it decodes it, or checks a payload and drops it) can use RecvView
+// instead: the message's Data is then a view of the Conn's receive
+// buffers, valid until the next Recv or RecvView call, and a stream of
+// messages costs no allocation per message for the bytes received. For
+// large payloads this matters most: with Recv each 64 KiB payload is a
+// new 64 KiB slice, and a stream of them keeps the garbage collector
+// busy (see bench/README.md).
+//
 // # Waiting for the socket
 //
 // The channel's descriptor is not registered with the Go runtime's network

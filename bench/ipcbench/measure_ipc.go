@@ -83,7 +83,7 @@ func (b *bench) roundTrips(mode ipc.Mode, warm, n int) ([]float64, error) {
 			break
 		}
 		var m ipc.Message
-		if m, err = c.Recv(ctx); err != nil {
+		if m, err = c.RecvView(ctx); err != nil {
 			break
 		}
 		if err = m.Decode(&s); err == nil && s.I != i {
