@@ -94,28 +94,39 @@ func startCatEcho(b *testing.B) (int, func()) {
 }
 
 // BenchmarkSendSmall is one-way throughput of {"i":n} messages between two
-// Conns in this process, sender and receiver each on its own goroutine.
+// Conns in this process, sender and receiver each on its own goroutine;
+// the queue cases have a 64 KiB Options.SendQueue, and time until Flush
+// and the receiver are done.
 func BenchmarkSendSmall(b *testing.B) {
 	for _, mode := range modes {
-		b.Run(mode.String(), func(b *testing.B) {
-			tx, rx := pair(b, &ipc.Options{Mode: mode})
-			ctx := context.Background()
-			b.ReportAllocs()
-			n := b.N
-			done := drain(ctx, rx, n, func(m ipc.Message) error {
-				var v benchMsg
-				return m.Decode(&v)
-			})
-			b.ResetTimer()
-			for i := range n {
-				if err := tx.Send(ctx, benchMsg{I: i}); err != nil {
+		for _, queue := range []int{0, 64 << 10} {
+			name := mode.String()
+			if queue > 0 {
+				name += "/queue"
+			}
+			b.Run(name, func(b *testing.B) {
+				tx, rx := pair(b, &ipc.Options{Mode: mode, SendQueue: queue})
+				ctx := context.Background()
+				b.ReportAllocs()
+				n := b.N
+				done := drain(ctx, rx, n, func(m ipc.Message) error {
+					var v benchMsg
+					return m.Decode(&v)
+				})
+				b.ResetTimer()
+				for i := range n {
+					if err := tx.Send(ctx, benchMsg{I: i}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := tx.Flush(ctx); err != nil {
 					b.Fatal(err)
 				}
-			}
-			if err := <-done; err != nil {
-				b.Fatal(err)
-			}
-		})
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
 	}
 }
 

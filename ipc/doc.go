@@ -63,11 +63,17 @@
 //
 // Node's process.send looks cheaper only because it returns before the
 // write: it still makes one write per message, and queues what the socket
-// does not take. herd does not queue behind the caller's back. Coalescing
-// the writes of concurrent Send calls (a group commit) was measured and
-// left out: it does nothing for one goroutine sending in a loop, and with
-// eight goroutines it gained about a third, because each waiting sender
-// still costs a goroutine wake-up, while SendBatch removes both costs.
+// does not take. herd does not queue behind the caller's back, only when
+// asked: with Options.SendQueue, Send and SendBytes copy the message into
+// a bounded queue and return, and a writer goroutine writes everything
+// queued with one system call, so a loop of Sends shares its writes
+// without a batch in the caller's hands. The message is then in the kernel
+// only once Flush returns, and a write error surfaces at the next Send or
+// Flush. Coalescing the writes of concurrent Send calls while each waits
+// for its own write (a group commit) was measured and left out: it does
+// nothing for one goroutine sending in a loop, and with eight goroutines
+// it gained about a third, because each waiting sender still costs a
+// goroutine wake-up.
 //
 // # Receiving without allocating
 //
