@@ -215,11 +215,16 @@ type Filter struct {
 	Kind string
 	// Limit bounds the page; 0 means 100.
 	Limit int
-	// Cursor is a Page.Next from an earlier List: the page starts after it.
+	// Cursor is a Page.Next from an earlier List: the page starts after it
+	// (before it, with Newest).
 	Cursor string
+	// Newest lists the newest jobs first: in descending ID (submission)
+	// order. The zero value lists the oldest first.
+	Newest bool
 }
 
-// Page is one page of List, in ID (submission) order.
+// Page is one page of List, in ID (submission) order, or in the reverse
+// order with Filter.Newest.
 type Page struct {
 	// Jobs are the page's jobs, in ID order.
 	Jobs []Info `json:"jobs"`
