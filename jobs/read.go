@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -328,12 +329,42 @@ func (h *hub) lookupLoop(ctx context.Context) {
 				}
 			}
 			r, rev, _, err := h.c.lookup(ctx, q.id)
+			if err != nil && transient(err) && ctx.Err() == nil {
+				// No answer from the store in time (a stream electing its
+				// leader, a busy node): the Wait goes on, the watch may
+				// bring the job's end meanwhile, and the job is read again
+				// in a moment.
+				h.again(q)
+				continue
+			}
 			q.w.offer(r, rev, err)
 			if ctx.Err() != nil {
 				return
 			}
 		}
 	}
+}
+
+// lookupAgain is how long after a read that had no answer the job is read
+// again for its Wait.
+const lookupAgain = 250 * time.Millisecond
+
+// again queues q's read once more after lookupAgain, if its Wait still
+// waits.
+func (h *hub) again(q lookupReq) {
+	time.AfterFunc(lookupAgain, func() {
+		h.mu.Lock()
+		if h.closed || !slices.Contains(h.w[q.id], q.w) {
+			h.mu.Unlock()
+			return
+		}
+		h.queue = append(h.queue, q)
+		h.mu.Unlock()
+		select {
+		case h.queued <- struct{}{}:
+		default:
+		}
+	})
 }
 
 func (h *hub) init(c *Client) {
