@@ -284,7 +284,7 @@ type hub struct {
 	started bool
 	running atomic.Bool // started and not closed: start's lock-free path
 	closed  bool
-	kw      jetstream.KeyWatcher
+	sub     *nats.Subscription // the watch of the state bucket
 	stop    context.CancelFunc
 	w       map[string][]*watcher
 	queue   []lookupReq   // Wait's lookups, for the lookup goroutines
@@ -400,12 +400,42 @@ func (h *hub) lookupLoop(ctx context.Context) {
 				}
 			}
 			r, rev, _, err := h.c.lookup(ctx, q.id)
+			if err != nil && transient(err) && ctx.Err() == nil {
+				// No answer from the store in time (a stream electing its
+				// leader, a busy node): the Wait goes on, the watch may
+				// bring the job's end meanwhile, and the job is read again
+				// in a moment.
+				h.again(q)
+				continue
+			}
 			q.w.offer(r, rev, err)
 			if ctx.Err() != nil {
 				return
 			}
 		}
 	}
+}
+
+// lookupAgain is how long after a read that had no answer the job is read
+// again for its Wait.
+const lookupAgain = 250 * time.Millisecond
+
+// again queues q's read once more after lookupAgain, if its Wait still
+// waits.
+func (h *hub) again(q lookupReq) {
+	time.AfterFunc(lookupAgain, func() {
+		h.mu.Lock()
+		if h.closed || !slices.Contains(h.w[q.id], q.w) {
+			h.mu.Unlock()
+			return
+		}
+		h.queue = append(h.queue, q)
+		h.mu.Unlock()
+		select {
+		case h.queued <- struct{}{}:
+		default:
+		}
+	})
 }
 
 func (h *hub) init(c *Client) {
@@ -437,15 +467,14 @@ func (h *hub) start() error {
 		return nil
 	}
 	wctx, stop := context.WithCancel(context.Background())
-	kw, err := h.c.state.WatchAll(wctx, jetstream.UpdatesOnly(), jetstream.IgnoreDeletes())
+	sub, err := h.watch()
 	if err != nil {
 		stop()
 		return h.c.wrap("watch", err)
 	}
-	h.kw, h.stop, h.started = kw, stop, true
+	h.sub, h.stop, h.started = sub, stop, true
 	h.running.Store(true)
-	h.wg.Add(1 + lookupWorkers)
-	go h.run(kw)
+	h.wg.Add(lookupWorkers)
 	for range lookupWorkers {
 		go h.lookupLoop(wctx)
 	}
@@ -469,28 +498,56 @@ func (h *hub) remove(id string, w *watcher) {
 	}
 }
 
-func (h *hub) run(kw jetstream.KeyWatcher) {
-	defer h.wg.Done()
-	for e := range kw.Updates() {
-		if e == nil {
-			continue
+// watchHeartbeat is how often the server says that the state watch's
+// consumer is alive while no record changes. The consumer is an R1
+// ephemeral on one node of the cluster; when that node dies, the client
+// notices two heartbeats missed (2 to 4 heartbeats after the death) and
+// makes the consumer again on a live node, from the revision after the
+// last it saw. jetstream's KeyValue watch uses 5 s, so Waits heard nothing
+// for 10 to 20 s after the death of a node that the client is not even
+// connected to.
+const watchHeartbeat = time.Second
+
+// watch subscribes to every change of the state bucket after now, with an
+// ordered consumer (the changes in order, none missed) on h.update.
+func (h *hub) watch() (*nats.Subscription, error) {
+	js, err := h.c.nc.JetStream()
+	if err != nil {
+		return nil, err
+	}
+	pre := h.c.stateSubj("")
+	return js.Subscribe(pre+">", func(m *nats.Msg) {
+		if m.Header.Get(kvOpHdr) != "" {
+			return // a delete or purge
 		}
-		h.mu.Lock()
-		ws := h.w[e.Key()]
-		if len(ws) == 0 {
-			h.mu.Unlock()
-			continue
-		}
-		ws = append([]*watcher(nil), ws...)
-		h.mu.Unlock()
-		r, err := decodeRecord(e.Value())
+		md, err := m.Metadata()
 		if err != nil {
-			h.c.log.Warn("jobs: undecodable job record", "key", e.Key(), "err", err)
-			continue
+			return
 		}
-		for _, w := range ws {
-			w.offer(r, e.Revision(), nil)
-		}
+		h.update(m.Subject[len(pre):], m.Data, md.Sequence.Stream)
+	}, nats.BindStream("KV_"+h.c.stateBucket()), nats.OrderedConsumer(), nats.DeliverNew(), nats.IdleHeartbeat(watchHeartbeat))
+}
+
+// kvOpHdr marks a KeyValue delete or purge.
+const kvOpHdr = "KV-Operation"
+
+// update hands a stored record of job id, at revision rev, to its waiters.
+func (h *hub) update(id string, data []byte, rev uint64) {
+	h.mu.Lock()
+	ws := h.w[id]
+	if len(ws) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	ws = append([]*watcher(nil), ws...)
+	h.mu.Unlock()
+	r, err := decodeRecord(data)
+	if err != nil {
+		h.c.log.Warn("jobs: undecodable job record", "key", id, "err", err)
+		return
+	}
+	for _, w := range ws {
+		w.offer(r, rev, nil)
 	}
 }
 
@@ -511,12 +568,12 @@ func (h *hub) close() {
 	h.mu.Lock()
 	h.closed = true
 	h.running.Store(false)
-	kw, stop := h.kw, h.stop
+	sub, stop := h.sub, h.stop
 	h.queue = nil
 	h.mu.Unlock()
 	h.wakeAll()
-	if kw != nil {
-		_ = kw.Stop()
+	if sub != nil {
+		_ = sub.Unsubscribe()
 		stop()
 	}
 	h.wg.Wait()
