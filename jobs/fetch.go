@@ -138,13 +138,13 @@ func (q *queue) loop(ctx context.Context) {
 	defer func() {
 		_ = q.sub.Unsubscribe()
 		for _, h := range q.held {
-			_ = h.m.Nak()
+			q.w.putBack(h.m, 0)
 		}
 		for {
 			select {
 			case m := <-q.in:
 				if isJob(m) {
-					_ = m.Nak()
+					q.w.putBack(m, 0)
 				}
 			default:
 				return
@@ -283,7 +283,7 @@ func (q *queue) dispatch(ctx context.Context) bool {
 		q.held = append(q.held[:best], q.held[best+1:]...)
 		if time.Since(h.at) > q.w.c.cfg.AckWait/2 {
 			// Held so long its delivery may have expired: put it back.
-			_ = h.m.Nak()
+			q.w.putBack(h.m, 0)
 			continue
 		}
 		if q.lim != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,39 +32,108 @@ func (c *Client) stored(ctx context.Context, id string) (*record, uint64, error)
 	return r, rev, nil
 }
 
-// waiting reads the job's work (or schedule) message; nil if none.
-func (c *Client) waiting(ctx context.Context, id string) (*record, uint64, error) {
+// waitingMsg reads the job's work (or schedule) message; nil if none.
+func (c *Client) waitingMsg(ctx context.Context, id string) (*record, *jetstream.RawStreamMsg, error) {
 	m, err := c.lastMsg(ctx, c.work, c.workStream(), c.cfg.Prefix+".*.*.*."+id)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, 0, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, 0, c.wrap("get", err)
+		return nil, nil, c.wrap("get", err)
 	}
 	r, err := decodeRecord(m.Data)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	return r, m.Sequence, nil
+	return r, m, nil
+}
+
+// current is lookup for those who show the job's state (Get, Watch): a
+// job with no record whose work message a worker has taken is running.
+// A worker stores a short first attempt's running state only with its
+// outcome (see queue.begin), so between the delivery and the outcome the
+// delivery is the running state: the message's queue consumer has
+// delivered it (its delivered stream sequence is at or past the message's,
+// and the message, not yet acknowledged, is still in the stream).
+func (c *Client) current(ctx context.Context, id string) (*record, error) {
+	r, _, m, err := c.lookupMsg(ctx, id)
+	if err != nil || m == nil {
+		return r, err
+	}
+	return c.asTaken(ctx, r, m), nil
+}
+
+// asTaken is r, the record of the waiting message m, or r as running if
+// a worker has taken m (see current).
+func (c *Client) asTaken(ctx context.Context, r *record, m *jetstream.RawStreamMsg) *record {
+	if (r.State == StateQueued || r.State == StateScheduled) && c.taken(ctx, m.Subject, m.Sequence) {
+		run := *r
+		run.State, run.Attempt = StateRunning, max(run.Attempt, 1)
+		return &run
+	}
+	return r
+}
+
+// taken reports whether the work message seq on subj (PREFIX.work.QUEUE.
+// LEVEL.ID) has been delivered to a worker. The queue's consumers deliver
+// in stream order, so every message up to their delivered stream sequence
+// has been delivered at least once; one still in the stream is not
+// acknowledged yet.
+func (c *Client) taken(ctx context.Context, subj string, seq uint64) bool {
+	return seq <= c.deliveredUpTo(ctx, subj)
+}
+
+// deliveredUpTo is the delivered stream sequence of the consumer of the
+// work subject subj; 0 for another subject or on any error (the job is
+// then shown as it was stored).
+func (c *Client) deliveredUpTo(ctx context.Context, subj string) uint64 {
+	ql, ok := strings.CutPrefix(subj, c.cfg.Prefix+".work.")
+	if !ok {
+		return 0
+	}
+	q, rest, ok := strings.Cut(ql, ".")
+	if !ok {
+		return 0
+	}
+	lv, _, ok := strings.Cut(rest, ".")
+	l, err := strconv.Atoi(lv)
+	if !ok || err != nil {
+		return 0
+	}
+	cons, err := c.js.Consumer(ctx, c.workStream(), c.consumerName(q, l))
+	if err != nil {
+		return 0
+	}
+	return cons.CachedInfo().Delivered.Stream
 }
 
 // lookup finds the job: its record in the state bucket, else its waiting
 // message (then seq is the message's stream sequence and rev is 0).
 func (c *Client) lookup(ctx context.Context, id string) (r *record, rev, seq uint64, err error) {
+	r, rev, m, err := c.lookupMsg(ctx, id)
+	if m != nil {
+		seq = m.Sequence
+	}
+	return r, rev, seq, err
+}
+
+// lookupMsg is lookup with the waiting message (nil if the job has a
+// record).
+func (c *Client) lookupMsg(ctx context.Context, id string) (r *record, rev uint64, m *jetstream.RawStreamMsg, err error) {
 	if !validID(id) {
-		return nil, 0, 0, ErrNotFound
+		return nil, 0, nil, ErrNotFound
 	}
 	for try := 0; try < 2; try++ {
 		if r, rev, err = c.stored(ctx, id); err != nil || r != nil {
-			return r, rev, 0, err
+			return r, rev, nil, err
 		}
-		if r, seq, err = c.waiting(ctx, id); err != nil || r != nil {
-			return r, 0, seq, err
+		if r, m, err = c.waitingMsg(ctx, id); err != nil || r != nil {
+			return r, 0, m, err
 		}
 		// A worker may have started and finished the job between the two
 		// reads: look again.
 	}
-	return nil, 0, 0, ErrNotFound
+	return nil, 0, nil, ErrNotFound
 }
 
 // Get returns what is known of the job, or ErrNotFound.
@@ -70,7 +141,7 @@ func (c *Client) Get(ctx context.Context, id string) (Info, error) {
 	if c.isClosed() {
 		return Info{}, ErrClosed
 	}
-	r, _, _, err := c.lookup(ctx, id)
+	r, err := c.current(ctx, id)
 	if err != nil {
 		return Info{}, err
 	}
@@ -166,7 +237,7 @@ func (c *Client) Watch(ctx context.Context, id string) (<-chan Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, _, _, err := c.lookup(ctx, id)
+	r, err := c.current(ctx, id)
 	if err != nil {
 		c.hub.remove(id, w)
 		return nil, err
@@ -471,9 +542,31 @@ func (c *Client) scan(ctx context.Context) ([]*record, error) {
 		}
 	}
 	_ = kw.Stop()
-	err = c.eachWaiting(ctx, func(data []byte) {
-		if r, err := decodeRecord(data); err == nil && byID[r.ID] == nil {
-			byID[r.ID] = r
+	// A waiting message that a worker has taken is a running job (see
+	// current); one consumer's delivered sequence answers for its queue
+	// and priority.
+	delivered := map[string]uint64{}
+	err = c.eachWaiting(ctx, func(m *nats.Msg) {
+		r, err := decodeRecord(m.Data)
+		if err != nil || byID[r.ID] != nil {
+			return
+		}
+		byID[r.ID] = r
+		subj := m.Header.Get("Nats-Subject")
+		seq, _ := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+		if r.State != StateQueued || seq == 0 {
+			return
+		}
+		cons := subj[:max(strings.LastIndexByte(subj, '.'), 0)]
+		upTo, known := delivered[cons]
+		if !known {
+			upTo = c.deliveredUpTo(ctx, subj)
+			delivered[cons] = upTo
+		}
+		if seq <= upTo {
+			run := *r
+			run.State, run.Attempt = StateRunning, max(run.Attempt, 1)
+			byID[r.ID] = &run
 		}
 	})
 	if err != nil {
@@ -569,9 +662,9 @@ func (c *Client) Stats(ctx context.Context) ([]QueueStats, error) {
 // eachWaiting calls fn with every message of the work stream, in order,
 // read with batched direct gets (a work-queue stream allows no second
 // consumer).
-func (c *Client) eachWaiting(ctx context.Context, fn func(data []byte)) error {
+func (c *Client) eachWaiting(ctx context.Context, fn func(m *nats.Msg)) error {
 	return c.eachMsg(ctx, c.workStream(), c.cfg.Prefix+".>", func(m *nats.Msg) error {
-		fn(m.Data)
+		fn(m)
 		return nil
 	})
 }

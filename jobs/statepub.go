@@ -42,7 +42,8 @@ type pendingPub struct {
 	msg   *nats.Msg
 	until time.Time
 	ch    chan pubResult              // the reply goes here, or
-	fn    func(seq uint64, err error) // to fn (on the replies' goroutine), or nowhere
+	fn    func(seq uint64, err error) // to fn (on the replies' goroutine), or
+	raw   func(m *nats.Msg)           // as it is to raw (nil: no reply), or nowhere
 }
 
 type pubResult struct {
@@ -57,6 +58,8 @@ const (
 
 func (p *pendingPub) finish(seq uint64, err error) {
 	switch {
+	case p.raw != nil:
+		p.raw(nil)
 	case p.ch != nil:
 		p.ch <- pubResult{seq, err}
 	case p.fn != nil:
@@ -84,6 +87,12 @@ func (s *statePub) startLocked() error {
 // through p.
 func (s *statePub) publish(id string, data []byte, rev uint64, p *pendingPub) error {
 	m := &nats.Msg{Subject: s.c.stateSubj(id), Data: data, Header: nats.Header{expectSeqHdr: []string{strconv.FormatUint(rev, 10)}}}
+	return s.send(m, p)
+}
+
+// send publishes m with a reply subject of the replies' subscription and
+// hands the reply to p.
+func (s *statePub) send(m *nats.Msg, p *pendingPub) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -146,6 +155,10 @@ func (s *statePub) onReply(m *nats.Msg) {
 	}
 	delete(s.wait, n)
 	s.mu.Unlock()
+	if p.raw != nil {
+		p.raw(m)
+		return
+	}
 	var seq uint64
 	if len(m.Data) == 0 {
 		err = fmt.Errorf("jobs: the store answered a write with status %s %s", m.Header.Get("Status"), m.Header.Get("Description"))
@@ -153,6 +166,62 @@ func (s *statePub) onReply(m *nats.Msg) {
 		seq, err = parsePubAck(m.Data)
 	}
 	p.finish(seq, err)
+}
+
+var errNoReply = fmt.Errorf("jobs: no reply from the store within %v", stateWait)
+
+// has reports whether job id has a record in the state bucket. It reads
+// the key's last message with one request whose reply comes to the
+// replies' subscription: a direct get, or on a replicated store a get
+// from the bucket's leader, which sees every acknowledged write.
+func (s *statePub) has(id string) (bool, error) {
+	ch := make(chan *nats.Msg, 1)
+	p := &pendingPub{raw: func(m *nats.Msg) { ch <- m }}
+	bucket := "KV_" + s.c.stateBucket()
+	m := &nats.Msg{Subject: "$JS.API.DIRECT.GET." + bucket + "." + s.c.stateSubj(id)}
+	leader := s.c.leaderReads()
+	if leader {
+		m = &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + bucket, Data: []byte(`{"last_by_subj":"` + s.c.stateSubj(id) + `"}`)}
+	}
+	if err := s.send(m, p); err != nil {
+		return false, err
+	}
+	r := <-ch // the sweeper or close answers at the latest
+	if r == nil {
+		return false, errNoReply
+	}
+	return parseGetReply(r, leader)
+}
+
+// parseGetReply reads the reply to has's request: found, not found, or
+// an error.
+func parseGetReply(m *nats.Msg, leader bool) (bool, error) {
+	if !leader {
+		switch st := m.Header.Get("Status"); st {
+		case "":
+			return true, nil
+		case "404":
+			return false, nil
+		default:
+			return false, fmt.Errorf("jobs: the store answered a read with status %s %s", st, m.Header.Get("Description"))
+		}
+	}
+	var resp struct {
+		Error   *jetstream.APIError `json:"error"`
+		Message json.RawMessage     `json:"message"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return false, fmt.Errorf("jobs: the store's reply to a read: %w", err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.Code == 404:
+		return false, nil
+	case resp.Error != nil:
+		return false, resp.Error
+	case resp.Message == nil:
+		return false, errors.New("jobs: the store's reply to a read has no message")
+	}
+	return true, nil
 }
 
 // sweep fails the writes whose reply is overdue, until close.
@@ -175,7 +244,7 @@ func (s *statePub) sweep() {
 			}
 			s.mu.Unlock()
 			for _, p := range late {
-				p.finish(0, fmt.Errorf("jobs: no reply from the store within %v", stateWait))
+				p.finish(0, errNoReply)
 			}
 			clear(late)
 			late = late[:0]
