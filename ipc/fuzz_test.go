@@ -6,14 +6,39 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"testing/iotest"
 )
 
 // fuzzDecode runs the frame reader over data and checks that it ends in a
-// typed way, never returns an oversize frame, and never loops.
+// typed way, never returns an oversize frame, and never loops; then that a
+// lending reader (RecvView's), fed the same bytes whole and one byte at a
+// time, returns the same frames as one that is not.
 func fuzzDecode(t *testing.T, mode Mode, data []byte) {
+	for _, oneByte := range []bool{false, true} {
+		want, wantErr := fuzzFrames(t, mode, data, false, oneByte)
+		got, gotErr := fuzzFrames(t, mode, data, true, oneByte)
+		if len(got) != len(want) || (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Fatalf("lending reader (one byte at a time: %v): %d frames, %v; want %d, %v", oneByte, len(got), gotErr, len(want), wantErr)
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("lending reader (one byte at a time: %v): frame %d is %q, want %q", oneByte, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// fuzzFrames reads frames from data, lending or not, and returns copies of
+// their payloads and the error that ended the stream.
+func fuzzFrames(t *testing.T, mode Mode, data []byte, lend, oneByte bool) ([][]byte, error) {
 	const max = 4096
-	r := bytes.NewReader(data)
+	var r io.Reader = bytes.NewReader(data)
+	if oneByte {
+		r = iotest.OneByteReader(r)
+	}
 	fr := newFrameReader(mode, max, r.Read)
+	fr.lend = lend
+	var out [][]byte
 	for i := 0; i <= len(data); i++ {
 		f, err := fr.next()
 		if err != nil {
@@ -24,7 +49,7 @@ func fuzzDecode(t *testing.T, mode Mode, data []byte) {
 			if pe != nil && !errors.Is(pe, ErrMalformed) && !errors.Is(pe, ErrTooLarge) {
 				t.Fatalf("protocol error wraps %v", pe.Err)
 			}
-			return
+			return out, err
 		}
 		if len(f.data) > max {
 			t.Fatalf("frame of %d bytes over the %d limit", len(f.data), max)
@@ -32,6 +57,7 @@ func fuzzDecode(t *testing.T, mode Mode, data []byte) {
 		if mode == ModeNode && (len(f.data) == 0 || f.data[len(f.data)-1] == '\n') {
 			t.Fatalf("bad node frame %q", f.data)
 		}
+		out = append(out, append([]byte{byte(f.kind), f.htype}, f.data...))
 		// What is accepted must be processable without panicking.
 		closed := make(chan struct{})
 		close(closed)
@@ -41,6 +67,7 @@ func fuzzDecode(t *testing.T, mode Mode, data []byte) {
 		}
 	}
 	t.Fatalf("reader made no progress over %d bytes", len(data))
+	return nil, nil
 }
 
 func FuzzNodeDecoder(f *testing.F) {

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -649,9 +650,9 @@ func (c *Client) scan(ctx context.Context) ([]*record, error) {
 	return out, nil
 }
 
-// List returns the jobs that match f, in ID (submission) order, a page at
-// a time. It reads every job's record, so it costs time in proportion to
-// the number of jobs stored.
+// List returns the jobs that match f, in ID (submission) order, or the
+// newest first with f.Newest, a page at a time. It reads every job's
+// record, so it costs time in proportion to the number of jobs stored.
 func (c *Client) List(ctx context.Context, f Filter) (Page, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
@@ -660,9 +661,12 @@ func (c *Client) List(ctx context.Context, f Filter) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
+	if f.Newest {
+		slices.Reverse(recs)
+	}
 	var p Page
 	for _, r := range recs {
-		if f.Cursor != "" && r.ID <= f.Cursor {
+		if f.Cursor != "" && (!f.Newest && r.ID <= f.Cursor || f.Newest && r.ID >= f.Cursor) {
 			continue
 		}
 		if f.State != "" && r.State != f.State || f.Queue != "" && r.Queue != f.Queue || f.Kind != "" && r.Kind != f.Kind {

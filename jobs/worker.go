@@ -21,11 +21,14 @@ var DefaultConcurrency = runtime.NumCPU()
 
 // Job is one attempt of a job, as its handler sees it.
 type Job[A any] struct {
+	// ID, Kind and Queue are the job's ID, kind and queue.
 	ID, Kind, Queue string
 	// Attempt counts from 1; MaxAttempts is the job's bound.
 	Attempt, MaxAttempts int
-	Priority             Priority
-	Created              time.Time
+	// Priority is the job's priority in its queue.
+	Priority Priority
+	// Created is when the job was submitted.
+	Created time.Time
 	// Args are the job's arguments, decoded from JSON.
 	Args A
 
@@ -192,8 +195,12 @@ var (
 )
 
 // TimeoutError is an attempt's error when it ran past its Timeout.
-type TimeoutError struct{ Timeout time.Duration }
+type TimeoutError struct {
+	// Timeout is the attempt's bound that it ran past.
+	Timeout time.Duration
+}
 
+// Error returns "jobs: attempt timed out after <Timeout>".
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("jobs: attempt timed out after %v", e.Timeout)
 }
@@ -217,7 +224,9 @@ type worker struct {
 // until ctx ends or c is closed. Then it takes no more jobs, lets the
 // running ones finish for up to ShutdownTimeout, cancels the rest (their
 // jobs go back to their queues) and returns nil. It returns an error only
-// if it cannot start.
+// if it cannot start: a setup request that times out or finds JetStream
+// unavailable for now (a busy cluster, an election) is tried again until
+// ctx ends, with a warning on the Client's Logger each time.
 //
 // Each queue has one durable pull consumer per priority. A worker takes
 // jobs of the highest priority first, keeps an attempt alive with
@@ -247,7 +256,11 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 	}
 	c.mu.Unlock()
 	for _, k := range kinds {
-		if _, err := c.kinds.Put(ctx, k, []byte(c.worker)); err != nil {
+		err := c.retrySetup(ctx, "record kind "+k, func() error {
+			_, err := c.kinds.Put(ctx, k, []byte(c.worker))
+			return err
+		})
+		if err != nil {
 			return c.wrap("record kind "+k, err)
 		}
 	}
@@ -296,7 +309,11 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 			loops.Wait()
 			return &ValidationError{Field: "WorkOptions.Queues", Problem: fmt.Sprintf("queue %q: use letters, digits, '-' and '_'", name)}
 		}
-		q, err := w.newQueue(ctx, name, qc)
+		var q *queue
+		err := c.retrySetup(ctx, "queue "+name, func() (err error) {
+			q, err = w.newQueue(ctx, name, qc)
+			return err
+		})
 		if err != nil {
 			stopFetch()
 			loops.Wait()
@@ -321,6 +338,50 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 	_ = asub.Unsubscribe()
 	side.Wait()
 	return nil
+}
+
+// Bounds of the wait between tries of a worker's setup request (see
+// retrySetup); it doubles from setupRetryMin.
+const (
+	setupRetryMin = 100 * time.Millisecond
+	setupRetryMax = 5 * time.Second
+)
+
+// retrySetup runs fn, one of Work's setup steps, until it succeeds or
+// fails for good, ctx ends or c closes. On a cluster a JetStream API
+// request can go unanswered for a while (a busy node, a raft group
+// electing its leader, two processes creating the same consumer at once):
+// such a step is tried again after a wait, so that a worker started with
+// the cluster waits it out rather than stop.
+func (c *Client) retrySetup(ctx context.Context, op string, fn func() error) error {
+	wait := setupRetryMin
+	for try := 1; ; try++ {
+		err := fn()
+		if err == nil || !transient(err) || ctx.Err() != nil || c.isClosed() {
+			return err
+		}
+		c.log.Warn("jobs: worker setup, trying again", "op", op, "try", try, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-c.done:
+			t.Stop()
+			return ErrClosed
+		}
+		wait = min(2*wait, setupRetryMax)
+	}
+}
+
+// transient reports whether a JetStream API request failed in a way that
+// a later try may not: no answer in time, no responder yet, or the server
+// saying JetStream is unavailable for now (503).
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.As(err, &apiErr) && apiErr.Code == 503
 }
 
 // heartbeats tells JetStream every AckWait/4 that the jobs running here

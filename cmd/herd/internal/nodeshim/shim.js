@@ -105,18 +105,30 @@ net.Server.prototype.listen = function herdListen(...args) {
   const server = this;
   if (req.cb) server.once('listening', req.cb);
   servers.push(server);
+  const listening = () => {
+    send({ herd: 'listening', port: req.port, host: req.host });
+    if (process.env.HERD_READY === 'listen' && !readySent) {
+      readySent = true;
+      send({ herd: 'ready' });
+    }
+  };
+  const fd = inherited(req.host, req.port);
+  if (fd >= 0) {
+    // The socket herd would send is already here: no relay to start.
+    server.once('listening', listening);
+    origListen.call(server, req.backlog !== undefined ? { fd, backlog: req.backlog } : { fd });
+    if (server._handle) {
+      server[kHandle] = server._handle;
+      countAccepts(server._handle);
+    }
+    return server;
+  }
   ask(req.host, req.port, (err, handle) => {
     if (err) {
       server.emit('error', err);
       return;
     }
-    server.once('listening', () => {
-      send({ herd: 'listening', port: req.port, host: req.host });
-      if (process.env.HERD_READY === 'listen' && !readySent) {
-        readySent = true;
-        send({ herd: 'ready' });
-      }
-    });
+    server.once('listening', listening);
     server[kHandle] = handle;
     countAccepts(handle);
     if (req.backlog !== undefined) origListen.call(server, handle, req.backlog);
@@ -124,6 +136,28 @@ net.Server.prototype.listen = function herdListen(...args) {
   });
   return server;
 };
+
+// inherited returns the descriptor of the socket herd opened for port before
+// this process started (LISTEN_FDS, named port-N, for this very process),
+// when a listen on every interface asks for it: exactly the socket herd's
+// broker would send (it answers such a request with the port it opened),
+// so the relay is not needed. Each descriptor serves one listen; a request
+// with a host, a second listen on the port, or another process asks herd.
+const usedFDs = new Set();
+function inherited(host, port) {
+  const env = process.env;
+  if (env.LISTEN_PID !== String(process.pid) || !wildcardHost(host)) return -1;
+  const names = (env.LISTEN_FDNAMES || '').split(':');
+  const i = names.indexOf('port-' + port);
+  const fd = 3 + i;
+  if (i < 0 || i >= Number(env.LISTEN_FDS) || usedFDs.has(fd)) return -1;
+  usedFDs.add(fd);
+  return fd;
+}
+
+function wildcardHost(h) {
+  return h === '' || h === '0.0.0.0' || h === '::' || h === '0:0:0:0:0:0:0:0';
+}
 
 // Graceful stop: only when the app has no SIGTERM handler of its own.
 // The servers stop accepting (the shared socket stays open in herd, so
@@ -178,7 +212,7 @@ let taken = 0;
 let handedOff = null;
 
 function countAccepts(handle) {
-  let inner;
+  let inner = handle.onconnection; // set already when listen has run
   function counted(err, h) {
     if (!err && h) accepted++;
     return inner.apply(this, arguments);

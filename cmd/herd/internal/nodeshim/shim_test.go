@@ -122,3 +122,86 @@ s.listen(%d, '127.0.0.1', () => { console.log('cb'); bad.listen(%d, '127.0.0.1')
 		t.Fatalf("requests %+v; output:\n%s", asks, out.String())
 	}
 }
+
+// A listen on every interface for a port herd opened before the start
+// (LISTEN_FDS, named port-N, for this very process) takes that descriptor
+// without asking herd: no relay process, no request to the broker. A
+// second listen on the port, and one with a host, still ask.
+func TestShimTakesInheritedSocket(t *testing.T) {
+	testutil.RequireNode(t)
+	shim, err := Path(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	lf, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	var (
+		mu   sync.Mutex
+		asks []Request
+	)
+	b, err := NewBroker(t.TempDir(), func(r Request) (*os.File, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asks = append(asks, r)
+		return nil, fmt.Errorf("refused %s:%d", r.Host, r.Port)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	app := filepath.Join(t.TempDir(), "app.js")
+	os.WriteFile(app, []byte(fmt.Sprintf(`const s = require('http').createServer((q, r) => r.end('inherited ' + process.pid + ' ' + s.address().port));
+s.listen(%d, () => {
+  console.log('cb');
+  const again = require('net').createServer();
+  again.on('error', (e) => { console.log('again: ' + e.message);
+    const host = require('net').createServer();
+    host.on('error', (e) => console.log('host: ' + e.message));
+    host.listen(%d, '127.0.0.1');
+  });
+  again.listen(%d);
+});`, port, port, port)), 0o644)
+	// As the guard does: LISTEN_PID names node itself, through sh's exec.
+	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"`, "node", "--require", shim, app)
+	cmd.Env = append(os.Environ(), EnvSocket+"="+b.Path(), EnvRelay+"="+os.Args[0],
+		"LISTEN_FDS=2", "LISTEN_FDNAMES=port-1:"+FDName(port))
+	other, err := os.Open(os.DevNull) // fd 3: another name, left alone
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	cmd.ExtraFiles = []*os.File{other, lf}
+	var out testutil.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	want := "inherited " + strconv.Itoa(cmd.Process.Pid) + " " + strconv.Itoa(port)
+	testutil.WaitFor(t, "node to answer on the inherited socket", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		code, body, _ := testutil.Get(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/")
+		if code != 0 && body != want {
+			t.Fatalf("body %q, want %q", body, want)
+		}
+		return code == 200
+	})
+	testutil.WaitFor(t, "the later listens to be refused by the broker", func() bool {
+		return strings.Contains(out.String(), "host: refused 127.0.0.1:")
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asks) != 2 || asks[0].Host != "" || asks[1].Host != "127.0.0.1" || !strings.Contains(out.String(), "again: refused :") {
+		t.Fatalf("requests %+v, want the second listen and the one with a host only; output:\n%s", asks, out.String())
+	}
+}

@@ -64,16 +64,25 @@ func (r *Runner) accepting(pid int) bool {
 // /proc until the instance's process tree waits for connections on a
 // shared socket (in an epoll set, or blocked in accept), every 2 ms at
 // first and every 25 ms after a while, or until the instance is ready by
-// another signal (a Node app's shim).
+// another signal. For a node under the shim, whose own message says when
+// its server listens, the probe is only the fallback for a server in a
+// process the node started: it first looks after shimProbeAfter, then
+// every shimProbeEvery. Each look reads a few files per process of the
+// tree, which is most of the daemon's work while 20 nodes start on a
+// loaded machine.
 func (r *Runner) probeAccepting(ctx context.Context, pid int) error {
-	wait := 2 * time.Millisecond
+	wait, most, look := 2*time.Millisecond, 25*time.Millisecond, true
+	if r.nodeShim {
+		wait, most, look = shimProbeAfter, shimProbeEvery, false
+	}
 	for {
 		r.mu.Lock()
 		ready := r.readyPIDs[pid] // by another signal (the shim's message)
 		r.mu.Unlock()
-		if ready || r.accepting(pid) {
+		if ready || (look && r.accepting(pid)) {
 			return nil
 		}
+		look = true
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -81,9 +90,16 @@ func (r *Runner) probeAccepting(ctx context.Context, pid int) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		wait = min(wait*5/4, 25*time.Millisecond)
+		wait = min(wait*5/4, most)
 	}
 }
+
+// shimProbeAfter and shimProbeEvery pace probeAccepting for a node app
+// under the shim (see there).
+const (
+	shimProbeAfter = 500 * time.Millisecond
+	shimProbeEvery = 250 * time.Millisecond
+)
 
 // watchSockets warns once when an instance in cluster mode has not taken
 // its socket after NoSocketWarning: a Node app whose server never listened

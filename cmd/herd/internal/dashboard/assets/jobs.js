@@ -8,7 +8,10 @@
   const states = ["queued", "scheduled", "running", "retrying", "succeeded", "failed", "cancelled"];
   const finals = { succeeded: true, failed: true, cancelled: true };
   const q = new URLSearchParams(location.search);
-  const filter = { state: q.get("state") || "", queue: q.get("queue") || "", kind: q.get("kind") || "", cursor: q.get("cursor") || "" };
+  // order is "" (newest first, the default) or "oldest".
+  const filter = { state: q.get("state") || "", queue: q.get("queue") || "", kind: q.get("kind") || "", cursor: q.get("cursor") || "",
+    order: q.get("order") === "oldest" ? "oldest" : "" };
+  const filterKeys = ["state", "queue", "kind", "cursor", "order"];
   let data = null; // the last "jobs" event
   let listSource = null;
   let jobSource = null;
@@ -124,13 +127,22 @@
     sel.replaceChildren(el("option", { value: "" }, "all"), ...names.map((n) => el("option", { value: n }, n)));
     sel.value = filter.queue;
   }
+  function query() {
+    const p = new URLSearchParams();
+    for (const k of filterKeys) if (filter[k]) p.set(k, filter[k]);
+    return p.toString();
+  }
+  function drawOrder() {
+    const b = $("order");
+    b.textContent = filter.order === "oldest" ? "Oldest first" : "Newest first";
+    b.title = filter.order === "oldest" ? "list the newest jobs first" : "list the oldest jobs first";
+  }
   function setFilter(change) {
     Object.assign(filter, { cursor: "" }, change);
-    const p = new URLSearchParams();
-    for (const k of ["state", "queue", "kind", "cursor"]) if (filter[k]) p.set(k, filter[k]);
-    const s = p.toString();
+    const s = query();
     history.replaceState(null, "", "/jobs" + (s ? "?" + s : "") + location.hash);
     drawStates();
+    drawOrder();
     connect();
   }
   $("f-queue").addEventListener("change", (e) => setFilter({ queue: e.target.value }));
@@ -142,6 +154,7 @@
   $("f-text").addEventListener("input", drawJobs);
   $("next").addEventListener("click", () => setFilter({ cursor: data.next }));
   $("first").addEventListener("click", () => setFilter({ cursor: "" }));
+  $("order").addEventListener("click", () => setFilter({ order: filter.order === "oldest" ? "" : "oldest" }));
 
   function drawQueues() {
     const rows = ((data && data.queues) || []).map((x) => {
@@ -220,9 +233,7 @@
 
   function connect() {
     if (listSource) listSource.close();
-    const p = new URLSearchParams();
-    for (const k of ["state", "queue", "kind", "cursor"]) if (filter[k]) p.set(k, filter[k]);
-    const es = new EventSource("/api/jobs/stream?" + p.toString());
+    const es = new EventSource("/api/jobs/stream?" + query());
     listSource = es;
     es.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").className = "conn on"; });
     es.addEventListener("error", () => { $("conn").textContent = "reconnecting…"; $("conn").className = "conn off"; });
@@ -301,6 +312,7 @@
   // The page comes with the queues and the first page of jobs, so that its
   // first paint shows them; the stream then keeps them live.
   $("f-kind").value = filter.kind;
+  drawOrder();
   const initial = JSON.parse($("herd-initial").textContent);
   if (initial) update(initial);
   else drawStates();
