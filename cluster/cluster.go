@@ -171,11 +171,12 @@ func (c *Cluster) Addrs() []net.Addr {
 
 // WorkerInfo describes a live worker process.
 type WorkerInfo struct {
+	// ID, Slot and PID are the worker's, as in Event.
 	ID, Slot, PID int
 	// State is "starting", "ready" or "draining".
 	State    string
-	Started  time.Time
-	Uptime   time.Duration
+	Started  time.Time     // when the worker was started
+	Uptime   time.Duration // how long it has run, at the Workers call
 	Restarts int           // respawns of this slot before this worker
 	RSS      int64         // resident memory in bytes, from /proc
 	CPU      time.Duration // user+system CPU time, from /proc

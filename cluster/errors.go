@@ -36,8 +36,10 @@ func (e *ConfigError) Error() string { return "cluster: Config." + e.Field + ": 
 // use, the address is malformed, or permission was denied. It wraps the
 // error from the system.
 type ListenError struct {
+	// Network and Address are the address's, as in Addr.
 	Network, Address string
-	Err              error
+	// Err is the system's error.
+	Err error
 }
 
 // Error returns a line naming the address and the cause, with a hint when

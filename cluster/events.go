@@ -52,11 +52,11 @@ func (k EventKind) String() string {
 
 // Event is one thing that happened to a worker, as seen by the primary.
 type Event struct {
-	Kind   EventKind
-	Time   time.Time
-	Worker int // the worker's ID, unique for the life of the primary, from 1
-	Slot   int // the worker's slot, 0..Workers-1; a replacement takes its predecessor's slot
-	PID    int
+	Kind   EventKind // what happened
+	Time   time.Time // when the primary saw it
+	Worker int       // the worker's ID, unique for the life of the primary, from 1
+	Slot   int       // the worker's slot, 0..Workers-1; a replacement takes its predecessor's slot
+	PID    int       // the worker's process ID
 
 	// Adopted, for EventFork, is true when the worker was not started but
 	// taken over from an earlier image of the primary (Config.Adopt).

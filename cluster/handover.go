@@ -27,6 +27,7 @@ import (
 // HandedWorker is one worker process handed from one image of a primary to
 // the next: what Handover returns and Config.Adopt takes.
 type HandedWorker struct {
+	// ID, Slot and PID are the worker's, as in Event.
 	ID, Slot, PID int
 	Restarts      int       // respawns of its slot before it
 	Started       time.Time // when it was started

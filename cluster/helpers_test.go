@@ -81,6 +81,43 @@ func fmtEvents(evs []Event) string {
 	return b.String()
 }
 
+// startReady runs c in the background until the test ends, and waits for
+// it to be ready: the test fails if Run returns first or c is not ready
+// within ready (naming rec's events, if rec is not nil). At the test's
+// end, or at the returned stop if that comes first, c is shut down within
+// shutdown, and the test fails if Shutdown or Run returns an error.
+func startReady(t *testing.T, c *Cluster, ready, shutdown time.Duration, rec *recorder) (stop func()) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), shutdown)
+			defer cancel()
+			if err := c.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			if err := <-errc; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	select {
+	case <-c.Ready():
+	case err := <-errc:
+		errc <- err
+		t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(ready):
+		if rec != nil {
+			t.Fatalf("cluster not ready after %v; events: %s", ready, fmtEvents(rec.all()))
+		}
+		t.Fatalf("cluster not ready after %v", ready)
+	}
+	return stop
+}
+
 // startLocal runs a scenario's cluster with this test process as the
 // primary. It stops the cluster at cleanup.
 func startLocal(t *testing.T, name string, tweak func(*Config)) (*Cluster, *recorder, string) {
@@ -94,26 +131,7 @@ func startLocal(t *testing.T, name string, tweak func(*Config)) (*Cluster, *reco
 		tweak(&cfg)
 	}
 	c := New(cfg, fn)
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := c.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case <-c.Ready():
-	case err := <-errc:
-		errc <- err
-		t.Fatalf("Run returned before ready: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("cluster not ready after 20s; events: %s", fmtEvents(rec.all()))
-	}
+	startReady(t, c, 20*time.Second, 20*time.Second, rec)
 	return c, rec, c.Addrs()[0].String()
 }
 

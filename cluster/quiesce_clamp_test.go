@@ -79,26 +79,8 @@ func TestAcceptClampReleasedForAHandler(t *testing.T) {
 		OnEvent:   rec.add,
 		Output:    func(id, slot int) (io.Writer, io.Writer) { return &out, nil },
 	}, nil)
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(context.Background()) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := c.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	select {
-	case <-c.Ready():
-	case err := <-errc:
-		errc <- err
-		t.Fatalf("Run returned before ready: %v", err)
-	case <-time.After(3 * testutil.WaitTimeout):
-		t.Fatal("not ready")
-	}
+	defer startReady(t, c, 3*testutil.WaitTimeout, 30*time.Second, rec)()
+
 	ctx, cancel := context.WithTimeout(context.Background(), 3*testutil.WaitTimeout)
 	defer cancel()
 	if err := c.Reload(ctx); err != nil {

@@ -94,26 +94,8 @@ func reloadsUnderLoad(t *testing.T, cmd []string, env []string, quiesce time.Dur
 		ShutdownTimeout: 10 * time.Second,
 		Logger:          lw.logger(),
 	}, nil)
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(context.Background()) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := c.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	select {
-	case <-c.Ready():
-	case err := <-errc:
-		errc <- err
-		t.Fatalf("Run returned before ready: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("not ready after 60s")
-	}
+	defer startReady(t, c, 60*time.Second, 30*time.Second, nil)()
+
 	addr := c.Addrs()[0].String()
 	var served countingObserver
 	stop := load(addr, loadgen.Options{Conns: 8, Observe: served.observe})
@@ -233,26 +215,8 @@ func TestScaleDownAbruptLosesNothing(t *testing.T) {
 		Logger:         lw.logger(),
 		OnEvent:        rec.add,
 	}, nil)
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(context.Background()) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := c.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	select {
-	case <-c.Ready():
-	case err := <-errc:
-		errc <- err
-		t.Fatalf("Run returned before ready: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("not ready after 60s")
-	}
+	defer startReady(t, c, 60*time.Second, 30*time.Second, nil)()
+
 	var served countingObserver
 	stop := load(c.Addrs()[0].String(), loadgen.Options{Conns: 8, Observe: served.observe})
 	exits := func(evs []Event) int { return count(evs, func(e Event) bool { return e.Kind == EventExit }) }
@@ -294,26 +258,8 @@ func TestQuiesceIdleKeepAlive(t *testing.T) {
 		QuiesceTimeout: time.Minute,
 		Logger:         lw.logger(),
 	}, nil)
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(context.Background()) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := c.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	select {
-	case <-c.Ready():
-	case err := <-errc:
-		errc <- err
-		t.Fatalf("Run returned before ready: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("not ready after 60s")
-	}
+	defer startReady(t, c, 60*time.Second, 30*time.Second, nil)()
+
 	// Keep-alive connections to both workers (a few, as the kernel picks
 	// the worker), answered and left open.
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}

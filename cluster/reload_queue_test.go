@@ -67,25 +67,8 @@ func startGated(t *testing.T, signals bool) (*Cluster, *gatedProbe, *logWatch, *
 		Logger:     lw.logger(),
 		OnEvent:    rec.add,
 	}, nil)
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := c.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case <-c.Ready():
-	case err := <-errc:
-		t.Fatalf("Run returned before ready: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("not ready after 30s")
-	}
+	startReady(t, c, 30*time.Second, 20*time.Second, rec)
+
 	return c, g, lw, rec
 }
 

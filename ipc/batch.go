@@ -37,6 +37,9 @@ func (c *Conn) SendBatch(ctx context.Context, msgs ...any) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
+	if err := c.flushQueue(ctx); err != nil {
+		return 0, err
+	}
 	bp := bufPool.Get().(*encBuf)
 	defer putBuf(bp)
 	if err := c.encodeBatch(bp, msgs); err != nil {
@@ -52,6 +55,9 @@ func (c *Conn) SendBatch(ctx context.Context, msgs ...any) (int, error) {
 func (c *Conn) SendBytesBatch(ctx context.Context, payloads ...[]byte) (int, error) {
 	if len(payloads) == 0 {
 		return 0, nil
+	}
+	if err := c.flushQueue(ctx); err != nil {
+		return 0, err
 	}
 	bp := bufPool.Get().(*encBuf)
 	defer putBuf(bp)

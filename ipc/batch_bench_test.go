@@ -19,35 +19,46 @@ import (
 var batchSizes = []int{16, 128, 1024}
 
 // BenchmarkSendBatchSmall sends {"i":n} messages with SendBatch, size
-// messages per call; one op is one message.
+// messages per call; one op is one message. The receiver decodes each
+// with Recv, and in the view cases with RecvView.
 func BenchmarkSendBatchSmall(b *testing.B) {
 	for _, mode := range modes {
 		for _, size := range batchSizes {
-			b.Run(fmt.Sprintf("%s/batch=%d", mode, size), func(b *testing.B) {
-				tx, rx := pair(b, &ipc.Options{Mode: mode})
-				ctx := context.Background()
-				b.ReportAllocs()
-				n := b.N
-				done := drain(ctx, rx, n, func(m ipc.Message) error {
-					var v benchMsg
-					return m.Decode(&v)
-				})
-				batch := make([]any, 0, size)
-				b.ResetTimer()
-				for i := 0; i < n; {
-					batch = batch[:0]
-					for ; i < n && len(batch) < size; i++ {
-						batch = append(batch, benchMsg{I: i})
-					}
-					if _, err := tx.SendBatch(ctx, batch...); err != nil {
-						b.Fatal(err)
-					}
+			for _, view := range []bool{false, true} {
+				name := fmt.Sprintf("%s/batch=%d", mode, size)
+				recv := (*ipc.Conn).Recv
+				if view {
+					name += "/view"
+					recv = (*ipc.Conn).RecvView
 				}
-				if err := <-done; err != nil {
-					b.Fatal(err)
-				}
-			})
+				b.Run(name, func(b *testing.B) { benchmarkSendBatchSmall(b, mode, size, recv) })
+			}
 		}
+	}
+}
+
+func benchmarkSendBatchSmall(b *testing.B, mode ipc.Mode, size int, recv func(*ipc.Conn, context.Context) (ipc.Message, error)) {
+	tx, rx := pair(b, &ipc.Options{Mode: mode})
+	ctx := context.Background()
+	b.ReportAllocs()
+	n := b.N
+	done := drainWith(ctx, rx, recv, n, func(m ipc.Message) error {
+		var v benchMsg
+		return m.Decode(&v)
+	})
+	batch := make([]any, 0, size)
+	b.ResetTimer()
+	for i := 0; i < n; {
+		batch = batch[:0]
+		for ; i < n && len(batch) < size; i++ {
+			batch = append(batch, benchMsg{I: i})
+		}
+		if _, err := tx.SendBatch(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
 	}
 }
 

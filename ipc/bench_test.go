@@ -94,41 +94,58 @@ func startCatEcho(b *testing.B) (int, func()) {
 }
 
 // BenchmarkSendSmall is one-way throughput of {"i":n} messages between two
-// Conns in this process, sender and receiver each on its own goroutine.
+// Conns in this process, sender and receiver each on its own goroutine;
+// the queue cases have a 64 KiB Options.SendQueue, and time until Flush
+// and the receiver are done.
 func BenchmarkSendSmall(b *testing.B) {
 	for _, mode := range modes {
-		b.Run(mode.String(), func(b *testing.B) {
-			tx, rx := pair(b, &ipc.Options{Mode: mode})
-			ctx := context.Background()
-			b.ReportAllocs()
-			n := b.N
-			done := drain(ctx, rx, n, func(m ipc.Message) error {
-				var v benchMsg
-				return m.Decode(&v)
-			})
-			b.ResetTimer()
-			for i := range n {
-				if err := tx.Send(ctx, benchMsg{I: i}); err != nil {
+		for _, queue := range []int{0, 64 << 10} {
+			name := mode.String()
+			if queue > 0 {
+				name += "/queue"
+			}
+			b.Run(name, func(b *testing.B) {
+				tx, rx := pair(b, &ipc.Options{Mode: mode, SendQueue: queue})
+				ctx := context.Background()
+				b.ReportAllocs()
+				n := b.N
+				done := drain(ctx, rx, n, func(m ipc.Message) error {
+					var v benchMsg
+					return m.Decode(&v)
+				})
+				b.ResetTimer()
+				for i := range n {
+					if err := tx.Send(ctx, benchMsg{I: i}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := tx.Flush(ctx); err != nil {
 					b.Fatal(err)
 				}
-			}
-			if err := <-done; err != nil {
-				b.Fatal(err)
-			}
-		})
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
 	}
 }
 
 // BenchmarkSend64K is one-way throughput of 64 KiB SendBytes payloads over
-// the fast framing, between two Conns in this process.
+// the fast framing, between two Conns in this process, received with Recv
+// (a new slice per payload) and with RecvView (the receive buffer lent).
 func BenchmarkSend64K(b *testing.B) {
+	b.Run("Recv", func(b *testing.B) { benchmarkSend64K(b, (*ipc.Conn).Recv) })
+	b.Run("RecvView", func(b *testing.B) { benchmarkSend64K(b, (*ipc.Conn).RecvView) })
+}
+
+func benchmarkSend64K(b *testing.B, recv func(*ipc.Conn, context.Context) (ipc.Message, error)) {
 	tx, rx := pair(b, &ipc.Options{Mode: ipc.ModeFast})
 	ctx := context.Background()
 	payload := make([]byte, 64<<10)
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	n := b.N
-	done := drain(ctx, rx, n, func(m ipc.Message) error {
+	done := drainWith(ctx, rx, recv, n, func(m ipc.Message) error {
 		if len(m.Data) != len(payload) {
 			return errors.New("short payload")
 		}
@@ -189,10 +206,15 @@ func BenchmarkSend64KSocketpair(b *testing.B) {
 // drain receives n messages on rx in a goroutine, checking each, and
 // reports the first error (or nil) on the returned channel.
 func drain(ctx context.Context, rx *ipc.Conn, n int, check func(ipc.Message) error) <-chan error {
+	return drainWith(ctx, rx, (*ipc.Conn).Recv, n, check)
+}
+
+// drainWith is drain with recv (Recv or RecvView) as the receiving call.
+func drainWith(ctx context.Context, rx *ipc.Conn, recv func(*ipc.Conn, context.Context) (ipc.Message, error), n int, check func(ipc.Message) error) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		for range n {
-			m, err := rx.Recv(ctx)
+			m, err := recv(rx, ctx)
 			if err == nil {
 				err = check(m)
 			}

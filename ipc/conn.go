@@ -34,6 +34,25 @@ type Options struct {
 	// the backpressure. One message larger than RecvBuffer is still taken.
 	// Zero means DefaultRecvBuffer (4 MiB).
 	RecvBuffer int
+	// SendQueue, when positive, lets Send and SendBytes return before
+	// their message is written: each message is copied into a queue in
+	// this process, and a writer goroutine writes everything queued with
+	// one write(2), so a goroutine that sends many small messages in a
+	// loop shares each system call, and the peer's wake-up, with the
+	// messages it queued meanwhile. It is the number of queued bytes past
+	// which Send blocks (until ctx is done) for the writer to catch up;
+	// one message larger than that is still taken when the queue is
+	// empty. It is what Node's process.send does, with a bound.
+	//
+	// The price is Send's promise: a message is in the kernel only once
+	// Flush returns, and a write that fails after Send returned (the peer
+	// went away) is reported by the next Send or Flush instead. A process
+	// that exits, or a Close, before Flush may lose what is queued.
+	// SendBatch, SendBytesBatch and SendHandle wait for the queue to be
+	// written first, so one goroutine's messages keep their order. Zero,
+	// the default, means no queue: Send returns once its message is in
+	// the kernel.
+	SendQueue int
 }
 
 // Conn is one end of a channel. Send, SendBatch, SendBytes, SendBytesBatch,
@@ -197,6 +216,7 @@ type Conn struct {
 	oob []byte
 
 	wr writeOp
+	q  *sendQueue // Options.SendQueue; nil without (queue.go)
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -250,6 +270,10 @@ func newConn(fd int, opts *Options) (*Conn, error) {
 	c.fr = newFrameReader(c.mode, c.max, c.readWithFDs)
 	c.fr.readv = c.readvWithFDs
 	go c.readLoop()
+	if opts.SendQueue > 0 {
+		c.q = newSendQueue(opts.SendQueue)
+		go c.writeLoop()
+	}
 	return c, nil
 }
 
@@ -295,8 +319,9 @@ func (c *Conn) Err() error {
 }
 
 // Close closes the channel. The peer sees a disconnect. Messages received
-// but not read are discarded and their handles closed. Blocked calls return
-// ErrClosed. Close returns ErrClosed if the Conn was already closed.
+// but not read are discarded and their handles closed, and so are messages
+// in the send queue (Options.SendQueue) not yet written: Flush first to
+// send them. Blocked calls return ErrClosed. Close returns ErrClosed if the Conn was already closed.
 func (c *Conn) Close() error {
 	err := ErrClosed
 	c.closeOnce.Do(func() {
@@ -305,6 +330,9 @@ func (c *Conn) Close() error {
 		close(c.closing)
 		c.s.close()
 		<-c.readDone
+		if c.q != nil {
+			<-c.q.qexit
+		}
 		for m := range c.inbox {
 			closeHandle(m.Handle)
 		}

@@ -63,11 +63,29 @@
 //
 // Node's process.send looks cheaper only because it returns before the
 // write: it still makes one write per message, and queues what the socket
-// does not take. herd does not queue behind the caller's back. Coalescing
-// the writes of concurrent Send calls (a group commit) was measured and
-// left out: it does nothing for one goroutine sending in a loop, and with
-// eight goroutines it gained about a third, because each waiting sender
-// still costs a goroutine wake-up, while SendBatch removes both costs.
+// does not take. herd does not queue behind the caller's back, only when
+// asked: with Options.SendQueue, Send and SendBytes copy the message into
+// a bounded queue and return, and a writer goroutine writes everything
+// queued with one system call, so a loop of Sends shares its writes
+// without a batch in the caller's hands. The message is then in the kernel
+// only once Flush returns, and a write error surfaces at the next Send or
+// Flush. Coalescing the writes of concurrent Send calls while each waits
+// for its own write (a group commit) was measured and left out: it does
+// nothing for one goroutine sending in a loop, and with eight goroutines
+// it gained about a third, because each waiting sender still costs a
+// goroutine wake-up.
+//
+// # Receiving without allocating
+//
+// Recv returns each message in a slice of its own, which the caller may
+// keep. A caller that is done with each message before it asks for the
+// next (it decodes it, or checks a payload and drops it) can use RecvView
+// instead: the message's Data is then a view of the Conn's receive
+// buffers, valid until the next Recv or RecvView call, and a stream of
+// messages costs no allocation per message for the bytes received. For
+// large payloads this matters most: with Recv each 64 KiB payload is a
+// new 64 KiB slice, and a stream of them keeps the garbage collector
+// busy (see bench/README.md).
 //
 // # Waiting for the socket
 //

@@ -24,6 +24,11 @@ const (
 // straight into their own allocation.
 const readBufSize = 64 << 10
 
+// maxLend is the largest payload a lending read (RecvView) reads into the
+// reader's reusable buffer; a larger one gets its own allocation, so that
+// a Conn never keeps more than this much for lending.
+const maxLend = 1 << 20
+
 // scatterTail is how much of the stream after a big frame one read takes
 // into the buffer along with the frame's rest: the next header, and the
 // start of its payload, which is copied.
@@ -36,6 +41,7 @@ type frame struct {
 	htype  byte // fast mode: handle type; node mode: unused
 	data   []byte
 	offset int64 // stream offset of the frame's first byte
+	lent   bool  // data is in the reader's buffers (buf or lendBuf)
 }
 
 // frameReader splits a byte stream into frames. It holds at most one
@@ -58,6 +64,16 @@ type frameReader struct {
 	cur   frame
 	curN  int  // bytes of cur.data filled
 	inCur bool // cur is in progress
+
+	// Lending (RecvView). When lend is set, next returns a frame whose
+	// data is a view of buf, or of lendBuf (fast-mode payloads up to
+	// maxLend), instead of a copy of its own. lentOut says that the last
+	// frame returned was such a view and its reader may still use it:
+	// keepViews then gives buf and lendBuf up before a read that must not
+	// overwrite it.
+	lend    bool
+	lentOut bool
+	lendBuf []byte
 }
 
 func newFrameReader(mode Mode, max int, read func([]byte) (int, error)) *frameReader {
@@ -103,11 +119,32 @@ func (fr *frameReader) fill() error {
 
 // next returns the next frame, io.EOF at a clean end of stream, a
 // *ProtocolError for bad input, or the read error.
-func (fr *frameReader) next() (frame, error) {
+func (fr *frameReader) next() (f frame, err error) {
 	if fr.mode == ModeFast {
-		return fr.nextFast()
+		f, err = fr.nextFast()
+	} else {
+		f, err = fr.nextNode()
 	}
-	return fr.nextNode()
+	if err == nil {
+		fr.lentOut = f.lent
+	}
+	return f, err
+}
+
+// keepViews leaves the frame last returned by a lending next intact
+// through the reads that follow: the unread bytes move to a new buffer and
+// the lending buffer is dropped (the next lending read makes another). It
+// is for a reader that does not act for the view's holder, whose next call
+// alone may end the view.
+func (fr *frameReader) keepViews() {
+	if !fr.lentOut {
+		return
+	}
+	fr.lentOut = false
+	nb := make([]byte, len(fr.buf))
+	fr.w = copy(nb, fr.buf[fr.r:fr.w])
+	fr.r, fr.buf = 0, nb
+	fr.lendBuf = nil
 }
 
 func (fr *frameReader) protocolErr(off int64, err error, reason string) *ProtocolError {
@@ -130,6 +167,9 @@ func (fr *frameReader) nextNode() (frame, error) {
 			}
 			if !json.Valid(line) {
 				return frame{}, fr.protocolErr(start, ErrMalformed, "line is not valid JSON")
+			}
+			if fr.lend {
+				return frame{kind: KindJSON, data: line[:len(line):len(line)], offset: start, lent: true}, nil
 			}
 			return frame{kind: KindJSON, data: bytes.Clone(line), offset: start}, nil
 		}
@@ -170,7 +210,21 @@ func (fr *frameReader) nextFast() (frame, error) {
 		}
 		fr.r += fastHeaderLen
 		fr.off += fastHeaderLen
-		f.data = make([]byte, size)
+		switch {
+		case fr.lend && fr.w-fr.r >= int(size):
+			// All of it is in the buffer: lend it from there.
+			f.data, f.lent = fr.buf[fr.r:fr.r+int(size):fr.r+int(size)], true
+			fr.r += int(size)
+			fr.off += int64(size)
+			return f, nil
+		case fr.lend && size <= maxLend:
+			if cap(fr.lendBuf) < int(size) {
+				fr.lendBuf = make([]byte, min(max(int(size), 2*cap(fr.lendBuf), readBufSize), maxLend))
+			}
+			f.data, f.lent = fr.lendBuf[:size:size], true
+		default:
+			f.data = make([]byte, size)
+		}
 		n := copy(f.data, fr.buf[fr.r:fr.w])
 		fr.r += n
 		fr.cur, fr.curN, fr.inCur = f, n, true
@@ -211,6 +265,10 @@ func (fr *frameReader) nextFast() (frame, error) {
 	f := fr.cur
 	fr.cur, fr.curN, fr.inCur = frame{}, 0, false
 	fr.off += int64(len(f.data))
+	if f.lent && !fr.lend {
+		// Begun by a lending read, finished by one that is not.
+		f.data, f.lent = bytes.Clone(f.data), false
+	}
 	return f, nil
 }
 

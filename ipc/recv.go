@@ -19,6 +19,29 @@ import (
 // (ErrDisconnected, ErrClosed or a *ProtocolError) once every message
 // received before the end has been returned.
 func (c *Conn) Recv(ctx context.Context) (Message, error) {
+	return c.recv(ctx, false)
+}
+
+// RecvView is Recv for a caller that is done with each message before it
+// asks for the next: the returned Message's Data may be a view of the
+// Conn's receive buffers instead of a slice of its own, and is valid only
+// until the next Recv or RecvView call on c begins. Decode, Bytes, or a
+// copy, before that call, keep what is needed; with several goroutines
+// receiving from one Conn, use Recv. A Handle is owned by the receiver as
+// with Recv.
+//
+// A loop that decodes every message, or checks each payload and drops
+// it, then allocates nothing per message for the bytes it receives: Recv
+// makes each message's Data anew, and a stream of large payloads is then
+// a stream of garbage. The buffer lent for payloads of up to 1 MiB is kept
+// for the next call, and grows to the largest such payload received; a
+// larger payload has a slice of its own.
+func (c *Conn) RecvView(ctx context.Context) (Message, error) {
+	return c.recv(ctx, true)
+}
+
+// recv is Recv, or RecvView when view is set.
+func (c *Conn) recv(ctx context.Context, view bool) (Message, error) {
 	select {
 	case m, ok := <-c.inbox:
 		return c.took(m, ok)
@@ -63,7 +86,7 @@ func (c *Conn) Recv(ctx context.Context) (Message, error) {
 		return c.took(m, ok)
 	default:
 	}
-	return c.recvDirect(ctx)
+	return c.recvDirect(ctx, view)
 }
 
 // took returns a message taken from the inbox; ok false means the inbox
@@ -76,15 +99,17 @@ func (c *Conn) took(m Message, ok bool) (Message, error) {
 	return m, nil
 }
 
-// recvDirect reads frames from the socket until one is for the caller. The
-// caller holds the read role and has found the inbox empty.
-func (c *Conn) recvDirect(ctx context.Context) (Message, error) {
+// recvDirect reads frames from the socket until one is for the caller,
+// lending it the reader's buffers if view is set (RecvView). The caller
+// holds the read role and has found the inbox empty.
+func (c *Conn) recvDirect(ctx context.Context, view bool) (Message, error) {
 	if c.ended {
 		return Message{}, c.rerr
 	}
 	c.resetDeadline()
 	c.rctx = ctx
-	defer func() { c.rctx = nil }()
+	c.fr.lend = view
+	defer func() { c.rctx, c.fr.lend = nil, false }()
 	for {
 		f, err := c.fr.next()
 		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -261,6 +286,8 @@ func (c *Conn) backgroundRead() bool {
 		c.bgIn.Store(false)
 		return true
 	}
+	// What a RecvView caller was lent stays valid: this read is not its.
+	c.fr.keepViews()
 	f, err := c.fr.next()
 	c.bgIn.Store(false)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {

@@ -19,6 +19,10 @@ import (
 // "NODE_", which Node reserves. Send blocks while the peer is not reading,
 // until ctx is done. If ctx ends midway through a message, the stream can
 // no longer be framed: the channel is shut down and later sends fail.
+//
+// Send returns once the message is in the kernel, unless the Conn has a
+// send queue (Options.SendQueue): it then returns once the message is
+// queued, and Flush says when it is written.
 func (c *Conn) Send(ctx context.Context, v any) error {
 	bp := bufPool.Get().(*encBuf)
 	defer putBuf(bp)
@@ -39,17 +43,25 @@ func (c *Conn) Send(ctx context.Context, v any) error {
 	} else if len(b)-1 > c.max {
 		return &SizeError{Size: len(b) - 1, Limit: c.max}
 	}
+	if c.q != nil {
+		return c.enqueue(ctx, nil, b)
+	}
 	return c.send(ctx, [][]byte{b}, nil)
 }
 
 // SendBytes sends b as a byte payload. Over ModeFast it travels raw and
 // arrives as a KindBytes message. To a Node peer it is sent the way Node
 // sends a Buffer, {"type":"Buffer","data":[...]}, and Message.Bytes
-// decodes it on a herd receiver.
+// decodes it on a herd receiver. With a send queue (Options.SendQueue), b
+// is copied into the queue and SendBytes returns, as Send does.
 func (c *Conn) SendBytes(ctx context.Context, b []byte) error {
 	if c.mode == ModeFast {
 		if len(b) > c.max {
 			return &SizeError{Size: len(b), Limit: c.max}
+		}
+		if c.q != nil {
+			var hdr [fastHeaderLen]byte
+			return c.enqueue(ctx, appendFastHeader(hdr[:0], len(b), KindBytes, handleNone), b)
 		}
 		hdr := appendFastHeader(make([]byte, 0, fastHeaderLen), len(b), KindBytes, handleNone)
 		if len(b) <= 4096 {
@@ -60,6 +72,9 @@ func (c *Conn) SendBytes(ctx context.Context, b []byte) error {
 	line := appendNodeBuffer(make([]byte, 0, len(bufferPrefix)+4*len(b)+3), b)
 	if len(line) > c.max {
 		return &SizeError{Size: len(line), Limit: c.max}
+	}
+	if c.q != nil {
+		return c.enqueue(ctx, nil, append(line, '\n'))
 	}
 	return c.send(ctx, [][]byte{append(line, '\n')}, nil)
 }
@@ -73,6 +88,9 @@ func (c *Conn) SendBytes(ctx context.Context, b []byte) error {
 // cannot take other kinds of descriptor, so for a Node peer h must be a
 // socket.
 func (c *Conn) SendHandle(ctx context.Context, v any, h any) error {
+	if err := c.flushQueue(ctx); err != nil {
+		return err
+	}
 	fd, htype, err := dupHandle(h)
 	if err != nil {
 		return err

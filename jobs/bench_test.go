@@ -34,6 +34,54 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// span is a timed burn-down: its wall and CPU time from startSpan.
+type span struct {
+	t0   time.Time
+	cpu0 time.Duration
+}
+
+// startSpan starts a span now.
+func startSpan() span { return span{time.Now(), cpuTime()} }
+
+// stop ends the span and the benchmark's timer, and reports the span's
+// CPU time per job (cpu-us/job) and jobs/s, for b.N jobs.
+func (sp span) stop(b *testing.B) {
+	el, cpu := time.Since(sp.t0), cpuTime()-sp.cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/job")
+	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
+}
+
+// rawStream makes c's work-queue stream "raw" holding n messages, each a
+// no-op job, and a pull consumer of it that may have 64 messages
+// unacknowledged.
+func rawStream(b *testing.B, c *Client, n int) (jetstream.Stream, jetstream.Consumer) {
+	b.Helper()
+	ctx := context.Background()
+	s, err := c.js.CreateStream(ctx, jetstream.StreamConfig{Name: "raw", Subjects: []string{"raw.>"}, Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range n {
+		for try := 0; ; try++ {
+			_, err := c.js.PublishAsync("raw.q", []byte(`{"kind":"noop"}`))
+			if err == nil {
+				break
+			}
+			if try == 100 {
+				b.Fatal(err)
+			}
+			<-c.js.PublishAsyncComplete() // too many pending: let them land
+		}
+	}
+	<-c.js.PublishAsyncComplete()
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 64})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, cons
+}
+
 func openBench(b *testing.B) *Client {
 	b.Helper()
 	c, err := Open(context.Background(), Config{Dir: b.TempDir()})
@@ -82,17 +130,14 @@ func BenchmarkBurnDown(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	b.ResetTimer()
-	t0, cpu0 := time.Now(), cpuTime()
+	sp := startSpan()
 	go func() {
 		done <- c.Work(ctx, WorkOptions{Queues: map[string]QueueConfig{DefaultQueue: {Concurrency: 64}}})
 	}()
 	waitEmpty(b, c.work, 1) // the keep message stays
-	el, cpu := time.Since(t0), cpuTime()-cpu0
-	b.StopTimer()
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/job")
+	sp.stop(b)
 	cancel()
 	<-done
-	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
 }
 
 // BenchmarkBurnDownRawJetStream: the floor: b.N messages published to a
@@ -100,30 +145,9 @@ func BenchmarkBurnDown(b *testing.B) {
 // no state kept.
 func BenchmarkBurnDownRawJetStream(b *testing.B) {
 	c := openBench(b)
-	ctx := context.Background()
-	s, err := c.js.CreateStream(ctx, jetstream.StreamConfig{Name: "raw", Subjects: []string{"raw.>"}, Retention: jetstream.WorkQueuePolicy})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; i < b.N; i++ {
-		for try := 0; ; try++ {
-			_, err := c.js.PublishAsync("raw.q", []byte(`{"kind":"noop"}`))
-			if err == nil {
-				break
-			}
-			if try == 100 {
-				b.Fatal(err)
-			}
-			<-c.js.PublishAsyncComplete() // too many pending: let them land
-		}
-	}
-	<-c.js.PublishAsyncComplete()
-	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 64})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, cons := rawStream(b, c, b.N)
 	b.ResetTimer()
-	t0, cpu0 := time.Now(), cpuTime()
+	sp := startSpan()
 	var got atomic.Int64
 	all := make(chan struct{})
 	cc, err := cons.Consume(func(m jetstream.Msg) {
@@ -138,10 +162,7 @@ func BenchmarkBurnDownRawJetStream(b *testing.B) {
 	<-all
 	cc.Stop()
 	waitEmpty(b, s, 0)
-	el, cpu := time.Since(t0), cpuTime()-cpu0
-	b.StopTimer()
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/job")
-	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
+	sp.stop(b)
 }
 
 // BenchmarkSubmit: one Submit at a time.
@@ -273,31 +294,10 @@ func BenchmarkBurnDownRawJetStreamWrites(b *testing.B) {
 
 func benchRawWrites(b *testing.B, writes int) {
 	c := openBench(b)
-	ctx := context.Background()
-	s, err := c.js.CreateStream(ctx, jetstream.StreamConfig{Name: "raw", Subjects: []string{"raw.>"}, Retention: jetstream.WorkQueuePolicy})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; i < b.N; i++ {
-		for try := 0; ; try++ {
-			_, err := c.js.PublishAsync("raw.q", []byte(`{"kind":"noop"}`))
-			if err == nil {
-				break
-			}
-			if try == 100 {
-				b.Fatal(err)
-			}
-			<-c.js.PublishAsyncComplete()
-		}
-	}
-	<-c.js.PublishAsyncComplete()
-	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 64})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, cons := rawStream(b, c, b.N)
 	rec := newBenchRecord().encode()
 	b.ResetTimer()
-	t0, cpu0 := time.Now(), cpuTime()
+	sp := startSpan()
 	var got atomic.Int64
 	all := make(chan struct{})
 	done := func(m jetstream.Msg) {
@@ -348,10 +348,7 @@ func benchRawWrites(b *testing.B, writes int) {
 	<-all
 	cc.Stop()
 	waitEmpty(b, s, 0)
-	el, cpu := time.Since(t0), cpuTime()-cpu0
-	b.StopTimer()
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/job")
-	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
+	sp.stop(b)
 }
 
 // newBenchRecord is a running record of the size herd writes for a no-op

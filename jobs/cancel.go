@@ -25,9 +25,14 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 		return ErrClosed
 	}
 	for try := 0; try < 20; try++ {
-		r, rev, seq, err := c.lookup(ctx, id)
+		r, rev, m, err := c.lookupMsg(ctx, id)
 		if err != nil {
 			return err
+		}
+		var seq uint64
+		if m != nil {
+			seq = m.Sequence
+			r = c.asTaken(ctx, r, m) // a first attempt that stored nothing yet is attempt 1
 		}
 		switch r.State {
 		case StateCancelled:
@@ -38,9 +43,14 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 		next := *r
 		next.State, next.Finished, next.Error = StateCancelled, stampNow(), "cancelled"
 		if rev == 0 {
-			// Only a waiting message: the record's creation decides the
-			// race with a worker that fetched it, whose creation of the
-			// running record then fails.
+			// Only a waiting message, or a first attempt that has stored
+			// nothing yet (see queue.begin). Tell the workers first: one
+			// that takes the message after the broadcast never starts
+			// it, one that has started it has its ctx cancelled. The
+			// record's creation decides the race with the outcome.
+			if err := c.nc.Publish(c.cancelSubj(), cancelMsg(id, r.Gen)); err != nil {
+				return c.wrap("cancel", err)
+			}
 			_, err = c.state.Create(ctx, id, next.encode())
 		} else {
 			_, err = c.state.Update(ctx, id, next.encode(), rev)
@@ -52,8 +62,8 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 			return c.wrap("cancel", err)
 		}
 		if seq == 0 {
-			if _, s, err := c.waiting(ctx, id); err == nil {
-				seq = s
+			if _, m, err := c.waitingMsg(ctx, id); err == nil && m != nil {
+				seq = m.Sequence
 			}
 		}
 		if seq != 0 {

@@ -3,7 +3,6 @@ package jobs
 import (
 	"encoding/json"
 	"strconv"
-	"time"
 )
 
 // The record codec: a hand-written encoder and a fast decoder for the JSON
@@ -177,27 +176,17 @@ func (r *record) setField(key, v []byte) bool {
 	case "queue":
 		r.Queue, ok = plainStr(v)
 	case "priority":
-		var n int64
-		n, ok = plainInt(v)
-		r.Priority = Priority(n)
+		ok = setInt(&r.Priority, v)
 	case "state":
 		r.State, ok = plainState(v)
 	case "gen":
-		var n int64
-		n, ok = plainInt(v)
-		r.Gen = int(n)
+		ok = setInt(&r.Gen, v)
 	case "attempt":
-		var n int64
-		n, ok = plainInt(v)
-		r.Attempt = int(n)
+		ok = setInt(&r.Attempt, v)
 	case "max_attempts":
-		var n int64
-		n, ok = plainInt(v)
-		r.MaxAttempts = int(n)
+		ok = setInt(&r.MaxAttempts, v)
 	case "timeout":
-		var n int64
-		n, ok = plainInt(v)
-		r.Timeout = time.Duration(n)
+		ok = setInt(&r.Timeout, v)
 	case "progress":
 		if !jsonNumber(v) {
 			return false
@@ -220,28 +209,25 @@ func (r *record) setField(key, v []byte) bool {
 	case "error":
 		r.Error, ok = plainStr(v)
 	case "retried":
-		var n int64
-		n, ok = plainInt(v)
-		r.Retried = int(n)
+		ok = setInt(&r.Retried, v)
 	case "created":
-		var n int64
-		n, ok = plainInt(v)
-		r.Created = stamp(n)
+		ok = setInt(&r.Created, v)
 	case "started":
-		var n int64
-		n, ok = plainInt(v)
-		r.Started = stamp(n)
+		ok = setInt(&r.Started, v)
 	case "finished":
-		var n int64
-		n, ok = plainInt(v)
-		r.Finished = stamp(n)
+		ok = setInt(&r.Finished, v)
 	case "run_at":
-		var n int64
-		n, ok = plainInt(v)
-		r.RunAt = stamp(n)
+		ok = setInt(&r.RunAt, v)
 	case "worker":
 		r.Worker, ok = plainStr(v)
 	}
+	return ok
+}
+
+// setInt reads v as a plain JSON integer (plainInt) into *dst.
+func setInt[T ~int | ~int64](dst *T, v []byte) bool {
+	n, ok := plainInt(v)
+	*dst = T(n)
 	return ok
 }
 

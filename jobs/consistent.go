@@ -176,23 +176,21 @@ func (c *Client) lastMsgsLeader(ctx context.Context, stream string, subjects []s
 		ctx, cancel = context.WithTimeout(ctx, leaderWait)
 		defer cancel()
 	}
-	inbox := c.nc.NewInbox()
-	sub, err := c.nc.SubscribeSync(inbox)
+	in, err := c.openInbox(stream)
 	if err != nil {
-		return c.wrap("read "+stream, err)
+		return err
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	_ = sub.SetPendingLimits(-1, -1)
+	defer in.close()
+	_ = in.sub.SetPendingLimits(-1, -1)
 	for _, subj := range subjects {
-		req, _ := json.Marshal(msgGetRequest{LastFor: subj})
-		if err := c.nc.PublishRequest("$JS.API.STREAM.MSG.GET."+stream, inbox, req); err != nil {
-			return c.wrap("read "+stream, err)
+		if err := in.ask("STREAM.MSG.GET", msgGetRequest{LastFor: subj}); err != nil {
+			return err
 		}
 	}
 	for range subjects {
-		r, err := sub.NextMsgWithContext(ctx)
+		r, err := in.next(ctx)
 		if err != nil {
-			return c.wrap("read "+stream, err)
+			return err
 		}
 		m, err := parseMsgGet(stream, r.Data)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -204,4 +202,80 @@ func (c *Client) lastMsgsLeader(ctx context.Context, stream string, subjects []s
 		fn(directMsg(m))
 	}
 	return nil
+}
+
+// apiInbox reads, on one inbox, the answers to requests sent to a
+// stream's JetStream API: a batch of requests goes out at once and the
+// answers are read in order, with no consumer. eachMsg, lastMsgs and
+// lastMsgsLeader read through it.
+type apiInbox struct {
+	c      *Client
+	stream string
+	inbox  string
+	sub    *nats.Subscription
+}
+
+// openInbox subscribes to a new inbox for answers about stream; close
+// unsubscribes it.
+func (c *Client) openInbox(stream string) (*apiInbox, error) {
+	inbox := c.nc.NewInbox()
+	sub, err := c.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, c.wrap("read "+stream, err)
+	}
+	return &apiInbox{c: c, stream: stream, inbox: inbox, sub: sub}, nil
+}
+
+// ask sends req, as JSON, to the stream's API api (such as "DIRECT.GET"
+// or "STREAM.MSG.GET"), to be answered on the inbox.
+func (in *apiInbox) ask(api string, req any) error {
+	body, err := json.Marshal(req)
+	if err == nil {
+		err = in.c.nc.PublishRequest("$JS.API."+api+"."+in.stream, in.inbox, body)
+	}
+	if err != nil {
+		return in.c.wrap("read "+in.stream, err)
+	}
+	return nil
+}
+
+// next returns the next answer on the inbox.
+func (in *apiInbox) next(ctx context.Context) (*nats.Msg, error) {
+	m, err := in.sub.NextMsgWithContext(ctx)
+	if err != nil {
+		return nil, in.c.wrap("read "+in.stream, err)
+	}
+	return m, nil
+}
+
+// close unsubscribes the inbox.
+func (in *apiInbox) close() { _ = in.sub.Unsubscribe() }
+
+// directBatch sends one batched direct get, req (with "batch" or
+// "multi_last"), and calls fn with each message it answers, in order,
+// until the batch's end; an error from fn stops it. It returns the end's
+// Nats-Num-Pending: how many more messages match past the batch ("" if
+// the server does not say), or "0" when none matched at all (a 404).
+func (in *apiInbox) directBatch(ctx context.Context, req any, fn func(m *nats.Msg) error) (pending string, err error) {
+	if err := in.ask("DIRECT.GET", req); err != nil {
+		return "", err
+	}
+	for {
+		m, err := in.next(ctx)
+		if err != nil {
+			return "", err
+		}
+		switch m.Header.Get("Status") {
+		case "404":
+			return "0", nil
+		case "204":
+			return m.Header.Get("Nats-Num-Pending"), nil
+		case "":
+		default:
+			return "", fmt.Errorf("jobs: read %s: direct get: %s %s", in.stream, m.Header.Get("Status"), m.Header.Get("Description"))
+		}
+		if err := fn(m); err != nil {
+			return "", err
+		}
+	}
 }

@@ -42,10 +42,11 @@
 //	                 │ from one loop per worker
 //	                 ▼
 //	KV herd_jobs   key <id> = the job's record, written with compare-and-swap:
-//	               the running state (before the handler starts; the one
-//	               write a worker waits for) and the outcome (published
-//	               asynchronously; the work message is acknowledged once
-//	               the outcome is stored)
+//	               the outcome (published asynchronously; the work message
+//	               is acknowledged once it is stored), and the running
+//	               state of an attempt that runs longer than 50 ms, reports
+//	               progress, or is not the job's first delivery (stored
+//	               before its handler starts)
 //	KV herd_kinds  the kinds that workers registered (Submit checks them)
 //	KV herd_unique unique keys, each with its own TTL
 //	OS herd_results results larger than DefaultInlineResult
@@ -56,7 +57,11 @@
 // A job that waits has no record yet: its work message is its record, and
 // Get reads it from the stream by subject. So a submit is one stored
 // message (its Nats-Msg-Id is the job ID, so a retried Submit never makes
-// two jobs), and a run adds two record writes: running, then the outcome.
+// two jobs). A short first attempt adds one record write, its outcome,
+// which carries when it started and on which worker: until then its
+// delivery is its running state (Get, Watch, List and Cancel see that the
+// queue's consumer has delivered the message). A longer or later attempt
+// adds the running record too.
 //
 // Wait and Watch do not poll: each Client keeps one watch of herd_jobs and
 // hands every change to the waiters of that job, so 10,000 waiters cost a
@@ -67,12 +72,20 @@
 // A job is run at least once and, while its worker lives and heartbeats, by
 // one worker at a time. A worker that dies loses its jobs after AckWait;
 // they run again, as their next attempt. A job whose message reaches
-// MaxDeliver deliveries (a worker that dies before it can record anything,
-// every time) is marked failed from the max-deliveries advisory and its
-// message removed. A cancelled job is never retried. A job cancelled while
-// it waits never starts: the cancel and the worker both create the job's
-// record, and only one create succeeds. A running job's ctx is cancelled
-// on whichever process runs it, within milliseconds on one machine.
+// MaxDeliver deliveries is marked failed from the max-deliveries advisory
+// and its message removed. A delivery put back before its handler ran (a
+// worker without the kind, a shutdown, held too long) is no attempt: the
+// job gets a record first. A job with no record that is delivered again
+// lost its worker during an attempt (its first attempt stores nothing
+// before its outcome), so each such delivery counts as an attempt.
+// A cancelled job is never retried. A job cancelled while it waits (Get
+// says queued or scheduled: no worker has taken it) never starts: the
+// cancel broadcasts to the workers before it creates the job's record, and
+// a worker that takes the message after the broadcast acknowledges it
+// unrun; the worker's own record (its outcome, or the running state of a
+// later attempt) is created with compare-and-swap too, and only one create
+// succeeds. A running job's ctx is cancelled on whichever process runs it,
+// within milliseconds on one machine.
 //
 // # Moving between stores
 //

@@ -269,3 +269,77 @@ func TestPutBackIsNoAttempt(t *testing.T) {
 		t.Fatalf("%+v %v", in, err)
 	}
 }
+
+// TestFirstAttemptStoresOnlyItsOutcome: a first attempt stores no running
+// record before its handler runs; Get, Stats and Cancel see its delivery
+// as the running state, and its outcome carries the attempt.
+func TestFirstAttemptStoresOnlyItsOutcome(t *testing.T) {
+	defer func(d time.Duration) { lazyRunning = d }(lazyRunning)
+	lazyRunning = time.Hour
+	c := open(t, Config{})
+	ctx := bg(t)
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	Register(c, "block", func(ctx context.Context, j *Job[int]) (int, error) {
+		started <- struct{}{}
+		if j.Args != 7 {
+			<-ctx.Done() // only a cancel (or the test's end) ends it
+			return 0, context.Cause(ctx)
+		}
+		select {
+		case <-release:
+			return j.Args, nil
+		case <-ctx.Done():
+			return 0, context.Cause(ctx)
+		}
+	})
+	work(t, c, WorkOptions{Queues: map[string]QueueConfig{DefaultQueue: {Concurrency: 1}}, ShutdownTimeout: time.Millisecond})
+	id, err := c.Submit(ctx, "block", 7, SubmitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if r, _, err := c.stored(ctx, id); err != nil || r != nil {
+		t.Fatalf("a record before the outcome: %+v %v", r, err)
+	}
+	if in, err := c.Get(ctx, id); err != nil || in.State != StateRunning || in.Attempt != 1 {
+		t.Fatalf("Get of a started first attempt: %+v %v", in, err)
+	}
+	if st, err := c.Stats(ctx); err != nil || len(st) != 1 || st[0].Running != 1 || st[0].Depth != 0 {
+		t.Fatalf("Stats: %+v %v", st, err)
+	}
+	close(release)
+	in, err := c.Wait(ctx, id)
+	if err != nil || in.State != StateSucceeded || in.Attempt != 1 || string(in.Result) != "7" || in.Started.IsZero() || in.Worker == "" {
+		t.Fatalf("Wait: %+v %v", in, err)
+	}
+
+	// Cancel while the first attempt runs with no record: the handler's
+	// ctx ends, the job ends cancelled at attempt 1 and is not retried.
+	id, err = c.Submit(ctx, "block", 8, SubmitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if err := c.Cancel(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	in, err = c.Wait(ctx, id)
+	if err != nil || in.State != StateCancelled || in.Attempt != 1 {
+		t.Fatalf("Wait after Cancel: %+v %v", in, err)
+	}
+	// The queue is free again: a new job runs (the cancelled one does not).
+	id, err = c.Submit(ctx, "block", 9, SubmitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if in, err := c.Get(ctx, id); err != nil || in.State != StateRunning {
+		t.Fatalf("Get: %+v %v", in, err)
+	}
+	select {
+	case <-started:
+		t.Fatal("the cancelled job ran again")
+	default:
+	}
+}

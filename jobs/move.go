@@ -67,6 +67,8 @@ type ImportError struct {
 	Err     error  // the store's error, if the line was good
 }
 
+// Error returns "jobs: import line <Line>: ", the field if there is one,
+// the problem, and the store's error if there is one.
 func (e *ImportError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "jobs: import line %d: ", e.Line)
@@ -335,43 +337,22 @@ func (c *Client) eachMsg(ctx context.Context, stream, subj string, fn func(m *na
 	if c.leaderReads() {
 		return c.eachMsgLeader(ctx, stream, subj, fn)
 	}
-	inbox := c.nc.NewInbox()
-	sub, err := c.nc.SubscribeSync(inbox)
+	in, err := c.openInbox(stream)
 	if err != nil {
-		return c.wrap("read "+stream, err)
+		return err
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	seq := uint64(1)
-	for {
-		req, _ := json.Marshal(map[string]any{"seq": seq, "batch": 1000, "next_by_subj": subj})
-		if err := c.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
-			return c.wrap("read "+stream, err)
-		}
-		for {
-			m, err := sub.NextMsgWithContext(ctx)
-			if err != nil {
-				return c.wrap("read "+stream, err)
-			}
-			switch m.Header.Get("Status") {
-			case "404":
-				return nil
-			case "204":
-				if m.Header.Get("Nats-Num-Pending") == "0" {
-					return nil
-				}
-				goto next
-			case "":
-			default:
-				return fmt.Errorf("jobs: read %s: direct get: %s %s", stream, m.Header.Get("Status"), m.Header.Get("Description"))
-			}
+	defer in.close()
+	for seq := uint64(1); ; {
+		req := map[string]any{"seq": seq, "batch": 1000, "next_by_subj": subj}
+		pending, err := in.directBatch(ctx, req, func(m *nats.Msg) error {
 			if s, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64); err == nil && s >= seq {
 				seq = s + 1
 			}
-			if err := fn(m); err != nil {
-				return err
-			}
+			return fn(m)
+		})
+		if err != nil || pending == "0" {
+			return err
 		}
-	next:
 	}
 }
 
@@ -887,35 +868,19 @@ func (c *Client) lastMsgs(ctx context.Context, stream string, subjects []string,
 	if c.leaderReads() {
 		return c.lastMsgsLeader(ctx, stream, subjects, fn)
 	}
-	inbox := c.nc.NewInbox()
-	sub, err := c.nc.SubscribeSync(inbox)
+	in, err := c.openInbox(stream)
 	if err != nil {
-		return c.wrap("read "+stream, err)
+		return err
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	req, _ := json.Marshal(map[string]any{"multi_last": subjects})
-	if err := c.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
-		return c.wrap("read "+stream, err)
+	defer in.close()
+	pending, err := in.directBatch(ctx, map[string]any{"multi_last": subjects}, func(m *nats.Msg) error {
+		fn(m)
+		return nil
+	})
+	if err == nil && pending != "" && pending != "0" {
+		err = fmt.Errorf("jobs: read %s: %s answers left out of one batch", stream, pending)
 	}
-	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return c.wrap("read "+stream, err)
-		}
-		switch m.Header.Get("Status") {
-		case "404":
-			return nil
-		case "204":
-			if np := m.Header.Get("Nats-Num-Pending"); np != "" && np != "0" {
-				return fmt.Errorf("jobs: read %s: %s answers left out of one batch", stream, np)
-			}
-			return nil
-		case "":
-			fn(m)
-		default:
-			return fmt.Errorf("jobs: read %s: direct get: %s %s", stream, m.Header.Get("Status"), m.Header.Get("Description"))
-		}
-	}
+	return err
 }
 
 // importJob stores the job unless the store has it (have: the records of

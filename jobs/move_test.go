@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // fill puts jobs in every state into c, with a worker that then stops:
@@ -337,5 +340,56 @@ func TestImportBatches(t *testing.T) {
 	si, err := dst.work.Info(ctx)
 	if err != nil || seen != n || si.State.Msgs != n+1 {
 		t.Fatalf("after import: %d jobs listed, %d messages, %v; want %d and %d", seen, si.State.Msgs, err, n, n+1)
+	}
+}
+
+// TestEachMsgBatches: eachMsg reads a stream of more messages than one
+// batched direct get answers (1,000) in order, each once, and stops at
+// its end; lastMsgs answers for the subjects that have a message only.
+func TestEachMsgBatches(t *testing.T) {
+	ctx := bg(t)
+	c := open(t, Config{})
+	_ = c.Declare(ctx, "k")
+	reqs := make([]Request, 2500)
+	for i := range reqs {
+		reqs[i] = Request{Kind: "k", Args: i}
+	}
+	ids, err := c.SubmitMany(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, err := c.work.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	err = c.eachMsg(ctx, c.workStream(), c.cfg.Prefix+".>", func(m *nats.Msg) error {
+		s, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+		if err != nil {
+			return fmt.Errorf("message %d: Nats-Sequence: %w", len(seqs), err)
+		}
+		if n := len(seqs); n > 0 && s <= seqs[n-1] {
+			return fmt.Errorf("message %d: sequence %d after %d", n, s, seqs[n-1])
+		}
+		seqs = append(seqs, s)
+		return nil
+	})
+	if err != nil || uint64(len(seqs)) != si.State.Msgs {
+		t.Fatalf("eachMsg: %d messages, %v; want the stream's %d", len(seqs), err, si.State.Msgs)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err = c.eachMsg(ctx, c.workStream(), c.cfg.Prefix+".>", func(*nats.Msg) error {
+		if n++; n == 1500 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 1500 {
+		t.Fatalf("eachMsg stopped by fn: %d messages, %v", n, err)
+	}
+	have, waits, err := c.present(ctx, append(ids[:10:10], newID()))
+	if err != nil || len(have) != 0 || len(waits) != 10 {
+		t.Fatalf("present: %d records, %d waiting, %v; want 0 and 10", len(have), len(waits), err)
 	}
 }

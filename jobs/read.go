@@ -3,7 +3,10 @@ package jobs
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,39 +32,108 @@ func (c *Client) stored(ctx context.Context, id string) (*record, uint64, error)
 	return r, rev, nil
 }
 
-// waiting reads the job's work (or schedule) message; nil if none.
-func (c *Client) waiting(ctx context.Context, id string) (*record, uint64, error) {
+// waitingMsg reads the job's work (or schedule) message; nil if none.
+func (c *Client) waitingMsg(ctx context.Context, id string) (*record, *jetstream.RawStreamMsg, error) {
 	m, err := c.lastMsg(ctx, c.work, c.workStream(), c.cfg.Prefix+".*.*.*."+id)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, 0, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, 0, c.wrap("get", err)
+		return nil, nil, c.wrap("get", err)
 	}
 	r, err := decodeRecord(m.Data)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	return r, m.Sequence, nil
+	return r, m, nil
+}
+
+// current is lookup for those who show the job's state (Get, Watch): a
+// job with no record whose work message a worker has taken is running.
+// A worker stores a short first attempt's running state only with its
+// outcome (see queue.begin), so between the delivery and the outcome the
+// delivery is the running state: the message's queue consumer has
+// delivered it (its delivered stream sequence is at or past the message's,
+// and the message, not yet acknowledged, is still in the stream).
+func (c *Client) current(ctx context.Context, id string) (*record, error) {
+	r, _, m, err := c.lookupMsg(ctx, id)
+	if err != nil || m == nil {
+		return r, err
+	}
+	return c.asTaken(ctx, r, m), nil
+}
+
+// asTaken is r, the record of the waiting message m, or r as running if
+// a worker has taken m (see current).
+func (c *Client) asTaken(ctx context.Context, r *record, m *jetstream.RawStreamMsg) *record {
+	if (r.State == StateQueued || r.State == StateScheduled) && c.taken(ctx, m.Subject, m.Sequence) {
+		run := *r
+		run.State, run.Attempt = StateRunning, max(run.Attempt, 1)
+		return &run
+	}
+	return r
+}
+
+// taken reports whether the work message seq on subj (PREFIX.work.QUEUE.
+// LEVEL.ID) has been delivered to a worker. The queue's consumers deliver
+// in stream order, so every message up to their delivered stream sequence
+// has been delivered at least once; one still in the stream is not
+// acknowledged yet.
+func (c *Client) taken(ctx context.Context, subj string, seq uint64) bool {
+	return seq <= c.deliveredUpTo(ctx, subj)
+}
+
+// deliveredUpTo is the delivered stream sequence of the consumer of the
+// work subject subj; 0 for another subject or on any error (the job is
+// then shown as it was stored).
+func (c *Client) deliveredUpTo(ctx context.Context, subj string) uint64 {
+	ql, ok := strings.CutPrefix(subj, c.cfg.Prefix+".work.")
+	if !ok {
+		return 0
+	}
+	q, rest, ok := strings.Cut(ql, ".")
+	if !ok {
+		return 0
+	}
+	lv, _, ok := strings.Cut(rest, ".")
+	l, err := strconv.Atoi(lv)
+	if !ok || err != nil {
+		return 0
+	}
+	cons, err := c.js.Consumer(ctx, c.workStream(), c.consumerName(q, l))
+	if err != nil {
+		return 0
+	}
+	return cons.CachedInfo().Delivered.Stream
 }
 
 // lookup finds the job: its record in the state bucket, else its waiting
 // message (then seq is the message's stream sequence and rev is 0).
 func (c *Client) lookup(ctx context.Context, id string) (r *record, rev, seq uint64, err error) {
+	r, rev, m, err := c.lookupMsg(ctx, id)
+	if m != nil {
+		seq = m.Sequence
+	}
+	return r, rev, seq, err
+}
+
+// lookupMsg is lookup with the waiting message (nil if the job has a
+// record).
+func (c *Client) lookupMsg(ctx context.Context, id string) (r *record, rev uint64, m *jetstream.RawStreamMsg, err error) {
 	if !validID(id) {
-		return nil, 0, 0, ErrNotFound
+		return nil, 0, nil, ErrNotFound
 	}
 	for try := 0; try < 2; try++ {
 		if r, rev, err = c.stored(ctx, id); err != nil || r != nil {
-			return r, rev, 0, err
+			return r, rev, nil, err
 		}
-		if r, seq, err = c.waiting(ctx, id); err != nil || r != nil {
-			return r, 0, seq, err
+		if r, m, err = c.waitingMsg(ctx, id); err != nil || r != nil {
+			return r, 0, m, err
 		}
 		// A worker may have started and finished the job between the two
 		// reads: look again.
 	}
-	return nil, 0, 0, ErrNotFound
+	return nil, 0, nil, ErrNotFound
 }
 
 // Get returns what is known of the job, or ErrNotFound.
@@ -69,7 +141,7 @@ func (c *Client) Get(ctx context.Context, id string) (Info, error) {
 	if c.isClosed() {
 		return Info{}, ErrClosed
 	}
-	r, _, _, err := c.lookup(ctx, id)
+	r, err := c.current(ctx, id)
 	if err != nil {
 		return Info{}, err
 	}
@@ -93,7 +165,9 @@ func (c *Client) info(ctx context.Context, r *record) (Info, error) {
 // It does not poll: one watch of the state bucket per Client pushes every
 // change to the waiters of that job, and the first read of the job runs on
 // the Client's few lookup goroutines, so a waiting caller holds little more
-// than a small stack and a channel: 10,000 Waits are cheap.
+// than a small stack and a channel: 10,000 Waits are cheap. A first read
+// that the store does not answer in time (a cluster electing a leader) is
+// made again until ctx ends; an unknown job is ErrNotFound.
 func (c *Client) Wait(ctx context.Context, id string) (Info, error) {
 	r, err := c.waitRecord(ctx, id)
 	in, err := c.waitInfo(ctx, r, err)
@@ -165,7 +239,7 @@ func (c *Client) Watch(ctx context.Context, id string) (<-chan Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, _, _, err := c.lookup(ctx, id)
+	r, err := c.current(ctx, id)
 	if err != nil {
 		c.hub.remove(id, w)
 		return nil, err
@@ -212,7 +286,7 @@ type hub struct {
 	started bool
 	running atomic.Bool // started and not closed: start's lock-free path
 	closed  bool
-	kw      jetstream.KeyWatcher
+	sub     *nats.Subscription // the watch of the state bucket
 	stop    context.CancelFunc
 	w       map[string][]*watcher
 	queue   []lookupReq   // Wait's lookups, for the lookup goroutines
@@ -315,9 +389,11 @@ func (h *hub) lookupLoop(ctx context.Context) {
 				h.mu.Unlock()
 				break
 			}
-			q := h.queue[0]
-			h.queue[0] = lookupReq{}
-			h.queue = h.queue[1:]
+			n := min(len(h.queue), maxLookupBatch)
+			batch := make([]lookupReq, n)
+			copy(batch, h.queue)
+			clear(h.queue[:n])
+			h.queue = h.queue[n:]
 			more := len(h.queue) > 0
 			h.mu.Unlock()
 			if more {
@@ -327,12 +403,109 @@ func (h *hub) lookupLoop(ctx context.Context) {
 				default:
 				}
 			}
-			r, rev, _, err := h.c.lookup(ctx, q.id)
-			q.w.offer(r, rev, err)
+			h.c.lookupMany(ctx, batch, h.again)
 			if ctx.Err() != nil {
 				return
 			}
 		}
+	}
+}
+
+// lookupAgain is how long after a read that had no answer the job is read
+// again for its Wait.
+const lookupAgain = 250 * time.Millisecond
+
+// again queues q's read once more after lookupAgain, if its Wait still
+// waits.
+func (h *hub) again(q lookupReq) {
+	time.AfterFunc(lookupAgain, func() {
+		h.mu.Lock()
+		if h.closed || !slices.Contains(h.w[q.id], q.w) {
+			h.mu.Unlock()
+			return
+		}
+		h.queue = append(h.queue, q)
+		h.mu.Unlock()
+		select {
+		case h.queued <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// maxLookupBatch bounds the jobs one lookupMany reads.
+const maxLookupBatch = 256
+
+// lookupMany is lookup for the Waits of batch, offering each its job: a
+// batched read of their records (one request, one reply per record), then
+// one of the waiting messages of those without, then lookup for any found
+// by neither (a worker may have finished it between the two reads). So
+// 10,000 Waits started at once cost a few dozen requests, not 20,000. A
+// lookup that gets no answer in time (a stream electing its leader, a busy
+// node) is handed to again, when again is not nil, instead of failing the
+// Wait: the watch may bring the job's end meanwhile.
+func (c *Client) lookupMany(ctx context.Context, batch []lookupReq, again func(lookupReq)) {
+	type found struct {
+		r   *record
+		rev uint64
+	}
+	got := make(map[string]found, len(batch))
+	subjects := make([]string, 0, len(batch))
+	for _, q := range batch {
+		if !validID(q.id) {
+			q.w.offer(nil, 0, ErrNotFound)
+			continue
+		}
+		subjects = append(subjects, c.stateSubj(q.id))
+	}
+	if len(subjects) == 0 {
+		return
+	}
+	kvPrefix := c.stateSubj("")
+	err := c.lastMsgs(ctx, "KV_"+c.stateBucket(), subjects, func(m *nats.Msg) {
+		if m.Header.Get("KV-Operation") != "" || m.Header.Get("Nats-Marker-Reason") != "" {
+			return // deleted
+		}
+		seq, _ := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+		if r, err := decodeRecord(m.Data); err == nil && seq != 0 && kvPrefix+r.ID == m.Header.Get("Nats-Subject") {
+			got[r.ID] = found{r, seq}
+		}
+	})
+	if err == nil {
+		subjects = subjects[:0]
+		for _, q := range batch {
+			if _, ok := got[q.id]; !ok && validID(q.id) {
+				subjects = append(subjects, c.cfg.Prefix+".*.*.*."+q.id)
+			}
+		}
+		if len(subjects) > 0 {
+			err = c.lastMsgs(ctx, c.workStream(), subjects, func(m *nats.Msg) {
+				if r, err := decodeRecord(m.Data); err == nil && strings.HasSuffix(m.Header.Get("Nats-Subject"), "."+r.ID) {
+					if _, ok := got[r.ID]; !ok {
+						got[r.ID] = found{r, 0}
+					}
+				}
+			})
+		}
+	}
+	if err != nil {
+		clear(got) // look each up alone
+	}
+	for _, q := range batch {
+		if !validID(q.id) {
+			continue
+		}
+		f, ok := got[q.id]
+		if !ok {
+			r, rev, _, err := c.lookup(ctx, q.id)
+			if err != nil && again != nil && transient(err) && ctx.Err() == nil {
+				again(q)
+				continue
+			}
+			q.w.offer(r, rev, err)
+			continue
+		}
+		q.w.offer(f.r, f.rev, nil)
 	}
 }
 
@@ -365,15 +538,14 @@ func (h *hub) start() error {
 		return nil
 	}
 	wctx, stop := context.WithCancel(context.Background())
-	kw, err := h.c.state.WatchAll(wctx, jetstream.UpdatesOnly(), jetstream.IgnoreDeletes())
+	sub, err := h.watch()
 	if err != nil {
 		stop()
 		return h.c.wrap("watch", err)
 	}
-	h.kw, h.stop, h.started = kw, stop, true
+	h.sub, h.stop, h.started = sub, stop, true
 	h.running.Store(true)
-	h.wg.Add(1 + lookupWorkers)
-	go h.run(kw)
+	h.wg.Add(lookupWorkers)
 	for range lookupWorkers {
 		go h.lookupLoop(wctx)
 	}
@@ -397,28 +569,56 @@ func (h *hub) remove(id string, w *watcher) {
 	}
 }
 
-func (h *hub) run(kw jetstream.KeyWatcher) {
-	defer h.wg.Done()
-	for e := range kw.Updates() {
-		if e == nil {
-			continue
+// watchHeartbeat is how often the server says that the state watch's
+// consumer is alive while no record changes. The consumer is an R1
+// ephemeral on one node of the cluster; when that node dies, the client
+// notices two heartbeats missed (2 to 4 heartbeats after the death) and
+// makes the consumer again on a live node, from the revision after the
+// last it saw. jetstream's KeyValue watch uses 5 s, so Waits heard nothing
+// for 10 to 20 s after the death of a node that the client is not even
+// connected to.
+const watchHeartbeat = time.Second
+
+// watch subscribes to every change of the state bucket after now, with an
+// ordered consumer (the changes in order, none missed) on h.update.
+func (h *hub) watch() (*nats.Subscription, error) {
+	js, err := h.c.nc.JetStream()
+	if err != nil {
+		return nil, err
+	}
+	pre := h.c.stateSubj("")
+	return js.Subscribe(pre+">", func(m *nats.Msg) {
+		if m.Header.Get(kvOpHdr) != "" {
+			return // a delete or purge
 		}
-		h.mu.Lock()
-		ws := h.w[e.Key()]
-		if len(ws) == 0 {
-			h.mu.Unlock()
-			continue
-		}
-		ws = append([]*watcher(nil), ws...)
-		h.mu.Unlock()
-		r, err := decodeRecord(e.Value())
+		md, err := m.Metadata()
 		if err != nil {
-			h.c.log.Warn("jobs: undecodable job record", "key", e.Key(), "err", err)
-			continue
+			return
 		}
-		for _, w := range ws {
-			w.offer(r, e.Revision(), nil)
-		}
+		h.update(m.Subject[len(pre):], m.Data, md.Sequence.Stream)
+	}, nats.BindStream("KV_"+h.c.stateBucket()), nats.OrderedConsumer(), nats.DeliverNew(), nats.IdleHeartbeat(watchHeartbeat))
+}
+
+// kvOpHdr marks a KeyValue delete or purge.
+const kvOpHdr = "KV-Operation"
+
+// update hands a stored record of job id, at revision rev, to its waiters.
+func (h *hub) update(id string, data []byte, rev uint64) {
+	h.mu.Lock()
+	ws := h.w[id]
+	if len(ws) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	ws = append([]*watcher(nil), ws...)
+	h.mu.Unlock()
+	r, err := decodeRecord(data)
+	if err != nil {
+		h.c.log.Warn("jobs: undecodable job record", "key", id, "err", err)
+		return
+	}
+	for _, w := range ws {
+		w.offer(r, rev, nil)
 	}
 }
 
@@ -439,12 +639,12 @@ func (h *hub) close() {
 	h.mu.Lock()
 	h.closed = true
 	h.running.Store(false)
-	kw, stop := h.kw, h.stop
+	sub, stop := h.sub, h.stop
 	h.queue = nil
 	h.mu.Unlock()
 	h.wakeAll()
-	if kw != nil {
-		_ = kw.Stop()
+	if sub != nil {
+		_ = sub.Unsubscribe()
 		stop()
 	}
 	h.wg.Wait()
@@ -470,9 +670,31 @@ func (c *Client) scan(ctx context.Context) ([]*record, error) {
 		}
 	}
 	_ = kw.Stop()
-	err = c.eachWaiting(ctx, func(data []byte) {
-		if r, err := decodeRecord(data); err == nil && byID[r.ID] == nil {
-			byID[r.ID] = r
+	// A waiting message that a worker has taken is a running job (see
+	// current); one consumer's delivered sequence answers for its queue
+	// and priority.
+	delivered := map[string]uint64{}
+	err = c.eachWaiting(ctx, func(m *nats.Msg) {
+		r, err := decodeRecord(m.Data)
+		if err != nil || byID[r.ID] != nil {
+			return
+		}
+		byID[r.ID] = r
+		subj := m.Header.Get("Nats-Subject")
+		seq, _ := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+		if r.State != StateQueued || seq == 0 {
+			return
+		}
+		cons := subj[:max(strings.LastIndexByte(subj, '.'), 0)]
+		upTo, known := delivered[cons]
+		if !known {
+			upTo = c.deliveredUpTo(ctx, subj)
+			delivered[cons] = upTo
+		}
+		if seq <= upTo {
+			run := *r
+			run.State, run.Attempt = StateRunning, max(run.Attempt, 1)
+			byID[r.ID] = &run
 		}
 	})
 	if err != nil {
@@ -486,9 +708,9 @@ func (c *Client) scan(ctx context.Context) ([]*record, error) {
 	return out, nil
 }
 
-// List returns the jobs that match f, in ID (submission) order, a page at
-// a time. It reads every job's record, so it costs time in proportion to
-// the number of jobs stored.
+// List returns the jobs that match f, in ID (submission) order, or the
+// newest first with f.Newest, a page at a time. It reads every job's
+// record, so it costs time in proportion to the number of jobs stored.
 func (c *Client) List(ctx context.Context, f Filter) (Page, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
@@ -497,9 +719,12 @@ func (c *Client) List(ctx context.Context, f Filter) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
+	if f.Newest {
+		slices.Reverse(recs)
+	}
 	var p Page
 	for _, r := range recs {
-		if f.Cursor != "" && r.ID <= f.Cursor {
+		if f.Cursor != "" && (!f.Newest && r.ID <= f.Cursor || f.Newest && r.ID >= f.Cursor) {
 			continue
 		}
 		if f.State != "" && r.State != f.State || f.Queue != "" && r.Queue != f.Queue || f.Kind != "" && r.Kind != f.Kind {
@@ -565,9 +790,9 @@ func (c *Client) Stats(ctx context.Context) ([]QueueStats, error) {
 // eachWaiting calls fn with every message of the work stream, in order,
 // read with batched direct gets (a work-queue stream allows no second
 // consumer).
-func (c *Client) eachWaiting(ctx context.Context, fn func(data []byte)) error {
+func (c *Client) eachWaiting(ctx context.Context, fn func(m *nats.Msg)) error {
 	return c.eachMsg(ctx, c.workStream(), c.cfg.Prefix+".>", func(m *nats.Msg) error {
-		fn(m.Data)
+		fn(m)
 		return nil
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,22 @@ type statePub struct {
 	wait    map[uint64]*pendingPub
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	// has's batches: one request in flight; the callers that come
+	// meanwhile go in the next.
+	hmu   sync.Mutex
+	hbusy bool
+	hq    []hasCall
+}
+
+type hasCall struct {
+	id string
+	ch chan hasResult
+}
+
+type hasResult struct {
+	has bool
+	err error
 }
 
 // pendingPub is one write waiting for its reply.
@@ -42,7 +59,9 @@ type pendingPub struct {
 	msg   *nats.Msg
 	until time.Time
 	ch    chan pubResult              // the reply goes here, or
-	fn    func(seq uint64, err error) // to fn (on the replies' goroutine), or nowhere
+	fn    func(seq uint64, err error) // to fn (on the replies' goroutine), or
+	raw   func(m *nats.Msg)           // as it is to raw (nil: no reply), or nowhere
+	multi bool                        // raw gets every message up to one with a status
 }
 
 type pubResult struct {
@@ -57,6 +76,8 @@ const (
 
 func (p *pendingPub) finish(seq uint64, err error) {
 	switch {
+	case p.raw != nil:
+		p.raw(nil)
 	case p.ch != nil:
 		p.ch <- pubResult{seq, err}
 	case p.fn != nil:
@@ -84,6 +105,12 @@ func (s *statePub) startLocked() error {
 // through p.
 func (s *statePub) publish(id string, data []byte, rev uint64, p *pendingPub) error {
 	m := &nats.Msg{Subject: s.c.stateSubj(id), Data: data, Header: nats.Header{expectSeqHdr: []string{strconv.FormatUint(rev, 10)}}}
+	return s.send(m, p)
+}
+
+// send publishes m with a reply subject of the replies' subscription and
+// hands the reply to p.
+func (s *statePub) send(m *nats.Msg, p *pendingPub) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -144,8 +171,17 @@ func (s *statePub) onReply(m *nats.Msg) {
 		})
 		return
 	}
+	if p.multi && m.Header.Get("Status") == "" {
+		s.mu.Unlock()
+		p.raw(m) // one of several
+		return
+	}
 	delete(s.wait, n)
 	s.mu.Unlock()
+	if p.raw != nil {
+		p.raw(m)
+		return
+	}
 	var seq uint64
 	if len(m.Data) == 0 {
 		err = fmt.Errorf("jobs: the store answered a write with status %s %s", m.Header.Get("Status"), m.Header.Get("Description"))
@@ -153,6 +189,143 @@ func (s *statePub) onReply(m *nats.Msg) {
 		seq, err = parsePubAck(m.Data)
 	}
 	p.finish(seq, err)
+}
+
+var errNoReply = fmt.Errorf("jobs: no reply from the store within %v", stateWait)
+
+// has reports whether job id has a record in the state bucket. The
+// callers of a moment share one request (a direct get of the last message
+// of each key, multi_last): one request and, when none has a record, one
+// reply for them all. On a replicated store each asks the bucket's leader
+// (hasOne), which sees every acknowledged write.
+func (s *statePub) has(id string) (bool, error) {
+	if s.c.leaderReads() {
+		return s.hasOne(id)
+	}
+	ch := make(chan hasResult, 1)
+	s.hmu.Lock()
+	s.hq = append(s.hq, hasCall{id, ch})
+	var batch []hasCall
+	if !s.hbusy {
+		s.hbusy, batch, s.hq = true, s.hq, nil
+	}
+	s.hmu.Unlock()
+	if batch != nil {
+		s.hasBatch(batch)
+	}
+	r := <-ch
+	return r.has, r.err
+}
+
+// maxHasBatch bounds one multi_last request (the server answers at most
+// 1024 subjects).
+const maxHasBatch = 256
+
+// hasBatch sends batch's request; its last reply answers every caller and
+// sends the next batch, if callers came meanwhile.
+func (s *statePub) hasBatch(batch []hasCall) {
+	if len(batch) > maxHasBatch {
+		s.hmu.Lock()
+		s.hq = append(batch[maxHasBatch:len(batch):len(batch)], s.hq...)
+		s.hmu.Unlock()
+		batch = batch[:maxHasBatch]
+	}
+	prefix := "$KV." + s.c.stateBucket() + "."
+	req := append(make([]byte, 0, 16+len(batch)*(len(prefix)+30)), `{"multi_last":[`...)
+	for i, h := range batch {
+		if i > 0 {
+			req = append(req, ',')
+		}
+		req = append(append(append(req, '"'), prefix+h.id...), '"')
+	}
+	req = append(req, "]}"...)
+	var found map[string]bool
+	done := func(err error) {
+		for _, h := range batch {
+			h.ch <- hasResult{found[h.id], err}
+		}
+		s.hmu.Lock()
+		next := s.hq
+		s.hq = nil
+		if len(next) == 0 {
+			s.hbusy = false
+		}
+		s.hmu.Unlock()
+		if len(next) > 0 {
+			s.hasBatch(next)
+		}
+	}
+	p := &pendingPub{multi: true, raw: func(m *nats.Msg) {
+		if m == nil {
+			done(errNoReply)
+			return
+		}
+		switch st := m.Header.Get("Status"); {
+		case st == "":
+			if found == nil {
+				found = map[string]bool{}
+			}
+			found[strings.TrimPrefix(m.Header.Get("Nats-Subject"), prefix)] = true
+		case st == "204" || st == "404":
+			done(nil)
+		default:
+			done(fmt.Errorf("jobs: the store answered a read with status %s %s", st, m.Header.Get("Description")))
+		}
+	}}
+	if err := s.send(&nats.Msg{Subject: "$JS.API.DIRECT.GET.KV_" + s.c.stateBucket(), Data: req}, p); err != nil {
+		done(err)
+	}
+}
+
+// hasOne is has with a request of its own.
+func (s *statePub) hasOne(id string) (bool, error) {
+	ch := make(chan *nats.Msg, 1)
+	p := &pendingPub{raw: func(m *nats.Msg) { ch <- m }}
+	bucket := "KV_" + s.c.stateBucket()
+	m := &nats.Msg{Subject: "$JS.API.DIRECT.GET." + bucket + "." + s.c.stateSubj(id)}
+	leader := s.c.leaderReads()
+	if leader {
+		m = &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + bucket, Data: []byte(`{"last_by_subj":"` + s.c.stateSubj(id) + `"}`)}
+	}
+	if err := s.send(m, p); err != nil {
+		return false, err
+	}
+	r := <-ch // the sweeper or close answers at the latest
+	if r == nil {
+		return false, errNoReply
+	}
+	return parseGetReply(r, leader)
+}
+
+// parseGetReply reads the reply to has's request: found, not found, or
+// an error.
+func parseGetReply(m *nats.Msg, leader bool) (bool, error) {
+	if !leader {
+		switch st := m.Header.Get("Status"); st {
+		case "":
+			return true, nil
+		case "404":
+			return false, nil
+		default:
+			return false, fmt.Errorf("jobs: the store answered a read with status %s %s", st, m.Header.Get("Description"))
+		}
+	}
+	var resp struct {
+		Error   *jetstream.APIError `json:"error"`
+		Message json.RawMessage     `json:"message"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return false, fmt.Errorf("jobs: the store's reply to a read: %w", err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.Code == 404:
+		return false, nil
+	case resp.Error != nil:
+		return false, resp.Error
+	case resp.Message == nil:
+		return false, errors.New("jobs: the store's reply to a read has no message")
+	}
+	return true, nil
 }
 
 // sweep fails the writes whose reply is overdue, until close.
@@ -175,7 +348,7 @@ func (s *statePub) sweep() {
 			}
 			s.mu.Unlock()
 			for _, p := range late {
-				p.finish(0, fmt.Errorf("jobs: no reply from the store within %v", stateWait))
+				p.finish(0, errNoReply)
 			}
 			clear(late)
 			late = late[:0]

@@ -131,8 +131,11 @@ type SubmitOptions struct {
 
 // Request is one job for SubmitMany.
 type Request struct {
-	Kind    string
-	Args    any
+	// Kind is the job's kind, as Submit's kind.
+	Kind string
+	// Args are the job's arguments, as Submit's args: encoded as JSON.
+	Args any
+	// Options are the job's settings, as Submit's.
 	Options SubmitOptions
 }
 
@@ -159,38 +162,73 @@ func (s State) Final() bool {
 
 // Info is what is known of a job.
 type Info struct {
-	ID          string          `json:"id"`
-	Kind        string          `json:"kind"`
-	Queue       string          `json:"queue"`
-	Priority    Priority        `json:"priority"`
-	State       State           `json:"state"`
-	Attempt     int             `json:"attempt"`
-	MaxAttempts int             `json:"max_attempts"`
-	Progress    float64         `json:"progress"`
-	Note        string          `json:"note,omitempty"`
-	Args        json.RawMessage `json:"args,omitempty"`
-	Result      json.RawMessage `json:"result,omitempty"`
-	Error       string          `json:"error,omitempty"`
-	Created     time.Time       `json:"created,omitzero"`
-	Started     time.Time       `json:"started,omitzero"`
-	Finished    time.Time       `json:"finished,omitzero"`
-	RunAt       time.Time       `json:"run_at,omitzero"`
-	Worker      string          `json:"worker,omitempty"`
+	// ID is the job's ID, a ULID.
+	ID string `json:"id"`
+	// Kind is the job's kind: the name its handler is registered under.
+	Kind string `json:"kind"`
+	// Queue is the queue the job is in.
+	Queue string `json:"queue"`
+	// Priority is the job's priority in its queue.
+	Priority Priority `json:"priority"`
+	// State is where the job is in its life.
+	State State `json:"state"`
+	// Attempt is the number of the attempt running or last run, from 1;
+	// 0 before the first.
+	Attempt int `json:"attempt"`
+	// MaxAttempts is how many attempts the job may have.
+	MaxAttempts int `json:"max_attempts"`
+	// Progress is the fraction, in [0, 1], that the handler last reported
+	// (Job.Progress); 1 once the job succeeded.
+	Progress float64 `json:"progress"`
+	// Note is the note the handler last reported with its progress.
+	Note string `json:"note,omitempty"`
+	// Args are the job's arguments, as JSON.
+	Args json.RawMessage `json:"args,omitempty"`
+	// Result is a succeeded job's result, as JSON.
+	Result json.RawMessage `json:"result,omitempty"`
+	// Error is the error of the job's latest failed attempt, or why it was
+	// cancelled or failed without one (its worker lost); "" once it
+	// succeeded.
+	Error string `json:"error,omitempty"`
+	// Created is when the job was submitted.
+	Created time.Time `json:"created,omitzero"`
+	// Started is when its latest attempt started; zero before the first,
+	// and while a first attempt runs whose start is not stored yet (a
+	// worker stores a short first attempt's start with its outcome).
+	Started time.Time `json:"started,omitzero"`
+	// Finished is when it ended (succeeded, failed or cancelled); zero
+	// until then.
+	Finished time.Time `json:"finished,omitzero"`
+	// RunAt is when a job submitted with a Delay or RunAt may first run;
+	// zero for one that may run at once.
+	RunAt time.Time `json:"run_at,omitzero"`
+	// Worker is the name of the worker (Config.WorkerName) running the
+	// job, or that last ran it; like Started, "" until it is stored.
+	Worker string `json:"worker,omitempty"`
 }
 
 // Filter selects jobs for List. Empty fields match every job.
 type Filter struct {
+	// State selects the jobs in this state.
 	State State
+	// Queue selects the jobs of this queue.
 	Queue string
-	Kind  string
+	// Kind selects the jobs of this kind.
+	Kind string
 	// Limit bounds the page; 0 means 100.
 	Limit int
-	// Cursor is a Page.Next from an earlier List: the page starts after it.
+	// Cursor is a Page.Next from an earlier List: the page starts after it
+	// (before it, with Newest).
 	Cursor string
+	// Newest lists the newest jobs first: in descending ID (submission)
+	// order. The zero value lists the oldest first.
+	Newest bool
 }
 
-// Page is one page of List, in ID (submission) order.
+// Page is one page of List, in ID (submission) order, or in the reverse
+// order with Filter.Newest.
 type Page struct {
+	// Jobs are the page's jobs, in the page's order.
 	Jobs []Info `json:"jobs"`
 	// Next is the cursor for the next page; "" at the end.
 	Next string `json:"next,omitempty"`
@@ -198,16 +236,17 @@ type Page struct {
 
 // QueueStats describes one queue.
 type QueueStats struct {
-	Queue     string `json:"queue"`
+	Queue     string `json:"queue"`     // the queue's name
 	Depth     int    `json:"depth"`     // jobs waiting to run now
 	Scheduled int    `json:"scheduled"` // jobs waiting for their time
 	Running   int    `json:"running"`   // jobs running or between attempts
-	Succeeded uint64 `json:"succeeded"`
-	Failed    uint64 `json:"failed"`
-	Cancelled uint64 `json:"cancelled"`
-	Retried   uint64 `json:"retried"` // attempts after the first, over all jobs
-	// SubmitRate and CompleteRate are jobs/s over the last minute.
-	SubmitRate   float64 `json:"submit_rate"`
+	Succeeded uint64 `json:"succeeded"` // jobs the store holds that succeeded
+	Failed    uint64 `json:"failed"`    // jobs the store holds that failed
+	Cancelled uint64 `json:"cancelled"` // jobs the store holds that were cancelled
+	Retried   uint64 `json:"retried"`   // attempts after the first, over all jobs
+	// SubmitRate is the jobs submitted in the last minute, per second.
+	SubmitRate float64 `json:"submit_rate"`
+	// CompleteRate is the jobs that ended in the last minute, per second.
 	CompleteRate float64 `json:"complete_rate"`
 }
 
@@ -229,11 +268,16 @@ var (
 
 // QueueFullError is returned by Submit when the queue holds Max jobs.
 type QueueFullError struct {
-	Queue      string
+	// Queue is the full queue.
+	Queue string
+	// Depth is the jobs waiting in it; Max is its bound.
 	Depth, Max int
+	// RetryAfter is how long to wait before submitting again.
 	RetryAfter time.Duration
 }
 
+// Error returns a line naming the queue, its depth and bound, and
+// RetryAfter.
 func (e *QueueFullError) Error() string {
 	return fmt.Sprintf("jobs: queue %q is full (%d of %d jobs waiting); retry after %v", e.Queue, e.Depth, e.Max, e.RetryAfter)
 }
@@ -244,28 +288,39 @@ func (e *QueueFullError) Is(target error) bool { return target == ErrQueueFull }
 // StateError is returned when an operation does not apply to a job in its
 // current state (Retry of a running job, Cancel of a succeeded one).
 type StateError struct {
-	ID    string
+	// ID is the job's ID.
+	ID string
+	// State is the job's state, in which Op does not apply.
 	State State
-	Op    string
+	// Op is the operation, such as "retry" or "cancel".
+	Op string
 }
 
+// Error returns "jobs: cannot <Op> job <ID>: it is <State>".
 func (e *StateError) Error() string {
 	return fmt.Sprintf("jobs: cannot %s job %s: it is %s", e.Op, e.ID, e.State)
 }
 
 // ValidationError names a bad SubmitOptions (or HTTP) field.
 type ValidationError struct {
+	// Field names the bad field (or environment variable); Problem says
+	// what is wrong with it and what to write instead.
 	Field, Problem string
 }
 
+// Error returns "jobs: <Field>: <Problem>".
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("jobs: %s: %s", e.Field, e.Problem)
 }
 
 // UnknownKindError is returned by Submit for a kind no worker registered; it
 // matches ErrUnknownKind.
-type UnknownKindError struct{ Kind string }
+type UnknownKindError struct {
+	// Kind is the unknown kind.
+	Kind string
+}
 
+// Error returns a line naming the kind and how to make it known.
 func (e *UnknownKindError) Error() string {
 	return fmt.Sprintf("jobs: unknown kind %q: register a handler for it (Register) in a worker, or Declare it on this client", e.Kind)
 }

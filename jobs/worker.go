@@ -21,11 +21,14 @@ var DefaultConcurrency = runtime.NumCPU()
 
 // Job is one attempt of a job, as its handler sees it.
 type Job[A any] struct {
+	// ID, Kind and Queue are the job's ID, kind and queue.
 	ID, Kind, Queue string
 	// Attempt counts from 1; MaxAttempts is the job's bound.
 	Attempt, MaxAttempts int
-	Priority             Priority
-	Created              time.Time
+	// Priority is the job's priority in its queue.
+	Priority Priority
+	// Created is when the job was submitted.
+	Created time.Time
 	// Args are the job's arguments, decoded from JSON.
 	Args A
 
@@ -167,6 +170,9 @@ func (rn *running) progress(f float64, note string) error {
 	}
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
+	if err := rn.storeLocked(); err != nil {
+		return err
+	}
 	if rn.ended {
 		return ErrCancelled
 	}
@@ -189,8 +195,12 @@ var (
 )
 
 // TimeoutError is an attempt's error when it ran past its Timeout.
-type TimeoutError struct{ Timeout time.Duration }
+type TimeoutError struct {
+	// Timeout is the attempt's bound that it ran past.
+	Timeout time.Duration
+}
 
+// Error returns "jobs: attempt timed out after <Timeout>".
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("jobs: attempt timed out after %v", e.Timeout)
 }
@@ -214,14 +224,18 @@ type worker struct {
 // until ctx ends or c is closed. Then it takes no more jobs, lets the
 // running ones finish for up to ShutdownTimeout, cancels the rest (their
 // jobs go back to their queues) and returns nil. It returns an error only
-// if it cannot start.
+// if it cannot start: a setup request that times out or finds JetStream
+// unavailable for now (a busy cluster, an election) is tried again until
+// ctx ends, with a warning on the Client's Logger each time.
 //
 // Each queue has one durable pull consumer per priority. A worker takes
 // jobs of the highest priority first, keeps an attempt alive with
 // heartbeats (AckWait/4), and writes one state record when the attempt
-// starts (compare-and-swap, before the handler runs) and one when it ends
-// (published asynchronously; the message is acknowledged once it is
-// stored).
+// ends (compare-and-swap, published asynchronously; the message is
+// acknowledged once it is stored). The running state is stored too
+// (compare-and-swap) for an attempt that is not the job's first delivery
+// (before the handler runs) and for one that runs longer than 50 ms or
+// reports Progress.
 func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 	if c.isClosed() {
 		return ErrClosed
@@ -242,7 +256,11 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 	}
 	c.mu.Unlock()
 	for _, k := range kinds {
-		if _, err := c.kinds.Put(ctx, k, []byte(c.worker)); err != nil {
+		err := c.retrySetup(ctx, "record kind "+k, func() error {
+			_, err := c.kinds.Put(ctx, k, []byte(c.worker))
+			return err
+		})
+		if err != nil {
 			return c.wrap("record kind "+k, err)
 		}
 	}
@@ -291,7 +309,11 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 			loops.Wait()
 			return &ValidationError{Field: "WorkOptions.Queues", Problem: fmt.Sprintf("queue %q: use letters, digits, '-' and '_'", name)}
 		}
-		q, err := w.newQueue(ctx, name, qc)
+		var q *queue
+		err := c.retrySetup(ctx, "queue "+name, func() (err error) {
+			q, err = w.newQueue(ctx, name, qc)
+			return err
+		})
 		if err != nil {
 			stopFetch()
 			loops.Wait()
@@ -316,6 +338,50 @@ func (c *Client) Work(ctx context.Context, opts WorkOptions) error {
 	_ = asub.Unsubscribe()
 	side.Wait()
 	return nil
+}
+
+// Bounds of the wait between tries of a worker's setup request (see
+// retrySetup); it doubles from setupRetryMin.
+const (
+	setupRetryMin = 100 * time.Millisecond
+	setupRetryMax = 5 * time.Second
+)
+
+// retrySetup runs fn, one of Work's setup steps, until it succeeds or
+// fails for good, ctx ends or c closes. On a cluster a JetStream API
+// request can go unanswered for a while (a busy node, a raft group
+// electing its leader, two processes creating the same consumer at once):
+// such a step is tried again after a wait, so that a worker started with
+// the cluster waits it out rather than stop.
+func (c *Client) retrySetup(ctx context.Context, op string, fn func() error) error {
+	wait := setupRetryMin
+	for try := 1; ; try++ {
+		err := fn()
+		if err == nil || !transient(err) || ctx.Err() != nil || c.isClosed() {
+			return err
+		}
+		c.log.Warn("jobs: worker setup, trying again", "op", op, "try", try, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-c.done:
+			t.Stop()
+			return ErrClosed
+		}
+		wait = min(2*wait, setupRetryMax)
+	}
+}
+
+// transient reports whether a JetStream API request failed in a way that
+// a later try may not: no answer in time, no responder yet, or the server
+// saying JetStream is unavailable for now (503).
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.As(err, &apiErr) && apiErr.Code == 503
 }
 
 // heartbeats tells JetStream every AckWait/4 that the jobs running here
@@ -525,10 +591,14 @@ func (q *queue) run(m *nats.Msg, tok *heldToken, hp **helper) {
 	if h == nil {
 		// Another worker on the queue may have it: put the job back
 		// before it counts as an attempt.
-		_ = m.NakWithDelay(time.Second)
+		w.putBack(m, time.Second)
 		return
 	}
 	if !q.begin(m, r, delivered, rn) {
+		return
+	}
+	if errors.Is(context.Cause(hctx), ErrCancelled) {
+		_ = m.Ack() // cancelled before it started
 		return
 	}
 
@@ -597,8 +667,13 @@ func (q *queue) run(m *nats.Msg, tok *heldToken, hp **helper) {
 		switch {
 		case err == nil:
 			_ = m.Ack()
-		case errWrongRev(err):
+		case errWrongRev(err) && rev != 0:
 			_ = m.Ack() // cancelled meanwhile: the cancel stands
+		case errWrongRev(err):
+			// A first attempt's record appeared while it ran: a cancel's
+			// (which removed the message, so this does nothing), or one
+			// this delivery did not know of. The next delivery reads it.
+			_ = m.Nak()
 		default:
 			c.log.Warn("jobs: store the outcome of a job", "id", id, "err", err)
 			_ = m.Nak()
@@ -622,24 +697,21 @@ func (q *queue) begin(m *nats.Msg, r *record, delivered int, rn *running) bool {
 	c := q.w.c
 	ctx := context.Background() // jetstream bounds each request by its default timeout
 	now := stampNow()
-	if r.Gen == 0 && delivered == 1 {
-		// The first attempt creates the record: this fails if a cancel
-		// created it first.
+	if r.Gen == 0 && delivered == 1 && !q.recorded(r.ID) {
+		// The first delivery of a job, which has no record yet (a job put
+		// back before it ran gets one, see putBack): nothing is stored
+		// before the handler starts. The delivery is the running state
+		// (Get and Watch read it from the queue's consumer, see current);
+		// the record is created with the outcome, or earlier if the
+		// handler runs for lazyRunning or reports Progress. A cancel
+		// creates the record first and broadcasts (before and after), so
+		// the job never starts if the broadcast is here before the
+		// message, and its ctx is cancelled if not; the outcome's create
+		// then fails and the cancel stands.
 		next := *r
 		next.State, next.Attempt, next.Started, next.Worker = StateRunning, 1, now, c.worker
 		rn.rec = &next
-		rn.mu.Lock()
-		err := rn.storeLocked()
-		rn.mu.Unlock()
-		switch {
-		case err == nil:
-			return true
-		case !errors.Is(err, ErrCancelled):
-			_ = m.NakWithDelay(time.Second)
-			return false
-		}
-		// A record exists: a cancel, or an earlier delivery's. Look.
-		rn.rec, rn.ended = nil, false
+		return true
 	}
 	for try := 0; try < 20; try++ {
 		cur, rev, err := c.stored(ctx, r.ID)
@@ -665,10 +737,13 @@ func (q *queue) begin(m *nats.Msg, r *record, delivered int, rn *running) bool {
 			}
 			next = *cur
 		}
-		// A record left running means that attempt's worker was lost.
+		// A record left running means that attempt's worker was lost;
+		// so does a delivery of a job with no record after the first
+		// (the first attempt stores nothing before its outcome, and a
+		// put-back stores a record first).
 		attempt := next.Attempt + 1
 		if cur == nil {
-			attempt = 1
+			attempt = max(delivered, 1)
 		}
 		if attempt > next.MaxAttempts {
 			next.State, next.Finished = StateFailed, now
@@ -676,7 +751,10 @@ func (q *queue) begin(m *nats.Msg, r *record, delivered int, rn *running) bool {
 		} else {
 			next.State, next.Attempt, next.Started, next.Worker = StateRunning, attempt, now, c.worker
 			next.Progress, next.Note = 0, ""
-			if attempt > 1 {
+			switch {
+			case cur == nil:
+				next.Retried += attempt - 1
+			case attempt > 1:
 				next.Retried++
 			}
 		}
@@ -704,6 +782,14 @@ func (q *queue) begin(m *nats.Msg, r *record, delivered int, rn *running) bool {
 	return false
 }
 
+// recorded reports whether job id has a record (or the read failed):
+// read after the delivery, so that a cancel that created the record
+// before the worker took the message always wins (see begin).
+func (q *queue) recorded(id string) bool {
+	has, err := q.w.c.pub.has(id)
+	return err != nil || has
+}
+
 // invoke runs the handler with the attempt's timeout on the runner's
 // helper goroutine (*hp, started on first use); a panic becomes an error
 // with its stack. A handler that ignores its ctx is abandoned errAbandon
@@ -718,10 +804,33 @@ func (q *queue) invoke(hctx context.Context, h *handler, rn *running, hp **helpe
 		go (*hp).loop()
 	}
 	x := *hp
+	// A first attempt's running state is stored once it has run for
+	// lazyRunning (see begin), by this goroutine while it waits.
+	var lazy <-chan time.Time
+	if rn.rev == 0 {
+		if x.lazy == nil {
+			x.lazy = time.NewTimer(lazyRunning)
+		} else {
+			x.lazy.Reset(lazyRunning)
+		}
+		lazy = x.lazy.C
+		defer x.lazy.Stop()
+	}
 	x.in <- helperCall{tctx, h, rn, r}
 	var o outcome
+wait:
 	select {
 	case o = <-x.out:
+	case <-lazy:
+		lazy = nil
+		rn.mu.Lock()
+		err := rn.storeLocked()
+		rn.mu.Unlock()
+		if err != nil && !errors.Is(err, ErrCancelled) {
+			c := q.w.c
+			c.log.Warn("jobs: store the running state of a job", "id", rn.id, "err", err)
+		}
+		goto wait
 	case <-tctx.Done():
 		select {
 		case o = <-x.out:
@@ -746,6 +855,7 @@ func (q *queue) invoke(hctx context.Context, h *handler, rn *running, hp **helpe
 // helper is a runner's goroutine for handlers: kept from job to job, so a
 // job costs no goroutine start and its stack has grown already.
 type helper struct {
+	lazy *time.Timer // invoke's, for the running state of a first attempt
 	in   chan helperCall
 	out  chan outcome // buffered: an abandoned handler's outcome is dropped
 	dead atomic.Bool  // its goroutine ended (runtime.Goexit)
@@ -856,6 +966,28 @@ func (q *queue) acquireToken(ctx context.Context) *heldToken {
 		return t
 	}
 	return nil
+}
+
+// lazyRunning is how long a first attempt runs before its running state
+// is stored (see begin): a shorter one stores only its outcome.
+var lazyRunning = 50 * time.Millisecond
+
+// putBack returns a job delivered here to its queue before its handler
+// ran, so that the delivery is no attempt. A job of generation 0 gets a
+// record first (queued; the create fails if it has one): a delivery of a
+// job without a record after its first counts as an attempt lost with its
+// worker (see begin).
+func (w *worker) putBack(m *nats.Msg, delay time.Duration) {
+	if r, err := decodeRecord(m.Data); err == nil && r.Gen == 0 {
+		q := *r
+		q.State = StateQueued
+		_, _ = w.c.pub.write(r.ID, q.encode(), 0)
+	}
+	if delay > 0 {
+		_ = m.NakWithDelay(delay)
+	} else {
+		_ = m.Nak()
+	}
 }
 
 // stateWait bounds the wait for the store's reply to a state write.

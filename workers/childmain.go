@@ -73,77 +73,86 @@ type childStart struct {
 // servePool runs tasks for a pool until the parent closes the channel. At
 // most inFlight run at once; the parent may send more ahead (Prefetch),
 // which wait here in order.
+//
+// Each of inFlight runner goroutines takes the next task in order and runs
+// it itself. A task's ack goes out before the task starts (if this process
+// dies, the parent re-dispatches exactly the tasks after the last ack), and
+// a result goes out before its runner starts another task (the next task
+// may end this process and must not take an unsent result with it). When a
+// runner finishes a task and the next one is already here, the result and
+// the next ack share one frame and one write: one system call and one
+// wake-up of the parent per task, and no goroutine hop between tasks.
 func servePool(ctx context.Context, conn *ipc.Conn, ob *outbox, shared []*shm.Buffer, inFlight int) error {
 	var (
 		mu      sync.Mutex
+		cond    = sync.Cond{L: &mu}
 		running = map[uint64]*childTask{} // received and not finished, for cancel records
 		queue   []childStart              // received, not started
 		closed  bool
-		more    = make(chan struct{}, 1)
-		sem     = make(chan struct{}, inFlight)
 		wg      sync.WaitGroup
 	)
 	entries := map[string]*taskEntry{}
-	send(ob, func(b []byte) []byte { return append(b, recReady) })
+	if sendReady(conn) != nil {
+		return nil // the parent went away
+	}
 
-	// The starter takes tasks in order as run slots free up, says which it
-	// starts before starting them (if this process dies, the parent
-	// re-dispatches exactly the ones after), and starts them.
-	starterDone := make(chan struct{})
-	go func() {
-		defer close(starterDone)
-		var batch []childStart
+	runner := func() {
+		defer wg.Done()
+		var (
+			done    bool   // a result is pending: last's
+			last    uint64 // its seq
+			status  byte
+			payload []byte
+		)
 		for {
 			mu.Lock()
-			for len(queue) == 0 && !closed {
-				mu.Unlock()
-				<-more
-				mu.Lock()
+			for len(queue) == 0 && !closed && !done {
+				cond.Wait()
 			}
 			if len(queue) == 0 {
 				mu.Unlock()
-				return
-			}
-			mu.Unlock()
-			sem <- struct{}{}
-			mu.Lock()
-			batch = append(batch[:0], queue[0])
-			queue = queue[1:]
-			for len(queue) > 0 && len(sem) < cap(sem) {
-				sem <- struct{}{}
-				batch = append(batch, queue[0])
-				queue = queue[1:]
-			}
-			mu.Unlock()
-			last := batch[len(batch)-1].seq
-			if ob.wait(send(ob, func(b []byte) []byte { return appendSeqRec(b, recAck, last) })) != nil {
-				return
-			}
-			for _, s := range batch {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					status, payload := runInChild(s.ct, s.e, s.name, s.payload)
-					mu.Lock()
-					delete(running, s.seq)
-					mu.Unlock()
-					// Free the run slot only once the result is on the
-					// socket: the next task may end this process (os.Exit,
-					// a crash) and must not take an unsent result with it.
+				if done {
+					// Nothing to start: the result goes out on its own.
+					done = false
 					if b := ob.begin(len(payload) + 16); b != nil {
-						*b = appendResultRec(*b, s.seq, status, payload)
-						_ = ob.wait(ob.commit())
+						*b = appendResultRec(*b, last, status, payload)
+						if ob.wait(ob.commit()) != nil {
+							return
+						}
 					}
-					<-sem
-				}()
+					continue
+				}
+				return // closed
 			}
+			s := queue[0]
+			queue[0] = childStart{}
+			queue = queue[1:]
+			// Take the outbox before letting go of the queue, so that acks
+			// are written in the order their tasks were taken.
+			b := ob.begin(len(payload) + 32)
+			mu.Unlock()
+			if b == nil {
+				return // the channel failed
+			}
+			if done {
+				done = false
+				*b = appendResultRec(*b, last, status, payload)
+				ob.batch()
+			}
+			*b = appendSeqRec(*b, recAck, s.seq)
+			if ob.wait(ob.commit()) != nil {
+				return
+			}
+			status, payload = runInChild(s.ct, s.e, s.name, s.payload)
+			last, done = s.seq, true
+			mu.Lock()
+			delete(running, s.seq)
+			mu.Unlock()
 		}
-	}()
-	wake := func() {
-		select {
-		case more <- struct{}{}:
-		default:
-		}
+	}
+	wg.Add(inFlight)
+	for range inFlight {
+		go runner()
 	}
 	var rerr error
 	for {
@@ -152,7 +161,7 @@ func servePool(ctx context.Context, conn *ipc.Conn, ob *outbox, shared []*shm.Bu
 			break
 		}
 		r := recReader{b: m.Data}
-		added := false
+		added := 0
 		for {
 			x, ok := r.next()
 			if !ok {
@@ -172,7 +181,7 @@ func servePool(ctx context.Context, conn *ipc.Conn, ob *outbox, shared []*shm.Bu
 				running[x.seq] = ct
 				queue = append(queue, childStart{seq: x.seq, e: e, name: string(x.name), payload: x.payload, ct: ct})
 				mu.Unlock()
-				added = true
+				added++
 			case recCancel:
 				mu.Lock()
 				ct := running[x.seq]
@@ -182,8 +191,11 @@ func servePool(ctx context.Context, conn *ipc.Conn, ob *outbox, shared []*shm.Bu
 				}
 			}
 		}
-		if added {
-			wake()
+		switch {
+		case added == 1:
+			cond.Signal()
+		case added > 1:
+			cond.Broadcast()
 		}
 		if r.err != nil {
 			rerr = r.err
@@ -197,10 +209,17 @@ func servePool(ctx context.Context, conn *ipc.Conn, ob *outbox, shared []*shm.Bu
 		ct.rc.cancel(context.Canceled)
 	}
 	mu.Unlock()
-	wake()
-	<-starterDone
+	cond.Broadcast()
 	wg.Wait()
 	return rerr
+}
+
+// sendReady tells the parent this worker is ready, with a write of its own
+// on this goroutine: through the outbox, whose writer yields first to let
+// other records join, the write tends to move to another thread, and at
+// start-up on a busy machine each such hop waits for a core.
+func sendReady(conn *ipc.Conn) error {
+	return conn.SendBytes(context.Background(), []byte{recReady})
 }
 
 // send appends one record with fn and returns its ticket.

@@ -32,7 +32,7 @@
 //
 // # Failure semantics on the process backend
 //
-// A worker acknowledges each batch of tasks before it starts any of them.
+// A worker acknowledges each task before it starts it.
 // When a worker dies, tasks it had been sent but had not acknowledged are
 // put back at the head of the queue and run elsewhere, so they are not
 // affected. Tasks it had started fail: with InFlight = 1 (the default) that

@@ -124,6 +124,7 @@ type procWorker struct {
 	seq        uint64
 	acked      uint64
 	free       int
+	claimed    int           // slots claimed for tasks not yet in inflight
 	slot       chan struct{} // a slot was freed
 	retiring   bool
 	killReason string
@@ -262,12 +263,14 @@ func startProc(c *core, o *Options, name, mode, fn string, data []byte, onRecord
 // readLoop reads records from the worker until its channel ends.
 func (w *procWorker) readLoop() {
 	defer close(w.rdone)
+	var batch []*task
 	for {
 		m, err := w.conn.Recv(context.Background())
 		if err != nil {
 			return
 		}
 		r := recReader{b: m.Data}
+		results := false
 		for {
 			x, ok := r.next()
 			if !ok {
@@ -280,6 +283,7 @@ func (w *procWorker) readLoop() {
 				w.started(x.seq)
 			case recResult:
 				w.result(x)
+				results = true
 			default:
 				if w.onRecord != nil {
 					w.onRecord(x)
@@ -290,6 +294,63 @@ func (w *procWorker) readLoop() {
 			w.kill("protocol error: " + r.err.Error())
 			return
 		}
+		if results && w.c != nil {
+			batch = w.refill(batch[:0])
+		}
+	}
+}
+
+// refill sends queued tasks to the worker's free slots, from the reader
+// that just freed them: the next task goes out without waking the
+// dispatcher goroutine, which matters when every core is busy running
+// tasks. It never blocks; the dispatcher still waits for tasks when the
+// queue is empty.
+func (w *procWorker) refill(batch []*task) []*task {
+	n := w.claim(1 << 30)
+	if n == 0 {
+		return batch
+	}
+	batch = w.c.tryMore(batch, n)
+	w.unclaim(n - len(batch))
+	if len(batch) > 0 {
+		w.send(batch)
+	}
+	return batch
+}
+
+// claim reserves up to n free slots of the worker (fewer if it is retiring
+// or near its MaxTasksPerWorker), counting them as sent, and returns how
+// many. Slots that get no task go back with unclaim.
+func (w *procWorker) claim(n int) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.retiring {
+		return 0
+	}
+	n = min(n, w.free)
+	if w.recycleAt > 0 {
+		n = min(n, w.recycleAt-w.sent)
+	}
+	n = max(n, 0)
+	w.free -= n
+	w.sent += n
+	w.claimed += n
+	return n
+}
+
+// unclaim returns n claimed slots that were not used.
+func (w *procWorker) unclaim(n int) {
+	if n <= 0 {
+		return
+	}
+	w.mu.Lock()
+	w.free += n
+	w.sent -= n
+	w.claimed -= n
+	w.mu.Unlock()
+	select {
+	case w.slot <- struct{}{}:
+	default:
 	}
 }
 
@@ -388,26 +449,27 @@ func (w *procWorker) serve() (replaced bool) {
 			}
 			w.mu.Lock()
 		}
-		n, retiring := w.free, w.retiring
-		if w.recycleAt > 0 {
-			n = min(n, w.recycleAt-w.sent)
-			retiring = retiring || n <= 0
-		}
+		retiring := w.retiring || (w.recycleAt > 0 && w.sent >= w.recycleAt)
 		w.mu.Unlock()
-		if retiring {
-			break
+		if retiring || w.claim(1) == 0 {
+			if retiring {
+				break
+			}
+			continue // the reader took the free slots meanwhile
 		}
 		t, idle := c.next(wt, w.rdone)
 		if t == nil {
+			w.unclaim(1)
 			if idle {
 				w.idleExit = true
 			}
 			break
 		}
 		batch = append(batch[:0], t)
-		if n > 1 {
+		if n := w.claim(1 << 30); n > 0 {
 			runtime.Gosched() // let the producer queue more, to send them together
-			batch = c.tryMore(batch, n-1)
+			batch = c.tryMore(batch, n)
+			w.unclaim(n - (len(batch) - 1))
 		}
 		w.send(batch)
 	}
@@ -434,7 +496,7 @@ drain:
 	// Let running tasks finish, then close the channel: the worker exits.
 	for {
 		w.mu.Lock()
-		n := len(w.inflight)
+		n := len(w.inflight) + w.claimed
 		w.mu.Unlock()
 		if n == 0 {
 			break
@@ -485,20 +547,24 @@ func (w *procWorker) send(batch []*task) {
 		encs = append(encs, enc{t, b})
 		size += len(b) + len(t.e.name) + 24
 	}
+	if skipped := len(batch) - len(encs); skipped > 0 {
+		w.unclaim(skipped)
+	}
 	if len(encs) == 0 {
 		return
 	}
+	// Number the tasks with the outbox held, so that they reach the worker
+	// in seq order even when the reader and the dispatcher send at once.
+	buf := w.ob.begin(size)
 	w.mu.Lock()
 	for _, e := range encs {
 		w.seq++
 		e.t.seq = w.seq
 		e.t.pw.Store(w)
 		w.inflight[w.seq] = e.t
-		w.free--
-		w.sent++
 	}
+	w.claimed -= len(encs)
 	w.mu.Unlock()
-	buf := w.ob.begin(size)
 	if buf == nil {
 		return // the channel failed; finish will requeue these
 	}

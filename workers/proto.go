@@ -18,9 +18,10 @@ import (
 //	exit    'E' status:byte len:uvarint payload      (single Thread's function ended)
 //
 // seq numbers are per worker, from 1, in the order tasks were written. A
-// worker writes the ack of a batch before it starts any task of that
-// batch, so the parent knows exactly which tasks a dead worker never
-// started.
+// worker takes tasks in seq order and writes each task's ack before it
+// starts that task (in the same frame as the result of the task its runner
+// just finished, when there is one), so the parent knows exactly which
+// tasks a dead worker never started.
 const (
 	recTask    = 'T'
 	recCancel  = 'C'

@@ -422,6 +422,11 @@ func serveWorker(ctx context.Context, conn *ipc.Conn, ob *outbox, init initMsg, 
 		}
 		return nil
 	}
+	// Ready first, then the reader: starting a goroutine may wake another
+	// thread, and the ready record should not wait for it.
+	if sendReady(conn) != nil {
+		return nil // the parent went away
+	}
 	go func() {
 		for {
 			m, err := conn.Recv(context.Background())
@@ -441,7 +446,6 @@ func serveWorker(ctx context.Context, conn *ipc.Conn, ob *outbox, init initMsg, 
 			}
 		}
 	}()
-	send(ob, func(b []byte) []byte { return append(b, recReady) })
 	status, payload := callWorker(ctx, wt, port)
 	ob.wait(send(ob, func(b []byte) []byte { return appendKindRec(b, recExit, status, payload) }))
 	if status != statusOK {

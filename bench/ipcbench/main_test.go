@@ -34,20 +34,21 @@ func requireNode(t *testing.T) {
 // ("" for none). A row with two candidates must target the one of them
 // with the better median: the best Node variant of that run.
 var wantRows = map[string][]string{
-	"fork → first message":      {nameNodeFork},
-	"round trip p50":            {nameNodeJSON, nameNodeAdvanced},
-	"round trip p50 vs floor":   {nameFloor},
-	"round trip p99":            {""},
-	"round trip p50, node-mode": {""},
-	"round trip p99, node-mode": {""},
-	"small messages":            {nameNodeJSON, nameNodeAdvanced},
-	"small messages, node-mode": {""},
-	"small messages, batched":   {nameNodeJSON, nameNodeAdvanced},
-	"64 KiB payloads":           {nameNodeU8, nameNodeBuffer},
-	"64 KiB payloads vs floor":  {nameFloor},
-	"exec('true')":              {nameNodeExec},
-	"spawn('true')":             {nameNodeSpawn},
-	"stdout streaming":          {nameNodeStream},
+	"fork → first message":       {nameNodeFork},
+	"round trip p50":             {nameNodeJSON, nameNodeAdvanced},
+	"round trip p50 vs floor":    {nameFloor},
+	"round trip p99":             {""},
+	"round trip p50, node-mode":  {""},
+	"round trip p99, node-mode":  {""},
+	"small messages":             {nameNodeJSON, nameNodeAdvanced},
+	"small messages, node-mode":  {""},
+	"small messages, batched":    {nameNodeJSON, nameNodeAdvanced},
+	"small messages, send queue": {nameNodeJSON, nameNodeAdvanced},
+	"64 KiB payloads":            {nameNodeU8, nameNodeBuffer},
+	"64 KiB payloads vs floor":   {nameFloor},
+	"exec('true')":               {nameNodeExec},
+	"spawn('true')":              {nameNodeSpawn},
+	"stdout streaming":           {nameNodeStream},
 }
 
 // bestOf returns the candidate peer of row with the better median.

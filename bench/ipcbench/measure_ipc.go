@@ -19,12 +19,18 @@ import (
 // for node mode, with Fork and ipc.ModeNode (Node's json framing between two
 // herd processes).
 func (b *bench) startRole(ctx context.Context, mode ipc.Mode, role string, args ...string) (*child.Process, error) {
+	return b.startRoleQueue(ctx, mode, 0, role, args...)
+}
+
+// startRoleQueue is startRole with the parent's ipc.Options.SendQueue set
+// to queue.
+func (b *bench) startRoleQueue(ctx context.Context, mode ipc.Mode, queue int, role string, args ...string) (*child.Process, error) {
 	if mode == ipc.ModeFast {
-		return child.ForkSelf(ctx, role, args, nil)
+		return child.ForkSelf(ctx, role, args, &child.Options{Channel: ipc.Options{SendQueue: queue}})
 	}
 	return child.Fork(ctx, b.exe, args, &child.Options{
 		Env:     append(os.Environ(), child.EnvRole+"="+role),
-		Channel: ipc.Options{Mode: ipc.ModeNode},
+		Channel: ipc.Options{Mode: ipc.ModeNode, SendQueue: queue},
 	})
 }
 
@@ -83,7 +89,7 @@ func (b *bench) roundTrips(mode ipc.Mode, warm, n int) ([]float64, error) {
 			break
 		}
 		var m ipc.Message
-		if m, err = c.Recv(ctx); err != nil {
+		if m, err = c.RecvView(ctx); err != nil {
 			break
 		}
 		if err = m.Decode(&s); err == nil && s.I != i {
@@ -101,11 +107,13 @@ func (b *bench) roundTrips(mode ipc.Mode, warm, n int) ([]float64, error) {
 
 // smallMsgs sends warm, then n small messages {i: k} to a sink child and
 // returns n divided by the time from the first timed send to the child's
-// report that it has them all, in messages per second.
-func (b *bench) smallMsgs(mode ipc.Mode, warm, n int) (float64, error) {
+// report that it has them all, in messages per second. With queue > 0 the
+// parent's channel has ipc.Options.SendQueue = queue, and the sender
+// calls Flush after the last Send.
+func (b *bench) smallMsgs(mode ipc.Mode, queue, warm, n int) (float64, error) {
 	ctx, cancel := b.context()
 	defer cancel()
-	p, err := b.startRole(ctx, mode, roleSink, "msgs", strconv.Itoa(warm), strconv.Itoa(n))
+	p, err := b.startRoleQueue(ctx, mode, queue, roleSink, "msgs", strconv.Itoa(warm), strconv.Itoa(n))
 	if err != nil {
 		return 0, err
 	}
@@ -114,6 +122,9 @@ func (b *bench) smallMsgs(mode ipc.Mode, warm, n int) (float64, error) {
 			if err := p.Channel.Send(ctx, small{I: i}); err != nil {
 				return err
 			}
+		}
+		if err := p.Channel.Flush(ctx); err != nil {
+			return err
 		}
 		return waitDone(ctx, p.Channel)
 	}

@@ -45,10 +45,11 @@ func helloRole(ctx context.Context, parent *ipc.Conn) error {
 }
 
 // echoRole decodes each message and sends it back, as the Node echo child's
-// process.on('message', m => process.send(m)) does.
+// process.on('message', m => process.send(m)) does. It decodes each
+// message before it asks for the next, so it receives with RecvView.
 func echoRole(ctx context.Context, parent *ipc.Conn) error {
 	for {
-		m, err := parent.Recv(ctx)
+		m, err := parent.RecvView(ctx)
 		if err != nil {
 			return ignoreEnd(err)
 		}
@@ -64,7 +65,8 @@ func echoRole(ctx context.Context, parent *ipc.Conn) error {
 
 // sinkRole is started with args <msgs|bytes> <warmup> <n> [size]. It decodes
 // (msgs) or size-checks (bytes) every message and sends "done" when it has
-// received warmup messages and again at warmup+n.
+// received warmup messages and again at warmup+n. It is done with each
+// message before it asks for the next, so it receives with RecvView.
 func sinkRole(ctx context.Context, parent *ipc.Conn) error {
 	if len(os.Args) < 4 {
 		return fmt.Errorf("sink: want args <msgs|bytes> <warmup> <n> [size], got %q", os.Args[1:])
@@ -81,7 +83,7 @@ func sinkRole(ctx context.Context, parent *ipc.Conn) error {
 		return fmt.Errorf("sink: %w", err)
 	}
 	for got := 0; ; {
-		m, err := parent.Recv(ctx)
+		m, err := parent.RecvView(ctx)
 		if err != nil {
 			return ignoreEnd(err)
 		}

@@ -22,6 +22,9 @@ const (
 	nameNodeStream   = "node spawn stdout"
 )
 
+// sendQueue is the parent's ipc.Options.SendQueue in the "send queue" row.
+const sendQueue = 64 << 10
+
 // ref names a recorded series for a row.
 type ref struct{ id, name string }
 
@@ -92,6 +95,8 @@ func (b *bench) rows() []report.Row {
 			"herd to herd over Node's json framing")
 		row("ipc", "small messages, batched", "msg/s", "higher", ref{"msgs.batch", "herd batch"}, peers, bestNode, 8,
 			fmt.Sprintf("the same messages sent with SendBatch, %d per call (fast mode); Node's side is unchanged: its send() writes one message per system call too, queueing only what the socket does not take", c.MsgBatch))
+		row("ipc", "small messages, send queue", "msg/s", "higher", ref{"msgs.queue", "herd Send, SendQueue"}, peers, bestNode, 2,
+			fmt.Sprintf("the same Send loop (fast mode) on a channel with Options.SendQueue = %d KiB: Send returns once its message is queued, as Node's send() does, and a writer goroutine writes what has queued with one system call; Flush after the last", sendQueue>>10))
 	}
 	if c.runs("bytes") {
 		row("ipc", fmt.Sprintf("%d KiB payloads", c.BytesSize>>10), "MiB/s", "higher", ref{"bytes.fast", "herd fast SendBytes"},

@@ -143,16 +143,17 @@ func (b *bench) contenders() []contender {
 		rtt("rtt.floor", func() ([]float64, error) { return b.floorRoundTrips(c.RTTWarm, c.RTTN, floorMsgSize) })
 	}
 	if c.runs("msgs") {
-		add("msgs.fast", func() (float64, error) { return b.smallMsgs(ipc.ModeFast, c.MsgWarm, c.MsgN) })
+		add("msgs.fast", func() (float64, error) { return b.smallMsgs(ipc.ModeFast, 0, c.MsgWarm, c.MsgN) })
 		add("msgs.nodejson", func() (float64, error) {
 			return median(b.node("ipc-msgs.js", "json", itoa(c.MsgWarm), itoa(c.MsgN)))
 		})
-		add("msgs.nodemode", func() (float64, error) { return b.smallMsgs(ipc.ModeNode, c.MsgWarm, c.MsgN) })
+		add("msgs.nodemode", func() (float64, error) { return b.smallMsgs(ipc.ModeNode, 0, c.MsgWarm, c.MsgN) })
 		add("msgs.nodeadv", func() (float64, error) {
 			return median(b.node("ipc-msgs.js", "advanced", itoa(c.MsgWarm), itoa(c.MsgN)))
 		})
 		add("msgs.floor", func() (float64, error) { return b.floorMsgs(c.MsgWarm, c.MsgN, floorSmallSize) })
 		add("msgs.batch", func() (float64, error) { return b.smallMsgsBatch(ipc.ModeFast, c.MsgWarm, c.MsgN, c.MsgBatch) })
+		add("msgs.queue", func() (float64, error) { return b.smallMsgs(ipc.ModeFast, sendQueue, c.MsgWarm, c.MsgN) })
 	}
 	if c.runs("bytes") {
 		add("bytes.fast", func() (float64, error) { return b.bulkBytes(c.BytesWarm, c.BytesN, c.BytesSize) })

@@ -10,22 +10,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
+	"github.com/herdrun/herd/bench/internal/herdbin"
 	"github.com/herdrun/herd/bench/internal/report"
 )
 
@@ -86,16 +80,14 @@ func run(ctx context.Context, cfg config, log io.Writer) (*report.Report, error)
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	herd := filepath.Join(dir, "herd")
-	build := exec.CommandContext(ctx, "go", "build", "-o", herd, "./cmd/herd")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build: %v\n%s", err, out)
+	bin := filepath.Join(dir, "herd")
+	if err := herdbin.Build(ctx, root, bin); err != nil {
+		return nil, err
 	}
 	var plain, dash []result
 	for i := range cfg.rounds {
 		for _, withDash := range []bool{false, true} {
-			r, err := measureDaemon(ctx, herd, filepath.Join(dir, fmt.Sprintf("home-%d-%v", i, withDash)), withDash, cfg)
+			r, err := measureDaemon(ctx, bin, filepath.Join(dir, fmt.Sprintf("home-%d-%v", i, withDash)), withDash, cfg)
 			if err != nil {
 				return nil, err
 			}
@@ -134,92 +126,67 @@ func run(ctx context.Context, cfg config, log io.Writer) (*report.Report, error)
 }
 
 // measureDaemon runs one daemon in home with cfg's apps and measures it.
-func measureDaemon(ctx context.Context, herd, home string, withDash bool, cfg config) (res result, err error) {
-	mport, err := freePort()
+func measureDaemon(ctx context.Context, bin, home string, withDash bool, cfg config) (res result, err error) {
+	maddr, err := herdbin.FreeAddr()
 	if err != nil {
 		return res, err
 	}
-	args := []string{"daemon", "--metrics", "127.0.0.1:" + strconv.Itoa(mport)}
-	dport := 0
+	args := []string{"--metrics", maddr}
+	daddr := ""
 	if withDash {
-		if dport, err = freePort(); err != nil {
+		if daddr, err = herdbin.FreeAddr(); err != nil {
 			return res, err
 		}
-		args = append(args, "--dashboard", "127.0.0.1:"+strconv.Itoa(dport))
+		args = append(args, "--dashboard", daddr)
 	}
-	env := []string{"HERD_HOME=" + home, "HOME=" + home, "PATH=" + os.Getenv("PATH")}
-	d := exec.Command(herd, args...)
-	d.Env = env
+	var extra []string
 	if daemonGOGC != "" {
-		d.Env = append(d.Env, "GOGC="+daemonGOGC)
+		extra = append(extra, "GOGC="+daemonGOGC)
 	}
-	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.Start(); err != nil {
+	h, err := herdbin.New(bin, home, extra...)
+	if err != nil {
 		return res, err
 	}
-	defer func() {
-		d.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { d.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			syscall.Kill(-d.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}()
-	herdCmd := func(args ...string) error {
-		c := exec.CommandContext(ctx, herd, args...)
-		c.Env = env
-		out, err := c.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("herd %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
+	d, stop, err := h.Daemon(ctx, args...)
+	if err != nil {
+		return res, err
 	}
-	for end := time.Now().Add(30 * time.Second); herdCmd("ping") != nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(end) {
-			return res, errors.New("the daemon did not answer within 30s")
-		}
-	}
-	for i := range cfg.apps {
-		if err := herdCmd("start", "--name", fmt.Sprintf("a%d", i), "-i", strconv.Itoa(cfg.instances), "--", "sleep", "600"); err != nil {
-			return res, err
-		}
+	defer stop()
+	if err := h.StartApps(ctx, "a", cfg.apps, cfg.instances, "sleep", "600"); err != nil {
+		return res, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if withDash {
-		tok, err := os.ReadFile(filepath.Join(home, "dashboard.token"))
+		tok, err := h.Token()
 		if err != nil {
 			return res, err
 		}
-		base := "http://127.0.0.1:" + strconv.Itoa(dport)
 		for _, path := range []string{"/api/stream", "/api/logs?app=a0"} {
-			if err := openStream(sctx, base+path, strings.TrimSpace(string(tok))); err != nil {
+			if err := herdbin.OpenStream(sctx, "http://"+daddr+path, tok); err != nil {
 				return res, err
 			}
 		}
 	}
 	time.Sleep(min(3*time.Second, cfg.measure)) // the samplers settle
 	pid := d.Process.Pid
-	c0, err := cpuTicks(pid)
+	c0, err := herdbin.CPUTicks(pid)
 	if err != nil {
 		return res, err
 	}
 	t0 := time.Now()
 	time.Sleep(cfg.measure)
-	c1, err := cpuTicks(pid)
+	c1, err := herdbin.CPUTicks(pid)
 	if err != nil {
 		return res, err
 	}
 	res.cpuPct = float64(c1-c0) / 100 / time.Since(t0).Seconds() * 100 // USER_HZ is 100
-	if res.rssMB, err = rssMB(pid); err != nil {
+	if res.rssMB, err = herdbin.RSSMB(pid); err != nil {
 		return res, err
 	}
 	var lat []float64
-	url := "http://127.0.0.1:" + strconv.Itoa(mport) + "/metrics"
-	c2, err := cpuTicks(pid)
+	url := "http://" + maddr + "/metrics"
+	c2, err := herdbin.CPUTicks(pid)
 	if err != nil {
 		return res, err
 	}
@@ -237,72 +204,10 @@ func measureDaemon(ctx context.Context, herd, home string, withDash bool, cfg co
 		lat = append(lat, float64(time.Since(began).Microseconds())/1000)
 	}
 	res.scrapeMs = report.Median(lat)
-	c3, err := cpuTicks(pid)
+	c3, err := herdbin.CPUTicks(pid)
 	if err != nil {
 		return res, err
 	}
 	res.scrapeCPUms = float64(c3-c2) * 10 / float64(cfg.scrapes) // USER_HZ is 100
 	return res, nil
-}
-
-// openStream reads an event stream of the dashboard until ctx ends, as an
-// open page does.
-func openStream(ctx context.Context, url, token string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != 200 {
-		resp.Body.Close()
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	go func() {
-		defer resp.Body.Close()
-		io.Copy(io.Discard, resp.Body)
-	}()
-	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// cpuTicks returns pid's user+system CPU time in clock ticks.
-func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + st, nil
-}
-
-// rssMB returns pid's VmRSS in MB.
-func rssMB(pid int) (float64, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, errors.New("no VmRSS")
 }

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/herdrun/herd/bench/internal/report"
@@ -34,9 +36,16 @@ type params struct {
 	pings                    int // round trips per atomics round
 	respRounds               int
 	respDur                  time.Duration
+	only                     map[string]bool // groups to run; nil runs all
 }
 
-var full = params{rounds: 5, goNoop: 1_000_000, procNoop: 200_000, piNoop: 60_000, spinTasks: 1000, startups: 20, pings: 5000, respRounds: 3, respDur: 3 * time.Second}
+// groups are the names -only takes, in the order they run.
+var groups = []string{"noop", "spin", "startup", "atomics", "resp"}
+
+// want reports whether the group named g is to run.
+func (p params) want(g string) bool { return p.only == nil || p.only[g] }
+
+var full = params{rounds: 5, goNoop: 1_000_000, procNoop: 200_000, piNoop: 60_000, spinTasks: 1000, startups: 20, pings: 5000, respRounds: 5, respDur: 3 * time.Second}
 var quick = params{rounds: 1, goNoop: 100_000, procNoop: 20_000, piNoop: 5_000, spinTasks: 100, startups: 3, pings: 500, respRounds: 1, respDur: 700 * time.Millisecond}
 
 func fatal(err error) {
@@ -52,6 +61,8 @@ func main() {
 	md := flag.Bool("md", false, "print the table as Markdown")
 	nodeDir := flag.String("node", "", "directory of the Node scripts (default: bench/node next to this package)")
 	from := flag.String("from", "", "print the report saved in this JSON file (by -json) instead of measuring")
+	only := flag.String("only", "", "comma-separated groups to run, of "+strings.Join(groups, ",")+" (default: all)")
+	rounds := flag.Int("rounds", 0, "alternating rounds per row (default 5; 1 with -quick)")
 	flag.Parse()
 	if *from != "" {
 		b, err := os.ReadFile(*from)
@@ -74,6 +85,20 @@ func main() {
 	if *q {
 		p = quick
 		cmd += " -quick"
+	}
+	if *only != "" {
+		p.only = map[string]bool{}
+		for _, g := range strings.Split(*only, ",") {
+			if !slices.Contains(groups, g) {
+				fatal(fmt.Errorf("-only %s: no group %q; write some of %s", *only, g, strings.Join(groups, ",")))
+			}
+			p.only[g] = true
+		}
+		cmd += " -only " + *only
+	}
+	if *rounds > 0 {
+		p.rounds, p.respRounds = *rounds, *rounds
+		cmd += fmt.Sprintf(" -rounds %d", *rounds)
 	}
 	dir := *nodeDir
 	if dir == "" {
@@ -114,133 +139,143 @@ func findNodeDir() string {
 // run measures every row.
 func run(p params, cmd, nodeDir string, log io.Writer) (*report.Report, error) {
 	rep := report.New(cmd)
-	nb, err := startNodeBench(nodeDir)
-	if err != nil {
-		return nil, err
-	}
-	defer nb.close()
 	ctx := context.Background()
 	ncpu := runtime.NumCPU()
-
-	gp, err := workers.New(taskNoop, &workers.Options{Size: ncpu})
-	if err != nil {
-		return nil, err
+	var nb *nodeBench
+	if p.want("noop") || p.want("spin") || p.want("startup") || p.want("atomics") {
+		var err error
+		nb, err = startNodeBench(nodeDir)
+		if err != nil {
+			return nil, err
+		}
+		defer nb.close()
 	}
-	defer gp.Close(ctx)
-	pp, err := workers.New(taskNoop, &workers.Options{Backend: workers.Processes, Size: ncpu, InFlight: 64 / ncpu})
-	if err != nil {
-		return nil, err
-	}
-	defer pp.Close(ctx)
-	window(pp, struct{}{}, 2000, 64) // wait for the workers
-	noop := func() {}
 
-	fmt.Fprintln(log, "no-op throughput ...")
-	piscina := func(n, inflight int) float64 {
-		var r struct{ Seconds float64 }
-		nb.call(map[string]any{"kind": "noop", "n": n, "inflight": inflight}, &r)
-		return float64(n) / r.Seconds
-	}
-	s := report.Alternate(p.rounds,
-		func() float64 { return float64(p.goNoop) / window(gp, struct{}{}, p.goNoop, 1024) },
-		func() float64 { return piscina(p.piNoop, 64) },
-		func() float64 { return float64(p.goNoop) / antsRun(p.goNoop, noop) },
-		func() float64 { return float64(p.goNoop) / pondRun(p.goNoop, 1024, noop) },
-		func() float64 { return float64(p.goNoop) / floorRun(p.goNoop, noop) },
-		func() float64 { return float64(p.procNoop) / window(pp, struct{}{}, p.procNoop, 64) },
-	)
-	rep.Add(report.Row{
-		Suite: "workers", Name: "no-op throughput, goroutine backend", Unit: "tasks/s", Better: "higher",
-		Herd:       report.Series{Name: "herd goroutines", Samples: s[0]},
-		Peers:      []report.Series{{Name: "piscina", Samples: s[1]}, {Name: "ants", Samples: s[2]}, {Name: "pond", Samples: s[3]}, {Name: "goroutine floor", Samples: s[4]}},
-		TargetPeer: "piscina", TargetRatio: 50,
-		Note: fmt.Sprintf("%d workers; herd and pond keep 1024 tasks in flight and wait on each result, ants is fed by a blocking Submit, Piscina keeps 64 in flight (maxThreads=2, its fastest settings of this run: %s)", ncpu, nb.noopVariant),
-	})
-	rep.Add(report.Row{
-		Suite: "workers", Name: "no-op throughput, process backend, 64 in flight", Unit: "tasks/s", Better: "higher",
-		Herd:       report.Series{Name: "herd processes", Samples: s[5]},
-		Peers:      []report.Series{{Name: "piscina", Samples: s[1]}, {Name: "goroutine floor", Samples: s[4]}},
-		TargetPeer: "piscina", TargetRatio: 3,
-		Note: fmt.Sprintf("%d worker processes x %d tasks in flight; Piscina: %s", ncpu, 64/ncpu, nb.noopVariant),
-	})
+	if p.want("noop") {
+		gp, err := workers.New(taskNoop, &workers.Options{Size: ncpu})
+		if err != nil {
+			return nil, err
+		}
+		defer gp.Close(ctx)
+		pp, err := workers.New(taskNoop, &workers.Options{Backend: workers.Processes, Size: ncpu, InFlight: 64 / ncpu})
+		if err != nil {
+			return nil, err
+		}
+		defer pp.Close(ctx)
+		window(pp, struct{}{}, 2000, 64) // wait for the workers
+		noop := func() {}
 
-	fmt.Fprintln(log, "1ms CPU tasks ...")
-	gs, _ := workers.New(taskSpin, &workers.Options{Size: ncpu})
-	defer gs.Close(ctx)
-	ps, _ := workers.New(taskSpin, &workers.Options{Backend: workers.Processes, Size: ncpu, InFlight: 1})
-	defer ps.Close(ctx)
-	window(ps, 10, 100, 8)
-	ideal := float64(p.spinTasks) * 1e-3 / float64(ncpu)
-	spin1 := func() { sink.Add(int64(spin(time.Millisecond))) }
-	s = report.Alternate(p.rounds,
-		func() float64 { return ideal / window(gs, 1000, p.spinTasks, 4*ncpu) },
-		func() float64 { return ideal / window(ps, 1000, p.spinTasks, 4*ncpu) },
-		func() float64 {
+		fmt.Fprintln(log, "no-op throughput ...")
+		piscina := func(n, inflight int) float64 {
 			var r struct{ Seconds float64 }
-			nb.call(map[string]any{"kind": "spin", "n": p.spinTasks, "us": 1000, "inflight": 4 * ncpu}, &r)
-			return ideal / r.Seconds
-		},
-		func() float64 { return ideal / antsRun(p.spinTasks, spin1) },
-		func() float64 { return ideal / pondRun(p.spinTasks, 64, spin1) },
-	)
-	target := report.Series{Name: "target", Samples: []float64{0.95}}
-	for i, name := range []string{"goroutine", "process"} {
+			nb.call(map[string]any{"kind": "noop", "n": n, "inflight": inflight}, &r)
+			return float64(n) / r.Seconds
+		}
+		s := report.Alternate(p.rounds,
+			func() float64 { return float64(p.goNoop) / window(gp, struct{}{}, p.goNoop, 1024) },
+			func() float64 { return piscina(p.piNoop, 64) },
+			func() float64 { return float64(p.goNoop) / antsRun(p.goNoop, noop) },
+			func() float64 { return float64(p.goNoop) / pondRun(p.goNoop, 1024, noop) },
+			func() float64 { return float64(p.goNoop) / floorRun(p.goNoop, noop) },
+			func() float64 { return float64(p.procNoop) / window(pp, struct{}{}, p.procNoop, 64) },
+		)
 		rep.Add(report.Row{
-			Suite: "workers", Name: "1ms CPU tasks, efficiency vs ideal on " + fmt.Sprint(ncpu) + " cores, " + name + " backend", Unit: "fraction", Better: "higher",
-			Herd:       report.Series{Name: "herd " + name, Samples: s[i]},
-			Peers:      []report.Series{target, {Name: "piscina", Samples: s[2]}, {Name: "ants", Samples: s[3]}, {Name: "pond", Samples: s[4]}},
-			TargetPeer: "target", TargetRatio: 1,
-			Note: "ideal = tasks x 1ms / cores; the target is an absolute 0.95; Piscina at its fastest settings of this run: " + nb.spinVariant,
+			Suite: "workers", Name: "no-op throughput, goroutine backend", Unit: "tasks/s", Better: "higher",
+			Herd:       report.Series{Name: "herd goroutines", Samples: s[0]},
+			Peers:      []report.Series{{Name: "piscina", Samples: s[1]}, {Name: "ants", Samples: s[2]}, {Name: "pond", Samples: s[3]}, {Name: "goroutine floor", Samples: s[4]}},
+			TargetPeer: "piscina", TargetRatio: 50,
+			Note: fmt.Sprintf("%d workers; herd and pond keep 1024 tasks in flight and wait on each result, ants is fed by a blocking Submit, Piscina keeps 64 in flight (maxThreads=2, its fastest settings of this run: %s)", ncpu, nb.noopVariant),
+		})
+		rep.Add(report.Row{
+			Suite: "workers", Name: "no-op throughput, process backend, 64 in flight", Unit: "tasks/s", Better: "higher",
+			Herd:       report.Series{Name: "herd processes", Samples: s[5]},
+			Peers:      []report.Series{{Name: "piscina", Samples: s[1]}, {Name: "goroutine floor", Samples: s[4]}},
+			TargetPeer: "piscina", TargetRatio: 3,
+			Note: fmt.Sprintf("%d worker processes x %d tasks in flight; Piscina: %s", ncpu, 64/ncpu, nb.noopVariant),
 		})
 	}
-	rep.Add(report.Row{
-		Suite: "workers", Name: "1ms CPU tasks, process backend vs piscina", Unit: "fraction", Better: "higher",
-		Herd:       report.Series{Name: "herd process", Samples: s[1]},
-		Peers:      []report.Series{{Name: "piscina", Samples: s[2]}},
-		TargetPeer: "piscina", TargetRatio: 1,
-		Note: "same samples as the row above; the process backend must also be at least as efficient as Piscina at its fastest settings (" + nb.spinVariant + ")",
-	})
-
-	fmt.Fprintln(log, "start-up to ready ...")
-	s = report.Alternate(p.rounds,
-		func() float64 { return report.Median(startupSamples(p.startups)) },
-		func() float64 {
-			var r struct{ Ms []float64 }
-			nb.call(map[string]any{"kind": "startup", "n": p.startups}, &r)
-			return report.Median(r.Ms)
-		},
-	)
-	rep.Add(report.Row{
-		Suite: "workers", Name: "worker start to ready, p50", Unit: "ms", Better: "lower",
-		Herd:       report.Series{Name: "herd process worker", Samples: s[0]},
-		Peers:      []report.Series{{Name: "node new Worker", Samples: s[1]}},
-		TargetPeer: "node new Worker", TargetRatio: 0.15,
-		Note: "herd: workers.Start (process) until online; node: new Worker until 'online'; each sample is a round's median",
-	})
-
-	fmt.Fprintln(log, "SharedBuffer wait/notify ...")
-	s = report.Alternate(p.rounds,
-		func() float64 { return report.Median(pingSamples(p.pings)) },
-		func() float64 {
-			var r struct{ Us []float64 }
-			nb.call(map[string]any{"kind": "atomics", "n": p.pings}, &r)
-			return report.Median(r.Us)
-		},
-	)
-	rep.Add(report.Row{
-		Suite: "workers", Name: "SharedBuffer wait/notify round trip, p50", Unit: "µs", Better: "lower",
-		Herd:       report.Series{Name: "herd across processes", Samples: s[0]},
-		Peers:      []report.Series{{Name: "node Atomics between threads", Samples: s[1]}},
-		TargetPeer: "node Atomics between threads", TargetRatio: 0.7,
-	})
-
-	fmt.Fprintln(log, "responsiveness ...")
-	rows, err := responsiveness(p, nodeDir, log)
-	if err != nil {
-		return nil, err
+	if p.want("spin") {
+		fmt.Fprintln(log, "1ms CPU tasks ...")
+		gs, _ := workers.New(taskSpin, &workers.Options{Size: ncpu})
+		defer gs.Close(ctx)
+		ps, _ := workers.New(taskSpin, &workers.Options{Backend: workers.Processes, Size: ncpu, InFlight: 1})
+		defer ps.Close(ctx)
+		window(ps, 10, 100, 8)
+		ideal := float64(p.spinTasks) * 1e-3 / float64(ncpu)
+		spin1 := func() { sink.Add(int64(spin(time.Millisecond))) }
+		s := report.Alternate(p.rounds,
+			func() float64 { return ideal / window(gs, 1000, p.spinTasks, 4*ncpu) },
+			func() float64 { return ideal / window(ps, 1000, p.spinTasks, 4*ncpu) },
+			func() float64 {
+				var r struct{ Seconds float64 }
+				nb.call(map[string]any{"kind": "spin", "n": p.spinTasks, "us": 1000, "inflight": 4 * ncpu}, &r)
+				return ideal / r.Seconds
+			},
+			func() float64 { return ideal / antsRun(p.spinTasks, spin1) },
+			func() float64 { return ideal / pondRun(p.spinTasks, 64, spin1) },
+		)
+		target := report.Series{Name: "target", Samples: []float64{0.95}}
+		for i, name := range []string{"goroutine", "process"} {
+			rep.Add(report.Row{
+				Suite: "workers", Name: "1ms CPU tasks, efficiency vs ideal on " + fmt.Sprint(ncpu) + " cores, " + name + " backend", Unit: "fraction", Better: "higher",
+				Herd:       report.Series{Name: "herd " + name, Samples: s[i]},
+				Peers:      []report.Series{target, {Name: "piscina", Samples: s[2]}, {Name: "ants", Samples: s[3]}, {Name: "pond", Samples: s[4]}},
+				TargetPeer: "target", TargetRatio: 1,
+				Note: "ideal = tasks x 1ms / cores; the target is an absolute 0.95; Piscina at its fastest settings of this run: " + nb.spinVariant,
+			})
+		}
+		rep.Add(report.Row{
+			Suite: "workers", Name: "1ms CPU tasks, process backend vs piscina", Unit: "fraction", Better: "higher",
+			Herd:       report.Series{Name: "herd process", Samples: s[1]},
+			Peers:      []report.Series{{Name: "piscina", Samples: s[2]}},
+			TargetPeer: "piscina", TargetRatio: 1,
+			Note: "same samples as the row above; the process backend must also be at least as efficient as Piscina at its fastest settings (" + nb.spinVariant + ")",
+		})
 	}
-	for _, r := range rows {
-		rep.Add(r)
+	if p.want("startup") {
+		fmt.Fprintln(log, "start-up to ready ...")
+		s := report.Alternate(p.rounds,
+			func() float64 { return report.Median(startupSamples(p.startups)) },
+			func() float64 {
+				var r struct{ Ms []float64 }
+				nb.call(map[string]any{"kind": "startup", "n": p.startups}, &r)
+				return report.Median(r.Ms)
+			},
+		)
+		rep.Add(report.Row{
+			Suite: "workers", Name: "worker start to ready, p50", Unit: "ms", Better: "lower",
+			Herd:       report.Series{Name: "herd process worker", Samples: s[0]},
+			Peers:      []report.Series{{Name: "node new Worker", Samples: s[1]}},
+			TargetPeer: "node new Worker", TargetRatio: 0.15,
+			Note: "herd: workers.Start (process) until online; node: new Worker until 'online'; each sample is a round's median",
+		})
+	}
+	if p.want("atomics") {
+		fmt.Fprintln(log, "SharedBuffer wait/notify ...")
+		s := report.Alternate(p.rounds,
+			func() float64 { return report.Median(pingSamples(p.pings)) },
+			func() float64 {
+				var r struct{ Us []float64 }
+				nb.call(map[string]any{"kind": "atomics", "n": p.pings}, &r)
+				return report.Median(r.Us)
+			},
+		)
+		rep.Add(report.Row{
+			Suite: "workers", Name: "SharedBuffer wait/notify round trip, p50", Unit: "µs", Better: "lower",
+			Herd:       report.Series{Name: "herd across processes", Samples: s[0]},
+			Peers:      []report.Series{{Name: "node Atomics between threads", Samples: s[1]}},
+			TargetPeer: "node Atomics between threads", TargetRatio: 0.7,
+		})
+	}
+	if p.want("resp") {
+		fmt.Fprintln(log, "responsiveness ...")
+		rows, err := responsiveness(p, nodeDir, log)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			rep.Add(r)
+		}
 	}
 	return rep, nil
 }

@@ -31,8 +31,8 @@ func TestQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Rows) != 11 {
-		t.Fatalf("%d rows, want 11", len(r.Rows))
+	if len(r.Rows) != 13 {
+		t.Fatalf("%d rows, want 13", len(r.Rows))
 	}
 	for _, row := range r.Rows {
 		check := func(name string, xs []float64) {

@@ -25,11 +25,17 @@ import (
 func init() {
 	// The herd side of the responsiveness scenario, in its own process as
 	// the Node server is: GET / on the request path, GET /heavy on a
-	// 2-process pool at lower CPU priority: nice 5, or SCHED_IDLE
-	// (Options.Idle) when WORKERSBENCH_IDLE=1.
+	// 2-process pool with the default options, or with Nice: 5 or
+	// Idle: true, as WORKERSBENCH_POOL says (default, nice5, idle).
 	child.Register("workersbench.server", func(ctx context.Context, parent *ipc.Conn) error {
-		idle := os.Getenv("WORKERSBENCH_IDLE") == "1"
-		pool, err := workers.New(taskHeavy, &workers.Options{Backend: workers.Processes, Size: 2, Nice: 5, Idle: idle, Name: "bench-heavy"})
+		opts := workers.Options{Backend: workers.Processes, Size: 2, Name: "bench-heavy"}
+		switch os.Getenv("WORKERSBENCH_POOL") {
+		case "nice5":
+			opts.Nice = 5
+		case "idle":
+			opts.Idle = true
+		}
+		pool, err := workers.New(taskHeavy, &opts)
 		if err != nil {
 			return err
 		}
@@ -78,13 +84,11 @@ type server struct {
 	stop func()
 }
 
-func startHerdServer(idle bool) (*server, error) {
+// startHerdServer starts the herd server with the pool settings named
+// pool: default, nice5 or idle.
+func startHerdServer(pool string) (*server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	env := []string{"WORKERSBENCH_IDLE=0"}
-	if idle {
-		env[0] = "WORKERSBENCH_IDLE=1"
-	}
-	p, err := child.ForkSelf(ctx, "workersbench.server", nil, &child.Options{Stderr: os.Stderr, Env: append(os.Environ(), env...)})
+	p, err := child.ForkSelf(ctx, "workersbench.server", nil, &child.Options{Stderr: os.Stderr, Env: append(os.Environ(), "WORKERSBENCH_POOL="+pool)})
 	if err != nil {
 		cancel()
 		return nil, err
@@ -181,46 +185,60 @@ func load(base string, n int, d time.Duration) (p99ms, heavyPerSec float64) {
 
 func responsiveness(p params, nodeDir string, log io.Writer) ([]report.Row, error) {
 	n := calibrateHeavy(50 * time.Millisecond)
-	hs, err := startHerdServer(false)
-	if err != nil {
-		return nil, err
+	var servers []*server
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	for _, pool := range []string{"default", "nice5", "idle"} {
+		s, err := startHerdServer(pool)
+		if err != nil {
+			return nil, err
+		}
+		servers = append(servers, s)
 	}
-	defer hs.stop()
-	is, err := startHerdServer(true)
-	if err != nil {
-		return nil, err
-	}
-	defer is.stop()
 	ns, err := startNodeServer(nodeDir)
 	if err != nil {
 		return nil, err
 	}
-	defer ns.stop()
-	var hp, hh, ip, ih, np, nh []float64
+	servers = append(servers, ns)
+	// p99s and heavy rates per server, in the order above; the servers take
+	// turns within each round.
+	p99 := make([][]float64, len(servers))
+	rate := make([][]float64, len(servers))
 	for range p.respRounds {
-		a, b := load(hs.base, n, p.respDur)
-		hp, hh = append(hp, a), append(hh, b)
-		a, b = load(is.base, n, p.respDur)
-		ip, ih = append(ip, a), append(ih, b)
-		a, b = load(ns.base, n, p.respDur)
-		np, nh = append(np, a), append(nh, b)
+		for i, s := range servers {
+			a, b := load(s.base, n, p.respDur)
+			p99[i], rate[i] = append(p99[i], a), append(rate[i], b)
+		}
 	}
 	fmt.Fprintf(log, "heavy n = %d\n", n)
 	note := fmt.Sprintf("GET /heavy = heavyCalculation(%d), about 50ms of CPU, on a 2-worker pool; 4 /heavy clients while GET / is probed every 10ms", n)
+	pnote := note + fmt.Sprintf("; each sample is one %v round's p99", p.respDur)
+	node := func(xs []float64) report.Series { return report.Series{Name: "node+piscina", Samples: xs} }
 	return []report.Row{
 		{Suite: "workers", Name: "responsiveness: light-request p99 under heavy load", Unit: "ms", Better: "lower",
-			Herd: report.Series{Name: "herd process pool", Samples: hp}, Peers: []report.Series{{Name: "node+piscina", Samples: np}},
-			TargetPeer: "node+piscina", TargetRatio: 0.5, Note: note},
+			Herd: report.Series{Name: "herd process pool, default options", Samples: p99[0]}, Peers: []report.Series{node(p99[3])},
+			TargetPeer: "node+piscina", TargetRatio: 0.5, Note: pnote},
 		{Suite: "workers", Name: "responsiveness: heavy throughput", Unit: "req/s", Better: "higher",
-			Herd: report.Series{Name: "herd process pool", Samples: hh}, Peers: []report.Series{{Name: "node+piscina", Samples: nh}},
+			Herd: report.Series{Name: "herd process pool, default options", Samples: rate[0]}, Peers: []report.Series{node(rate[3])},
 			TargetPeer: "node+piscina", TargetRatio: 1.0, Note: note},
+		{Suite: "workers", Name: "responsiveness with Options.Nice 5: light-request p99", Unit: "ms", Better: "lower",
+			Herd:  report.Series{Name: "herd nice-5 pool", Samples: p99[1]},
+			Peers: []report.Series{node(p99[3]), {Name: "herd default pool", Samples: p99[0]}},
+			Note:  pnote + "; the pool's workers at nice 5"},
+		{Suite: "workers", Name: "responsiveness with Options.Nice 5: heavy throughput", Unit: "req/s", Better: "higher",
+			Herd:  report.Series{Name: "herd nice-5 pool", Samples: rate[1]},
+			Peers: []report.Series{node(rate[3]), {Name: "herd default pool", Samples: rate[0]}},
+			Note:  note + "; the pool's workers at nice 5"},
 		{Suite: "workers", Name: "responsiveness with Options.Idle: light-request p99", Unit: "ms", Better: "lower",
-			Herd:  report.Series{Name: "herd idle pool", Samples: ip},
-			Peers: []report.Series{{Name: "node+piscina", Samples: np}, {Name: "herd nice-5 pool", Samples: hp}},
-			Note:  note + "; the pool's workers under SCHED_IDLE"},
+			Herd:  report.Series{Name: "herd idle pool", Samples: p99[2]},
+			Peers: []report.Series{node(p99[3]), {Name: "herd default pool", Samples: p99[0]}},
+			Note:  pnote + "; the pool's workers under SCHED_IDLE"},
 		{Suite: "workers", Name: "responsiveness with Options.Idle: heavy throughput", Unit: "req/s", Better: "higher",
-			Herd:  report.Series{Name: "herd idle pool", Samples: ih},
-			Peers: []report.Series{{Name: "node+piscina", Samples: nh}, {Name: "herd nice-5 pool", Samples: hh}},
+			Herd:  report.Series{Name: "herd idle pool", Samples: rate[2]},
+			Peers: []report.Series{node(rate[3]), {Name: "herd default pool", Samples: rate[0]}},
 			Note:  note + "; the pool's workers under SCHED_IDLE"},
 	}, nil
 }

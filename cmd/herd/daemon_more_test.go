@@ -62,6 +62,79 @@ func mustHerd(t *testing.T, env []string, args ...string) string {
 	return out
 }
 
+// mustHerdOther runs the herd binary of otherVersion (herdOtherBin) with
+// env and fails the test unless it exits 0; it returns its stdout.
+func mustHerdOther(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(herdOtherBin(t), args...)
+	cmd.Env = env
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("herd-other %q: %v\n%s%s", args, err, out, errb.Bytes())
+	}
+	return string(out)
+}
+
+// httpLoad is HTTP load on an app: two keep-alive connections and two
+// that dial for each request, from startLoad until stop.
+type httpLoad struct {
+	// ctx ends at stop; more load may run on it, in wg.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	ka, nc loadgen.Result
+}
+
+// startLoad starts HTTP load on 127.0.0.1:port; the test's end stops it
+// if stop has not.
+func startLoad(t *testing.T, port int) *httpLoad {
+	l := &httpLoad{}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	t.Cleanup(l.cancel)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	l.wg.Go(func() {
+		l.ka = loadgen.Run(l.ctx, loadgen.Options{Addr: addr, Conns: 2, KeepAlive: true, Duration: 120 * time.Second, Timeout: 20 * time.Second})
+	})
+	l.wg.Go(func() {
+		l.nc = loadgen.Run(l.ctx, loadgen.Options{Addr: addr, Conns: 2, Duration: 120 * time.Second, Timeout: 20 * time.Second})
+	})
+	return l
+}
+
+// stop ends the load and waits for it, logs its counts as those of what
+// ran under it, and fails the test unless no request failed and both
+// kinds of connection had some succeed.
+func (l *httpLoad) stop(t *testing.T, what string) {
+	t.Helper()
+	l.cancel()
+	l.wg.Wait()
+	ka, nc := l.ka, l.nc
+	t.Logf("%s under load: keep-alive %d ok %d failed, new connections %d ok %d failed", what, ka.OK, ka.Failed, nc.OK, nc.Failed)
+	if ka.Failed != 0 || nc.Failed != 0 || ka.OK == 0 || nc.OK == 0 {
+		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
+	}
+}
+
+// guardsOf returns the guard of each of the instances pids (its parent),
+// and fails the test unless each guard is a child of the daemon.
+func guardsOf(t *testing.T, pids []int, daemonPid int) []int {
+	t.Helper()
+	guards := make([]int, len(pids))
+	for i, p := range pids {
+		st, err := procfs.ReadStat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guards[i] = st.PPID
+		if g, _ := procfs.ReadStat(st.PPID); g.PPID != daemonPid {
+			t.Fatalf("instance %d: guard %d is the child of %d, not of the daemon %d", p, st.PPID, g.PPID, daemonPid)
+		}
+	}
+	return guards
+}
+
 // 50 herd commands at once (20 ls, 10 scale +1, 10 scale -1, 10 restart)
 // all succeed and leave the app as it was: 11 instances, each one program.
 func TestDaemonConcurrentCommands(t *testing.T) {
@@ -374,17 +447,7 @@ func TestDaemonReloadUnderLoad(t *testing.T) {
 	env := daemonEnv(t, home)
 	port := testutil.FreePort(t)
 	mustHerd(t, env, "start", writeApp(t, helloApp), "--name", "web", "-i", "2", "-p", strconv.Itoa(port), "--host", "127.0.0.1")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var ka, nc loadgen.Result
-	var wg sync.WaitGroup
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	wg.Go(func() {
-		ka = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, KeepAlive: true, Duration: 120 * time.Second, Timeout: 20 * time.Second})
-	})
-	wg.Go(func() {
-		nc = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, Duration: 120 * time.Second, Timeout: 20 * time.Second})
-	})
+	load := startLoad(t, port)
 	pids := func() []int {
 		l, err := lsJSON(env)
 		if err != nil || len(l.Apps) != 1 {
@@ -407,12 +470,7 @@ func TestDaemonReloadUnderLoad(t *testing.T) {
 		prev = now
 	}
 	time.Sleep(200 * time.Millisecond)
-	cancel()
-	wg.Wait()
-	t.Logf("5 herd reloads under load: keep-alive %d ok %d failed, new connections %d ok %d failed", ka.OK, ka.Failed, nc.OK, nc.Failed)
-	if ka.Failed != 0 || nc.Failed != 0 || ka.OK == 0 || nc.OK == 0 {
-		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
-	}
+	load.stop(t, "5 herd reloads")
 }
 
 // herd update --takeover under keep-alive and new-connection load, from a
@@ -420,45 +478,19 @@ func TestDaemonReloadUnderLoad(t *testing.T) {
 // settings, and the new daemon's instances serve.
 func TestDaemonUpdateUnderLoad(t *testing.T) {
 	testutil.RequireNode(t)
-	other := herdOtherBin(t)
 	home := t.TempDir()
 	env := daemonEnv(t, home)
 	port := testutil.FreePort(t)
-	run := func(bin string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %q: %v\n%s", filepath.Base(bin), args, err, out)
-		}
-		return string(out)
-	}
-	run(other, "start", writeApp(t, helloApp), "--name", "web", "-i", "2", "-p", strconv.Itoa(port), "--host", "127.0.0.1", "-e", "K=v")
+	mustHerdOther(t, env, "start", writeApp(t, helloApp), "--name", "web", "-i", "2", "-p", strconv.Itoa(port), "--host", "127.0.0.1", "-e", "K=v")
 	oldPid := daemon.HomeAt(home).DaemonPID()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var ka, nc loadgen.Result
-	var wg sync.WaitGroup
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	wg.Go(func() {
-		ka = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, KeepAlive: true, Duration: 120 * time.Second, Timeout: 20 * time.Second})
-	})
-	wg.Go(func() {
-		nc = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, Duration: 120 * time.Second, Timeout: 20 * time.Second})
-	})
+	load := startLoad(t, port)
 	time.Sleep(300 * time.Millisecond)
 	out := mustHerd(t, env, "update", "--takeover")
 	if !strings.HasPrefix(out, "updated the daemon: herd "+otherVersion) || !strings.Contains(out, "1 app(s), 1 socket(s) handed over") {
 		t.Fatalf("update: %q", out)
 	}
 	time.Sleep(300 * time.Millisecond)
-	cancel()
-	wg.Wait()
-	t.Logf("herd update under load: keep-alive %d ok %d failed, new connections %d ok %d failed", ka.OK, ka.Failed, nc.OK, nc.Failed)
-	if ka.Failed != 0 || nc.Failed != 0 || ka.OK == 0 || nc.OK == 0 {
-		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
-	}
+	load.stop(t, "herd update")
 	newPid := daemon.HomeAt(home).DaemonPID()
 	if newPid == oldPid || !testutil.Gone(oldPid) {
 		t.Fatalf("daemon pid %d after %d (gone: %v)", newPid, oldPid, testutil.Gone(oldPid))
@@ -471,16 +503,7 @@ func TestDaemonUpdateUnderLoad(t *testing.T) {
 	}
 	// The instances are the new daemon's.
 	l, _ := lsJSON(env)
-	for _, pid := range l.Apps[0].Pids {
-		st, err := procfs.ReadStat(pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		guard, _ := procfs.ReadStat(st.PPID)
-		if guard.PPID != newPid {
-			t.Errorf("instance %d: its guard %d is the child of %d, not of the new daemon %d", pid, st.PPID, guard.PPID, newPid)
-		}
-	}
+	guardsOf(t, l.Apps[0].Pids, newPid)
 }
 
 // herd ls --watch redraws the table until interrupted.

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
-	"github.com/herdrun/herd/internal/loadgen"
 	"github.com/herdrun/herd/internal/procfs"
 	"github.com/herdrun/herd/internal/testutil"
 )
@@ -86,51 +85,22 @@ func checkTicks(t *testing.T, path, word string, pids []int, min int) {
 // line of output is lost, and ls, logs, reload and stop work afterwards.
 func TestDaemonUpdateInPlace(t *testing.T) {
 	testutil.RequireNode(t)
-	other := herdOtherBin(t)
 	home := t.TempDir()
 	env := daemonEnv(t, home)
 	port := testutil.FreePort(t)
-	cmd := exec.Command(other, "start", writeApp(t, tickApp), "--name", "web", "-i", "2", "-p", strconv.Itoa(port), "--host", "127.0.0.1")
-	cmd.Env = env
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("herd-other start: %v\n%s", err, out)
-	}
+	mustHerdOther(t, env, "start", writeApp(t, tickApp), "--name", "web", "-i", "2", "-p", strconv.Itoa(port), "--host", "127.0.0.1")
 	h := daemon.HomeAt(home)
 	pid := h.DaemonPID()
-	ls := exec.Command(other, "ls", "--json") // the daemon refuses this version's ls
-	ls.Env = env
 	var l daemon.List
-	out, err := ls.Output()
-	if err == nil {
-		err = json.Unmarshal(out, &l)
-	}
-	if err != nil || len(l.Apps) != 1 || len(l.Apps[0].Pids) != 2 {
+	// The daemon refuses this version's ls.
+	if err := json.Unmarshal([]byte(mustHerdOther(t, env, "ls", "--json")), &l); err != nil || len(l.Apps) != 1 || len(l.Apps[0].Pids) != 2 {
 		t.Fatalf("ls: %+v %v", l, err)
 	}
 	progs := slices.Sorted(slices.Values(l.Apps[0].Pids))
-	guards := make([]int, len(progs))
-	for i, p := range progs {
-		st, err := procfs.ReadStat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		guards[i] = st.PPID
-		if g, _ := procfs.ReadStat(st.PPID); g.PPID != pid {
-			t.Fatalf("instance %d: guard %d is the child of %d, not of the daemon %d", p, st.PPID, g.PPID, pid)
-		}
-	}
+	guards := guardsOf(t, progs, pid)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var ka, nc loadgen.Result
-	var wg sync.WaitGroup
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	wg.Go(func() {
-		ka = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, KeepAlive: true, Duration: 120 * time.Second, Timeout: 20 * time.Second})
-	})
-	wg.Go(func() {
-		nc = loadgen.Run(ctx, loadgen.Options{Addr: addr, Conns: 2, Duration: 120 * time.Second, Timeout: 20 * time.Second})
-	})
+	load := startLoad(t, port)
+	ctx, wg := load.ctx, &load.wg
 	// Commands on the control socket meanwhile (no version header, so any
 	// version serves them): one client that keeps its connection, one
 	// that dials for each; none may fail.
@@ -193,12 +163,7 @@ func TestDaemonUpdateInPlace(t *testing.T) {
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
-	cancel()
-	wg.Wait()
-	t.Logf("2 herd updates in place under load: keep-alive %d ok %d failed, new connections %d ok %d failed", ka.OK, ka.Failed, nc.OK, nc.Failed)
-	if ka.Failed != 0 || nc.Failed != 0 || ka.OK == 0 || nc.OK == 0 {
-		t.Fatalf("keep-alive %d ok %d failed %v; new connections %d ok %d failed %v", ka.OK, ka.Failed, ka.Errors, nc.OK, nc.Failed, nc.Errors)
-	}
+	load.stop(t, "2 herd updates in place")
 	t.Logf("herd ls requests meanwhile: kept connection %d ok %d failed, new connections %d ok %d failed", cmdOK[0], cmdFailed[0], cmdOK[1], cmdFailed[1])
 	if cmdFailed[0]+cmdFailed[1] != 0 || cmdOK[0] == 0 || cmdOK[1] == 0 {
 		t.Fatalf("requests on the control socket during the updates: %v ok, %v failed: %q", cmdOK, cmdFailed, cmdErrs)
@@ -291,7 +256,7 @@ func TestDaemonUpdateInPlace(t *testing.T) {
 		t.Fatalf("stop: %q", out)
 	}
 	testutil.WaitFor(t, "only the daemon left", func() bool { return len(procfs.Tree(pid)) == 1 })
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second); err == nil {
 		c.Close()
 		t.Errorf("port %d still served after stop", port)
 	}

@@ -34,6 +34,7 @@ import (
 // arguments, attempts and result; a failed job retried on the page
 // succeeds; a job that waits for a free worker moves from queued to
 // succeeded on the open page when a running job is cancelled on the page;
+// the list is newest first, oldest first at a click of its toggle;
 // Escape and Enter work where a mouse would.
 // Screenshots go to a temp dir named in the log.
 func TestDashboardJobsInChromium(t *testing.T) {
@@ -176,6 +177,20 @@ func TestDashboardJobsInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Newest first, and oldest first at a click, which the URL keeps; the
+	// click again goes back.
+	newest := idle + " " + failed + " " + ok
+	if err := chromedp.Do(bctx,
+		poll("the jobs newest first", listed+` === "`+newest+`" && document.getElementById("order").textContent === "Newest first"`),
+		chromedp.Click(chromedp.CSS(`#order`), chromedp.NodeVisible),
+		poll("the jobs oldest first", listed+` === "`+ok+` `+failed+` `+idle+`" && document.getElementById("order").textContent === "Oldest first"`),
+		poll("the order in the URL", `location.search === "?order=oldest"`),
+		chromedp.Click(chromedp.CSS(`#order`), chromedp.NodeVisible),
+		poll("the jobs newest first again", listed+` === "`+newest+`" && location.search === ""`),
+	); err != nil {
+		t.Fatal(err)
+	}
+
 	// The filters: a state, a queue, text on the page; the URL keeps them.
 	if err := chromedp.Do(bctx,
 		chromedp.Click(chromedp.CSS(`#states button[data-state="failed"]`), chromedp.NodeVisible),
@@ -183,15 +198,15 @@ func TestDashboardJobsInChromium(t *testing.T) {
 		poll("the state in the URL", `location.search === "?state=failed"`),
 		shot("2-failed"),
 		chromedp.Click(chromedp.CSS(`#states button[data-state=""]`), chromedp.NodeVisible),
-		poll("every job again", listed+` === "`+ok+` `+failed+` `+idle+`"`),
+		poll("every job again", listed+` === "`+newest+`"`),
 		eval(`{ const s = document.getElementById("f-queue"); s.value = "other"; s.dispatchEvent(new Event("change")) }`),
 		poll("only the job of queue other", listed+` === "`+idle+`"`),
 		eval(`{ const s = document.getElementById("f-queue"); s.value = ""; s.dispatchEvent(new Event("change")) }`),
-		poll("every job again", listed+` === "`+ok+` `+failed+` `+idle+`"`),
+		poll("every job again", listed+` === "`+newest+`"`),
 		chromedp.SendKeys(chromedp.CSS(`#f-text`), strings.ToLower(ok[len(ok)-8:])),
 		poll("only the job whose ID has that text", listed+` === "`+ok+`"`),
 		eval(`{ const f = document.getElementById("f-text"); f.value = ""; f.dispatchEvent(new Event("input")) }`),
-		poll("every job again", listed+` === "`+ok+` `+failed+` `+idle+`"`),
+		poll("every job again", listed+` === "`+newest+`"`),
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +235,7 @@ func TestDashboardJobsInChromium(t *testing.T) {
 		poll("the focus kept on its button across the redraws", `document.activeElement.dataset.state === "failed"`),
 		chromedp.Focus(chromedp.CSS(`#states button[data-state=""]`)),
 		chromedp.KeyEvent(kb.Enter),
-		poll("every job again", listed+` === "`+ok+` `+failed+` `+idle+`"`),
+		poll("every job again", listed+` === "`+newest+`"`),
 	); err != nil {
 		t.Fatal(err)
 	}

@@ -319,8 +319,9 @@ func newJobsLsCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Command
 	)
 	cmd := &cobra.Command{
 		Use:   "ls",
-		Short: "List jobs, oldest first, a page at a time",
+		Short: "List jobs, oldest first (or newest first), a page at a time",
 		Example: `  herd jobs ls
+  herd jobs ls --newest --limit 10
   herd jobs ls --state failed --queue default --limit 20
   herd jobs ls --cursor <the cursor printed under the last page>`,
 		Args: cobra.NoArgs,
@@ -346,7 +347,11 @@ func newJobsLsCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Command
 			fmt.Fprintln(out, "(no jobs)")
 		}
 		if page.Next != "" {
-			fmt.Fprintf(out, "more: herd jobs ls --cursor %s\n", page.Next)
+			more := ""
+			if flt.Newest {
+				more = " --newest"
+			}
+			fmt.Fprintf(out, "more: herd jobs ls%s --cursor %s\n", more, page.Next)
 		}
 		return nil
 	})
@@ -356,6 +361,7 @@ func newJobsLsCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Command
 	fl.StringVar(&flt.Kind, "kind", "", "only jobs of this kind")
 	fl.IntVar(&flt.Limit, "limit", 0, "jobs per page (default the server's, 100)")
 	fl.StringVar(&flt.Cursor, "cursor", "", "start after this cursor (printed under a page that has more)")
+	fl.BoolVar(&flt.Newest, "newest", false, "list the newest jobs first")
 	return cmd
 }
 

@@ -71,6 +71,20 @@ func TestJobsCLI(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "ID ") || !strings.Contains(out, id+"  resize  default  succeeded") {
 		t.Fatalf("ls: exit %d\n%s", code, out)
 	}
+	// Newest first: a second job comes before the first, one per page.
+	code, out, _ = herdJobs(t, url, "submit", "resize", `{"width":8}`)
+	second := strings.TrimSpace(out)
+	if code != 0 || !idRE.MatchString(out) {
+		t.Fatalf("submit: exit %d, stdout %q", code, out)
+	}
+	code, out, _ = herdJobs(t, url, "ls", "--newest", "--limit", "1")
+	if code != 0 || !strings.Contains(out, second+"  resize") || strings.Contains(out, id) || !strings.HasSuffix(out, "more: herd jobs ls --newest --cursor "+second+"\n") {
+		t.Fatalf("ls --newest --limit 1: exit %d\n%s", code, out)
+	}
+	code, out, _ = herdJobs(t, url, "ls", "--newest", "--limit", "1", "--cursor", second)
+	if code != 0 || !strings.Contains(out, id+"  resize") {
+		t.Fatalf("ls --newest --cursor %s: exit %d\n%s", second, code, out)
+	}
 	var qs jobshttp.QueuesResponse
 	code, out, _ = herdJobs(t, url, "stats", "--json")
 	if err := json.Unmarshal([]byte(out), &qs); code != 0 || err != nil || len(qs.Queues) == 0 || qs.Queues[0].Succeeded < 1 {

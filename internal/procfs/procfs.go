@@ -193,6 +193,32 @@ func (fsys FS) Children(pid int) ([]int, error) {
 	return out, nil
 }
 
+// ThreadChildren returns the pids of the child processes of one thread,
+// tid, of process pid, read from that thread's children file: the
+// processes the thread forked and, for the thread-group leader (tid ==
+// pid), the processes re-parented to pid when their parent died (the
+// kernel hands an orphan to the first live thread of its new parent, the
+// leader while it lives). It fails like Children.
+func (fsys FS) ThreadChildren(pid, tid int) ([]int, error) {
+	b, err := fsys.ReadPidFile(pid, "task/"+strconv.Itoa(tid)+"/children")
+	if err != nil {
+		return nil, err
+	}
+	return ParsePids(b), nil
+}
+
+// ChildrenOf returns the pids of the child processes of the process whose
+// stat is st. A process of one thread has one children file, read
+// directly; the children of a process of more threads are read as
+// Children reads them. A thread started after st was read is not seen
+// until the next call.
+func (fsys FS) ChildrenOf(st Stat) ([]int, error) {
+	if st.Threads == 1 {
+		return fsys.ThreadChildren(st.PID, st.PID)
+	}
+	return fsys.Children(st.PID)
+}
+
 // Tree returns pid followed by all its descendants, parents before their
 // children, at most MaxTree processes. It returns just pid when pid has no
 // children or is gone.
@@ -288,6 +314,12 @@ func Tasks(pid int) ([]int, error) { return Default.Tasks(pid) }
 
 // Children is Default.Children.
 func Children(pid int) ([]int, error) { return Default.Children(pid) }
+
+// ThreadChildren is Default.ThreadChildren.
+func ThreadChildren(pid, tid int) ([]int, error) { return Default.ThreadChildren(pid, tid) }
+
+// ChildrenOf is Default.ChildrenOf.
+func ChildrenOf(st Stat) ([]int, error) { return Default.ChildrenOf(st) }
 
 // Tree is Default.Tree.
 func Tree(pid int) []int { return Default.Tree(pid) }

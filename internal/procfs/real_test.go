@@ -2,6 +2,8 @@ package procfs_test
 
 import (
 	"bufio"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,6 +144,25 @@ func TestRealTree(t *testing.T) {
 	}
 	if kids, err := procfs.Children(bg); err != nil || len(kids) != 0 {
 		t.Errorf("Children(sleep) = %v, %v; want none", kids, err)
+	}
+	// The shell has one thread: its one children file says the same.
+	if kids, err := procfs.ThreadChildren(sh, sh); err != nil || !slices.Equal(kids, []int{bg}) {
+		t.Errorf("ThreadChildren(sh, sh) = %v, %v; want [%d]", kids, err, bg)
+	}
+	st, err := procfs.ReadStat(sh)
+	if err != nil || st.Threads != 1 {
+		t.Fatalf("Stat(sh) = %+v, %v; want 1 thread", st, err)
+	}
+	if kids, err := procfs.ChildrenOf(st); err != nil || !slices.Equal(kids, []int{bg}) {
+		t.Errorf("ChildrenOf(sh) = %v, %v; want [%d]", kids, err, bg)
+	}
+	// This process has many threads: ChildrenOf reads them all, and finds
+	// the shell whichever thread forked it.
+	if kids, err := procfs.ChildrenOf(me); err != nil || !slices.Contains(kids, sh) {
+		t.Errorf("ChildrenOf(this process of %d threads) = %v, %v; lacks %d", me.Threads, kids, err, sh)
+	}
+	if _, err := procfs.ThreadChildren(1<<30, 1<<30); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ThreadChildren of a missing pid: err = %v, want ErrNotExist", err)
 	}
 }
 

@@ -21,6 +21,7 @@ type ProtocolError struct {
 	Problem string
 }
 
+// Error returns "jobsexec: <Problem>".
 func (e *ProtocolError) Error() string { return "jobsexec: " + e.Problem }
 
 // Is makes errors.Is(err, ErrProtocol) true.
@@ -44,6 +45,9 @@ type ExitError struct {
 	Stderr string
 }
 
+// Error returns a line naming the command and how it ended (or why herd
+// killed it), with the stderr tail's last line, then the whole tail,
+// indented, on the lines below.
 func (e *ExitError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "jobsexec: %q ", e.Cmd)
@@ -76,6 +80,8 @@ type ReplyError struct {
 	Stderr string
 }
 
+// Error returns Message, with the stderr tail, indented, on the lines
+// below.
 func (e *ReplyError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Message)

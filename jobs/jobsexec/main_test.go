@@ -134,6 +134,42 @@ func (h *harness) pids(name string) (int, int) {
 	return p, g
 }
 
+// hang submits a job in the mode "hang": its handler writes the pid file
+// pidfile, "<pid> <grandchild pid>", into the harness's directory, and
+// then hangs. It returns the job's ID and the two pids.
+func (h *harness) hang(pidfile string, o jobs.SubmitOptions) (id string, pid, gpid int) {
+	h.t.Helper()
+	id = h.submit(map[string]any{"mode": "hang", "dir": h.dir, "pidfile": pidfile}, o)
+	pid, gpid = h.pids(pidfile)
+	return id, pid, gpid
+}
+
+// endsAs waits for the job id to end and fails the test unless it ended
+// in state with an error that contains errPart; it returns the job's Info.
+func (h *harness) endsAs(id string, state jobs.State, errPart string) jobs.Info {
+	h.t.Helper()
+	info, err := h.c.Wait(ctx(h.t), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if info.State != state || !strings.Contains(info.Error, errPart) {
+		h.t.Fatalf("job %s: state %s, error %q; want %s with an error containing %q", id, info.State, info.Error, state, errPart)
+	}
+	return info
+}
+
+// cancel cancels the job id and fails the test unless it then ends
+// cancelled; it returns the time from the cancel to the job's end.
+func (h *harness) cancel(id string) time.Duration {
+	h.t.Helper()
+	start := time.Now()
+	if err := h.c.Cancel(ctx(h.t), id); err != nil {
+		h.t.Fatal(err)
+	}
+	h.endsAs(id, jobs.StateCancelled, "")
+	return time.Since(start)
+}
+
 // reaped fails the test unless pid is gone (not even a zombie) and the
 // grandchild gpid is gone (dead; a zombie waiting for init counts).
 func (h *harness) reaped(pid, gpid int) {

@@ -99,19 +99,9 @@ func TestNodeKept(t *testing.T) {
 
 	// A cancel kills the process and its child; a reply for another job is
 	// dropped, so the job stays running until then.
-	id = h.submit(map[string]any{"mode": "hang", "dir": h.dir, "pidfile": "node.pid"}, jobs.SubmitOptions{MaxAttempts: 1})
-	pid, gpid := h.pids("node.pid")
+	id, pid, gpid := h.hang("node.pid", jobs.SubmitOptions{MaxAttempts: 1})
 	h.watchProgress(id, 0.5)
-	if err := h.c.Cancel(ctx(t), id); err != nil {
-		t.Fatal(err)
-	}
-	info, err := h.c.Wait(ctx(t), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State != jobs.StateCancelled {
-		t.Fatalf("state %s (%s), want cancelled", info.State, info.Error)
-	}
+	h.cancel(id)
 	h.reaped(pid, gpid)
 }
 
@@ -130,14 +120,7 @@ func TestNodeOnce(t *testing.T) {
 	// The process exits once its channel is closed: nothing is left.
 	testutil.WaitFor(t, "the first node process gone", func() bool { return testutil.Gone(a.Pid) })
 
-	id := h.submit(map[string]any{"mode": "hang", "dir": h.dir, "pidfile": "once.pid"}, jobs.SubmitOptions{MaxAttempts: 1})
-	pid, gpid := h.pids("once.pid")
-	info, err := h.c.Wait(ctx(t), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State != jobs.StateFailed || !strings.Contains(info.Error, "timed out after 10s") {
-		t.Fatalf("state %s, error %q; want failed by the timeout", info.State, info.Error)
-	}
+	id, pid, gpid := h.hang("once.pid", jobs.SubmitOptions{MaxAttempts: 1})
+	h.endsAs(id, jobs.StateFailed, "timed out after 10s")
 	h.reaped(pid, gpid)
 }

@@ -16,8 +16,10 @@ import (
 // Fraction is in [0, 1]; Note is optional. It reaches the job as
 // jobs.Job.Progress: Get, Wait, Watch and `herd jobs wait --follow` show it.
 type Progress struct {
+	// Fraction is how far the job is, in [0, 1].
 	Fraction float64 `json:"progress"`
-	Note     string  `json:"note,omitempty"`
+	// Note says, optionally, what the job is doing.
+	Note string `json:"note,omitempty"`
 }
 
 // Reply is one message from a kept command (a line of stdout, or a Node

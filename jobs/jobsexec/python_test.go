@@ -100,15 +100,8 @@ func TestPythonOnce(t *testing.T) {
 	})
 
 	t.Run("timeout kills the tree", func(t *testing.T) {
-		id := h.submit(map[string]any{"mode": "hang", "dir": h.dir, "pidfile": "hang.pid"}, jobs.SubmitOptions{MaxAttempts: 1, Timeout: 10 * time.Second})
-		pid, gpid := h.pids("hang.pid")
-		info, err := h.c.Wait(ctx(t), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.State != jobs.StateFailed || !strings.Contains(info.Error, "timed out after 10s") {
-			t.Fatalf("state %s, error %q; want failed by the timeout", info.State, info.Error)
-		}
+		id, pid, gpid := h.hang("hang.pid", jobs.SubmitOptions{MaxAttempts: 1, Timeout: 10 * time.Second})
+		info := h.endsAs(id, jobs.StateFailed, "timed out after 10s")
 		if !strings.Contains(info.Error, "starting hang") {
 			t.Errorf("error has no stderr tail: %q", info.Error)
 		}
@@ -116,21 +109,10 @@ func TestPythonOnce(t *testing.T) {
 	})
 
 	t.Run("cancel kills the tree", func(t *testing.T) {
-		id := h.submit(map[string]any{"mode": "hang", "dir": h.dir, "pidfile": "cancel.pid"}, jobs.SubmitOptions{MaxAttempts: 1})
-		pid, gpid := h.pids("cancel.pid")
+		id, pid, gpid := h.hang("cancel.pid", jobs.SubmitOptions{MaxAttempts: 1})
 		h.watchProgress(id, 0.5)
 		start := time.Now()
-		if err := h.c.Cancel(ctx(t), id); err != nil {
-			t.Fatal(err)
-		}
-		info, err := h.c.Wait(ctx(t), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.State != jobs.StateCancelled {
-			t.Fatalf("state %s, want cancelled", info.State)
-		}
-		waited := time.Since(start)
+		waited := h.cancel(id)
 		h.reaped(pid, gpid)
 		t.Logf("Cancel to Wait's return %v, to the group gone %v", waited, time.Since(start))
 	})
@@ -212,15 +194,8 @@ func TestPythonKept(t *testing.T) {
 	}
 
 	// Config.Timeout (10s: generous, since a loaded machine can take seconds to start python) ends the attempt; the job's own is 30 min.
-	id := h.submit(map[string]any{"mode": "hang", "dir": h.dir, "pidfile": "kept.pid"}, jobs.SubmitOptions{MaxAttempts: 1})
-	pid, gpid := h.pids("kept.pid")
-	info, err := h.c.Wait(ctx(t), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State != jobs.StateFailed || !strings.Contains(info.Error, "timed out after 10s") {
-		t.Fatalf("state %s, error %q; want failed by Config.Timeout", info.State, info.Error)
-	}
+	id, pid, gpid := h.hang("kept.pid", jobs.SubmitOptions{MaxAttempts: 1})
+	h.endsAs(id, jobs.StateFailed, "timed out after 10s")
 	h.reaped(pid, gpid)
 	if r := result[res](t, h.run(nil, jobs.SubmitOptions{})); r.Pid == pid {
 		t.Fatalf("a job ran in the killed pid %d", pid)

@@ -271,7 +271,7 @@ func decodeError(err error) *reqError {
 
 // Query parameters of the routes.
 var (
-	listParams = []string{"state", "queue", "kind", "limit", "cursor"}
+	listParams = []string{"state", "queue", "kind", "limit", "cursor", "order"}
 	waitParams = []string{"timeout"}
 )
 
@@ -320,6 +320,13 @@ func parseFilter(q url.Values, maxLimit int) (jobs.Filter, *reqError) {
 	f.Queue = q.Get("queue")
 	f.Kind = q.Get("kind")
 	f.Cursor = q.Get("cursor")
+	switch o := q.Get("order"); o {
+	case "", OrderOldest:
+	case OrderNewest:
+		f.Newest = true
+	default:
+		return f, badField("order", "%q; write %s (the default) or %s", o, OrderOldest, OrderNewest)
+	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxLimit {

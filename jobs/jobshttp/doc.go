@@ -11,7 +11,7 @@
 //	GET  /jobs/{id}/events        -> text/event-stream: one event per change, closed after the final one
 //	POST /jobs/{id}/cancel        -> 200 Info
 //	POST /jobs/{id}/retry         -> 202 Info (queued again)
-//	GET  /jobs?state=&queue=&kind=&limit=&cursor= -> 200 {"jobs":[Info...],"next":"cursor or empty"}
+//	GET  /jobs?state=&queue=&kind=&limit=&cursor=&order= -> 200 {"jobs":[Info...],"next":"cursor or empty"}
 //	GET  /queues                  -> 200 {"queues":[QueueStats...]}
 //
 // The event stream sends "event: state" first (the job as it is) and at

@@ -91,7 +91,7 @@ func FuzzDecodeSubmit(f *testing.F) {
 
 func FuzzParseFilter(f *testing.F) {
 	for _, s := range []string{"", "state=queued&queue=q&kind=k&limit=10&cursor=abc", "limit=0", "limit=-1",
-		"state=nope", "x=1", "limit=1&limit=2", "state=", "limit=99999999999999999999", "%zz"} {
+		"state=nope", "x=1", "limit=1&limit=2", "state=", "limit=99999999999999999999", "%zz", "order=newest&cursor=abc", "order=up"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {

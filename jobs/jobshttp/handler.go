@@ -113,6 +113,16 @@ type SubmitResponse struct {
 	ID string `json:"id"`
 }
 
+// The values of GET /jobs?order=.
+const (
+	// OrderOldest lists the oldest jobs first (by ID, in submission
+	// order): the default.
+	OrderOldest = "oldest"
+	// OrderNewest lists the newest jobs first; the cursor of a page then
+	// starts the next page before it.
+	OrderNewest = "newest"
+)
+
 // ListResponse is the body of GET /jobs. Next is the cursor of the next
 // page, "" after the last one.
 type ListResponse struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,7 +106,8 @@ func TestBadInput(t *testing.T) {
 		{"list limit zero", "GET", "/jobs?limit=0", "", 400, "limit", "from 1 to 50"},
 		{"list limit text", "GET", "/jobs?limit=ten", "", 400, "limit", "from 1 to 50"},
 		{"list limit too big", "GET", "/jobs?limit=51", "", 400, "limit", "from 1 to 50"},
-		{"list parameter", "GET", "/jobs?status=queued", "", 400, "status", "the parameters are state, queue, kind, limit, cursor"},
+		{"list parameter", "GET", "/jobs?status=queued", "", 400, "status", "the parameters are state, queue, kind, limit, cursor, order"},
+		{"list order", "GET", "/jobs?order=desc", "", 400, "order", `"desc"; write oldest (the default) or newest`},
 		{"queues parameter", "GET", "/queues?queue=x", "", 400, "queue", "takes none"},
 	}
 	for _, c := range cases {
@@ -357,6 +359,29 @@ func TestListAndPrefix(t *testing.T) {
 	}
 	if len(seen) != 3 {
 		t.Fatalf("listed %v, want %v", seen, ids)
+	}
+	// Newest first: the same jobs, in the reverse order, also by pages.
+	var oldest, newest []string
+	for _, order := range []string{"oldest", "newest"} {
+		cursor = ""
+		for range 10 {
+			var page jobshttp.ListResponse
+			e.doJSON("GET", "/jobs?kind=echo&limit=2&order="+order+"&cursor="+cursor, "", 200, &page)
+			for _, j := range page.Jobs {
+				if order == "oldest" {
+					oldest = append(oldest, j.ID)
+				} else {
+					newest = append(newest, j.ID)
+				}
+			}
+			if cursor = page.Next; cursor == "" {
+				break
+			}
+		}
+	}
+	slices.Reverse(newest)
+	if len(oldest) != 3 || !slices.Equal(oldest, newest) {
+		t.Fatalf("oldest first %v; newest first, reversed, %v", oldest, newest)
 	}
 	var page jobshttp.ListResponse
 	e.doJSON("GET", "/jobs?state=succeeded&queue=default", "", 200, &page)

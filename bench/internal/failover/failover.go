@@ -27,10 +27,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,9 +71,15 @@ const (
 	// may still reach a handler and count as in flight at the kill; well
 	// under DefaultAckWait, so no redelivery is counted as one.
 	killSettle = 500 * time.Millisecond
+	// stallAfter is how long without a completion, once jobs are
+	// submitted, before Run logs what it can see of the stall (diagnose);
+	// it goes on waiting.
+	stallAfter = 30 * time.Second
+	stderrMax  = 1 << 20 // what Run keeps of a process's stderr
 	prefix     = "fo"
 	kind       = "fo"
 	batch      = 50
+	levels     = 4 // priorities, and so consumers, of a queue
 )
 
 // Config is one run.
@@ -98,20 +106,28 @@ type Result struct {
 	Jobs, Succeeded int
 	Killed          string // what was killed, e.g. "n2 (leader of fo_work)"
 	Runs            int    // handler starts over all jobs
+	WorkerRuns      [2]int // handler starts per worker process
 	Duplicates      int    // handler starts beyond one per job
 	InFlightAtKill  int    // jobs started by a handler and not yet seen finished by Wait, counted just after the kill (of the killed worker, for KillWorker)
 	LongestGap      time.Duration
 	Recovery        time.Duration // the longest wait for a completion within 30 s after the kill, counted from the kill
 	Elected         time.Duration // kill -> the stream's new leader seen (KillLeader)
-	SubmitRetries   int
-	WaitRetries     int
-	Elapsed         time.Duration // first submit -> last completion
+	// VictimLed lists the raft groups (streams and consumers) the killed
+	// node led just before the kill: each waits for an election.
+	VictimLed     []string
+	SubmitRetries int
+	WaitRetries   int
+	Elapsed       time.Duration // first submit -> last completion
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("kill %s: %d/%d succeeded in %v; runs %d, duplicates %d, in flight at the kill %d; longest completion gap %v, longest wait for a completion after the kill %v, new leader after %v; submit retries %d, wait retries %d",
-		r.Killed, r.Succeeded, r.Jobs, r.Elapsed.Round(time.Millisecond), r.Runs, r.Duplicates, r.InFlightAtKill,
-		r.LongestGap.Round(time.Millisecond), r.Recovery.Round(time.Millisecond), r.Elected.Round(time.Millisecond), r.SubmitRetries, r.WaitRetries)
+	led := ""
+	if len(r.VictimLed) > 0 {
+		led = "; the killed node led " + strings.Join(r.VictimLed, ", ")
+	}
+	return fmt.Sprintf("kill %s: %d/%d succeeded in %v; runs %d (w1 %d, w2 %d), duplicates %d, in flight at the kill %d; longest completion gap %v, longest wait for a completion after the kill %v, new leader after %v; submit retries %d, wait retries %d%s",
+		r.Killed, r.Succeeded, r.Jobs, r.Elapsed.Round(time.Millisecond), r.Runs, r.WorkerRuns[0], r.WorkerRuns[1], r.Duplicates, r.InFlightAtKill,
+		r.LongestGap.Round(time.Millisecond), r.Recovery.Round(time.Millisecond), r.Elected.Round(time.Millisecond), r.SubmitRetries, r.WaitRetries, led)
 }
 
 const roleEnv = "HERD_FAILOVER_ROLE"
@@ -130,7 +146,11 @@ func Dispatch() {
 func nodeMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	n, err := jobsnode.Start(ctx, jobsnode.Config{
+	// A node started again recovers its store before it takes clients:
+	// on a busy machine that takes longer than jobsnode's default 30 s.
+	sctx, scancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer scancel()
+	n, err := jobsnode.Start(sctx, jobsnode.Config{
 		Name: os.Getenv("FO_NAME"), StoreDir: os.Getenv("FO_STORE"),
 		Listen: os.Getenv("FO_LISTEN"), Cluster: os.Getenv("FO_CLUSTER"),
 		Routes: strings.Split(os.Getenv("FO_ROUTES"), ","),
@@ -152,6 +172,21 @@ func nodeMain() int {
 func workerMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGUSR1 writes every goroutine's stack to stderr (Run's diagnose).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		for {
+			select {
+			case <-usr1:
+				fmt.Fprintln(os.Stderr, "goroutines at", time.Now().Format("15:04:05.000"))
+				_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	ackWait, _ := time.ParseDuration(os.Getenv("FO_ACKWAIT"))
 	work, _ := time.ParseDuration(os.Getenv("FO_WORK"))
 	conc, _ := strconv.Atoi(os.Getenv("FO_CONC"))
@@ -204,11 +239,12 @@ func open(ctx context.Context, cfg jobs.Config) (*jobs.Client, error) {
 
 // proc is a process Run started.
 type proc struct {
-	cmd   *exec.Cmd
-	ready chan struct{}
-	done  chan struct{}
-	err   *strings.Builder
-	mu    sync.Mutex
+	cmd    *exec.Cmd
+	ready  chan struct{}
+	done   chan struct{}
+	err    *strings.Builder
+	mu     sync.Mutex
+	ending atomic.Bool // Run kills or stops it: its exit is expected
 }
 
 func start(ctx context.Context, env []string) (*proc, error) {
@@ -256,7 +292,7 @@ type lockedWriter struct{ p *proc }
 func (w *lockedWriter) Write(b []byte) (int, error) {
 	w.p.mu.Lock()
 	defer w.p.mu.Unlock()
-	if w.p.err.Len() < 64<<10 {
+	if w.p.err.Len() < stderrMax {
 		w.p.err.Write(b)
 	}
 	return len(b), nil
@@ -270,12 +306,24 @@ func (p *proc) stderr() string {
 
 // kill SIGKILLs the process by its PID and waits until it is reaped.
 func (p *proc) kill() {
+	p.ending.Store(true)
+	select {
+	case <-p.done: // reaped: its PID may be another process's now
+		return
+	default:
+	}
 	_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
 }
 
 // stop SIGTERMs the process and waits up to d, then kills it.
 func (p *proc) stop(d time.Duration) {
+	p.ending.Store(true)
+	select {
+	case <-p.done:
+		return
+	default:
+	}
 	_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -307,6 +355,25 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	if cfg.KillAt <= 0 {
 		cfg.KillAt = DefaultKillAt
+	}
+	// A node or worker that exits unless Run killed or stopped it ends
+	// the run at once, with its stderr as the cause: nothing else would
+	// take its part, and the jobs would wait until ctx ends.
+	ctx, cancelRun := context.WithCancelCause(ctx)
+	var watches sync.WaitGroup
+	defer func() { cancelRun(nil); watches.Wait() }()
+	watch := func(p *proc, name string) {
+		watches.Add(1)
+		go func() {
+			defer watches.Done()
+			select {
+			case <-p.done:
+				if !p.ending.Load() {
+					cancelRun(fmt.Errorf("%s exited (%v); stderr: %s", name, p.cmd.ProcessState, tail(p.stderr(), 2000)))
+				}
+			case <-ctx.Done():
+			}
+		}()
 	}
 	logf := func(format string, a ...any) {
 		if cfg.Log != nil {
@@ -366,6 +433,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 				continue
 			}
 			nodes[s.i] = s.p
+			watch(s.p, "node n"+strconv.Itoa(s.i+1))
 		}
 		if err != nil {
 			return res, err
@@ -404,6 +472,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		mu.Lock()
 		workers[i] = p
 		mu.Unlock()
+		watch(p, "worker w"+strconv.Itoa(i+1))
+	}
+	// Ready means fetching: each idle worker keeps a waiting pull request
+	// open on every priority's consumer, so wait for two on each (the
+	// workers make the consumers; on a busy cluster that takes a while).
+	if err := fetching(ctx, js, 2); err != nil {
+		return res, fmt.Errorf("workers: %w", err)
 	}
 	logf("workers ready")
 
@@ -434,12 +509,100 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			}
 			cmu.Lock()
 			waitRetries++
+			first := waitRetries <= 3
 			cmu.Unlock()
+			if first {
+				logf("Wait %s: %v (trying again)", id, err)
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
+	}
+
+	var submitted []string // guarded by cmu
+
+	// diagnose logs what can be seen of a run that is stuck: the work
+	// stream and its consumers as the cluster reports them, the stored
+	// state of the first jobs not finished and their handlers' log lines,
+	// and each live worker's stderr with its goroutines (SIGUSR1).
+	diagnose := func(why string) {
+		if cfg.Log == nil {
+			return
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "diagnose: %s\n", why)
+		cmu.Lock()
+		finished := len(times)
+		var stuck []string
+		for _, id := range submitted {
+			if !done[id] {
+				stuck = append(stuck, id)
+			}
+		}
+		n := len(submitted)
+		cmu.Unlock()
+		fmt.Fprintf(&b, "  %d of %d submitted jobs finished, %d not\n", finished, n, len(stuck))
+		dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer dcancel()
+		if s, err := js.Stream(dctx, prefix+"_work"); err != nil {
+			fmt.Fprintf(&b, "  stream %s_work: %v\n", prefix, err)
+		} else {
+			si := s.CachedInfo()
+			fmt.Fprintf(&b, "  stream %s: msgs %d, seq %d..%d, consumers %d, cluster %s\n", si.Config.Name, si.State.Msgs, si.State.FirstSeq, si.State.LastSeq, si.State.Consumers, clusterString(si.Cluster))
+			for l := 0; ; l++ {
+				name := "w_default_" + strconv.Itoa(l)
+				cons, err := s.Consumer(dctx, name)
+				if errors.Is(err, jetstream.ErrConsumerNotFound) {
+					break
+				}
+				if err != nil {
+					fmt.Fprintf(&b, "  consumer %s: %v\n", name, err)
+					break
+				}
+				ci := cons.CachedInfo()
+				fmt.Fprintf(&b, "  consumer %s: num_pending %d, num_ack_pending %d, num_redelivered %d, num_waiting %d, delivered %d/%d, ack floor %d/%d, cluster %s\n",
+					name, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered.Consumer, ci.Delivered.Stream, ci.AckFloor.Consumer, ci.AckFloor.Stream, clusterString(ci.Cluster))
+			}
+		}
+		for i, id := range stuck[:min(len(stuck), 3)] {
+			info, err := sub.Get(dctx, id)
+			fmt.Fprintf(&b, "  not finished %d: %s: state %q attempt %d worker %q started %v error %q (get: %v);", i, id, info.State, info.Attempt, info.Worker, info.Started.Format("15:04:05.000"), info.Error, err)
+			for j, f := range logs {
+				st, en := readLog(f)
+				fmt.Fprintf(&b, " w%d: %d starts %d ends", j+1, st[id], en[id])
+			}
+			b.WriteString("\n")
+		}
+		mu.Lock()
+		live := workers
+		mu.Unlock()
+		for i, w := range live {
+			if w == nil {
+				fmt.Fprintf(&b, "  worker w%d: gone\n", i+1)
+				continue
+			}
+			select {
+			case <-w.done:
+				fmt.Fprintf(&b, "  worker w%d exited; stderr:\n%s\n", i+1, w.stderr())
+				continue
+			default:
+			}
+			// Its goroutines: wait (up to 10 s) until the dump stops growing.
+			_ = syscall.Kill(w.cmd.Process.Pid, syscall.SIGUSR1)
+			last, end := -1, time.Now().Add(10*time.Second)
+			for time.Now().Before(end) {
+				time.Sleep(200 * time.Millisecond)
+				e := w.stderr()
+				if len(e) == last && strings.Contains(e, "goroutines at") {
+					break
+				}
+				last = len(e)
+			}
+			fmt.Fprintf(&b, "  worker w%d stderr:\n%s\n", i+1, w.stderr())
+		}
+		logf("%s", b.String())
 	}
 
 	// The kill, once KillAt of the jobs finished.
@@ -452,7 +615,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 				select {
 				case <-completed:
 				case <-ctx.Done():
-					return ctx.Err()
+					return context.Cause(ctx)
 				}
 			}
 			// In flight: started by a handler, and not yet seen finished by
@@ -493,6 +656,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			busy := time.Now().Add(5 * time.Second)
 			for time.Now().Before(busy) && inflight(logs[0]) == 0 && ctx.Err() == nil {
 				time.Sleep(5 * time.Millisecond)
+			}
+			if inflight(logs[0]) == 0 {
+				diagnose("worker w1 has had no job in flight for 5 s")
 			}
 			if cfg.Kill == KillWorker {
 				seen := map[string]bool{}
@@ -555,6 +721,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 				return fmt.Errorf("unknown node %q", victim)
 			}
 			i--
+			res.VictimLed = ledBy(ctx, js, victim)
 			seen := map[string]bool{}
 			before := inFlight(seen, logs...)
 			killTime = time.Now()
@@ -599,6 +766,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			mu.Lock()
 			nodes[i] = p
 			mu.Unlock()
+			watch(p, "node "+victim)
 			logf("restarted %s", victim)
 			return nil
 		}()
@@ -618,6 +786,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			ids, err := sub.SubmitMany(actx, reqs)
 			acancel()
 			if err == nil {
+				cmu.Lock()
+				submitted = append(submitted, ids...)
+				cmu.Unlock()
 				waits.Add(len(ids))
 				for _, id := range ids {
 					go wait(id)
@@ -626,7 +797,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			}
 			if ctx.Err() != nil {
 				waits.Wait()
-				return res, fmt.Errorf("submit: %w (last error %v)", ctx.Err(), err)
+				return res, fmt.Errorf("submit: %w (last error %v)", context.Cause(ctx), err)
 			}
 			submitRetries++
 			select {
@@ -643,12 +814,46 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		killDone <- nil
 	}
 	logf("submitted %d jobs in %v (%d retries)", cfg.Jobs, time.Since(t0).Round(time.Millisecond), submitRetries)
+	// A stall watch: no completion for stallAfter gets a diagnose (once
+	// per stall).
+	allDone := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		last, dumped := time.Now(), false
+		seen := 0
+		for {
+			select {
+			case <-allDone:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			cmu.Lock()
+			n := len(times)
+			cmu.Unlock()
+			if n != seen {
+				seen, last, dumped = n, time.Now(), false
+				continue
+			}
+			if !dumped && time.Since(last) > stallAfter {
+				dumped = true
+				diagnose(fmt.Sprintf("no job finished for %v", stallAfter))
+			}
+		}
+	}()
 	waits.Wait()
+	close(allDone)
+	<-watched
 	res.SubmitRetries = submitRetries
 	res.WaitRetries = waitRetries
 	res.Elapsed = time.Since(t0)
 	if ctx.Err() != nil {
-		return res, fmt.Errorf("waiting for the jobs: %w (%d of %d finished)", ctx.Err(), len(times), cfg.Jobs)
+		diagnose(fmt.Sprintf("waiting for the jobs: %v", context.Cause(ctx)))
+		return res, fmt.Errorf("waiting for the jobs: %w (%d of %d finished)", context.Cause(ctx), len(times), cfg.Jobs)
 	}
 	if err := <-killDone; err != nil {
 		return res, fmt.Errorf("kill: %w", err)
@@ -677,10 +882,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	workers = [2]*proc{}
 	mu.Unlock()
 	starts := map[string]int{}
-	for _, f := range logs {
+	for i, f := range logs {
 		s, _ := readLog(f)
 		for id, k := range s {
 			starts[id] += k
+			res.WorkerRuns[i] += k
 		}
 	}
 	for _, k := range starts {
@@ -694,6 +900,96 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, fmt.Errorf("handlers ran %d distinct jobs, want %d", len(starts), cfg.Jobs)
 	}
 	return res, nil
+}
+
+// ledBy lists the streams and consumers whose raft group node leads.
+func ledBy(ctx context.Context, js jetstream.JetStream, node string) []string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var led []string
+	streams := js.ListStreams(ctx)
+	for si := range streams.Info() {
+		if si.Cluster != nil && si.Cluster.Leader == node {
+			led = append(led, "stream "+si.Config.Name)
+		}
+		s, err := js.Stream(ctx, si.Config.Name)
+		if err != nil {
+			continue
+		}
+		cons := s.ListConsumers(ctx)
+		for ci := range cons.Info() {
+			if ci.Cluster != nil && ci.Cluster.Leader == node {
+				led = append(led, "consumer "+si.Config.Name+"/"+ci.Name)
+			}
+		}
+	}
+	slices.Sort(led)
+	return led
+}
+
+// fetching waits until each consumer of the default queue has at least n
+// waiting pull requests: n idle workers are taking jobs.
+func fetching(ctx context.Context, js jetstream.JetStream, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	last := "no stream"
+	for {
+		if ok, state := waitingOn(ctx, js, n); ok {
+			return nil
+		} else if state != "" {
+			last = state
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not %d waiting pull requests on each consumer: %w (last seen: %s)", n, context.Cause(ctx), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitingOn reports whether every priority's consumer of the default queue
+// has n waiting pull requests, and what it saw.
+func waitingOn(ctx context.Context, js jetstream.JetStream, n int) (bool, string) {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ictx, prefix+"_work")
+	if err != nil {
+		return false, err.Error()
+	}
+	var seen []string
+	for l := range levels {
+		name := "w_default_" + strconv.Itoa(l)
+		c, err := s.Consumer(ictx, name)
+		if err != nil {
+			return false, name + ": " + err.Error()
+		}
+		w := c.CachedInfo().NumWaiting
+		seen = append(seen, fmt.Sprintf("%s %d waiting", name, w))
+		if w < n {
+			return false, strings.Join(seen, ", ")
+		}
+	}
+	return true, strings.Join(seen, ", ")
+}
+
+// tail is the end of s, at most n bytes.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// clusterString says who leads a raft group and how its replicas are.
+func clusterString(ci *jetstream.ClusterInfo) string {
+	if ci == nil {
+		return "none"
+	}
+	s := "leader " + ci.Leader
+	for _, r := range ci.Replicas {
+		s += fmt.Sprintf(", %s current %v active %v lag %d", r.Name, r.Current, r.Active.Round(time.Millisecond), r.Lag)
+	}
+	return s
 }
 
 // readLog counts the starts and ends of each job in a handler log.

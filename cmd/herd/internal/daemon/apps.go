@@ -14,7 +14,6 @@ import (
 	"github.com/herdrun/herd/cmd/herd/internal/app"
 	"github.com/herdrun/herd/cmd/herd/internal/logsink"
 	"github.com/herdrun/herd/cmd/herd/internal/runner"
-	"github.com/herdrun/herd/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,6 +33,10 @@ type proc struct {
 	restarts  int // restarts and reloads by command
 
 	reloadsOK, reloadsFailed int // rolling reloads by outcome (metrics)
+
+	// progs remembers each guarded instance's program between reads of
+	// its process tree (tree.go); it has its own lock.
+	progs programs
 	// inherit are listening sockets handed over by the daemon this one
 	// replaces (herd update), for the next run only.
 	inherit []*os.File
@@ -398,18 +401,11 @@ func (d *Daemon) info(p *proc, withSpec bool) AppInfo {
 		return in
 	}
 	now := time.Now()
-	for _, w := range r.Instances() {
-		inst := Instance{Slot: w.Slot, PID: w.PID, State: w.State, UptimeMS: w.Uptime.Milliseconds(), Restarts: w.Restarts}
-		if kids, _ := procfs.Children(w.PID); len(kids) > 0 {
-			inst.PID = kids[0] // the program under its guard
-		}
-		var cpu time.Duration
-		for _, pid := range procfs.Tree(w.PID) {
-			if st, err := procfs.ReadStat(pid); err == nil {
-				cpu += st.CPU()
-				inst.Memory += st.RSS()
-			}
-		}
+	ws := r.Instances()
+	for i, u := range p.progs.read(ws, false) {
+		w := ws[i]
+		inst := Instance{Slot: w.Slot, PID: u.prog, State: w.State, UptimeMS: w.Uptime.Milliseconds(), Restarts: w.Restarts, Memory: u.rss}
+		cpu := u.cpu
 		d.cpuMu.Lock()
 		prev, ok := d.cpu[w.PID]
 		d.cpu[w.PID] = cpuSample{cpu: cpu, at: now}

@@ -11,10 +11,16 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/cmd/herd/internal/app"
+	"github.com/herdrun/herd/internal/guard"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
+// TestMain doubles as a guard (internal/guard), for the tests of
+// instance trees under one.
 func TestMain(m *testing.M) {
+	if code, ok := guard.Dispatch(os.Args); ok {
+		os.Exit(code)
+	}
 	testutil.VerifyTestMain(m)
 }
 

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/cluster"
-	"github.com/herdrun/herd/internal/procfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -138,21 +137,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.appReloads, prometheus.CounterValue, float64(ok), name, reloadSucceeded)
 		ch <- prometheus.MustNewConstMetric(c.appReloads, prometheus.CounterValue, float64(failed), name, reloadFailed)
 		if r != nil && status != StatusStopped {
-			for _, w := range oneBySlot(r.Instances()) {
+			ws := oneBySlot(r.Instances())
+			for i, u := range p.progs.read(ws, true) {
+				w := ws[i]
 				slot := strconv.Itoa(w.Slot)
 				restarts += w.Restarts
-				// The root's stat was read by Instances (w.CPU, w.RSS):
-				// only its descendants' are read here.
-				cpu, rss, fds := w.CPU, w.RSS, int64(0)
-				for i, pid := range procfs.Tree(w.PID) {
-					if i > 0 {
-						if st, err := procfs.ReadStat(pid); err == nil {
-							cpu += st.CPU()
-							rss += st.RSS()
-						}
-					}
-					fds += countFDs(pid)
-				}
+				cpu, rss, fds := u.cpu, u.rss, u.fds
 				ready := 0.0
 				if w.State == "ready" {
 					ready = 1

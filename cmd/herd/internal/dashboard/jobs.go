@@ -13,6 +13,7 @@ import (
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
 	"github.com/herdrun/herd/cmd/herd/internal/jobsclient"
 	"github.com/herdrun/herd/jobs"
+	"github.com/herdrun/herd/jobs/jobshttp"
 )
 
 // Defaults of the jobs page.
@@ -113,19 +114,28 @@ func detail(in jobs.Info) jobDetail {
 	return d
 }
 
-// jobsFilter reads the list's filter from a query: state, queue, kind and
-// cursor, each optional. The jobs API checks the values; here only the
-// names are.
+// jobsFilter reads the list's filter from a query: state, queue, kind,
+// cursor and order, each optional. The list is newest first unless
+// order=oldest. The jobs API checks the other values; here only the names
+// are.
 func jobsFilter(q url.Values) (jobs.Filter, error) {
 	for k := range q {
 		switch k {
-		case "state", "queue", "kind", "cursor":
+		case "state", "queue", "kind", "cursor", "order":
 		default:
-			return jobs.Filter{}, fmt.Errorf("unknown parameter %q: the jobs list takes state, queue, kind and cursor", k)
+			return jobs.Filter{}, fmt.Errorf("unknown parameter %q: the jobs list takes state, queue, kind, cursor and order", k)
 		}
 	}
-	return jobs.Filter{State: jobs.State(q.Get("state")), Queue: q.Get("queue"), Kind: q.Get("kind"),
-		Cursor: q.Get("cursor"), Limit: JobsPageSize}, nil
+	f := jobs.Filter{State: jobs.State(q.Get("state")), Queue: q.Get("queue"), Kind: q.Get("kind"),
+		Cursor: q.Get("cursor"), Limit: JobsPageSize, Newest: true}
+	switch o := q.Get("order"); o {
+	case "", jobshttp.OrderNewest:
+	case jobshttp.OrderOldest:
+		f.Newest = false
+	default:
+		return jobs.Filter{}, fmt.Errorf("order %q: write %s (the default) or %s", o, jobshttp.OrderNewest, jobshttp.OrderOldest)
+	}
+	return f, nil
 }
 
 // readJobs reads the queues and one page of jobs.

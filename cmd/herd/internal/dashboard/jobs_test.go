@@ -236,26 +236,29 @@ func TestJobsPage(t *testing.T) {
 		t.Fatalf("GET /: %d, no link to the jobs page\n%s", code, page)
 	}
 
-	// The list, live, per filter.
+	// The list, live, per filter, newest first unless asked otherwise.
 	all := e.stream("/api/jobs/stream")
 	ev := until(t, "every job listed", all, func(ev jobsEvent) bool { return len(ev.Jobs) == 4 })
-	want := ok + ":succeeded " + bad + ":failed " + idle + ":queued " + blocked + ":running"
+	want := blocked + ":running " + idle + ":queued " + bad + ":failed " + ok + ":succeeded"
 	if got := ids(ev); got != want {
-		t.Fatalf("jobs %s, want %s", got, want)
+		t.Fatalf("jobs %s, want %s (newest first)", got, want)
 	}
 	if len(ev.Queues) != 2 || ev.Queues[0].Queue != "default" || ev.Queues[0].Running != 1 || ev.Queues[0].Failed != 1 || ev.Queues[1].Depth != 1 {
 		t.Fatalf("queues %+v", ev.Queues)
 	}
-	if j := ev.Jobs[1]; j.Error != "not yet: the flag is down" || j.Attempt != 1 || j.MaxAttempts != 1 || j.Finished == 0 {
+	if j := ev.Jobs[2]; j.Error != "not yet: the flag is down" || j.Attempt != 1 || j.MaxAttempts != 1 || j.Finished == 0 {
 		t.Fatalf("the failed job in the list: %+v", j)
 	}
 	for path, want := range map[string]string{
-		"/api/jobs/stream?state=failed":               bad + ":failed",
-		"/api/jobs/stream?queue=other":                idle + ":queued",
-		"/api/jobs/stream?kind=block":                 blocked + ":running",
-		"/api/jobs/stream?kind=echo&state=succeeded":  ok + ":succeeded",
-		"/api/jobs/stream?cursor=" + idle:             blocked + ":running",
-		"/api/jobs/stream?state=cancelled&queue=none": "",
+		"/api/jobs/stream?state=failed":                bad + ":failed",
+		"/api/jobs/stream?queue=other":                 idle + ":queued",
+		"/api/jobs/stream?kind=block":                  blocked + ":running",
+		"/api/jobs/stream?kind=echo&state=succeeded":   ok + ":succeeded",
+		"/api/jobs/stream?cursor=" + idle:              bad + ":failed " + ok + ":succeeded",
+		"/api/jobs/stream?order=newest&cursor=" + bad:  ok + ":succeeded",
+		"/api/jobs/stream?order=oldest":                ok + ":succeeded " + bad + ":failed " + idle + ":queued " + blocked + ":running",
+		"/api/jobs/stream?order=oldest&cursor=" + idle: blocked + ":running",
+		"/api/jobs/stream?state=cancelled&queue=none":  "",
 	} {
 		until(t, path, e.stream(path), func(ev jobsEvent) bool {
 			if ev.Error != "" || ids(ev) != want {
@@ -266,6 +269,9 @@ func TestJobsPage(t *testing.T) {
 	}
 	if code, body := e.call("GET", "/api/jobs/stream?color=red", false); code != 400 || !strings.Contains(body, `unknown parameter \"color\"`) {
 		t.Errorf("an unknown parameter: %d %s", code, body)
+	}
+	if code, body := e.call("GET", "/api/jobs/stream?order=up", false); code != 400 || !strings.Contains(body, `order \"up\": write newest (the default) or oldest`) {
+		t.Errorf("a bad order: %d %s", code, body)
 	}
 	until(t, "the jobs API's refusal of a state", e.stream("/api/jobs/stream?state=done"), func(ev jobsEvent) bool {
 		if !strings.Contains(ev.Error, `"done" is not a state`) {

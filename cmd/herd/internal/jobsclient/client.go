@@ -258,6 +258,9 @@ func (c *Client) List(ctx context.Context, f jobs.Filter) (jobshttp.ListResponse
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
+	if f.Newest {
+		q.Set("order", jobshttp.OrderNewest)
+	}
 	path := "/jobs"
 	if len(q) > 0 {
 		path += "?" + q.Encode()

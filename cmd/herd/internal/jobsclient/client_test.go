@@ -90,6 +90,15 @@ func TestClient(t *testing.T) {
 	if info, err = cl.Wait(ctx, long); err != nil || info.State != jobs.StateCancelled {
 		t.Fatalf("Wait after Cancel = %+v, %v", info, err)
 	}
+	// Newest first: the cancelled job, then the first one.
+	page, err = cl.List(ctx, jobs.Filter{Kind: "sleep", Newest: true, Limit: 1})
+	if err != nil || len(page.Jobs) != 1 || page.Jobs[0].ID != long || page.Next != long {
+		t.Fatalf("List newest first = %+v, %v; want %s", page, err, long)
+	}
+	page, err = cl.List(ctx, jobs.Filter{Kind: "sleep", Newest: true, Cursor: page.Next})
+	if err != nil || len(page.Jobs) != 1 || page.Jobs[0].ID != id {
+		t.Fatalf("List newest first, second page = %+v, %v; want %s", page, err, id)
+	}
 	// Events: every change until the end.
 	evID, err := cl.Submit(ctx, jobshttp.SubmitRequest{Kind: "sleep", Args: []byte(`"200ms"`)})
 	if err != nil {
