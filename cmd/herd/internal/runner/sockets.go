@@ -42,11 +42,14 @@ func (r *Runner) listenInodes() (map[uint64]bool, error) {
 		return sockwatch.ListenInodes(ports)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.inodes != nil {
-		return r.inodes, nil
+	m := r.inodes
+	r.mu.Unlock()
+	if m != nil {
+		return m, nil
 	}
-	m := r.sharedInodes()
+	// Without r.mu: the cluster's loop, which answers ListenerFiles, takes
+	// it in onEvent.
+	m = r.sharedInodes()
 	if len(m) < len(r.app.Ports) {
 		// Not every port is open yet (a node asks for its own): look in
 		// /proc/net, which also sees sockets the cluster did not open.
@@ -55,8 +58,12 @@ func (r *Runner) listenInodes() (map[uint64]bool, error) {
 			return nil, err
 		}
 	}
-	r.inodes = m
-	return m, nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inodes == nil {
+		r.inodes = m
+	}
+	return r.inodes, nil
 }
 
 // sharedInodes returns the inodes of the cluster's shared sockets, from
