@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,20 +33,7 @@ func get(t *testing.T, url string) string {
 }
 
 func TestServer(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	env := map[string]string{"PORT": "0", "WORKERS": "2"}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, pw, func(k string) string { return env[k] })
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, pr)
-	base := strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
+	base, _, stop := testutil.StartRun(t, run, map[string]string{"PORT": "0", "WORKERS": "2"}, "listening on ")
 
 	if got := get(t, base+"/"); got != "OK" {
 		t.Fatalf("GET / = %q", got)
@@ -68,14 +53,8 @@ func TestServer(t *testing.T) {
 		t.Fatalf("GET / = %q", got)
 	}
 	wg.Wait()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatal("server did not stop")
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 
