@@ -118,22 +118,8 @@ func TestExample(t *testing.T) {
 	// The process tree: primary → 2 cluster workers → a pool worker each.
 	tree := waitTree(t, primary, workerPIDs)
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		for range lines {
-		}
-		done <- cmd.Wait()
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatal("example did not stop on SIGTERM")
+	if err := testutil.SignalWait(t, cmd, syscall.SIGTERM, lines, 40*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	mu.Lock()
 	if len(bad) > 0 {

@@ -82,20 +82,8 @@ func TestExample(t *testing.T) {
 			t.Fatal("dead worker answered")
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() {
-		for range lines {
-		}
-		done <- cmd.Wait()
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("example did not stop on SIGTERM")
+	if err := testutil.SignalWait(t, cmd, syscall.SIGTERM, lines, 20*time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
 	}
 }
 
