@@ -165,7 +165,9 @@ func (c *Client) info(ctx context.Context, r *record) (Info, error) {
 // It does not poll: one watch of the state bucket per Client pushes every
 // change to the waiters of that job, and the first read of the job runs on
 // the Client's few lookup goroutines, so a waiting caller holds little more
-// than a small stack and a channel: 10,000 Waits are cheap.
+// than a small stack and a channel: 10,000 Waits are cheap. A first read
+// that the store does not answer in time (a cluster electing a leader) is
+// made again until ctx ends; an unknown job is ErrNotFound.
 func (c *Client) Wait(ctx context.Context, id string) (Info, error) {
 	r, err := c.waitRecord(ctx, id)
 	in, err := c.waitInfo(ctx, r, err)
