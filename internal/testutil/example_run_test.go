@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -60,5 +62,42 @@ func TestSignalWait(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
 		t.Fatalf("SignalWait = %v, want death by SIGTERM", err)
+	}
+}
+
+// errorsTB records Errorf calls instead of failing the test.
+type errorsTB struct {
+	testing.TB
+	errs []string
+}
+
+func (e *errorsTB) Helper() {}
+
+func (e *errorsTB) Errorf(format string, args ...any) {
+	e.errs = append(e.errs, fmt.Sprintf(format, args...))
+}
+
+func TestGetOK(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bad" {
+			http.Error(w, "no", http.StatusTeapot)
+			return
+		}
+		io.WriteString(w, "body")
+	}))
+	defer srv.Close()
+	rec := &errorsTB{TB: t}
+	if b := GetOK(rec, srv.URL+"/"); b != "body" || len(rec.errs) != 0 {
+		t.Errorf("GetOK(/) = %q, errors %q", b, rec.errs)
+	}
+	GetOK(rec, srv.URL+"/bad")
+	if len(rec.errs) != 1 || !strings.Contains(rec.errs[0], "418") {
+		t.Errorf("GetOK(/bad) errors %q, want one naming status 418", rec.errs)
+	}
+	rec.errs = nil
+	srv.Close()
+	GetOK(rec, srv.URL+"/")
+	if len(rec.errs) != 1 {
+		t.Errorf("GetOK on a closed server: errors %q, want one", rec.errs)
 	}
 }
