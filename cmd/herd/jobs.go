@@ -67,12 +67,13 @@ func newJobsCmd(getenv env) *cobra.Command {
 	}
 	cmd.AddCommand(
 		newJobsSubmitCmd(&f, client),
-		newJobsGetCmd(&f, client),
+		newJobsIDCmd(&f, client, "get", "Print a job: state, attempt, progress, result or error, times",
+			(*jobsclient.Client).Get, printInfo),
 		newJobsWaitCmd(&f, client),
 		newJobsLsCmd(&f, client),
-		newJobsActCmd(&f, client, "cancel", "Cancel a job: a queued one never runs, a running one has its context cancelled",
-			(*jobsclient.Client).Cancel),
-		newJobsActCmd(&f, client, "retry", "Queue a failed or cancelled job again", (*jobsclient.Client).Retry),
+		newJobsIDCmd(&f, client, "cancel", "Cancel a job: a queued one never runs, a running one has its context cancelled",
+			(*jobsclient.Client).Cancel, printState),
+		newJobsIDCmd(&f, client, "retry", "Queue a failed or cancelled job again", (*jobsclient.Client).Retry, printState),
 		newJobsStatsCmd(&f, client),
 		newJobsWorkerCmd(getenv),
 		newJobsNodeCmd(),
@@ -171,22 +172,6 @@ func newJobsSubmitCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Com
 	fl.StringVar(&req.UniqueKey, "unique-key", "", "a second submit with this key returns the first job's ID")
 	fl.BoolVar(&wait, "wait", false, "wait for the job to end and print it")
 	fl.BoolVarP(&f.follow, "follow", "f", false, "with --wait: print each change of state and progress as it happens")
-	return cmd
-}
-
-func newJobsGetCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "get ID",
-		Short: "Print a job: state, attempt, progress, result or error, times",
-		Args:  cobra.ExactArgs(1),
-	}
-	cmd.RunE = jobsRunE(func(cmd *cobra.Command, args []string) error {
-		info, err := client().Get(cmd.Context(), args[0])
-		if err != nil {
-			return notFound(err, args[0])
-		}
-		return printInfo(cmd.OutOrStdout(), f, info)
-	})
 	return cmd
 }
 
@@ -297,8 +282,11 @@ func notFound(err error, id string) error {
 	return err
 }
 
-func newJobsActCmd(f *jobsFlags, client func() *jobsclient.Client, name, short string,
-	op func(*jobsclient.Client, context.Context, string) (jobs.Info, error)) *cobra.Command {
+// newJobsIDCmd returns the command `herd jobs NAME ID`: it applies op to
+// the job ID (a 404 names the ID) and prints the job op returns with show.
+func newJobsIDCmd(f *jobsFlags, client func() *jobsclient.Client, name, short string,
+	op func(*jobsclient.Client, context.Context, string) (jobs.Info, error),
+	show func(io.Writer, *jobsFlags, jobs.Info) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   name + " ID",
 		Short: short,
@@ -309,13 +297,18 @@ func newJobsActCmd(f *jobsFlags, client func() *jobsclient.Client, name, short s
 		if err != nil {
 			return notFound(err, args[0])
 		}
-		if f.json {
-			return printJSON(cmd.OutOrStdout(), info)
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", info.ID, info.State)
-		return nil
+		return show(cmd.OutOrStdout(), f, info)
 	})
 	return cmd
+}
+
+// printState prints a job's ID and state on one line, or the job as JSON.
+func printState(w io.Writer, f *jobsFlags, j jobs.Info) error {
+	if f.json {
+		return printJSON(w, j)
+	}
+	fmt.Fprintf(w, "%s %s\n", j.ID, j.State)
+	return nil
 }
 
 func newJobsLsCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Command {
