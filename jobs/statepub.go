@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,22 @@ type statePub struct {
 	wait    map[uint64]*pendingPub
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	// has's batches: one request in flight; the callers that come
+	// meanwhile go in the next.
+	hmu   sync.Mutex
+	hbusy bool
+	hq    []hasCall
+}
+
+type hasCall struct {
+	id string
+	ch chan hasResult
+}
+
+type hasResult struct {
+	has bool
+	err error
 }
 
 // pendingPub is one write waiting for its reply.
@@ -44,6 +61,7 @@ type pendingPub struct {
 	ch    chan pubResult              // the reply goes here, or
 	fn    func(seq uint64, err error) // to fn (on the replies' goroutine), or
 	raw   func(m *nats.Msg)           // as it is to raw (nil: no reply), or nowhere
+	multi bool                        // raw gets every message up to one with a status
 }
 
 type pubResult struct {
@@ -153,6 +171,11 @@ func (s *statePub) onReply(m *nats.Msg) {
 		})
 		return
 	}
+	if p.multi && m.Header.Get("Status") == "" {
+		s.mu.Unlock()
+		p.raw(m) // one of several
+		return
+	}
 	delete(s.wait, n)
 	s.mu.Unlock()
 	if p.raw != nil {
@@ -170,11 +193,92 @@ func (s *statePub) onReply(m *nats.Msg) {
 
 var errNoReply = fmt.Errorf("jobs: no reply from the store within %v", stateWait)
 
-// has reports whether job id has a record in the state bucket. It reads
-// the key's last message with one request whose reply comes to the
-// replies' subscription: a direct get, or on a replicated store a get
-// from the bucket's leader, which sees every acknowledged write.
+// has reports whether job id has a record in the state bucket. The
+// callers of a moment share one request (a direct get of the last message
+// of each key, multi_last): one request and, when none has a record, one
+// reply for them all. On a replicated store each asks the bucket's leader
+// (hasOne), which sees every acknowledged write.
 func (s *statePub) has(id string) (bool, error) {
+	if s.c.leaderReads() {
+		return s.hasOne(id)
+	}
+	ch := make(chan hasResult, 1)
+	s.hmu.Lock()
+	s.hq = append(s.hq, hasCall{id, ch})
+	var batch []hasCall
+	if !s.hbusy {
+		s.hbusy, batch, s.hq = true, s.hq, nil
+	}
+	s.hmu.Unlock()
+	if batch != nil {
+		s.hasBatch(batch)
+	}
+	r := <-ch
+	return r.has, r.err
+}
+
+// maxHasBatch bounds one multi_last request (the server answers at most
+// 1024 subjects).
+const maxHasBatch = 256
+
+// hasBatch sends batch's request; its last reply answers every caller and
+// sends the next batch, if callers came meanwhile.
+func (s *statePub) hasBatch(batch []hasCall) {
+	if len(batch) > maxHasBatch {
+		s.hmu.Lock()
+		s.hq = append(batch[maxHasBatch:len(batch):len(batch)], s.hq...)
+		s.hmu.Unlock()
+		batch = batch[:maxHasBatch]
+	}
+	prefix := "$KV." + s.c.stateBucket() + "."
+	req := append(make([]byte, 0, 16+len(batch)*(len(prefix)+30)), `{"multi_last":[`...)
+	for i, h := range batch {
+		if i > 0 {
+			req = append(req, ',')
+		}
+		req = append(append(append(req, '"'), prefix+h.id...), '"')
+	}
+	req = append(req, "]}"...)
+	var found map[string]bool
+	done := func(err error) {
+		for _, h := range batch {
+			h.ch <- hasResult{found[h.id], err}
+		}
+		s.hmu.Lock()
+		next := s.hq
+		s.hq = nil
+		if len(next) == 0 {
+			s.hbusy = false
+		}
+		s.hmu.Unlock()
+		if len(next) > 0 {
+			s.hasBatch(next)
+		}
+	}
+	p := &pendingPub{multi: true, raw: func(m *nats.Msg) {
+		if m == nil {
+			done(errNoReply)
+			return
+		}
+		switch st := m.Header.Get("Status"); {
+		case st == "":
+			if found == nil {
+				found = map[string]bool{}
+			}
+			found[strings.TrimPrefix(m.Header.Get("Nats-Subject"), prefix)] = true
+		case st == "204" || st == "404":
+			done(nil)
+		default:
+			done(fmt.Errorf("jobs: the store answered a read with status %s %s", st, m.Header.Get("Description")))
+		}
+	}}
+	if err := s.send(&nats.Msg{Subject: "$JS.API.DIRECT.GET.KV_" + s.c.stateBucket(), Data: req}, p); err != nil {
+		done(err)
+	}
+}
+
+// hasOne is has with a request of its own.
+func (s *statePub) hasOne(id string) (bool, error) {
 	ch := make(chan *nats.Msg, 1)
 	p := &pendingPub{raw: func(m *nats.Msg) { ch <- m }}
 	bucket := "KV_" + s.c.stateBucket()

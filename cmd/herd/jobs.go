@@ -254,6 +254,7 @@ func endState(id string, info jobs.Info) error {
 // follow prints the job's event stream, one line per event, until the job
 // ends, and returns its final Info.
 func follow(ctx context.Context, w io.Writer, f *jobsFlags, c *jobsclient.Client, id string) (jobs.Info, error) {
+	var last string
 	return c.Events(ctx, id, func(ev jobsclient.Event) error {
 		if f.json {
 			b, err := json.Marshal(ev.Info)
@@ -277,6 +278,11 @@ func follow(ctx context.Context, w io.Writer, f *jobsFlags, c *jobsclient.Client
 		if j.Error != "" && (j.State == jobs.StateFailed || j.State == jobs.StateRetrying) {
 			line += "  " + firstLine(j.Error)
 		}
+		rest := line[len(time.TimeOnly):]
+		if rest == last {
+			return nil // a change the line does not show (the start and worker of a running attempt)
+		}
+		last = rest
 		_, err := fmt.Fprintln(w, line)
 		return err
 	})
