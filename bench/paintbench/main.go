@@ -7,6 +7,11 @@
 // the navigation started) are kept. With -base, a build of another tree
 // (such as a checkout of main) is measured in alternation with this one.
 //
+// Every measured load follows a page of one line from another origin,
+// itself loaded after another such page: the first pays for the teardown
+// of the dashboard page before it (its own row), the second is the floor,
+// what this browser on this machine takes to paint anything.
+//
 //	go run ./bench/paintbench                       # 30 loads of each page
 //	go run ./bench/paintbench -base /path/to/main   # this tree against another
 //	go run ./bench/paintbench -quick                # a smoke pass; numbers mean nothing
@@ -142,8 +147,8 @@ func run(ctx context.Context, n int, base, chrome string) (*report.Report, error
 		}
 	}
 	// The floor: this browser's first paint of a page of one line, served
-	// from the same site (a page of another site would need another
-	// renderer process, and the page after it would pay for that).
+	// on two ports of the same site (a page of another site would need
+	// another renderer process, and the page after it would pay for that).
 	one := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, "<!doctype html><title>x</title><p>herd</p><script>window.herdFirstRender = performance.now()</script>")

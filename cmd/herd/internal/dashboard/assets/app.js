@@ -180,7 +180,6 @@
   // The page comes with the last list, so that its first paint shows the
   // apps; the stream then keeps them live.
   const initial = herd.initial();
-  history(initial.history || {});
   if (initial.apps) update(initial.apps);
   herd.afterFirstFrame(connect);
 })();
