@@ -289,6 +289,9 @@ func (d *Daemon) take() error {
 // serve serves the socket in the background; its end goes to d.served.
 func (d *Daemon) serve() {
 	srv, ln, served := d.srv, d.ln, d.served
+	d.conns.pmu.Lock()
+	d.conns.ln = ln
+	d.conns.pmu.Unlock()
 	go func() { served <- srv.Serve(&credListener{Listener: ln, log: d.log, gate: d.conns.gate}) }()
 }
 
@@ -330,6 +333,9 @@ func (l *credListener) Accept() (net.Conn, error) {
 			l.gate()
 		}
 		c, err := l.Listener.Accept()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // woken by quiet: wait at the gate
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,11 @@ import (
 type conns struct {
 	pmu    sync.Mutex
 	paused chan struct{} // closed by resume; nil while accepting
+	parked chan struct{} // closed when the accept loop waits at the gate
+	// ln is the socket whose Accept quiet wakes (a deadline in the past),
+	// so that the loop comes to the gate: a connection it accepted just
+	// before is then registered (StateNew), and quiet waits for it.
+	ln interface{ SetDeadline(time.Time) error }
 
 	mu sync.Mutex
 	m  map[net.Conn]*connInfo
@@ -85,10 +90,19 @@ func (cs *conns) busy() int {
 func (cs *conns) quiet(limit time.Duration) bool {
 	cs.pmu.Lock()
 	if cs.paused == nil {
-		cs.paused = make(chan struct{})
+		cs.paused, cs.parked = make(chan struct{}), make(chan struct{})
 	}
+	parked, ln := cs.parked, cs.ln
 	cs.pmu.Unlock()
 	end := time.Now().Add(limit)
+	if ln != nil && parked != nil {
+		_ = ln.SetDeadline(time.Now()) // an Accept that waits returns at once
+		select {
+		case <-parked:
+		case <-time.After(limit):
+			return false
+		}
+	}
 	for calm := 0; time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
 		if cs.busy() > 0 {
 			calm = 0
@@ -105,15 +119,22 @@ func (cs *conns) resume() {
 	cs.pmu.Lock()
 	defer cs.pmu.Unlock()
 	if cs.paused != nil {
+		if cs.ln != nil {
+			_ = cs.ln.SetDeadline(time.Time{})
+		}
 		close(cs.paused)
-		cs.paused = nil
+		cs.paused, cs.parked = nil, nil
 	}
 }
 
-// gate blocks while accepting is paused.
+// gate blocks while accepting is paused, and tells quiet that it does.
 func (cs *conns) gate() {
 	cs.pmu.Lock()
 	ch := cs.paused
+	if cs.parked != nil {
+		close(cs.parked)
+		cs.parked = nil
+	}
 	cs.pmu.Unlock()
 	if ch != nil {
 		<-ch
