@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/internal/loadgen"
+	"github.com/herdrun/herd/internal/procfs"
 	"github.com/herdrun/herd/internal/testutil"
 )
 
@@ -282,7 +284,8 @@ func TestRunGoReadyWhenAccepting(t *testing.T) {
 	began := time.Now()
 	waitOut(t, h, "cluster: ready", 1)
 	if d := time.Since(began); d < 600*time.Millisecond {
-		t.Fatalf("ready after %v, before the program served (700ms start-up)\n%s", d, h.stdout.String())
+		t.Fatalf("ready after %v, before the program served (700ms start-up)\n%s\nwhat /proc shows of herd's tree now:\n%s",
+			d, h.stdout.String(), procDump(h.p.Pid))
 	}
 	if code, body, err := testutil.Get(context.Background(), "http://127.0.0.1:"+port+"/"); err != nil || code != 200 || body != "go 0" {
 		t.Fatalf("GET = %d %q %v", code, body, err)
@@ -522,4 +525,33 @@ require('http').createServer((q, s) => s.end('v1')).listen(process.env.PORT);`)
 	if code := h.wait(t); code != 0 {
 		t.Fatalf("exit %d\n%s", code, h.stdout.String())
 	}
+}
+
+// procDump describes, for a failure message, what the /proc readiness probe
+// reads of pid's process tree: each process's command line and descriptors,
+// its epoll sets' entries and its threads' system calls.
+func procDump(pid int) string {
+	var b strings.Builder
+	for _, p := range procfs.Tree(pid) {
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/cmdline")
+		fmt.Fprintf(&b, "pid %d: %q\n", p, strings.ReplaceAll(string(cmdline), "\x00", " "))
+		fds, _ := procfs.FDs(p)
+		for _, fd := range fds {
+			fmt.Fprintf(&b, "  fd %d -> %s\n", fd.Num, fd.Target)
+			if fd.IsEpoll() {
+				info, _ := procfs.Default.FDInfo(p, fd.Num)
+				for _, l := range strings.Split(string(info), "\n") {
+					if strings.HasPrefix(l, "tfd:") {
+						fmt.Fprintf(&b, "    %s\n", l)
+					}
+				}
+			}
+		}
+		tids, _ := procfs.Tasks(p)
+		for _, tid := range tids {
+			sc, _ := procfs.Default.TaskSyscall(p, tid)
+			fmt.Fprintf(&b, "  task %d syscall %s\n", tid, strings.TrimSpace(string(sc)))
+		}
+	}
+	return b.String()
 }
