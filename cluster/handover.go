@@ -59,6 +59,18 @@ var ErrHandedOver = errors.New("cluster: already handed over")
 // stops, signals and respawns nothing, and reports no event: the workers
 // are the next image's. Only Command workers can be handed over. The
 // Cluster is of no use afterwards: replace the image.
+//
+// Messages from the workers are not carried over: this image's reader of
+// each channel goes on reading until the exec, and what it reads after
+// Handover (or had read and not yet handled) is dropped. A message a
+// worker sends in that window, a few milliseconds, is lost: for a ready
+// worker that is only its own process.send, which nothing here uses; for
+// a worker not ready yet it can be its readiness message, and the next
+// image then counts it ready only by another signal (ReadyProbe) or
+// stops it after ReadyTimeout. A message larger than one read (64 KiB)
+// that straddles the exec leaves the next image reading from its middle:
+// that reader fails on the first line and ends the channel; the worker
+// runs on, unheard.
 func (c *Cluster) Handover(ctx context.Context) ([]HandedWorker, error) {
 	if c.handed.Swap(true) {
 		return nil, ErrHandedOver

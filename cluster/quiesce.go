@@ -223,34 +223,19 @@ var errNotStopped = errors.New("the worker did not stop (SIGSTOP) within 2s")
 // held appends to busy duplicates of the connections in use among pid's
 // descriptors.
 func (q *quiescer) held(pid int, busy []int) ([]int, error) {
-	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return busy, nil // gone
+	_, socks := procFDs(pid)
+	if len(socks) == 0 {
+		return busy, nil // none, or gone
 	}
-	pidfd := -1
-	defer func() {
-		if pidfd >= 0 {
-			unix.Close(pidfd)
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return busy, nil
 		}
-	}()
-	for _, e := range ents {
-		link, err := os.Readlink(dir + "/" + e.Name())
-		if err != nil || !strings.HasPrefix(link, "socket:[") {
-			continue
-		}
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if pidfd < 0 {
-			if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
-				if errors.Is(err, unix.ESRCH) {
-					return busy, nil
-				}
-				return busy, fmt.Errorf("%w: pidfd_open: %v", errNoInspect, err)
-			}
-		}
+		return busy, fmt.Errorf("%w: pidfd_open: %v", errNoInspect, err)
+	}
+	defer unix.Close(pidfd)
+	for _, fd := range socks {
 		sfd, err := unix.PidfdGetfd(pidfd, fd, 0)
 		if err != nil {
 			if errors.Is(err, unix.EBADF) || errors.Is(err, unix.ESRCH) {
@@ -267,6 +252,41 @@ func (q *quiescer) held(pid int, busy []int) ([]int, error) {
 	return busy, nil
 }
 
+// procFDs returns the numbers of pid's open descriptors and, of those, its
+// sockets; none if pid is gone.
+func procFDs(pid int) (fds, sockets []int) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		fds = append(fds, fd)
+		if link, err := os.Readlink(dir + "/" + e.Name()); err == nil && strings.HasPrefix(link, "socket:[") {
+			sockets = append(sockets, fd)
+		}
+	}
+	return fds, sockets
+}
+
+// ours reports whether sa, a socket's own address, is the address of one
+// of the cluster's listeners (as it is for a connection accepted on one).
+func ours(sa unix.Sockaddr, ports map[int]bool, paths map[string]bool) bool {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return ports[a.Port]
+	case *unix.SockaddrInet6:
+		return ports[a.Port]
+	case *unix.SockaddrUnix:
+		return paths[a.Name]
+	}
+	return false
+}
+
 // inUse reports whether fd is a connection accepted on one of the
 // listeners that is in use (see the comment at the top).
 func inUse(fd int, ports map[int]bool, paths map[string]bool) bool {
@@ -280,19 +300,11 @@ func inUse(fd int, ports map[int]bool, paths map[string]bool) bool {
 	if err != nil {
 		return false
 	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		if !ports[a.Port] {
-			return false
-		}
-	case *unix.SockaddrInet6:
-		if !ports[a.Port] {
-			return false
-		}
-	case *unix.SockaddrUnix:
-		return paths[a.Name] // no TCP_INFO: in use while held
-	default:
+	if !ours(sa, ports, paths) {
 		return false
+	}
+	if _, ok := sa.(*unix.SockaddrUnix); ok {
+		return true // no TCP_INFO: in use while held
 	}
 	if unread, err := unix.IoctlGetInt(fd, unix.SIOCINQ); err != nil || unread > 0 {
 		return true
@@ -338,17 +350,24 @@ func signalStopped(pgid int, sig syscall.Signal) error {
 
 // blocks reports whether pid's main thread blocks sig (or it cannot tell).
 func blocks(pid int, sig syscall.Signal) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/status")
+	b, err := mainThreadStatus(pid)
 	if err != nil {
 		return true
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "SigBlk:"); ok {
 			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err != nil || mask&(1<<(uint(sig)-1)) != 0
+			return err != nil || mask&sigBit(sig) != 0
 		}
 	}
 	return true
+}
+
+// mainThreadStatus reads /proc/PID/task/PID/status, the status of pid's
+// main thread (its signal masks are the thread's own).
+func mainThreadStatus(pid int) ([]byte, error) {
+	p := strconv.Itoa(pid)
+	return os.ReadFile("/proc/" + p + "/task/" + p + "/status")
 }
 
 // groupMembers returns pgid's leader and its descendants that are still in

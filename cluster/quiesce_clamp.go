@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"debug/elf"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,41 +86,31 @@ func (q *quiescer) clampAccepts() []fdClamp {
 // holdsListener reports whether pid holds one of the cluster's listeners,
 // and returns the lowest descriptor number it has free.
 func (q *quiescer) holdsListener(pid int) (lowestFree int, holds bool) {
-	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
-	ents, err := os.ReadDir(dir)
-	if err != nil {
+	fds, socks := procFDs(pid)
+	if fds == nil {
 		return 0, false
 	}
-	used := make(map[int]bool, len(ents))
-	pidfd := -1
-	defer func() {
-		if pidfd >= 0 {
-			unix.Close(pidfd)
-		}
-	}()
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
+	if len(socks) > 0 {
+		pidfd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
-			continue
+			return 0, false
 		}
-		used[fd] = true
-		if holds {
-			continue
-		}
-		if link, err := os.Readlink(dir + "/" + e.Name()); err != nil || !strings.HasPrefix(link, "socket:[") {
-			continue
-		}
-		if pidfd < 0 {
-			if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
-				return 0, false
+		for _, fd := range socks {
+			sfd, err := unix.PidfdGetfd(pidfd, fd, 0)
+			if err != nil {
+				continue
+			}
+			holds = q.isListener(sfd)
+			unix.Close(sfd)
+			if holds {
+				break
 			}
 		}
-		sfd, err := unix.PidfdGetfd(pidfd, fd, 0)
-		if err != nil {
-			continue
-		}
-		holds = q.isListener(sfd)
-		unix.Close(sfd)
+		unix.Close(pidfd)
+	}
+	used := make(map[int]bool, len(fds))
+	for _, fd := range fds {
+		used[fd] = true
 	}
 	for used[lowestFree] {
 		lowestFree++
@@ -138,15 +127,7 @@ func (q *quiescer) isListener(fd int) bool {
 	if err != nil {
 		return false
 	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return q.ports[a.Port]
-	case *unix.SockaddrInet6:
-		return q.ports[a.Port]
-	case *unix.SockaddrUnix:
-		return q.paths[a.Name]
-	}
-	return false
+	return ours(sa, q.ports, q.paths)
 }
 
 // isGoProgram reports whether pid runs a Go binary: its executable has the
@@ -226,8 +207,7 @@ type sigState struct{ pending, caught uint64 }
 
 // readSigState reads pid's sigState; false if it is gone or a zombie.
 func readSigState(pid int) (sigState, bool) {
-	p := strconv.Itoa(pid)
-	b, err := os.ReadFile("/proc/" + p + "/task/" + p + "/status")
+	b, err := mainThreadStatus(pid)
 	if err != nil {
 		return sigState{}, false
 	}

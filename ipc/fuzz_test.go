@@ -3,8 +3,11 @@ package ipc
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
 	"testing"
 	"testing/iotest"
 )
@@ -123,4 +126,55 @@ func FuzzNodeBuffer(f *testing.F) {
 			t.Fatalf("round trip of %v: %v %v", out, again, err)
 		}
 	})
+}
+
+// FuzzDecodeLikeUnmarshal checks that Message.Decode gives what
+// json.Unmarshal gives, value and error, into a struct, a map and an any,
+// twice in a row (the second time with a decoder from the pool).
+func FuzzDecodeLikeUnmarshal(f *testing.F) {
+	for _, s := range []string{
+		`{"i":1}`, `{"i":"x"}`, `{"i":1,"s":"a","l":[1,2],"m":{"k":true}}`, ` 12 `, `12`, `"s"`,
+		`[1,2,3]`, `null`, `{"i":1} `, `{"i":1} x`, `1 2`, `{`, ``, `   `, `{"i":1e400}`,
+		`{"I":2,"i":3}`, `{"l":[1,"x",3]}`, "\xff", `{"s":"\u00e9\ud800"}`, `tru`, `[`, `{"m":{"k":1}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	type T struct {
+		I int            `json:"i"`
+		S string         `json:"s"`
+		L []int          `json:"l"`
+		M map[string]any `json:"m"`
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return // Decode leaves v alone by contract
+		}
+		m := Message{Kind: KindJSON, Data: data}
+		trailing := false
+		if dec := json.NewDecoder(bytes.NewReader(data)); dec.Decode(new(any)) == nil {
+			_, err := dec.Token()
+			trailing = err != io.EOF
+		}
+		for range 2 {
+			var a, b T
+			checkLike(t, data, trailing, m.Decode(&a), json.Unmarshal(data, &b), a, b)
+			var am, bm map[string]any
+			checkLike(t, data, trailing, m.Decode(&am), json.Unmarshal(data, &bm), am, bm)
+			var aa, ba any
+			checkLike(t, data, trailing, m.Decode(&aa), json.Unmarshal(data, &ba), aa, ba)
+		}
+	})
+}
+
+func checkLike(t *testing.T, data []byte, trailing bool, gotErr, wantErr error, got, want any) {
+	t.Helper()
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+		t.Fatalf("Decode(%q): error %v, json.Unmarshal: %v", data, gotErr, wantErr)
+	}
+	if trailing {
+		return // documented: the first value may be decoded
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Decode(%q) = %#v, json.Unmarshal = %#v", data, got, want)
+	}
 }

@@ -39,6 +39,7 @@ type queue struct {
 	held    []heldMsg
 	reqs    [levels][]pullReq // open requests per priority, oldest first
 	empty   [levels]time.Time // when the priority was last found empty (zero: it has jobs)
+	noLead  [levels]time.Time // until when the priority's consumer is left alone: it had no leader
 	lastJob [levels]time.Time // when the priority last brought a job
 }
 
@@ -71,6 +72,22 @@ func (q *queue) oldestEnd() time.Time {
 	return end
 }
 
+// wakeAt is when the loop must look again without news: the earliest of
+// the open requests' answer deadlines (plus lostGrace) and the ends of the
+// priorities' no-leader waits; zero if none.
+func (q *queue) wakeAt() time.Time {
+	end := q.oldestEnd()
+	if !end.IsZero() {
+		end = end.Add(lostGrace)
+	}
+	for l := range levels {
+		if t := q.noLead[l]; !t.IsZero() && (end.IsZero() || t.Before(end)) {
+			end = t
+		}
+	}
+	return end
+}
+
 // want is how many jobs the open short requests may still bring.
 func (q *queue) want() int {
 	n := 0
@@ -93,6 +110,11 @@ type heldMsg struct {
 const (
 	longPoll   = 10 * time.Second
 	emptyFresh = 20 * time.Millisecond // how long a priority found empty is skipped while others are busy
+	// noLeaderWait is how long a priority whose consumer answered "no
+	// responders" (503: its raft group is electing a leader, for 4 to 9 s
+	// after its leader's node died) is left alone before it is asked
+	// again, so that the worker does not spin on requests meanwhile.
+	noLeaderWait = 100 * time.Millisecond
 )
 
 func (w *worker) newQueue(ctx context.Context, name string, qc QueueConfig) (*queue, error) {
@@ -170,13 +192,14 @@ func (q *queue) loop(ctx context.Context) {
 		}
 		q.request()
 		// Wake when the oldest open request should have been answered, in
-		// case its answer was lost.
+		// case its answer was lost, or when a priority without a leader
+		// is to be asked again.
 		var lost <-chan time.Time
-		if end := q.oldestEnd(); !end.IsZero() {
+		if end := q.wakeAt(); !end.IsZero() {
 			if wake == nil {
-				wake = time.NewTimer(time.Until(end) + lostGrace)
+				wake = time.NewTimer(time.Until(end))
 			} else {
-				wake.Reset(time.Until(end) + lostGrace)
+				wake.Reset(time.Until(end))
 			}
 			lost = wake.C
 		}
@@ -255,6 +278,9 @@ func (q *queue) deliver(m *nats.Msg) {
 		r := rs[0]
 		q.reqs[l] = rs[1:]
 		switch {
+		case st == "503":
+			// No responders: the consumer has no leader now.
+			q.noLead[l] = time.Now().Add(noLeaderWait)
 		case r.wait:
 		case st == "404":
 			// The server counts no job on the priority.
@@ -318,6 +344,11 @@ func (q *queue) request() {
 			q.reqs[l] = q.reqs[l][1:]
 		}
 	}
+	for l := range levels {
+		if !q.noLead[l].IsZero() && !now.Before(q.noLead[l]) {
+			q.noLead[l] = time.Time{}
+		}
+	}
 	want := q.want()
 	free := q.conc - q.running - len(q.held) - want
 	if q.lim != nil || q.tokens != nil {
@@ -329,6 +360,8 @@ func (q *queue) request() {
 	for l := levels - 1; l >= 0; l-- {
 		rs := q.reqs[l]
 		switch {
+		case !q.noLead[l].IsZero():
+			continue // no leader a moment ago: ask again after noLeaderWait
 		case len(rs) > 0 && rs[0].wait:
 			continue // waiting there already
 		case len(rs) > 0 && rs[0].probe:
@@ -350,7 +383,7 @@ func (q *queue) request() {
 		}
 	}
 	for l := range levels {
-		if len(q.reqs[l]) == 0 {
+		if len(q.reqs[l]) == 0 && q.noLead[l].IsZero() {
 			q.pull(l, 1, true, false)
 		}
 	}

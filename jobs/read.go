@@ -165,7 +165,9 @@ func (c *Client) info(ctx context.Context, r *record) (Info, error) {
 // It does not poll: one watch of the state bucket per Client pushes every
 // change to the waiters of that job, and the first read of the job runs on
 // the Client's few lookup goroutines, so a waiting caller holds little more
-// than a small stack and a channel: 10,000 Waits are cheap.
+// than a small stack and a channel: 10,000 Waits are cheap. A first read
+// that the store does not answer in time (a cluster electing a leader) is
+// made again until ctx ends; an unknown job is ErrNotFound.
 func (c *Client) Wait(ctx context.Context, id string) (Info, error) {
 	r, err := c.waitRecord(ctx, id)
 	in, err := c.waitInfo(ctx, r, err)
@@ -284,7 +286,7 @@ type hub struct {
 	started bool
 	running atomic.Bool // started and not closed: start's lock-free path
 	closed  bool
-	kw      jetstream.KeyWatcher
+	sub     *nats.Subscription // the watch of the state bucket
 	stop    context.CancelFunc
 	w       map[string][]*watcher
 	queue   []lookupReq   // Wait's lookups, for the lookup goroutines
@@ -401,12 +403,34 @@ func (h *hub) lookupLoop(ctx context.Context) {
 				default:
 				}
 			}
-			h.c.lookupMany(ctx, batch)
+			h.c.lookupMany(ctx, batch, h.again)
 			if ctx.Err() != nil {
 				return
 			}
 		}
 	}
+}
+
+// lookupAgain is how long after a read that had no answer the job is read
+// again for its Wait.
+const lookupAgain = 250 * time.Millisecond
+
+// again queues q's read once more after lookupAgain, if its Wait still
+// waits.
+func (h *hub) again(q lookupReq) {
+	time.AfterFunc(lookupAgain, func() {
+		h.mu.Lock()
+		if h.closed || !slices.Contains(h.w[q.id], q.w) {
+			h.mu.Unlock()
+			return
+		}
+		h.queue = append(h.queue, q)
+		h.mu.Unlock()
+		select {
+		case h.queued <- struct{}{}:
+		default:
+		}
+	})
 }
 
 // maxLookupBatch bounds the jobs one lookupMany reads.
@@ -416,8 +440,11 @@ const maxLookupBatch = 256
 // batched read of their records (one request, one reply per record), then
 // one of the waiting messages of those without, then lookup for any found
 // by neither (a worker may have finished it between the two reads). So
-// 10,000 Waits started at once cost a few dozen requests, not 20,000.
-func (c *Client) lookupMany(ctx context.Context, batch []lookupReq) {
+// 10,000 Waits started at once cost a few dozen requests, not 20,000. A
+// lookup that gets no answer in time (a stream electing its leader, a busy
+// node) is handed to again, when again is not nil, instead of failing the
+// Wait: the watch may bring the job's end meanwhile.
+func (c *Client) lookupMany(ctx context.Context, batch []lookupReq, again func(lookupReq)) {
 	type found struct {
 		r   *record
 		rev uint64
@@ -471,6 +498,10 @@ func (c *Client) lookupMany(ctx context.Context, batch []lookupReq) {
 		f, ok := got[q.id]
 		if !ok {
 			r, rev, _, err := c.lookup(ctx, q.id)
+			if err != nil && again != nil && transient(err) && ctx.Err() == nil {
+				again(q)
+				continue
+			}
 			q.w.offer(r, rev, err)
 			continue
 		}
@@ -507,15 +538,14 @@ func (h *hub) start() error {
 		return nil
 	}
 	wctx, stop := context.WithCancel(context.Background())
-	kw, err := h.c.state.WatchAll(wctx, jetstream.UpdatesOnly(), jetstream.IgnoreDeletes())
+	sub, err := h.watch()
 	if err != nil {
 		stop()
 		return h.c.wrap("watch", err)
 	}
-	h.kw, h.stop, h.started = kw, stop, true
+	h.sub, h.stop, h.started = sub, stop, true
 	h.running.Store(true)
-	h.wg.Add(1 + lookupWorkers)
-	go h.run(kw)
+	h.wg.Add(lookupWorkers)
 	for range lookupWorkers {
 		go h.lookupLoop(wctx)
 	}
@@ -539,28 +569,56 @@ func (h *hub) remove(id string, w *watcher) {
 	}
 }
 
-func (h *hub) run(kw jetstream.KeyWatcher) {
-	defer h.wg.Done()
-	for e := range kw.Updates() {
-		if e == nil {
-			continue
+// watchHeartbeat is how often the server says that the state watch's
+// consumer is alive while no record changes. The consumer is an R1
+// ephemeral on one node of the cluster; when that node dies, the client
+// notices two heartbeats missed (2 to 4 heartbeats after the death) and
+// makes the consumer again on a live node, from the revision after the
+// last it saw. jetstream's KeyValue watch uses 5 s, so Waits heard nothing
+// for 10 to 20 s after the death of a node that the client is not even
+// connected to.
+const watchHeartbeat = time.Second
+
+// watch subscribes to every change of the state bucket after now, with an
+// ordered consumer (the changes in order, none missed) on h.update.
+func (h *hub) watch() (*nats.Subscription, error) {
+	js, err := h.c.nc.JetStream()
+	if err != nil {
+		return nil, err
+	}
+	pre := h.c.stateSubj("")
+	return js.Subscribe(pre+">", func(m *nats.Msg) {
+		if m.Header.Get(kvOpHdr) != "" {
+			return // a delete or purge
 		}
-		h.mu.Lock()
-		ws := h.w[e.Key()]
-		if len(ws) == 0 {
-			h.mu.Unlock()
-			continue
-		}
-		ws = append([]*watcher(nil), ws...)
-		h.mu.Unlock()
-		r, err := decodeRecord(e.Value())
+		md, err := m.Metadata()
 		if err != nil {
-			h.c.log.Warn("jobs: undecodable job record", "key", e.Key(), "err", err)
-			continue
+			return
 		}
-		for _, w := range ws {
-			w.offer(r, e.Revision(), nil)
-		}
+		h.update(m.Subject[len(pre):], m.Data, md.Sequence.Stream)
+	}, nats.BindStream("KV_"+h.c.stateBucket()), nats.OrderedConsumer(), nats.DeliverNew(), nats.IdleHeartbeat(watchHeartbeat))
+}
+
+// kvOpHdr marks a KeyValue delete or purge.
+const kvOpHdr = "KV-Operation"
+
+// update hands a stored record of job id, at revision rev, to its waiters.
+func (h *hub) update(id string, data []byte, rev uint64) {
+	h.mu.Lock()
+	ws := h.w[id]
+	if len(ws) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	ws = append([]*watcher(nil), ws...)
+	h.mu.Unlock()
+	r, err := decodeRecord(data)
+	if err != nil {
+		h.c.log.Warn("jobs: undecodable job record", "key", id, "err", err)
+		return
+	}
+	for _, w := range ws {
+		w.offer(r, rev, nil)
 	}
 }
 
@@ -581,12 +639,12 @@ func (h *hub) close() {
 	h.mu.Lock()
 	h.closed = true
 	h.running.Store(false)
-	kw, stop := h.kw, h.stop
+	sub, stop := h.sub, h.stop
 	h.queue = nil
 	h.mu.Unlock()
 	h.wakeAll()
-	if kw != nil {
-		_ = kw.Stop()
+	if sub != nil {
+		_ = sub.Unsubscribe()
 		stop()
 	}
 	h.wg.Wait()

@@ -93,3 +93,12 @@ func TestRetrySetup(t *testing.T) {
 		t.Fatal("retrySetup went on after Close")
 	}
 }
+
+// TestWaitUnknown: Wait of a job that does not exist returns ErrNotFound
+// at once (only a read the store does not answer is made again).
+func TestWaitUnknown(t *testing.T) {
+	c := open(t, Config{})
+	if _, err := c.Wait(bg(t), "01ARZ3NDEKTSV4RRFFQ69G5FAV"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Wait of an unknown job: %v, want ErrNotFound", err)
+	}
+}

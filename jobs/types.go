@@ -192,7 +192,9 @@ type Info struct {
 	Error string `json:"error,omitempty"`
 	// Created is when the job was submitted.
 	Created time.Time `json:"created,omitzero"`
-	// Started is when its latest attempt started; zero before the first.
+	// Started is when its latest attempt started; zero before the first,
+	// and while a first attempt runs whose start is not stored yet (a
+	// worker stores a short first attempt's start with its outcome).
 	Started time.Time `json:"started,omitzero"`
 	// Finished is when it ended (succeeded, failed or cancelled); zero
 	// until then.
@@ -201,7 +203,7 @@ type Info struct {
 	// zero for one that may run at once.
 	RunAt time.Time `json:"run_at,omitzero"`
 	// Worker is the name of the worker (Config.WorkerName) running the
-	// job, or that last ran it.
+	// job, or that last ran it; like Started, "" until it is stored.
 	Worker string `json:"worker,omitempty"`
 }
 
@@ -226,7 +228,7 @@ type Filter struct {
 // Page is one page of List, in ID (submission) order, or in the reverse
 // order with Filter.Newest.
 type Page struct {
-	// Jobs are the page's jobs, in ID order.
+	// Jobs are the page's jobs, in the page's order.
 	Jobs []Info `json:"jobs"`
 	// Next is the cursor for the next page; "" at the end.
 	Next string `json:"next,omitempty"`

@@ -24,7 +24,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
+
+	"github.com/herdrun/herd/bench/internal/report"
 )
 
 func main() {
@@ -35,11 +36,7 @@ func main() {
 	workers := flag.Int("workers", 2, "internal: cluster workers")
 
 	var cfg config
-	flag.IntVar(&cfg.Rounds, "rounds", 0, "alternating rounds per measurement (0: 5, or 1 with -quick)")
-	flag.BoolVar(&cfg.Quick, "quick", false, "smoke pass: short runs, numbers not meaningful")
-	flag.StringVar(&cfg.OutDir, "out", "", "save the raw samples as DIR/cluster.json (default: a new temp dir; -out bench/results keeps them in the repo)")
-	flag.StringVar(&cfg.JSONPath, "json", "", "save the raw samples to this file (overrides -out)")
-	flag.StringVar(&cfg.MarkdownPath, "md", "", "also write the table as Markdown to this file")
+	cfg.Flags(flag.CommandLine, "cluster")
 	flag.StringVar(&cfg.NodeDir, "node-dir", "", "directory of the Node scripts (default <repo>/bench/node)")
 	flag.StringVar(&cfg.Only, "only", "", "comma-separated groups: rps,respawn,balance (default all)")
 	flag.Parse()
@@ -47,10 +44,7 @@ func main() {
 	if *role != "" {
 		os.Exit(serve(*role, *addr, *policy, *workers))
 	}
-	cfg.Command = "go run ./bench/clusterbench"
-	if len(os.Args) > 1 {
-		cfg.Command += " " + strings.Join(os.Args[1:], " ")
-	}
+	cfg.Command = report.CommandLine("go run ./bench/clusterbench", os.Args[1:])
 	if err := run(&cfg, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "clusterbench:", err)
 		os.Exit(1)

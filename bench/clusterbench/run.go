@@ -19,14 +19,9 @@ import (
 )
 
 type config struct {
-	Rounds       int
-	Quick        bool
-	JSONPath     string // raw samples; "" means OutDir/<suite>.json
-	OutDir       string // where JSONPath defaults to; "" means a new temp dir
-	MarkdownPath string
-	NodeDir      string
-	Only         string
-	Command      string
+	report.Options
+	NodeDir string
+	Only    string
 }
 
 func (c *config) want(group string) bool {
@@ -43,12 +38,7 @@ func (c *config) want(group string) bool {
 
 // run takes every measurement and prints the table to out, progress to log.
 func run(cfg *config, out, log io.Writer) error {
-	if cfg.Rounds <= 0 {
-		cfg.Rounds = 5
-		if cfg.Quick {
-			cfg.Rounds = 1
-		}
-	}
+	cfg.SetRounds()
 	if cfg.NodeDir == "" {
 		root, err := report.RepoRoot()
 		if err != nil {
@@ -83,24 +73,7 @@ func run(cfg *config, out, log io.Writer) error {
 			rep.Add(r)
 		}
 	}
-	rep.Print(out)
-	jsonPath, err := report.SamplesPath(cfg.JSONPath, cfg.OutDir, "cluster")
-	if err != nil {
-		return err
-	}
-	if err := rep.Save(jsonPath, cfg.MarkdownPath); err != nil {
-		return err
-	}
-	fmt.Fprintln(log, "raw samples:", jsonPath)
-	return nil
-}
-
-func series(names []string, samples [][]float64) []report.Series {
-	out := make([]report.Series, len(names))
-	for i := range names {
-		out[i] = report.Series{Name: names[i], Samples: samples[i]}
-	}
-	return out
+	return cfg.Finish(rep, "cluster", out, log)
 }
 
 // measureRPS: keep-alive hello-world throughput with 2 workers.
@@ -136,7 +109,7 @@ func measureRPS(cfg *config, log io.Writer) (report.Row, error) {
 		})
 	}
 	samples := report.Alternate(cfg.Rounds, fns...)
-	sr := series(names, samples)
+	sr := report.NamedSeries(names, samples)
 	return report.Row{
 		Suite: "cluster", Name: "hello-world req/s, 2 workers, keep-alive, 32 conns", Unit: "req/s", Better: "higher",
 		Herd: sr[0], Peers: sr[1:], TargetPeer: "go-single", TargetRatio: 0.95,
@@ -178,7 +151,7 @@ func measureRespawn(cfg *config, log io.Writer) (report.Row, error) {
 	for i := range samples {
 		samples[i] = dropNaN(samples[i])
 	}
-	sr := series(names, samples)
+	sr := report.NamedSeries(names, samples)
 	return report.Row{
 		Suite: "cluster", Name: "respawn: SIGKILL of the worker until the replacement answers", Unit: "ms", Better: "lower",
 		Herd: sr[0], Peers: sr[1:], TargetPeer: "node-cluster-rr", TargetRatio: 20.0 / 140,
@@ -269,8 +242,8 @@ func measureBalance(cfg *config, log io.Writer) ([]report.Row, error) {
 		})
 	}
 	samples := report.Alternate(cfg.Rounds, fns...)
-	sr := series(names, samples)
-	rs := series(names, rps)
+	sr := report.NamedSeries(names, samples)
+	rs := report.NamedSeries(names, rps)
 	return []report.Row{{
 		Suite: "cluster", Name: "balance: max/min requests per worker, 2 workers, new connection per request", Unit: "max/min", Better: "lower",
 		Herd: sr[0], Peers: sr[1:],

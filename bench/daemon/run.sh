@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # herd's daemon against PM2 7.0.4 (bench/node), in the same run, on 127.0.0.1:
 #   - start of 10 apps x 2 instances (cluster mode) until every port answers,
-#     daemon launch included, ROUNDS rounds alternating herd and PM2;
+#     daemon launch included, ROUNDS rounds alternating herd and PM2, and the
+#     floor: the same 20 node processes started by this shell, each on a port
+#     of its own, no supervisor;
 #   - `herd ls` vs `pm2 ls` with those 10 apps, CLI start to exit, LS runs alternating;
 #   - each daemon's RSS, and its CPU over IDLE seconds of idleness;
 #   - failed requests during RELOADS reloads of one app under keep-alive and
@@ -31,13 +33,23 @@ waitports() { # until each of the 10 ports from $1 answers
     for _ in $(seq 1 3000); do curl -s -o /dev/null "http://127.0.0.1:$(($1 + i))/" && break; sleep 0.01; done
   done
 }
+waitports20() { # until each of the 20 ports from $1 answers: one curl per try, so
+  # that 20 ports cost no more curl processes than 10 do above
+  local args=() i
+  for i in $(seq 0 19); do args+=(-o /dev/null "http://127.0.0.1:$(($1 + i))/"); done
+  for _ in $(seq 1 3000); do curl -s --fail-early "${args[@]}" && break; sleep 0.01; done
+}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-: > "$work/start.herd"; : > "$work/start.pm2"
+: > "$work/start.herd"; : > "$work/start.pm2"; : > "$work/start.bare"
 for r in $(seq 1 "$ROUNDS"); do
   t0=$(now); "$herd" start "$work/herd.yaml" >/dev/null; waitports $base; t1=$(now)
   echo $(((t1 - t0) / 1000000)) >> "$work/start.herd"; "$herd" kill >/dev/null
   t0=$(now); "$pm2" start "$work/ecosystem.config.js" >/dev/null; waitports $((base + 100)); t1=$(now)
   echo $(((t1 - t0) / 1000000)) >> "$work/start.pm2"; "$pm2" kill >/dev/null
+  t0=$(now); pids=""
+  for i in $(seq 0 19); do PORT=$((base + 200 + i)) node "$work/app.js" & pids="$pids $!"; done
+  waitports20 $((base + 200)); t1=$(now)
+  echo $(((t1 - t0) / 1000000)) >> "$work/start.bare"; kill $pids || true; wait $pids 2>/dev/null || true
 done
 "$herd" start "$work/herd.yaml" >/dev/null; waitports $base
 "$pm2" start "$work/ecosystem.config.js" >/dev/null; waitports $((base + 100))
@@ -63,7 +75,9 @@ underload() { # $1 port, then the reload command
 rh=$(underload $base "$herd" reload a0)
 rp=$(underload $((base + 100)) "$pm2" reload p0)
 echo "uptime: $(uptime)"
-echo "start 10 apps x 2 until all answer, ms (median of $ROUNDS): herd $(median < "$work/start.herd")  pm2 $(median < "$work/start.pm2")  [herd: $(tr '\n' ' ' < "$work/start.herd")] [pm2: $(tr '\n' ' ' < "$work/start.pm2")]"
+sh=$(median < "$work/start.herd"); sp=$(median < "$work/start.pm2"); sb=$(median < "$work/start.bare")
+echo "start 10 apps x 2 until all answer, ms (median of $ROUNDS): herd $sh  pm2 $sp  ratio $(awk "BEGIN {printf \"%.2f\", $sh / $sp}")  [herd: $(tr '\n' ' ' < "$work/start.herd")] [pm2: $(tr '\n' ' ' < "$work/start.pm2")]"
+echo "floor, the same 20 node processes from this shell, ms (median of $ROUNDS): $sb  ratio to pm2 $(awk "BEGIN {printf \"%.2f\", $sb / $sp}")  [$(tr '\n' ' ' < "$work/start.bare")]  NODE_EXTRA_CA_CERTS $([ -n "${NODE_EXTRA_CA_CERTS:-}" ] && echo set || echo unset)"
 lh=$(median < "$work/ls.herd"); lp=$(median < "$work/ls.pm2")
 echo "ls with 10 apps, CLI start to exit, us (median of $LS): herd $lh  pm2 $lp  ratio $(awk "BEGIN {printf \"%.3f\", $lh / $lp}")"
 echo "daemon RSS with 10 apps x 2, KiB: herd $(rss $hpid)  pm2 $(rss $ppid)"

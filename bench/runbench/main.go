@@ -24,21 +24,15 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
+
+	"github.com/herdrun/herd/bench/internal/report"
 )
 
 func main() {
 	var cfg config
-	flag.IntVar(&cfg.Rounds, "rounds", 0, "alternating rounds per measurement (0: 5, or 1 with -quick)")
-	flag.BoolVar(&cfg.Quick, "quick", false, "smoke pass: short runs, numbers not meaningful")
-	flag.StringVar(&cfg.OutDir, "out", "", "save the raw samples as DIR/run.json (default: a new temp dir; -out bench/results keeps them in the repo)")
-	flag.StringVar(&cfg.JSONPath, "json", "", "save the raw samples to this file (overrides -out)")
-	flag.StringVar(&cfg.MarkdownPath, "md", "", "also write the table as Markdown to this file")
+	cfg.Flags(flag.CommandLine, "run")
 	flag.Parse()
-	cfg.Command = "go run ./bench/runbench"
-	if len(os.Args) > 1 {
-		cfg.Command += " " + strings.Join(os.Args[1:], " ")
-	}
+	cfg.Command = report.CommandLine("go run ./bench/runbench", os.Args[1:])
 	if err := run(&cfg, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "runbench:", err)
 		os.Exit(1)

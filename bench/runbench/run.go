@@ -12,28 +12,19 @@ import (
 	"time"
 
 	"github.com/herdrun/herd/bench/internal/contender"
+	"github.com/herdrun/herd/bench/internal/herdbin"
 	"github.com/herdrun/herd/bench/internal/probe"
 	"github.com/herdrun/herd/bench/internal/report"
 	"github.com/herdrun/herd/internal/loadgen"
 )
 
 type config struct {
-	Rounds       int
-	Quick        bool
-	JSONPath     string // raw samples; "" means OutDir/<suite>.json
-	OutDir       string // where JSONPath defaults to; "" means a new temp dir
-	MarkdownPath string
-	Command      string
+	report.Options
 }
 
 // run takes every measurement and prints the table to out, progress to log.
 func run(cfg *config, out, log io.Writer) error {
-	if cfg.Rounds <= 0 {
-		cfg.Rounds = 5
-		if cfg.Quick {
-			cfg.Rounds = 1
-		}
-	}
+	cfg.SetRounds()
 	root, err := report.RepoRoot()
 	if err != nil {
 		return err
@@ -49,8 +40,8 @@ func run(cfg *config, out, log io.Writer) error {
 	defer os.RemoveAll(tmp)
 	herdBin := filepath.Join(tmp, "herd")
 	fmt.Fprintln(log, "building herd")
-	if b, err := exec.Command("go", "build", "-o", herdBin, filepath.Join(root, "cmd", "herd")).CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/herd: %v\n%s", err, b)
+	if err := herdbin.Build(context.Background(), root, herdBin); err != nil {
+		return err
 	}
 	rep := report.New(cfg.Command)
 	rows, err := measureRPS(cfg, herdBin, nodeDir, log)
@@ -70,16 +61,7 @@ func run(cfg *config, out, log io.Writer) error {
 		return err
 	}
 	rep.Add(row)
-	rep.Print(out)
-	jsonPath, err := report.SamplesPath(cfg.JSONPath, cfg.OutDir, "run")
-	if err != nil {
-		return err
-	}
-	if err := rep.Save(jsonPath, cfg.MarkdownPath); err != nil {
-		return err
-	}
-	fmt.Fprintln(log, "raw samples:", jsonPath)
-	return nil
+	return cfg.Finish(rep, "run", out, log)
 }
 
 // measureRPS: keep-alive throughput with 2 instances, throughput with a
@@ -113,13 +95,14 @@ func measureRPS(cfg *config, herdBin, nodeDir string, log io.Writer) ([]report.R
 		return report.Alternate(cfg.Rounds, fns...)
 	}
 	samples := load(true, 32)
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = s.Name
+	}
 	mk := func(name, peer string, ratio float64) report.Row {
-		row := report.Row{Suite: "run", Name: name, Unit: "req/s", Better: "higher", TargetPeer: peer, TargetRatio: ratio,
-			Herd: report.Series{Name: ss[0].Name, Samples: samples[0]}}
-		for i := 1; i < len(ss); i++ {
-			row.Peers = append(row.Peers, report.Series{Name: ss[i].Name, Samples: samples[i]})
-		}
-		return row
+		sr := report.NamedSeries(names, samples)
+		return report.Row{Suite: "run", Name: name, Unit: "req/s", Better: "higher", TargetPeer: peer, TargetRatio: ratio,
+			Herd: sr[0], Peers: sr[1:]}
 	}
 	rows := []report.Row{
 		mk("hello-world, 2 instances, keep-alive, 32 conns", "node-cluster-rr", 1.1),

@@ -214,19 +214,20 @@ func responsiveness(p params, nodeDir string, log io.Writer) ([]report.Row, erro
 		}
 	}
 	fmt.Fprintf(log, "heavy n = %d\n", n)
-	note := fmt.Sprintf("GET /heavy = heavyCalculation(%d), about 50ms of CPU, on a 2-worker pool; 4 /heavy clients while GET / is probed every 10ms; each sample is one %v round's p99", n, p.respDur)
+	note := fmt.Sprintf("GET /heavy = heavyCalculation(%d), about 50ms of CPU, on a 2-worker pool; 4 /heavy clients while GET / is probed every 10ms", n)
+	pnote := note + fmt.Sprintf("; each sample is one %v round's p99", p.respDur)
 	node := func(xs []float64) report.Series { return report.Series{Name: "node+piscina", Samples: xs} }
 	return []report.Row{
 		{Suite: "workers", Name: "responsiveness: light-request p99 under heavy load", Unit: "ms", Better: "lower",
 			Herd: report.Series{Name: "herd process pool, default options", Samples: p99[0]}, Peers: []report.Series{node(p99[3])},
-			TargetPeer: "node+piscina", TargetRatio: 0.5, Note: note},
+			TargetPeer: "node+piscina", TargetRatio: 0.5, Note: pnote},
 		{Suite: "workers", Name: "responsiveness: heavy throughput", Unit: "req/s", Better: "higher",
 			Herd: report.Series{Name: "herd process pool, default options", Samples: rate[0]}, Peers: []report.Series{node(rate[3])},
 			TargetPeer: "node+piscina", TargetRatio: 1.0, Note: note},
 		{Suite: "workers", Name: "responsiveness with Options.Nice 5: light-request p99", Unit: "ms", Better: "lower",
 			Herd:  report.Series{Name: "herd nice-5 pool", Samples: p99[1]},
 			Peers: []report.Series{node(p99[3]), {Name: "herd default pool", Samples: p99[0]}},
-			Note:  note + "; the pool's workers at nice 5"},
+			Note:  pnote + "; the pool's workers at nice 5"},
 		{Suite: "workers", Name: "responsiveness with Options.Nice 5: heavy throughput", Unit: "req/s", Better: "higher",
 			Herd:  report.Series{Name: "herd nice-5 pool", Samples: rate[1]},
 			Peers: []report.Series{node(rate[3]), {Name: "herd default pool", Samples: rate[0]}},
@@ -234,7 +235,7 @@ func responsiveness(p params, nodeDir string, log io.Writer) ([]report.Row, erro
 		{Suite: "workers", Name: "responsiveness with Options.Idle: light-request p99", Unit: "ms", Better: "lower",
 			Herd:  report.Series{Name: "herd idle pool", Samples: p99[2]},
 			Peers: []report.Series{node(p99[3]), {Name: "herd default pool", Samples: p99[0]}},
-			Note:  note + "; the pool's workers under SCHED_IDLE"},
+			Note:  pnote + "; the pool's workers under SCHED_IDLE"},
 		{Suite: "workers", Name: "responsiveness with Options.Idle: heavy throughput", Unit: "req/s", Better: "higher",
 			Herd:  report.Series{Name: "herd idle pool", Samples: rate[2]},
 			Peers: []report.Series{node(rate[3]), {Name: "herd default pool", Samples: rate[0]}},

@@ -63,6 +63,28 @@ func (c *ctl) connect(ctx context.Context, launch bool) (*daemon.Client, error) 
 	return cl, nil
 }
 
+// onDaemon returns a command's RunE that runs f with a client of the
+// running daemon of this version (it launches none) and closes it after.
+func (c *ctl) onDaemon(f func(cmd *cobra.Command, args []string, cl *daemon.Client) error) func(*cobra.Command, []string) error {
+	return runE(func(cmd *cobra.Command, args []string) error {
+		cl, err := c.connect(cmd.Context(), false)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		return f(cmd, args, cl)
+	})
+}
+
+// act runs action on target and reports the results with verb.
+func (c *ctl) act(ctx context.Context, cl *daemon.Client, target, action string, req daemon.ActionRequest, verb string) error {
+	rs, err := cl.Action(ctx, target, action, req)
+	if err != nil {
+		return err
+	}
+	return c.report(rs, verb)
+}
+
 // launchDaemon starts `herd daemon` in the background, in a session of its
 // own, with its output appended to the daemon's log, and waits until it
 // answers (or another daemon that won the race does).
@@ -402,11 +424,7 @@ func (c *ctl) startExisting(ctx context.Context, target string) error {
 	if _, err := cl.Describe(ctx, target); err != nil {
 		return fmt.Errorf("%s: no such file, command or app: give a file, a config file or -- CMD ARGS", target)
 	}
-	rs, err := cl.Action(ctx, target, "restart", daemon.ActionRequest{})
-	if err != nil {
-		return err
-	}
-	return c.report(rs, "started")
+	return c.act(ctx, cl, target, "restart", daemon.ActionRequest{}, "started")
 }
 
 func (c *ctl) lsCmd() *cobra.Command {
@@ -517,12 +535,7 @@ func (c *ctl) describeCmd() *cobra.Command {
 		Use:   "describe NAME|ID",
 		Short: "Print an app's effective settings and state",
 		Args:  exactArgs(1, "give one app: herd describe NAME"),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.connect(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: c.onDaemon(func(cmd *cobra.Command, args []string, cl *daemon.Client) error {
 			a, err := cl.Describe(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -583,12 +596,7 @@ func (c *ctl) envCmd() *cobra.Command {
 		Use:   "env NAME|ID",
 		Short: "Print the environment an app's instances get (herd adds HERD_APP, HERD_INSTANCE, PORT, ...)",
 		Args:  exactArgs(1, "give one app: herd env NAME"),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.connect(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: c.onDaemon(func(cmd *cobra.Command, args []string, cl *daemon.Client) error {
 			a, err := cl.Describe(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -625,12 +633,7 @@ func (c *ctl) actionCmd(action, short, verb string) *cobra.Command {
 	if action == "restart" || action == "reload" {
 		cmd.Flags().BoolVar(&updateEnv, "update-env", false, "take your environment as the app's: variables you removed disappear from it")
 	}
-	cmd.RunE = runE(func(cmd *cobra.Command, args []string) error {
-		cl, err := c.connect(cmd.Context(), false)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
+	cmd.RunE = c.onDaemon(func(cmd *cobra.Command, args []string, cl *daemon.Client) error {
 		req := daemon.ActionRequest{UpdateEnv: updateEnv}
 		if updateEnv {
 			req.Env = os.Environ()
@@ -658,17 +661,8 @@ func (c *ctl) scaleCmd() *cobra.Command {
 		Use:   "scale NAME|ID N|+N|-N",
 		Short: "Set an app's number of instances, or add or remove some",
 		Args:  exactArgs(2, "give an app and a number: herd scale NAME 4, +1 or -1"),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.connect(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			rs, err := cl.Action(cmd.Context(), args[0], "scale", daemon.ActionRequest{Instances: args[1]})
-			if err != nil {
-				return err
-			}
-			return c.report(rs, "scaled")
+		RunE: c.onDaemon(func(cmd *cobra.Command, args []string, cl *daemon.Client) error {
+			return c.act(cmd.Context(), cl, args[0], "scale", daemon.ActionRequest{Instances: args[1]}, "scaled")
 		}),
 	}
 	// herd scale web -1: after the app, -1 is the count, not a flag.
@@ -680,21 +674,17 @@ func (c *ctl) signalCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "signal SIG NAME|ID|all",
 		Short: "Send a signal to every instance of an app",
-		Args:  exactArgs(2, "give a signal and an app: herd signal SIGUSR2 NAME"),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := exactArgs(2, "give a signal and an app: herd signal SIGUSR2 NAME")(cmd, args); err != nil {
+				return err
+			}
 			if _, err := daemon.ParseSignal(args[0]); err != nil {
 				return &usageError{err}
 			}
-			cl, err := c.connect(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			rs, err := cl.Action(cmd.Context(), args[1], "signal", daemon.ActionRequest{Signal: args[0]})
-			if err != nil {
-				return err
-			}
-			return c.report(rs, "signalled")
+			return nil
+		},
+		RunE: c.onDaemon(func(cmd *cobra.Command, args []string, cl *daemon.Client) error {
+			return c.act(cmd.Context(), cl, args[1], "signal", daemon.ActionRequest{Signal: args[0]}, "signalled")
 		}),
 	}
 }
@@ -706,8 +696,13 @@ func (c *ctl) logsCmd() *cobra.Command {
 		Use:   "logs [NAME|ID]",
 		Short: "Print the last lines of the apps' logs, then follow them",
 		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) > 1 {
+			switch {
+			case len(args) > 1:
 				return &usageError{errors.New("give one app, or none for all")}
+			case errOnly && outOnly:
+				return &usageError{errors.New("give --err or --out, not both")}
+			case lines < 0:
+				return &usageError{errors.New("--lines must be 0 or more")}
 			}
 			return nil
 		},
@@ -719,13 +714,7 @@ func (c *ctl) logsCmd() *cobra.Command {
 	f.BoolVar(&outOnly, "out", false, "stdout lines only")
 	f.BoolVar(&asJSON, "json", false, "one JSON object per line: time, app, instance, stream, msg")
 	f.BoolVar(&stamp, "timestamp", false, "start each line with its time")
-	cmd.RunE = runE(func(cmd *cobra.Command, args []string) error {
-		if errOnly && outOnly {
-			return &usageError{errors.New("give --err or --out, not both")}
-		}
-		if lines < 0 {
-			return &usageError{errors.New("--lines must be 0 or more")}
-		}
+	cmd.RunE = c.onDaemon(func(cmd *cobra.Command, args []string, cl *daemon.Client) error {
 		stream := ""
 		if errOnly {
 			stream = "stderr"
@@ -737,11 +726,6 @@ func (c *ctl) logsCmd() *cobra.Command {
 		if len(args) == 1 {
 			target = args[0]
 		}
-		cl, err := c.connect(cmd.Context(), false)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
 		enc := json.NewEncoder(c.stdout)
 		return cl.Logs(cmd.Context(), target, lines, stream, !nostream, func(l daemon.LogLine) error {
 			if asJSON {
@@ -773,21 +757,12 @@ func (c *ctl) flushCmd() *cobra.Command {
 			}
 			return nil
 		},
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.onDaemon(func(cmd *cobra.Command, args []string, cl *daemon.Client) error {
 			target := "all"
 			if len(args) == 1 {
 				target = args[0]
 			}
-			cl, err := c.connect(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			rs, err := cl.Action(cmd.Context(), target, "flush", daemon.ActionRequest{})
-			if err != nil {
-				return err
-			}
-			return c.report(rs, "flushed the logs of")
+			return c.act(cmd.Context(), cl, target, "flush", daemon.ActionRequest{}, "flushed the logs of")
 		}),
 	}
 }
@@ -800,12 +775,7 @@ func (c *ctl) saveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "save even an empty list")
-	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
-		cl, err := c.connect(cmd.Context(), false)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
+	cmd.RunE = c.onDaemon(func(cmd *cobra.Command, _ []string, cl *daemon.Client) error {
 		s, err := cl.Save(cmd.Context(), force)
 		if err != nil {
 			return err

@@ -67,12 +67,13 @@ func newJobsCmd(getenv env) *cobra.Command {
 	}
 	cmd.AddCommand(
 		newJobsSubmitCmd(&f, client),
-		newJobsGetCmd(&f, client),
+		newJobsIDCmd(&f, client, "get", "Print a job: state, attempt, progress, result or error, times",
+			(*jobsclient.Client).Get, printInfo),
 		newJobsWaitCmd(&f, client),
 		newJobsLsCmd(&f, client),
-		newJobsActCmd(&f, client, "cancel", "Cancel a job: a queued one never runs, a running one has its context cancelled",
-			(*jobsclient.Client).Cancel),
-		newJobsActCmd(&f, client, "retry", "Queue a failed or cancelled job again", (*jobsclient.Client).Retry),
+		newJobsIDCmd(&f, client, "cancel", "Cancel a job: a queued one never runs, a running one has its context cancelled",
+			(*jobsclient.Client).Cancel, printState),
+		newJobsIDCmd(&f, client, "retry", "Queue a failed or cancelled job again", (*jobsclient.Client).Retry, printState),
 		newJobsStatsCmd(&f, client),
 		newJobsWorkerCmd(getenv),
 		newJobsNodeCmd(),
@@ -174,22 +175,6 @@ func newJobsSubmitCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Com
 	return cmd
 }
 
-func newJobsGetCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "get ID",
-		Short: "Print a job: state, attempt, progress, result or error, times",
-		Args:  cobra.ExactArgs(1),
-	}
-	cmd.RunE = jobsRunE(func(cmd *cobra.Command, args []string) error {
-		info, err := client().Get(cmd.Context(), args[0])
-		if err != nil {
-			return notFound(err, args[0])
-		}
-		return printInfo(cmd.OutOrStdout(), f, info)
-	})
-	return cmd
-}
-
 func newJobsWaitCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "wait ID",
@@ -254,6 +239,7 @@ func endState(id string, info jobs.Info) error {
 // follow prints the job's event stream, one line per event, until the job
 // ends, and returns its final Info.
 func follow(ctx context.Context, w io.Writer, f *jobsFlags, c *jobsclient.Client, id string) (jobs.Info, error) {
+	var last string
 	return c.Events(ctx, id, func(ev jobsclient.Event) error {
 		if f.json {
 			b, err := json.Marshal(ev.Info)
@@ -277,6 +263,11 @@ func follow(ctx context.Context, w io.Writer, f *jobsFlags, c *jobsclient.Client
 		if j.Error != "" && (j.State == jobs.StateFailed || j.State == jobs.StateRetrying) {
 			line += "  " + firstLine(j.Error)
 		}
+		rest := line[len(time.TimeOnly):]
+		if rest == last {
+			return nil // a change the line does not show (the start and worker of a running attempt)
+		}
+		last = rest
 		_, err := fmt.Fprintln(w, line)
 		return err
 	})
@@ -291,8 +282,11 @@ func notFound(err error, id string) error {
 	return err
 }
 
-func newJobsActCmd(f *jobsFlags, client func() *jobsclient.Client, name, short string,
-	op func(*jobsclient.Client, context.Context, string) (jobs.Info, error)) *cobra.Command {
+// newJobsIDCmd returns the command `herd jobs NAME ID`: it applies op to
+// the job ID (a 404 names the ID) and prints the job op returns with show.
+func newJobsIDCmd(f *jobsFlags, client func() *jobsclient.Client, name, short string,
+	op func(*jobsclient.Client, context.Context, string) (jobs.Info, error),
+	show func(io.Writer, *jobsFlags, jobs.Info) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   name + " ID",
 		Short: short,
@@ -303,13 +297,18 @@ func newJobsActCmd(f *jobsFlags, client func() *jobsclient.Client, name, short s
 		if err != nil {
 			return notFound(err, args[0])
 		}
-		if f.json {
-			return printJSON(cmd.OutOrStdout(), info)
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", info.ID, info.State)
-		return nil
+		return show(cmd.OutOrStdout(), f, info)
 	})
 	return cmd
+}
+
+// printState prints a job's ID and state on one line, or the job as JSON.
+func printState(w io.Writer, f *jobsFlags, j jobs.Info) error {
+	if f.json {
+		return printJSON(w, j)
+	}
+	fmt.Fprintf(w, "%s %s\n", j.ID, j.State)
+	return nil
 }
 
 func newJobsLsCmd(f *jobsFlags, client func() *jobsclient.Client) *cobra.Command {

@@ -3,10 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -97,7 +94,7 @@ func TestExample(t *testing.T) {
 	}
 
 	base := "http://127.0.0.1:" + port
-	body := fetch(t, base+"/")
+	body := testutil.GetOK(t, base+"/")
 	var pid int
 	if _, err := fmt.Sscanf(body, "Handled by worker %d\n", &pid); err != nil || !slices.Contains(workerPIDs, pid) {
 		t.Fatalf("GET / = %q; want a cluster worker among %v", body, workerPIDs)
@@ -108,7 +105,7 @@ func TestExample(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			// 42 * (0 + 1 + ... + 999), as node prints it.
-			if got := fetch(t, base+"/heavy"); got != "Result is 20979000\n" {
+			if got := testutil.GetOK(t, base+"/heavy"); got != "Result is 20979000\n" {
 				t.Errorf("GET /heavy = %q", got)
 			}
 		}()
@@ -118,22 +115,8 @@ func TestExample(t *testing.T) {
 	// The process tree: primary → 2 cluster workers → a pool worker each.
 	tree := waitTree(t, primary, workerPIDs)
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		for range lines {
-		}
-		done <- cmd.Wait()
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatal("example did not stop on SIGTERM")
+	if err := testutil.SignalWait(t, cmd, syscall.SIGTERM, lines, 40*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	mu.Lock()
 	if len(bad) > 0 {
@@ -248,25 +231,4 @@ func waitGone(t *testing.T, tree []proc) {
 			t.Fatalf("processes left behind after the primary exited: %v", left)
 		}
 	}
-}
-
-// fetch GETs url on a new connection and returns the body; it reports a
-// failure with t.Errorf so that it is safe in other goroutines.
-func fetch(t *testing.T, url string) string {
-	t.Helper()
-	cl := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := cl.Get(url)
-	if err != nil {
-		t.Errorf("GET %s: %v", url, err)
-		return ""
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil && !errors.Is(err, io.EOF) {
-		t.Errorf("GET %s: %v", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return string(b)
 }

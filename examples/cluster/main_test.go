@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -66,7 +64,7 @@ func TestExample(t *testing.T) {
 	}
 	pids := waitServing(runtime.NumCPU())
 	url := "http://127.0.0.1:" + port + "/"
-	body := fetch(t, url)
+	body := testutil.GetOK(t, url)
 	if !strings.HasPrefix(body, "Handled by worker ") {
 		t.Fatalf("body %q", body)
 	}
@@ -78,35 +76,11 @@ func TestExample(t *testing.T) {
 		t.Fatal("replacement has the dead worker's pid")
 	}
 	for range 20 {
-		if b := fetch(t, url); b == fmt.Sprintf("Handled by worker %d\n", pids[0]) {
+		if b := testutil.GetOK(t, url); b == fmt.Sprintf("Handled by worker %d\n", pids[0]) {
 			t.Fatal("dead worker answered")
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() {
-		for range lines {
-		}
-		done <- cmd.Wait()
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("example did not stop on SIGTERM")
+	if err := testutil.SignalWait(t, cmd, syscall.SIGTERM, lines, 20*time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
 	}
-}
-
-func fetch(t *testing.T, url string) string {
-	t.Helper()
-	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := cl.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }

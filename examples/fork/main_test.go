@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/herdrun/herd/child"
@@ -27,29 +26,10 @@ func TestMain(m *testing.M) {
 // base URL, its output, and a stop function that returns run's error.
 func start(t *testing.T, env map[string]string) (string, *testutil.SyncBuffer, func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &testutil.SyncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, out, func(k string) string { return env[k] }) }()
-	var url string
-	testutil.WaitFor(t, "the listening line", func() bool {
-		line, _, ok := strings.Cut(out.String(), "\n")
-		if ok {
-			url = strings.TrimPrefix(line, "Server listening on ")
-		}
-		return ok
-	})
+	url, out, stop := testutil.StartRun(t, run, env, "Server listening on ")
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
-		cancel()
 		t.Fatalf("first line %q, want Server listening on http://127.0.0.1:PORT", url)
 	}
-	var once sync.Once
-	var err error
-	stop := func() error {
-		once.Do(func() { cancel(); err = <-done })
-		return err
-	}
-	t.Cleanup(func() { stop() })
 	return url, out, stop
 }
 

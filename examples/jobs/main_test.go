@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,28 +18,7 @@ func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 // function that stops it and returns run's error.
 func start(t *testing.T, env map[string]string) (string, func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &testutil.SyncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, out, func(k string) string { return env[k] }) }()
-	var url string
-	testutil.WaitFor(t, "the listening line", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("run: %v\n%s", err, out.String())
-		default:
-		}
-		line, _, ok := strings.Cut(out.String(), "\n")
-		url = strings.TrimPrefix(line, "Server listening on ")
-		return ok
-	})
-	var once sync.Once
-	var err error
-	stop := func() error {
-		once.Do(func() { cancel(); err = <-done })
-		return err
-	}
-	t.Cleanup(func() { stop() })
+	url, _, stop := testutil.StartRun(t, run, env, "Server listening on ")
 	return url, stop
 }
 

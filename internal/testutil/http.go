@@ -39,6 +39,21 @@ func Get(ctx context.Context, url string) (code int, body string, err error) {
 	return resp.StatusCode, string(b), err
 }
 
+// GetOK GETs url as Get does and returns the body. A request that fails, a
+// body cut short or a status other than 200 fails t with t.Errorf, which is
+// safe from any goroutine; the test goes on with what body was read.
+func GetOK(t testing.TB, url string) string {
+	t.Helper()
+	code, body, err := Get(context.Background(), url)
+	switch {
+	case err != nil:
+		t.Errorf("GET %s: %v", url, err)
+	case code != http.StatusOK:
+		t.Errorf("GET %s: status %d %s: %s", url, code, http.StatusText(code), body)
+	}
+	return body
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago: it
 // listens on port 0 and closes the listener. Another process may take the
 // port before the test does. It fails t if it cannot listen.

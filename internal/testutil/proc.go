@@ -3,6 +3,7 @@ package testutil
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -96,4 +97,28 @@ func initPoller(t testing.TB) {
 	}
 	r.Close()
 	w.Close()
+}
+
+// SignalWait sends sig to cmd's process, reads lines (the process's output,
+// line by line, from a reader that closes lines when the output ends) to
+// its end, and returns cmd.Wait's error. It fails t if sig cannot be sent,
+// or if the process has not ended within d.
+func SignalWait(t testing.TB, cmd *exec.Cmd, sig os.Signal, lines <-chan string, d time.Duration) error {
+	t.Helper()
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("%s: %v", sig, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for range lines {
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("%s did not stop within %v of %s", cmd.Path, d, sig)
+		return nil
+	}
 }

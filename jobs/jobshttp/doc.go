@@ -15,7 +15,9 @@
 //	GET  /queues                  -> 200 {"queues":[QueueStats...]}
 //
 // The event stream sends "event: state" first (the job as it is) and at
-// each change of state, "event: progress" for each progress update, each
+// each change of state or of anything else but progress (a running job's
+// start and worker, once stored), "event: progress" for each progress
+// update, each
 // with the job's Info as "data:", and a ": keep-alive" comment when idle; it
 // ends after the event whose state is final. A browser's EventSource
 // reconnects when a stream ends, so close it on that event.

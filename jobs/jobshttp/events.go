@@ -15,9 +15,12 @@ import (
 // the job's Info as one line of JSON.
 const (
 	// EventState is sent first, with the job as it is, and then for every
-	// change of state. The stream ends after the one whose state is final.
+	// change of state, and for any other change that is not progress (a
+	// running job's start and worker, once they are stored). The stream
+	// ends after the one whose state is final.
 	EventState = "state"
-	// EventProgress is sent for a progress update within the same state.
+	// EventProgress is sent for a progress update (the fraction or the
+	// note) within the same state.
 	EventProgress = "progress"
 )
 
@@ -59,7 +62,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	defer tick.Stop()
 	var (
 		seq      int
-		last     jobs.State
+		last     jobs.Info
 		lastData []byte
 	)
 	for {
@@ -84,11 +87,11 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			}
 			seq++
 			deadline()
-			name := EventProgress
-			if seq == 1 || info.State != last {
-				name = EventState
+			name := EventState
+			if seq > 1 && info.State == last.State && (info.Progress != last.Progress || info.Note != last.Note) {
+				name = EventProgress
 			}
-			last, lastData = info.State, data
+			last, lastData = info, data
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", seq, name, data); err != nil || rc.Flush() != nil {
 				return
 			}

@@ -244,6 +244,9 @@ func TestEvents(t *testing.T) {
 	for _, f := range []float64{0.25, 0.5} {
 		e.gate.progress <- f
 		ev = next("progress")
+		for ev.name == jobshttp.EventState && ev.info.State == jobs.StateRunning && ev.info.Progress == 0 {
+			ev = next("progress") // the running attempt's start and worker, stored after it began
+		}
 		if ev.name != jobshttp.EventProgress || ev.info.Progress != f || ev.info.Note != "step" {
 			t.Fatalf("event %+v, want progress %v", ev, f)
 		}

@@ -146,7 +146,11 @@ func Dispatch() {
 func nodeMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	n, err := jobsnode.Start(ctx, jobsnode.Config{
+	// A node started again recovers its store before it takes clients:
+	// on a busy machine that takes longer than jobsnode's default 30 s.
+	sctx, scancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer scancel()
+	n, err := jobsnode.Start(sctx, jobsnode.Config{
 		Name: os.Getenv("FO_NAME"), StoreDir: os.Getenv("FO_STORE"),
 		Listen: os.Getenv("FO_LISTEN"), Cluster: os.Getenv("FO_CLUSTER"),
 		Routes: strings.Split(os.Getenv("FO_ROUTES"), ","),
@@ -505,7 +509,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			}
 			cmu.Lock()
 			waitRetries++
+			first := waitRetries <= 3
 			cmu.Unlock()
+			if first {
+				logf("Wait %s: %v (trying again)", id, err)
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(100 * time.Millisecond):

@@ -6,17 +6,31 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/herdrun/herd/cmd/herd/internal/app"
+	"github.com/herdrun/herd/cmd/herd/internal/runner"
+	"github.com/herdrun/herd/internal/guard"
 )
 
 // BenchmarkMetricsScrape times one /metrics scrape of a daemon with 10
-// apps of 4 instances each (go test -bench MetricsScrape -run '^$').
+// apps of 4 instances each, every instance under a guard as in the herd
+// command (this test binary acts as the guard: TestMain) (go test -bench
+// MetricsScrape -run '^$').
 func BenchmarkMetricsScrape(b *testing.B) {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	saved := runner.Guard
+	runner.Guard = func(cmd []string, _ string, grace time.Duration, stop syscall.Signal) []string {
+		return guard.CommandSignal(exe, os.Getpid(), grace, stop, cmd)
+	}
+	defer func() { runner.Guard = saved }()
 	h := HomeAt(filepath.Join(b.TempDir(), "home"))
 	d := New(Config{Home: h, Version: "bench"})
 	ran := make(chan error, 1)

@@ -18,17 +18,11 @@ import (
 	"github.com/herdrun/herd/internal/testutil"
 )
 
-// startGuarded starts script under a real guard (this test binary, as
-// TestMain lets it be one) and returns the guard's process, its instance
-// as cluster.Workers describes one, and the pids the script prints on its
-// first line.
-func startGuarded(t *testing.T, script string) (*exec.Cmd, cluster.WorkerInfo, []int) {
+// startPrinting starts argv, which prints pids on its first line, and
+// returns its process and those pids. At the end of the test the process
+// gets SIGTERM (a guard then ends its whole tree) and is waited for.
+func startPrinting(t *testing.T, argv []string) (*exec.Cmd, []int) {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	argv := guard.Command(exe, os.Getpid(), 2*time.Second, []string{"/bin/sh", "-c", script})
 	cmd := exec.Command(argv[0], argv[1:]...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -38,23 +32,36 @@ func startGuarded(t *testing.T, script string) (*exec.Cmd, cluster.WorkerInfo, [
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM) // the guard ends its whole tree
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	})
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
-		t.Fatalf("the guarded script printed no pids: %v", err)
+		t.Fatalf("%v printed no pids: %v", argv, err)
 	}
 	var pids []int
 	for _, f := range strings.Fields(line) {
 		n, err := strconv.Atoi(f)
 		if err != nil {
-			t.Fatalf("the script printed %q", line)
+			t.Fatalf("%v printed %q", argv, line)
 		}
 		pids = append(pids, n)
 	}
-	w := cluster.WorkerInfo{PID: cmd.Process.Pid, Started: time.Now()}
-	return cmd, w, pids
+	return cmd, pids
+}
+
+// startGuarded starts script under a real guard (this test binary, as
+// TestMain lets it be one) and returns the guard's instance as
+// cluster.Workers describes one, and the pids the script prints on its
+// first line.
+func startGuarded(t *testing.T, script string) (cluster.WorkerInfo, []int) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, pids := startPrinting(t, guard.Command(exe, os.Getpid(), 2*time.Second, []string{"/bin/sh", "-c", script}))
+	return cluster.WorkerInfo{PID: cmd.Process.Pid, Started: time.Now()}, pids
 }
 
 // rootStat fills in what cluster.Workers reads of an instance's root.
@@ -82,7 +89,7 @@ func TestInstanceTreeUnderGuard(t *testing.T) {
 	// The shell prints its pid (the program's) and its background child's;
 	// the subshell leaves sleep 301 to the guard; then the shell becomes
 	// sleep 302, keeping its pid.
-	_, w, printed := startGuarded(t, `sleep 300 & bg=$!; orphan=$( (sleep 301 >/dev/null & echo $!) ); echo $$ $bg $orphan; exec sleep 302`)
+	w, printed := startGuarded(t, `sleep 300 & bg=$!; orphan=$( (sleep 301 >/dev/null & echo $!) ); echo $$ $bg $orphan; exec sleep 302`)
 	if len(printed) != 3 {
 		t.Fatalf("printed %v, want 3 pids", printed)
 	}
@@ -176,26 +183,8 @@ func TestInstanceTreeUnguarded(t *testing.T) {
 	saved := runner.Guard
 	runner.Guard = nil
 	t.Cleanup(func() { runner.Guard = saved })
-	cmd := exec.Command("/bin/sh", "-c", "sleep 300 & echo $!; wait")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	bg, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmd, printed := startPrinting(t, []string{"/bin/sh", "-c", "sleep 300 & echo $!; wait"})
+	bg := printed[0]
 	t.Cleanup(func() { _ = syscall.Kill(bg, syscall.SIGKILL) })
 	var ps programs
 	w := rootStat(t, cluster.WorkerInfo{PID: cmd.Process.Pid, Started: time.Now()})

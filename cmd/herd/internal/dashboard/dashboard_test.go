@@ -166,5 +166,15 @@ func TestPagesInline(t *testing.T) {
 		if csp != want || !strings.Contains(script, `"use strict"`) || !strings.Contains(style, "--bg") {
 			t.Errorf("GET %s: CSP %q, want %q", path, csp, want)
 		}
+		// The shared header and script, then the page's own script.
+		own := map[string]string{"/": "// herd dashboard: the apps page.", "/jobs": "// herd dashboard: the jobs page."}[path]
+		if c, o := strings.Index(script, "const herd = "), strings.Index(script, own); c < 0 || o < c {
+			t.Errorf("GET %s: the script is not common.js then the page's own (at %d and %d)", path, c, o)
+		}
+		current := map[string]string{"/": `<a href="/" aria-current="page">Apps</a> <a href="/jobs">Jobs</a>`,
+			"/jobs": `<a href="/">Apps</a> <a href="/jobs" aria-current="page">Jobs</a>`}[path]
+		if strings.Count(page, "<header>") != 1 || !strings.Contains(page, "<nav>"+current+"</nav>") || strings.Count(page, `id="confirm-yes"`) != 1 {
+			t.Errorf("GET %s: no one header with <nav>%s</nav> and one confirmation\n%s", path, current, page)
+		}
 	}
 }

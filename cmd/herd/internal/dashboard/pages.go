@@ -10,8 +10,9 @@ import (
 	"sync"
 )
 
-// page is an HTML page of the assets made ready to serve: its stylesheet
-// and its script inline, so that one response is all the browser needs to
+// page is an HTML page of the assets made ready to serve: the shared
+// header (assets/header.html) in place of {{HEADER}}, its stylesheet and
+// its scripts inline, so that one response is all the browser needs to
 // paint it (the first paint waits for no other request), and the
 // Content-Security-Policy that allows exactly that stylesheet and script.
 type page struct {
@@ -25,12 +26,16 @@ var (
 )
 
 // stylesheet and scriptTag are how a page of the assets names its
-// stylesheet and its script; the script runs at the end of the body once
-// inline, where a deferred one would run.
+// stylesheet and its scripts (common.js, then its own); the scripts run
+// at the end of the body, in order, once inline, where deferred ones
+// would run.
 var (
 	stylesheet = `<link rel="stylesheet" href="/assets/style.css">`
 	scriptTag  = regexp.MustCompile(`<script src="/assets/([a-z]+\.js)" defer></script>\n?`)
 )
+
+// pageNames are the pages of the assets, served by servePage.
+var pageNames = []string{"index.html", "jobs.html"}
 
 // loadPages makes every page of the assets ready, once.
 func loadPages() (map[string]page, error) {
@@ -41,8 +46,13 @@ func loadPages() (map[string]page, error) {
 			pagesErr = err
 			return
 		}
-		for _, name := range []string{"index.html", "jobs.html"} {
-			p, err := inline(name, string(css))
+		header, err := assets.ReadFile("assets/header.html")
+		if err != nil {
+			pagesErr = err
+			return
+		}
+		for _, name := range pageNames {
+			p, err := inline(name, string(css), string(header))
 			if err != nil {
 				pagesErr = err
 				return
@@ -53,30 +63,40 @@ func loadPages() (map[string]page, error) {
 	return pages, pagesErr
 }
 
-func inline(name, css string) (page, error) {
+func inline(name, css, header string) (page, error) {
 	b, err := assets.ReadFile("assets/" + name)
 	if err != nil {
 		return page{}, err
 	}
 	html := string(b)
-	m := scriptTag.FindStringSubmatch(html)
-	if m == nil || !strings.Contains(html, stylesheet) || !strings.Contains(html, "</body>") {
-		return page{}, fmt.Errorf("dashboard: assets/%s names no stylesheet, script or body end as the server expects", name)
+	tags := scriptTag.FindAllStringSubmatch(html, -1)
+	if len(tags) == 0 || !strings.Contains(html, stylesheet) || !strings.Contains(html, "</body>") || !strings.Contains(html, "{{HEADER}}") {
+		return page{}, fmt.Errorf("dashboard: assets/%s names no stylesheet, script, {{HEADER}} or body end as the server expects", name)
 	}
-	js, err := assets.ReadFile("assets/" + m[1])
-	if err != nil {
-		return page{}, err
+	var js strings.Builder
+	for _, m := range tags {
+		b, err := assets.ReadFile("assets/" + m[1])
+		if err != nil {
+			return page{}, err
+		}
+		for _, bad := range []string{"</", "{{"} {
+			if strings.Contains(string(b), bad) {
+				return page{}, fmt.Errorf("dashboard: assets/%s holds %q, which would end its element early or be taken for a placeholder", m[1], bad)
+			}
+		}
+		js.Write(b)
+		html = strings.Replace(html, m[0], "", 1)
 	}
 	for _, bad := range []string{"</", "{{"} {
-		if strings.Contains(css, bad) || strings.Contains(string(js), bad) {
-			return page{}, fmt.Errorf("dashboard: assets/style.css or assets/%s holds %q, which would end its element early or be taken for a placeholder", m[1], bad)
+		if strings.Contains(css, bad) {
+			return page{}, fmt.Errorf("dashboard: assets/style.css holds %q, which would end its element early or be taken for a placeholder", bad)
 		}
 	}
+	html = strings.Replace(html, "{{HEADER}}", strings.TrimSuffix(header, "\n"), 1)
 	html = strings.Replace(html, stylesheet, "<style>"+css+"</style>", 1)
-	html = strings.Replace(html, m[0], "", 1)
-	html = strings.Replace(html, "</body>", "<script>"+string(js)+"</script>\n</body>", 1)
+	html = strings.Replace(html, "</body>", "<script>"+js.String()+"</script>\n</body>", 1)
 	return page{html: html, csp: "default-src 'self'; img-src 'self' data:; style-src 'self' " + hash(css) +
-		"; script-src 'self' " + hash(string(js)) + "; connect-src 'self'"}, nil
+		"; script-src 'self' " + hash(js.String()) + "; connect-src 'self'"}, nil
 }
 
 // hash is the CSP source of an inline element's text.
@@ -98,14 +118,26 @@ func (s *Server) servePage(w http.ResponseWriter, name string, initial []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", p.csp)
-	nav := `<span class="muted" title="give the daemon the jobs API's URL: herd daemon --jobs-url URL, or HERD_JOBS_URL">Jobs: not enabled</span>`
-	if s.cfg.Jobs != nil {
-		nav = `<a href="/jobs">Jobs</a>`
-	}
 	// The inline stylesheet and script hold no placeholder (inline
 	// checks), so only the page's own are replaced.
 	html := strings.Replace(p.html, "{{CSRF}}", csrfFor(s.cfg.Token), 1)
-	html = strings.Replace(html, "{{JOBS}}", nav, 1)
+	html = strings.Replace(html, "{{NAV}}", s.nav(name), 1)
 	html = strings.Replace(html, "{{INITIAL}}", string(initial), 1)
 	_, _ = w.Write([]byte(html))
+}
+
+// nav is the header's links, the page name's marked as the current one;
+// without the jobs API, the jobs link says how to enable it.
+func (s *Server) nav(name string) string {
+	current := func(page string) string {
+		if page == name {
+			return ` aria-current="page"`
+		}
+		return ""
+	}
+	jobs := `<span class="muted" title="give the daemon the jobs API's URL: herd daemon --jobs-url URL, or HERD_JOBS_URL">Jobs: not enabled</span>`
+	if s.cfg.Jobs != nil {
+		jobs = `<a href="/jobs"` + current("jobs.html") + `>Jobs</a>`
+	}
+	return `<a href="/"` + current("index.html") + `>Apps</a> ` + jobs
 }

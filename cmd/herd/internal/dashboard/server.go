@@ -309,16 +309,17 @@ func (s *Server) denied(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
-	// The first paint shows the apps: the last list and the charts'
-	// history come inline; the stream takes over.
+	// The first paint shows the apps: the last list comes inline. The
+	// charts' history (up to 150 samples per instance, most of what the
+	// page would weigh) comes first on the stream, which the page opens
+	// once its first frame is out.
 	s.mu.Lock()
 	last := s.last
 	s.mu.Unlock()
 	if last == nil {
 		last = []byte("null")
 	}
-	hist, _ := json.Marshal(s.History())
-	s.servePage(w, "index.html", []byte(`{"apps":`+string(last)+`,"history":`+string(hist)+`}`))
+	s.servePage(w, "index.html", []byte(`{"apps":`+string(last)+`}`))
 }
 
 // sse prepares an event stream.

@@ -310,7 +310,7 @@ func Ask(ctx context.Context, path string, req Request) (*os.File, string, error
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	for len(line) <= maxRequest && bytes.IndexByte(line, '\n') < 0 {
 		n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
-		line = append(line, buf[:n]...)
+		line = append(line, buf[:max(n, 0)]...) // n is -1 with some errors
 		if oobn > 0 {
 			if msgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); perr == nil {
 				for _, m := range msgs {

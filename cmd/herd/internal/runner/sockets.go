@@ -8,6 +8,7 @@ import (
 
 	"github.com/herdrun/herd/cmd/herd/internal/app"
 	"github.com/herdrun/herd/internal/sockwatch"
+	"golang.org/x/sys/unix"
 )
 
 // forked is an instance in cluster mode that has not been seen taking its
@@ -41,16 +42,47 @@ func (r *Runner) listenInodes() (map[uint64]bool, error) {
 		return sockwatch.ListenInodes(ports)
 	}
 	r.mu.Lock()
+	m := r.inodes
+	r.mu.Unlock()
+	if m != nil {
+		return m, nil
+	}
+	// Without r.mu: the cluster's loop, which answers ListenerFiles, takes
+	// it in onEvent.
+	m = r.sharedInodes()
+	if len(m) < len(r.app.Ports) {
+		// Not every port is open yet (a node asks for its own): look in
+		// /proc/net, which also sees sockets the cluster did not open.
+		var err error
+		if m, err = sockwatch.ListenInodes(r.app.Ports); err != nil {
+			return nil, err
+		}
+	}
+	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.inodes != nil {
-		return r.inodes, nil
+	if r.inodes == nil {
+		r.inodes = m
 	}
-	m, err := sockwatch.ListenInodes(r.app.Ports)
+	return r.inodes, nil
+}
+
+// sharedInodes returns the inodes of the cluster's shared sockets, from
+// the sockets themselves: reading /proc/net/tcp walks the kernel's whole
+// connection table, milliseconds on a busy host, once per app.
+func (r *Runner) sharedInodes() map[uint64]bool {
+	fs, err := r.c.ListenerFiles()
 	if err != nil {
-		return nil, err
+		return nil
 	}
-	r.inodes = m
-	return m, nil
+	m := map[uint64]bool{}
+	for _, f := range fs {
+		var st unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &st) == nil {
+			m[st.Ino] = true
+		}
+		f.Close()
+	}
+	return m
 }
 
 // accepting reports whether pid's process tree waits for connections on

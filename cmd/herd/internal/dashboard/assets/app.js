@@ -1,21 +1,14 @@
 // herd dashboard: the apps page. One EventSource keeps it live; actions
-// are POSTs with the page's CSRF value.
+// are POSTs with the page's CSRF value (common.js: herd).
 "use strict";
 (function () {
-  const csrf = document.querySelector('meta[name="herd-csrf"]').content;
+  const { $, el, button, say, ask } = herd;
   const tbody = document.querySelector("#apps tbody");
   const rings = {}; // "app/slot" -> [{t, cpu, mem}]
   const maxSamples = 150;
   let apps = [];
   let logSource = null;
 
-  const $ = (id) => document.getElementById(id);
-  function el(tag, attrs, text) {
-    const e = document.createElement(tag);
-    for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
-    if (text !== undefined) e.textContent = text;
-    return e;
-  }
   function dur(ms) {
     if (!ms) return "-";
     const s = Math.floor(ms / 1000);
@@ -49,35 +42,12 @@
     svg.appendChild(t);
     return svg;
   }
-  function say(text, bad) {
-    const m = $("msg");
-    m.textContent = text;
-    m.className = bad ? "bad" : "";
-  }
-
-  // Actions ask first; Yes runs, No or Escape cancels.
-  let pending = null;
-  function ask(question, run) {
-    pending = run;
-    $("confirm-q").textContent = question + "?";
-    $("confirm").hidden = false;
-    $("confirm-yes").focus();
-  }
-  function closeConfirm() {
-    pending = null;
-    $("confirm").hidden = true;
-  }
-  $("confirm-yes").addEventListener("click", () => { const run = pending; closeConfirm(); if (run) run(); });
-  $("confirm-no").addEventListener("click", closeConfirm);
-  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("confirm").hidden) closeConfirm(); });
-
+  // Actions ask first (herd.ask); Yes runs, No or Escape cancels.
   async function act(app, action, query) {
     say(action + " " + app + "…");
     try {
-      const r = await fetch("/api/apps/" + encodeURIComponent(app) + "/" + action + (query || ""), {
-        method: "POST", headers: { "X-Herd-CSRF": csrf }, credentials: "same-origin",
-      });
-      const body = await r.json();
+      const r = await herd.post("/api/apps/" + encodeURIComponent(app) + "/" + action + (query || ""));
+      const body = r.body;
       if (!r.ok) {
         const errs = (body.results || []).filter((x) => !x.ok).map((x) => x.error);
         say(errs.length ? errs.join("; ") : body.error || r.statusText, true);
@@ -89,11 +59,6 @@
     }
   }
 
-  function button(label, title, onClick) {
-    const b = el("button", { type: "button", title: title }, label);
-    b.addEventListener("click", onClick);
-    return b;
-  }
   function actions(a) {
     const td = el("td", { class: "actions" });
     const stopped = a.status === "stopped" || a.status === "errored";
@@ -162,11 +127,7 @@
   }
 
   function connect() {
-    const es = new EventSource("/api/stream");
-    es.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").className = "conn on"; });
-    es.addEventListener("error", () => { $("conn").textContent = "reconnecting…"; $("conn").className = "conn off"; });
-    es.addEventListener("history", (e) => history(JSON.parse(e.data)));
-    es.addEventListener("apps", (e) => update(JSON.parse(e.data)));
+    herd.stream("/api/stream", { history: history, apps: update }, true);
   }
   function history(h) {
     for (const k in h) rings[k] = h[k];
@@ -203,13 +164,14 @@
     $("logs").hidden = false;
     $("logs-app").textContent = app;
     drawLogs();
-    logSource = new EventSource("/api/logs?app=" + encodeURIComponent(app));
-    logSource.addEventListener("line", (e) => {
-      lines.push(JSON.parse(e.data));
-      if (lines.length > 1000) lines.splice(0, lines.length - 1000);
-      drawLogs();
+    logSource = herd.stream("/api/logs?app=" + encodeURIComponent(app), {
+      line: (l) => {
+        lines.push(l);
+        if (lines.length > 1000) lines.splice(0, lines.length - 1000);
+        drawLogs();
+      },
+      failure: (f) => say(f.error, true),
     });
-    logSource.addEventListener("failure", (e) => say(JSON.parse(e.data).error, true));
     $("logs-filter").focus();
   }
   $("logs-filter").addEventListener("input", drawLogs);
@@ -217,8 +179,7 @@
 
   // The page comes with the last list, so that its first paint shows the
   // apps; the stream then keeps them live.
-  const initial = JSON.parse(document.getElementById("herd-initial").textContent);
-  history(initial.history || {});
+  const initial = herd.initial();
   if (initial.apps) update(initial.apps);
-  connect();
+  herd.afterFirstFrame(connect);
 })();

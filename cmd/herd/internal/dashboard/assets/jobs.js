@@ -1,10 +1,10 @@
 // herd dashboard: the jobs page. One EventSource keeps the queues and the
 // list live (its query is the filter); a second one follows the job whose
-// detail is open. Cancel and retry are POSTs with the page's CSRF value.
+// detail is open. Cancel and retry are POSTs with the page's CSRF value
+// (common.js: herd).
 "use strict";
 (function () {
-  const csrf = document.querySelector('meta[name="herd-csrf"]').content;
-  const $ = (id) => document.getElementById(id);
+  const { $, el, button, say, ask } = herd;
   const states = ["queued", "scheduled", "running", "retrying", "succeeded", "failed", "cancelled"];
   const finals = { succeeded: true, failed: true, cancelled: true };
   const q = new URLSearchParams(location.search);
@@ -17,17 +17,6 @@
   let jobSource = null;
   let shown = null; // the job in the detail pane
 
-  function el(tag, attrs, text) {
-    const e = document.createElement(tag);
-    for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
-    if (text !== undefined) e.textContent = text;
-    return e;
-  }
-  function say(text, bad) {
-    const m = $("msg");
-    m.textContent = text;
-    m.className = bad ? "bad" : "";
-  }
   function dur(ms) {
     if (ms < 1000) return ms + "ms";
     const s = Math.floor(ms / 1000);
@@ -50,33 +39,15 @@
     return r ? r.toFixed(2) : "0";
   }
 
-  // Actions ask first when they destroy; Yes runs, No or Escape cancels.
-  let pending = null;
-  function ask(question, run) {
-    pending = run;
-    $("confirm-q").textContent = question + "?";
-    $("confirm").hidden = false;
-    $("confirm-yes").focus();
-  }
-  function closeConfirm() {
-    pending = null;
-    $("confirm").hidden = true;
-  }
-  $("confirm-yes").addEventListener("click", () => { const run = pending; closeConfirm(); if (run) run(); });
-  $("confirm-no").addEventListener("click", closeConfirm);
-  document.addEventListener("keydown", (e) => {
-    if (e.key !== "Escape") return;
-    if (!$("confirm").hidden) closeConfirm();
-    else if (!$("job").hidden) closeJob();
-  });
+  // Actions ask first when they destroy (herd.ask); Escape closes the
+  // confirmation, else the job's detail.
+  herd.onEscape = () => { if (!$("job").hidden) closeJob(); };
 
   async function act(id, action) {
     say(action + " " + id + "…");
     try {
-      const r = await fetch("/api/jobs/" + encodeURIComponent(id) + "/" + action, {
-        method: "POST", headers: { "X-Herd-CSRF": csrf }, credentials: "same-origin",
-      });
-      const body = await r.json();
+      const r = await herd.post("/api/jobs/" + encodeURIComponent(id) + "/" + action);
+      const body = r.body;
       if (!r.ok) {
         say(action + " " + id + ": " + (body.error || r.statusText), true);
         return;
@@ -90,12 +61,6 @@
   function cancelJob(j) {
     ask("Cancel job " + j.id + " (" + j.kind + ", " + j.state + ")", () => act(j.id, "cancel"));
   }
-  function button(label, title, onClick) {
-    const b = el("button", { type: "button", title: title }, label);
-    b.addEventListener("click", onClick);
-    return b;
-  }
-
   // The state buttons, the queue list, and the filter in the URL.
   function drawStates() {
     const counts = {};
@@ -233,11 +198,7 @@
 
   function connect() {
     if (listSource) listSource.close();
-    const es = new EventSource("/api/jobs/stream?" + query());
-    listSource = es;
-    es.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").className = "conn on"; });
-    es.addEventListener("error", () => { $("conn").textContent = "reconnecting…"; $("conn").className = "conn off"; });
-    es.addEventListener("jobs", (e) => update(JSON.parse(e.data)));
+    listSource = herd.stream("/api/jobs/stream?" + query(), { jobs: update }, true);
   }
 
   // The detail pane of one job, live until its final state.
@@ -290,11 +251,12 @@
     $("job").hidden = false;
     history.replaceState(null, "", location.pathname + location.search + "#" + encodeURIComponent(id));
     drawJobs();
-    const es = new EventSource("/api/jobs/" + encodeURIComponent(id) + "/events");
-    jobSource = es;
-    es.addEventListener("job", (e) => { current = JSON.parse(e.data); drawJob(current); });
-    es.addEventListener("end", () => { es.close(); if (jobSource === es) jobSource = null; });
-    es.addEventListener("failure", (e) => { es.close(); if (jobSource === es) jobSource = null; say(JSON.parse(e.data).error, true); });
+    const ended = (es) => { es.close(); if (jobSource === es) jobSource = null; };
+    jobSource = herd.stream("/api/jobs/" + encodeURIComponent(id) + "/events", {
+      job: (j) => { current = j; drawJob(current); },
+      end: (_, es) => ended(es),
+      failure: (f, es) => { ended(es); say(f.error, true); },
+    });
     $("job-close").focus();
   }
   function closeJob() {
@@ -313,9 +275,9 @@
   // first paint shows them; the stream then keeps them live.
   $("f-kind").value = filter.kind;
   drawOrder();
-  const initial = JSON.parse($("herd-initial").textContent);
+  const initial = herd.initial();
   if (initial) update(initial);
   else drawStates();
-  connect();
+  herd.afterFirstFrame(connect);
   if (location.hash.length > 1) openJob(decodeURIComponent(location.hash.slice(1)));
 })();
