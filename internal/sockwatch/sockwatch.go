@@ -77,9 +77,9 @@ func parseListeners(b []byte, want map[int]bool) map[uint64]bool {
 }
 
 // Accepting reports whether pid, or a process it started, waits for
-// connections on one of the sockets with the given inodes: the socket is in
-// one of its epoll sets, or one of its threads is blocked in accept on it,
-// or in select or poll while holding it. Processes that vanish while they
+// connections on one of the sockets with the given inodes: it holds the
+// socket and the socket is in one of its epoll sets, or one of its threads
+// is blocked in accept on it, or in select or poll while holding it. Processes that vanish while they
 // are read are skipped.
 func Accepting(pid int, inodes map[uint64]bool) bool {
 	for _, p := range proc.Tree(pid) {
@@ -96,23 +96,28 @@ func processAccepting(pid int, inodes map[uint64]bool) bool {
 	if err != nil {
 		return false
 	}
-	held := map[int]bool{} // fds that are one of the sockets
+	held := map[int]bool{}    // fds that are one of the sockets
+	mine := map[uint64]bool{} // and their inodes
 	var epolls []int
 	for _, fd := range fds {
 		if fd.IsEpoll() {
 			epolls = append(epolls, fd.Num)
 		} else if ino, ok := fd.SocketInode(); ok && inodes[ino] {
-			held[fd.Num] = true
+			held[fd.Num], mine[ino] = true, true
 		}
+	}
+	// A process accepts only on a socket it holds. So an epoll entry
+	// counts only with the inode of a socket this process holds: an
+	// epoll's "ino:" is any file's inode number, and a file of another
+	// file system (a pidfd, say) may have the same number as the socket.
+	if len(held) == 0 {
+		return false
 	}
 	for _, ep := range epolls {
 		b, err := proc.FDInfo(pid, ep)
-		if err == nil && epollWatches(b, inodes, held) {
+		if err == nil && epollWatches(b, mine, held) {
 			return true
 		}
-	}
-	if len(held) == 0 {
-		return false
 	}
 	tids, err := proc.Tasks(pid)
 	if err != nil {

@@ -212,3 +212,22 @@ func TestGoneProcess(t *testing.T) {
 		t.Fatal("a missing process is accepting")
 	}
 }
+
+// An epoll entry names its file by inode number alone, and files of other
+// file systems (a pipe here) have numbers of their own that may equal a
+// socket's: only a socket the process holds counts.
+func TestEpollInodeOfAnotherFileIsNotAccepting(t *testing.T) {
+	r, w, err := os.Pipe() // pollable: in this process's epoll set
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(r.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if Accepting(os.Getpid(), map[uint64]bool{st.Ino: true}) {
+		t.Fatalf("a pipe in the epoll set whose inode number (%d) is asked for counts as accepting", st.Ino)
+	}
+}
