@@ -55,16 +55,18 @@ done
 "$herd" start "$work/herd.yaml" >/dev/null; waitports $base
 "$pm2" start "$work/ecosystem.config.js" >/dev/null; waitports $((base + 100))
 : > "$work/ls.herd"; : > "$work/ls.pm2"
-for r in $(seq 1 "$LS"); do
-  t0=$(now); "$herd" ls >/dev/null; t1=$(now); echo $(((t1 - t0) / 1000)) >> "$work/ls.herd"
-  t0=$(now); "$pm2" ls >/dev/null; t1=$(now); echo $(((t1 - t0) / 1000)) >> "$work/ls.pm2"
-done
 hpid=$(cat "$HERD_HOME/herd.pid"); ppid=$(cat "$PM2_HOME/pm2.pid")
 rss() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
 cpu() { awk '{print $14 + $15}' /proc/$1/stat; }
-# RSS right after the ls runs (the daemons have just served them), and
+# Each daemon's RSS right after it served its last ls (herd trims a
+# second after its last request: this is its RSS while it serves), and
 # again at the end of the idle window.
-hr0=$(rss $hpid); pr0=$(rss $ppid)
+for r in $(seq 1 "$LS"); do
+  t0=$(now); "$herd" ls >/dev/null; t1=$(now); echo $(((t1 - t0) / 1000)) >> "$work/ls.herd"
+  hr0=$(rss $hpid)
+  t0=$(now); "$pm2" ls >/dev/null; t1=$(now); echo $(((t1 - t0) / 1000)) >> "$work/ls.pm2"
+  pr0=$(rss $ppid)
+done
 h0=$(cpu $hpid); p0=$(cpu $ppid); sleep "$IDLE"; h1=$(cpu $hpid); p1=$(cpu $ppid)
 hr1=$(rss $hpid); pr1=$(rss $ppid)
 hz=$(getconf CLK_TCK)
@@ -85,6 +87,6 @@ echo "start 10 apps x 2 until all answer, ms (median of $ROUNDS): herd $sh  pm2 
 echo "floor, the same 20 node processes from this shell, ms (median of $ROUNDS): $sb  ratio to pm2 $(awk "BEGIN {printf \"%.2f\", $sb / $sp}")  [$(tr '\n' ' ' < "$work/start.bare")]  NODE_EXTRA_CA_CERTS $([ -n "${NODE_EXTRA_CA_CERTS:-}" ] && echo set || echo unset)"
 lh=$(median < "$work/ls.herd"); lp=$(median < "$work/ls.pm2")
 echo "ls with 10 apps, CLI start to exit, us (median of $LS): herd $lh  pm2 $lp  ratio $(awk "BEGIN {printf \"%.3f\", $lh / $lp}")"
-echo "daemon RSS with 10 apps x 2, KiB: right after the ls runs: herd $hr0  pm2 $pr0; after ${IDLE}s idle: herd $hr1  pm2 $pr1; after the reloads: herd $(rss $hpid)  pm2 $(rss $ppid)"
+echo "daemon RSS with 10 apps x 2, KiB: right after its last ls: herd $hr0  pm2 $pr0; after ${IDLE}s idle: herd $hr1  pm2 $pr1; after the reloads: herd $(rss $hpid)  pm2 $(rss $ppid)"
 echo "$RELOADS reloads under load: herd $rh | pm2 $rp"
 echo "daemon CPU over ${IDLE}s idle, % of a core: herd $(awk "BEGIN {printf \"%.2f\", 100 * ($h1 - $h0) / $hz / $IDLE}")  pm2 $(awk "BEGIN {printf \"%.2f\", 100 * ($p1 - $p0) / $hz / $IDLE}")"
