@@ -112,7 +112,7 @@ func Adopt(ctx context.Context, pid int, stdout, stderr *os.File, opts *Options)
 		p.copiers.Add(1)
 		go func() {
 			defer p.copiers.Done()
-			_, _ = io.Copy(w, pr)
+			_, _ = copyOut(w, pr)
 			if p.detached.Load() {
 				return
 			}

@@ -241,7 +241,7 @@ func spawn(ctx context.Context, name string, args []string, opts *Options, extra
 		p.copiers.Add(1)
 		go func() {
 			defer p.copiers.Done()
-			_, _ = io.Copy(c.dst, c.src)
+			_, _ = copyOut(c.dst, c.src)
 			if p.detached.Load() {
 				return // Detach: the rest of the pipe is the next image's
 			}

@@ -20,9 +20,15 @@ const (
 	handlePacket byte = 4
 )
 
-// readBufSize is the size of the reader's buffer; larger frames are read
-// straight into their own allocation.
-const readBufSize = 64 << 10
+// readBufSize is the size the reader's buffer grows to; larger frames are
+// read straight into their own allocation. The buffer starts at
+// readBufMin and doubles each time reads fill it, so that a Conn that
+// carries little (a supervisor holds one per child for the child's life)
+// keeps little, while a busy one reaches readBufSize after a few reads.
+const (
+	readBufSize = 64 << 10
+	readBufMin  = 8 << 10 // at least scatterTail
+)
 
 // maxLend is the largest payload a lending read (RecvView) reads into the
 // reader's reusable buffer; a larger one gets its own allocation, so that
@@ -77,7 +83,7 @@ type frameReader struct {
 }
 
 func newFrameReader(mode Mode, max int, read func([]byte) (int, error)) *frameReader {
-	return &frameReader{mode: mode, max: max, read: read, buf: make([]byte, readBufSize)}
+	return &frameReader{mode: mode, max: max, read: read, buf: make([]byte, readBufMin)}
 }
 
 // fill reads more bytes into the buffer, making room first. It returns
@@ -87,7 +93,13 @@ func (fr *frameReader) fill() error {
 		fr.r, fr.w, fr.scan = 0, 0, 0
 	}
 	if fr.w == len(fr.buf) {
-		if fr.r > 0 {
+		if len(fr.buf) < readBufSize {
+			// Reads filled the buffer: grow it (into a new array, so
+			// that a lent view of the old one stays intact).
+			nb := make([]byte, min(2*len(fr.buf), readBufSize))
+			fr.w = copy(nb, fr.buf[fr.r:fr.w])
+			fr.r, fr.buf = 0, nb
+		} else if fr.r > 0 {
 			copy(fr.buf, fr.buf[fr.r:fr.w])
 			fr.w -= fr.r
 			fr.r = 0

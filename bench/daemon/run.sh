@@ -5,7 +5,8 @@
 #     floor: the same 20 node processes started by this shell, each on a port
 #     of its own, no supervisor;
 #   - `herd ls` vs `pm2 ls` with those 10 apps, CLI start to exit, LS runs alternating;
-#   - each daemon's RSS, and its CPU over IDLE seconds of idleness;
+#   - each daemon's RSS (right after the ls runs, after IDLE seconds of
+#     idleness, and after the reloads), and its CPU over those IDLE seconds;
 #   - failed requests during RELOADS reloads of one app under keep-alive and
 #     new-connection load (bench/daemon/load).
 # Usage: bash bench/daemon/run.sh   (from the repository root; npm ci --prefix bench/node first)
@@ -54,14 +55,20 @@ done
 "$herd" start "$work/herd.yaml" >/dev/null; waitports $base
 "$pm2" start "$work/ecosystem.config.js" >/dev/null; waitports $((base + 100))
 : > "$work/ls.herd"; : > "$work/ls.pm2"
-for r in $(seq 1 "$LS"); do
-  t0=$(now); "$herd" ls >/dev/null; t1=$(now); echo $(((t1 - t0) / 1000)) >> "$work/ls.herd"
-  t0=$(now); "$pm2" ls >/dev/null; t1=$(now); echo $(((t1 - t0) / 1000)) >> "$work/ls.pm2"
-done
 hpid=$(cat "$HERD_HOME/herd.pid"); ppid=$(cat "$PM2_HOME/pm2.pid")
 rss() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
 cpu() { awk '{print $14 + $15}' /proc/$1/stat; }
+# Each daemon's RSS right after it served its last ls (herd trims a
+# second after its last request: this is its RSS while it serves), and
+# again at the end of the idle window.
+for r in $(seq 1 "$LS"); do
+  t0=$(now); "$herd" ls >/dev/null; t1=$(now); echo $(((t1 - t0) / 1000)) >> "$work/ls.herd"
+  hr0=$(rss $hpid)
+  t0=$(now); "$pm2" ls >/dev/null; t1=$(now); echo $(((t1 - t0) / 1000)) >> "$work/ls.pm2"
+  pr0=$(rss $ppid)
+done
 h0=$(cpu $hpid); p0=$(cpu $ppid); sleep "$IDLE"; h1=$(cpu $hpid); p1=$(cpu $ppid)
+hr1=$(rss $hpid); pr1=$(rss $ppid)
 hz=$(getconf CLK_TCK)
 underload() { # $1 port, then the reload command
   local port=$1; shift
@@ -80,6 +87,6 @@ echo "start 10 apps x 2 until all answer, ms (median of $ROUNDS): herd $sh  pm2 
 echo "floor, the same 20 node processes from this shell, ms (median of $ROUNDS): $sb  ratio to pm2 $(awk "BEGIN {printf \"%.2f\", $sb / $sp}")  [$(tr '\n' ' ' < "$work/start.bare")]  NODE_EXTRA_CA_CERTS $([ -n "${NODE_EXTRA_CA_CERTS:-}" ] && echo set || echo unset)"
 lh=$(median < "$work/ls.herd"); lp=$(median < "$work/ls.pm2")
 echo "ls with 10 apps, CLI start to exit, us (median of $LS): herd $lh  pm2 $lp  ratio $(awk "BEGIN {printf \"%.3f\", $lh / $lp}")"
-echo "daemon RSS with 10 apps x 2, KiB: herd $(rss $hpid)  pm2 $(rss $ppid)"
+echo "daemon RSS with 10 apps x 2, KiB: right after its last ls: herd $hr0  pm2 $pr0; after ${IDLE}s idle: herd $hr1  pm2 $pr1; after the reloads: herd $(rss $hpid)  pm2 $(rss $ppid)"
 echo "$RELOADS reloads under load: herd $rh | pm2 $rp"
 echo "daemon CPU over ${IDLE}s idle, % of a core: herd $(awk "BEGIN {printf \"%.2f\", 100 * ($h1 - $h0) / $hz / $IDLE}")  pm2 $(awk "BEGIN {printf \"%.2f\", 100 * ($p1 - $p0) / $hz / $IDLE}")"

@@ -42,6 +42,7 @@ func (d *Daemon) handler() http.Handler {
 			}
 		}
 		m.ServeHTTP(w, r)
+		d.trim.kick()
 	})
 }
 
