@@ -59,12 +59,6 @@ type Config struct {
 	// update starts in this one's place, such as the MetricsEnv that
 	// made this one serve its metrics.
 	PassEnv []string
-	// TrimDelay is how long the control socket must be quiet after a
-	// request (or after Run starts) before the daemon returns its free
-	// heap to the system and unmaps the pages of its executable that it
-	// read; they come back, from the page cache, when it runs them again.
-	// Zero means DefaultTrimDelay; negative, never.
-	TrimDelay time.Duration
 }
 
 // ErrRunning is wrapped by the error of a Run whose Home already has a
@@ -110,7 +104,6 @@ type Daemon struct {
 	streams  followers      // the followers of GET /v1/logs (follow.go)
 	streamWG sync.WaitGroup // their goroutines
 	closing  chan struct{}  // closed when Run ends: followers stop
-	trim     *trimmer       // trim.go
 }
 
 // Event is one line of GET /v1/events: a change of an app's state.
@@ -127,11 +120,7 @@ func New(cfg Config) *Daemon {
 	if lg == nil {
 		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	delay := cfg.TrimDelay
-	if delay == 0 {
-		delay = DefaultTrimDelay
-	}
-	return &Daemon{cfg: cfg, log: lg, hub: newHub(cfg.Home.Logs), started: time.Now(), cpu: map[int]cpuSample{}, trim: &trimmer{delay: delay},
+	return &Daemon{cfg: cfg, log: lg, hub: newHub(cfg.Home.Logs), started: time.Now(), cpu: map[int]cpuSample{},
 		evs: map[chan Event]struct{}{}, killed: make(chan struct{}), closing: make(chan struct{})}
 }
 
@@ -228,8 +217,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	_ = sdNotify(d.cfg.NotifySocket, "READY=1\nMAINPID="+strconv.Itoa(os.Getpid()))
-	d.trim.kick()
-	defer d.trim.stop()
 wait:
 	for {
 		select {

@@ -42,7 +42,6 @@ func (d *Daemon) handler() http.Handler {
 			}
 		}
 		m.ServeHTTP(w, r)
-		d.trim.kick()
 	})
 }
 
