@@ -443,7 +443,8 @@ const maxLookupBatch = 256
 // 10,000 Waits started at once cost a few dozen requests, not 20,000. A
 // lookup that gets no answer in time (a stream electing its leader, a busy
 // node) is handed to again, when again is not nil, instead of failing the
-// Wait: the watch may bring the job's end meanwhile.
+// Wait: the watch may bring the job's end meanwhile. A batched read that
+// gets no answer in time hands the whole batch to again at once.
 func (c *Client) lookupMany(ctx context.Context, batch []lookupReq, again func(lookupReq)) {
 	type found struct {
 		r   *record
@@ -487,6 +488,22 @@ func (c *Client) lookupMany(ctx context.Context, batch []lookupReq, again func(l
 				}
 			})
 		}
+	}
+	if err != nil && again != nil && transient(err) && ctx.Err() == nil {
+		// The store gave no answer in time (a stream electing its leader,
+		// a busy node). Reading each job alone now would ask the same
+		// store once per job, each read with its own bound (leaderWait),
+		// one after the other: a Wait on a job that had long ended waited
+		// two bounds (10 s) before its first retry, and the last of a
+		// batch of 256 waited 256. Read them all again soon instead.
+		for _, q := range batch {
+			if f, ok := got[q.id]; ok {
+				q.w.offer(f.r, f.rev, nil)
+			} else if validID(q.id) {
+				again(q)
+			}
+		}
+		return
 	}
 	if err != nil {
 		clear(got) // look each up alone
