@@ -60,17 +60,10 @@ func (c *Conn) enqueue(ctx context.Context, hdr, b []byte) error {
 	q := c.q
 	n := len(hdr) + len(b)
 	q.qmu.Lock()
-	for q.qerr == nil && len(q.qbuf)+q.qinfly > 0 && len(q.qbuf)+q.qinfly+n > q.limit {
-		ch := q.qchanged
-		q.qmu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c.closing:
-			return ErrClosed
-		}
-		q.qmu.Lock()
+	if err := c.waitQueue(ctx, func() bool {
+		return q.qerr != nil || len(q.qbuf)+q.qinfly == 0 || len(q.qbuf)+q.qinfly+n <= q.limit
+	}); err != nil {
+		return err
 	}
 	if err := q.qerr; err != nil {
 		q.qmu.Unlock()
@@ -109,7 +102,21 @@ func (c *Conn) Flush(ctx context.Context) error {
 	}
 	q.qmu.Lock()
 	target := q.qseq
-	for q.qdone < target && q.qerr == nil {
+	if err := c.waitQueue(ctx, func() bool { return q.qdone >= target || q.qerr != nil }); err != nil {
+		return err
+	}
+	err := q.qerr
+	q.qmu.Unlock()
+	return err
+}
+
+// waitQueue waits until ready, called with qmu held, reports true; it
+// takes qmu held and returns with it held, or returns ctx's error or
+// ErrClosed, without it, if one of those comes first. It wakes whenever
+// qchanged is closed.
+func (c *Conn) waitQueue(ctx context.Context, ready func() bool) error {
+	q := c.q
+	for !ready() {
 		ch := q.qchanged
 		q.qmu.Unlock()
 		select {
@@ -121,9 +128,7 @@ func (c *Conn) Flush(ctx context.Context) error {
 		}
 		q.qmu.Lock()
 	}
-	err := q.qerr
-	q.qmu.Unlock()
-	return err
+	return nil
 }
 
 // flushQueue is Flush for a send that does not go through the queue:
