@@ -16,6 +16,20 @@ func errWrongRev(err error) bool {
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) // R>1
 }
 
+// jsErrCodeSequenceNotFound is the server's answer to a delete of a
+// message that is not in the stream ("sequence N not found"); jetstream
+// names no constant for it.
+const jsErrCodeSequenceNotFound jetstream.ErrorCode = 10043
+
+// msgGone reports whether a message delete failed because the message is
+// gone already: the worker that ran the job acknowledged it (a work queue
+// removes a message on its ack).
+func msgGone(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrMsgNotFound) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrCodeSequenceNotFound
+}
+
 // Cancel cancels the job. A queued or scheduled job never runs; a running
 // job's context is cancelled (context.Cause is ErrCancelled) on whichever
 // process runs it, and the job is not retried. Cancelling a cancelled job
@@ -67,7 +81,7 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 			}
 		}
 		if seq != 0 {
-			if err := c.work.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			if err := c.work.DeleteMsg(ctx, seq); err != nil && !msgGone(err) {
 				c.log.Warn("jobs: delete the message of a cancelled job", "id", id, "err", err)
 			}
 		}

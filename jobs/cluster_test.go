@@ -11,10 +11,13 @@ import (
 
 	"github.com/herdrun/herd/internal/testutil"
 	"github.com/herdrun/herd/jobs/jobsnode"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // startCluster starts three in-process nodes of a loopback cluster and
-// returns their client URLs; the test stops them.
+// returns their client URLs once the cluster can place a stream of three
+// replicas; the test stops them.
 func startCluster(t testing.TB) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -42,6 +45,31 @@ func startCluster(t testing.TB) []string {
 			t.Fatal(err)
 		}
 		urls = append(urls, n.ClientURL())
+	}
+	// Every node is current, but the meta leader may not have heard from
+	// every peer yet ("no suitable peers for placement, peer offline").
+	nc, err := nats.Connect(strings.Join(urls, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := jetstream.StreamConfig{Name: "placement_probe", Subjects: []string{"placement.probe"}, Storage: jetstream.MemoryStorage, Replicas: 3}
+	for {
+		_, err := js.CreateStream(ctx, probe)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the cluster cannot place three replicas: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := js.DeleteStream(ctx, probe.Name); err != nil {
+		t.Fatal(err)
 	}
 	return urls
 }

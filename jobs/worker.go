@@ -140,9 +140,9 @@ type running struct {
 	ended  bool   // the attempt is over: store nothing more
 
 	hbMu  sync.Mutex
-	msg   *nats.Msg  // while the handler runs: the work message to heartbeat
+	msg   *nats.Msg  // until the handler returns: the work message to heartbeat
 	tok   *heldToken // and the token
-	since time.Time  // when the handler started
+	since time.Time  // when the worker took the message
 }
 
 // storeLocked creates the running record if it is not stored yet; rn.mu is
@@ -162,6 +162,13 @@ func (rn *running) storeLocked() error {
 	}
 	rn.rev = rev
 	return nil
+}
+
+// quiet ends the attempt's heartbeats.
+func (rn *running) quiet() {
+	rn.hbMu.Lock()
+	rn.msg, rn.tok = nil, nil
+	rn.hbMu.Unlock()
 }
 
 func (rn *running) progress(f float64, note string) error {
@@ -569,48 +576,51 @@ func (q *queue) run(m *nats.Msg, tok *heldToken, hp **helper) {
 	delivered := int(md.NumDelivered)
 	hctx, cancel := context.WithCancelCause(w.runCtx)
 	defer cancel(nil)
-	rn := &running{c: c, id: r.ID, gen: r.Gen, cancel: cancel}
+	// The heartbeat covers the message from here, not only while the
+	// handler runs: begin's reads can take longer than AckWait on a
+	// loaded machine, and a delivery that expires meanwhile is run again
+	// elsewhere as a second attempt.
+	rn := &running{c: c, id: r.ID, gen: r.Gen, cancel: cancel, msg: m, tok: tok, since: time.Now()}
 	w.mu.Lock()
 	w.live[r.ID] = rn
 	_, gone := w.cancels[cancelKey{r.ID, r.Gen}]
 	w.mu.Unlock()
-	if gone {
-		_ = m.Ack()
-		return
-	}
 	defer func() {
 		w.mu.Lock()
 		if w.live[r.ID] == rn {
 			delete(w.live, r.ID)
 		}
 		w.mu.Unlock()
+		rn.quiet() // before the token's release (deferred earlier)
 	}()
+	if gone {
+		rn.quiet()
+		_ = m.Ack()
+		return
+	}
 	c.mu.Lock()
 	h := c.handlers[r.Kind]
 	c.mu.Unlock()
 	if h == nil {
 		// Another worker on the queue may have it: put the job back
 		// before it counts as an attempt.
+		rn.quiet()
 		w.putBack(m, time.Second)
 		return
 	}
-	if !q.begin(m, r, delivered, rn) {
+	if settle := q.begin(m, r, delivered, rn); settle != nil {
+		rn.quiet()
+		_ = settle()
 		return
 	}
 	if errors.Is(context.Cause(hctx), ErrCancelled) {
+		rn.quiet()
 		_ = m.Ack() // cancelled before it started
 		return
 	}
 
-	// The worker's heartbeat loop keeps the message (and token) ours
-	// while the handler runs.
-	rn.hbMu.Lock()
-	rn.msg, rn.tok, rn.since = m, tok, time.Now()
-	rn.hbMu.Unlock()
 	result, runErr := q.invoke(hctx, h, rn, hp)
-	rn.hbMu.Lock()
-	rn.msg, rn.tok = nil, nil
-	rn.hbMu.Unlock()
+	rn.quiet()
 	release()
 
 	cause := context.Cause(hctx)
@@ -686,14 +696,15 @@ func (q *queue) run(m *nats.Msg, tok *heldToken, hp **helper) {
 	settled = false
 }
 
-// begin records the attempt as running, before the handler runs. It
-// reports false (having settled the message) when the job must not run:
-// cancelled, finished, out of attempts, or an older generation.
+// begin records the attempt as running, before the handler runs. When the
+// job must not run (cancelled, finished, out of attempts, or an older
+// generation) it returns how to settle the message instead, and nil when
+// it may run.
 //
 // The attempt's number comes from the stored record, not from the
 // message's delivery count: a delivery put back before its handler ran (held
 // too long, a store error, a shutdown) does not use up an attempt.
-func (q *queue) begin(m *nats.Msg, r *record, delivered int, rn *running) bool {
+func (q *queue) begin(m *nats.Msg, r *record, delivered int, rn *running) (settle func() error) {
 	c := q.w.c
 	ctx := context.Background() // jetstream bounds each request by its default timeout
 	now := stampNow()
@@ -711,29 +722,25 @@ func (q *queue) begin(m *nats.Msg, r *record, delivered int, rn *running) bool {
 		next := *r
 		next.State, next.Attempt, next.Started, next.Worker = StateRunning, 1, now, c.worker
 		rn.rec = &next
-		return true
+		return nil
 	}
 	for try := 0; try < 20; try++ {
 		cur, rev, err := c.stored(ctx, r.ID)
 		if err != nil {
-			_ = m.NakWithDelay(time.Second)
-			return false
+			return nakIn(m, time.Second)
 		}
 		var next record
 		if cur == nil {
 			if r.Gen != 0 {
-				_ = m.NakWithDelay(100 * time.Millisecond)
-				return false
+				return nakIn(m, 100*time.Millisecond)
 			}
 			next = *r
 		} else {
 			switch {
 			case cur.Gen > r.Gen || cur.State.Final() && cur.Gen == r.Gen:
-				_ = m.Ack() // stale or settled: never run it
-				return false
+				return func() error { return m.Ack() } // stale or settled: never run it
 			case cur.Gen < r.Gen:
-				_ = m.NakWithDelay(100 * time.Millisecond)
-				return false
+				return nakIn(m, 100*time.Millisecond)
 			}
 			next = *cur
 		}
@@ -768,18 +775,20 @@ func (q *queue) begin(m *nats.Msg, r *record, delivered int, rn *running) bool {
 			continue
 		}
 		if err != nil {
-			_ = m.NakWithDelay(time.Second)
-			return false
+			return nakIn(m, time.Second)
 		}
 		if next.State == StateFailed {
-			_ = m.Term()
-			return false
+			return func() error { return m.Term() }
 		}
 		rn.rec, rn.rev = &next, nrev
-		return true
+		return nil
 	}
-	_ = m.NakWithDelay(time.Second)
-	return false
+	return nakIn(m, time.Second)
+}
+
+// nakIn is a settle action of begin: redeliver m after d.
+func nakIn(m *nats.Msg, d time.Duration) func() error {
+	return func() error { return m.NakWithDelay(d) }
 }
 
 // recorded reports whether job id has a record (or the read failed):
