@@ -827,26 +827,27 @@ func (q *queue) invoke(hctx context.Context, h *handler, rn *running, hp **helpe
 	}
 	x.in <- helperCall{tctx, h, rn, r}
 	var o outcome
-wait:
-	select {
-	case o = <-x.out:
-	case <-lazy:
-		lazy = nil
-		rn.mu.Lock()
-		err := rn.storeLocked()
-		rn.mu.Unlock()
-		if err != nil && !errors.Is(err, ErrCancelled) {
-			c := q.w.c
-			c.log.Warn("jobs: store the running state of a job", "id", rn.id, "err", err)
-		}
-		goto wait
-	case <-tctx.Done():
+	for waiting := true; waiting; {
 		select {
 		case o = <-x.out:
-		case <-time.After(errAbandon):
-			close(x.in)
-			*hp = nil
-			o.err = fmt.Errorf("jobs: handler abandoned: it ignored its context for %v after: %w", errAbandon, context.Cause(tctx))
+			waiting = false
+		case <-lazy:
+			lazy = nil // once
+			rn.mu.Lock()
+			err := rn.storeLocked()
+			rn.mu.Unlock()
+			if err != nil && !errors.Is(err, ErrCancelled) {
+				q.w.c.log.Warn("jobs: store the running state of a job", "id", rn.id, "err", err)
+			}
+		case <-tctx.Done():
+			waiting = false
+			select {
+			case o = <-x.out:
+			case <-time.After(errAbandon):
+				close(x.in)
+				*hp = nil
+				o.err = fmt.Errorf("jobs: handler abandoned: it ignored its context for %v after: %w", errAbandon, context.Cause(tctx))
+			}
 		}
 	}
 	if x.dead.Load() {
