@@ -425,6 +425,32 @@ func (w *worker) beat(every time.Duration) {
 	}
 }
 
+// keepAlive tells JetStream every AckWait/4 that the delivery m is being
+// worked on, until the returned stop is called: for a job that waits
+// before it runs (see queue.dispatch), before the heartbeats take over.
+func (w *worker) keepAlive(m *nats.Msg) (stop func()) {
+	every := w.c.cfg.AckWait / 4
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = m.InProgress()
+			t.Reset(every)
+		}
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
+}
+
 // onCancel cancels the named attempt if it runs here.
 func (w *worker) onCancel(m *nats.Msg) {
 	id, gen, ok := parseCancel(m.Data)
