@@ -23,8 +23,10 @@ func TestJobsDevCluster(t *testing.T) {
 			t.Fatalf("herd exited early\nstderr:\n%s", h.stderr.String())
 		default:
 		}
-		line, _, _ = strings.Cut(h.stdout.String(), "\n")
-		return strings.Contains(h.stdout.String(), "\n") && strings.Contains(h.stderr.String(), "Ctrl-C")
+		// One read of stdout for both: it may grow between two.
+		var ok bool
+		line, _, ok = strings.Cut(h.stdout.String(), "\n")
+		return ok && strings.Contains(h.stderr.String(), "Ctrl-C")
 	})
 	urls := strings.Split(line, ",")
 	if len(urls) != 3 {

@@ -23,8 +23,9 @@ func startWorker(t *testing.T, env []string, args ...string) (*herdRun, map[stri
 			t.Fatalf("herd exited early\nstderr:\n%s", h.stderr.String())
 		default:
 		}
-		line, _, _ = strings.Cut(h.stdout.String(), "\n")
-		return strings.Contains(h.stdout.String(), "\n")
+		var found bool
+		line, _, found = strings.Cut(h.stdout.String(), "\n") // one read: stdout may grow between two
+		return found
 	})
 	f := strings.Fields(line)
 	if len(f) < 2 || f[0] != "ready" || len(f)%2 != 1 {
