@@ -182,20 +182,28 @@ func (s *Server) jobsKicked() <-chan struct{} {
 // jobs inline when the jobs API answers in time.
 func (s *Server) jobsPage(w http.ResponseWriter, r *http.Request) {
 	initial := []byte("null")
-	if f, err := jobsFilter(r.URL.Query()); err == nil {
-		if b, ok := s.recentJobs(f); ok {
-			initial = b
-		} else {
-			ctx, cancel := context.WithTimeout(r.Context(), firstPaintWait)
-			ev := s.readJobs(ctx, f)
-			cancel()
-			if ev.Error == "" {
-				initial, _ = json.Marshal(ev)
-				s.keepJobs(f, initial)
-			}
+	f, err := jobsFilter(r.URL.Query())
+	if err != nil { // the stream answers the same error
+		f = jobs.Filter{Newest: true}
+	} else if b, ok := s.recentJobs(f); ok {
+		initial = b
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), firstPaintWait)
+		ev := s.readJobs(ctx, f)
+		cancel()
+		if ev.Error == "" {
+			initial, _ = json.Marshal(ev)
+			s.keepJobs(f, initial)
 		}
 	}
-	s.servePage(w, "jobs.html", initial)
+	var ev *jobsEvent
+	if string(initial) != "null" {
+		ev = new(jobsEvent)
+		if json.Unmarshal(initial, ev) != nil {
+			ev = nil
+		}
+	}
+	s.servePage(w, "jobs.html", initial, jobsView(f, ev, time.Now()))
 }
 
 // maxRecent bounds the filters whose last read is kept.
