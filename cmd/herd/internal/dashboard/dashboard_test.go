@@ -131,9 +131,9 @@ func FuzzCheckAddr(f *testing.F) {
 	})
 }
 
-// Each page comes whole in one response: its stylesheet and script inline,
-// each allowed by its hash in the Content-Security-Policy and by nothing
-// else inline.
+// Each page comes whole in one response, with its length: its stylesheet
+// and script inline, each allowed by its hash in the
+// Content-Security-Policy and by nothing else inline.
 func TestPagesInline(t *testing.T) {
 	tok := strings.Repeat("ab", 32)
 	srv := httptest.NewUnstartedServer(nil)
@@ -158,6 +158,9 @@ func TestPagesInline(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		page, csp := string(b), resp.Header.Get("Content-Security-Policy")
+		if resp.ContentLength != int64(len(b)) || len(resp.TransferEncoding) > 0 {
+			t.Errorf("GET %s: Content-Length %d, Transfer-Encoding %q for %d bytes: want the page in one piece", path, resp.ContentLength, resp.TransferEncoding, len(b))
+		}
 		if resp.StatusCode != 200 || strings.Contains(page, `src="/assets/`) || strings.Contains(page, `href="/assets/`) || strings.Contains(page, "{{") {
 			t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, page)
 		}

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -140,7 +142,13 @@ func (s *Server) servePage(w http.ResponseWriter, name string, initial []byte, f
 		}
 		pairs = append(pairs, h, v)
 	}
-	_, _ = strings.NewReplacer(pairs...).WriteString(w, p.html)
+	// One write with its length: the browser gets the page in one piece,
+	// not in chunks of the response's buffer.
+	var b strings.Builder
+	b.Grow(len(p.html) + 16<<10)
+	_, _ = strings.NewReplacer(pairs...).WriteString(&b, p.html)
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+	_, _ = io.WriteString(w, b.String())
 }
 
 // nav is the header's links, the page name's marked as the current one;
