@@ -176,6 +176,12 @@ func TestDashboardJobsInChromium(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	// With scripts off, the page still shows the queues, the jobs in
+	// their states and the state buttons with their counts: the server
+	// draws the first view.
+	noScript(t, bctx, strings.TrimSuffix(url[:strings.Index(url, "?")], "/")+"/jobs", shots, "1-no-script",
+		rowState(ok)+` === "succeeded" && `+rowState(failed)+` === "failed" && `+rowState(idle)+` === "queued" && `+
+			queueCell("other", "depth")+` === "1" && document.querySelector('#states button[data-state="failed"]').textContent === "failed 1"`)
 
 	// Newest first, and oldest first at a click, which the URL keeps; the
 	// click again goes back.

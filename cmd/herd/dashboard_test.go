@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
 	"github.com/herdrun/herd/internal/testutil"
@@ -230,5 +232,54 @@ func TestDashboardInChromium(t *testing.T) {
 		shot("4-dark"),
 	); err != nil {
 		t.Fatal(err)
+	}
+
+	// With scripts off, the page still lists the apps and their
+	// instances: the server draws the first view.
+	noScript(t, bctx, base+"/", shots, "5-no-script",
+		`document.querySelectorAll('tr.app[data-app="web"]').length === 1 && document.querySelectorAll('tr.inst[data-app="web"]').length === 2 && `+
+			`document.querySelector('tr.app[data-app="ticker"] td.status').textContent === "online" && `+
+			`!!document.querySelector('tr.app[data-app="web"] button[title="restart web"]')`)
+}
+
+// noScript loads url in a new tab of bctx's browser with the page's
+// scripts off, and fails t unless the expression check (evaluated by the
+// browser's devtools, not by the page) is true, the page's script did not
+// run, and the stream was not opened; the screenshot goes to dir/name.png.
+func noScript(t *testing.T, bctx context.Context, url, dir, name, check string) {
+	t.Helper()
+	var mu sync.Mutex
+	var streams []string
+	nctx, ncancel := chromedp.NewContext(bctx, chromedp.WithListener(func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok && strings.Contains(e.Request.URL, "/stream") {
+			mu.Lock()
+			streams = append(streams, e.Request.URL)
+			mu.Unlock()
+		}
+	}))
+	defer ncancel()
+	ok, err := chromedp.Run(nctx, func(ctx context.Context, tg *chromedp.Target) (bool, error) {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return false, err
+		}
+		if _, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			return false, err
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+			return false, err
+		}
+		b, err := chromedp.FullScreenshot(100)(ctx, tg)
+		if err == nil {
+			p := filepath.Join(dir, name+".png")
+			if os.WriteFile(p, b, 0o644) == nil {
+				t.Logf("screenshot %s", p)
+			}
+		}
+		return chromedp.Evaluate[bool](`window.herdFirstRender === undefined && (`+check+`)`)(ctx, tg)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil || !ok || len(streams) > 0 {
+		t.Errorf("%s with scripts off: %v %v (streams opened: %q)", url, ok, err, streams)
 	}
 }

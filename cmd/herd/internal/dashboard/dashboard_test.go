@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herdrun/herd/cmd/herd/internal/daemon"
 	"github.com/herdrun/herd/cmd/herd/internal/jobsclient"
 	"github.com/herdrun/herd/internal/testutil"
 )
@@ -130,9 +131,9 @@ func FuzzCheckAddr(f *testing.F) {
 	})
 }
 
-// Each page comes whole in one response: its stylesheet and script inline,
-// each allowed by its hash in the Content-Security-Policy and by nothing
-// else inline.
+// Each page comes whole in one response, with its length: its stylesheet
+// and script inline, each allowed by its hash in the
+// Content-Security-Policy and by nothing else inline.
 func TestPagesInline(t *testing.T) {
 	tok := strings.Repeat("ab", 32)
 	srv := httptest.NewUnstartedServer(nil)
@@ -157,6 +158,9 @@ func TestPagesInline(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		page, csp := string(b), resp.Header.Get("Content-Security-Policy")
+		if resp.ContentLength != int64(len(b)) || len(resp.TransferEncoding) > 0 {
+			t.Errorf("GET %s: Content-Length %d, Transfer-Encoding %q for %d bytes: want the page in one piece", path, resp.ContentLength, resp.TransferEncoding, len(b))
+		}
 		if resp.StatusCode != 200 || strings.Contains(page, `src="/assets/`) || strings.Contains(page, `href="/assets/`) || strings.Contains(page, "{{") {
 			t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, page)
 		}
@@ -176,5 +180,71 @@ func TestPagesInline(t *testing.T) {
 		if strings.Count(page, "<header>") != 1 || !strings.Contains(page, "<nav>"+current+"</nav>") || strings.Count(page, `id="confirm-yes"`) != 1 {
 			t.Errorf("GET %s: no one header with <nav>%s</nav> and one confirmation\n%s", path, current, page)
 		}
+	}
+}
+
+// The apps page comes with its first view drawn in the HTML, from the
+// last list: a row per app with its actions, a row per instance with an
+// empty charts cell; every name escaped, and a name that looks like a
+// placeholder left as it is. Before the first list, the table is empty
+// and the note about no apps hidden; with no apps, it shows.
+func TestAppsFirstView(t *testing.T) {
+	tok := strings.Repeat("ab", 32)
+	s := New(Config{Token: tok})
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config.Handler = s.Handler(srv.Listener.Addr().String())
+	srv.Start()
+	defer srv.Close()
+	get := func() string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /: %d %s", resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	if page := get(); !strings.Contains(page, "<tbody></tbody>") || !strings.Contains(page, `<p id="empty" class="muted" hidden>`) ||
+		!strings.Contains(page, `{"apps":null}`) {
+		t.Errorf("before the first list:\n%s", page)
+	}
+	s.publish(daemon.List{})
+	if page := get(); !strings.Contains(page, "<tbody></tbody>") || !strings.Contains(page, `<p id="empty" class="muted">`) {
+		t.Errorf("no apps:\n%s", page)
+	}
+	odd := `<b>"x"&{{CSRF}}`
+	s.publish(daemon.List{Apps: []daemon.AppInfo{
+		{Name: "web", Instances: 2, Status: daemon.StatusOnline, UptimeMS: 3723_000, Restarts: 1, CPU: 12.34, Memory: 50 << 20,
+			Live: []daemon.Instance{{Slot: 0, PID: 101, State: "ready", UptimeMS: 59_000, CPU: 12.34, Memory: 25 << 20},
+				{Slot: 1, PID: 102, State: "ready", UptimeMS: 200_000_000, Memory: 1536}}},
+		{Name: odd, Instances: 1, Status: daemon.StatusErrored, Error: "exit 1 <3", Memory: 3 << 30},
+	}})
+	page := get()
+	for _, want := range []string{
+		`<tbody><tr data-app="web" class="app"><td class="name">web</td><td class="status st-online">online</td><td class="inst num">2/2</td>` +
+			`<td class="uptime num">1h02m</td><td class="restarts num">1</td><td class="cpu num">12.3%</td><td class="mem num">50.0 MiB</td><td></td>` +
+			`<td class="actions"><button type="button" title="restart web">Restart</button><button type="button" title="rolling reload of web">Reload</button>` +
+			`<button type="button" title="stop web">Stop</button><button type="button" title="one instance more">+</button>` +
+			`<button type="button" title="one instance less">−</button><button type="button" title="show the logs of web">Logs</button></td></tr>`,
+		`<tr data-app="web" data-slot="0" class="inst"><td class="name">#0 pid 101</td><td class="status st-ready">ready</td><td></td>` +
+			`<td class="uptime num">59s</td><td class="restarts num">0</td><td class="cpu num">12.3%</td><td class="mem num">25.0 MiB</td><td class="charts"></td><td></td></tr>`,
+		`<td class="uptime num">2d</td><td class="restarts num">0</td><td class="cpu num">0.0%</td><td class="mem num">1.5 KiB</td>`,
+		`<tr data-app="&lt;b&gt;&#34;x&#34;&amp;{{CSRF}}" class="app"><td class="name">&lt;b&gt;&#34;x&#34;&amp;{{CSRF}}</td>` +
+			`<td class="status st-errored">errored: exit 1 &lt;3</td><td class="inst num">0/1</td><td class="uptime num">-</td>`,
+		`<td class="mem num">3.0 GiB</td>`, `<button type="button" title="start &lt;b&gt;&#34;x&#34;&amp;{{CSRF}}">Start</button>`,
+		`<p id="empty" class="muted" hidden>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("no %s in\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "<b>") {
+		t.Errorf("a name unescaped:\n%s", page)
 	}
 }

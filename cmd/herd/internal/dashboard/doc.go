@@ -9,11 +9,13 @@
 // The model:
 //
 //	browser ──GET /?token=T──▶ cookie herd_token (HttpOnly, SameSite=Strict) ──303──▶ /
+//	        ──GET /──▶ the apps page, the last list drawn and inline
 //	        ──GET /api/stream (SSE)──▶ "history" once, then "apps" every Interval
 //	                                   and at each event of the daemon
 //	        ──GET /api/logs?app=NAME (SSE)──▶ "line" per log line
 //	        ──POST /api/apps/NAME/ACTION + X-Herd-CSRF──▶ daemon.Client.Action
-//	        ──GET /jobs──▶ the jobs page, the queues and a page of jobs inline
+//	        ──GET /jobs──▶ the jobs page, the queues and a page of jobs drawn
+//	                                   and inline
 //	        ──GET /api/jobs/stream?state=&queue=&kind=&cursor= (SSE)──▶ "jobs"
 //	                                   when the queues or the page change
 //	        ──GET /api/jobs/ID/events (SSE)──▶ "job" per change, then "end"
@@ -22,6 +24,16 @@
 //	       ──jobsclient.Client (HTTP)──▶ the jobs API (Stats + List every
 //	                                   JobsInterval per open jobs page)
 //	sampler: List every Interval -> a ring of Samples per instance (the charts)
+//
+// First paint: each page comes whole in one response (its stylesheet and
+// script inline, allowed by their hashes in the Content-Security-Policy)
+// with its first view drawn in the HTML by the server (render.go): the
+// apps and their instances from the last list, or the queues, the state
+// buttons and a page of jobs. The browser paints that without running a
+// script; the page's script then draws the same rows again from the data
+// inline in the page, now with their actions, and opens its stream, once
+// that first paint is on the screen. With scripts off, the page still
+// shows its first view.
 //
 // The server talks to the daemon only through its Client, as the herd
 // commands do, so it runs in the daemon's process (herd daemon starts it)

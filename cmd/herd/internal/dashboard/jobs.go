@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/herdrun/herd/cmd/herd/internal/daemon"
@@ -138,20 +139,27 @@ func jobsFilter(q url.Values) (jobs.Filter, error) {
 	return f, nil
 }
 
-// readJobs reads the queues and one page of jobs.
+// readJobs reads the queues and one page of jobs, both at once (a page
+// waits for this read before its first byte).
 func (s *Server) readJobs(ctx context.Context, f jobs.Filter) jobsEvent {
 	ev := jobsEvent{T: time.Now().UnixMilli(), Queues: []jobs.QueueStats{}, Jobs: []listJob{}}
 	ctx, cancel := context.WithTimeout(ctx, jobsCallTimeout)
 	defer cancel()
-	qs, err := s.cfg.Jobs.Stats(ctx)
-	if err != nil {
-		ev.Error = err.Error()
+	var (
+		qs   []jobs.QueueStats
+		qerr error
+		wg   sync.WaitGroup
+	)
+	wg.Go(func() { qs, qerr = s.cfg.Jobs.Stats(ctx) })
+	page, err := s.cfg.Jobs.List(ctx, f)
+	wg.Wait()
+	if qerr != nil {
+		ev.Error = qerr.Error()
 		return ev
 	}
 	if qs != nil {
 		ev.Queues = qs
 	}
-	page, err := s.cfg.Jobs.List(ctx, f)
 	if err != nil {
 		ev.Error = err.Error()
 		return ev
@@ -182,20 +190,28 @@ func (s *Server) jobsKicked() <-chan struct{} {
 // jobs inline when the jobs API answers in time.
 func (s *Server) jobsPage(w http.ResponseWriter, r *http.Request) {
 	initial := []byte("null")
-	if f, err := jobsFilter(r.URL.Query()); err == nil {
-		if b, ok := s.recentJobs(f); ok {
-			initial = b
-		} else {
-			ctx, cancel := context.WithTimeout(r.Context(), firstPaintWait)
-			ev := s.readJobs(ctx, f)
-			cancel()
-			if ev.Error == "" {
-				initial, _ = json.Marshal(ev)
-				s.keepJobs(f, initial)
-			}
+	f, err := jobsFilter(r.URL.Query())
+	if err != nil { // the stream answers the same error
+		f = jobs.Filter{Newest: true}
+	} else if b, ok := s.recentJobs(f); ok {
+		initial = b
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), firstPaintWait)
+		ev := s.readJobs(ctx, f)
+		cancel()
+		if ev.Error == "" {
+			initial, _ = json.Marshal(ev)
+			s.keepJobs(f, initial)
 		}
 	}
-	s.servePage(w, "jobs.html", initial)
+	var ev *jobsEvent
+	if string(initial) != "null" {
+		ev = new(jobsEvent)
+		if json.Unmarshal(initial, ev) != nil {
+			ev = nil
+		}
+	}
+	s.servePage(w, "jobs.html", initial, jobsView(f, ev, time.Now()))
 }
 
 // maxRecent bounds the filters whose last read is kept.

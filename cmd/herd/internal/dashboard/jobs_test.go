@@ -232,6 +232,31 @@ func TestJobsPage(t *testing.T) {
 		strings.Contains(page, `"id":"`+ok+`"`) || !strings.Contains(page, `"queue":"other"`) || strings.Contains(page, "{{") {
 		t.Fatalf("GET /jobs?state=failed: %d\n%s", code, page)
 	}
+	// Its first view drawn in the HTML: the failed job's row with its
+	// Retry, the state buttons with their counts (failed pressed), the
+	// queues and their options.
+	for _, want := range []string{
+		`<tr data-id="` + bad + `" data-state="failed"><td><button type="button" title="show job ` + bad + `" class="link id">` + bad + `</button></td><td class="kind">flaky</td>`,
+		`<td class="state st-failed" title="not yet: the flag is down">failed</td><td class="attempt num">1/1</td>`,
+		`<button type="button" title="retry job ` + bad + `">Retry</button></td></tr></tbody>`,
+		`<button type="button" title="show the failed jobs" data-state="failed" aria-pressed="true">failed 1</button>`,
+		`<button type="button" title="show every job" data-state="" aria-pressed="false">all</button>`,
+		`<tr data-queue="other"><td class="name">other</td><td class="depth num">1</td>`,
+		`<select id="f-queue"><option value="">all</option><option value="default">default</option><option value="other">other</option></select>`,
+		`<p id="no-jobs" class="muted" hidden>`, `<button id="order" type="button" title="list the oldest jobs first">Newest first</button>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("GET /jobs?state=failed: no %s in\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, `<tr data-id="`+ok+`"`) {
+		t.Errorf("GET /jobs?state=failed: a row for the succeeded job %s", ok)
+	}
+	if code, page := e.call("GET", "/jobs?queue=gone&order=oldest&kind=%3Cb%3E", false); code != 200 ||
+		!strings.Contains(page, `<option value="gone" selected>gone</option></select>`) || !strings.Contains(page, `value="&lt;b&gt;"`) ||
+		!strings.Contains(page, `<p id="no-jobs" class="muted">`) || !strings.Contains(page, `title="list the newest jobs first">Oldest first</button>`) {
+		t.Errorf("GET /jobs for no job: %d\n%s", code, page)
+	}
 	if code, page := e.call("GET", "/", false); code != 200 || !strings.Contains(page, `<a href="/jobs">Jobs</a>`) {
 		t.Fatalf("GET /: %d, no link to the jobs page\n%s", code, page)
 	}

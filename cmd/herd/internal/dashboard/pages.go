@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -17,6 +19,7 @@ import (
 // Content-Security-Policy that allows exactly that stylesheet and script.
 type page struct {
 	html, csp string
+	holes     []string // the placeholders in html, such as {{ROWS}}
 }
 
 var (
@@ -32,6 +35,8 @@ var (
 var (
 	stylesheet = `<link rel="stylesheet" href="/assets/style.css">`
 	scriptTag  = regexp.MustCompile(`<script src="/assets/([a-z]+\.js)" defer></script>\n?`)
+	// placeholder is what servePage fills in.
+	placeholder = regexp.MustCompile(`\{\{[A-Z_]+\}\}`)
 )
 
 // pageNames are the pages of the assets, served by servePage.
@@ -95,7 +100,7 @@ func inline(name, css, header string) (page, error) {
 	html = strings.Replace(html, "{{HEADER}}", strings.TrimSuffix(header, "\n"), 1)
 	html = strings.Replace(html, stylesheet, "<style>"+css+"</style>", 1)
 	html = strings.Replace(html, "</body>", "<script>"+js.String()+"</script>\n</body>", 1)
-	return page{html: html, csp: "default-src 'self'; img-src 'self' data:; style-src 'self' " + hash(css) +
+	return page{html: html, holes: placeholder.FindAllString(html, -1), csp: "default-src 'self'; img-src 'self' data:; style-src 'self' " + hash(css) +
 		"; script-src 'self' " + hash(js.String()) + "; connect-src 'self'"}, nil
 }
 
@@ -105,10 +110,14 @@ func hash(s string) string {
 	return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
 }
 
-// servePage writes the page name with its CSRF value, the jobs link and
-// its initial data filled in. encoding/json escapes <, > and &, so the
-// data cannot end its script element.
-func (s *Server) servePage(w http.ResponseWriter, name string, initial []byte) {
+// servePage writes the page name with its CSRF value and the jobs link,
+// and the values of fill (such as {{ROWS}}: the rows of its first view,
+// drawn here so that its first paint waits for no script) and its
+// initial data in place of their placeholders. The placeholders are
+// replaced in one pass, so that no value (an app's name, say) is taken
+// for another placeholder; encoding/json escapes <, > and &, so the data
+// cannot end its script element, and fill's values are escaped HTML.
+func (s *Server) servePage(w http.ResponseWriter, name string, initial []byte, fill map[string]string) {
 	ps, err := loadPages()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -120,10 +129,26 @@ func (s *Server) servePage(w http.ResponseWriter, name string, initial []byte) {
 	w.Header().Set("Content-Security-Policy", p.csp)
 	// The inline stylesheet and script hold no placeholder (inline
 	// checks), so only the page's own are replaced.
-	html := strings.Replace(p.html, "{{CSRF}}", csrfFor(s.cfg.Token), 1)
-	html = strings.Replace(html, "{{NAV}}", s.nav(name), 1)
-	html = strings.Replace(html, "{{INITIAL}}", string(initial), 1)
-	_, _ = w.Write([]byte(html))
+	pairs := make([]string, 0, 2*len(p.holes))
+	for _, h := range p.holes {
+		v := fill[h[2:len(h)-2]] // none: empty
+		switch h {
+		case "{{CSRF}}":
+			v = csrfFor(s.cfg.Token)
+		case "{{NAV}}":
+			v = s.nav(name)
+		case "{{INITIAL}}":
+			v = string(initial)
+		}
+		pairs = append(pairs, h, v)
+	}
+	// One write with its length: the browser gets the page in one piece,
+	// not in chunks of the response's buffer.
+	var b strings.Builder
+	b.Grow(len(p.html) + 16<<10)
+	_, _ = strings.NewReplacer(pairs...).WriteString(&b, p.html)
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+	_, _ = io.WriteString(w, b.String())
 }
 
 // nav is the header's links, the page name's marked as the current one;

@@ -72,6 +72,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	last  []byte              // the last "apps" event's data
+	list  *daemon.List        // the last list (nil before the first)
 	rings map[string][]Sample // "app/slot" -> samples, oldest first
 	subs  map[chan []byte]struct{}
 	kick  chan struct{}
@@ -204,7 +205,7 @@ func (s *Server) publish(l daemon.List) {
 			delete(s.rings, k)
 		}
 	}
-	s.last = b
+	s.last, s.list = b, &l
 	for ch := range s.subs {
 		select {
 		case <-ch: // a slow page skips a list, never blocks the others
@@ -309,17 +310,20 @@ func (s *Server) denied(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
-	// The first paint shows the apps: the last list comes inline. The
-	// charts' history (up to 150 samples per instance, most of what the
-	// page would weigh) comes first on the stream, which the page opens
-	// once its first frame is out.
+	// The first paint shows the apps: the last list comes inline, its
+	// rows drawn in the table. The charts' history (up to 150 samples per
+	// instance, most of what the page would weigh) comes first on the
+	// stream, which the page opens once its first paint is out.
 	s.mu.Lock()
-	last := s.last
+	last, list := s.last, s.list
 	s.mu.Unlock()
+	fill := map[string]string{"ROWS": "", "EMPTY": hidden(true)}
 	if last == nil {
 		last = []byte("null")
+	} else {
+		fill["ROWS"], fill["EMPTY"] = appRows(list.Apps), hidden(len(list.Apps) > 0)
 	}
-	s.servePage(w, "index.html", []byte(`{"apps":`+string(last)+`}`))
+	s.servePage(w, "index.html", []byte(`{"apps":`+string(last)+`}`), fill)
 }
 
 // sse prepares an event stream.

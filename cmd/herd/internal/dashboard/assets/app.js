@@ -97,7 +97,9 @@
         const key = a.name + "/" + i.slot;
         const r = rings[key] || [];
         const charts = el("td", { class: "charts" });
-        charts.append(chart("cpu", r, "cpu", "CPU of " + key), chart("mem", r, "mem", "memory of " + key));
+        // A chart needs two samples: until the history comes, the cell
+        // keeps its width (style.css), as the server draws it.
+        if (r.length > 1) charts.append(chart("cpu", r, "cpu", "CPU of " + key), chart("mem", r, "mem", "memory of " + key));
         const itr = el("tr", { "data-app": a.name, "data-slot": String(i.slot), class: "inst" });
         cells(itr, [
           el("td", { class: "name" }, "#" + i.slot + " pid " + i.pid),
@@ -177,9 +179,14 @@
   $("logs-filter").addEventListener("input", drawLogs);
   $("logs-close").addEventListener("click", () => { if (logSource) logSource.close(); logSource = null; $("logs").hidden = true; });
 
-  // The page comes with the last list, so that its first paint shows the
-  // apps; the stream then keeps them live.
+  // The page comes with the last list, its rows drawn by the server
+  // (render.go), so that its first paint shows the apps without this
+  // script. Once that paint is out, the rows are drawn again from the same
+  // list, now with their actions, and the stream keeps them live.
   const initial = herd.initial();
-  if (initial.apps) update(initial.apps);
-  herd.afterFirstFrame(connect);
+  if (initial.apps && window.herdFirstRender === undefined) window.herdFirstRender = performance.now();
+  herd.afterFirstPaint(() => {
+    if (initial.apps) update(initial.apps);
+    connect();
+  });
 })();

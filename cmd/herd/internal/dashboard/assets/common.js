@@ -72,11 +72,25 @@ const herd = (function () {
     return JSON.parse($("herd-initial").textContent);
   }
 
-  // afterFirstFrame runs fn once the page's first frame is out, so that
-  // what it starts (a stream and its first events) does not delay it.
-  function afterFirstFrame(fn) {
-    requestAnimationFrame(() => setTimeout(fn, 0));
+  // afterFirstPaint runs fn once the page's first contentful paint is on
+  // the screen (the server drew what it shows), so that nothing fn does
+  // (drawing the rows again with their actions, opening a stream and
+  // taking its first events) holds the main thread, the network or the
+  // CPU before it. Where paint timing is not reported, fn runs after the
+  // first frame; and after a second in any case (a page opened in the
+  // background paints only once shown).
+  function afterFirstPaint(fn) {
+    let done = false;
+    const run = () => { if (!done) { done = true; fn(); } };
+    try {
+      new PerformanceObserver((list, obs) => {
+        if (list.getEntriesByName("first-contentful-paint").length) { obs.disconnect(); run(); }
+      }).observe({ type: "paint", buffered: true });
+    } catch (e) {
+      requestAnimationFrame(() => setTimeout(run, 0));
+    }
+    setTimeout(run, 1000);
   }
 
-  return Object.assign(api, { $: $, el: el, button: button, say: say, ask: ask, post: post, stream: stream, initial: initial, afterFirstFrame: afterFirstFrame });
+  return Object.assign(api, { $: $, el: el, button: button, say: say, ask: ask, post: post, stream: stream, initial: initial, afterFirstPaint: afterFirstPaint });
 })();

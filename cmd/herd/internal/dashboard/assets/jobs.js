@@ -271,13 +271,18 @@
   $("job-cancel").addEventListener("click", () => { if (current) cancelJob(current); });
   $("job-retry").addEventListener("click", () => { if (current) act(current.id, "retry"); });
 
-  // The page comes with the queues and the first page of jobs, so that its
-  // first paint shows them; the stream then keeps them live.
-  $("f-kind").value = filter.kind;
-  drawOrder();
+  // The page comes with the queues and the first page of jobs, drawn by
+  // the server (render.go), so that its first paint shows them without
+  // this script. Once that paint is out, they are drawn again from the
+  // same data, now with their actions, and the stream keeps them live.
   const initial = herd.initial();
-  if (initial) update(initial);
-  else drawStates();
-  herd.afterFirstFrame(connect);
-  if (location.hash.length > 1) openJob(decodeURIComponent(location.hash.slice(1)));
+  if (initial && window.herdFirstRender === undefined) window.herdFirstRender = performance.now();
+  herd.afterFirstPaint(() => {
+    $("f-kind").value = filter.kind;
+    drawOrder();
+    if (initial) update(initial);
+    else drawStates();
+    connect();
+    if (location.hash.length > 1) openJob(decodeURIComponent(location.hash.slice(1)));
+  });
 })();
