@@ -262,6 +262,53 @@ func TestStateResend(t *testing.T) {
 				storedOnce(t, direct, id, other, seq)
 			})
 
+			t.Run("new leader", func(t *testing.T) {
+				// The first copy is lost with the connection, and no timed
+				// copy follows (the first wait is a minute here): when the
+				// state stream announces a new leader, a copy goes at once.
+				// On the cluster the leader steps down; the single server
+				// has no other, so the test announces one.
+				c := proxied(t)
+				c.pub.mu.Lock()
+				c.pub.first = time.Minute
+				c.pub.mu.Unlock()
+				id, data := "new-leader", testRecord("new-leader", "w1")
+				p.setHold(up, true)
+				res := goWrite(c, id, data, 0)
+				testutil.WaitFor(t, "the write to be held", func() bool { return p.held(up, c.stateSubj(id)) > 0 })
+				p.cut()
+				p.setHold(up, false)
+				testutil.WaitFor(t, "the client to reconnect", c.nc.IsConnected)
+				stream := "KV_" + c.stateBucket()
+				newLeader := func() {
+					if replicas == 1 {
+						_ = direct.nc.Publish("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."+stream, []byte(`{}`))
+						return
+					}
+					_, _ = direct.nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 5*time.Second)
+				}
+				// Again now and then, in case the announcement came before
+				// the client subscribed again after its reconnect.
+				tick := time.NewTicker(time.Second)
+				defer tick.Stop()
+				end := time.After(testutil.WaitTimeout)
+				var r writeResult
+				for got := false; !got; {
+					newLeader()
+					select {
+					case r = <-res:
+						got = true
+					case <-tick.C:
+					case <-end:
+						t.Fatal("no reply to the write after a new leader")
+					}
+				}
+				if r.err != nil || r.took >= stateWait {
+					t.Fatalf("write: revision %d, %v after %v; want its revision well within %v", r.seq, r.err, r.took, stateWait)
+				}
+				storedOnce(t, direct, id, data, r.seq)
+			})
+
 			t.Run("request slow", func(t *testing.T) {
 				c := proxied(t)
 				// The first copy and two more wait in the proxy, then all

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,9 +27,10 @@ import (
 // then a request without a reply is published again, resendWait after the
 // first copy and then at growing gaps up to resendMax, and one answered
 // with a "no responders" status (a stream without a leader for a moment)
-// pubRetryWait after that answer: a stream leader that dies with a write
-// unanswered costs the election and a resend, not stateWait. Close fails
-// what is left with ErrClosed.
+// pubRetryWait after that answer, and every one when the state stream
+// announces a new leader (its advisory): a stream leader that dies with a
+// write unanswered costs the election, not stateWait. Close fails what is
+// left with ErrClosed.
 //
 // A resent write is idempotent without a message ID (whose dedupe map the
 // store would keep for its whole duplicate window, two minutes of every
@@ -49,6 +51,8 @@ type statePub struct {
 	closed  bool
 	inbox   string // the replies' subject prefix, "<inbox>."
 	sub     *nats.Subscription
+	lead    *nats.Subscription // the state stream's leader elections
+	first   time.Duration      // the first copy's wait for a reply; 0: resendWait
 	n       uint64
 	wait    map[uint64]*pendingPub
 	stop    chan struct{}
@@ -119,7 +123,12 @@ func (s *statePub) startLocked() error {
 		return err
 	}
 	_ = sub.SetPendingLimits(-1, -1)
-	s.sub, s.wait, s.stop, s.started = sub, map[uint64]*pendingPub{}, make(chan struct{}), true
+	lead, err := s.c.nc.Subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.KV_"+s.c.stateBucket(), s.onLeader)
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return err
+	}
+	s.sub, s.lead, s.wait, s.stop, s.started = sub, lead, map[uint64]*pendingPub{}, make(chan struct{}), true
 	s.wg.Add(1)
 	go s.sweep()
 	return nil
@@ -155,7 +164,8 @@ func (s *statePub) send(m *nats.Msg, p *pendingPub) error {
 	if p.until.IsZero() {
 		p.until = now.Add(stateWait)
 	}
-	p.msg, p.sent, p.gap, p.next = m, 1, resendWait, now.Add(resendWait)
+	gap := cmp.Or(s.first, resendWait)
+	p.msg, p.sent, p.gap, p.next = m, 1, gap, now.Add(gap)
 	s.wait[n] = p
 	s.mu.Unlock()
 	if err := s.c.nc.PublishMsg(m); err != nil {
@@ -230,6 +240,24 @@ func (s *statePub) onReply(m *nats.Msg) {
 		seq, err = parsePubAck(m.Data)
 	}
 	p.finish(seq, err)
+}
+
+// onLeader publishes again every request waiting for a reply when the
+// state stream has a new leader: the old one may have taken them with it,
+// and the new one answers now rather than at the next resend.
+func (s *statePub) onLeader(*nats.Msg) {
+	var again []*nats.Msg
+	s.mu.Lock()
+	for _, p := range s.wait {
+		if !p.got {
+			p.sent++
+			again = append(again, p.msg)
+		}
+	}
+	s.mu.Unlock()
+	for _, m := range again {
+		_ = s.c.nc.PublishMsg(m)
+	}
 }
 
 // errInProcess reports whether a write was refused because another write
@@ -471,6 +499,7 @@ func (s *statePub) close() {
 		return
 	}
 	_ = s.sub.Unsubscribe()
+	_ = s.lead.Unsubscribe()
 	close(s.stop)
 	s.wg.Wait()
 	for _, p := range left {
