@@ -829,6 +829,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 				return res, fmt.Errorf("submit: %w (last error %v)", context.Cause(ctx), err)
 			}
 			submitRetries++
+			if k := killNano.Load(); k != 0 {
+				logf("submit of jobs %d to %d: %v (%v after the kill)", sent, sent+n-1, err, time.Since(time.Unix(0, k)).Round(time.Millisecond))
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(100 * time.Millisecond):
