@@ -32,13 +32,15 @@ import (
 // write unanswered costs the election, not stateWait. Close fails what is
 // left with ErrClosed.
 //
-// A resent write is idempotent without a message ID (whose dedupe map the
-// store would keep for its whole duplicate window, two minutes of every
-// write). Its compare-and-swap decides: if an earlier copy landed, the
+// A resent write is idempotent without a message ID (the store would keep
+// every write's ID for its two-minute duplicate window, and a single
+// server checks the expected revision before the ID, refusing the copy
+// anyway). Its compare-and-swap decides: if an earlier copy landed, the
 // key's revision has moved and the copy is refused with "wrong last
 // sequence", and the write reads the key back from the stream's leader;
 // the write succeeded, with that revision, if the key holds exactly its
-// bytes, and lost the race to another writer if not. A copy refused
+// bytes (a record carries its times and its worker, so equal bytes are
+// this write), and lost the race to another writer if not. A copy refused
 // because a write on the key is still being stored (a replicated stream's
 // "wrong last sequence" without a number) waits for the next reply or
 // copy. The store's leader applies every committed write before it
@@ -281,7 +283,13 @@ func (s *statePub) readBack(p *pendingPub, cas error) {
 	req := append(append([]byte(`{"last_by_subj":"`), p.msg.Subject...), `"}`...)
 	q := &pendingPub{until: p.until, raw: func(m *nats.Msg) {
 		if m == nil {
-			p.finish(0, errNoReply)
+			err := errNoReply
+			s.mu.Lock()
+			if s.closed {
+				err = ErrClosed
+			}
+			s.mu.Unlock()
+			p.finish(0, err)
 			return
 		}
 		if len(m.Data) == 0 {
