@@ -372,15 +372,17 @@ func (c *Conn) endRead(err error) {
 		unix.Close(fd)
 	}
 	c.fds = nil
-	if !errors.Is(err, ErrClosed) {
-		// The peer is gone or broke the protocol: nothing more can be
-		// sent, so release the descriptor now rather than at Close.
-		c.shutdown()
-		c.s.close()
-	}
 	c.rerr = err
 	close(c.inbox)
 	close(c.readDone)
+	if !errors.Is(err, ErrClosed) {
+		// The peer is gone or broke the protocol: nothing more can be
+		// sent, so release the descriptor now rather than at Close. After
+		// readDone: a send that finds the descriptor closed tells why
+		// from rerr (see writeErr), which must be set by then.
+		c.shutdown()
+		c.s.close()
+	}
 }
 
 // readWithFDs reads stream bytes and queues any descriptors that came with

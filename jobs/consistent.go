@@ -279,3 +279,37 @@ func (in *apiInbox) directBatch(ctx context.Context, req any, fn func(m *nats.Ms
 		}
 	}
 }
+
+// fenceWait bounds how long a Wait's read waits in fence.
+const fenceWait = 2 * time.Second
+
+// fence waits, on a replicated store, until the state bucket's leader has
+// applied the bucket's write at sequence seq (or a later one), so that a
+// read from it sees every change that the Client's watch has handed on;
+// it reports whether it has. A Wait registers with the watch and then
+// reads its job: a change the watch handed on before the registration
+// must be in the read. Leader reads see every write the cluster
+// acknowledged, but the watch may run on a follower, which can apply a
+// committed write before the leader does: a Wait whose read missed the
+// end that its watch had passed on waited forever. fence gives up when ctx
+// ends or on an error (the read then goes ahead as before).
+func (c *Client) fence(ctx context.Context, seq uint64) bool {
+	if seq == 0 || !c.leaderReads() {
+		return true
+	}
+	req := msgGetRequest{Seq: seq, NextFor: c.stateSubj(">")}
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		_, err := c.leaderGet(ctx, "KV_"+c.stateBucket(), req)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(pause):
+		}
+	}
+}

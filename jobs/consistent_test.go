@@ -88,3 +88,36 @@ func TestReadsOnFollower(t *testing.T) {
 		}
 	}
 }
+
+// TestFence: fence returns at once for a write the state bucket's leader
+// has applied, and for a later sequence only once a write reaches it.
+func TestFence(t *testing.T) {
+	urls := startCluster(t)
+	ctx := bg(t)
+	c := open(t, Config{URLs: urls, Replicas: 3})
+	rev, err := c.state.Put(ctx, "fence", []byte("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.fence(ctx, rev) {
+		t.Fatalf("fence(%d) after the write at %d: not applied", rev, rev)
+	}
+	done := make(chan bool, 1)
+	go func() { done <- c.fence(ctx, rev+1) }()
+	select {
+	case ok := <-done:
+		t.Fatalf("fence(%d) returned %v before anything was written there", rev+1, ok)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := c.state.Put(ctx, "fence", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if ok := <-done; !ok {
+		t.Fatalf("fence(%d) after the write: not applied", rev+1)
+	}
+	// A single server has nothing to wait for.
+	one := open(t, Config{Listen: "127.0.0.1:0"})
+	if !one.fence(ctx, 1<<40) {
+		t.Fatal("fence on a single server waited")
+	}
+}

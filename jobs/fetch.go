@@ -312,15 +312,19 @@ func (q *queue) dispatch(ctx context.Context) bool {
 			q.w.putBack(h.m, 0)
 			continue
 		}
-		if q.lim != nil {
-			if err := q.lim.Wait(ctx); err != nil {
-				q.held = append(q.held, h)
-				return false
-			}
-		}
 		var tok *heldToken
-		if q.tokens != nil {
-			if tok = q.acquireToken(ctx); tok == nil {
+		if q.lim != nil || q.tokens != nil {
+			// The rate or a token may keep the job waiting past AckWait:
+			// keep its delivery ours meanwhile, or it would be delivered
+			// again and run twice.
+			stop := q.w.keepAlive(h.m)
+			ok := q.lim == nil || q.lim.Wait(ctx) == nil
+			if ok && q.tokens != nil {
+				tok = q.acquireToken(ctx)
+				ok = tok != nil
+			}
+			stop()
+			if !ok {
 				q.held = append(q.held, h)
 				return false
 			}

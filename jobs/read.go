@@ -287,6 +287,7 @@ type hub struct {
 	running atomic.Bool // started and not closed: start's lock-free path
 	closed  bool
 	sub     *nats.Subscription // the watch of the state bucket
+	seen    atomic.Uint64      // the last state bucket sequence the watch has handed on
 	stop    context.CancelFunc
 	w       map[string][]*watcher
 	queue   []lookupReq   // Wait's lookups, for the lookup goroutines
@@ -403,6 +404,9 @@ func (h *hub) lookupLoop(ctx context.Context) {
 				default:
 				}
 			}
+			fctx, cancel := context.WithTimeout(ctx, fenceWait)
+			h.c.fence(fctx, h.seen.Load())
+			cancel()
 			h.c.lookupMany(ctx, batch, h.again)
 			if ctx.Err() != nil {
 				return
@@ -605,12 +609,15 @@ func (h *hub) watch() (*nats.Subscription, error) {
 	}
 	pre := h.c.stateSubj("")
 	return js.Subscribe(pre+">", func(m *nats.Msg) {
-		if m.Header.Get(kvOpHdr) != "" {
-			return // a delete or purge
-		}
 		md, err := m.Metadata()
 		if err != nil {
 			return
+		}
+		// Before the waiters are looked at: a Wait that registers after
+		// this change was handed on reads at least this far (see fence).
+		h.seen.Store(md.Sequence.Stream)
+		if m.Header.Get(kvOpHdr) != "" {
+			return // a delete or purge
 		}
 		h.update(m.Subject[len(pre):], m.Data, md.Sequence.Stream)
 	}, nats.BindStream("KV_"+h.c.stateBucket()), nats.OrderedConsumer(), nats.DeliverNew(), nats.IdleHeartbeat(watchHeartbeat))

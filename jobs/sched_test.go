@@ -157,3 +157,51 @@ func TestGlobalConcurrency(t *testing.T) {
 	}
 	t.Logf("peak %d over %d workers", peak.Load(), len(workers))
 }
+
+// TestTokenWaitKeepsDelivery: a job that waits for a GlobalConcurrency
+// token longer than AckWait still runs once: its delivery is kept alive
+// while it waits, and does not expire into a second attempt.
+func TestTokenWaitKeepsDelivery(t *testing.T) {
+	srv := open(t, Config{Listen: "127.0.0.1:0", AckWait: time.Second})
+	other := open(t, Config{URLs: []string{srv.URL()}, AckWait: time.Second})
+	ctx := bg(t)
+	var mu sync.Mutex
+	starts := map[string]int{}
+	h := func(ctx context.Context, j *Job[int]) (int, error) {
+		mu.Lock()
+		starts[j.ID]++
+		mu.Unlock()
+		select {
+		case <-time.After(1500 * time.Millisecond): // holds a token past AckWait
+		case <-ctx.Done():
+		}
+		return j.Attempt, nil
+	}
+	Register(srv, "k", h)
+	Register(other, "k", h)
+	qs := map[string]QueueConfig{"g": {Concurrency: 2, GlobalConcurrency: 2}}
+	work(t, srv, WorkOptions{Queues: qs})
+	work(t, other, WorkOptions{Queues: qs})
+	var ids []string
+	for i := range 8 {
+		id, err := srv.Submit(ctx, "k", i, SubmitOptions{Queue: "g"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		in, err := srv.Wait(ctx, id)
+		if err != nil || in.State != StateSucceeded || in.Attempt != 1 {
+			t.Fatalf("job %s: %+v, %v; want succeeded on attempt 1", id, in, err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a second start would have begun by now
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		if starts[id] != 1 {
+			t.Errorf("job %s started %d times, want once", id, starts[id])
+		}
+	}
+}

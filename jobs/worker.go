@@ -425,6 +425,32 @@ func (w *worker) beat(every time.Duration) {
 	}
 }
 
+// keepAlive tells JetStream every AckWait/4 that the delivery m is being
+// worked on, until the returned stop is called: for a job that waits
+// before it runs (see queue.dispatch), before the heartbeats take over.
+func (w *worker) keepAlive(m *nats.Msg) (stop func()) {
+	every := w.c.cfg.AckWait / 4
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = m.InProgress()
+			t.Reset(every)
+		}
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
+}
+
 // onCancel cancels the named attempt if it runs here.
 func (w *worker) onCancel(m *nats.Msg) {
 	id, gen, ok := parseCancel(m.Data)
@@ -827,26 +853,27 @@ func (q *queue) invoke(hctx context.Context, h *handler, rn *running, hp **helpe
 	}
 	x.in <- helperCall{tctx, h, rn, r}
 	var o outcome
-wait:
-	select {
-	case o = <-x.out:
-	case <-lazy:
-		lazy = nil
-		rn.mu.Lock()
-		err := rn.storeLocked()
-		rn.mu.Unlock()
-		if err != nil && !errors.Is(err, ErrCancelled) {
-			c := q.w.c
-			c.log.Warn("jobs: store the running state of a job", "id", rn.id, "err", err)
-		}
-		goto wait
-	case <-tctx.Done():
+	for waiting := true; waiting; {
 		select {
 		case o = <-x.out:
-		case <-time.After(errAbandon):
-			close(x.in)
-			*hp = nil
-			o.err = fmt.Errorf("jobs: handler abandoned: it ignored its context for %v after: %w", errAbandon, context.Cause(tctx))
+			waiting = false
+		case <-lazy:
+			lazy = nil // once
+			rn.mu.Lock()
+			err := rn.storeLocked()
+			rn.mu.Unlock()
+			if err != nil && !errors.Is(err, ErrCancelled) {
+				q.w.c.log.Warn("jobs: store the running state of a job", "id", rn.id, "err", err)
+			}
+		case <-tctx.Done():
+			waiting = false
+			select {
+			case o = <-x.out:
+			case <-time.After(errAbandon):
+				close(x.in)
+				*hp = nil
+				o.err = fmt.Errorf("jobs: handler abandoned: it ignored its context for %v after: %w", errAbandon, context.Cause(tctx))
+			}
 		}
 	}
 	if x.dead.Load() {

@@ -3,8 +3,10 @@ package testutil
 import (
 	"context"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -55,10 +57,23 @@ func GetOK(t testing.TB, url string) string {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago: it
-// listens on port 0 and closes the listener. Another process may take the
-// port before the test does. It fails t if it cannot listen.
+// listens on the port and closes the listener. The port is drawn at random
+// from below the kernel's ephemeral range (net.ipv4.ip_local_port_range,
+// 32768-60999 by default), where the kernel never puts the local end of a
+// connection: a port from port 0 came from that range, and the busy
+// machine's next outgoing connection could take it before the test's
+// server listened. Another test may still take the port before the test
+// does. It fails t if it cannot listen.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	for range 100 {
+		port := freePortLow + rand.IntN(freePortHigh-freePortLow)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -66,3 +81,10 @@ func FreePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// FreePort's range: below the ephemeral ports, above the well-known ones
+// and those that servers often take (8080, 9090, …).
+const (
+	freePortLow  = 20000
+	freePortHigh = 32000
+)
