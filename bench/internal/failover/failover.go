@@ -812,8 +812,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		}
 		for {
 			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+			st := time.Now()
 			ids, err := sub.SubmitMany(actx, reqs)
 			acancel()
+			if k := killNano.Load(); err == nil && k != 0 && time.Since(st) > time.Second {
+				logf("submit of jobs %d to %d took %v (ended %v after the kill)", sent, sent+n-1, time.Since(st).Round(time.Millisecond), time.Since(time.Unix(0, k)).Round(time.Millisecond))
+			}
 			if err == nil {
 				cmu.Lock()
 				submitted = append(submitted, ids...)
