@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,10 +23,29 @@ import (
 // runs with it (the outcome's acknowledgement), so no goroutine waits for
 // an outcome.
 //
-// A reply that does not come within stateWait fails the write; a "no
-// responders" status (a stream without a leader for a moment) is published
-// again every pubRetryWait until then. Close fails what is left with
-// ErrClosed.
+// A reply that does not come within stateWait fails the write. Until
+// then a request without a reply is published again, resendWait after the
+// first copy and then at growing gaps up to resendMax, and one answered
+// with a "no responders" status (a stream without a leader for a moment)
+// pubRetryWait after that answer, and every one when the state stream
+// announces a new leader (its advisory): a stream leader that dies with a
+// write unanswered costs the election, not stateWait. Close fails what is
+// left with ErrClosed.
+//
+// A resent write is idempotent without a message ID (the store would keep
+// every write's ID for its two-minute duplicate window, and a single
+// server checks the expected revision before the ID, refusing the copy
+// anyway). Its compare-and-swap decides: if an earlier copy landed, the
+// key's revision has moved and the copy is refused with "wrong last
+// sequence", and the write reads the key back from the stream's leader;
+// the write succeeded, with that revision, if the key holds exactly its
+// bytes (a record carries its times and its worker, so equal bytes are
+// this write), and lost the race to another writer if not. A copy refused
+// because a write on the key is still being stored (a replicated stream's
+// "wrong last sequence" without a number) waits for the next reply or
+// copy. The store's leader applies every committed write before it
+// answers as leader, so neither the refusal nor the read misses a copy
+// that landed.
 type statePub struct {
 	c       *Client
 	mu      sync.Mutex
@@ -32,6 +53,8 @@ type statePub struct {
 	closed  bool
 	inbox   string // the replies' subject prefix, "<inbox>."
 	sub     *nats.Subscription
+	lead    *nats.Subscription // the state stream's leader elections
+	first   time.Duration      // the first copy's wait for a reply; 0: resendWait
 	n       uint64
 	wait    map[uint64]*pendingPub
 	stop    chan struct{}
@@ -57,7 +80,12 @@ type hasResult struct {
 // pendingPub is one write waiting for its reply.
 type pendingPub struct {
 	msg   *nats.Msg
-	until time.Time
+	until time.Time // when it fails with errNoReply
+	next  time.Time // when it is published again if no reply came
+	gap   time.Duration
+	sent  int                         // copies published
+	cas   bool                        // a compare-and-swap write of a record (publish)
+	got   bool                        // multi: a reply came, so it is not published again
 	ch    chan pubResult              // the reply goes here, or
 	fn    func(seq uint64, err error) // to fn (on the replies' goroutine), or
 	raw   func(m *nats.Msg)           // as it is to raw (nil: no reply), or nowhere
@@ -71,7 +99,10 @@ type pubResult struct {
 
 const (
 	expectSeqHdr = "Nats-Expected-Last-Subject-Sequence"
-	pubRetryWait = 250 * time.Millisecond
+	pubRetryWait = 250 * time.Millisecond // after a "no responders" status
+	resendWait   = time.Second            // the first copy's wait for a reply
+	resendMax    = 2 * time.Second        // the longest gap between copies
+	sweepEvery   = 250 * time.Millisecond // the sweeper's tick
 )
 
 func (p *pendingPub) finish(seq uint64, err error) {
@@ -94,7 +125,12 @@ func (s *statePub) startLocked() error {
 		return err
 	}
 	_ = sub.SetPendingLimits(-1, -1)
-	s.sub, s.wait, s.stop, s.started = sub, map[uint64]*pendingPub{}, make(chan struct{}), true
+	lead, err := s.c.nc.Subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.KV_"+s.c.stateBucket(), s.onLeader)
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return err
+	}
+	s.sub, s.lead, s.wait, s.stop, s.started = sub, lead, map[uint64]*pendingPub{}, make(chan struct{}), true
 	s.wg.Add(1)
 	go s.sweep()
 	return nil
@@ -105,11 +141,12 @@ func (s *statePub) startLocked() error {
 // through p.
 func (s *statePub) publish(id string, data []byte, rev uint64, p *pendingPub) error {
 	m := &nats.Msg{Subject: s.c.stateSubj(id), Data: data, Header: nats.Header{expectSeqHdr: []string{strconv.FormatUint(rev, 10)}}}
+	p.cas = true
 	return s.send(m, p)
 }
 
 // send publishes m with a reply subject of the replies' subscription and
-// hands the reply to p.
+// hands the reply to p, within stateWait (or by p.until, if set).
 func (s *statePub) send(m *nats.Msg, p *pendingPub) error {
 	s.mu.Lock()
 	if s.closed {
@@ -125,7 +162,12 @@ func (s *statePub) send(m *nats.Msg, p *pendingPub) error {
 	s.n++
 	n := s.n
 	m.Reply = s.inbox + strconv.FormatUint(n, 36)
-	p.msg, p.until = m, time.Now().Add(stateWait)
+	now := time.Now()
+	if p.until.IsZero() {
+		p.until = now.Add(stateWait)
+	}
+	gap := cmp.Or(s.first, resendWait)
+	p.msg, p.sent, p.gap, p.next = m, 1, gap, now.Add(gap)
 	s.wait[n] = p
 	s.mu.Unlock()
 	if err := s.c.nc.PublishMsg(m); err != nil {
@@ -158,23 +200,35 @@ func (s *statePub) onReply(m *nats.Msg) {
 		s.mu.Unlock()
 		return
 	}
-	if len(m.Data) == 0 && m.Header.Get("Status") == "503" && time.Now().Add(pubRetryWait).Before(p.until) {
-		// No stream answered (a leader election): publish again soon.
+	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+		// No stream answered (a leader election): publish again soon
+		// (the sweeper does, or fails it at p.until).
+		p.next = time.Now().Add(pubRetryWait)
 		s.mu.Unlock()
-		time.AfterFunc(pubRetryWait, func() {
-			s.mu.Lock()
-			still := s.wait[n] == p
-			s.mu.Unlock()
-			if still {
-				_ = s.c.nc.PublishMsg(p.msg)
-			}
-		})
 		return
 	}
 	if p.multi && m.Header.Get("Status") == "" {
+		p.got = true
 		s.mu.Unlock()
 		p.raw(m) // one of several
 		return
+	}
+	var seq uint64
+	if p.cas && len(m.Data) > 0 {
+		seq, err = parsePubAck(m.Data)
+		if p.sent > 1 && errInProcess(err) {
+			// An earlier copy (or another writer's write) is being
+			// stored: its reply, or the next copy's, decides.
+			s.mu.Unlock()
+			return
+		}
+		if p.sent > 1 && errWrongRev(err) {
+			// An earlier copy may have landed: read the key back.
+			delete(s.wait, n)
+			s.mu.Unlock()
+			s.readBack(p, err)
+			return
+		}
 	}
 	delete(s.wait, n)
 	s.mu.Unlock()
@@ -182,13 +236,81 @@ func (s *statePub) onReply(m *nats.Msg) {
 		p.raw(m)
 		return
 	}
-	var seq uint64
 	if len(m.Data) == 0 {
 		err = fmt.Errorf("jobs: the store answered a write with status %s %s", m.Header.Get("Status"), m.Header.Get("Description"))
-	} else {
+	} else if !p.cas {
 		seq, err = parsePubAck(m.Data)
 	}
 	p.finish(seq, err)
+}
+
+// onLeader publishes again every request waiting for a reply when the
+// state stream has a new leader: the old one may have taken them with it,
+// and the new one answers now rather than at the next resend.
+func (s *statePub) onLeader(*nats.Msg) {
+	var again []*nats.Msg
+	s.mu.Lock()
+	for _, p := range s.wait {
+		if !p.got {
+			p.sent++
+			again = append(again, p.msg)
+		}
+	}
+	s.mu.Unlock()
+	for _, m := range again {
+		_ = s.c.nc.PublishMsg(m)
+	}
+}
+
+// errInProcess reports whether a write was refused because another write
+// on its key is still being stored (a replicated stream answers "wrong
+// last sequence" without a number then).
+func errInProcess(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// readBack settles p, a write sent more than once whose copy was refused
+// because the key's revision moved (cas, the refusal): with the key's
+// revision if the key holds p's bytes (an earlier copy landed and its
+// reply was lost), or with cas. It asks the stream's leader, which has
+// applied every write it acknowledged, and it ends by p.until.
+func (s *statePub) readBack(p *pendingPub, cas error) {
+	if p.ch == nil && p.fn == nil {
+		return // nobody waits for the outcome
+	}
+	stream := "KV_" + s.c.stateBucket()
+	req := append(append([]byte(`{"last_by_subj":"`), p.msg.Subject...), `"}`...)
+	q := &pendingPub{until: p.until, raw: func(m *nats.Msg) {
+		if m == nil {
+			err := errNoReply
+			s.mu.Lock()
+			if s.closed {
+				err = ErrClosed
+			}
+			s.mu.Unlock()
+			p.finish(0, err)
+			return
+		}
+		if len(m.Data) == 0 {
+			p.finish(0, fmt.Errorf("jobs: the store answered a read with status %s %s", m.Header.Get("Status"), m.Header.Get("Description")))
+			return
+		}
+		got, err := parseMsgGet(stream, m.Data)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			p.finish(0, cas)
+		case err != nil:
+			p.finish(0, err)
+		case bytes.Equal(got.Data, p.msg.Data):
+			p.finish(got.Sequence, nil)
+		default:
+			p.finish(0, cas)
+		}
+	}}
+	if err := s.send(&nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + stream, Data: req}, q); err != nil {
+		p.finish(0, err)
+	}
 }
 
 var errNoReply = fmt.Errorf("jobs: no reply from the store within %v", stateWait)
@@ -328,12 +450,14 @@ func parseGetReply(m *nats.Msg, leader bool) (bool, error) {
 	return true, nil
 }
 
-// sweep fails the writes whose reply is overdue, until close.
+// sweep publishes again the requests whose reply is late and fails those
+// whose reply is overdue, until close.
 func (s *statePub) sweep() {
 	defer s.wg.Done()
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 	var late []*pendingPub
+	var again []*nats.Msg
 	for {
 		select {
 		case <-s.stop:
@@ -341,17 +465,28 @@ func (s *statePub) sweep() {
 		case now := <-t.C:
 			s.mu.Lock()
 			for n, p := range s.wait {
-				if now.After(p.until) {
+				switch {
+				case now.After(p.until):
 					delete(s.wait, n)
 					late = append(late, p)
+				case !p.got && !now.Before(p.next):
+					p.sent++
+					p.next = now.Add(p.gap)
+					p.gap = min(2*p.gap, resendMax)
+					again = append(again, p.msg)
 				}
 			}
 			s.mu.Unlock()
+			for _, m := range again {
+				_ = s.c.nc.PublishMsg(m)
+			}
 			for _, p := range late {
 				p.finish(0, errNoReply)
 			}
 			clear(late)
 			late = late[:0]
+			clear(again)
+			again = again[:0]
 		}
 	}
 }
@@ -372,6 +507,7 @@ func (s *statePub) close() {
 		return
 	}
 	_ = s.sub.Unsubscribe()
+	_ = s.lead.Unsubscribe()
 	close(s.stop)
 	s.wg.Wait()
 	for _, p := range left {

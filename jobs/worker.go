@@ -1026,5 +1026,7 @@ func (w *worker) putBack(m *nats.Msg, delay time.Duration) {
 	}
 }
 
-// stateWait bounds the wait for the store's reply to a state write.
+// stateWait bounds the wait for the store's reply to a state write (and
+// to statePub's reads); a request without a reply is published again
+// meanwhile (see statePub).
 const stateWait = 10 * time.Second

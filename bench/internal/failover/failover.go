@@ -19,6 +19,7 @@ package failover
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -460,6 +461,33 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
+	// With a log: every raft group's leader election (from the
+	// advisories), timed from the kill, to tell where a recovery's time
+	// goes.
+	var killNano atomic.Int64
+	if cfg.Log != nil {
+		asub, err := nc.Subscribe("$JS.EVENT.ADVISORY.*.LEADER_ELECTED.>", func(m *nats.Msg) {
+			var a struct {
+				Stream   string `json:"stream"`
+				Consumer string `json:"consumer"`
+				Leader   string `json:"leader"`
+			}
+			if json.Unmarshal(m.Data, &a) != nil {
+				return
+			}
+			group := "stream " + a.Stream
+			if a.Consumer != "" {
+				group = "consumer " + a.Stream + "/" + a.Consumer
+			}
+			if k := killNano.Load(); k != 0 {
+				logf("advisory: %s leads %s, %v after the kill", a.Leader, group, time.Since(time.Unix(0, k)).Round(time.Millisecond))
+			}
+		})
+		if err != nil {
+			return res, err
+		}
+		defer func() { _ = asub.Unsubscribe() }()
+	}
 
 	// Two workers, on n1 and n2.
 	logs := []string{filepath.Join(cfg.Dir, "w1.log"), filepath.Join(cfg.Dir, "w2.log")}
@@ -725,6 +753,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			seen := map[string]bool{}
 			before := inFlight(seen, logs...)
 			killTime = time.Now()
+			killNano.Store(killTime.UnixNano())
 			mu.Lock()
 			nodes[i].kill()
 			nodes[i] = nil
@@ -783,8 +812,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		}
 		for {
 			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+			st := time.Now()
 			ids, err := sub.SubmitMany(actx, reqs)
 			acancel()
+			if k := killNano.Load(); err == nil && k != 0 && time.Since(st) > time.Second {
+				logf("submit of jobs %d to %d took %v (ended %v after the kill)", sent, sent+n-1, time.Since(st).Round(time.Millisecond), time.Since(time.Unix(0, k)).Round(time.Millisecond))
+			}
 			if err == nil {
 				cmu.Lock()
 				submitted = append(submitted, ids...)
@@ -800,6 +833,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 				return res, fmt.Errorf("submit: %w (last error %v)", context.Cause(ctx), err)
 			}
 			submitRetries++
+			if k := killNano.Load(); k != 0 {
+				logf("submit of jobs %d to %d: %v (%v after the kill)", sent, sent+n-1, err, time.Since(time.Unix(0, k)).Round(time.Millisecond))
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(100 * time.Millisecond):
@@ -865,11 +901,17 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	if !killTime.IsZero() {
 		prev := killTime
+		var from, to time.Time
 		for _, t := range times {
 			if t.After(killTime) && t.Before(killTime.Add(30*time.Second)) {
-				res.Recovery = max(res.Recovery, t.Sub(prev))
+				if t.Sub(prev) > res.Recovery {
+					res.Recovery, from, to = t.Sub(prev), prev, t
+				}
 				prev = t
 			}
+		}
+		if !to.IsZero() {
+			logf("longest wait for a completion after the kill: from %v to %v after it", from.Sub(killTime).Round(time.Millisecond), to.Sub(killTime).Round(time.Millisecond))
 		}
 	}
 	// Runs and duplicates from the handlers' logs.
