@@ -36,10 +36,16 @@ func appDur(ms int64) string {
 	if ms <= 0 {
 		return "-"
 	}
-	s := ms / 1000
-	switch {
-	case s < 60:
+	if s := ms / 1000; s < 60 {
 		return strconv.FormatInt(s, 10) + "s"
+	}
+	return longDur(ms / 1000)
+}
+
+// longDur is what the scripts' dur write for s seconds, a minute or more:
+// 3m07s, 5h02m or 4d.
+func longDur(s int64) string {
+	switch {
 	case s < 3600:
 		return fmt.Sprintf("%dm%02ds", s/60, s%60)
 	case s < 172800:
@@ -127,16 +133,10 @@ func jobsDur(ms int64) string {
 	if ms < 1000 {
 		return strconv.FormatInt(ms, 10) + "ms"
 	}
-	s := ms / 1000
-	switch {
-	case s < 60:
+	if ms < 60000 {
 		return strconv.FormatFloat(float64(ms)/1000, 'f', 1, 64) + "s"
-	case s < 3600:
-		return fmt.Sprintf("%dm%02ds", s/60, s%60)
-	case s < 172800:
-		return fmt.Sprintf("%dh%02dm", s/3600, s/60%60)
 	}
-	return strconv.FormatInt(s/86400, 10) + "d"
+	return longDur(ms / 1000)
 }
 
 // when is jobs.js's when, in the server's time zone (the script writes
