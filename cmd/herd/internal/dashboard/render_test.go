@@ -7,7 +7,7 @@ import "testing"
 // script draws it again.
 func TestDurations(t *testing.T) {
 	for _, tc := range []struct {
-		ms         int64
+		ms        int64
 		app, jobs string
 	}{
 		{0, "-", "0ms"},
