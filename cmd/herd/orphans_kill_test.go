@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -11,33 +10,6 @@ import (
 	"github.com/herdrun/herd/internal/procfs"
 	"github.com/herdrun/herd/internal/testutil"
 )
-
-// marked returns the pids of the processes whose command line contains
-// marker, this test process aside.
-func marked(marker string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		// The marker as a whole argument (sleep MARKER), or in a shell
-		// script (sh -c "sleep MARKER &"): not any digits, which another
-		// package's test binary may carry in its path or flags.
-		for _, arg := range strings.Split(string(b), "\x00") {
-			if arg == marker || strings.Contains(arg, "sleep "+marker) {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
-}
 
 // sleepsOf counts the running `sleep marker` processes.
 func sleepsOf(marker string) int { return len(pidsOf("sleep", marker)) }
@@ -64,7 +36,7 @@ func killHerdAndWaitEmpty(t *testing.T, h *herdRun, marker string) {
 	syscall.Kill(h.p.Pid, syscall.SIGKILL)
 	<-h.p.Done()
 	for end := began.Add(10 * time.Second); ; {
-		left := marked(marker)
+		left := testutil.Marked(marker)
 		for _, pid := range tree {
 			if alive(pid) && !contains(left, pid) {
 				left = append(left, pid)

@@ -35,30 +35,12 @@ func guarded(t *testing.T, grace time.Duration, script string) *exec.Cmd {
 	return exec.CommandContext(ctx, argv[0], argv[1:]...)
 }
 
-// marked returns the pids of the processes whose command line contains
-// marker.
-func marked(marker string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && strings.Contains(string(b), marker) {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // uniqueSleep returns a sleep length no other test process uses.
 func uniqueSleep(n int) string { return strconv.Itoa(3000 + n*1000 + os.Getpid()%1000) }
 
 func killMarked(t *testing.T, marker string) {
 	t.Cleanup(func() {
-		for _, pid := range marked(marker) {
+		for _, pid := range testutil.Marked(marker) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
@@ -68,7 +50,7 @@ func killMarked(t *testing.T, marker string) {
 func waitNone(t *testing.T, marker string, d time.Duration) {
 	t.Helper()
 	for end := time.Now().Add(d); ; {
-		left := marked(marker)
+		left := testutil.Marked(marker)
 		if len(left) == 0 {
 			return
 		}
@@ -247,7 +229,7 @@ func TestSupervisorDeathEndsTheSubtree(t *testing.T) {
 	}
 	testutil.WaitFor(t, "four sleeps", func() bool {
 		n := 0
-		for _, pid := range marked(m) {
+		for _, pid := range testutil.Marked(m) {
 			if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); string(b) == "sleep\x00"+m+"\x00" {
 				n++
 			}

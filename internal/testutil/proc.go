@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -121,4 +123,32 @@ func SignalWait(t testing.TB, cmd *exec.Cmd, sig os.Signal, lines <-chan string,
 		t.Fatalf("%s did not stop within %v of %s", cmd.Path, d, sig)
 		return nil
 	}
+}
+
+// Marked returns the pids of the processes, this one aside, that carry
+// marker as a whole argument (sleep MARKER) or after "sleep " in an
+// argument (a shell script: sh -c "sleep MARKER &"). Not as any part of
+// any argument: the marker is digits, which another test binary running
+// beside this one may carry in its path or flags, and a test that kills
+// what it finds would kill that binary.
+func Marked(marker string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		for _, arg := range strings.Split(string(b), "\x00") {
+			if arg == marker || strings.Contains(arg, "sleep "+marker) {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
 }
