@@ -335,3 +335,25 @@ func TestStateResend(t *testing.T) {
 		})
 	}
 }
+
+// TestDepthReadTimesOut: a submit's queue depth check that gets no answer
+// in time goes on with the depth last read instead of failing the submit
+// (an internal error from `herd jobs submit` on a busy new cluster).
+func TestDepthReadTimesOut(t *testing.T) {
+	srv := open(t, Config{Listen: "127.0.0.1:0"})
+	p := startProxy(t, strings.TrimPrefix(srv.URL(), "nats://"))
+	c := open(t, Config{URLs: []string{p.url()}})
+	ctx := bg(t)
+	if err := c.checkDepth(ctx, DefaultQueue, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.depth[DefaultQueue].read = time.Time{} // stale: the next check reads
+	c.mu.Unlock()
+	p.setHold(down, true) // no answer comes back
+	err := c.checkDepth(ctx, DefaultQueue, 1)
+	p.setHold(down, false)
+	if err != nil {
+		t.Fatalf("depth check with no answer: %v; want the last depth used", err)
+	}
+}

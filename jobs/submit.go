@@ -376,6 +376,9 @@ type depthCache struct {
 
 const depthRefresh = 500 * time.Millisecond
 
+// depthWait bounds a submit's read of its queue's depth (see checkDepth).
+const depthWait = 2 * time.Second
+
 func (c *Client) checkDepth(ctx context.Context, q string, add int) error {
 	c.mu.Lock()
 	if c.depth == nil {
@@ -389,13 +392,25 @@ func (c *Client) checkDepth(ctx context.Context, q string, add int) error {
 	stale := time.Since(d.read) > depthRefresh
 	c.mu.Unlock()
 	if stale {
-		n, err := c.queueDepth(ctx, q)
-		if err != nil {
+		dctx, cancel := context.WithTimeout(ctx, depthWait)
+		n, err := c.queueDepth(dctx, q)
+		cancel()
+		switch {
+		case err == nil:
+			c.mu.Lock()
+			d.n, d.read = n, time.Now()
+			c.mu.Unlock()
+		case transient(err) && ctx.Err() == nil:
+			// The store did not answer in time (a consumer being made,
+			// or electing its leader, on a busy cluster). The bound is a
+			// soft one: go on with the depth last read, and read again
+			// after depthRefresh, rather than fail the submit.
+			c.mu.Lock()
+			d.read = time.Now()
+			c.mu.Unlock()
+		default:
 			return err
 		}
-		c.mu.Lock()
-		d.n, d.read = n, time.Now()
-		c.mu.Unlock()
 	}
 	c.mu.Lock()
 	n := d.n
