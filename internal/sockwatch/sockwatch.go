@@ -78,9 +78,9 @@ func parseListeners(b []byte, want map[int]bool) map[uint64]bool {
 
 // Accepting reports whether pid, or a process it started, waits for
 // connections on one of the sockets with the given inodes: it holds the
-// socket and the socket is in one of its epoll sets, or one of its threads
-// is blocked in accept on it, or in select or poll while holding it. Processes that vanish while they
-// are read are skipped.
+// socket and the socket is in one of its epoll sets, or one of its
+// threads is blocked in accept on it, or in select or poll while holding
+// it. Processes that vanish while they are read are skipped.
 func Accepting(pid int, inodes map[uint64]bool) bool {
 	for _, p := range proc.Tree(pid) {
 		if processAccepting(p, inodes) {

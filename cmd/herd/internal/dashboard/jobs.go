@@ -190,25 +190,24 @@ func (s *Server) jobsKicked() <-chan struct{} {
 // jobs inline when the jobs API answers in time.
 func (s *Server) jobsPage(w http.ResponseWriter, r *http.Request) {
 	initial := []byte("null")
+	var ev *jobsEvent // what initial holds, for the first view
 	f, err := jobsFilter(r.URL.Query())
 	if err != nil { // the stream answers the same error
 		f = jobs.Filter{Newest: true}
 	} else if b, ok := s.recentJobs(f); ok {
+		// Kept as JSON only: decode it for the first view.
+		if ev = new(jobsEvent); json.Unmarshal(b, ev) != nil {
+			ev = nil
+		}
 		initial = b
 	} else {
 		ctx, cancel := context.WithTimeout(r.Context(), firstPaintWait)
-		ev := s.readJobs(ctx, f)
+		read := s.readJobs(ctx, f)
 		cancel()
-		if ev.Error == "" {
+		if read.Error == "" {
+			ev = &read
 			initial, _ = json.Marshal(ev)
 			s.keepJobs(f, initial)
-		}
-	}
-	var ev *jobsEvent
-	if string(initial) != "null" {
-		ev = new(jobsEvent)
-		if json.Unmarshal(initial, ev) != nil {
-			ev = nil
 		}
 	}
 	s.servePage(w, "jobs.html", initial, jobsView(f, ev, time.Now()))
