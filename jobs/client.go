@@ -197,7 +197,7 @@ func (c *Client) connect(ctx context.Context) error {
 		return fmt.Errorf("jobs: connect: %w", err)
 	}
 	c.nc = nc
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(pubAckTimeout))
 	if err != nil {
 		return err
 	}

@@ -111,9 +111,10 @@ const (
 	longPoll   = 10 * time.Second
 	emptyFresh = 20 * time.Millisecond // how long a priority found empty is skipped while others are busy
 	// noLeaderWait is how long a priority whose consumer answered "no
-	// responders" (503: its raft group is electing a leader, for 4 to 9 s
-	// after its leader's node died) is left alone before it is asked
-	// again, so that the worker does not spin on requests meanwhile.
+	// responders" (503: its raft group is electing a leader, 2 to 4 s
+	// after its leader's node died on herd's nodes, 4 to 9 s on
+	// nats-server's) is left alone before it is asked again, so that the
+	// worker does not spin on requests meanwhile.
 	noLeaderWait = 100 * time.Millisecond
 )
 

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"strings"
 	"sync"
@@ -355,5 +356,86 @@ func TestDepthReadTimesOut(t *testing.T) {
 	p.setHold(down, false)
 	if err != nil {
 		t.Fatalf("depth check with no answer: %v; want the last depth used", err)
+	}
+}
+
+// TestSubmitResend: a submit whose acknowledgement is lost, or whose
+// message never reaches the stream (the work stream's leader died with
+// it), is published again well before the caller's deadline, and the
+// copies store the job once. Submit and SubmitMany, on one server and on a
+// 3-node cluster, through a proxy that holds and cuts the connection.
+func TestSubmitResend(t *testing.T) {
+	for _, replicas := range []int{1, 3} {
+		t.Run(map[int]string{1: "R1", 3: "R3"}[replicas], func(t *testing.T) {
+			direct, p, proxied := resendSetup(t, replicas)
+			ctx := bg(t)
+			stored := func() uint64 {
+				t.Helper()
+				s, err := direct.js.Stream(ctx, direct.workStream())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s.CachedInfo().State.Msgs
+			}
+			for _, tc := range []struct {
+				name string
+				dir  int // the direction held: the acknowledgement (down) or the message (up)
+				jobs int // 1: Submit, else SubmitMany
+			}{
+				{"ack lost", down, 1},
+				{"message lost", up, 1},
+				{"many, acks lost", down, 20},
+				{"many, messages lost", up, 20},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					c := proxied(t)
+					if err := c.Declare(ctx, "k"); err != nil {
+						t.Fatal(err)
+					}
+					// One submit first, so the queue and its depth are known
+					// and the submits below send nothing but their jobs.
+					if _, err := c.Submit(ctx, "k", nil, SubmitOptions{}); err != nil {
+						t.Fatal(err)
+					}
+					before := stored()
+					reqs := make([]Request, tc.jobs)
+					for i := range reqs {
+						reqs[i] = Request{Kind: "k", Options: SubmitOptions{ID: newID()}}
+					}
+					p.setHold(tc.dir, true)
+					type result struct {
+						err  error
+						took time.Duration
+					}
+					res := make(chan result, 1)
+					sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					defer cancel()
+					go func() {
+						t0 := time.Now()
+						var err error
+						if tc.jobs == 1 {
+							_, err = c.Submit(sctx, "k", nil, reqs[0].Options)
+						} else {
+							_, err = c.SubmitMany(sctx, reqs)
+						}
+						res <- result{err, time.Since(t0)}
+					}()
+					if tc.dir == down {
+						testutil.WaitFor(t, "the jobs to be stored", func() bool { return stored() == before+uint64(tc.jobs) })
+					} else {
+						testutil.WaitFor(t, "the jobs to be held", func() bool { return p.held(up, reqs[tc.jobs-1].Options.ID) > 0 })
+					}
+					p.cut()
+					p.setHold(tc.dir, false)
+					r := <-res
+					if r.err != nil || r.took >= 15*time.Second {
+						t.Fatalf("submit: %v after %v; want the jobs stored well within the 30 s deadline", r.err, r.took)
+					}
+					if got := stored(); got != before+uint64(tc.jobs) {
+						t.Fatalf("the work stream holds %d messages, want %d: each job once", got, before+uint64(tc.jobs))
+					}
+				})
+			}
+		})
 	}
 }

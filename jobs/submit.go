@@ -169,8 +169,11 @@ func msgID(r *record) string {
 // (Declare); else the error matches ErrUnknownKind. Bad options give a
 // *ValidationError, a full queue a *QueueFullError.
 //
-// A Submit whose reply is lost is retried with the same ID, so it never
-// makes two jobs; callers that retry Submit themselves should set opts.ID.
+// A Submit whose acknowledgement is late or lost (the work stream's leader
+// died) publishes the job again with the same ID until one is stored, so
+// it never makes two jobs (see publishJobs); without a deadline on ctx it
+// gives up when 15 s pass without an acknowledgement. Callers that retry Submit themselves should set
+// opts.ID.
 func (c *Client) Submit(ctx context.Context, kind string, args any, opts SubmitOptions) (string, error) {
 	if c.isClosed() {
 		return "", ErrClosed
@@ -194,14 +197,7 @@ func (c *Client) Submit(ctx context.Context, kind string, args any, opts SubmitO
 			return first, err
 		}
 	}
-	m := c.message(r)
-	for try := 0; ; try++ {
-		_, err = c.js.PublishMsg(ctx, m)
-		if err == nil || try == 2 || !(errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)) || ctx.Err() != nil {
-			break
-		}
-	}
-	if err != nil {
+	if err := c.publishJobs(ctx, []*nats.Msg{c.message(r)}); err != nil {
 		return "", c.wrap("submit", err)
 	}
 	c.addDepth(r.Queue, 1)
@@ -210,7 +206,8 @@ func (c *Client) Submit(ctx context.Context, kind string, args any, opts SubmitO
 
 // SubmitMany adds the jobs of reqs and returns their IDs in order. It
 // checks every request first and stores none if one is bad; then it
-// publishes them all at once and waits for every acknowledgement. On an
+// publishes them all at once and waits for every acknowledgement,
+// publishing again those whose acknowledgement is late, as Submit. On an
 // error some jobs may be stored: submitting the same requests again with
 // the returned IDs set in Options.ID adds only the missing ones.
 func (c *Client) SubmitMany(ctx context.Context, reqs []Request) ([]string, error) {
@@ -243,33 +240,19 @@ func (c *Client) SubmitMany(ctx context.Context, reqs []Request) ([]string, erro
 		}
 	}
 	ids := make([]string, len(recs))
-	futs := make([]jetstream.PubAckFuture, 0, len(recs))
-	var firstErr error
+	msgs := make([]*nats.Msg, len(recs))
 	for i, r := range recs {
-		ids[i] = r.ID
-		f, err := c.js.PublishMsgAsync(c.message(r))
-		if err != nil {
-			firstErr = err
-			break
-		}
-		futs = append(futs, f)
+		ids[i], msgs[i] = r.ID, c.message(r)
 	}
-	for _, f := range futs {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			if firstErr == nil {
-				firstErr = err
-			}
-		case <-ctx.Done():
-			return ids, ctx.Err()
-		}
+	err := c.publishJobs(ctx, msgs)
+	if ctx.Err() != nil {
+		return ids, ctx.Err()
 	}
 	for q, n := range perQueue {
 		c.addDepth(q, n)
 	}
-	if firstErr != nil {
-		return ids, c.wrap("submit", firstErr)
+	if err != nil {
+		return ids, c.wrap("submit", err)
 	}
 	return ids, nil
 }

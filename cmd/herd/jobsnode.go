@@ -74,6 +74,7 @@ func newJobsNodeCmd() *cobra.Command {
 	f.StringVar(&cfg.Cluster, "cluster", "", "cluster listener HOST:PORT (empty: no cluster)")
 	f.StringVar(&routes, "routes", "", "every node's cluster HOST:PORT, comma-separated")
 	f.StringVar(&cfg.ClusterName, "cluster-name", jobsnode.DefaultClusterName, "the NATS cluster's name, the same on every node")
+	f.DurationVar(&cfg.ElectionTimeout, "election-timeout", jobsnode.DefaultElectionTimeout, "how long a follower waits after its raft leader's last heartbeat before it calls an election (a random time up to twice this; nats-server's own is 4s, up to 9s)")
 	f.BoolVar(&cfg.Log, "log", false, "print the server's log to stderr")
 	return cmd
 }
@@ -84,7 +85,7 @@ func nodeFlagError(err error) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	flag := map[string]string{"Name": "--name", "StoreDir": "--store", "Listen": "--listen", "Cluster": "--cluster"}[ce.Field]
+	flag := map[string]string{"Name": "--name", "StoreDir": "--store", "Listen": "--listen", "Cluster": "--cluster", "ElectionTimeout": "--election-timeout"}[ce.Field]
 	if strings.HasPrefix(ce.Field, "Routes") {
 		flag = "--routes"
 	}

@@ -13,6 +13,11 @@
 // JetStream elects a meta leader once a majority of the nodes it expects
 // (three for Replicas 3) have met; Ready waits for that.
 //
+// When a node dies, the raft groups it led elect new leaders once a
+// follower's election timer fires, ElectionTimeout to twice it after the
+// dead leader's last heartbeat (2–4 s by default, where nats-server alone
+// waits 4–9 s); jobs wait meanwhile and none is lost.
+//
 // Everything listens on loopback unless an address says otherwise. The
 // official nats-server binary with a config file that sets the same things
 // (server_name, jetstream.store_dir, cluster.name, cluster.listen,
@@ -20,6 +25,7 @@
 package jobsnode
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,6 +88,14 @@ type Config struct {
 	// SyncInterval is how often the file store syncs; DefaultSyncInterval
 	// if zero.
 	SyncInterval time.Duration
+	// ElectionTimeout is how long a follower waits after its raft
+	// leader's last heartbeat before it calls an election: a random time
+	// between ElectionTimeout and twice it. It bounds how long a killed
+	// node's streams and consumers stay without a leader.
+	// DefaultElectionTimeout if zero; at least MinElectionTimeout. It is
+	// the process's: every clustered node one process starts must use the
+	// same value (see setElectionTimeout). Ignored without Cluster.
+	ElectionTimeout time.Duration
 	// Log, when true, makes the server log to stderr.
 	Log bool
 }
@@ -126,6 +140,9 @@ func (cfg Config) Options() (*server.Options, error) {
 	}
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
+	}
+	if cfg.ElectionTimeout != 0 && cfg.ElectionTimeout < MinElectionTimeout {
+		return nil, &ConfigError{Field: "ElectionTimeout", Problem: fmt.Sprintf("%v is shorter than %v: raft leaders send a heartbeat every second (write %v or more, or 0 for %v)", cfg.ElectionTimeout, MinElectionTimeout, MinElectionTimeout, DefaultElectionTimeout)}
 	}
 	host, port, err := hostPort("Listen", cfg.Listen)
 	if err != nil {
@@ -177,6 +194,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	o, err := cfg.Options()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Cluster != "" {
+		if err := setElectionTimeout(cmp.Or(cfg.ElectionTimeout, DefaultElectionTimeout)); err != nil {
+			return nil, err
+		}
 	}
 	ns, err := server.NewServer(o)
 	if err != nil {
