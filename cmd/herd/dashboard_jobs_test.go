@@ -171,7 +171,8 @@ func TestDashboardJobsInChromium(t *testing.T) {
 		poll("the queues", queueCell("default", "succeeded")+` === "1" && `+queueCell("default", "failed")+` === "1" && `+queueCell("other", "depth")+` === "1"`),
 		poll("the failed job's error", `(`+row(failed)+`.querySelector("td.state") || {}).title.includes("args.upload")`),
 		poll("a Retry button only on the failed job", `!!`+row(failed)+`.querySelector('button[title="retry job `+failed+`"]') && !`+row(ok)+`.querySelector("button[title^=retry]")`),
-		eval(`window.herdMarker = 42`),
+		poll("the script's rows", `window.herdDraws >= 1`),
+		eval(`window.herdMarker = 42; window.herdIDButton = document.querySelector('#jobs tr[data-id="`+ok+`"] button.id'); window.herdStateButton = document.querySelector('#states button[data-state="failed"]')`),
 		shot("1-jobs"),
 	); err != nil {
 		t.Fatal(err)
@@ -195,6 +196,17 @@ func TestDashboardJobsInChromium(t *testing.T) {
 		poll("the jobs newest first again", listed+` === "`+newest+`" && location.search === ""`),
 	); err != nil {
 		t.Fatal(err)
+	}
+	// The updates since then (two new lists) moved the job rows and
+	// rewrote the counts, but kept the elements: a click pressed during an
+	// update is not lost on a replaced button.
+	same, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.herdIDButton.isConnected && window.herdIDButton === document.querySelector('#jobs tr[data-id="`+ok+`"] button.id') && `+
+		`window.herdStateButton.isConnected && window.herdStateButton === document.querySelector('#states button[data-state="failed"]')`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !same {
+		t.Fatal("a job's button or a state button was replaced by an update: rows and buttons must be updated in place")
 	}
 
 	// The filters: a state, a queue, text on the page; the URL keeps them.

@@ -172,8 +172,9 @@ func TestDashboardInChromium(t *testing.T) {
 	if err := chromedp.Do(bctx,
 		poll("web online with 2 instances", cell("web", "status")+` === "online" && `+cell("web", "inst")+` === "2/2"`),
 		poll("2 instance rows of web", `document.querySelectorAll('tr.inst[data-app="web"]').length === 2`),
+		poll("the script's rows", `window.herdDraws >= 1`),
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Evaluate[int](`window.herdMarker = 42`)(ctx, tg)
+			_, err := chromedp.Evaluate[bool](`window.herdMarker = 42; window.herdButton = document.querySelector('tr.app[data-app="web"] button[title="restart web"]'); true`)(ctx, tg)
 			return err
 		}),
 		shot("1-apps"),
@@ -191,6 +192,16 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	if marker != 42 {
 		t.Fatalf("the page was reloaded (marker %d)", marker)
+	}
+	// The updates since then rewrote the row's text, not the row: the
+	// button is the same element (a click pressed during an update is not
+	// lost on a replaced one).
+	same, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.herdButton.isConnected && window.herdButton === document.querySelector('tr.app[data-app="web"] button[title="restart web"]')`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !same {
+		t.Fatal("the restart button of web was replaced by an update: rows must be updated in place")
 	}
 	// A restart clicked on the page, and confirmed, takes effect.
 	if err := chromedp.Do(bctx,

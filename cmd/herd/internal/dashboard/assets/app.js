@@ -59,73 +59,98 @@
     }
   }
 
-  function actions(a) {
+  // The buttons of an app's row. They read the app at the click (r.app,
+  // the last update), so they stay the same elements while the row is
+  // live; only a stop or start changes the set (Start for Stop).
+  function actions(r) {
     const td = el("td", { class: "actions" });
+    const a = r.app;
     const stopped = a.status === "stopped" || a.status === "errored";
     td.append(
-      button("Restart", "restart " + a.name, () => ask((stopped ? "Start " : "Restart ") + a.name, () => act(a.name, "restart"))),
+      button("Restart", "restart " + a.name, () => ask((r.stopped ? "Start " : "Restart ") + a.name, () => act(a.name, "restart"))),
       button("Reload", "rolling reload of " + a.name, () => ask("Reload " + a.name + " (one instance at a time)", () => act(a.name, "reload"))),
       stopped
         ? button("Start", "start " + a.name, () => act(a.name, "start"))
         : button("Stop", "stop " + a.name, () => ask("Stop " + a.name, () => act(a.name, "stop"))),
       button("+", "one instance more", () => act(a.name, "scale", "?n=%2B1")),
-      button("−", "one instance less", () => ask("Scale " + a.name + " down to " + (a.instances - 1), () => act(a.name, "scale", "?n=-1"))),
+      button("−", "one instance less", () => ask("Scale " + a.name + " down to " + (r.app.instances - 1), () => act(a.name, "scale", "?n=-1"))),
       button("Logs", "show the logs of " + a.name, () => showLogs(a.name)),
     );
     return td;
   }
-  function cells(tr, vals) {
-    tr.replaceChildren(...vals);
+
+  // The table's rows by key ("app", or "app/slot" for an instance), kept
+  // from one update to the next: a row, its cells and its buttons stay the
+  // same elements and only changed text is written, so a click in
+  // progress, the keyboard focus or a text selection is never lost to the
+  // once-a-second redraw.
+  const rowOf = new Map();
+  function row(key, attrs, n) {
+    let r = rowOf.get(key);
+    if (!r) {
+      r = { tr: el("tr", attrs), tds: [] };
+      for (let k = 0; k < n; k++) r.tds.push(el("td"));
+      r.tr.append(...r.tds);
+      rowOf.set(key, r);
+    }
+    return r;
+  }
+  function set(td, cls, text) {
+    if (td.className !== cls) td.className = cls;
+    if (td.textContent !== text) td.textContent = text;
   }
   function render() {
     const rows = [];
+    const live = new Set();
     for (const a of apps) {
-      const tr = el("tr", { "data-app": a.name, class: "app" });
-      cells(tr, [
-        el("td", { class: "name" }, a.name),
-        el("td", { class: "status st-" + a.status }, a.status + (a.error ? ": " + a.error : "")),
-        el("td", { class: "inst num" }, a.live.length + "/" + a.instances),
-        el("td", { class: "uptime num" }, dur(a.uptime_ms)),
-        el("td", { class: "restarts num" }, String(a.restarts)),
-        el("td", { class: "cpu num" }, a.cpu.toFixed(1) + "%"),
-        el("td", { class: "mem num" }, bytes(a.memory)),
-        el("td"),
-        actions(a),
-      ]);
-      rows.push(tr);
+      const r = row(a.name, { "data-app": a.name, class: "app" }, 9);
+      r.app = a;
+      const t = r.tds;
+      set(t[0], "name", a.name);
+      set(t[1], "status st-" + a.status, a.status + (a.error ? ": " + a.error : ""));
+      set(t[2], "inst num", a.live.length + "/" + a.instances);
+      set(t[3], "uptime num", dur(a.uptime_ms));
+      set(t[4], "restarts num", String(a.restarts));
+      set(t[5], "cpu num", a.cpu.toFixed(1) + "%");
+      set(t[6], "mem num", bytes(a.memory));
+      const stopped = a.status === "stopped" || a.status === "errored";
+      if (r.stopped !== stopped) {
+        r.stopped = stopped;
+        const td = actions(r);
+        t[8].replaceWith(td);
+        t[8] = td;
+      }
+      rows.push(r.tr);
+      live.add(a.name);
       for (const i of a.live) {
         const key = a.name + "/" + i.slot;
-        const r = rings[key] || [];
-        const charts = el("td", { class: "charts" });
+        const ir = row(key, { "data-app": a.name, "data-slot": String(i.slot), class: "inst" }, 9);
+        const it = ir.tds;
+        set(it[0], "name", "#" + i.slot + " pid " + i.pid);
+        set(it[1], "status st-" + i.state, i.state);
+        set(it[3], "uptime num", dur(i.uptime_ms));
+        set(it[4], "restarts num", String(i.restarts));
+        set(it[5], "cpu num", i.cpu.toFixed(1) + "%");
+        set(it[6], "mem num", bytes(i.memory));
         // A chart needs two samples: until the history comes, the cell
         // keeps its width (style.css), as the server draws it.
-        if (r.length > 1) charts.append(chart("cpu", r, "cpu", "CPU of " + key), chart("mem", r, "mem", "memory of " + key));
-        const itr = el("tr", { "data-app": a.name, "data-slot": String(i.slot), class: "inst" });
-        cells(itr, [
-          el("td", { class: "name" }, "#" + i.slot + " pid " + i.pid),
-          el("td", { class: "status st-" + i.state }, i.state),
-          el("td"),
-          el("td", { class: "uptime num" }, dur(i.uptime_ms)),
-          el("td", { class: "restarts num" }, String(i.restarts)),
-          el("td", { class: "cpu num" }, i.cpu.toFixed(1) + "%"),
-          el("td", { class: "mem num" }, bytes(i.memory)),
-          charts,
-          el("td"),
-        ]);
-        rows.push(itr);
+        const h = rings[key] || [];
+        if (it[7].className !== "charts") it[7].className = "charts";
+        it[7].replaceChildren(...(h.length > 1 ? [chart("cpu", h, "cpu", "CPU of " + key), chart("mem", h, "mem", "memory of " + key)] : []));
+        rows.push(ir.tr);
+        live.add(key);
       }
     }
-    // Keep the focused button across the redraw (keyboard users).
-    const f = document.activeElement;
-    const focusKey = f && f.tagName === "BUTTON" && f.closest("tr") ? [f.closest("tr").dataset.app, f.textContent] : null;
-    tbody.replaceChildren(...rows);
-    if (focusKey) {
-      for (const b of tbody.querySelectorAll('tr.app[data-app="' + CSS.escape(focusKey[0]) + '"] button')) {
-        if (b.textContent === focusKey[1]) b.focus();
-      }
-    }
+    for (const k of rowOf.keys()) if (!live.has(k)) rowOf.delete(k);
+    // Put the rows in order, moving only those out of place, and drop the
+    // rest (gone apps and instances, and the server-drawn first view).
+    rows.forEach((tr, n) => {
+      if (tbody.children[n] !== tr) tbody.insertBefore(tr, tbody.children[n] || null);
+    });
+    while (tbody.children.length > rows.length) tbody.lastElementChild.remove();
     $("empty").hidden = apps.length > 0;
     if (window.herdFirstRender === undefined) window.herdFirstRender = performance.now();
+    window.herdDraws = (window.herdDraws || 0) + 1; // the script's draws, for tests
   }
 
   function connect() {

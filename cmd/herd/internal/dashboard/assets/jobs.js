@@ -16,6 +16,7 @@
   let listSource = null;
   let jobSource = null;
   let shown = null; // the job in the detail pane
+  let stateButtons = null; // the state filter's buttons, made by the first drawStates
 
   function dur(ms) {
     if (ms < 1000) return ms + "ms";
@@ -71,17 +72,23 @@
       counts.failed = (counts.failed || 0) + qs.failed;
       counts.cancelled = (counts.cancelled || 0) + qs.cancelled;
     }
-    const bs = [""].concat(states).map((s) => {
+    // The buttons are made once and their labels rewritten, so that a
+    // click or the focus is never lost to an update.
+    if (!stateButtons) {
+      stateButtons = [""].concat(states).map((s) => {
+        const b = button(s || "all", s ? "show the " + s + " jobs" : "show every job", () => setFilter({ state: s }));
+        b.dataset.state = s;
+        return b;
+      });
+      $("states").replaceChildren(...stateButtons);
+    }
+    for (const b of stateButtons) {
+      const s = b.dataset.state;
       const label = (s || "all") + (counts[s] !== undefined ? " " + counts[s] : "");
-      const b = button(label, s ? "show the " + s + " jobs" : "show every job", () => setFilter({ state: s }));
-      b.dataset.state = s;
-      b.setAttribute("aria-pressed", String(filter.state === s));
-      return b;
-    });
-    const f = document.activeElement;
-    const focused = f && f.parentNode === $("states") ? f.dataset.state : null;
-    $("states").replaceChildren(...bs);
-    if (focused !== null) for (const b of bs) if (b.dataset.state === focused) b.focus();
+      if (b.textContent !== label) b.textContent = label;
+      const pressed = String(filter.state === s);
+      if (b.getAttribute("aria-pressed") !== pressed) b.setAttribute("aria-pressed", pressed);
+    }
   }
   function drawQueueOptions() {
     const sel = $("f-queue");
@@ -141,50 +148,78 @@
     $("queues").tBodies[0].replaceChildren(...rows);
     $("no-queues").hidden = rows.length > 0;
   }
+  // A job's row, kept by ID from one update to the next: its cells are
+  // rewritten where they changed, and its buttons stay the same elements
+  // (its actions are made again only when its state changes), so a click
+  // in progress or the focus is never lost to an update.
+  const jobRows = new Map();
+  function jobRow(j) {
+    let r = jobRows.get(j.id);
+    if (!r) {
+      const tr = el("tr", { "data-id": j.id });
+      const open = button(j.id, "show job " + j.id, () => openJob(j.id));
+      open.className = "link id";
+      const tds = [];
+      for (let k = 0; k < 10; k++) tds.push(el("td"));
+      tds[0].append(open);
+      const bar = el("progress", { max: "1" });
+      tds[6].append(bar, "");
+      tr.append(...tds);
+      r = { tr, tds, bar, state: null };
+      jobRows.set(j.id, r);
+    }
+    const t = r.tds;
+    const cls = j.id === shown ? "selected" : "";
+    if (r.tr.className !== cls) r.tr.className = cls;
+    if (r.tr.dataset.state !== j.state) r.tr.dataset.state = j.state;
+    set(t[1], "kind", j.kind);
+    set(t[2], "queue", j.queue);
+    set(t[3], "priority", j.priority);
+    set(t[4], "state st-" + j.state, j.state + (j.state === "scheduled" && j.run_at ? " for " + when(j.run_at) : ""));
+    attr(t[4], "title", j.error || j.note || "");
+    set(t[5], "attempt num", j.attempt + "/" + j.max_attempts);
+    if (t[6].className !== "progress") t[6].className = "progress";
+    attr(r.bar, "value", String(j.progress || 0));
+    const pct = " " + Math.round((j.progress || 0) * 100) + "%";
+    if (t[6].lastChild.textContent !== pct) t[6].lastChild.textContent = pct;
+    set(t[7], "created", ago(j.created));
+    attr(t[7], "title", when(j.created));
+    set(t[8], "took num", took(j));
+    if (r.state !== j.state) {
+      r.state = j.state;
+      const acts = el("td", { class: "actions" });
+      if (!finals[j.state]) acts.append(button("Cancel", "cancel job " + j.id, () => cancelJob(r.job)));
+      if (j.state === "failed" || j.state === "cancelled") acts.append(button("Retry", "retry job " + j.id, () => act(j.id, "retry")));
+      t[9].replaceWith(acts);
+      t[9] = acts;
+    }
+    r.job = j;
+    return r;
+  }
+  function set(td, cls, text) {
+    if (td.className !== cls) td.className = cls;
+    if (td.textContent !== text) td.textContent = text;
+  }
+  function attr(e, name, value) {
+    if (e.getAttribute(name) !== value) e.setAttribute(name, value);
+  }
   function drawJobs() {
     const text = $("f-text").value.toLowerCase();
     const list = ((data && data.jobs) || []).filter((j) => !text ||
       [j.id, j.kind, j.note || "", j.error || ""].some((v) => v.toLowerCase().includes(text)));
-    const rows = list.map((j) => {
-      const tr = el("tr", { "data-id": j.id, "data-state": j.state });
-      if (j.id === shown) tr.className = "selected";
-      const open = button(j.id, "show job " + j.id, () => openJob(j.id));
-      open.className = "link id";
-      const prog = el("td", { class: "progress" });
-      const bar = el("progress", { max: "1", value: String(j.progress || 0) });
-      prog.append(bar, " " + Math.round((j.progress || 0) * 100) + "%");
-      const acts = el("td", { class: "actions" });
-      if (!finals[j.state]) acts.append(button("Cancel", "cancel job " + j.id, () => cancelJob(j)));
-      if (j.state === "failed" || j.state === "cancelled") acts.append(button("Retry", "retry job " + j.id, () => act(j.id, "retry")));
-      const idCell = el("td");
-      idCell.append(open);
-      const stateCell = el("td", { class: "state st-" + j.state, title: j.error || j.note || "" }, j.state + (j.state === "scheduled" && j.run_at ? " for " + when(j.run_at) : ""));
-      tr.append(
-        idCell,
-        el("td", { class: "kind" }, j.kind),
-        el("td", { class: "queue" }, j.queue),
-        el("td", { class: "priority" }, j.priority),
-        stateCell,
-        el("td", { class: "attempt num" }, j.attempt + "/" + j.max_attempts),
-        prog,
-        el("td", { class: "created", title: when(j.created) }, ago(j.created)),
-        el("td", { class: "took num" }, took(j)),
-        acts,
-      );
-      return tr;
+    const rows = list.map((j) => jobRow(j).tr);
+    const listed = new Set(list.map((j) => j.id));
+    for (const id of jobRows.keys()) if (!listed.has(id)) jobRows.delete(id);
+    const body = $("jobs").tBodies[0];
+    rows.forEach((tr, n) => {
+      if (body.children[n] !== tr) body.insertBefore(tr, body.children[n] || null);
     });
-    const f = document.activeElement;
-    const focusKey = f && f.tagName === "BUTTON" && f.closest("#jobs tr") ? [f.closest("tr").dataset.id, f.textContent] : null;
-    $("jobs").tBodies[0].replaceChildren(...rows);
-    if (focusKey) {
-      for (const b of $("jobs").querySelectorAll('tr[data-id="' + CSS.escape(focusKey[0]) + '"] button')) {
-        if (b.textContent === focusKey[1]) b.focus();
-      }
-    }
+    while (body.children.length > rows.length) body.lastElementChild.remove();
     $("no-jobs").hidden = rows.length > 0;
     $("next").hidden = !(data && data.next);
     $("first").hidden = !filter.cursor;
     if (window.herdFirstRender === undefined) window.herdFirstRender = performance.now();
+    window.herdDraws = (window.herdDraws || 0) + 1; // the script's draws, for tests
   }
   function update(d) {
     data = d;
