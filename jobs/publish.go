@@ -43,22 +43,6 @@ func (c *Client) publishJobs(ctx context.Context, msgs []*nats.Msg) error {
 	slots := make([]slot, len(msgs))
 	var firstErr error
 	now := time.Now()
-	// publish sends s's message (again) and says when to look at it next.
-	publish := func(s *slot, now time.Time) {
-		f, err := c.js.PublishMsgAsync(s.m)
-		switch {
-		case err == nil:
-			s.f, s.next = f, now.Add(s.gap)
-			s.gap = min(2*s.gap, resendMax)
-		case pubAgain(err):
-			s.f, s.next = nil, now.Add(pubRetryWait)
-		default:
-			s.done = true
-			if firstErr == nil {
-				firstErr = err
-			}
-		}
-	}
 	// settle takes s's answer: done, or to be published again.
 	settle := func(s *slot, err error, now time.Time) {
 		switch {
@@ -72,6 +56,16 @@ func (c *Client) publishJobs(ctx context.Context, msgs []*nats.Msg) error {
 				firstErr = err
 			}
 		}
+	}
+	// publish sends s's message (again) and says when to look at it next.
+	publish := func(s *slot, now time.Time) {
+		f, err := c.js.PublishMsgAsync(s.m)
+		if err != nil {
+			settle(s, err, now)
+			return
+		}
+		s.f, s.next = f, now.Add(s.gap)
+		s.gap = min(2*s.gap, resendMax)
 	}
 	for i, m := range msgs {
 		slots[i] = slot{m: m, gap: resendWait}
