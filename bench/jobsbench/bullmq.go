@@ -17,11 +17,18 @@ import (
 
 // bullBench is BullMQ on a redis-server this benchmark started, driven
 // through bench/node/jobs-bullmq.js, which stays up between rounds.
+//
+// With replica set (the -replicas mode's "bullmq replica"), a second
+// redis-server runs as --replicaof the first, and the script waits for the
+// replica to acknowledge every write it must keep (REDIS_WAIT=1, see the
+// script): Redis replicates asynchronously, so without WAIT an acknowledged
+// job could be lost with the primary.
 type bullBench struct {
-	redis *dbServer
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	out   *bufio.Reader
+	redis   *dbServer
+	replica *dbServer
+	cmd     *exec.Cmd
+	in      io.WriteCloser
+	out     *bufio.Reader
 }
 
 // bullMQModule is the file whose absence means `npm ci` has not run in
@@ -30,7 +37,7 @@ func bullMQModule(nodeDir string) string {
 	return filepath.Join(nodeDir, "node_modules", "bullmq", "package.json")
 }
 
-func startBullMQ(ctx context.Context, dir, nodeDir string, log io.Writer) (*bullBench, error) {
+func startBullMQ(ctx context.Context, dir, nodeDir string, log io.Writer, replica bool) (_ *bullBench, err error) {
 	if _, err := exec.LookPath("node"); err != nil {
 		return nil, &missingToolError{Tool: "node", Install: "install Node 20 and put node on PATH", Err: err}
 	}
@@ -42,8 +49,26 @@ func startBullMQ(ctx context.Context, dir, nodeDir string, log io.Writer) (*bull
 		return nil, err
 	}
 	b := &bullBench{redis: redis}
+	env := append(os.Environ(), "REDIS_PORT="+strconv.Itoa(port))
+	if replica {
+		rdir := filepath.Join(dir, "replica")
+		if err := os.Mkdir(rdir, 0o755); err != nil {
+			redis.Close()
+			return nil, err
+		}
+		if b.replica, _, err = startRedis(ctx, rdir, log, "--replicaof", "127.0.0.1", strconv.Itoa(port)); err != nil {
+			redis.Close()
+			return nil, err
+		}
+		env = append(env, "REDIS_WAIT=1")
+		defer func() {
+			if err != nil && b.cmd.Process == nil {
+				b.replica.Close()
+			}
+		}()
+	}
 	b.cmd = exec.Command("node", filepath.Join(nodeDir, "jobs-bullmq.js"))
-	b.cmd.Env = append(os.Environ(), "REDIS_PORT="+strconv.Itoa(port))
+	b.cmd.Env = env
 	b.cmd.Stderr = log
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	b.cmd.WaitDelay = 5 * time.Second
@@ -113,7 +138,17 @@ func (b *bullBench) burn(ctx context.Context, n, conc, batch int) (burnResult, e
 		return burnResult{}, err
 	}
 	node, redis := b.cmd.Process.Pid, b.redis.cmd.Process.Pid
-	meter := cpuMeter(func() time.Duration { return pidCPU(node) + pidCPU(redis) })
+	replica := 0
+	if b.replica != nil {
+		replica = b.replica.cmd.Process.Pid
+	}
+	meter := cpuMeter(func() time.Duration {
+		t := pidCPU(node) + pidCPU(redis)
+		if replica != 0 {
+			t += pidCPU(replica)
+		}
+		return t
+	})
 	c0 := meter()
 	x, err := b.seconds(map[string]any{"op": "drain", "n": n, "concurrency": conc}, n)
 	if err != nil {
@@ -146,5 +181,9 @@ func (b *bullBench) Close() error {
 			<-done
 		}
 	}
-	return b.redis.Close()
+	err := b.redis.Close()
+	if b.replica != nil {
+		b.replica.Close()
+	}
+	return err
 }

@@ -18,12 +18,16 @@ import (
 )
 
 // herdBench is herd's jobs package with an embedded server (JetStream file
-// store, SyncInterval 1s). Every measurement runs on a fresh store, as the
-// peers' run on an emptied Redis, job table or stream.
+// store, SyncInterval 1s), or, with cl set, on that cluster with replicas
+// replicas. Every measurement runs on a fresh store (on the cluster, a fresh
+// Prefix, whose streams are deleted after), as the peers' run on an emptied
+// Redis, job table or stream.
 type herdBench struct {
-	dir string
-	gen int
-	c   *jobs.Client
+	dir      string
+	cl       *cluster
+	replicas int
+	gen      int
+	c        *jobs.Client
 	// handled, when set, is called by the handler with each job's ID as it
 	// returns (the burn-down round counts with it).
 	handled atomic.Pointer[func(id string)]
@@ -48,6 +52,51 @@ func startHerd(ctx context.Context, dir string) (*herdBench, error) {
 	return h, h.reset(ctx)
 }
 
+// startHerdCluster is herd on cl: jobs.Config{URLs, Replicas: replicas}.
+func startHerdCluster(ctx context.Context, cl *cluster, replicas int) (*herdBench, error) {
+	h := &herdBench{cl: cl, replicas: replicas}
+	return h, h.reset(ctx)
+}
+
+// tag names the contender in profile file names: herd or herd-r3.
+func (h *herdBench) tag() string {
+	if h.cl == nil {
+		return "herd"
+	}
+	return "herd-r" + strconv.Itoa(h.replicas)
+}
+
+// clusterPrefix is the Prefix of the gen-th store on the cluster.
+func clusterPrefix(gen int) string { return "r" + strconv.Itoa(gen) }
+
+// open opens the next store: a new directory, or a new Prefix on the
+// cluster (a JetStream API request to a busy cluster may go unanswered, so
+// it tries up to three times).
+func (h *herdBench) open(ctx context.Context) (*jobs.Client, error) {
+	if h.cl == nil {
+		d := h.dir + "/" + strconv.Itoa(h.gen)
+		os.RemoveAll(h.dir + "/" + strconv.Itoa(h.gen-1))
+		return jobs.Open(ctx, jobs.Config{Dir: d, SyncInterval: syncInterval, Logger: quietLogger()})
+	}
+	if h.gen > 1 {
+		if err := h.cl.deleteStreams(ctx, clusterPrefix(h.gen-1)); err != nil {
+			return nil, err
+		}
+	}
+	cfg := jobs.Config{URLs: h.cl.urls, Replicas: h.replicas, Prefix: clusterPrefix(h.gen), Logger: quietLogger()}
+	var err error
+	for range 3 {
+		octx, cancel := context.WithTimeout(ctx, time.Minute)
+		var c *jobs.Client
+		c, err = jobs.Open(octx, cfg)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return c, err
+		}
+	}
+	return nil, err
+}
+
 // reset closes the client (if any) and opens a new one on an empty
 // directory, warmed up with a few submits, a Get and a Wait.
 func (h *herdBench) reset(ctx context.Context) error {
@@ -58,9 +107,7 @@ func (h *herdBench) reset(ctx context.Context) error {
 		h.c = nil
 	}
 	h.gen++
-	d := h.dir + "/" + strconv.Itoa(h.gen)
-	os.RemoveAll(h.dir + "/" + strconv.Itoa(h.gen-1))
-	c, err := jobs.Open(ctx, jobs.Config{Dir: d, SyncInterval: syncInterval, Logger: quietLogger()})
+	c, err := h.open(ctx)
 	if err != nil {
 		return fmt.Errorf("herd: open: %w", err)
 	}
@@ -92,7 +139,7 @@ func (h *herdBench) reset(ctx context.Context) error {
 
 func (h *herdBench) one(ctx context.Context, n int) (float64, error) {
 	defer h.reset(ctx)
-	defer profile("herd-one")()
+	defer profile(h.tag() + "-one")()
 	t0 := time.Now()
 	for i := range n {
 		if _, err := h.c.Submit(ctx, herdKind, herdArgs{I: i}, jobs.SubmitOptions{}); err != nil {
@@ -121,7 +168,7 @@ func (h *herdBench) fill(ctx context.Context, n, batch int, queue string) ([]str
 
 func (h *herdBench) bulk(ctx context.Context, n, batch int) (float64, error) {
 	defer h.reset(ctx)
-	defer profile("herd-bulk")()
+	defer profile(h.tag() + "-bulk")()
 	t0 := time.Now()
 	if _, err := h.fill(ctx, n, batch, ""); err != nil {
 		return 0, err
@@ -168,7 +215,7 @@ func (h *herdBench) burn(ctx context.Context, n, conc, batch int) (burnResult, e
 	}
 	h.handled.Store(&count)
 	defer h.handled.Store(nil)
-	defer profile("herd-burn")()
+	defer profile(h.tag() + "-burn")()
 	meter := cpuMeter(selfCPU)
 	t0, c0 := time.Now(), meter()
 	stop := h.work(ctx, jobs.DefaultQueue, conc)
@@ -206,7 +253,7 @@ func (h *herdBench) burn(ctx context.Context, n, conc, batch int) (burnResult, e
 func (h *herdBench) latency(ctx context.Context, n, warm int) ([]float64, error) {
 	defer h.reset(ctx)
 	stop := h.work(ctx, jobs.DefaultQueue, 64)
-	defer profile("herd-latency")()
+	defer profile(h.tag() + "-latency")()
 	ms := make([]float64, 0, n)
 	for i := range warm + n {
 		t0 := time.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,10 +21,23 @@ const syncInterval = time.Second
 
 // jsBench is the raw JetStream floor: publish, fetch and ack on a work-queue
 // stream of an embedded nats-server, with no job bookkeeping at all.
+//
+// With replicas above 1 it runs on the -replicas cluster instead (ns nil,
+// a TCP connection to every node's URL), on streams of that many replicas:
+// a publish is acknowledged, and an ack recorded, once a quorum has it.
 type jsBench struct {
-	ns *server.Server
-	nc *nats.Conn
-	js jetstream.JetStream
+	ns       *server.Server
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	replicas int
+}
+
+// tag names the contender in profile file names: jetstream or jetstream-r3.
+func (b *jsBench) tag() string {
+	if b.replicas <= 1 {
+		return "jetstream"
+	}
+	return "jetstream-r" + strconv.Itoa(b.replicas)
 }
 
 const (
@@ -66,7 +80,22 @@ func startJetStream(dir string) (*jsBench, error) {
 		ns.Shutdown()
 		return nil, err
 	}
-	return &jsBench{ns: ns, nc: nc, js: js}, nil
+	return &jsBench{ns: ns, nc: nc, js: js, replicas: 1}, nil
+}
+
+// startJetStreamCluster is raw JetStream on cl with streams of replicas
+// replicas.
+func startJetStreamCluster(cl *cluster, replicas int) (*jsBench, error) {
+	nc, err := nats.Connect(strings.Join(cl.urls, ","))
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &jsBench{nc: nc, js: js, replicas: replicas}, nil
 }
 
 // stream creates the work-queue stream afresh; the caller deletes it with
@@ -74,6 +103,7 @@ func startJetStream(dir string) (*jsBench, error) {
 func (b *jsBench) stream(ctx context.Context) (jetstream.Stream, error) {
 	return b.js.CreateStream(ctx, jetstream.StreamConfig{
 		Name: jsStream, Subjects: []string{"bench.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+		Replicas: b.replicas,
 	})
 }
 
@@ -88,7 +118,7 @@ func (b *jsBench) one(ctx context.Context, n int) (float64, error) {
 		return 0, err
 	}
 	defer b.reset(ctx)
-	defer profile("jetstream-one")()
+	defer profile(b.tag() + "-one")()
 	t0 := time.Now()
 	for i := range n {
 		if _, err := b.js.Publish(ctx, jsSubject, jsPayload(i)); err != nil {
@@ -129,7 +159,7 @@ func (b *jsBench) bulk(ctx context.Context, n, batch int) (float64, error) {
 		return 0, err
 	}
 	defer b.reset(ctx)
-	defer profile("jetstream-bulk")()
+	defer profile(b.tag() + "-bulk")()
 	t0 := time.Now()
 	if err := b.fill(ctx, n, batch); err != nil {
 		return 0, err
@@ -168,7 +198,7 @@ func (b *jsBench) burn(ctx context.Context, n, conc, batch int) (burnResult, err
 			}
 		}()
 	}
-	stopProf := profile("jetstream-burn")
+	stopProf := profile(b.tag() + "-burn")
 	defer stopProf()
 	meter := cpuMeter(selfCPU)
 	t0, c0 := time.Now(), meter()
@@ -182,6 +212,9 @@ func (b *jsBench) burn(ctx context.Context, n, conc, batch int) (burnResult, err
 	select {
 	case <-finished:
 		err = b.nc.Flush() // every ack has reached the server
+		if err == nil {
+			err = drained(ctx, st)
+		}
 		res = meter.measure(n, t0, c0)
 	case <-time.After(burnTimeout):
 		err = fmt.Errorf("jetstream: %d of %d messages acked after %s", done.Load(), n, burnTimeout)
@@ -193,6 +226,28 @@ func (b *jsBench) burn(ctx context.Context, n, conc, batch int) (burnResult, err
 	close(work)
 	wg.Wait()
 	return res, err
+}
+
+// drained waits until the work-queue stream st holds no message: every ack
+// has been applied (at R3, committed by a quorum of the consumer's replicas
+// and the stream's), polling every 5 ms for at most burnTimeout.
+func drained(ctx context.Context, st jetstream.Stream) error {
+	ctx, cancel := context.WithTimeout(ctx, burnTimeout)
+	defer cancel()
+	for {
+		info, err := st.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("jetstream: stream info: %w", err)
+		}
+		if info.State.Msgs == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("jetstream: %d messages still in the stream after every ack: %w", info.State.Msgs, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // latency publishes one message at a time; a consumer acks it and publishes
@@ -222,7 +277,7 @@ func (b *jsBench) latency(ctx context.Context, n, warm int) ([]float64, error) {
 		return nil, err
 	}
 	defer func() { cc.Stop(); <-cc.Closed() }()
-	defer profile("jetstream-latency")()
+	defer profile(b.tag() + "-latency")()
 	ms := make([]float64, 0, n)
 	for i := range warm + n {
 		t0 := time.Now()
@@ -245,7 +300,9 @@ func (b *jsBench) latency(ctx context.Context, n, warm int) ([]float64, error) {
 
 func (b *jsBench) Close() error {
 	b.nc.Close()
-	b.ns.Shutdown()
-	b.ns.WaitForShutdown()
+	if b.ns != nil {
+		b.ns.Shutdown()
+		b.ns.WaitForShutdown()
+	}
 	return nil
 }

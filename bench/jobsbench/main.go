@@ -6,6 +6,7 @@
 //	go run ./bench/jobsbench                # 3 alternating rounds, several minutes
 //	go run ./bench/jobsbench -quick         # smoke run, well under a minute
 //	go run ./bench/jobsbench -only burn,latency -rounds 5
+//	go run ./bench/jobsbench -replicas 3    # also R3 on a loopback cluster, BullMQ with a replica
 //
 // It starts every contender itself: redis-server (Debian's package) with
 // appendonly yes and appendfsync everysec, and bench/node/jobs-bullmq.js on
@@ -16,6 +17,13 @@
 // /usr/lib/postgresql/15, node, and bench/node/node_modules (npm ci
 // --prefix bench/node); run it as root or as a user that may switch to
 // postgres.
+//
+// With -replicas 3 it also starts a three-node JetStream cluster on
+// loopback (jobsnode nodes in this process) and runs herd
+// (jobs.Config{URLs, Replicas: 3}) and raw JetStream (streams of three
+// replicas) on it, and BullMQ on a second redis-server that has a replica
+// (--replicaof) and WAITs for it, in the same alternating rounds; each
+// row then gets R3 rows beside it, with the R3/R1 ratios.
 package main
 
 import (
@@ -56,6 +64,7 @@ func main() {
 	jsonOut := flag.String("json", "", "write the raw samples as JSON to this file (default: a file in a new temp dir)")
 	md := flag.Bool("md", false, "print the table as Markdown")
 	nodeDir := flag.String("node", "", "directory of the Node scripts (default: bench/node of this repository)")
+	replicas := flag.Int("replicas", 0, "also run herd and raw JetStream on a three-node loopback cluster with streams of this many replicas (2 or 3), and BullMQ on a Redis with a replica (WAIT 1), beside the usual contenders")
 	from := flag.String("from", "", "print the report saved in these comma-separated JSON files (by -json) instead of measuring; several runs' samples are pooled row by row")
 	flag.Parse()
 	if *from != "" {
@@ -87,6 +96,12 @@ func main() {
 	set(&p.conc, *conc)
 	set(&p.lat, *lat)
 	set(&p.waiters, *waiters)
+	if *replicas != 0 && *replicas != 1 {
+		if *replicas < 2 || *replicas > 3 {
+			fatal(fmt.Errorf("-replicas %d: the cluster has three nodes, so write 2 or 3 (or 0 for none)", *replicas))
+		}
+		p.replicas = *replicas
+	}
 	if *poll > 0 {
 		p.poll = *poll
 	}

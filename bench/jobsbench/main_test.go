@@ -47,12 +47,28 @@ func require(t *testing.T, nodeDir string) {
 // TestSmoke starts every contender and runs one tiny round of every row:
 // each must measure something. It asserts no speed: the machine may be busy.
 func TestSmoke(t *testing.T) {
+	smokeRun(t, smoke, 9)
+}
+
+// TestSmokeReplicas is TestSmoke with -replicas 3: the loopback cluster,
+// herd and raw JetStream on it, BullMQ with a replica; every row gets its
+// R3 rows (three per measure, one for the Waits).
+func TestSmokeReplicas(t *testing.T) {
+	p := smoke
+	p.replicas = 3
+	smokeRun(t, p, 9+6*3+1)
+}
+
+// smokeRun starts the contenders of p, runs p's rounds and checks that the
+// report has rows rows, each with sane samples, and that the contenders'
+// directories are gone after Close.
+func smokeRun(t *testing.T, p params, rows int) {
 	nodeDir, _ := filepath.Abs("../node")
 	require(t, nodeDir)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var srv testutil.SyncBuffer
-	b, err := start(ctx, smoke, nodeDir, testWriter{t}, &srv)
+	b, err := start(ctx, p, nodeDir, testWriter{t}, &srv)
 	if err != nil {
 		t.Fatalf("start: %v\nserver logs:\n%s", err, srv.String())
 	}
@@ -63,8 +79,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\nserver logs:\n%s", err, srv.String())
 	}
-	if len(r.Rows) != 9 {
-		t.Errorf("%d rows, want 9", len(r.Rows))
+	if len(r.Rows) != rows {
+		t.Errorf("%d rows, want %d", len(r.Rows), rows)
 	}
 	for _, row := range r.Rows {
 		// Rates and latencies must be positive. At the smoke test's sizes

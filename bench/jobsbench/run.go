@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ type params struct {
 	only    map[string]bool
 	poll    time.Duration // River's FetchPollInterval
 	profile string        // directory for CPU profiles of herd's side, "" for none
+	// replicas, above 1, adds herd and raw JetStream on a three-node
+	// loopback cluster with streams of that many replicas, and BullMQ on a
+	// Redis with a replica, beside the usual contenders (-replicas).
+	replicas int
 }
 
 var (
@@ -77,6 +82,7 @@ const (
 	nameJS       = "raw jetstream"
 	nameTarget   = "target"
 	nameBare     = "bare goroutines"
+	nameBullRepl = "bullmq replica" // BullMQ on Redis with a replica, WAIT 1 (see jobs-bullmq.js)
 	herdRowsNote = "herd: jobs package, embedded JetStream, SyncInterval 1s"
 )
 
@@ -89,6 +95,9 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
+// nameR is a replicated contender's name: "herd R3".
+func nameR(name string, replicas int) string { return fmt.Sprintf("%s R%d", name, replicas) }
+
 // bench holds the started contenders.
 type bench struct {
 	p     params
@@ -97,7 +106,13 @@ type bench struct {
 	bull  *bullBench
 	river *riverBench
 	js    *jsBench
-	dirs  []string
+	// With p.replicas > 1: the cluster, herd and raw JetStream on it, and
+	// BullMQ on a Redis with a replica.
+	cl       *cluster
+	herdR    *herdBench
+	jsR      *jsBench
+	bullRepl *bullBench
+	dirs     []string
 }
 
 // start starts every contender, each in a temporary directory of its own.
@@ -121,7 +136,7 @@ func start(ctx context.Context, p params, nodeDir string, log, srvLog io.Writer)
 		return nil, err
 	}
 	fmt.Fprintln(log, "starting redis-server and BullMQ ...")
-	if b.bull, err = startBullMQ(ctx, d, nodeDir, srvLog); err != nil {
+	if b.bull, err = startBullMQ(ctx, d, nodeDir, srvLog, false); err != nil {
 		return nil, err
 	}
 	if d, err = dir("postgres"); err != nil {
@@ -143,16 +158,42 @@ func start(ctx context.Context, p params, nodeDir string, log, srvLog io.Writer)
 	if b.herd, err = startHerd(ctx, d); err != nil {
 		return nil, err
 	}
+	if p.replicas <= 1 {
+		return b, nil
+	}
+	if d, err = dir("cluster"); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "starting a three-node JetStream cluster (R%d) ...\n", p.replicas)
+	if b.cl, err = startCluster(ctx, d, p.replicas); err != nil {
+		return nil, err
+	}
+	if b.jsR, err = startJetStreamCluster(b.cl, p.replicas); err != nil {
+		return nil, err
+	}
+	if b.herdR, err = startHerdCluster(ctx, b.cl, p.replicas); err != nil {
+		return nil, err
+	}
+	if d, err = dir("redis-replica"); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(log, "starting redis-server with a replica and BullMQ ...")
+	if b.bullRepl, err = startBullMQ(ctx, d, nodeDir, srvLog, true); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
 // Close stops every contender and removes their directories.
 func (b *bench) Close() error {
 	var errs []error
-	for _, c := range []contender{b.herd, b.bull, b.river, b.js} {
+	for _, c := range []contender{b.herd, b.bull, b.river, b.js, b.herdR, b.jsR, b.bullRepl} {
 		if c != nil && !isNil(c) {
 			errs = append(errs, c.Close())
 		}
+	}
+	if b.cl != nil {
+		errs = append(errs, b.cl.Close())
 	}
 	for _, d := range b.dirs {
 		errs = append(errs, os.RemoveAll(d))
@@ -224,18 +265,21 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 	want := func(g string) bool { return len(p.only) == 0 || p.only[g] }
 	var s sampler
 	profDir = p.profile
+	var tail []report.Row // the -replicas rows, after the others
 
 	if want("one") {
 		fmt.Fprintf(b.log, "enqueue one at a time: %d jobs x %d rounds ...\n", p.one, p.rounds)
-		xs := report.Alternate(p.rounds,
+		fns := []func() float64{
 			s.f(nameHerd, func() (float64, error) { return b.herd.one(ctx, p.one) }),
 			s.f(nameBull, func() (float64, error) { return b.bull.one(ctx, p.one) }),
 			s.f(nameRiver, func() (float64, error) { return b.river.one(ctx, p.one) }),
 			s.f(nameJS, func() (float64, error) { return b.js.one(ctx, p.one) }),
-		)
+		}
+		xs := report.Alternate(p.rounds, append(fns, b.replicated(&s, func(c contender) (float64, error) { return c.one(ctx, p.one) })...)...)
 		if s.err != nil {
 			return nil, s.err
 		}
+		tail = append(tail, b.replicatedRows("enqueue one at a time", "jobs/s", "higher", [3][]float64{xs[0], xs[1], xs[3]}, xs[4:], 0)...)
 		rep.Add(report.Row{
 			Suite: "jobs", Name: "enqueue one at a time", Unit: "jobs/s", Better: "higher",
 			Herd:       report.Series{Name: nameHerd, Samples: xs[0]},
@@ -247,16 +291,18 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 
 	if want("bulk") {
 		fmt.Fprintf(b.log, "bulk enqueue: %d jobs in calls of %d x %d rounds ...\n", p.bulk, p.batch, p.rounds)
-		xs := report.Alternate(p.rounds,
+		fns := []func() float64{
 			s.f(nameHerd, func() (float64, error) { return b.herd.bulk(ctx, p.bulk, p.batch) }),
 			s.f(nameBull, func() (float64, error) { return b.bull.bulk(ctx, p.bulk, p.batch) }),
 			s.f(nameRiver, func() (float64, error) { b.river.copied = false; return b.river.bulk(ctx, p.bulk, p.batch) }),
 			s.f(nameRiverCp, func() (float64, error) { b.river.copied = true; return b.river.bulk(ctx, p.bulk, p.batch) }),
 			s.f(nameJS, func() (float64, error) { return b.js.bulk(ctx, p.bulk, p.batch) }),
-		)
+		}
+		xs := report.Alternate(p.rounds, append(fns, b.replicated(&s, func(c contender) (float64, error) { return c.bulk(ctx, p.bulk, p.batch) })...)...)
 		if s.err != nil {
 			return nil, s.err
 		}
+		tail = append(tail, b.replicatedRows("bulk enqueue", "jobs/s", "higher", [3][]float64{xs[0], xs[1], xs[4]}, xs[5:], 0)...)
 		herd := report.Series{Name: nameHerd, Samples: xs[0]}
 		peers := []report.Series{{Name: nameBull, Samples: xs[1]}, {Name: nameRiver, Samples: xs[2]}, {Name: nameRiverCp, Samples: xs[3]}, {Name: nameJS, Samples: xs[4]}}
 		note := fmt.Sprintf("%d jobs per round in calls of %d: herd SubmitMany, BullMQ addBulk, River InsertMany / InsertManyFast (COPY), JetStream PublishAsync then every ack", p.bulk, p.batch)
@@ -268,23 +314,29 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 
 	if want("burn") {
 		fmt.Fprintf(b.log, "burn-down: %d no-op jobs, %d workers x %d rounds ...\n", p.burn, p.conc, p.rounds)
-		cpu := make([][]float64, 4)
-		burn := func(i int, c contender) func() (float64, error) {
-			return func() (float64, error) {
-				r, err := c.burn(ctx, p.burn, p.conc, p.batch)
-				cpu[i] = append(cpu[i], r.cpu)
-				return r.rate, err
-			}
+		cpu := make([][]float64, 7)
+		cpuOf := map[contender]int{b.herd: 0, b.bull: 1, b.river: 2, b.js: 3}
+		if b.cl != nil {
+			cpuOf[b.herdR], cpuOf[b.bullRepl], cpuOf[b.jsR] = 4, 5, 6
 		}
-		xs := report.Alternate(p.rounds,
-			s.f(nameHerd, burn(0, b.herd)),
-			s.f(nameBull, burn(1, b.bull)),
-			s.f(nameRiver, burn(2, b.river)),
-			s.f(nameJS, burn(3, b.js)),
-		)
+		burn := func(c contender) (float64, error) {
+			r, err := c.burn(ctx, p.burn, p.conc, p.batch)
+			cpu[cpuOf[c]] = append(cpu[cpuOf[c]], r.cpu)
+			return r.rate, err
+		}
+		one := func(c contender) func() (float64, error) { return func() (float64, error) { return burn(c) } }
+		fns := []func() float64{
+			s.f(nameHerd, one(b.herd)),
+			s.f(nameBull, one(b.bull)),
+			s.f(nameRiver, one(b.river)),
+			s.f(nameJS, one(b.js)),
+		}
+		xs := report.Alternate(p.rounds, append(fns, b.replicated(&s, burn)...)...)
 		if s.err != nil {
 			return nil, s.err
 		}
+		tail = append(tail, b.replicatedRows("burn-down", "jobs/s", "higher", [3][]float64{xs[0], xs[1], xs[3]}, xs[4:], 0.5)...)
+		tail = append(tail, b.replicatedRows("burn-down CPU per job", "µs", "lower", [3][]float64{cpu[0], cpu[1], cpu[3]}, cpu[4:], 0)...)
 		herd := report.Series{Name: nameHerd, Samples: xs[0]}
 		peers := []report.Series{{Name: nameBull, Samples: xs[1]}, {Name: nameRiver, Samples: xs[2]}, {Name: nameJS, Samples: xs[3]}}
 		note := fmt.Sprintf("%d no-op jobs queued first (untimed), then %d workers start; timed until every job is recorded as completed", p.burn, p.conc)
@@ -300,26 +352,32 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 
 	if want("latency") {
 		fmt.Fprintf(b.log, "submit -> result: %d jobs one at a time x %d rounds ...\n", p.lat, p.rounds)
-		p99 := make([][]float64, 4)
-		lat := func(i int, fn func() ([]float64, error)) func() (float64, error) {
-			return func() (float64, error) {
-				ms, err := fn()
-				if err != nil {
-					return 0, err
-				}
-				p99[i] = append(p99[i], report.Percentile(ms, 99))
-				return report.Median(ms), nil
-			}
+		p99 := make([][]float64, 7)
+		p99Of := map[contender]int{b.herd: 0, b.bull: 1, b.river: 2, b.js: 3}
+		if b.cl != nil {
+			p99Of[b.herdR], p99Of[b.bullRepl], p99Of[b.jsR] = 4, 5, 6
 		}
-		xs := report.Alternate(p.rounds,
-			s.f(nameHerd, lat(0, func() ([]float64, error) { return b.herd.latency(ctx, p.lat, p.warm) })),
-			s.f(nameBull, lat(1, func() ([]float64, error) { return b.bull.latency(ctx, p.lat, p.warm) })),
-			s.f(nameRiver, lat(2, func() ([]float64, error) { return b.river.latency(ctx, p.lat, p.warm) })),
-			s.f(nameJS, lat(3, func() ([]float64, error) { return b.js.latency(ctx, p.lat, p.warm) })),
-		)
+		lat := func(c contender) (float64, error) {
+			ms, err := c.latency(ctx, p.lat, p.warm)
+			if err != nil {
+				return 0, err
+			}
+			p99[p99Of[c]] = append(p99[p99Of[c]], report.Percentile(ms, 99))
+			return report.Median(ms), nil
+		}
+		one := func(c contender) func() (float64, error) { return func() (float64, error) { return lat(c) } }
+		fns := []func() float64{
+			s.f(nameHerd, one(b.herd)),
+			s.f(nameBull, one(b.bull)),
+			s.f(nameRiver, one(b.river)),
+			s.f(nameJS, one(b.js)),
+		}
+		xs := report.Alternate(p.rounds, append(fns, b.replicated(&s, lat)...)...)
 		if s.err != nil {
 			return nil, s.err
 		}
+		tail = append(tail, b.replicatedRows("submit -> result p50", "ms", "lower", [3][]float64{xs[0], xs[1], xs[3]}, xs[4:], 0)...)
+		tail = append(tail, b.replicatedRows("submit -> result p99", "ms", "lower", [3][]float64{p99[0], p99[1], p99[3]}, p99[4:], 0)...)
 		note := fmt.Sprintf("%d jobs per round after %d warm-up, one at a time: herd Wait, BullMQ job.waitUntilFinished(QueueEvents), River JobGet every %s (worker completes in its own transaction), JetStream result on a core subject", p.lat, p.warm, riverGetInterval)
 		for _, q := range []struct {
 			name string
@@ -334,12 +392,23 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 
 	if want("waits") {
 		fmt.Fprintf(b.log, "%d concurrent Waits x %d rounds ...\n", p.waiters, p.rounds)
-		xs := report.Alternate(p.rounds,
+		fns := []func() float64{
 			s.f(nameHerd, func() (float64, error) { return b.herd.waits(ctx, p.waiters) }),
 			s.f(nameBare, func() (float64, error) { return bareWaits(p.waiters) }),
-		)
+		}
+		if b.cl != nil {
+			fns = append(fns, s.f(nameR(nameHerd, p.replicas), func() (float64, error) { return b.herdR.waits(ctx, p.waiters) }))
+		}
+		xs := report.Alternate(p.rounds, fns...)
 		if s.err != nil {
 			return nil, s.err
+		}
+		if b.cl != nil {
+			name := fmt.Sprintf("%d concurrent Waits, memory added", p.waiters)
+			tail = append(tail, report.Row{Suite: "jobs", Name: name + ", R" + strconv.Itoa(p.replicas), Unit: "MB", Better: "lower",
+				Herd:  report.Series{Name: nameR(nameHerd, p.replicas), Samples: xs[2]},
+				Peers: []report.Series{{Name: nameHerd, Samples: xs[0]}, {Name: nameTarget, Samples: []float64{50}}, {Name: nameBare, Samples: xs[1]}},
+				Note:  "herd on the cluster: the process's RSS growth, which includes the three nodes' (in this process), as the R1 row includes the embedded server's"})
 		}
 		rep.Add(report.Row{Suite: "jobs", Name: fmt.Sprintf("%d concurrent Waits, memory added", p.waiters), Unit: "MB", Better: "lower",
 			Herd:       report.Series{Name: nameHerd, Samples: xs[0]},
@@ -347,7 +416,56 @@ func (b *bench) run(ctx context.Context, cmd string) (*report.Report, error) {
 			TargetPeer: nameTarget, TargetRatio: 1,
 			Note: "herd only: the process's RSS growth while the waiters are parked, waiters' goroutines included; the target is an absolute 50 MB; the baseline is as many goroutines parked on a channel"})
 	}
+	for _, row := range tail {
+		rep.Add(row)
+	}
 	return rep, nil
+}
+
+// replicated returns the sampling functions of the -replicas contenders
+// (herd and raw JetStream on the cluster, BullMQ with a replica), each
+// running measure on its contender; none without the cluster.
+func (b *bench) replicated(s *sampler, measure func(contender) (float64, error)) []func() float64 {
+	if b.cl == nil {
+		return nil
+	}
+	var fns []func() float64
+	for _, c := range []struct {
+		name string
+		c    contender
+	}{{nameR(nameHerd, b.p.replicas), b.herdR}, {nameBullRepl, b.bullRepl}, {nameR(nameJS, b.p.replicas), b.jsR}} {
+		fns = append(fns, s.f(c.name, func() (float64, error) { return measure(c.c) }))
+	}
+	return fns
+}
+
+// replicatedRows returns the -replicas rows of a measure: herd at R3
+// against herd at R1 (with the target ratio, if any) and against the peers
+// at the same durability; raw JetStream at R3 against R1; BullMQ with a
+// replica against without. r1 holds the samples of herd, BullMQ and raw
+// JetStream; rN those of their replicated runs in the same order. None
+// without the cluster.
+func (b *bench) replicatedRows(name, unit, better string, r1 [3][]float64, rN [][]float64, target float64) []report.Row {
+	if b.cl == nil {
+		return nil
+	}
+	r := "R" + strconv.Itoa(b.p.replicas)
+	herdR, jsR := nameR(nameHerd, b.p.replicas), nameR(nameJS, b.p.replicas)
+	rows := []report.Row{
+		{Suite: "jobs", Name: name + ", " + r, Unit: unit, Better: better,
+			Herd:  report.Series{Name: herdR, Samples: rN[0]},
+			Peers: []report.Series{{Name: nameHerd, Samples: r1[0]}, {Name: nameBullRepl, Samples: rN[1]}, {Name: jsR, Samples: rN[2]}},
+			Note:  "herd with jobs.Config{URLs, Replicas} on a three-node loopback cluster (in this process), against herd embedded (R1) and the peers at the same durability"},
+		{Suite: "jobs", Name: name + ", raw jetstream " + r + " vs R1", Unit: unit, Better: better,
+			Herd: report.Series{Name: jsR, Samples: rN[2]}, Peers: []report.Series{{Name: nameJS, Samples: r1[2]}}},
+		{Suite: "jobs", Name: name + ", bullmq replica vs none", Unit: unit, Better: better,
+			Herd: report.Series{Name: nameBullRepl, Samples: rN[1]}, Peers: []report.Series{{Name: nameBull, Samples: r1[1]}},
+			Note: "redis-server --replicaof the first on loopback; WAIT 1 after each add and addBulk on the Queue's connection, and before the clock stops in the burn-down and after each result (bench/node/jobs-bullmq.js)"},
+	}
+	if target > 0 {
+		rows[0].TargetPeer, rows[0].TargetRatio = nameHerd, target
+	}
+	return rows
 }
 
 // printVerdicts writes PASS or MISS for every target, and each series' range
@@ -364,7 +482,7 @@ func printVerdicts(w io.Writer, r *report.Report) {
 		if row.Better == "lower" {
 			op = "<="
 		}
-		fmt.Fprintf(w, "  %s  %-32s herd/%s = %.2fx (target %s %.2fx)\n", verdict, row.Name, row.TargetPeer, row.Ratio(row.TargetPeer), op, row.TargetRatio)
+		fmt.Fprintf(w, "  %s  %-32s %s/%s = %.2fx (target %s %.2fx)\n", verdict, row.Name, row.Herd.Name, row.TargetPeer, row.Ratio(row.TargetPeer), op, row.TargetRatio)
 	}
 	fmt.Fprintln(w, "\nranges over the rounds (min-max):")
 	seen := map[string]bool{}

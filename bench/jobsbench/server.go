@@ -112,9 +112,10 @@ func freePort() (int, error) {
 
 // startRedis runs redis-server on 127.0.0.1 on a free port with its data in
 // dir: append-only file on, fsync every second (appendfsync everysec), RDB
-// snapshots off, and noeviction (BullMQ requires it). It returns the server
-// and its port.
-func startRedis(ctx context.Context, dir string, log io.Writer) (*dbServer, int, error) {
+// snapshots off, and noeviction (BullMQ requires it), then the extra
+// arguments (such as --replicaof HOST PORT). It returns the server and its
+// port.
+func startRedis(ctx context.Context, dir string, log io.Writer, extra ...string) (*dbServer, int, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, 0, &missingToolError{Tool: "redis-server", Install: installRedis, Err: err}
@@ -127,6 +128,7 @@ func startRedis(ctx context.Context, dir string, log io.Writer) (*dbServer, int,
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
 		"--maxmemory-policy", "noeviction", "--daemonize", "no", "--logfile", "")
+	cmd.Args = append(cmd.Args, extra...)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	s, err := startServer(ctx, "redis-server", cmd, syscall.SIGTERM, log, func(ctx context.Context) error {
 		return redisPing(addr)

@@ -12,6 +12,20 @@
 //   {"op":"fill","n":50000,"batch":1000}          -> {"seconds":s}  queue.addBulk, batch by batch, kept for "drain"
 //   {"op":"drain","n":50000,"concurrency":64}     -> {"seconds":s}  a Worker until n jobs completed
 //   {"op":"latency","n":1000,"warm":100}          -> {"ms":[...]}   add -> job.waitUntilFinished(QueueEvents)
+//
+// With REDIS_WAIT=1 the Redis has a replica (redis-server --replicaof), and
+// every write the caller is told about waits until the replica has it, with
+// Redis's WAIT 1 (Redis replicates asynchronously, so a write the primary
+// acknowledged can be lost with it): "one" and "bulk" send WAIT on the
+// Queue's own connection (queue.getBackend().client, BullMQ's escape hatch to
+// its Redis client) after each add / addBulk, which covers that
+// connection's writes; "drain" stops its clock once a write on another
+// connection after the n-th completion is on the replica (replication is in
+// order, so every completion is too); "latency" does the same after each
+// result. BullMQ's Worker completes a job and fetches the next in one
+// script call on its own connection, which has no place for a WAIT, so a
+// completion is not on the replica when the worker moves on; only the
+// drain's end is.
 'use strict';
 const readline = require('readline');
 const { Queue, Worker, QueueEvents } = require('bullmq');
@@ -22,6 +36,27 @@ const name = 'bench';
 const queue = new Queue(name, { connection });
 const admin = new Redis(connection); // FLUSHALL between measurements
 
+const waitReplica = process.env.REDIS_WAIT === '1';
+const waitTimeout = 30000; // ms a WAIT may take before the request fails
+
+// replicated resolves once the replica has every write client has made
+// (nothing without REDIS_WAIT).
+async function replicated(client) {
+  if (!waitReplica) return;
+  const n = await client.wait(1, waitTimeout);
+  if (n < 1) throw new Error(`WAIT 1 ${waitTimeout}: the replica did not acknowledge`);
+}
+
+// allReplicated writes a marker through the admin connection and waits for
+// the replica to have it, and so every write before it.
+async function allReplicated() {
+  if (!waitReplica) return;
+  await admin.incr('bench:marker');
+  await replicated(admin);
+}
+
+let qclient; // the Queue's connection, for WAIT after its writes
+
 const now = () => process.hrtime.bigint();
 const seconds = (t0) => Number(now() - t0) / 1e9;
 
@@ -31,7 +66,10 @@ async function reset() {
 
 async function one(n) {
   const t0 = now();
-  for (let i = 0; i < n; i++) await queue.add('noop', { i });
+  for (let i = 0; i < n; i++) {
+    await queue.add('noop', { i });
+    await replicated(qclient);
+  }
   return { seconds: seconds(t0) };
 }
 
@@ -40,6 +78,7 @@ async function fill(n, batch) {
     const jobs = [];
     for (let j = i; j < Math.min(n, i + batch); j++) jobs.push({ name: 'noop', data: { i: j } });
     await queue.addBulk(jobs);
+    await replicated(qclient);
   }
 }
 
@@ -61,6 +100,7 @@ async function drain(n, concurrency) {
   const t0 = now();
   worker.run();
   await done;
+  if (!failed) await allReplicated();
   const s = seconds(t0);
   await worker.close();
   if (failed) throw failed;
@@ -78,6 +118,7 @@ async function latency(n, warm) {
       const t0 = now();
       const job = await queue.add('noop', { i });
       const r = await job.waitUntilFinished(events, 30000);
+      await allReplicated();
       if (!r || r.i !== i) throw new Error(`job ${job.id} returned ${JSON.stringify(r)}, want {"i":${i}}`);
       if (i >= warm) ms.push(Number(now() - t0) / 1e6);
     }
@@ -108,7 +149,9 @@ async function handle(req) {
 
 async function main() {
   await queue.waitUntilReady();
+  qclient = await queue.getBackend().client;
   await reset();
+  await allReplicated(); // the replica is in sync
   process.stdout.write(JSON.stringify({ ready: true }) + '\n');
   const rl = readline.createInterface({ input: process.stdin });
   for await (const line of rl) {
