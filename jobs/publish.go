@@ -24,10 +24,11 @@ const pubAckTimeout = stateWait
 // publishJobs stores job messages on the work stream and waits until each
 // is acknowledged. A message without an acknowledgement after resendWait
 // is published again, then at gaps doubling to resendMax; one refused for
-// want of a stream leader (no responders, 503: an election) or failed
-// by a lost connection is published again after pubRetryWait. So a submit in flight when the work stream's
-// leader dies is stored by the new leader as soon as one is elected,
-// rather than after the caller's whole deadline. Copies are harmless:
+// want of a stream leader (no responders, 503: an election), failed by a
+// lost connection, or held back by too many pending acknowledgements is
+// published again after pubRetryWait. So a submit in flight when the work
+// stream's leader dies is stored by the new leader as soon as one is
+// elected, rather than after the caller's whole deadline. Copies are harmless:
 // every job message carries the job ID as Nats-Msg-Id, and the stream
 // keeps the first. It returns the first other error, after waiting for the
 // rest, or ctx's error.
@@ -43,22 +44,6 @@ func (c *Client) publishJobs(ctx context.Context, msgs []*nats.Msg) error {
 	slots := make([]slot, len(msgs))
 	var firstErr error
 	now := time.Now()
-	// publish sends s's message (again) and says when to look at it next.
-	publish := func(s *slot, now time.Time) {
-		f, err := c.js.PublishMsgAsync(s.m)
-		switch {
-		case err == nil:
-			s.f, s.next = f, now.Add(s.gap)
-			s.gap = min(2*s.gap, resendMax)
-		case pubAgain(err):
-			s.f, s.next = nil, now.Add(pubRetryWait)
-		default:
-			s.done = true
-			if firstErr == nil {
-				firstErr = err
-			}
-		}
-	}
 	// settle takes s's answer: done, or to be published again.
 	settle := func(s *slot, err error, now time.Time) {
 		switch {
@@ -72,6 +57,16 @@ func (c *Client) publishJobs(ctx context.Context, msgs []*nats.Msg) error {
 				firstErr = err
 			}
 		}
+	}
+	// publish sends s's message (again) and says when to look at it next.
+	publish := func(s *slot, now time.Time) {
+		f, err := c.js.PublishMsgAsync(s.m)
+		if err != nil {
+			settle(s, err, now)
+			return
+		}
+		s.f, s.next = f, now.Add(s.gap)
+		s.gap = min(2*s.gap, resendMax)
 	}
 	for i, m := range msgs {
 		slots[i] = slot{m: m, gap: resendWait}
@@ -130,11 +125,13 @@ func (c *Client) publishJobs(ctx context.Context, msgs []*nats.Msg) error {
 }
 
 // pubAgain reports whether a publish's error means "try again soon": no
-// stream leader to take it now, an acknowledgement that never came, or a
+// stream leader to take it now, an acknowledgement that never came, a
 // connection lost before it came (nats.go fails every pending publish
-// then; the copy goes out once the client has reconnected).
+// then; the copy goes out once the client has reconnected), or too many
+// acknowledgements pending for now.
 func pubAgain(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrDisconnected) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, jetstream.ErrTooManyStalledMsgs) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.As(err, &apiErr) && apiErr.Code == 503
 }

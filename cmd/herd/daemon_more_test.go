@@ -140,7 +140,7 @@ func guardsOf(t *testing.T, pids []int, daemonPid int) []int {
 func TestDaemonConcurrentCommands(t *testing.T) {
 	home := t.TempDir()
 	env := daemonEnv(t, home)
-	marker := strconv.Itoa(2400 + os.Getpid()%500)
+	marker := testutil.UniqueSleep(4)
 	sleep, err := exec.LookPath("sleep") // herd start runs it by its path
 	if err != nil {
 		t.Fatal(err)

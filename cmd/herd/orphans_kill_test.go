@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -46,7 +48,12 @@ func killHerdAndWaitEmpty(t *testing.T, h *herdRun, marker string) {
 			break
 		}
 		if time.Now().After(end) {
-			t.Fatalf("still running %v after herd's SIGKILL: %v", time.Since(began).Round(time.Millisecond), left)
+			var what []string
+			for _, pid := range left {
+				b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+				what = append(what, fmt.Sprintf("%d %q", pid, strings.ReplaceAll(string(b), "\x00", " ")))
+			}
+			t.Fatalf("still running %v after herd's SIGKILL: %v", time.Since(began).Round(time.Millisecond), what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -65,7 +72,7 @@ func contains(s []int, v int) bool {
 // A shell instance that daemonizes (setsid, double fork) and has a child:
 // after kill -9 of herd, none of it survives.
 func TestKill9EndsDaemonsOfAShell(t *testing.T) {
-	marker := strconv.Itoa(1400 + os.Getpid()%500)
+	marker := testutil.UniqueSleep(2)
 	t.Cleanup(func() {
 		for _, pid := range pidsOf("sleep", marker) {
 			syscall.Kill(pid, syscall.SIGKILL)
@@ -83,7 +90,7 @@ func TestKill9EndsDaemonsOfAShell(t *testing.T) {
 // detached in its own session): after kill -9 of herd, none survives.
 func TestKill9EndsChildrenOfANodeApp(t *testing.T) {
 	testutil.RequireNode(t)
-	marker := strconv.Itoa(1900 + os.Getpid()%500)
+	marker := testutil.UniqueSleep(3)
 	t.Cleanup(func() {
 		for _, pid := range pidsOf("sleep", marker) {
 			syscall.Kill(pid, syscall.SIGKILL)

@@ -32,7 +32,7 @@ func pidsOf(args ...string) []int {
 // group herd kills) is still stopped when herd stops, and so is one that a
 // double fork abandoned while herd ran.
 func TestRunStopsAbandonedProcesses(t *testing.T) {
-	marker := strconv.Itoa(400 + os.Getpid()%500) // a sleep length no other test uses
+	marker := testutil.UniqueSleep(1)
 	t.Cleanup(func() {
 		for _, pid := range pidsOf("sleep", marker) {
 			syscall.Kill(pid, syscall.SIGKILL)

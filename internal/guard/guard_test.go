@@ -35,9 +35,6 @@ func guarded(t *testing.T, grace time.Duration, script string) *exec.Cmd {
 	return exec.CommandContext(ctx, argv[0], argv[1:]...)
 }
 
-// uniqueSleep returns a sleep length no other test process uses.
-func uniqueSleep(n int) string { return strconv.Itoa(3000 + n*1000 + os.Getpid()%1000) }
-
 func killMarked(t *testing.T, marker string) {
 	t.Cleanup(func() {
 		for _, pid := range testutil.Marked(marker) {
@@ -192,7 +189,7 @@ func TestTransparent(t *testing.T) {
 
 // What the program leaves behind ends with it.
 func TestLeftoversEndWithTheProgram(t *testing.T) {
-	m := uniqueSleep(1)
+	m := testutil.UniqueSleep(1)
 	killMarked(t, m)
 	cmd := guarded(t, 2*time.Second, `setsid sleep `+m+` >/dev/null 2>&1 & (setsid sleep `+m+` >/dev/null 2>&1 &); exit 3`)
 	var stderr testutil.SyncBuffer
@@ -212,7 +209,7 @@ func TestLeftoversEndWithTheProgram(t *testing.T) {
 // survives: the program, its children, setsid and double-fork daemons, and
 // the guard itself.
 func TestSupervisorDeathEndsTheSubtree(t *testing.T) {
-	m := uniqueSleep(2)
+	m := testutil.UniqueSleep(2)
 	killMarked(t, m)
 	inner := `setsid sleep ` + m + ` >/dev/null 2>&1 & (setsid sleep ` + m + ` >/dev/null 2>&1 &); sleep ` + m + ` & echo started; exec sleep ` + m
 	// The supervisor: a shell that starts the guard and waits.
@@ -246,7 +243,7 @@ func TestSupervisorDeathEndsTheSubtree(t *testing.T) {
 // A program that ignores SIGTERM is killed, with its subtree, before the
 // grace is over.
 func TestEscalatesAfterSIGTERM(t *testing.T) {
-	m := uniqueSleep(3)
+	m := testutil.UniqueSleep(3)
 	killMarked(t, m)
 	cmd := guarded(t, time.Second, `trap "" TERM; sleep `+m+` & echo ready; while :; do sleep 0.05; done`)
 	out, err := cmd.StdoutPipe()
@@ -275,7 +272,7 @@ func TestEscalatesAfterSIGTERM(t *testing.T) {
 // With a stop signal of its own (a PM2 app's SIGINT), the guard passes
 // that signal on and escalates after it as after SIGTERM.
 func TestEscalatesAfterStopSignal(t *testing.T) {
-	m := uniqueSleep(4)
+	m := testutil.UniqueSleep(4)
 	killMarked(t, m)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

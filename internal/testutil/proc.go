@@ -125,12 +125,22 @@ func SignalWait(t testing.TB, cmd *exec.Cmd, sig os.Signal, lines <-chan string,
 	}
 }
 
+// UniqueSleep returns a sleep length, in seconds, that marks a test's
+// processes (sleep MARKER) for Marked: n tells the tests of one binary
+// apart, and the fraction is this process's pid, which tells apart the
+// test binaries running at once (go test runs packages in parallel, and
+// so do two runs side by side). It is never a whole number: a bare number
+// such as 1523 is also some process's pid, and a herd guard carries the
+// pid it watches as an argument, so a test would find, wait for or kill
+// another test's guard.
+func UniqueSleep(n int) string { return strconv.Itoa(1000+n) + "." + strconv.Itoa(os.Getpid()) }
+
 // Marked returns the pids of the processes, this one aside, that carry
 // marker as a whole argument (sleep MARKER) or after "sleep " in an
 // argument (a shell script: sh -c "sleep MARKER &"). Not as any part of
-// any argument: the marker is digits, which another test binary running
-// beside this one may carry in its path or flags, and a test that kills
-// what it finds would kill that binary.
+// any argument: another test binary running beside this one may carry
+// the marker's digits in its path or flags, and a test that kills what
+// it finds would kill that binary. Make markers with UniqueSleep.
 func Marked(marker string) []int {
 	ents, _ := os.ReadDir("/proc")
 	var out []int
