@@ -1,8 +1,10 @@
 package jobs
 
 import (
+	"context"
 	"slices"
 	"testing"
+	"time"
 )
 
 // List with Newest pages through the jobs newest first: the same jobs as
@@ -68,4 +70,60 @@ func TestListNewestFirst(t *testing.T) {
 	if err != nil || len(p.Jobs) != 1 || p.Jobs[0].ID != ids[0] || p.Next != "" {
 		t.Fatalf("newest first of kind k, second page: %+v %v; want %s only", p, err, ids[0])
 	}
+}
+
+// Every listing made while jobs finish holds every job submitted before
+// it: a job whose message leaves the work stream and whose outcome lands
+// in the state bucket during the listing's reads is still listed, in one
+// of its states. (List read the records first and the stream second, and
+// a job that finished between the two reads was in neither.)
+func TestListWhileJobsFinish(t *testing.T) {
+	c := open(t, Config{})
+	ctx := bg(t)
+	Register(c, "k", func(ctx context.Context, j *Job[int]) (int, error) { return j.Args, nil })
+	const n = 1000
+	reqs := make([]Request, n)
+	for i := range reqs {
+		reqs[i] = Request{Kind: "k", Args: i}
+	}
+	ids, err := c.SubmitMany(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Work(wctx, WorkOptions{Queues: map[string]QueueConfig{DefaultQueue: {Concurrency: 8}}}) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	lists := 0
+	for end := time.Now().Add(60 * time.Second); ; lists++ {
+		p, err := c.List(ctx, Filter{Limit: 2 * n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]State{}
+		finished := 0
+		for _, j := range p.Jobs {
+			seen[j.ID] = j.State
+			if j.State == StateSucceeded {
+				finished++
+			}
+		}
+		for _, id := range ids {
+			if _, ok := seen[id]; !ok {
+				t.Fatalf("listing %d (%d of %d jobs finished) lacks job %s", lists, finished, n, id)
+			}
+		}
+		if finished == n {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%d of %d jobs finished after 60 s", finished, n)
+		}
+	}
+	t.Logf("%d listings while the jobs ran, each with every job", lists)
 }

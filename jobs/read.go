@@ -674,33 +674,25 @@ func (h *hub) close() {
 	h.wg.Wait()
 }
 
-// scan reads every job: the records of the state bucket, then the work
-// stream's waiting messages of jobs that have no record yet.
+// scan reads every job: the work stream's waiting messages, then the
+// records of the state bucket, which win over a message of the same job.
+// In that order a job that moves from one to the other during the scan
+// is still seen: a worker stores a job's outcome before it acknowledges
+// (removes) its message, so a message gone by the first read has its
+// record by the second. (Records first, a job finishing between the two
+// reads was in neither, and vanished from a listing.)
 func (c *Client) scan(ctx context.Context) ([]*record, error) {
 	if c.isClosed() {
 		return nil, ErrClosed
 	}
 	byID := map[string]*record{}
-	kw, err := c.state.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, c.wrap("list", err)
-	}
-	for e := range kw.Updates() {
-		if e == nil {
-			break
-		}
-		if r, err := decodeRecord(e.Value()); err == nil {
-			byID[r.ID] = r
-		}
-	}
-	_ = kw.Stop()
 	// A waiting message that a worker has taken is a running job (see
 	// current); one consumer's delivered sequence answers for its queue
 	// and priority.
 	delivered := map[string]uint64{}
-	err = c.eachWaiting(ctx, func(m *nats.Msg) {
+	err := c.eachWaiting(ctx, func(m *nats.Msg) {
 		r, err := decodeRecord(m.Data)
-		if err != nil || byID[r.ID] != nil {
+		if err != nil {
 			return
 		}
 		byID[r.ID] = r
@@ -724,6 +716,19 @@ func (c *Client) scan(ctx context.Context) ([]*record, error) {
 	if err != nil {
 		return nil, err
 	}
+	kw, err := c.state.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, c.wrap("list", err)
+	}
+	for e := range kw.Updates() {
+		if e == nil {
+			break
+		}
+		if r, err := decodeRecord(e.Value()); err == nil {
+			byID[r.ID] = r
+		}
+	}
+	_ = kw.Stop()
 	out := make([]*record, 0, len(byID))
 	for _, r := range byID {
 		out = append(out, r)
