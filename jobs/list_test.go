@@ -92,7 +92,9 @@ func TestListWhileJobsFinish(t *testing.T) {
 	}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- c.Work(wctx, WorkOptions{Queues: map[string]QueueConfig{DefaultQueue: {Concurrency: 8}}}) }()
+	go func() {
+		done <- c.Work(wctx, WorkOptions{Queues: map[string]QueueConfig{DefaultQueue: {Concurrency: 8}}})
+	}()
 	defer func() {
 		stop()
 		if err := <-done; err != nil {
