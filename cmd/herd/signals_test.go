@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -208,13 +209,16 @@ func TestRunForkModeScaleSignals(t *testing.T) {
 	if len(again) != 2 || again[1] == again[0] {
 		t.Fatalf("instance 2 pids %v: want a second, new process", again)
 	}
-	kids := instancePids(t, herd)
-	slices.Sort(kids)
+	// The old instance 2's guard ends a moment after its program (a loaded
+	// machine may take a while): wait for herd's instances to be exactly
+	// 0, 1 and the new 2.
 	want := []int{pids[0][0], pids[1][0], again[1]}
 	slices.Sort(want)
-	if !slices.Equal(kids, want) {
-		t.Errorf("children %v, want %v", kids, want)
-	}
+	testutil.WaitFor(t, fmt.Sprintf("herd's instances to be %v", want), func() bool {
+		kids := instancePids(t, herd)
+		slices.Sort(kids)
+		return slices.Equal(kids, want)
+	})
 
 	sendSignal(t, h, syscall.SIGTERM)
 	if code := h.wait(t); code != 0 {
