@@ -15,7 +15,10 @@ import (
 // get may lack the newest writes: that left such a Wait waiting forever.
 func TestReadsOnFollower(t *testing.T) {
 	urls := startCluster(t)
-	ctx := bg(t)
+	// 150 jobs' submits and reads on a 3-node cluster: on a loaded machine
+	// that took over bg's minute, and the last Watch ended with ctx.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
 	c := open(t, Config{URLs: urls, Replicas: 3})
 	leaders := map[string]bool{}
 	for _, name := range []string{c.workStream(), "KV_" + c.stateBucket()} {
