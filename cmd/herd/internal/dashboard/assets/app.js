@@ -2,7 +2,7 @@
 // are POSTs with the page's CSRF value (common.js: herd).
 "use strict";
 (function () {
-  const { $, el, button, say, ask } = herd;
+  const { $, el, button, say, ask, setCell: set, placeRows } = herd;
   const tbody = document.querySelector("#apps tbody");
   const rings = {}; // "app/slot" -> [{t, cpu, mem}]
   const maxSamples = 150;
@@ -95,10 +95,6 @@
     }
     return r;
   }
-  function set(td, cls, text) {
-    if (td.className !== cls) td.className = cls;
-    if (td.textContent !== text) td.textContent = text;
-  }
   function render() {
     const rows = [];
     const live = new Set();
@@ -142,12 +138,7 @@
       }
     }
     for (const k of rowOf.keys()) if (!live.has(k)) rowOf.delete(k);
-    // Put the rows in order, moving only those out of place, and drop the
-    // rest (gone apps and instances, and the server-drawn first view).
-    rows.forEach((tr, n) => {
-      if (tbody.children[n] !== tr) tbody.insertBefore(tr, tbody.children[n] || null);
-    });
-    while (tbody.children.length > rows.length) tbody.lastElementChild.remove();
+    placeRows(tbody, rows);
     $("empty").hidden = apps.length > 0;
     if (window.herdFirstRender === undefined) window.herdFirstRender = performance.now();
     window.herdDraws = (window.herdDraws || 0) + 1; // the script's draws, for tests

@@ -92,5 +92,22 @@ const herd = (function () {
     setTimeout(run, 1000);
   }
 
-  return Object.assign(api, { $: $, el: el, button: button, say: say, ask: ask, post: post, stream: stream, initial: initial, afterFirstPaint: afterFirstPaint });
+  // Rows kept from one update to the next (the pages keep them by key):
+  // setCell writes a cell's class and text only where they changed, and
+  // placeRows puts rows in body in order, moving only those out of place,
+  // and drops the rest (gone rows, and the server-drawn first view). An
+  // update so never replaces the element under the pointer or the focus.
+  function setCell(td, cls, text) {
+    if (td.className !== cls) td.className = cls;
+    if (td.textContent !== text) td.textContent = text;
+  }
+  function placeRows(body, rows) {
+    rows.forEach((tr, n) => {
+      if (body.children[n] !== tr) body.insertBefore(tr, body.children[n] || null);
+    });
+    while (body.children.length > rows.length) body.lastElementChild.remove();
+  }
+
+  return Object.assign(api, { $: $, el: el, button: button, say: say, ask: ask, post: post, stream: stream, initial: initial, afterFirstPaint: afterFirstPaint,
+    setCell: setCell, placeRows: placeRows });
 })();

@@ -4,7 +4,7 @@
 // (common.js: herd).
 "use strict";
 (function () {
-  const { $, el, button, say, ask } = herd;
+  const { $, el, button, say, ask, setCell: set, placeRows } = herd;
   const states = ["queued", "scheduled", "running", "retrying", "succeeded", "failed", "cancelled"];
   const finals = { succeeded: true, failed: true, cancelled: true };
   const q = new URLSearchParams(location.search);
@@ -196,10 +196,6 @@
     r.job = j;
     return r;
   }
-  function set(td, cls, text) {
-    if (td.className !== cls) td.className = cls;
-    if (td.textContent !== text) td.textContent = text;
-  }
   function attr(e, name, value) {
     if (e.getAttribute(name) !== value) e.setAttribute(name, value);
   }
@@ -210,11 +206,7 @@
     const rows = list.map((j) => jobRow(j).tr);
     const listed = new Set(list.map((j) => j.id));
     for (const id of jobRows.keys()) if (!listed.has(id)) jobRows.delete(id);
-    const body = $("jobs").tBodies[0];
-    rows.forEach((tr, n) => {
-      if (body.children[n] !== tr) body.insertBefore(tr, body.children[n] || null);
-    });
-    while (body.children.length > rows.length) body.lastElementChild.remove();
+    placeRows($("jobs").tBodies[0], rows);
     $("no-jobs").hidden = rows.length > 0;
     $("next").hidden = !(data && data.next);
     $("first").hidden = !filter.cursor;
