@@ -198,11 +198,19 @@ func storedOnce(t *testing.T, c *Client, id string, data []byte, seq uint64) {
 	if rev != seq || !bytes.Equal(got, data) {
 		t.Fatalf("key %s: revision %d, %q; want revision %d, %q", id, rev, got, seq, data)
 	}
-	s, err := c.js.Stream(ctx, "KV_"+c.stateBucket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if last := s.CachedInfo().State.LastSeq; last != seq {
+	// Just after a leader change the stream's info may come from a node
+	// that has not applied the write yet: wait until it shows seq, then
+	// check that nothing was stored after it.
+	var last uint64
+	testutil.WaitFor(t, "the bucket's info to show the write", func() bool {
+		s, err := c.js.Stream(ctx, "KV_"+c.stateBucket())
+		if err != nil {
+			return false
+		}
+		last = s.CachedInfo().State.LastSeq
+		return last >= seq
+	})
+	if last != seq {
 		t.Fatalf("the bucket's last sequence is %d, want %d: the write was stored again", last, seq)
 	}
 }
